@@ -1,0 +1,105 @@
+"""The frame every command runs in: parsing, completion, errors, exit codes.
+
+A command's `main` calls `run(prog, build_parser, handler, argv)`. Library
+errors (`E3Error`) become one line on stderr and their exit code; Ctrl-C is 130;
+a closed stdout ends quietly; anything unexpected is one line too, with the
+traceback only under `E3_DEBUG=1`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from e3.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, E3Error
+
+Handler = Callable[[argparse.Namespace], "int | None"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with git's usage exit code (2 is argparse's own, kept) and one-line errors."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+        self.exit(2, f"{self.prog}: error: {message}\n{self.format_usage()}")
+
+
+def parser(prog: str, description: str, **kwargs) -> Parser:
+    return Parser(prog=prog, description=description, **kwargs)
+
+
+def complete(p: argparse.ArgumentParser) -> None:
+    """Tab completion; argcomplete is imported only when the shell is asking."""
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(p)
+
+
+def run(prog: str, build_parser: Callable[[], argparse.ArgumentParser], handler: Handler, argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
+    complete(p)
+    args = p.parse_args(argv)
+    return guarded(prog, lambda: handler(args))
+
+
+def guarded(prog: str, body: Callable[[], "int | None"]) -> int:
+    """Run `body`, turning every failure into one line on stderr and an exit code."""
+    try:
+        code = body()
+        sys.stdout.flush()
+        return EXIT_OK if code is None else code
+    except E3Error as e:
+        kind = "fatal" if e.exit_code == EXIT_FATAL else "error"
+        _say(f"{prog}: {kind}: {e}")
+        return e.exit_code
+    except KeyboardInterrupt:
+        _say(f"{prog}: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except MemoryError:
+        _say(f"{prog}: fatal: out of memory")
+        return EXIT_FATAL
+    except OSError as e:
+        if os.environ.get("E3_DEBUG"):
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        _say(f"{prog}: fatal: {(e.strerror or str(e)).lower()}{where}")
+        return EXIT_FATAL
+    except Exception as e:  # a bug of ours: still one line, unless debugging
+        if os.environ.get("E3_DEBUG"):
+            raise
+        _say(f"{prog}: fatal: internal error: {type(e).__name__}: {e} (set E3_DEBUG=1 for details)")
+        return EXIT_FATAL
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line.splitlines()[0] if line else line)
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+def _quiet_stdout() -> None:
+    # Python would complain again at exit while flushing the dead pipe.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def write_line(text: str, end: str = "\n") -> None:
+    sys.stdout.write(text + end)
+
+
+def read_input(path: str | None) -> bytes:
+    """All bytes of a file argument, or of stdin for None or '-'."""
+    if path is None or path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()

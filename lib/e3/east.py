@@ -1,0 +1,331 @@
+"""The only door to the East runtime (elaraai-east-py).
+
+Everything e3 knows about East types, values and their encodings goes through
+this module, so the rest of the code speaks e3's terms and the runtime can be
+swapped in one place. Importing it loads the runtime (60-90 ms): plumbing that
+does not need values imports it lazily, inside the function that does.
+
+Canonical encoding: everything e3 itself writes is Beast2 container version 5
+with its type header and codec "none" (no compression). It is fast on
+incompressible data, it is what `east-py run` reads, and pinning one encoding
+makes a value's hash a function of the value. Bytes that arrive from outside
+are stored and hashed exactly as they came.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import east as _east
+from east.serialization import beast2 as _beast2
+from east.serialization.east_parser import parse_east as _parse_east
+from east.serialization.east_printer import print_east as _print_east
+from east.serialization.json import decode_json_for as _decode_json_for
+from east.serialization.json import encode_json_for as _encode_json_for
+from east.types.type_of_type import EastTypeType as _EastTypeType
+
+from e3.errors import FormatError, TypeMismatch, UsageError
+
+# Types, re-exported so callers never import `east` themselves.
+IntegerType = _east.IntegerType
+FloatType = _east.FloatType
+StringType = _east.StringType
+BooleanType = _east.BooleanType
+NullType = _east.NullType
+DateTimeType = _east.DateTimeType
+BlobType = _east.BlobType
+ArrayType = _east.ArrayType
+SetType = _east.SetType
+DictType = _east.DictType
+StructType = _east.StructType
+VariantType = _east.VariantType
+OptionType = _east.OptionType
+RefType = _east.RefType
+FunctionType = _east.FunctionType
+recursive_type = _east.recursive_type
+TYPE_OF_TYPE = _EastTypeType
+"""The East type whose values are East types: how a type is stored as a value."""
+
+struct = _east.struct
+variant = _east.variant
+some = _east.some
+none = _east.none
+EastError = _east.EastError
+
+MAGIC = b"\x89East\r\n"
+CANONICAL_VERSION = 5
+FORMATS = ("east", "json", "beast2")
+
+
+# ---------------------------------------------------------------- types
+
+
+def type_equal(a: Any, b: Any) -> bool:
+    return bool(_east.is_type_equal(a, b))
+
+
+def type_key(t: Any) -> bytes:
+    """A hashable identity of a type (its canonical Beast2), for caches."""
+    return encoder_for(_EastTypeType)(t)
+
+
+_SIMPLE = {
+    "Integer": IntegerType,
+    "Float": FloatType,
+    "String": StringType,
+    "Boolean": BooleanType,
+    "Null": NullType,
+    "DateTime": DateTimeType,
+    "Blob": BlobType,
+}
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*|`(?:[^`\\]|\\.)*`)|(.))")
+
+
+def parse_type(spec: str) -> Any:
+    """Parse a type given on a command line.
+
+    Two spellings: the `.east` printing of a type value (`.Array .Integer`, as
+    `format_type(..., east=True)` prints it), or the familiar sketch
+    `Array<Integer>`, `Dict<String, Float>`, `Option<Integer>`,
+    `Struct{a: Integer, b: String}`, `Variant{none: Null, some: Integer}`.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise UsageError("empty type")
+    if spec.startswith("."):
+        try:
+            return _parse_east(_EastTypeType, spec)
+        except Exception as e:
+            raise UsageError(f"invalid type {spec!r}: {_one_line(e)}") from None
+    tokens = [(m.group(1), m.group(2)) for m in _TOKEN.finditer(spec) if m.group(0).strip()]
+    pos = 0
+
+    def peek() -> str | None:
+        return (tokens[pos][0] or tokens[pos][1]) if pos < len(tokens) else None
+
+    def take(expected: str | None = None) -> str:
+        nonlocal pos
+        tok = peek()
+        if tok is None or (expected is not None and tok != expected):
+            want = repr(expected) if expected else "more"
+            raise UsageError(f"invalid type {spec!r}: expected {want}, got {tok!r}")
+        pos += 1
+        return tok
+
+    def name() -> str:
+        tok = take()
+        if tok.startswith("`"):
+            return re.sub(r"\\(.)", r"\1", tok[1:-1])
+        return tok
+
+    def fields() -> list[tuple[str, Any]]:
+        take("{")
+        out: list[tuple[str, Any]] = []
+        while peek() != "}":
+            field = name()
+            take(":")
+            out.append((field, one()))
+            if peek() == ",":
+                take(",")
+        take("}")
+        return out
+
+    def one() -> Any:
+        head = take()
+        if head in _SIMPLE:
+            return _SIMPLE[head]
+        if head in ("Array", "Set", "Option", "Ref"):
+            take("<")
+            inner = one()
+            take(">")
+            return {"Array": ArrayType, "Set": SetType, "Option": OptionType, "Ref": RefType}[head](inner)
+        if head == "Dict":
+            take("<")
+            key = one()
+            take(",")
+            value = one()
+            take(">")
+            return DictType(key, value)
+        if head == "Struct":
+            return StructType(fields())
+        if head == "Variant":
+            return VariantType(fields())
+        raise UsageError(f"invalid type {spec!r}: unknown type {head!r}")
+
+    result = one()
+    if pos != len(tokens):
+        raise UsageError(f"invalid type {spec!r}: unexpected {peek()!r}")
+    return result
+
+
+def format_type(t: Any, east: bool = False) -> str:
+    """Print a type: the familiar sketch, or with `east=True` the `.east` form of the type value.
+
+    Recursive types are always printed in the `.east` form, which is lossless.
+    """
+    if east:
+        return _print_east(t, _EastTypeType)
+    try:
+        return _sketch(t)
+    except _NotSketchable:
+        return _print_east(t, _EastTypeType)
+
+
+class _NotSketchable(Exception):
+    pass
+
+
+def _sketch(t: Any) -> str:
+    kind = t.type
+    if kind in _SIMPLE:
+        return kind
+    if kind in ("Array", "Set", "Ref"):
+        return f"{kind}<{_sketch(t.value)}>"
+    if kind == "Dict":
+        return f"Dict<{_sketch(t.value['key'])}, {_sketch(t.value['value'])}>"
+    if kind in ("Struct", "Variant"):
+        cases = [(f["name"], f["type"]) for f in t.value]
+        if kind == "Variant" and [c for c, _ in cases] == ["none", "some"] and cases[0][1].type == "Null":
+            return f"Option<{_sketch(cases[1][1])}>"
+        inner = ", ".join(f"{_field_name(n)}: {_sketch(ft)}" for n, ft in cases)
+        return f"{kind}{{{inner}}}"
+    raise _NotSketchable(kind)
+
+
+def _field_name(name: str) -> str:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return name
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+# ---------------------------------------------------------------- Beast2
+
+
+def encoder_for(t: Any) -> Any:
+    """A function value -> canonical bytes for type `t`; build once, call often."""
+    return _beast2.encode_beast2_v5_for(t, codec="none")
+
+
+def decoder_for(t: Any) -> Any:
+    """A function bytes -> value for type `t` (header must name exactly `t`)."""
+    return _beast2.decode_beast2_with_header_for(t)
+
+
+def encode(value: Any, t: Any) -> bytes:
+    """The canonical Beast2 bytes of `value` as a value of type `t`."""
+    try:
+        return encoder_for(t)(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
+
+
+def check_header(data: bytes | memoryview) -> None:
+    """Refuse bytes that are not a Beast2 container this runtime reads, naming why."""
+    head = bytes(data[:8])
+    if len(head) < 8 or head[:7] != MAGIC:
+        raise FormatError("not beast2 data (bad magic bytes)")
+    version = head[7]
+    if version not in (4, 5):
+        hint = " (written by the TypeScript East runtime)" if version == 1 else ""
+        raise FormatError(f"unsupported beast2 container version {version}{hint}; this runtime reads versions 4 and 5")
+
+
+def read_type(data: bytes | memoryview) -> Any:
+    """The East type recorded in a Beast2 header."""
+    check_header(data)
+    try:
+        return _beast2.read_beast2_type(bytes(data) if isinstance(data, memoryview) else data)
+    except Exception as e:
+        raise FormatError(f"malformed beast2 header: {_one_line(e)}") from None
+
+
+def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
+    """Decode Beast2 bytes to `(type, value)`; with `t`, the header must name exactly `t`."""
+    found = read_type(data)
+    if t is not None and not type_equal(found, t):
+        raise TypeMismatch(f"value has type {format_type(found)}, expected {format_type(t)}")
+    try:
+        value = _beast2.decode_beast2_with_header_for(found)(data)
+    except Exception as e:
+        raise FormatError(f"malformed beast2 value: {_one_line(e)}") from None
+    return found, value
+
+
+# ---------------------------------------------------------------- text and JSON
+
+
+def to_east(value: Any, t: Any) -> str:
+    return _print_east(value, t)
+
+
+def from_east(text: str, t: Any) -> Any:
+    try:
+        return _parse_east(t, text)
+    except Exception as e:
+        raise FormatError(f"invalid .east value for type {format_type(t)}: {_one_line(e)}") from None
+
+
+def to_json(value: Any, t: Any) -> bytes:
+    return _encode_json_for(t)(value)
+
+
+def from_json(data: bytes | str, t: Any) -> Any:
+    try:
+        return _decode_json_for(t)(data if isinstance(data, (bytes, str)) else bytes(data))
+    except Exception as e:
+        raise FormatError(f"invalid json value for type {format_type(t)}: {_one_line(e)}") from None
+
+
+def coerce(data: Any, t: Any) -> Any:
+    """Plain Python data (dicts, lists, ints…) as an East value of type `t`."""
+    try:
+        return _east.coerce_to(data, t)
+    except Exception as e:
+        raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def format_of_path(path: str) -> str | None:
+    """`east`, `json` or `beast2` from a file name's extension, else None."""
+    for fmt in FORMATS:
+        if path.endswith("." + fmt):
+            return fmt
+    return None
+
+
+def load(data: bytes, fmt: str, t: Any | None = None) -> tuple[Any, Any]:
+    """Read `data` in format `fmt` to `(type, value)`; text formats need `t`."""
+    if fmt == "beast2":
+        return decode(data, t)
+    if t is None:
+        raise UsageError(f"reading .{fmt} needs a type (--type)")
+    if fmt == "east":
+        return t, from_east(_text(data), t)
+    if fmt == "json":
+        return t, from_json(data, t)
+    raise UsageError(f"unknown format {fmt!r} (expected east, json or beast2)")
+
+
+def dump(value: Any, t: Any, fmt: str) -> bytes:
+    """Write `value` in format `fmt`; text formats end with a newline."""
+    if fmt == "beast2":
+        return encode(value, t)
+    if fmt == "east":
+        return (to_east(value, t) + "\n").encode()
+    if fmt == "json":
+        return to_json(value, t) + b"\n"
+    raise UsageError(f"unknown format {fmt!r} (expected east, json or beast2)")
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(f"text is not utf-8 at byte {e.start}") from None
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

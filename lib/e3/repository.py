@@ -1,0 +1,106 @@
+"""A repository: the `.e3` directory, finding it, creating it, and its parts.
+
+`.e3` is a bare git repository (refs and history through pygit2) that e3 also
+uses as its root for objects, execution records, logs and the queue. Opening a
+repository is cheap: pygit2 (about 100 ms to import) loads only when refs are
+first touched, so plumbing that reads objects starts fast.
+"""
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from e3.errors import NotARepository, RepositoryExists, StorageError
+from e3.store import ObjectStore
+
+if TYPE_CHECKING:
+    import pygit2
+
+DIRNAME = ".e3"
+FORMAT_VERSION = 1
+SUBDIRS = ("tasks", "logs", "queue", "tmp", "locks")
+
+
+class Repository:
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+        self.objects = ObjectStore(self.root)
+
+    def __repr__(self) -> str:
+        return f"Repository({str(self.root)!r})"
+
+    @property
+    def work_dir(self) -> Path:
+        """The directory that holds `.e3` (what users name on the command line)."""
+        return self.root.parent
+
+    @cached_property
+    def git(self) -> "pygit2.Repository":
+        import pygit2
+
+        return pygit2.Repository(str(self.root))
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+
+def is_repository(root: Path) -> bool:
+    """True if `root` is an e3 repository directory (the `.e3` itself)."""
+    try:
+        with open(root / "config", encoding="utf-8") as f:
+            return "[e3]" in f.read()
+    except OSError:
+        return False
+
+
+def open_repository(path: str | os.PathLike[str]) -> Repository:
+    """Open the repository named by a command-line path: a directory holding `.e3`, or `.e3` itself."""
+    p = Path(path)
+    for root in (p / DIRNAME, p):
+        if is_repository(root):
+            return Repository(root)
+    raise NotARepository(f"not an e3 repository: {path} (create one with 'e3 repo create {path}')")
+
+
+def discover_repository(explicit: str | None = None, start: str | os.PathLike[str] | None = None) -> Repository:
+    """Find the repository for plumbing: `--repo`, then `$E3_DIR`, then upward from the current directory."""
+    if explicit:
+        return open_repository(explicit)
+    env = os.environ.get("E3_DIR")
+    if env:
+        return open_repository(env)
+    here = Path(start or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        for root in (d / DIRNAME, d):
+            if is_repository(root):
+                return Repository(root)
+    raise NotARepository(f"not an e3 repository (or any parent up to /): {here}")
+
+
+def create_repository(path: str | os.PathLike[str]) -> Repository:
+    """Make `<path>/.e3`; refuse if a repository is already there."""
+    import pygit2
+
+    work = Path(path)
+    root = work / DIRNAME
+    if root.exists():
+        raise RepositoryExists(f"repository already exists: {root}")
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        staging = Path(os.path.join(work, f".e3-creating-{os.getpid()}"))
+        git = pygit2.init_repository(str(staging), bare=True)
+        config = git.config
+        config["gc.auto"] = 0
+        config["core.logAllRefUpdates"] = "always"
+        config["e3.formatVersion"] = FORMAT_VERSION
+        for sub in SUBDIRS:
+            (staging / sub).mkdir(exist_ok=True)
+        # Publish the finished directory in one step, so a crash never leaves a half-made repository.
+        os.rename(staging, root)
+    except OSError as e:
+        raise StorageError(f"cannot create repository at {work}: {e.strerror or e}") from None
+    except pygit2.GitError as e:
+        raise StorageError(f"cannot create repository at {work}: {e}") from None
+    return Repository(root)

@@ -1,0 +1,242 @@
+"""The content-addressed object store: bytes named by their SHA-256.
+
+An object lives at `objects/<2 hex>/<62 hex>.beast2` (the original engine's
+naming, so object directories and package zips interoperate). Writes stream
+through the hash into a temporary file in `tmp/`, are fsynced, and renamed into
+place, so a reader never sees a partial object and two writers of the same
+bytes cannot hurt each other. This module knows bytes, not East values: it
+never imports the East runtime, so plumbing that only moves bytes starts fast.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound, StorageError
+
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
+SUFFIX = ".beast2"
+CHUNK = 1 << 20
+MIN_PREFIX = 4
+
+
+def check_hash(text: str) -> str:
+    """Return `text` if it is a full object name (64 lower-case hex), else raise."""
+    if not HASH_RE.fullmatch(text):
+        raise InvalidHash(f"invalid object hash {text!r} (expected 64 lower-case hex digits)")
+    return text
+
+
+def hash_bytes(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ObjectStore:
+    """Objects under `<root>/objects`, temporary files under `<root>/tmp`."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+        self.objects_dir = self.root / "objects"
+        self.tmp_dir = self.root / "tmp"
+
+    # ------------------------------------------------------------ naming
+
+    def path(self, obj: str) -> Path:
+        check_hash(obj)
+        return self.objects_dir / obj[:2] / (obj[2:] + SUFFIX)
+
+    def exists(self, obj: str) -> bool:
+        return self.path(obj).is_file()
+
+    def resolve(self, name: str) -> str:
+        """A full hash from a full hash or a unique prefix of at least 4 hex digits."""
+        if HASH_RE.fullmatch(name):
+            if not self.exists(name):
+                raise ObjectNotFound(f"object {name} not found")
+            return name
+        if not PREFIX_RE.fullmatch(name):
+            raise InvalidHash(f"invalid object name {name!r} (expected at least {MIN_PREFIX} lower-case hex digits)")
+        bucket = self.objects_dir / name[:2]
+        rest = name[2:]
+        try:
+            entries = os.listdir(bucket)
+        except FileNotFoundError:
+            entries = []
+        matches = [
+            name[:2] + e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX) and e.startswith(rest) and len(e) == 62 + len(SUFFIX)
+        ]
+        if not matches:
+            raise ObjectNotFound(f"object {name} not found")
+        if len(matches) > 1:
+            raise AmbiguousObject(f"short object name {name} is ambiguous ({len(matches)} objects match)")
+        return matches[0]
+
+    def __iter__(self) -> Iterator[str]:
+        """Every stored object's hash, in no particular order."""
+        try:
+            buckets = os.scandir(self.objects_dir)
+        except FileNotFoundError:
+            return
+        with buckets:
+            for bucket in buckets:
+                if len(bucket.name) != 2 or not bucket.is_dir():
+                    continue
+                with os.scandir(bucket.path) as entries:
+                    for entry in entries:
+                        n = entry.name
+                        if n.endswith(SUFFIX) and len(n) == 62 + len(SUFFIX):
+                            yield bucket.name + n[:62]
+
+    # ------------------------------------------------------------ reading
+
+    def open(self, obj: str) -> BinaryIO:
+        try:
+            return open(self.path(obj), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {obj} not found") from None
+
+    def read(self, obj: str) -> bytes:
+        with self.open(obj) as f:
+            return f.read()
+
+    def size(self, obj: str) -> int:
+        try:
+            return self.path(obj).stat().st_size
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {obj} not found") from None
+
+    def hash_file(self, path: str | os.PathLike[str]) -> str:
+        """SHA-256 of a file's bytes, streamed."""
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            _copy(f, h, None)
+        return h.hexdigest()
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, data: bytes | memoryview) -> str:
+        """Store `data`; return its hash. Storing bytes already present is a no-op."""
+        obj = hash_bytes(data)
+        if self.exists(obj):
+            return obj
+        tmp = self._temp()
+        try:
+            with tmp:
+                tmp.write(data)
+                _sync(tmp)
+            self._install(tmp.name, obj)
+        except BaseException:
+            _unlink(tmp.name)
+            raise
+        return obj
+
+    def write_stream(self, source: BinaryIO, expect: str | None = None) -> str:
+        """Store bytes read from `source` without holding them in memory; return the hash.
+
+        With `expect`, refuse (and store nothing) if the bytes hash to anything else.
+        """
+        h = hashlib.sha256()
+        tmp = self._temp()
+        try:
+            with tmp:
+                _copy(source, h, tmp)
+                _sync(tmp)
+            obj = h.hexdigest()
+            if expect is not None and obj != expect:
+                raise CorruptObject(f"content hashes to {obj}, not {expect}")
+            if self.exists(obj):
+                _unlink(tmp.name)
+            else:
+                self._install(tmp.name, obj)
+        except BaseException:
+            _unlink(tmp.name)
+            raise
+        return obj
+
+    def write_file(self, path: str | os.PathLike[str]) -> str:
+        with open(path, "rb") as f:
+            return self.write_stream(f)
+
+    def remove(self, obj: str) -> None:
+        """Delete one object (for gc); absent is fine."""
+        _unlink(str(self.path(obj)))
+
+    def _temp(self):  # noqa: ANN202 - a NamedTemporaryFile
+        try:
+            self.tmp_dir.mkdir(exist_ok=True)
+            return tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="obj-", suffix=".tmp", delete=False)
+        except OSError as e:
+            raise _storage_error(e, self.tmp_dir) from None
+
+    def _install(self, tmp_name: str, obj: str) -> None:
+        target = self.path(obj)
+        try:
+            os.chmod(tmp_name, 0o444)
+            try:
+                os.rename(tmp_name, target)
+            except FileNotFoundError:
+                target.parent.mkdir(exist_ok=True)
+                os.rename(tmp_name, target)
+            _sync_dir(target.parent)
+        except OSError as e:
+            raise _storage_error(e, target) from None
+
+
+def _copy(source: BinaryIO, h: "hashlib._Hash", sink: BinaryIO | None) -> None:
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    readinto = getattr(source, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(buf)
+            if not n:
+                break
+            chunk = view[:n]
+        else:
+            data = source.read(CHUNK)
+            if not data:
+                break
+            chunk = memoryview(data)
+        h.update(chunk)
+        if sink is not None:
+            try:
+                sink.write(chunk)
+            except OSError as e:
+                raise _storage_error(e, Path(sink.name)) from None
+
+
+def _sync(f: BinaryIO) -> None:
+    try:
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as e:
+        raise _storage_error(e, Path(f.name)) from None
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _storage_error(e: OSError, path: Path) -> StorageError:
+    if e.errno == errno.ENOSPC:
+        return StorageError(f"no space left on device writing {path}")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"cannot write {path}: {os.strerror(e.errno).lower()}")
+    return StorageError(f"cannot write {path}: {e.strerror or e}")

@@ -1,0 +1,83 @@
+"""Shared test fixtures: run the real executables from this checkout in temp repositories.
+
+Every command run through `e3` / `run` is checked for a Python traceback on
+stderr: a traceback reaching a user is always a bug.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / "bin"
+LIB = ROOT / "lib"
+
+
+def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = f"{LIB}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else str(LIB)
+    env.pop("E3_DIR", None)
+    env.pop("E3_DEBUG", None)
+    env["E3_AUTHOR_NAME"] = "e3-test"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Result(subprocess.CompletedProcess):
+    @property
+    def out(self) -> str:
+        return self.stdout.decode() if isinstance(self.stdout, bytes) else self.stdout
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode() if isinstance(self.stderr, bytes) else self.stderr
+
+
+def run(*argv: str | os.PathLike, input: bytes | str | None = None, expect: int | None = 0, cwd=None, env=None, timeout: float = 120) -> Result:
+    """Run a command; check its exit code (unless `expect=None`) and that no traceback escaped."""
+    if isinstance(input, str):
+        input = input.encode()
+    proc = subprocess.run(
+        [str(a) for a in argv], input=input, capture_output=True, cwd=cwd, env=command_env(env), timeout=timeout
+    )
+    result = Result(proc.args, proc.returncode, proc.stdout, proc.stderr)
+    assert b"Traceback" not in proc.stderr, f"traceback from {argv}:\n{proc.stderr.decode()}"
+    if expect is not None:
+        assert proc.returncode == expect, (
+            f"{' '.join(map(str, argv))} exited {proc.returncode}, expected {expect}\n"
+            f"stdout: {proc.stdout.decode(errors='replace')}\nstderr: {proc.stderr.decode(errors='replace')}"
+        )
+    return result
+
+
+def assert_one_line_error(result: Result, *needles: str) -> None:
+    """A failure is one line on stderr that names the problem."""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {result.err!r}"
+    for needle in needles:
+        assert needle.lower() in lines[0].lower(), f"{needle!r} not in {lines[0]!r}"
+
+
+@pytest.fixture
+def e3():
+    """`e3(...)` runs the e3 dispatcher."""
+    return lambda *args, **kw: run("e3", *args, **kw)
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A fresh repository; returns the directory that holds `.e3`."""
+    path = tmp_path / "repo"
+    run("e3", "repo", "create", path)
+    return path
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable
