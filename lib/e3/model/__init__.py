@@ -1,0 +1,1 @@
+"""e3's object model: packages, tasks, dataset trees, workspaces, executions."""
