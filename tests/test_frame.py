@@ -76,3 +76,32 @@ def test_repo_create_in_unwritable_directory_fails_cleanly(e3, tmp_path):
 def test_repo_create_missing_argument_is_usage_error(e3):
     r = e3("repo", "create", expect=2)
     assert "usage:" in r.err
+
+
+def _complete(tmp_path, executable: str, line: str) -> list[str]:
+    out = tmp_path / "completions"
+    run(
+        executable,
+        env={
+            "_ARGCOMPLETE": "1",
+            "_ARGCOMPLETE_IFS": "\n",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+        },
+    )
+    return [w.strip() for w in out.read_text().splitlines()]
+
+
+def test_completion_of_command_names(tmp_path):
+    assert "repo" in _complete(tmp_path, "e3", "e3 re")
+
+
+def test_completion_of_subcommand_arguments(tmp_path):
+    assert "create" in _complete(tmp_path, "e3", "e3 repo cr")
+
+
+def test_every_plumbing_executable_completes_its_options(tmp_path):
+    for exe in sorted(BIN.glob("e3-*")):
+        words = _complete(tmp_path, exe.name, f"{exe.name} --")
+        assert "--help" in words, f"{exe.name} offers no completion: {words}"
