@@ -1,0 +1,1 @@
+"""Execution: identity, dataflow planning, queue, workers, runners and logs."""

@@ -1,0 +1,61 @@
+"""The model of stored objects: dataset paths, task objects, package objects, task ids."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import LIB
+
+sys.path.insert(0, str(LIB))
+
+from e3 import east  # noqa: E402
+from e3.errors import FormatError, UsageError  # noqa: E402
+from e3.exec.identity import inputs_hash, task_id  # noqa: E402
+from e3.model.package import UNASSIGNED, DatasetRef, DatasetSpec, Package, load_package, store_package  # noqa: E402
+from e3.model.paths import format_tree_path, parse_dataset_path, parse_tree_path  # noqa: E402
+from e3.model.task import TaskObject, load_task, store_task  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+
+def test_dataset_path_splits_workspace_from_tree_path():
+    assert parse_dataset_path("dev.tasks.my-task.output") == ("dev", ("tasks", "my-task", "output"))
+    assert parse_dataset_path("dev") == ("dev", ())
+
+
+def test_backticks_quote_dots_and_print_back():
+    ws, path = parse_dataset_path("dev.inputs.`a.b`")
+    assert path == ("inputs", "a.b")
+    assert format_tree_path(path) == ".inputs.`a.b`"
+    assert parse_tree_path(format_tree_path(path)) == path
+
+
+@pytest.mark.parametrize("bad", ["dev..x", ".x", "dev.`open"])
+def test_malformed_dataset_paths_are_usage_errors(bad):
+    with pytest.raises(UsageError):
+        parse_dataset_path(bad)
+
+
+def test_task_id_pins_the_inputs_hash_of_the_original_engine():
+    # SHA-256 of the input hashes joined by one NUL byte, as the original engine computes it
+    assert inputs_hash(["a", "b"]) == "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138"
+    assert task_id("t", ["a"]) != task_id("t", ["b"])
+    assert task_id("t", ["a"]) != task_id("u", ["a"])
+
+
+def test_task_and_package_objects_round_trip_through_the_store(repo):
+    store = open_repository(repo).objects
+    task = TaskObject("ab" * 32, (("tasks", "f", "function_ir"), ("inputs", "x")), ("tasks", "f", "output"))
+    th = store_task(store, task)
+    assert load_task(store, th) == task
+    pkg = Package(
+        {"f": th},
+        {"inputs": {"x": DatasetSpec(east.parse_type("Integer"), True)}, "tasks": {"f": {"output": DatasetSpec(east.parse_type("Integer"), False)}}},
+        {("inputs", "x"): DatasetRef("value", "cd" * 32, {}), ("tasks", "f", "output"): UNASSIGNED},
+    )
+    ph = store_package(store, pkg)
+    back = load_package(store, ph)
+    assert back.tasks == pkg.tasks and back.refs == pkg.refs
+    assert list(back.datasets()) == [("inputs", "x"), ("tasks", "f", "output")]
+    with pytest.raises(FormatError, match="wrong type"):
+        load_package(store, th)
