@@ -59,3 +59,17 @@ def test_task_and_package_objects_round_trip_through_the_store(repo):
     assert list(back.datasets()) == [("inputs", "x"), ("tasks", "f", "output")]
     with pytest.raises(FormatError, match="wrong type"):
         load_package(store, th)
+
+
+def test_newest_execution_record_replaces_the_previous_one(repo):
+    from e3.exec import records
+
+    r = open_repository(repo)
+    tid = task_id("t" * 64, ["a" * 64])
+    assert records.latest(r, tid) is None
+    records.write(r, tid, records.Record("running", "e1", ("a" * 64,), records.now(), pid=1, pid_start_time=2, boot_id="b"))
+    assert records.latest(r, tid).kind == "running"
+    done = records.Record("success", "e1", ("a" * 64,), records.now(), records.now(), output_hash="f" * 64)
+    records.write(r, tid, done)
+    back = records.latest(r, tid)
+    assert (back.kind, back.output_hash, back.pid) == ("success", "f" * 64, None)

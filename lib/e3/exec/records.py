@@ -1,0 +1,120 @@
+"""Execution records: what happened to one task_id, newest first.
+
+A record is an ExecutionStatus value (running / success / failed / error, see
+e3.model.types) stored as an object; `tasks/<TASK_ID>` holds the hash of the
+newest record for that id, replaced atomically. A `running` record carries the
+holder's pid, process start time and boot id so a dead holder is recognised.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from e3.errors import FormatError
+
+if TYPE_CHECKING:
+    from e3.repository import Repository
+
+KINDS = ("running", "success", "failed", "error")
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    execution_id: str
+    input_hashes: tuple[str, ...]
+    started_at: datetime
+    completed_at: datetime | None = None
+    output_hash: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+    pid: int | None = None
+    pid_start_time: int | None = None
+    boot_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_east(self):
+        from e3.east import struct, variant
+
+        common = {"executionId": self.execution_id, "inputHashes": list(self.input_hashes), "startedAt": self.started_at}
+        if self.kind == "running":
+            body = {**common, "pid": self.pid, "pidStartTime": self.pid_start_time, "bootId": self.boot_id}
+        elif self.kind == "success":
+            body = {**common, "outputHash": self.output_hash, "completedAt": self.completed_at}
+        elif self.kind == "failed":
+            body = {**common, "exitCode": self.exit_code, "completedAt": self.completed_at}
+        else:
+            body = {**common, "message": self.message or "", "completedAt": self.completed_at}
+        return variant(self.kind, struct(body))
+
+    @classmethod
+    def from_east(cls, value) -> "Record":
+        v = value.value
+        get = lambda k: v[k] if k in v.keys() else None  # noqa: E731
+        return cls(
+            kind=value.type,
+            execution_id=str(v["executionId"]),
+            input_hashes=tuple(str(h) for h in v["inputHashes"]),
+            started_at=v["startedAt"],
+            completed_at=get("completedAt"),
+            output_hash=get("outputHash"),
+            exit_code=get("exitCode"),
+            message=get("message"),
+            pid=get("pid"),
+            pid_start_time=get("pidStartTime"),
+            boot_id=get("bootId"),
+        )
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def pointer_path(repo: "Repository", task_id: str) -> str:
+    return repo.path("tasks", task_id)
+
+
+def write(repo: "Repository", task_id: str, record: Record, durable: bool = True) -> str:
+    """Store `record` and make it the newest for `task_id`; return its hash."""
+    from e3.east import encode
+    from e3.model.types import ExecutionStatusType
+
+    record_hash = repo.objects.write(encode(record.to_east(), ExecutionStatusType))
+    path = pointer_path(repo, task_id)
+    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(record_hash + "\n")
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return record_hash
+
+
+def latest_hash(repo: "Repository", task_id: str) -> str | None:
+    try:
+        with open(pointer_path(repo, task_id)) as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def load(repo: "Repository", record_hash: str) -> Record:
+    from e3.east import decode, type_equal
+    from e3.model.types import ExecutionStatusType
+
+    try:
+        t, value = decode(repo.objects.read(record_hash))
+    except FormatError:
+        raise
+    if not type_equal(t, ExecutionStatusType):
+        raise FormatError(f"object {record_hash} is not an execution record")
+    return Record.from_east(value)
+
+
+def latest(repo: "Repository", task_id: str) -> Record | None:
+    h = latest_hash(repo, task_id)
+    return None if h is None else load(repo, h)
