@@ -73,3 +73,16 @@ def test_newest_execution_record_replaces_the_previous_one(repo):
     records.write(r, tid, done)
     back = records.latest(r, tid)
     assert (back.kind, back.output_hash, back.pid) == ("success", "f" * 64, None)
+
+
+def test_record_pointer_summarises_kind_and_output_without_decoding(repo):
+    from e3.exec import records
+
+    r = open_repository(repo)
+    tid = task_id("t" * 64, [])
+    done = records.Record("success", "e1", (), records.now(), records.now(), output_hash="f" * 64)
+    h = records.write(r, tid, done, durable=False)
+    r.objects.sync()
+    s = records.summary(r, tid)
+    assert (s.record_hash, s.kind, s.output_hash) == (h, "success", "f" * 64)
+    assert r.objects.exists(h)

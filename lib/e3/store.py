@@ -120,8 +120,13 @@ class ObjectStore:
 
     # ------------------------------------------------------------ writing
 
-    def write(self, data: bytes | memoryview) -> str:
-        """Store `data`; return its hash. Storing bytes already present is a no-op."""
+    def write(self, data: bytes | memoryview, durable: bool = True) -> str:
+        """Store `data`; return its hash. Storing bytes already present is a no-op.
+
+        `durable=False` skips the fsyncs: the caller must call `sync()` before
+        anything durable (a ref, a record) names the object, like git's
+        core.fsyncMethod=batch. The write is still atomic (tmp + rename).
+        """
         obj = hash_bytes(data)
         if self.exists(obj):
             return obj
@@ -129,8 +134,9 @@ class ObjectStore:
         try:
             with tmp:
                 tmp.write(data)
-                _sync(tmp)
-            self._install(tmp.name, obj)
+                if durable:
+                    _sync(tmp)
+            self._install(tmp.name, obj, durable)
         except BaseException:
             _unlink(tmp.name)
             raise
@@ -174,7 +180,15 @@ class ObjectStore:
         except OSError as e:
             raise _storage_error(e, self.tmp_dir) from None
 
-    def _install(self, tmp_name: str, obj: str) -> None:
+    def sync(self) -> None:
+        """Make every object written with `durable=False` durable (one syncfs for the batch)."""
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            _syncfs(fd)
+        finally:
+            os.close(fd)
+
+    def _install(self, tmp_name: str, obj: str, durable: bool = True) -> None:
         target = self.path(obj)
         try:
             os.chmod(tmp_name, 0o444)
@@ -183,7 +197,8 @@ class ObjectStore:
             except FileNotFoundError:
                 target.parent.mkdir(exist_ok=True)
                 os.rename(tmp_name, target)
-            _sync_dir(target.parent)
+            if durable:
+                _sync_dir(target.parent)
         except OSError as e:
             raise _storage_error(e, target) from None
 
@@ -240,3 +255,16 @@ def _storage_error(e: OSError, path: Path) -> StorageError:
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return StorageError(f"cannot write {path}: {os.strerror(e.errno).lower()}")
     return StorageError(f"cannot write {path}: {e.strerror or e}")
+
+
+def _syncfs(fd: int) -> None:
+    """syncfs(2) on the filesystem holding `fd`; falls back to sync(2)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    os.sync()

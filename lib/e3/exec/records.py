@@ -82,11 +82,14 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     from e3.east import encode
     from e3.model.types import ExecutionStatusType
 
-    record_hash = repo.objects.write(encode(record.to_east(), ExecutionStatusType))
+    record_hash = repo.objects.write(encode(record.to_east(), ExecutionStatusType), durable=durable)
     path = pointer_path(repo, task_id)
     tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    # The pointer also names the kind and output, so a no-op run can check the
+    # memo without decoding the record (and without importing the East runtime).
+    summary = " ".join([record_hash, record.kind] + ([record.output_hash] if record.output_hash else []))
     with open(tmp, "w") as f:
-        f.write(record_hash + "\n")
+        f.write(summary + "\n")
         if durable:
             f.flush()
             os.fsync(f.fileno())
@@ -94,12 +97,28 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     return record_hash
 
 
-def latest_hash(repo: "Repository", task_id: str) -> str | None:
+@dataclass(frozen=True)
+class Summary:
+    record_hash: str
+    kind: str
+    output_hash: str | None
+
+
+def summary(repo: "Repository", task_id: str) -> Summary | None:
+    """The newest record's hash, kind and output, read from the pointer alone."""
     try:
         with open(pointer_path(repo, task_id)) as f:
-            return f.read().strip() or None
+            parts = f.read().split()
     except FileNotFoundError:
         return None
+    if len(parts) < 2 or parts[1] not in KINDS:
+        return None  # torn or foreign: treat as no record (the object store still has it)
+    return Summary(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
+
+
+def latest_hash(repo: "Repository", task_id: str) -> str | None:
+    s = summary(repo, task_id)
+    return None if s is None else s.record_hash
 
 
 def load(repo: "Repository", record_hash: str) -> Record:
