@@ -1,0 +1,314 @@
+"""Named locks on a repository: `locks/<name>.lock`, held with flock(2).
+
+Why flock: the kernel releases it when the holding process dies (its last file
+descriptor closes), so a dead holder never blocks anyone and nothing has to be
+"broken" or cleaned up after kill -9 or a reboot. The lock file itself is never
+deleted: removing it while another process waits on it would let two processes
+hold "the same" lock on different inodes.
+
+After taking the lock, the holder writes who it is into the file (JSON: pid,
+process start time, boot id, command line, operation, time) so that a refusal
+can say "workspace dev is running (pid 123, e3 start dev, since 10:02:03)".
+That text is advice for messages only; whether the lock is held is always
+decided by flock itself. `holder()` reports it only while the lock is held.
+
+A lock is exclusive by default; `shared=True` takes a shared (reader) lock,
+which many processes may hold at once and which records no holder. flock
+belongs to the open file, not the process, so two Lock objects in one process
+exclude each other (threads of `e3 start` behave like separate processes). A
+child made by fork() would inherit the open file and keep the lock alive after
+its parent died; every held lock's descriptor is therefore closed in the child
+right after fork (closing, unlike LOCK_UN, leaves the parent's lock intact).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import sys
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from e3.errors import Conflict, StorageError, UsageError
+from e3.process import Holder as ProcessHolder
+from e3.process import boot_id, start_time
+
+if TYPE_CHECKING:
+    from e3.repository import Repository
+
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*")
+POLL_MIN = 0.002
+POLL_MAX = 0.05
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a lock, as written into the lock file by the holder."""
+
+    pid: int
+    start_time: int
+    boot_id: str
+    command: str
+    operation: str
+    acquired_at: float
+
+    def alive(self) -> bool:
+        return ProcessHolder(self.pid, self.start_time, self.boot_id).alive()
+
+    def describe(self) -> str:
+        """`pid 123, e3 start dev, since 2024-05-01 10:02:03` for error messages."""
+        since = datetime.fromtimestamp(self.acquired_at).strftime("%Y-%m-%d %H:%M:%S")
+        what = self.command or self.operation
+        return f"pid {self.pid}, {what}, since {since}"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "pid": self.pid,
+                "start_time": self.start_time,
+                "boot_id": self.boot_id,
+                "command": self.command,
+                "operation": self.operation,
+                "acquired_at": self.acquired_at,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "LockHolder":
+        d = json.loads(text)
+        return cls(
+            int(d["pid"]), int(d["start_time"]), str(d["boot_id"]), str(d.get("command", "")),
+            str(d.get("operation", "")), float(d.get("acquired_at", 0.0)),
+        )
+
+
+class LockHeld(Conflict):
+    """The lock is held by someone else (and we were not to wait, or the wait timed out)."""
+
+    def __init__(self, message: str, holder: LockHolder | None):
+        super().__init__(message)
+        self.holder = holder
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name) or ".." in name:
+        raise UsageError(f"invalid lock name {name!r}")
+    return name
+
+
+def lock_path(repo: "Repository", name: str) -> str:
+    return str(repo.path("locks", check_name(name) + ".lock"))
+
+
+def command_line() -> str:
+    """This process's command line as the user typed it, shortened for messages."""
+    argv = list(sys.argv) if sys.argv and sys.argv[0] else ["python"]
+    argv[0] = os.path.basename(argv[0])  # bin/e3-run-task -> e3-run-task
+    text = " ".join(argv)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+# Descriptors of locks this process holds, closed in a forked child (see module docstring).
+_held: "weakref.WeakSet[Lock]" = weakref.WeakSet()
+_held_mutex = threading.Lock()
+
+
+def _close_in_child() -> None:
+    for lock in list(_held):
+        if lock._fd is not None:
+            try:
+                os.close(lock._fd)
+            except OSError:
+                pass
+            lock._fd = None
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
+
+class Lock:
+    """`with Lock(repo, "workspace-dev", "deployment"):` ... ; or acquire(wait=False) / release()."""
+
+    def __init__(self, repo: "Repository", name: str, operation: str, *, shared: bool = False):
+        self.repo = repo
+        self.name = check_name(name)
+        self.operation = operation
+        self.shared = shared
+        self.path = lock_path(repo, name)
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Lock({self.name!r}, {self.operation!r}{', shared' if self.shared else ''})"
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, wait: bool = True, timeout: float | None = None) -> "Lock":
+        """Take the lock. Without `wait` (or after `timeout` seconds) raise LockHeld naming the holder."""
+        if self._fd is not None:
+            raise Conflict(f"lock {self.name} is already held by this object")
+        fd = _open(self.path)
+        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        try:
+            if wait and timeout is None:
+                _flock(fd, mode, self.path)
+            else:
+                deadline = time.monotonic() + (timeout or 0.0)
+                pause = POLL_MIN
+                # flock has no timeout; poll, backing off, rather than use SIGALRM (not thread-safe).
+                while not _try_flock(fd, mode, self.path):
+                    if not wait or time.monotonic() >= deadline:
+                        who = read_holder(fd)
+                        raise LockHeld(self._held_message(who), who)
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    pause = min(pause * 2, POLL_MAX)
+        except BaseException:
+            os.close(fd)
+            raise
+        with _held_mutex:
+            self._fd = fd
+            _held.add(self)
+        if not self.shared:
+            self._write_holder()
+        return self
+
+    def release(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        with _held_mutex:
+            self._fd = None
+            _held.discard(self)
+        try:
+            if not self.shared:
+                # Leave no stale holder text behind for a reader that races the next holder.
+                try:
+                    os.ftruncate(fd, 0)
+                except OSError:
+                    pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> "Lock":
+        return self.acquire(wait=True)
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:
+            pass
+
+    def _write_holder(self) -> None:
+        me = ProcessHolder.me()
+        info = LockHolder(me.pid, me.start_time, me.boot_id, command_line(), self.operation, time.time())
+        data = (info.to_json() + "\n").encode()
+        try:
+            # Write then trim: the file is never empty while held, and readers retry a torn read.
+            os.pwrite(self._fd, data, 0)
+            os.ftruncate(self._fd, len(data))
+        except OSError:
+            pass  # the holder text is advice only; the lock itself is held
+
+    def _held_message(self, who: LockHolder | None) -> str:
+        if who is None:
+            return f"lock {self.name} is held by another process"
+        return f"lock {self.name} is held by another process ({who.describe()}, {who.operation})"
+
+
+def holder(repo: "Repository", name: str) -> LockHolder | None:
+    """Who holds lock `name` now, or None if nobody does (a dead holder's text is ignored)."""
+    path = lock_path(repo, name)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise StorageError(f"cannot open lock {path}: {e.strerror or e}") from None
+    try:
+        # If we can take it, nobody holds it: whatever text is in the file is stale.
+        if _try_flock(fd, fcntl.LOCK_SH, path):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        return read_holder(fd)
+    finally:
+        os.close(fd)
+
+
+def is_held(repo: "Repository", name: str) -> bool:
+    path = lock_path(repo, name)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        if _try_flock(fd, fcntl.LOCK_SH, path):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
+def read_holder(fd: int) -> LockHolder | None:
+    """The holder text of an open lock file; None if absent or unreadable (a shared holder)."""
+    for _ in range(5):
+        try:
+            data = os.pread(fd, 4096, 0)
+        except OSError:
+            return None
+        if not data:
+            return None
+        try:
+            return LockHolder.from_json(data.decode())
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            time.sleep(0.001)  # torn by a holder writing right now
+    return None
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise StorageError(f"cannot open lock {path}: {e.strerror or e}") from None
+
+
+def _flock(fd: int, mode: int, path: str) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, mode)
+            return
+        except InterruptedError:
+            continue
+        except OSError as e:
+            raise StorageError(f"cannot lock {path}: {e.strerror or e}") from None
+
+
+def _try_flock(fd: int, mode: int, path: str) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise StorageError(f"cannot lock {path}: {e.strerror or e}") from None
+
+
+__all__ = ["Lock", "LockHeld", "LockHolder", "holder", "is_held", "lock_path", "boot_id", "start_time"]
