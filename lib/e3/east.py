@@ -13,8 +13,10 @@ are stored and hashed exactly as they came.
 """
 from __future__ import annotations
 
+import mmap
+import os
 import re
-from typing import Any
+from typing import Any, BinaryIO
 
 import east as _east
 from east.serialization import beast2 as _beast2
@@ -24,6 +26,7 @@ from east.serialization.json import decode_json_for as _decode_json_for
 from east.serialization.json import encode_json_for as _encode_json_for
 from east.types.type_of_type import EastTypeType as _EastTypeType
 
+from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch, UsageError
 
 # Types, re-exported so callers never import `east` themselves.
@@ -52,7 +55,6 @@ some = _east.some
 none = _east.none
 EastError = _east.EastError
 
-MAGIC = b"\x89East\r\n"
 CANONICAL_VERSION = 5
 FORMATS = ("east", "json", "beast2")
 
@@ -221,20 +223,17 @@ def encode(value: Any, t: Any) -> bytes:
 
 def check_header(data: bytes | memoryview) -> None:
     """Refuse bytes that are not a Beast2 container this runtime reads, naming why."""
-    head = bytes(data[:8])
-    if len(head) < 8 or head[:7] != MAGIC:
-        raise FormatError("not beast2 data (bad magic bytes)")
-    version = head[7]
-    if version not in (4, 5):
-        hint = " (written by the TypeScript East runtime)" if version == 1 else ""
-        raise FormatError(f"unsupported beast2 container version {version}{hint}; this runtime reads versions 4 and 5")
+    problem = header_problem(data)
+    if problem:
+        raise FormatError(problem)
 
 
 def read_type(data: bytes | memoryview) -> Any:
     """The East type recorded in a Beast2 header."""
     check_header(data)
     try:
-        return _beast2.read_beast2_type(bytes(data) if isinstance(data, memoryview) else data)
+        with _quiet_stderr():
+            return _beast2.read_beast2_type(bytes(data) if isinstance(data, memoryview) else data)
     except Exception as e:
         raise FormatError(f"malformed beast2 header: {_one_line(e)}") from None
 
@@ -245,10 +244,30 @@ def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
     if t is not None and not type_equal(found, t):
         raise TypeMismatch(f"value has type {format_type(found)}, expected {format_type(t)}")
     try:
-        value = _beast2.decode_beast2_with_header_for(found)(data)
+        with _quiet_stderr():
+            value = _beast2.decode_beast2_with_header_for(found)(data)
     except Exception as e:
         raise FormatError(f"malformed beast2 value: {_one_line(e)}") from None
     return found, value
+
+
+def check_file(f: BinaryIO, t: Any | None = None, full: bool = True) -> Any:
+    """Check that an open file holds one Beast2 value (of type `t`, if given); return its type.
+
+    The file is mapped, not read. With `full=False` only the header and type are
+    checked, so the decoded value is never held in memory.
+    """
+    if os.fstat(f.fileno()).st_size == 0:
+        raise FormatError("not beast2 data (empty)")
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if full:
+            found, value = decode(mm, t)
+            del value  # it may borrow the mapping, which must close
+            return found
+        found = read_type(mm)
+        if t is not None and not type_equal(found, t):
+            raise TypeMismatch(f"value has type {format_type(found)}, expected {format_type(t)}")
+        return found
 
 
 # ---------------------------------------------------------------- text and JSON
@@ -324,6 +343,27 @@ def _text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise FormatError(f"text is not utf-8 at byte {e.start}") from None
+
+
+class _quiet_stderr:
+    """Silence file descriptor 2 around a runtime call.
+
+    The runtime's C decoder prints some complaints about malformed input
+    straight to the process's stderr before raising; e3 reports the exception
+    as its own one line instead, so that noise is sent to /dev/null.
+    """
+
+    _devnull: int | None = None
+
+    def __enter__(self) -> None:
+        if _quiet_stderr._devnull is None:
+            _quiet_stderr._devnull = os.open(os.devnull, os.O_WRONLY)
+        self.saved = os.dup(2)
+        os.dup2(_quiet_stderr._devnull, 2)
+
+    def __exit__(self, *exc: object) -> None:
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
 
 
 def _one_line(e: BaseException) -> str:

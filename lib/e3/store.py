@@ -4,18 +4,21 @@ An object lives at `objects/<2 hex>/<62 hex>.beast2` (the original engine's
 naming, so object directories and package zips interoperate). Writes stream
 through the hash into a temporary file in `tmp/`, are fsynced, and renamed into
 place, so a reader never sees a partial object and two writers of the same
-bytes cannot hurt each other. This module knows bytes, not East values: it
+bytes cannot hurt each other. A writer holds an exclusive flock(2) on its
+temporary file until the rename, so `e3-fsck` can tell a write in progress
+from a file left behind by a crash. This module knows bytes, not East values: it
 never imports the East runtime, so plumbing that only moves bytes starts fast.
 """
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound, StorageError
 
@@ -24,6 +27,8 @@ PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
 SUFFIX = ".beast2"
 CHUNK = 1 << 20
 MIN_PREFIX = 4
+TMP_PREFIX = "obj-"
+TMP_SUFFIX = ".tmp"
 
 
 def check_hash(text: str) -> str:
@@ -133,33 +138,50 @@ class ObjectStore:
         tmp = self._temp()
         try:
             with tmp:
-                tmp.write(data)
+                try:
+                    tmp.write(data)
+                except OSError as e:
+                    raise _storage_error(e, Path(tmp.name)) from None
                 if durable:
                     _sync(tmp)
-            self._install(tmp.name, obj, durable)
+                self._install(tmp.name, obj, durable)
         except BaseException:
             _unlink(tmp.name)
             raise
         return obj
 
-    def write_stream(self, source: BinaryIO, expect: str | None = None) -> str:
+    def write_stream(
+        self,
+        source: BinaryIO,
+        expect: str | None = None,
+        check: Callable[[BinaryIO], object] | None = None,
+        durable: bool = True,
+    ) -> str:
         """Store bytes read from `source` without holding them in memory; return the hash.
 
-        With `expect`, refuse (and store nothing) if the bytes hash to anything else.
+        With `expect`, refuse (and store nothing) if the bytes hash to anything
+        else. With `check`, call it with the complete temporary file (opened
+        anew, at offset 0) before the object is published; if it raises,
+        nothing is stored. `durable` as for `write`.
         """
         h = hashlib.sha256()
         tmp = self._temp()
         try:
             with tmp:
                 _copy(source, h, tmp)
-                _sync(tmp)
-            obj = h.hexdigest()
-            if expect is not None and obj != expect:
-                raise CorruptObject(f"content hashes to {obj}, not {expect}")
-            if self.exists(obj):
-                _unlink(tmp.name)
-            else:
-                self._install(tmp.name, obj)
+                obj = h.hexdigest()
+                if expect is not None and obj != expect:
+                    raise CorruptObject(f"content hashes to {obj}, not {expect}")
+                if check is not None:
+                    tmp.flush()
+                    with open(tmp.name, "rb") as again:
+                        check(again)
+                if self.exists(obj):
+                    _unlink(tmp.name)
+                else:
+                    if durable:
+                        _sync(tmp)
+                    self._install(tmp.name, obj, durable)
         except BaseException:
             _unlink(tmp.name)
             raise
@@ -176,9 +198,12 @@ class ObjectStore:
     def _temp(self):  # noqa: ANN202 - a NamedTemporaryFile
         try:
             self.tmp_dir.mkdir(exist_ok=True)
-            return tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="obj-", suffix=".tmp", delete=False)
+            tmp = tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix=TMP_PREFIX, suffix=TMP_SUFFIX, delete=False)
         except OSError as e:
             raise _storage_error(e, self.tmp_dir) from None
+        # Held until the file is renamed or removed: marks the write as live for e3-fsck.
+        fcntl.flock(tmp.fileno(), fcntl.LOCK_EX)
+        return tmp
 
     def sync(self) -> None:
         """Make every object written with `durable=False` durable (one syncfs for the batch)."""

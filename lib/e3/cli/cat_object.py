@@ -1,0 +1,155 @@
+"""Show a stored value's type, size, existence or content; --batch answers many from one process."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from e3.cli import _command as command
+
+PROG = "e3-cat-object"
+DEFAULT_FORMAT = "%(objectname) %(objectsize) %(objecttype)"
+PLACEHOLDER = re.compile(r"%\((objectname|objectsize|objecttype|rest)\)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command.parser(
+        PROG,
+        "Show a stored value. HASH is a full object hash or a unique prefix of at least 4 hex digits.",
+    )
+    p.add_argument("--repo", metavar="PATH", help="repository to read (default: $E3_DIR, else search upward)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("-t", dest="mode", action="store_const", const="type", help="print the value's East type")
+    mode.add_argument("-s", dest="mode", action="store_const", const="size", help="print the object's size in bytes")
+    mode.add_argument("-e", dest="mode", action="store_const", const="exists", help="exit 0 if the object exists, 1 if not, silently")
+    mode.add_argument("-p", dest="mode", action="store_const", const="pretty", help="print the value as .east text")
+    mode.add_argument("--batch", nargs="?", const=DEFAULT_FORMAT, metavar="FORMAT", help="for each hash on stdin print FORMAT and the content")
+    mode.add_argument("--batch-check", nargs="?", const=DEFAULT_FORMAT, metavar="FORMAT", help="for each hash on stdin print FORMAT only")
+    p.add_argument("-f", dest="fmt", choices=("east", "json", "beast2"), help="print the value in this format (with --batch: the content's format)")
+    p.add_argument("--buffer", action="store_true", help="with --batch/--batch-check: do not flush after each answer")
+    p.add_argument("hash", nargs="?", metavar="HASH")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int | None:
+    from e3.errors import UsageError
+    from e3.repository import discover_repository
+
+    batch = args.batch or args.batch_check
+    if args.mode is None and not batch and args.fmt is None:
+        raise UsageError("give one of -t, -s, -e, -p, -f FORMAT, --batch or --batch-check")
+    if args.mode is not None and args.fmt is not None:
+        raise UsageError("-f cannot be combined with -t, -s, -e or -p")
+    if batch:
+        if args.hash is not None:
+            raise UsageError("--batch and --batch-check read hashes from stdin, not arguments")
+        if args.batch_check and args.fmt is not None:
+            raise UsageError("-f goes with --batch, not --batch-check")
+        store = discover_repository(args.repo).objects
+        return _batch(store, batch, with_content=bool(args.batch), fmt=args.fmt or "beast2", flush=not args.buffer)
+    if args.hash is None:
+        raise UsageError("missing HASH")
+    store = discover_repository(args.repo).objects
+    if args.mode == "exists":
+        return _exists(store, args.hash)
+    obj = store.resolve(args.hash)
+    if args.mode == "size":
+        command.write_line(str(store.size(obj)))
+    elif args.mode == "type":
+        command.write_line(_type_of(store, obj))
+    else:
+        _write_content(store, obj, args.fmt or "east")
+    return None
+
+
+def _exists(store, name: str) -> int:
+    from e3.errors import EXIT_NO, EXIT_OK, ObjectNotFound
+
+    try:
+        store.resolve(name)
+    except ObjectNotFound:
+        return EXIT_NO
+    return EXIT_OK
+
+
+def _type_of(store, obj: str) -> str:
+    from e3 import east
+    from e3.errors import CorruptObject, FormatError
+
+    with store.open(obj) as f:
+        head = f.read(1 << 16)
+        try:
+            return east.format_type(east.read_type(head))
+        except FormatError:
+            pass
+        f.seek(0)  # a header larger than the first read (a very wide struct type): read it all
+        try:
+            return east.format_type(east.read_type(f.read()))
+        except FormatError as e:
+            raise CorruptObject(f"object {obj} is corrupt: {e}") from None
+
+
+def _content(store, obj: str, fmt: str) -> bytes:
+    from e3 import east
+    from e3.errors import CorruptObject, FormatError
+
+    data = store.read(obj)
+    try:
+        t, value = east.decode(data)
+    except FormatError as e:
+        raise CorruptObject(f"object {obj} is corrupt: {e}") from None
+    return east.dump(value, t, fmt)
+
+
+def _write_content(store, obj: str, fmt: str) -> None:
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    if fmt == "beast2":
+        import shutil
+
+        with store.open(obj) as f:
+            shutil.copyfileobj(f, out, 1 << 20)
+        return
+    out.write(_content(store, obj, fmt))
+
+
+def _batch(store, template: str, with_content: bool, fmt: str, flush: bool) -> None:
+    """Answer one hash per stdin line, like `git cat-file --batch[-check]`."""
+    from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
+
+    needs_type = "%(objecttype)" in template
+    needs_size = "%(objectsize)" in template
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        text = line.decode("utf-8", "surrogateescape").rstrip("\n")
+        name, _, rest = text.partition(" ") if "%(rest)" in template else (text.strip(), "", "")
+        try:
+            obj = store.resolve(name)
+        except (ObjectNotFound, InvalidHash):
+            out.write(f"{name} missing\n".encode())
+        except AmbiguousObject:
+            out.write(f"{name} ambiguous\n".encode())
+        else:
+            try:
+                content = None
+                if with_content:
+                    content = store.read(obj) if fmt == "beast2" else _content(store, obj, fmt)
+                fields = {
+                    "objectname": obj,
+                    "objecttype": _type_of(store, obj) if needs_type else "",
+                    "objectsize": (str(len(content)) if content is not None else str(store.size(obj))) if needs_size else "",
+                    "rest": rest,
+                }
+            except CorruptObject:
+                out.write(f"{name} corrupt\n".encode())
+            else:
+                out.write(PLACEHOLDER.sub(lambda m: fields[m.group(1)], template).encode() + b"\n")
+                if content is not None:
+                    out.write(content)
+                    out.write(b"\n")
+        if flush:
+            out.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command.run(PROG, build_parser, _run, argv)

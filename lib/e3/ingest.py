@@ -1,0 +1,151 @@
+"""Bringing values in from outside: a file or a stream, checked, hashed, optionally stored.
+
+Input is Beast2 (taken byte for byte: its hash is the hash of the bytes as they
+came) or `.east` / JSON text, which needs a type and is encoded canonically
+(see e3.east). The format is given, or taken from the file name's extension,
+or sniffed: bytes starting with the Beast2 magic are Beast2, anything else is
+`.east` text.
+
+Beast2 input streams through the hash (and into the store) without being held
+in memory. Before it is accepted it is decoded once to prove it is a whole,
+well-formed value; values larger than `FULL_CHECK_LIMIT` have only their
+header and type checked, so a huge value never has to fit in memory (git
+treats files above core.bigFileThreshold differently for the same reason).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from typing import Any, BinaryIO, Callable
+
+from e3.container import MAGIC, PREFIX_SIZE
+from e3.errors import FormatError, StorageError, TypeMismatch, UsageError
+from e3.store import CHUNK, ObjectStore
+
+FULL_CHECK_LIMIT = 256 << 20
+FORMATS = ("east", "json", "beast2")
+
+
+class Ingest:
+    """Hash (and with a store, write) values; one instance serves many inputs."""
+
+    def __init__(
+        self,
+        store: ObjectStore | None,
+        type_spec: str | None = None,
+        fmt: str | None = None,
+        literally: bool = False,
+    ):
+        if fmt is not None and fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r} (expected east, json or beast2)")
+        self.store = store
+        self.fmt = fmt
+        self.literally = literally
+        self._type_spec = type_spec
+        self._type: Any = None
+
+    @property
+    def type(self) -> Any:
+        """The East type given with -t, parsed once (and only when needed: it loads the runtime)."""
+        if self._type is None and self._type_spec is not None:
+            from e3 import east
+
+            self._type = east.parse_type(self._type_spec)
+        return self._type
+
+    # ------------------------------------------------------------ inputs
+
+    def file(self, path: str) -> str:
+        try:
+            f = open(path, "rb")
+        except IsADirectoryError:
+            raise UsageError(f"{path}: is a directory") from None
+        except OSError as e:
+            raise FormatError(f"cannot read {path}: {(e.strerror or str(e)).lower()}") from None
+        with f:
+            fmt = self.fmt or _format_of_path(path)
+            if fmt is None:
+                head = f.read(PREFIX_SIZE)
+                f.seek(0)
+                fmt = self._sniff(head)
+            return self._named(path, lambda: self._ingest(f, fmt, path, seekable=True))
+
+    def stream(self, source: BinaryIO, name: str = "<stdin>") -> str:
+        fmt = self.fmt
+        if fmt is None:
+            fmt = self._sniff(source.peek(PREFIX_SIZE)[:PREFIX_SIZE])
+        return self._named(name, lambda: self._ingest(source, fmt, name, seekable=False))
+
+    def _sniff(self, head: bytes) -> str:
+        # Without a type only Beast2 can be meant: let its header check name the problem.
+        return "beast2" if head.startswith(MAGIC) or self._type_spec is None else "east"
+
+    @staticmethod
+    def _named(name: str, body: Callable[[], str]) -> str:
+        """Run `body`, prefixing the input's name to a complaint about its content."""
+        try:
+            return body()
+        except (FormatError, TypeMismatch) as e:
+            raise type(e)(f"{name}: {e}") from None
+
+    # ------------------------------------------------------------ work
+
+    def _ingest(self, f: BinaryIO, fmt: str, name: str, seekable: bool) -> str:
+        if fmt != "beast2":
+            return self._text(f.read(), fmt, name)
+        if self.store is not None:
+            return self.store.write_stream(f, check=self._check)
+        if seekable:
+            self._check(f)
+            f.seek(0)
+            return _hash(f)
+        # A stream can be read once: spool it to an unnamed temporary file while hashing.
+        with tempfile.TemporaryFile(prefix="e3-hash-") as spool:
+            h = hashlib.sha256()
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                h.update(view[:n])
+                try:
+                    spool.write(view[:n])
+                except OSError as e:
+                    raise StorageError(f"cannot spool {name}: {(e.strerror or str(e)).lower()}") from None
+            spool.flush()
+            spool.seek(0)
+            self._check(spool)
+            return h.hexdigest()
+
+    def _check(self, f: BinaryIO) -> None:
+        """Refuse Beast2 bytes that are not one whole value (of the -t type, if given)."""
+        from e3 import east
+
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(PREFIX_SIZE)
+        f.seek(0)
+        east.check_header(head)
+        if self.literally:
+            return
+        east.check_file(f, self.type, full=size <= FULL_CHECK_LIMIT)
+
+    def _text(self, data: bytes, fmt: str, name: str) -> str:
+        from e3 import east
+
+        if self.type is None:
+            raise UsageError(f"{name}: hashing .{fmt} input needs a type (-t TYPE)")
+        t, value = east.load(data, fmt, self.type)
+        encoded = east.encode(value, t)
+        if self.store is not None:
+            return self.store.write(encoded)
+        return hashlib.sha256(encoded).hexdigest()
+
+
+def _format_of_path(path: str) -> str | None:
+    for fmt in FORMATS:
+        if path.endswith("." + fmt):
+            return fmt
+    return None
+
+
+def _hash(f: BinaryIO) -> str:
+    return hashlib.file_digest(f, "sha256").hexdigest()
