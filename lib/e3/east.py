@@ -369,3 +369,63 @@ class _quiet_stderr:
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
+
+
+# ---------------------------------------------------------------- functions
+#
+# Running East IR in-process, exactly as `east-py run` does: the same compiler
+# entry point, the same platform lookup, inputs decoded frozen (a task may not
+# mutate its inputs), and the output written with the same encoder, so the
+# output bytes -- and so the output hash -- are the same either way.
+
+
+def compile_function(ir: bytes | memoryview, platform: list | tuple = ()) -> Any:
+    """A callable compiled from a function's Beast2 IR (what `east-py run` reads)."""
+    from east.runtime.compiler import compile_from_beast2
+
+    return compile_from_beast2(bytes(ir), list(platform), False)
+
+
+def load_platform(package: str) -> list:
+    """The platform functions of a package named as `east-py run -p` names it (`east-py-std`)."""
+    from east_py_cli.loader import load_platform as _load
+
+    return _load(package)
+
+
+def function_signature(fn: Any) -> tuple[list, Any]:
+    """(input types, output type) of a compiled function."""
+    handle = fn._eastc_handle
+    return list(handle.get_input_types()), handle.get_output_type()
+
+
+def call_encoded(fn: Any, inputs: list[bytes]) -> tuple[Any, Any]:
+    """Call a compiled function on Beast2-encoded inputs as `east-py run` does; return (value, output type).
+
+    Inputs are decoded frozen with the parameter types; a wrong count or type raises ValueError,
+    a runtime failure of the program raises EastError.
+    """
+    from east.runtime._compiler_eastc import _eastc_call, load_frozen_value
+    from east.serialization.east_printer import print_type
+
+    handle = fn._eastc_handle
+    types = handle.get_input_types()
+    if len(inputs) != len(types):
+        sig = ", ".join(print_type(t) for t in types)
+        raise ValueError(
+            f"Function expects {len(types)} inputs, got {len(inputs)}\n"
+            f"Signature: ({sig}) -> {print_type(handle.get_output_type())}"
+        )
+    args = tuple(load_frozen_value(handle._input_types[i], bytes(data)) for i, data in enumerate(inputs))
+    value = _eastc_call(handle._compiled, handle._input_types, handle._output_type, args)
+    return value, handle.get_output_type()
+
+
+def encode_as_runner(value: Any, t: Any) -> bytes:
+    """The bytes `east-py run -o FILE.beast2` writes for `value` (collections paged, others with header).
+
+    Not e3's canonical encoding: a task's output is stored as its runner writes it.
+    """
+    if getattr(t, "type", None) in ("Array", "Set", "Dict"):
+        return _beast2.encode_beast2_paged_for(t)(value)
+    return _beast2.encode_beast2_with_header_for(t)(value)

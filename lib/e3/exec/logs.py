@@ -1,0 +1,202 @@
+"""Execution logs: `logs/<TASK_ID>.eastl`, an append-only CBOR sequence per task_id.
+
+Each record is a CBOR map: `{"time": epoch seconds, "stream": "stdout"|"stderr",
+"bytes": b"..."}`; an execution opens with `{"time", "stream": "start",
+"executionId"}` and closes with `{"time", "stream": "end", "status"}`. A writer
+appends each record with one `write()` on an O_APPEND descriptor, so a reader
+sees whole records or nothing of them; a crash mid-record leaves a torn tail,
+which readers ignore and the next writer cuts off before appending. Plain
+files and polling keep it simple: a follower sees a record within ~20 ms.
+"""
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import cbor2
+
+from e3.errors import NotFound
+from e3.store import check_hash
+
+if TYPE_CHECKING:
+    from e3.repository import Repository
+
+SUFFIX = ".eastl"
+STREAMS = ("stdout", "stderr")
+END_STATUSES = ("success", "failed", "error", "cancelled")
+MAX_RECORD_BYTES = 1 << 16
+"""Output is split into records of at most this many bytes, so one record is one cheap write."""
+POLL_SECONDS = 0.02
+
+
+def log_path(repo: "Repository", task_id: str) -> Path:
+    return repo.path("logs", check_hash(task_id) + SUFFIX)
+
+
+class LogWriter:
+    """Appends records to one log; `write(stream, data)` is what the runner calls."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if os.fstat(self._fd).st_size:
+            _cut_torn_tail(self._fd, self.path)
+
+    def __enter__(self) -> "LogWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record(self, fields: dict) -> None:
+        data = cbor2.dumps({"time": time.time(), **fields})
+        # O_APPEND + one write per record: a concurrent reader never sees half of it.
+        n = os.write(self._fd, data)
+        if n != len(data):  # only a full disk does this; leave a torn tail rather than lie
+            raise OSError(f"short write to {self.path}")
+
+    def write(self, stream: str, data: bytes) -> None:
+        for i in range(0, len(data), MAX_RECORD_BYTES):
+            self.record({"stream": stream, "bytes": bytes(data[i : i + MAX_RECORD_BYTES])})
+
+    def start(self, execution_id: str) -> None:
+        self.record({"stream": "start", "executionId": execution_id})
+
+    def end(self, status: str) -> None:
+        self.record({"stream": "end", "status": status})
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def open_log(repo: "Repository", task_id: str, execution_id: str | None = None) -> LogWriter:
+    """A writer on the task's log; with `execution_id`, a new execution's "start" record first."""
+    writer = LogWriter(log_path(repo, task_id))
+    if execution_id is not None:
+        writer.start(execution_id)
+    return writer
+
+
+class Tee:
+    """A log that also copies task output to a binary stream (e3 run shows it live)."""
+
+    def __init__(self, log: LogWriter | None, out):
+        self.log, self.out = log, out
+
+    def write(self, stream: str, data: bytes) -> None:
+        if self.log is not None:
+            self.log.write(stream, data)
+        try:
+            self.out.write(data)
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _decode_from(data: bytes | memoryview, offset: int = 0) -> tuple[list[dict], int]:
+    """Every complete record in `data[offset:]`, and the offset just past the last one."""
+    buf = io.BytesIO(data)
+    buf.seek(offset)
+    decoder = cbor2.CBORDecoder(buf)
+    records = []
+    end = offset
+    size = len(data)
+    while end < size:
+        try:
+            rec = decoder.decode()
+        except Exception:  # truncated (torn tail) or garbage: stop at the last good record
+            break
+        if not isinstance(rec, dict):
+            break
+        records.append(rec)
+        end = buf.tell()
+    return records, end
+
+
+def _cut_torn_tail(fd: int, path: Path) -> None:
+    """Drop bytes after the last complete record, so the next record starts on a boundary."""
+    with open(path, "rb") as f:
+        data = f.read()
+    _, end = _decode_from(data)
+    if end < len(data):
+        os.ftruncate(fd, end)
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict]:
+    """Every complete record of a log; a torn tail is ignored."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise NotFound(f"no log at {path}") from None
+    return _decode_from(data)[0]
+
+
+def last_execution(records: list[dict]) -> list[dict]:
+    """The records of the newest execution: from its "start" (or the beginning) on."""
+    for i in range(len(records) - 1, -1, -1):
+        if records[i].get("stream") == "start":
+            return records[i:]
+    return records
+
+
+def follow(
+    path: str | os.PathLike[str],
+    *,
+    all_executions: bool = False,
+    wait_for_file: bool = True,
+    poll: float = POLL_SECONDS,
+    stop=None,
+) -> Iterator[dict]:
+    """Yield records as they are written, until the newest execution's "end" record.
+
+    Starts with the newest execution (or every one with `all_executions`); waits
+    for the file to appear if `wait_for_file`. `stop()` returning true ends it early.
+    """
+    path = Path(path)
+    while True:
+        try:
+            f = open(path, "rb")
+            break
+        except FileNotFoundError:
+            if not wait_for_file:
+                raise NotFound(f"no log at {path}") from None
+            if stop is not None and stop():
+                return
+            time.sleep(poll)
+    with f:
+        data = f.read()
+        records, offset = _decode_from(data)
+        pending = data[offset:]
+        if not all_executions:
+            records = last_execution(records)
+        for rec in records:
+            yield rec
+        if records and records[-1].get("stream") == "end":
+            return
+        while True:
+            chunk = f.read()
+            if not chunk:
+                if stop is not None and stop():
+                    return
+                time.sleep(poll)
+                continue
+            pending += chunk
+            new, used = _decode_from(pending)
+            pending = pending[used:]
+            for rec in new:
+                yield rec
+                if rec.get("stream") == "end":
+                    return

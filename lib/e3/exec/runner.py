@@ -1,0 +1,462 @@
+"""Running one task execution: evaluate its command, then run the argv in-process or spawn it.
+
+The original engine runs every task by spawning the argv its command IR gives
+(../shared/spec/upstream-e3.md, "Execution"). Spawning `east-py run` costs
+~150-250 ms per task; running the same function in this process costs
+microseconds. So when the argv is the standard East runner form
+
+    [PREFIX...] east-py run [-p PKG]... [-i INPUT]... -o OUTPUT FUNCTION_IR
+
+(PREFIX empty or `uv run`; the files all being this execution's own input and
+output paths) the function is run in-process with the same platform packages,
+inputs decoded and output encoded exactly as `east-py run` does, so the output
+bytes and hash are the same. Anything else, or `force_spawn`, or
+`E3_SPAWN_ALL=1`, is spawned as given, in its own process group, with its inputs
+as `input-<i>.beast2` files in a scratch directory under `.e3/tmp` and its
+output read back from `output.beast2`.
+
+Outcomes: 'success' (output stored), 'failed' (the task ran and said no: a
+non-zero exit, or an East runtime error, exit code 1 as `east-py run` gives),
+'error' (it could not be run: bad command IR, missing object, no output file,
+timeout).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+
+from e3.errors import E3Error
+
+if TYPE_CHECKING:
+    from e3.repository import Repository
+
+SPAWN_ALL_ENV = "E3_SPAWN_ALL"
+KILL_GRACE = 1.0
+"""Seconds between SIGTERM and SIGKILL for a spawned task's process group."""
+EAST_RUNNER = "east-py"
+PREFIXES = ((), ("uv", "run"))
+"""Prefixes before `east-py run` that still mean "this Python's East runtime" and may run in-process."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # 'success' | 'failed' | 'error' | 'cancelled'
+    output_hash: str | None = None
+    exit_code: int | None = None
+    message: str | None = None
+
+
+class Log(Protocol):
+    def write(self, stream: str, data: bytes) -> None: ...
+
+
+class _NoLog:
+    def write(self, stream: str, data: bytes) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- recognising east-py run
+
+
+@dataclass(frozen=True)
+class EastRun:
+    """A parsed `east-py run` argv: which inputs feed the function, in order, and its platform."""
+
+    packages: tuple[str, ...]
+    ir_input: int
+    arg_inputs: tuple[int, ...]
+
+
+def parse_east_run(argv: Sequence[str], input_paths: Sequence[str], output_path: str) -> EastRun | None:
+    """The in-process equivalent of `argv`, or None if it must be spawned as given."""
+    argv = list(argv)
+    for prefix in PREFIXES:
+        n = len(prefix)
+        if tuple(argv[:n]) == prefix and len(argv) > n + 1 and os.path.basename(argv[n]) == EAST_RUNNER and argv[n + 1] == "run":
+            rest = argv[n + 2 :]
+            break
+    else:
+        return None
+    index = {p: i for i, p in enumerate(input_paths)}
+    packages: list[str] = []
+    inputs: list[int] = []
+    output = ir = None
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a in ("-p", "--package", "-i", "--input", "-o", "--output"):
+            if i + 1 >= len(rest):
+                return None
+            value = rest[i + 1]
+            i += 2
+        elif a.startswith(("--package=", "--input=", "--output=")):
+            a, value = a.split("=", 1)
+            i += 1
+        elif a == "--decode=whole" or a == "--exit-with-parent":
+            i += 1  # same result in-process
+            continue
+        elif a.startswith("-"):
+            return None  # an option we do not emulate (-v, --profile, ...): spawn it
+        else:
+            if ir is not None:
+                return None
+            ir = a
+            i += 1
+            continue
+        if a in ("-p", "--package"):
+            packages.append(value)
+        elif a in ("-i", "--input"):
+            if value not in index:
+                return None
+            inputs.append(index[value])
+        else:
+            if output is not None:
+                return None
+            output = value
+    if output != output_path or ir is None or ir not in index:
+        return None
+    return EastRun(tuple(packages), index[ir], tuple(inputs))
+
+
+# ---------------------------------------------------------------- output capture
+
+
+class _Dispatch(io.TextIOBase):
+    """sys.stdout/sys.stderr while tasks run: text goes to the current thread's task log.
+
+    Platform functions (console_log...) print through sys.stdout; in a thread
+    that runs no task, text goes where it always went.
+    """
+
+    def __init__(self, stream: str, fallback):
+        self.stream = stream
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def _target(self):
+        return getattr(self.local, "buffer", None)
+
+    def write(self, text: str) -> int:
+        buf = self._target()
+        if buf is None:
+            return self.fallback.write(text)
+        buf.append(text)
+        if "\n" in text:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        buf = self._target()
+        if buf is None:
+            self.fallback.flush()
+            return
+        if buf:
+            data = "".join(buf).encode("utf-8", "replace")
+            buf.clear()
+            self.local.log.write(self.stream, data)
+
+    @property
+    def encoding(self):  # noqa: D102 - file protocol
+        return "utf-8"
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.fallback.fileno()
+
+
+_install_lock = threading.Lock()
+
+
+def _dispatchers() -> tuple[_Dispatch, _Dispatch]:
+    with _install_lock:
+        if not isinstance(sys.stdout, _Dispatch):
+            sys.stdout = _Dispatch("stdout", sys.stdout)
+        if not isinstance(sys.stderr, _Dispatch):
+            sys.stderr = _Dispatch("stderr", sys.stderr)
+        return sys.stdout, sys.stderr  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def capture(log: Log):
+    """Route this thread's Python-level stdout/stderr into `log` (one record per line or flush)."""
+    outs = _dispatchers()
+    for d in outs:
+        d.local.buffer = []
+        d.local.log = log
+    try:
+        yield
+    finally:
+        for d in outs:
+            d.flush()
+            d.local.buffer = None
+            d.local.log = None
+
+
+# ---------------------------------------------------------------- execute
+
+
+_tasks: dict[str, Any] = {}
+_functions: dict[tuple[str, tuple[str, ...]], Any] = {}
+_platforms: dict[str, list] = {}
+_counter = itertools.count()
+
+
+def spawn_all() -> bool:
+    return os.environ.get(SPAWN_ALL_ENV, "") not in ("", "0")
+
+
+def execute(
+    repo: "Repository",
+    task_hash: str,
+    input_hashes: Sequence[str],
+    *,
+    force_spawn: bool = False,
+    timeout: float | None = None,
+    log: Log | None = None,
+    on_spawn: Callable[[int], None] | None = None,
+    durable: bool = True,
+) -> Outcome:
+    """Run one execution of a task on these inputs; store its output; never raise for the task's faults.
+
+    `timeout` bounds spawned tasks (their process group is killed); an
+    in-process run is bounded by the pool that hosts it. `on_spawn(pgid)` is
+    told the process group of a spawned task, so its owner can kill it.
+    """
+    log = log or _NoLog()
+    try:
+        task = _load_task(repo, task_hash)
+        if len(input_hashes) != len(task.inputs):
+            return Outcome("error", message=f"task {task_hash[:12]} takes {len(task.inputs)} inputs, got {len(input_hashes)}")
+    except E3Error as e:
+        return _error(log, str(e))
+    # Named now (the command IR needs the paths), made only if the task is spawned.
+    scratch = repo.path("tmp", f"run-{os.getpid()}-{next(_counter)}-{secrets.token_hex(4)}")
+    try:
+        input_paths = [str(scratch / f"input-{i}.beast2") for i in range(len(input_hashes))]
+        output_path = str(scratch / "output.beast2")
+        from e3.exec import command
+
+        try:
+            argv = command.evaluate(repo.objects, task.command_ir, input_paths, output_path)
+        except E3Error as e:
+            return _error(log, str(e))
+        if not (force_spawn or spawn_all()):
+            plan = parse_east_run(argv, input_paths, output_path)
+            if plan is not None:
+                platform = _platform(plan.packages)
+                if platform is not None:
+                    return _run_in_process(repo, plan, platform, input_hashes, log, durable)
+        return _spawn(repo, argv, scratch, input_hashes, log, timeout, on_spawn, durable)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _error(log: Log, message: str) -> Outcome:
+    log.write("stderr", f"e3: {message}\n".encode())
+    return Outcome("error", message=message)
+
+
+def _load_task(repo: "Repository", task_hash: str):
+    task = _tasks.get(task_hash)
+    if task is None:
+        from e3.model.task import load_task
+
+        task = _tasks[task_hash] = load_task(repo.objects, task_hash)
+    return task
+
+
+def _platform(packages: tuple[str, ...]) -> list | None:
+    """The platform functions of these packages, or None if one is not importable here (then spawn)."""
+    from e3 import east
+
+    fns: list = []
+    for name in packages:
+        found = _platforms.get(name)
+        if found is None:
+            try:
+                found = _platforms[name] = east.load_platform(name)
+            except (ImportError, ValueError):
+                return None
+        fns.extend(found)
+    return fns
+
+
+def preload(packages: Sequence[str]) -> None:
+    """Import platform packages now (a warm worker does this before its first task)."""
+    _platform(tuple(packages))
+
+
+def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
+    from e3 import east
+
+    store = repo.objects
+    try:
+        ir_hash = input_hashes[plan.ir_input]
+        inputs = [store.read(input_hashes[i]) for i in plan.arg_inputs]
+        key = (ir_hash, plan.packages)
+        fn = _functions.get(key)
+        ir = None if fn is not None else store.read(ir_hash)
+    except E3Error as e:
+        return _error(log, str(e))
+    # From here on, what `east-py run` would report as "Error: ..." with exit 1 is the task's failure.
+    try:
+        with capture(log):
+            if fn is None:
+                fn = _functions[key] = east.compile_function(ir, platform)
+            value, out_type = east.call_encoded(fn, inputs)
+            data = east.encode_as_runner(value, out_type)
+    except Exception as e:  # EastError, or what east-py run would also fail on (bad IR, input types)
+        text = str(e).rstrip("\n")
+        log.write("stderr", f"Error: {text}\n".encode())
+        first = text.splitlines()[0] if text else type(e).__name__
+        return Outcome("failed", exit_code=1, message=first)
+    try:
+        output_hash = _store(store, data, durable)
+    except E3Error as e:
+        return _error(log, str(e))
+    return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+def _store(store, data: bytes, durable: bool) -> str:
+    if durable:
+        return store.write(data)
+    try:
+        return store.write(data, durable=False)
+    except TypeError:  # a store without batched durability
+        return store.write(data)
+
+
+def _spawn(
+    repo: "Repository",
+    argv: list[str],
+    scratch: Path,
+    input_hashes: Sequence[str],
+    log: Log,
+    timeout: float | None,
+    on_spawn: Callable[[int], None] | None,
+    durable: bool,
+) -> Outcome:
+    store = repo.objects
+    try:
+        scratch.mkdir(parents=True)
+    except OSError as e:
+        return _error(log, f"cannot make scratch directory {scratch}: {(e.strerror or str(e)).lower()}")
+    try:
+        for i, h in enumerate(input_hashes):
+            shutil.copyfile(store.path(h), scratch / f"input-{i}.beast2")
+    except FileNotFoundError:
+        return _error(log, f"input {i} (object {h}) not found")
+    except (OSError, E3Error) as e:
+        return _error(log, f"cannot stage input {i}: {e}")
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: a timeout or cancel kills all of it
+        )
+    except OSError as e:
+        return _error(log, f"cannot run {argv[0]!r}: {(e.strerror or str(e)).lower()}")
+    if on_spawn is not None:
+        on_spawn(proc.pid)
+    timed_out = _pump(proc, log, timeout)
+    code = proc.wait()
+    if timed_out:
+        return _error(log, f"timed out after {timeout:g}s (process group killed)")
+    if code != 0:
+        if code < 0:
+            name = _signal_name(-code)
+            message = f"killed by {name}"
+            code = 128 - code
+        else:
+            message = f"exited with status {code}"
+        return Outcome("failed", exit_code=code, message=message)
+    output = scratch / "output.beast2"
+    if not output.is_file():
+        return _error(log, "command exited 0 but wrote no output file")
+    try:
+        output_hash = store.write_file(output) if durable else _store(store, output.read_bytes(), False)
+    except E3Error as e:
+        return _error(log, str(e))
+    return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+def _pump(proc: subprocess.Popen, log: Log, timeout: float | None) -> bool:
+    """Stream the child's output into the log as it comes; kill its group at the deadline. True if timed out."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+    sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+    try:
+        while sel.get_map():
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            events = sel.select(wait)
+            if not events and deadline is not None and time.monotonic() >= deadline:
+                kill_group(proc.pid, proc)
+                return True
+            for key, _ in events:
+                data = os.read(key.fileobj.fileno(), 1 << 16)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                log.write(key.data, data)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            try:
+                proc.wait(max(0.0, left))
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid, proc)
+                return True
+        return False
+    finally:
+        sel.close()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def kill_group(pgid: int, proc: subprocess.Popen | None = None, grace: float = KILL_GRACE) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after `grace` seconds.
+
+    With `proc` (the group's leader, our child), it is reaped meanwhile: an
+    unreaped leader would keep the group "alive" as a zombie.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        if proc is not None:
+            proc.poll()
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
