@@ -115,19 +115,32 @@ def command_line() -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-# Descriptors of locks this process holds, closed in a forked child (see module docstring).
-_held: "weakref.WeakSet[Lock]" = weakref.WeakSet()
+# Objects holding a flock'ed descriptor (`._fd`) in this process: locks and queue
+# claims. Their descriptors are closed in a forked child (see module docstring).
+_held: "weakref.WeakSet" = weakref.WeakSet()
 _held_mutex = threading.Lock()
 
 
+def close_on_fork(owner: object) -> None:
+    """Register `owner` (which keeps a flock'ed descriptor in `owner._fd`) to lose it in forked children."""
+    with _held_mutex:
+        _held.add(owner)
+
+
+def forget_on_fork(owner: object) -> None:
+    with _held_mutex:
+        _held.discard(owner)
+
+
 def _close_in_child() -> None:
-    for lock in list(_held):
-        if lock._fd is not None:
+    for owner in list(_held):
+        fd = getattr(owner, "_fd", None)
+        if fd is not None:
             try:
-                os.close(lock._fd)
+                os.close(fd)
             except OSError:
                 pass
-            lock._fd = None
+            owner._fd = None
     _held.clear()
 
 
@@ -174,9 +187,8 @@ class Lock:
         except BaseException:
             os.close(fd)
             raise
-        with _held_mutex:
-            self._fd = fd
-            _held.add(self)
+        self._fd = fd
+        close_on_fork(self)
         if not self.shared:
             self._write_holder()
         return self
@@ -185,9 +197,8 @@ class Lock:
         fd = self._fd
         if fd is None:
             return
-        with _held_mutex:
-            self._fd = None
-            _held.discard(self)
+        self._fd = None
+        forget_on_fork(self)
         try:
             if not self.shared:
                 # Leave no stale holder text behind for a reader that races the next holder.
@@ -276,6 +287,11 @@ def read_holder(fd: int) -> LockHolder | None:
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             time.sleep(0.001)  # torn by a holder writing right now
     return None
+
+
+def try_flock(fd: int, shared: bool = False) -> bool:
+    """Take flock on an open descriptor without waiting; False if someone else holds it."""
+    return _try_flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, f"descriptor {fd}")
 
 
 def _open(path: str) -> int:
