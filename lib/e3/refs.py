@@ -1,20 +1,30 @@
-"""Refs and their history, through pygit2.
+"""Refs and their history: git's files backend, plus state commits through pygit2.
 
 A ref (`refs/packages/NAME/VERSION`, `refs/workspaces/WS`,
 `refs/tasks/WS/TASK`) points at a git commit whose tree mirrors the state it
 records: each leaf is a small blob holding one object hash. So plain git
 (`git --git-dir=.e3 log -p refs/workspaces/dev`) shows what changed when.
-Updates are compare-and-swap and always reach the reflog.
+
+Refs are stored exactly as git stores them (a loose file `refs/...` holding the
+commit id, else a line of `packed-refs`; the reflog in `logs/refs/...`) and
+moved with git's locking protocol: `<ref>.lock` is created exclusively, the old
+value checked under it, the new value written into it and renamed over the ref.
+libgit2 and git take the same lock files, so they and e3 exclude each other.
+Doing this here rather than through libgit2 gives transactions (lock every ref,
+verify every old value, then apply) and keeps reading refs free of the 100 ms
+pygit2 import, so shell loops over plumbing stay fast.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
+import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
-from e3.errors import BadRefName, NotFound, RefError, RefMoved
+from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError
 
 if TYPE_CHECKING:
     import pygit2
@@ -24,16 +34,21 @@ if TYPE_CHECKING:
 ZERO = "0" * 40
 """As OLD: the ref must not exist yet. As NEW: delete."""
 
+COMMIT_RE = re.compile(r"[0-9a-f]{40}")
+
 Path = tuple[str, ...]
 """A path in a state tree, e.g. ('inputs', 'x')."""
+
+LOCK_TIMEOUT = 1.0
+"""Seconds to wait for another writer's `<ref>.lock` (git waits 0.1 s by default; Python writers are slower)."""
 
 _BAD_COMPONENT = re.compile(r"(^\.|\.lock$|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|^$)")
 
 
 def check_ref_name(name: str) -> str:
     """git's ref-name rules, plus: e3 refs live under refs/."""
-    if not name.startswith("refs/") or name.endswith("/") or name.endswith("."):
-        raise BadRefName(f"invalid ref name {name!r}")
+    if not isinstance(name, str) or not name.startswith("refs/") or name.endswith("/") or name.endswith("."):
+        raise BadRefName(f"invalid ref name {name!r} (ref names start with refs/; see e3-update-ref(1))")
     for part in name.split("/"):
         if _BAD_COMPONENT.search(part):
             raise BadRefName(f"invalid ref name {name!r}")
@@ -47,69 +62,420 @@ def check_component(kind: str, text: str) -> str:
     return text
 
 
+def check_commit_id(text: str, what: str = "commit id") -> str:
+    if not COMMIT_RE.fullmatch(text):
+        raise RefError(f"invalid {what} {text!r} (expected 40 lower-case hex digits)")
+    return text
+
+
 def signature() -> "pygit2.Signature":
     import pygit2
 
+    name, email = _identity()
+    return pygit2.Signature(name, email, int(time.time()), 0)
+
+
+def _identity() -> tuple[str, str]:
     name = os.environ.get("E3_AUTHOR_NAME") or os.environ.get("USER") or "e3"
     email = os.environ.get("E3_AUTHOR_EMAIL") or f"{name}@localhost"
-    return pygit2.Signature(name, email, int(time.time()), 0)
+    return name, email
+
+
+# ---------------------------------------------------------------- reading
 
 
 def read(repo: "Repository", name: str) -> str | None:
     """The commit id a ref points at, or None if it does not exist."""
     check_ref_name(name)
-    ref = repo.git.references.get(name)
-    return None if ref is None else str(ref.target)
+    return _read_raw(repo, name)
 
 
-def update(repo: "Repository", name: str, new: str, old: str | None = None, message: str = "") -> None:
-    """Point `name` at commit `new`; with `old`, only if the ref is still there (ZERO: absent)."""
-    import pygit2
-
-    check_ref_name(name)
-    git = repo.git
-    target = pygit2.Oid(hex=new)
-    msg = message or f"update {name}"
+def _read_raw(repo: "Repository", name: str, depth: int = 0) -> str | None:
     try:
-        if old is None:
-            git.create_reference_direct(name, target, True, message=msg)
-        elif old == ZERO:
-            git.create_reference_direct(name, target, False, message=msg)
-        else:
-            ref = git.references.get(name)
-            if ref is None or str(ref.target) != old:
-                raise RefMoved(_moved(name, old, None if ref is None else str(ref.target)))
-            ref.set_target(target, msg)  # libgit2 re-checks the old value under the ref's lock
-    except pygit2.AlreadyExistsError:
-        raise RefMoved(f"ref {name} already exists") from None
-    except pygit2.GitError as e:
-        if "does not match" in str(e) or "modified" in str(e) or "locked" in str(e):
-            raise RefMoved(f"ref {name} moved while updating it: {e}") from None
-        raise RefError(f"cannot update {name}: {e}") from None
-
-
-def delete(repo: "Repository", name: str, old: str | None = None) -> None:
-    check_ref_name(name)
-    ref = repo.git.references.get(name)
-    if ref is None:
-        raise NotFound(f"ref {name} does not exist")
-    if old is not None and str(ref.target) != old:
-        raise RefMoved(_moved(name, old, str(ref.target)))
-    ref.delete()
+        with open(repo.path(name), "rb") as f:
+            text = f.read().decode("ascii", "replace").strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return _packed(repo).get(name)
+    except OSError as e:
+        raise StorageError(f"cannot read ref {name}: {e.strerror or e}") from None
+    if text.startswith("ref: ") and depth < 5:
+        target = text[5:].strip()
+        return _read_raw(repo, target, depth + 1) if target.startswith("refs/") else None
+    if not COMMIT_RE.fullmatch(text):
+        raise RefError(f"ref {name} is corrupt: {text[:60]!r}")
+    return text
 
 
 def list_refs(repo: "Repository", prefix: str = "refs/") -> Iterator[tuple[str, str]]:
     """(name, commit id) of every ref under `prefix`, sorted by name."""
-    git = repo.git
-    for name in sorted(git.references):
-        if name.startswith(prefix):
-            ref = git.references.get(name)
-            if ref is not None:
-                yield name, str(ref.target)
+    names = {n for n in _packed(repo) if n.startswith(prefix)}
+    top = repo.path("refs")
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel = os.path.relpath(dirpath, repo.root).replace(os.sep, "/")
+        for f in filenames:
+            name = f"{rel}/{f}"
+            if name.startswith(prefix) and not f.endswith(".lock"):
+                names.add(name)
+    for name in sorted(names):
+        try:
+            value = _read_raw(repo, check_ref_name(name))
+        except RefError:
+            continue  # a stray file under refs/ that is not a ref: e3-fsck reports it
+        if value is not None:
+            yield name, value
 
 
-def _moved(name: str, expected: str, actual: str | None) -> str:
-    return f"ref {name} moved: expected {expected}, found {actual or 'no ref'}"
+_packed_cache: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
+
+
+def _packed(repo: "Repository") -> dict[str, str]:
+    """`packed-refs` as {name: commit}, cached while the file is unchanged."""
+    path = str(repo.path("packed-refs"))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _packed_cache.get(path)
+    if hit and hit[0] == key:
+        return hit[1]
+    refs: dict[str, str] = {}
+    with open(path, "rb") as f:
+        for line in f.read().decode("utf-8", "replace").splitlines():
+            if not line or line[0] in "#^":
+                continue
+            oid, _, name = line.partition(" ")
+            if COMMIT_RE.fullmatch(oid) and name:
+                refs[name] = oid
+    _packed_cache[path] = (key, refs)
+    return refs
+
+
+# ---------------------------------------------------------------- reflogs
+
+
+@dataclass(frozen=True)
+class ReflogEntry:
+    old: str
+    new: str
+    name: str
+    email: str
+    time: int
+    tz: str
+    message: str
+
+
+def reflog(repo: "Repository", name: str) -> list[ReflogEntry]:
+    """A ref's reflog, newest first (empty if it has none)."""
+    check_ref_name(name)
+    try:
+        with open(repo.path("logs", name), "rb") as f:
+            data = f.read().decode("utf-8", "replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+    entries = []
+    for line in data.splitlines():
+        head, _, message = line.partition("\t")
+        m = re.fullmatch(r"([0-9a-f]{40}) ([0-9a-f]{40}) (.*) <(.*)> (\d+) ([+-]\d{4})", head)
+        if m:  # a torn last line after a crash is skipped, as git does
+            entries.append(ReflogEntry(m[1], m[2], m[3], m[4], int(m[5]), m[6], message))
+    entries.reverse()
+    return entries
+
+
+def list_reflogs(repo: "Repository") -> Iterator[str]:
+    """Names of refs that have a reflog (also of deleted refs whose log remains)."""
+    top = repo.path("logs", "refs")
+    for dirpath, _, filenames in os.walk(top):
+        rel = os.path.relpath(dirpath, repo.path("logs")).replace(os.sep, "/")
+        for f in filenames:
+            yield f"{rel}/{f}"
+
+
+def _append_reflog(repo: "Repository", name: str, old: str, new: str, message: str) -> None:
+    who, email = _identity()
+    line = f"{old} {new} {who} <{email}> {int(time.time())} +0000\t{_one_line(message)}\n"
+    path = repo.path("logs", name)
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            os.makedirs(path.parent, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise StorageError(f"cannot write reflog of {name}: {e.strerror or e}") from None
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+# ---------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """One step of a transaction.
+
+    new: a commit id; ZERO deletes the ref; None only verifies.
+    old: None does not check; ZERO requires the ref to be absent; else the ref must be exactly this.
+    """
+
+    name: str
+    new: str | None
+    old: str | None = None
+
+
+def update(repo: "Repository", name: str, new: str, old: str | None = None, message: str = "") -> None:
+    """Point `name` at commit `new`; with `old`, only if the ref is still there (ZERO: absent)."""
+    transaction(repo, [RefUpdate(name, new, old)], message or f"update {name}")
+
+
+def delete(repo: "Repository", name: str, old: str | None = None, message: str = "") -> None:
+    """Delete a ref (and its reflog, like git); with `old`, only if it still points there."""
+    transaction(repo, [RefUpdate(name, ZERO, old)], message or f"delete {name}")
+
+
+def transaction(repo: "Repository", updates: Iterable[RefUpdate], message: str = "") -> None:
+    """Apply every update or none: lock all refs, verify every old value, then write.
+
+    A ref that moved, a missing ref to delete or verify, or a lock held elsewhere
+    changes nothing. If writing fails half way (the disk refuses), the refs already
+    written are put back before the error is raised.
+    """
+    ops = list(updates)
+    seen: set[str] = set()
+    for op in ops:
+        check_ref_name(op.name)
+        if op.name in seen:
+            raise RefError(f"multiple updates for ref {op.name} not allowed")
+        seen.add(op.name)
+        if op.new is not None:
+            check_commit_id(op.new, "new value")
+            if op.new != ZERO:
+                _check_commit(repo, op.new)
+        if op.old is not None:
+            check_commit_id(op.old, "old value")
+    locks: dict[str, _Lock] = {}
+    packed_lock: _Lock | None = None
+    deleted: list[str] = []
+    try:
+        for op in sorted(ops, key=lambda o: o.name):  # one order everywhere: no livelock between transactions
+            locks[op.name] = _Lock.acquire(repo, op.name)
+        current = {op.name: _read_raw(repo, op.name) for op in ops}
+        for op in ops:
+            cur = current[op.name]
+            if op.old == ZERO and cur is not None:
+                raise RefMoved(f"ref {op.name} moved: expected no ref, found {cur}")
+            if op.old not in (None, ZERO) and cur != op.old:
+                raise RefMoved(f"ref {op.name} moved: expected {op.old}, found {cur or 'no ref'}")
+            if cur is None and op.old is None and (op.new == ZERO or op.new is None):
+                raise NotFound(f"ref {op.name} does not exist")
+        _check_no_dir_conflicts(repo, [op.name for op in ops if current[op.name] is None and op.new not in (None, ZERO)])
+        packed = _packed(repo)
+        if any(op.new == ZERO and op.name in packed for op in ops):
+            packed_lock = _Lock.acquire(repo, "packed-refs")
+        applied: list[tuple[str, str | None]] = []
+        try:
+            for op in ops:
+                if op.new is None or op.new == current[op.name]:
+                    continue
+                if op.new == ZERO:
+                    _delete_locked(repo, op.name, packed_lock)
+                    deleted.append(op.name)
+                else:
+                    _append_reflog(repo, op.name, current[op.name] or ZERO, op.new, message or f"update {op.name}")
+                    locks[op.name].commit(op.new)
+                applied.append((op.name, current[op.name]))
+        except BaseException:
+            _roll_back(repo, applied, message)
+            raise
+    finally:
+        for lock in locks.values():
+            lock.release()
+        if packed_lock is not None:
+            packed_lock.release()
+        for name in deleted:  # after the locks are gone, so their directories can be empty
+            _prune_empty_dirs(repo, repo.path(name).parent)
+            _prune_empty_dirs(repo, repo.path("logs", name).parent)
+
+
+def _roll_back(repo: "Repository", applied: list[tuple[str, str | None]], message: str) -> None:
+    for name, old in reversed(applied):
+        try:
+            lock = _Lock.acquire(repo, name)
+        except RefError:
+            continue
+        try:
+            if old is None:
+                _unlink(repo.path(name))
+            else:
+                _append_reflog(repo, name, ZERO, old, f"rollback: {message}")
+                lock.commit(old)
+        except (OSError, RefError):
+            pass
+        finally:
+            lock.release()
+
+
+def _delete_locked(repo: "Repository", name: str, packed_lock: "_Lock | None") -> None:
+    if packed_lock is not None and name in _packed(repo):
+        _rewrite_packed(repo, packed_lock, drop=name)
+    try:
+        _unlink(repo.path(name))
+        _unlink(repo.path("logs", name))
+    except OSError as e:
+        raise StorageError(f"cannot delete ref {name}: {e.strerror or e}") from None
+
+
+def _rewrite_packed(repo: "Repository", lock: "_Lock", drop: str) -> None:
+    path = repo.path("packed-refs")
+    with open(path, "rb") as f:
+        lines = f.read().decode("utf-8", "replace").splitlines(keepends=True)
+    out, skip_peel = [], False
+    for line in lines:
+        if line.startswith("^"):
+            if not skip_peel:
+                out.append(line)
+            continue
+        skip_peel = line.rstrip("\n").partition(" ")[2] == drop
+        if not skip_peel:
+            out.append(line)
+    lock.commit_bytes("".join(out).encode())
+    _packed_cache.pop(str(path), None)
+
+
+def _prune_empty_dirs(repo: "Repository", start) -> None:  # noqa: ANN001 - a pathlib.Path
+    stop = {repo.path("refs"), repo.path("logs", "refs"), repo.path("logs")}
+    d = start
+    while d not in stop and str(d).startswith(str(repo.root)):
+        try:
+            os.rmdir(d)
+        except OSError:
+            return
+        d = d.parent
+
+
+def _check_no_dir_conflicts(repo: "Repository", names: list[str]) -> None:
+    """A new ref may not be a directory of an existing one, nor the other way round (git's D/F rule)."""
+    existing = set(_packed(repo))
+    for name in names:
+        parts = name.split("/")
+        for i in range(2, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in existing or os.path.isfile(repo.path(prefix)):
+                raise RefError(f"cannot create ref {name}: ref {prefix} exists")
+        if os.path.isdir(repo.path(name)) or any(e.startswith(name + "/") for e in existing):
+            raise RefError(f"cannot create ref {name}: refs exist under {name}/")
+
+
+def _check_commit(repo: "Repository", oid: str) -> None:
+    """`oid` names a commit in git's object store: loose objects are read without pygit2."""
+    path = repo.path("objects", oid[:2], oid[2:])
+    try:
+        with open(path, "rb") as f:
+            head = zlib.decompressobj().decompress(f.read(64), 16)
+    except FileNotFoundError:
+        head = None
+    except (OSError, zlib.error):
+        raise RefError(f"object {oid} is corrupt") from None
+    if head is None:
+        import pygit2
+
+        try:
+            obj = repo.git.get(oid)
+        except (ValueError, pygit2.GitError):
+            obj = None
+        if obj is None:
+            raise ObjectNotFound(f"commit {oid} not found")
+        if obj.type != pygit2.GIT_OBJECT_COMMIT:
+            raise RefError(f"object {oid} is a {obj.type_str}, not a commit")
+        return
+    if not head.startswith(b"commit "):
+        raise RefError(f"object {oid} is a {head.split(b' ')[0].decode(errors='replace')}, not a commit")
+
+
+class _Lock:
+    """git's `<path>.lock`: created exclusively; committing renames it over the path."""
+
+    def __init__(self, repo: "Repository", name: str, fd: int):
+        self.repo, self.name, self.fd = repo, name, fd
+        self.path = str(repo.path(name))
+        self.lock_path = self.path + ".lock"
+
+    @classmethod
+    def acquire(cls, repo: "Repository", name: str, timeout: float = LOCK_TIMEOUT) -> "_Lock":
+        lock_path = str(repo.path(name)) + ".lock"
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                return cls(repo, name, fd)
+            except FileExistsError:
+                if time.monotonic() >= deadline:
+                    raise RefError(
+                        f"cannot lock ref {name}: {lock_path} exists; another process is updating it "
+                        "(if none is, remove the file)"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+            except FileNotFoundError:
+                try:
+                    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise RefError(f"cannot create ref {name}: {_in_the_way(repo, name)} exists") from None
+                except OSError as e:
+                    raise StorageError(f"cannot lock ref {name}: {e.strerror or e}") from None
+            except NotADirectoryError:
+                raise RefError(f"cannot create ref {name}: {_in_the_way(repo, name)} exists") from None
+            except OSError as e:
+                raise StorageError(f"cannot lock ref {name}: {e.strerror or e}") from None
+
+    def commit(self, oid: str) -> None:
+        self.commit_bytes(f"{oid}\n".encode())
+
+    def commit_bytes(self, data: bytes) -> None:
+        try:
+            os.write(self.fd, data)
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            os.rename(self.lock_path, self.path)
+        except IsADirectoryError:
+            raise RefError(f"cannot create ref {self.name}: refs exist under {self.name}/") from None
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise StorageError(f"no space left on device writing ref {self.name}") from None
+            raise StorageError(f"cannot write ref {self.name}: {e.strerror or e}") from None
+        self.lock_path = ""
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.lock_path:
+            _unlink(self.lock_path)
+            self.lock_path = ""
+
+
+def _in_the_way(repo: "Repository", name: str) -> str:
+    parts = name.split("/")
+    for i in range(2, len(parts)):
+        if os.path.isfile(repo.path(*parts[:i])):
+            return "ref " + "/".join(parts[:i])
+    return "a file in the way of its directory"
+
+
+def _unlink(path) -> None:  # noqa: ANN001 - str or Path
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 # ---------------------------------------------------------------- state trees
@@ -161,6 +527,25 @@ def read_state(repo: "Repository", commit: str) -> dict[Path, str]:
 
     walk(git[pygit2.Oid(hex=commit)].peel(pygit2.Tree), ())
     return out
+
+
+def read_leaf(repo: "Repository", commit: str, path: Path) -> str | None:
+    """The object hash at `path` in a commit's tree; None if there is no leaf there.
+
+    Raises RefError if `path` names a subtree (a struct of datasets, not one value).
+    """
+    import pygit2
+
+    git = repo.git
+    tree = git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
+    node = tree
+    for i, part in enumerate(path):
+        if not isinstance(node, pygit2.Tree) or part not in node:
+            return None
+        node = git[node[part].id]
+    if isinstance(node, pygit2.Tree):
+        raise RefError(f"path {'/'.join(path) or '/'} holds a tree of datasets, not one value")
+    return node.data.decode().strip()
 
 
 @dataclass(frozen=True)
