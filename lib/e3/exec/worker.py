@@ -1,0 +1,340 @@
+"""The worker: claim queued executions and carry each to completion, exactly once.
+
+Shared by `e3-run-task` and the pool embedded in `e3 start`. For one claim:
+
+1. The memo: a success already recorded for the task_id (and no `force`) is
+   reused, not run. An outcome already recorded under this very execution id
+   means a worker finished it and died before completing the claim: it is not
+   run again either.
+2. A `running` record (pid, process start time, boot id), then the task runs
+   (e3.exec.runner), its output streaming into `logs/<TASK_ID>.eastl`.
+3. The outcome's record (`success` / `failed` / `error`) is stored.
+4. A success's output is written into the workspace with e3.workspace.transact,
+   only if the task's input datasets still hold the hashes it ran on and the
+   workspace still has that task: an output computed from inputs that have
+   since changed is never written (it stays in the memo, under its task_id).
+5. Only then is the claim completed.
+
+A crash anywhere before 5 requeues the entry (e3.exec.queue), and the next
+worker resumes at the first step not yet done: so every execution's outcome is
+recorded once, and its output written once, whatever dies when.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
+from e3.errors import E3Error
+from e3.exec import queue, records
+from e3.process import Holder
+
+if TYPE_CHECKING:
+    from e3.exec.queue import Claim, Entry
+    from e3.exec.runner import Outcome
+    from e3.repository import Repository
+
+# How a claim ended, reported per execution.
+RAN, CACHED, RECORDED = "ran", "cached", "recorded"
+POLL_SECONDS = 0.05
+"""Pause between looks at an empty queue (a new entry waits at most this long)."""
+REQUEUE_SECONDS = 0.5
+"""How often an idle worker looks for claims of dead workers (so they return within a second)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    entry: "Entry"
+    how: str  # RAN | CACHED | RECORDED
+    status: str  # success | failed | error | cancelled
+    output_hash: str | None = None
+    message: str | None = None
+    written: bool = False
+    """The output was written into the workspace by this worker."""
+    stale: str | None = None
+    """Why a success's output was not written (its inputs changed, the task is gone)."""
+    seconds: float = 0.0
+
+
+Execute = Callable[..., "Outcome"]
+
+
+# ---------------------------------------------------------------- one execution
+
+
+def known_outcome(repo: "Repository", entry: "Entry") -> tuple[str, "Outcome"] | None:
+    """(how, outcome) if this entry needs no run: a reusable success, or its own outcome already recorded."""
+    from e3.exec.runner import Outcome
+
+    s = records.summary(repo, entry.task_id)
+    if s is None:
+        return None
+    if s.kind == "success" and s.output_hash and not entry.force:
+        return CACHED, Outcome("success", output_hash=s.output_hash, exit_code=0)
+    if s.kind == "running":
+        return None  # a crashed attempt (or a concurrent duplicate): run it
+    try:
+        rec = records.load(repo, s.record_hash)
+    except E3Error:
+        return None
+    if rec.execution_id != entry.execution_id:
+        return None  # an earlier execution's outcome: a failure is retried, a forced success re-run
+    return RECORDED, _outcome_of(rec)
+
+
+def _outcome_of(rec: records.Record) -> "Outcome":
+    from e3.exec.runner import Outcome
+
+    if rec.kind == "success":
+        return Outcome("success", output_hash=rec.output_hash, exit_code=0)
+    if rec.kind == "failed":
+        return Outcome("failed", exit_code=rec.exit_code, message=f"exited with status {rec.exit_code}")
+    return Outcome("error", message=rec.message)
+
+
+def run_execution(
+    repo: "Repository",
+    entry: "Entry",
+    *,
+    execute: Execute | None = None,
+    timeout: float | None = None,
+    on_spawn: Callable[[int], None] | None = None,
+) -> "Outcome":
+    """Steps 2-3: record `running`, run the task with its log, record the outcome; return it."""
+    from e3.exec import logs
+
+    if execute is None:
+        from e3.exec.runner import execute
+    me = Holder.me()
+    started = records.now()
+    records.write(
+        repo,
+        entry.task_id,
+        records.Record(
+            "running", entry.execution_id, entry.input_hashes, started,
+            pid=me.pid, pid_start_time=me.start_time, boot_id=me.boot_id,
+        ),
+    )
+    log = logs.open_log(repo, entry.task_id, entry.execution_id)
+    try:
+        try:
+            outcome = execute(repo, entry.task_hash, list(entry.input_hashes), timeout=timeout, log=log, on_spawn=on_spawn)
+        except KeyboardInterrupt:
+            from e3.exec.runner import Outcome
+
+            outcome = Outcome("cancelled", message="cancelled")
+        record_outcome(repo, entry, outcome, started)
+        try:
+            log.end(outcome.status)
+        except OSError:
+            pass  # a full disk may refuse the log's last line; the record above is what counts
+    finally:
+        log.close()
+    return outcome
+
+
+def record_outcome(repo: "Repository", entry: "Entry", outcome: "Outcome", started) -> str:
+    """Store the terminal record of an execution (a cancelled one is an `error` saying so)."""
+    done = records.now()
+    if outcome.status == "success":
+        rec = records.Record("success", entry.execution_id, entry.input_hashes, started, done, output_hash=outcome.output_hash)
+    elif outcome.status == "failed":
+        code = outcome.exit_code if outcome.exit_code is not None else 1
+        rec = records.Record("failed", entry.execution_id, entry.input_hashes, started, done, exit_code=code)
+    else:
+        rec = records.Record("error", entry.execution_id, entry.input_hashes, started, done, message=outcome.message or outcome.status)
+    return records.write(repo, entry.task_id, rec)
+
+
+def write_outputs(repo: "Repository", ws: str, items: Sequence[tuple["Entry", str]]) -> dict[str, str | None]:
+    """Step 4 for a batch of one workspace's successes, as one commit.
+
+    Returns execution id -> None if written (or already there), else why not.
+    Entries are applied in order, so a batch may hold a task and its consumer.
+    """
+    from e3 import workspace
+    from e3.model.task import load_task
+
+    inputs = {e.execution_id: load_task(repo.objects, e.task_hash).inputs for e, _ in items}
+    verdict: dict[str, str | None] = {}
+
+    def changes(view):
+        verdict.clear()
+        if view.package is None:
+            for e, _ in items:
+                verdict[e.execution_id] = f"workspace {ws} is not deployed"
+            return None
+        data = dict(view.datasets)
+        out = {}
+        for e, output_hash in items:
+            if view.package.tasks.get(e.task) != e.task_hash:
+                verdict[e.execution_id] = f"task {e.task} changed in workspace {ws}"
+                continue
+            current = tuple(data.get(p) for p in inputs[e.execution_id])
+            if current != tuple(e.input_hashes):
+                verdict[e.execution_id] = "its inputs changed while it ran"
+                continue
+            verdict[e.execution_id] = None
+            data[e.output] = output_hash
+            out[e.output] = output_hash
+        return out or None
+
+    names = [e.task for e, _ in items]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    workspace.transact(repo, ws, changes, f"e3-run-task: {len(names)} task output{'s' if len(names) != 1 else ''} ({shown})")
+    return verdict
+
+
+def process(
+    repo: "Repository",
+    claim: "Claim",
+    *,
+    execute: Execute | None = None,
+    timeout: float | None = None,
+    write_output: bool = True,
+    on_spawn: Callable[[int], None] | None = None,
+) -> Result:
+    """Carry one claimed execution to completion (steps 1-5); the claim is completed on return."""
+    t0 = time.monotonic()
+    entry = claim.entry
+    known = known_outcome(repo, entry)
+    if known is not None:
+        how, outcome = known
+    else:
+        how, outcome = RAN, run_execution(repo, entry, execute=execute, timeout=timeout, on_spawn=on_spawn)
+    written, stale = False, None
+    if write_output and outcome.status == "success" and outcome.output_hash:
+        stale = write_outputs(repo, entry.workspace, [(entry, outcome.output_hash)]).get(entry.execution_id)
+        written = stale is None
+    claim.complete()
+    return Result(entry, how, outcome.status, outcome.output_hash, outcome.message, written, stale, time.monotonic() - t0)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class Worker:
+    """Claims and processes executions of one runner with `workers` threads until told to stop.
+
+    Threads suit spawned tasks (they wait on children); East functions run
+    in-process under the GIL, so CPU-bound parallelism comes from running
+    several worker processes on one repository, which the queue allows.
+    """
+
+    def __init__(
+        self,
+        repo: "Repository",
+        runner: str = queue.DEFAULT_RUNNER,
+        *,
+        workers: int = 1,
+        once: bool = False,
+        timeout: float | None = None,
+        execute: Execute | None = None,
+        on_result: Callable[[Result], None] | None = None,
+        poll: float = POLL_SECONDS,
+    ):
+        self.repo = repo
+        self.runner = queue.check_runner(runner)
+        self.workers = max(1, workers)
+        self.once = once
+        self.timeout = timeout
+        self.execute = execute
+        self.on_result = on_result or (lambda r: None)
+        self.poll = poll
+        self.stopping = threading.Event()
+        self.results: list[Result] = []
+        self._mutex = threading.Lock()
+        self._claimer = queue.Claimer(repo, runner)
+        self._last_requeue = 0.0
+        self._groups: set[int] = set()
+        self._errors: list[BaseException] = []
+
+    def _claim(self) -> "Claim | None":
+        with self._mutex:
+            c = self._claimer.claim()
+            if c is not None:
+                return c
+            now = time.monotonic()
+            if now - self._last_requeue >= REQUEUE_SECONDS or self.once:
+                self._last_requeue = now
+                if queue.requeue_dead(self.repo, self.runner):
+                    return self._claimer.claim()
+            return None
+
+    def _loop(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                c = self._claim()
+                if c is None:
+                    if self.once:
+                        return
+                    self.stopping.wait(self.poll)
+                    continue
+                if self.stopping.is_set():
+                    c.release()
+                    return
+                mine: list[int] = []
+
+                def spawned(pgid: int) -> None:
+                    with self._mutex:
+                        mine.append(pgid)
+                        self._groups.add(pgid)
+
+                try:
+                    r = process(self.repo, c, execute=self.execute, timeout=self.timeout, on_spawn=spawned)
+                except BaseException:
+                    c.abandon()  # left for requeue_dead, exactly as if this process had died
+                    raise
+                finally:
+                    with self._mutex:  # a finished group's id may be reused: never signal it later
+                        self._groups.difference_update(mine)
+                with self._mutex:
+                    self.results.append(r)
+                self.on_result(r)
+        except BaseException as e:  # noqa: BLE001 - reported by run()
+            self._errors.append(e)
+            self.stopping.set()
+
+    def run(self) -> list[Result]:
+        """Process until the queue is empty (`once`) or `stop()`; re-raise the first error a thread hit."""
+        threads = [threading.Thread(target=self._loop, name=f"e3-worker-{i}", daemon=True) for i in range(self.workers)]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            self.stop()
+            for t in threads:
+                t.join(5)
+            raise
+        if self._errors:
+            raise self._errors[0]
+        return self.results
+
+    def stop(self) -> None:
+        """Claim nothing more; kill running spawned tasks (they are recorded as failed or cancelled)."""
+        self.stopping.set()
+        from e3.exec.runner import kill_group
+
+        with self._mutex:
+            groups = list(self._groups)
+        for g in groups:
+            try:
+                os.killpg(g, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for g in groups:
+            kill_group(g)
+
+
+def run_queue(repo: "Repository", runner: str = queue.DEFAULT_RUNNER, **kw) -> list[Result]:
+    """Process `runner`'s queue until it is empty; return what happened to each execution."""
+    return Worker(repo, runner, once=True, **kw).run()
+
+
+__all__: Iterable[str] = ["Result", "Worker", "process", "run_queue", "known_outcome", "write_outputs"]
