@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from e3.errors import E3Error
+from e3.errors import E3Error, NotFound
 from e3.exec import queue, records
 from e3.process import Holder
 
@@ -184,7 +184,10 @@ def write_outputs(repo: "Repository", ws: str, items: Sequence[tuple["Entry", st
 
     names = [e.task for e, _ in items]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    workspace.transact(repo, ws, changes, f"e3-run-task: {len(names)} task output{'s' if len(names) != 1 else ''} ({shown})")
+    try:
+        workspace.transact(repo, ws, changes, f"e3-run-task: {len(names)} task output{'s' if len(names) != 1 else ''} ({shown})")
+    except NotFound:
+        return {e.execution_id: f"workspace {ws} does not exist" for e, _ in items}
     return verdict
 
 
@@ -235,6 +238,7 @@ class Worker:
         execute: Execute | None = None,
         on_result: Callable[[Result], None] | None = None,
         poll: float = POLL_SECONDS,
+        write_output: bool = True,
     ):
         self.repo = repo
         self.runner = queue.check_runner(runner)
@@ -244,6 +248,7 @@ class Worker:
         self.execute = execute
         self.on_result = on_result or (lambda r: None)
         self.poll = poll
+        self.write_output = write_output
         self.stopping = threading.Event()
         self.results: list[Result] = []
         self._mutex = threading.Lock()
@@ -284,7 +289,10 @@ class Worker:
                         self._groups.add(pgid)
 
                 try:
-                    r = process(self.repo, c, execute=self.execute, timeout=self.timeout, on_spawn=spawned)
+                    r = process(
+                        self.repo, c, execute=self.execute, timeout=self.timeout,
+                        write_output=self.write_output, on_spawn=spawned,
+                    )
                 except BaseException:
                     c.abandon()  # left for requeue_dead, exactly as if this process had died
                     raise
