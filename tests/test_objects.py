@@ -375,3 +375,40 @@ def test_cat_object_f_with_t_is_a_usage_error(repo, stored):
 
 def test_cat_object_two_modes_are_a_usage_error(repo, stored):
     assert "not allowed with" in run("e3-cat-object", "-t", "-s", stored, cwd=repo, expect=2).err
+
+
+# ---------------------------------------------------------------- a writer killed mid-object
+
+
+def test_writer_killed_mid_object_leaves_no_object_and_a_temp_file_fsck_reports(repo):
+    proc = subprocess.Popen(
+        ["e3-hash-object", "-w", "--stdin"], cwd=repo, env=command_env(), stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        proc.stdin.write(NUMBERS_BEAST2[:20])
+        proc.stdin.flush()
+        tmp = wait_for_temp_file(repo, size=20)
+        # While the writer lives, its temp file is a write in progress, not a problem.
+        assert run("e3-fsck", cwd=repo).out == ""
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+        proc.stderr.close()
+    assert objects_in(repo) == [] and temp_files(repo) == [tmp]
+    r = run("e3-fsck", cwd=repo, expect=1)
+    assert r.out == f"temp tmp/{tmp.name}: partial object left behind (20 bytes)\n"
+
+
+def wait_for_temp_file(repo: Path, size: int, timeout: float = 30) -> Path:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = temp_files(repo)
+        if files and files[0].stat().st_size >= size:
+            return files[0]
+        time.sleep(0.02)
+    raise AssertionError("the writer never wrote its temp file")

@@ -72,10 +72,12 @@ class Ingest:
             return self._named(path, lambda: self._ingest(f, fmt, path, seekable=True))
 
     def stream(self, source: BinaryIO, name: str = "<stdin>") -> str:
-        fmt = self.fmt
-        if fmt is None:
-            fmt = self._sniff(source.peek(PREFIX_SIZE)[:PREFIX_SIZE])
-        return self._named(name, lambda: self._ingest(source, fmt, name, seekable=False))
+        """Ingest a stream read once; give an unbuffered one (`sys.stdin.buffer.raw`) so that
+        bytes reach the store as they arrive, not when a buffer fills."""
+        head = _read_up_to(source, PREFIX_SIZE)
+        fmt = self.fmt or self._sniff(head)
+        whole = _Prefixed(head, source)
+        return self._named(name, lambda: self._ingest(whole, fmt, name, seekable=False))
 
     def _sniff(self, head: bytes) -> str:
         # Without a type only Beast2 can be meant: let its header check name the problem.
@@ -105,7 +107,7 @@ class Ingest:
             h = hashlib.sha256()
             buf = bytearray(CHUNK)
             view = memoryview(buf)
-            while n := f.readinto(buf):
+            while n := f.readinto(buf):  # type: ignore[attr-defined]
                 h.update(view[:n])
                 try:
                     spool.write(view[:n])
@@ -145,6 +147,39 @@ def _format_of_path(path: str) -> str | None:
         if path.endswith("." + fmt):
             return fmt
     return None
+
+
+def _read_up_to(source: BinaryIO, n: int) -> bytes:
+    head = b""
+    while len(head) < n:
+        more = source.read(n - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
+class _Prefixed:
+    """A stream whose first bytes were already read (to sniff the format), put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self.head = head
+        self.rest = rest
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        return self.rest.readinto(buf) or 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            data, self.head = self.head + self.rest.read(), b""
+            return data
+        buf = bytearray(size)
+        return bytes(buf[: self.readinto(buf)])
 
 
 def _hash(f: BinaryIO) -> str:

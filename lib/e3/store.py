@@ -138,10 +138,7 @@ class ObjectStore:
         tmp = self._temp()
         try:
             with tmp:
-                try:
-                    tmp.write(data)
-                except OSError as e:
-                    raise _storage_error(e, Path(tmp.name)) from None
+                _write_all(tmp, memoryview(data))
                 if durable:
                     _sync(tmp)
                 self._install(tmp.name, obj, durable)
@@ -198,7 +195,9 @@ class ObjectStore:
     def _temp(self):  # noqa: ANN202 - a NamedTemporaryFile
         try:
             self.tmp_dir.mkdir(exist_ok=True)
-            tmp = tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix=TMP_PREFIX, suffix=TMP_SUFFIX, delete=False)
+            tmp = tempfile.NamedTemporaryFile(
+                dir=self.tmp_dir, prefix=TMP_PREFIX, suffix=TMP_SUFFIX, delete=False, buffering=0
+            )
         except OSError as e:
             raise _storage_error(e, self.tmp_dir) from None
         # Held until the file is renamed or removed: marks the write as live for e3-fsck.
@@ -231,7 +230,8 @@ class ObjectStore:
 def _copy(source: BinaryIO, h: "hashlib._Hash", sink: BinaryIO | None) -> None:
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    readinto = getattr(source, "readinto", None)
+    # readinto1 returns what one read gives (a pipe's bytes reach the temp file as they come).
+    readinto = getattr(source, "readinto1", None) or getattr(source, "readinto", None)
     while True:
         if readinto is not None:
             n = readinto(buf)
@@ -245,10 +245,17 @@ def _copy(source: BinaryIO, h: "hashlib._Hash", sink: BinaryIO | None) -> None:
             chunk = memoryview(data)
         h.update(chunk)
         if sink is not None:
-            try:
-                sink.write(chunk)
-            except OSError as e:
-                raise _storage_error(e, Path(sink.name)) from None
+            _write_all(sink, chunk)
+
+
+def _write_all(sink: BinaryIO, data: memoryview) -> None:
+    """Write every byte to an unbuffered file (a raw write may take only part)."""
+    try:
+        while data:
+            n = sink.write(data)
+            data = data[n:]
+    except OSError as e:
+        raise _storage_error(e, Path(sink.name)) from None
 
 
 def _sync(f: BinaryIO) -> None:

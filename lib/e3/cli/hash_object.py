@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> None:
     ingest = Ingest(store, args.type, args.fmt, args.literally)
     out = sys.stdout
     if args.stdin:
-        out.write(ingest.stream(sys.stdin.buffer) + "\n")
+        out.write(ingest.stream(sys.stdin.buffer.raw) + "\n")
     for path in args.files:
         out.write(ingest.file(path) + "\n")
     if args.stdin_paths:

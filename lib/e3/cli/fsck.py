@@ -1,0 +1,37 @@
+"""Verify every object in the repository: re-hash it, and find strays and leftovers."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from e3.cli import _command as command
+
+PROG = "e3-fsck"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command.parser(PROG, "Verify the repository: re-hash every object, report corrupt, misnamed and leftover files.")
+    p.add_argument("--repo", metavar="PATH", help="repository to check (default: $E3_DIR, else search upward)")
+    p.add_argument("--decode", action="store_true", help="also decode every value with the East runtime (slower)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print what was checked on stderr")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from e3.errors import EXIT_NO, EXIT_OK
+    from e3.fsck import Options, check
+    from e3.repository import discover_repository
+
+    repo = discover_repository(args.repo)
+    report = check(repo, Options(decode=args.decode))
+    for problem in report.problems:
+        command.write_line(str(problem))
+    if args.verbose:
+        others = "".join(f", {n} {what}" for what, n in sorted(report.counts.items()))
+        sys.stdout.flush()
+        sys.stderr.write(f"{PROG}: checked {report.objects} objects{others}; {len(report.problems)} problems\n")
+    return EXIT_OK if report.ok else EXIT_NO
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command.run(PROG, build_parser, _run, argv)
