@@ -104,3 +104,22 @@ def create_repository(path: str | os.PathLike[str]) -> Repository:
     except pygit2.GitError as e:
         raise StorageError(f"cannot create repository at {work}: {e}") from None
     return Repository(root)
+
+
+def remove_repository(repo: Repository) -> None:
+    """Delete a repository's `.e3` directory (never the directory that holds it).
+
+    The directory is first renamed aside, so a crash half way through leaves no
+    half-deleted directory that still looks like a repository.
+    """
+    import shutil
+
+    root = repo.root
+    if not is_repository(root):
+        raise NotARepository(f"not an e3 repository: {root}")
+    doomed = root.with_name(f"{root.name}-removing-{os.getpid()}")
+    try:
+        os.rename(root, doomed)
+        shutil.rmtree(doomed)
+    except OSError as e:
+        raise StorageError(f"cannot remove repository {root}: {e.strerror or e}") from None

@@ -133,7 +133,7 @@ class ObjectStore:
         core.fsyncMethod=batch. The write is still atomic (tmp + rename).
         """
         obj = hash_bytes(data)
-        if self.exists(obj):
+        if self.freshen(obj):
             return obj
         tmp = self._temp()
         try:
@@ -173,7 +173,7 @@ class ObjectStore:
                     tmp.flush()
                     with open(tmp.name, "rb") as again:
                         check(again)
-                if self.exists(obj):
+                if self.freshen(obj):
                     _unlink(tmp.name)
                 else:
                     if durable:
@@ -187,6 +187,22 @@ class ObjectStore:
     def write_file(self, path: str | os.PathLike[str]) -> str:
         with open(path, "rb") as f:
             return self.write_stream(f)
+
+    def freshen(self, obj: str) -> bool:
+        """True if `obj` is stored; its mtime is set to now, as git freshens an object it writes again.
+
+        `e3 repo gc` never removes an object newer than its grace period, so an old
+        unreachable object that a writer stores again (and is about to reference)
+        is safe from a gc running meanwhile.
+        """
+        path = self.path(obj)
+        try:
+            os.utime(path)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return path.is_file()  # not ours to touch (shared repository): present is what matters
 
     def remove(self, obj: str) -> None:
         """Delete one object (for gc); absent is fine."""

@@ -1,0 +1,302 @@
+"""What the repository can reach: the mark phase shared by gc and fsck.
+
+Roots are every ref, every reflog entry (old and new value), every commit in
+their history (all parents), `tasks/*` pointers, and every entry of the queue
+(pending, claimed by a live or dead worker, or being enqueued). From a commit
+the walk goes through its tree; each leaf is a blob holding one e3 object hash.
+
+Some e3 objects name others. Their kind is known from where they are found,
+never guessed from user data:
+
+- the leaf `package` of a package commit: a package object, naming its task
+  objects and the values of its dataset refs;
+- the leaf `.workspace` of a workspace commit: a WorkspaceState, naming its package;
+- the leaf `execution` of a task-history commit, and `tasks/*`: an execution
+  record, naming its input and output values;
+- `taskHash` of a queue entry: a task object, naming its command IR.
+
+Every other leaf is a dataset value and is not opened: a user's value that
+happens to contain a hash does not keep that object alive (as in git, where a
+blob's content never references anything).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+from e3 import refs
+from e3.errors import E3Error
+
+if TYPE_CHECKING:
+    from e3.repository import Repository
+
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+# Kinds of e3 object the walk opens; everything else is a plain value.
+VALUE, PACKAGE, WORKSPACE_STATE, RECORD, TASK = "value", "package", "workspace state", "execution record", "task"
+_LEAF_KINDS = {("package",): PACKAGE, (".workspace",): WORKSPACE_STATE, ("execution",): RECORD}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something named that is absent or unreadable. `where` says who names it."""
+
+    kind: str  # 'missing' | 'corrupt'
+    what: str  # 'commit', 'tree', 'blob', or an e3 object kind
+    hash: str
+    where: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        extra = f": {self.detail}" if self.detail else ""
+        return f"{self.kind} {self.what} {self.hash} (named by {self.where}){extra}"
+
+
+@dataclass
+class Reachable:
+    objects: set[str] = field(default_factory=set)
+    """e3 object hashes."""
+    git: set[str] = field(default_factory=set)
+    """git object ids: commits, trees and blobs."""
+    problems: list[Problem] = field(default_factory=list)
+    opened: set[tuple[str, str]] = field(default_factory=set)
+
+
+class Walker:
+    """Marks everything reachable. `walk()` may be called again to pick up roots added meanwhile."""
+
+    def __init__(self, repo: "Repository", check_objects: bool = False):
+        self.repo = repo
+        self.check_objects = check_objects
+        self.result = Reachable()
+        self._pending: list[tuple[str, str, str]] = []  # (hash, kind, where) of e3 objects to open
+
+    # ------------------------------------------------------------ roots
+
+    def walk(self) -> Reachable:
+        self._walk_refs()
+        self._walk_tasks()
+        self._walk_queue()
+        self._drain()
+        return self.result
+
+    def _walk_refs(self) -> None:
+        starts: list[tuple[str, str]] = []
+        for name, commit in refs.list_refs(self.repo):
+            starts.append((commit, name))
+        for name in refs.list_reflogs(self.repo):
+            try:
+                entries = refs.reflog(self.repo, name)
+            except E3Error:
+                continue
+            for i, e in enumerate(entries):
+                for oid in (e.new, e.old):
+                    if oid != refs.ZERO:
+                        starts.append((oid, f"{name}@{{{i}}}"))
+        self._walk_commits(starts)
+
+    def _walk_tasks(self) -> None:
+        d = self.repo.path("tasks")
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return
+        for n in names:
+            try:
+                with open(os.path.join(d, n), "rb") as f:
+                    words = f.read(4096).decode("ascii", "replace").split()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            hashes = [w for w in words if HASH_RE.fullmatch(w)]
+            for i, h in enumerate(hashes):  # "<record> <kind> [<output>]": the first hash is the record
+                self._mark(h, RECORD if i == 0 else VALUE, f"tasks/{n}")
+
+    def _walk_queue(self) -> None:
+        top = self.repo.path("queue")
+        for dirpath, _, filenames in os.walk(top):
+            for n in filenames:
+                if not (n.endswith(".cbor") or n.endswith(".tmp")):
+                    continue
+                path = os.path.join(dirpath, n)
+                where = os.path.relpath(path, self.repo.root)
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except (FileNotFoundError, IsADirectoryError):
+                    continue  # claimed or completed while we looked: its hashes are recorded elsewhere
+                for key, h in _cbor_hashes(data):
+                    self._mark(h, TASK if key == "taskHash" else VALUE, where)
+
+    # ------------------------------------------------------------ git objects
+
+    def _walk_commits(self, starts: Iterable[tuple[str, str]]) -> None:
+        import pygit2
+
+        git = self.repo.git
+        seen = self.result.git
+        stack = [(oid, where) for oid, where in starts if oid not in seen]
+        while stack:
+            oid, where = stack.pop()
+            if oid in seen:
+                continue
+            try:
+                c = git[oid]
+            except (KeyError, ValueError):
+                self._problem("missing", "commit", oid, where)
+                continue
+            if c.type != pygit2.GIT_OBJECT_COMMIT:
+                self._problem("corrupt", "commit", oid, where, f"a {c.type_str}, not a commit")
+                continue
+            seen.add(oid)
+            self._walk_tree(str(c.tree_id), (), f"commit {oid[:12]}")
+            for p in c.parent_ids:
+                stack.append((str(p), f"commit {oid[:12]}"))
+
+    def _walk_tree(self, oid: str, prefix: tuple[str, ...], where: str) -> None:
+        import pygit2
+
+        git = self.repo.git
+        seen = self.result.git
+        if oid in seen:
+            return
+        try:
+            tree = git[oid]
+        except (KeyError, ValueError):
+            self._problem("missing", "tree", oid, where)
+            return
+        seen.add(oid)
+        for entry in tree:
+            path = prefix + (entry.name,)
+            child = str(entry.id)
+            if entry.filemode == pygit2.GIT_FILEMODE_TREE:
+                self._walk_tree(child, path, where)
+            elif entry.filemode in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+                kind = _LEAF_KINDS.get(path, VALUE)
+                if child in seen and kind == VALUE:
+                    continue
+                try:
+                    data = git[child].data
+                except (KeyError, ValueError):
+                    self._problem("missing", "blob", child, f"{where}:{'/'.join(path)}")
+                    continue
+                seen.add(child)
+                text = data.decode("ascii", "replace").strip()
+                if not HASH_RE.fullmatch(text):
+                    self._problem("corrupt", "blob", child, f"{where}:{'/'.join(path)}", "not an object hash")
+                    continue
+                self._mark(text, kind, f"{where}:{'/'.join(path)}")
+
+    # ------------------------------------------------------------ e3 objects
+
+    def _mark(self, h: str, kind: str, where: str) -> None:
+        objects = self.result.objects
+        if kind == VALUE:
+            if h not in objects:
+                objects.add(h)
+                if self.check_objects and not self.repo.objects.exists(h):
+                    self._problem("missing", "object", h, where)
+            return
+        objects.add(h)
+        if (h, kind) not in self.result.opened:
+            self._pending.append((h, kind, where))
+
+    def _drain(self) -> None:
+        while self._pending:
+            h, kind, where = self._pending.pop()
+            if (h, kind) in self.result.opened:
+                continue
+            self.result.opened.add((h, kind))
+            try:
+                data = self.repo.objects.read(h)
+            except E3Error:
+                self._problem("missing", kind, h, where)
+                continue
+            try:
+                children = list(_children(kind, data))
+            except E3Error as e:
+                self._problem("corrupt", kind, h, where, str(e))
+                continue
+            for child, child_kind in children:
+                if HASH_RE.fullmatch(child):
+                    self._mark(child, child_kind, f"{kind} {h[:12]}")
+                else:
+                    self._problem("corrupt", kind, h, where, f"names {child!r}, not an object hash")
+
+    def _problem(self, kind: str, what: str, h: str, where: str, detail: str = "") -> None:
+        self.result.problems.append(Problem(kind, what, h, where, detail))
+
+
+def _children(kind: str, data: bytes) -> Iterator[tuple[str, str]]:
+    """The hashes an object of a known kind names, with their kinds."""
+    if kind == PACKAGE:
+        from e3.model.package import decode_package
+
+        pkg = decode_package(data)
+        for task_hash in pkg.tasks.values():
+            yield task_hash, TASK
+        for ref in pkg.refs.values():
+            if ref.kind == "value" and ref.hash:
+                yield ref.hash, VALUE
+    elif kind == TASK:
+        from e3.east import decode
+        from e3.model.task import TaskObject, _decode_as
+
+        _, value = _decode_as(data, _type("TaskObjectType"), "task object", decode)
+        yield TaskObject.from_east(value).command_ir, VALUE
+    elif kind == WORKSPACE_STATE:
+        value = _decode(data, "WorkspaceStateType", "workspace state")
+        yield str(value["packageHash"]), PACKAGE
+    elif kind == RECORD:
+        from e3.exec.records import Record
+
+        record = Record.from_east(_decode(data, "ExecutionStatusType", "execution record"))
+        for h in record.input_hashes:
+            yield h, VALUE
+        if record.output_hash:
+            yield record.output_hash, VALUE
+
+
+def _type(name: str):  # noqa: ANN202 - an East type
+    from e3.model import types
+
+    return getattr(types, name)
+
+
+def _decode(data: bytes, type_name: str, what: str):  # noqa: ANN202 - an East value
+    from e3.east import decode
+    from e3.model.task import _decode_as
+
+    return _decode_as(data, _type(type_name), what, decode)[1]
+
+
+def _cbor_hashes(data: bytes) -> Iterator[tuple[str | None, str]]:
+    """(key, hash) of every 64-hex string in a CBOR sequence; a torn tail is ignored."""
+    import io
+
+    import cbor2
+
+    f = io.BytesIO(data)
+    while f.tell() < len(data):
+        try:
+            item = cbor2.CBORDecoder(f).decode()
+        except Exception:  # noqa: BLE001 - torn or foreign: what was read so far counts
+            return
+        yield from _strings(item, None)
+
+
+def _strings(item: object, key: str | None) -> Iterator[tuple[str | None, str]]:
+    if isinstance(item, str):
+        if HASH_RE.fullmatch(item):
+            yield key, item
+    elif isinstance(item, dict):
+        for k, v in item.items():
+            yield from _strings(v, k if isinstance(k, str) else None)
+    elif isinstance(item, (list, tuple)):
+        for v in item:
+            yield from _strings(v, key)
+
+
+def reachable(repo: "Repository", check_objects: bool = False) -> Reachable:
+    return Walker(repo, check_objects).walk()
