@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Queue benchmarks: how fast a dead claim is noticed, and worker throughput.
+
+1. Detection: a worker process claims an execution and is killed with SIGKILL.
+   Measured: kill -> `requeue_dead` sees the claim dead and requeues it (the
+   library call), and kill -> an idle `e3-run-task` worker has claimed it again
+   (end to end, including its polling). Goal: <= 1 s.
+2. Throughput: 1,000 short East tasks (in-process) on the queue, served by
+   1, 2 and 4 worker processes started beforehand; wall time from enqueue to
+   the last outcome recorded. Ratios against 1 worker, same run.
+   Also the queue's own cost per entry (enqueue batch, claim + complete).
+
+Run alone: `python3 bench/queue.py [--tasks N] [--trials K]`.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's `queue` (which pygit2 imports): take bench/ off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from e3.exec import queue, records  # noqa: E402
+from e3.exec.identity import task_id  # noqa: E402
+from e3.repository import create_repository  # noqa: E402
+
+ENV = dict(os.environ, PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT / "lib"))
+
+# A worker that records outcomes but writes no workspace (the queue and runner cost alone).
+WORKER = """
+import sys
+from e3.repository import open_repository
+from e3.exec.worker import Worker
+Worker(open_repository(sys.argv[1]), once=sys.argv[2] == "once", write_output=False, poll=0.01).run()
+"""
+
+
+def tasks(repo, n: int, script: str | None = None):
+    from runner_tasks import Integer, bash_command, east_task, function, make_task, value
+
+    from east import East
+
+    out = []
+    if script is not None:
+        th = make_task(repo.objects, bash_command(script), 0)
+        return [queue.Entry(queue.new_execution_id(), "dev", "slow", th, task_id(th, []), (), ("tasks", "slow", "output"), force=True)]
+    fn = function([Integer], Integer, lambda b, a: a.add(East.value(1, Integer)))
+    for i in range(n):
+        th, ins = east_task(repo.objects, fn, [value(i, Integer)])
+        out.append(queue.Entry(queue.new_execution_id(), "dev", f"t{i}", th, task_id(th, ins), tuple(ins), ("tasks", f"t{i}", "output")))
+    return out
+
+
+def start_worker(repo_dir, mode="poll") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WORKER, str(repo_dir), mode], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(pred, timeout=60.0, step=0.0005) -> float:
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError
+        time.sleep(step)
+    return time.monotonic()
+
+
+def detection(base: Path, trials: int) -> tuple[list[float], list[float]]:
+    lib_times, e2e_times = [], []
+    for k in range(trials):
+        d = base / f"detect{k}"
+        repo = create_repository(d)
+        [e] = tasks(repo, 0, script="sleep 3")
+        queue.enqueue(repo, "local", e)
+        victim = start_worker(d)
+        wait_for(lambda: (q := queue.find(repo, e.execution_id)) is not None and q.state == "claimed", step=0.005)
+        # (a) the library call, polled as fast as it can go
+        victim.send_signal(signal.SIGKILL)
+        t_kill = time.monotonic()
+        victim.wait()
+        t = wait_for(lambda: queue.requeue_dead(repo) != [])
+        lib_times.append(t - t_kill)
+        # (b) end to end: claim it again, kill again, and time an idle worker picking it up
+        helper = start_worker(d)
+        wait_for(lambda: (q := queue.find(repo, e.execution_id)) is not None and q.state == "claimed" and q.holder and q.holder.pid == helper.pid, step=0.005)
+        idle = start_worker(d)
+        time.sleep(0.6)  # let it start and settle into its idle polling
+        helper.send_signal(signal.SIGKILL)
+        t_kill = time.monotonic()
+        helper.wait()
+        t = wait_for(
+            lambda: (q := queue.find(repo, e.execution_id)) is not None and q.state == "claimed" and q.holder is not None and q.holder.pid == idle.pid
+        )
+        e2e_times.append(t - t_kill)
+        idle.send_signal(signal.SIGKILL)
+        idle.wait()
+    return lib_times, e2e_times
+
+
+def throughput(base: Path, n: int, workers: int) -> float:
+    d = base / f"tp{workers}"
+    repo = create_repository(d)
+    entries = tasks(repo, n)
+    procs = [start_worker(d) for _ in range(workers)]
+    time.sleep(1.0)  # workers up and idle: measure serving, not interpreter start-up
+    t0 = time.monotonic()
+    queue.enqueue_many(repo, "local", entries)
+    last = entries[-1]
+    wait_for(lambda: not any(queue.list_entries(repo)) and (s := records.summary(repo, last.task_id)) is not None and s.kind == "success", timeout=600, step=0.01)
+    dt = time.monotonic() - t0
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert all((s := records.summary(repo, e.task_id)) is not None and s.kind == "success" for e in entries)
+    return dt
+
+
+def queue_cost(base: Path, n: int) -> tuple[float, float]:
+    repo = create_repository(base / "cost")
+    h = "ab" * 32
+    entries = [queue.Entry(queue.new_execution_id(), "dev", f"t{i}", h, f"{i:064x}", (h, h), ("tasks", f"t{i}", "output")) for i in range(n)]
+    t0 = time.perf_counter()
+    queue.enqueue_many(repo, "local", entries)
+    t1 = time.perf_counter()
+    claimer = queue.Claimer(repo, "local")
+    while (c := claimer.claim()) is not None:
+        c.complete()
+    t2 = time.perf_counter()
+    queue.flush_deletions()
+    return (t1 - t0) / n, (t2 - t1) / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--trials", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="e3-bench-queue-") as tmp:
+        base = Path(tmp)
+        lib_t, e2e_t = detection(base, args.trials)
+        print(f"dead-claim detection after kill -9 ({args.trials} trials; goal <= 1 s)")
+        print(f"  {'measure':<44} {'median':>9} {'max':>9}")
+        print(f"  {'requeue_dead sees it (library)':<44} {statistics.median(lib_t) * 1000:>7.2f}ms {max(lib_t) * 1000:>7.2f}ms")
+        print(f"  {'an idle worker has claimed it again':<44} {statistics.median(e2e_t) * 1000:>7.1f}ms {max(e2e_t) * 1000:>7.1f}ms")
+        print(f"  ratio goal / worst end-to-end: {1.0 / max(e2e_t):.1f}x")
+        enq, cc = queue_cost(base, args.tasks)
+        print(f"\nqueue cost per entry ({args.tasks} entries): enqueue (batch, durable) {enq * 1e6:.0f} us, claim + complete {cc * 1e6:.0f} us")
+        print(f"\nthroughput: {args.tasks} short East tasks (in-process), worker processes started beforehand ({os.cpu_count()} CPUs)")
+        print(f"  {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'ms/task':>8} {'vs 1':>6}")
+        base_t = None
+        for w in (1, 2, 4):
+            dt = throughput(base, args.tasks, w)
+            base_t = base_t or dt
+            print(f"  {w:>7} {dt:>8.2f} {args.tasks / dt:>8.0f} {dt / args.tasks * 1000:>8.2f} {base_t / dt:>5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
