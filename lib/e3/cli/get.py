@@ -1,0 +1,41 @@
+"""Print a dataset's value (ws.path.to.dataset)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from e3.cli import _command as command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command.parser("e3 get", "Print the value of a dataset (ws.path.to.dataset).")
+    p.add_argument("repo", metavar="REPO")
+    p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name")
+    p.add_argument("-f", "--format", choices=("east", "json", "beast2"), default="east", help="output format (default: east)")
+    return p
+
+
+def _handle(args: argparse.Namespace) -> None:
+    from e3 import datasets
+    from e3.repository import open_repository
+
+    repo = open_repository(args.repo)
+    t, h = datasets.get(repo, args.path)
+    data = repo.objects.read(h)
+    if args.format == "beast2":
+        sys.stdout.buffer.write(data)  # the stored bytes, exactly
+        return
+    import json
+
+    from e3 import east
+
+    _, value = east.decode(data, t)
+    if args.format == "east":
+        command.write_line(east.to_east(value, t))
+    else:
+        # Pretty, like the original engine's JSON.stringify(value, null, 2).
+        command.write_line(json.dumps(json.loads(east.to_json(value, t)), indent=2, ensure_ascii=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command.run("e3 get", build_parser, _handle, argv)

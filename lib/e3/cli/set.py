@@ -1,0 +1,36 @@
+"""Set a dataset's value from a file (ws.path.to.dataset)."""
+from __future__ import annotations
+
+import argparse
+
+from e3.cli import _command as command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command.parser("e3 set", "Set a dataset's value from a .east, .json or .beast2 file (ws.path.to.dataset).")
+    p.add_argument("repo", metavar="REPO")
+    p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name")
+    p.add_argument("file", metavar="FILE", help="the value; '-' reads stdin (then --format is needed)")
+    p.add_argument("--type", metavar="SPEC", help="the value's type; must be the dataset's type (optional: the dataset knows it)")
+    p.add_argument("--format", choices=("east", "json", "beast2"), help="the file's format (default: from its extension)")
+    return p
+
+
+def _handle(args: argparse.Namespace) -> None:
+    from e3 import datasets
+    from e3.repository import open_repository
+
+    fmt = datasets.format_of(args.file, args.format)
+    type_spec = None
+    if args.type:
+        from e3 import east
+
+        type_spec = east.parse_type(args.type)
+    repo = open_repository(args.repo)
+    data = command.read_input(args.file)
+    datasets.set_value(repo, args.path, data, fmt, type_spec)
+    command.write_line(f"Set {args.path} from {args.file}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command.run("e3 set", build_parser, _handle, argv)

@@ -1,0 +1,156 @@
+"""Datasets by the user's path (`dev.inputs.x`, `dev.tasks.t.output`): list, get and set.
+
+A workspace's package says which datasets exist and their types (its
+structure); the workspace's newest commit says which hold a value. Setting
+one type-checks the value against the dataset's type, stores its canonical
+encoding (so a value has one hash whichever format it came in, and memoized
+tasks see the same input), and commits through `e3.workspace.set_dataset`.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from e3 import workspace
+from e3.errors import E3Error, FormatError, NotFound, TypeMismatch, UsageError
+from e3.model.paths import TreePath, format_tree_path, parse_dataset_path
+
+if TYPE_CHECKING:
+    from e3.repository import Repository
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a listing: a subtree or a dataset."""
+
+    path: TreePath
+    kind: str  # 'tree' | 'dataset'
+    type: Any = None
+    writable: bool = False
+    hash: str | None = None
+    status: str = "-"  # datasets: 'set' | 'unset' | 'null'
+
+    @property
+    def name(self) -> str:
+        return self.path[-1] if self.path else ""
+
+
+def locate(repo: "Repository", spec: str) -> tuple[workspace.WorkspaceView, TreePath]:
+    """The deployed workspace and tree path named by `WS.a.b`."""
+    ws, path = parse_dataset_path(spec)
+    view = workspace.require_deployed(workspace.read(repo, ws))
+    return view, path
+
+
+def shown(view: workspace.WorkspaceView, path: TreePath) -> str:
+    return view.name + format_tree_path(path)
+
+
+def list_entries(view: workspace.WorkspaceView, path: TreePath = (), recursive: bool = False) -> list[Entry]:
+    """The children of the subtree at `path` (all descendants with `recursive`), trees before their contents.
+
+    A dataset path lists that one dataset, like `ls FILE`.
+    """
+    workspace.require_deployed(view)
+    node = view.package.structure
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            raise NotFound(f"path {shown(view, path)} does not exist")
+        node = node[part]
+    out: list[Entry] = []
+
+    def dataset(p: TreePath, spec) -> Entry:
+        h = view.datasets.get(p)
+        if h is None:
+            status = "unset"
+        elif h == _null_hash(spec.type):
+            status = "null"
+        else:
+            status = "set"
+        return Entry(p, "dataset", spec.type, spec.writable, h, status)
+
+    def walk(n, prefix: TreePath) -> None:
+        for name in sorted(n):
+            child = n[name]
+            p = prefix + (name,)
+            if isinstance(child, dict):
+                out.append(Entry(p, "tree"))
+                if recursive:
+                    walk(child, p)
+            else:
+                out.append(dataset(p, child))
+
+    if isinstance(node, dict):
+        walk(node, path)
+    else:
+        out.append(dataset(path, node))
+    return out
+
+
+def _null_hash(t: Any) -> str:
+    return hashlib.sha256(workspace.null_value(t)).hexdigest()
+
+
+def get(repo: "Repository", spec: str) -> tuple[Any, str]:
+    """(type, object hash) of the dataset `WS.a.b`; an unassigned dataset is an error naming why."""
+    view, path = locate(repo, spec)
+    ds = workspace.dataset_spec(view, path)
+    h = view.datasets.get(path)
+    if h is None:
+        if len(path) >= 2 and path[0] == "tasks":
+            raise NotFound(f"dataset {shown(view, path)} is unassigned (task {path[1]} has not produced it yet)")
+        raise NotFound(f"dataset {shown(view, path)} is unassigned")
+    return ds.type, h
+
+
+def set_value(
+    repo: "Repository",
+    spec: str,
+    data: bytes,
+    fmt: str,
+    type_spec: Any | None = None,
+    *,
+    force: bool = False,
+) -> tuple[str, workspace.WorkspaceView]:
+    """Set `WS.a.b` from bytes in format `fmt` (east, json, beast2); return (value hash, new view).
+
+    The value must have exactly the dataset's type: a Beast2 header must name
+    it, text is parsed with it, and `type_spec`, if given, must equal it.
+    Task outputs and function IR are refused unless `force` (library callers only).
+    """
+    from e3 import east
+
+    view, path = locate(repo, spec)
+    ds = workspace.dataset_spec(view, path)
+    where = shown(view, path)
+    if not ds.writable and not force:
+        raise E3Error(f"{where} is not writable (it is computed by a task)")
+    if type_spec is not None and not east.type_equal(type_spec, ds.type):
+        raise TypeMismatch(f"{where} has type {east.format_type(ds.type)}, not {east.format_type(type_spec)}")
+    try:
+        _, value = east.load(data, fmt, ds.type)
+    except (TypeMismatch, FormatError) as e:
+        raise type(e)(f"cannot set {where}: {e}") from None
+    h = repo.objects.write(east.encode(value, ds.type))
+    new = workspace.set_dataset(repo, view.name, path, h, check_type=False, force=force)
+    return h, new
+
+
+def unset(repo: "Repository", spec: str, *, force: bool = False) -> workspace.WorkspaceView:
+    view, path = locate(repo, spec)
+    return workspace.set_dataset(repo, view.name, path, None, force=force)
+
+
+def format_of(path: str, explicit: str | None) -> str:
+    """The value format of a file: `explicit`, else its extension."""
+    from e3.east import FORMATS, format_of_path
+
+    if explicit:
+        if explicit not in FORMATS:
+            raise UsageError(f"unknown format {explicit!r} (expected east, json or beast2)")
+        return explicit
+    fmt = format_of_path(path)
+    if fmt is None:
+        raise UsageError(f"cannot tell the format of {path!r} from its name (expected .east, .json or .beast2, or give --format)")
+    return fmt

@@ -1,0 +1,815 @@
+"""Workspaces: a package deployed into a live dataset tree, with its history.
+
+`refs/workspaces/WS` points at a git commit whose tree mirrors the dataset
+tree: one leaf per assigned dataset at its tree path (`inputs/x`,
+`tasks/t/output`, `tasks/t/function_ir`) holding the value's object hash, plus
+the leaf `.workspace` holding the WorkspaceState object (which package is
+deployed). An unassigned dataset has no leaf; a created but undeployed
+workspace has a commit with an empty tree. Every change (deploy, set, reset, a
+batch of task outputs) is one commit made by `transact`, under
+`locks/workspace-WS.lock` and with compare-and-swap on the ref, so history is
+linear and no writer's change is lost.
+
+`e3 start` holds `locks/dataflow-WS.lock` for a whole run; deploy, remove and a
+reset that changes the deployment refuse while it is held.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+from e3 import refs
+from e3.errors import Conflict, E3Error, FormatError, NotFound, RefMoved, UsageError
+from e3.model.paths import TreePath, format_tree_path
+
+if TYPE_CHECKING:
+    from e3.model.package import Package
+    from e3.repository import Repository
+
+REF_PREFIX = "refs/workspaces/"
+STATE_PATH: TreePath = (".workspace",)
+"""The tree leaf holding the WorkspaceState object; never a dataset (package trees hold inputs/ and tasks/)."""
+
+Changes = Mapping[TreePath, "str | None"]
+"""Dataset path -> new object hash, or None to unassign."""
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class WorkspaceState:
+    """Which package a workspace runs (the original engine's WorkspaceState)."""
+
+    package_name: str
+    package_version: str
+    package_hash: str
+    deployed_at: datetime
+    current_run_id: str | None = None
+
+    def to_east(self):
+        from e3.east import none, some, struct
+
+        return struct(
+            {
+                "packageName": self.package_name,
+                "packageVersion": self.package_version,
+                "packageHash": self.package_hash,
+                "deployedAt": self.deployed_at,
+                "currentRunId": none if self.current_run_id is None else some(self.current_run_id),
+            }
+        )
+
+    @classmethod
+    def from_east(cls, value) -> "WorkspaceState":
+        run = value["currentRunId"]
+        return cls(
+            package_name=str(value["packageName"]),
+            package_version=str(value["packageVersion"]),
+            package_hash=str(value["packageHash"]),
+            deployed_at=value["deployedAt"],
+            current_run_id=None if run.type == "none" else str(run.value),
+        )
+
+
+@dataclass(frozen=True)
+class WorkspaceView:
+    """One commit of a workspace, decoded. `datasets` holds assigned datasets only."""
+
+    name: str
+    commit: str
+    state: WorkspaceState | None
+    package: "Package | None"
+    package_hash: str | None
+    datasets: dict[TreePath, str] = field(default_factory=dict)
+
+    @property
+    def deployed(self) -> bool:
+        return self.state is not None
+
+
+@dataclass(frozen=True)
+class DeployReport:
+    commit: str
+    package_name: str
+    package_version: str
+    package_hash: str
+    kept: list[TreePath]
+    """Input values set in the workspace that the new deployment keeps."""
+    dropped: list[TreePath]
+    """Input values set in the workspace that the new package has no place for (path gone or type changed)."""
+
+
+@dataclass(frozen=True)
+class DatasetChange:
+    path: TreePath
+    old: str | None
+    new: str | None
+
+    @property
+    def kind(self) -> str:
+        """git's name-status letter: A added, D deleted (unassigned), M modified."""
+        return "A" if self.old is None else "D" if self.new is None else "M"
+
+
+# ---------------------------------------------------------------- names and caches
+
+
+def ref_name(ws: str) -> str:
+    return REF_PREFIX + check_name(ws)
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*")
+
+
+def check_name(ws: str) -> str:
+    """A workspace name: one ref component that is also a lock file name (letters, digits, `_.@+=-`)."""
+    try:
+        refs.check_component("workspace", ws)
+    except E3Error as e:
+        raise UsageError(str(e)) from None
+    if not _NAME.fullmatch(ws):
+        raise UsageError(f"invalid workspace name {ws!r} (use letters, digits and _ . @ + = -)")
+    return ws
+
+
+_lock = threading.Lock()
+_packages: dict[str, "Package"] = {}
+_states: dict[str, WorkspaceState] = {}
+_views: dict[tuple[str, str], tuple[WorkspaceView, dict[TreePath, str]]] = {}
+"""(repository root, ws) -> newest view read or written in this process, with its full entries."""
+
+
+def load_package(repo: "Repository", package_hash: str) -> "Package":
+    """A package object, decoded once per process (package objects never change)."""
+    pkg = _packages.get(package_hash)
+    if pkg is None:
+        from e3.model.package import load_package as _load
+
+        pkg = _load(repo.objects, package_hash)
+        with _lock:
+            _packages[package_hash] = pkg
+    return pkg
+
+
+def _load_state(repo: "Repository", state_hash: str) -> WorkspaceState:
+    state = _states.get(state_hash)
+    if state is None:
+        from e3.east import decode, type_equal
+        from e3.model.types import WorkspaceStateType
+
+        t, value = decode(repo.objects.read(state_hash))
+        if not type_equal(t, WorkspaceStateType):
+            raise FormatError(f"workspace state object {state_hash} has the wrong type")
+        state = WorkspaceState.from_east(value)
+        with _lock:
+            _states[state_hash] = state
+    return state
+
+
+def _store_state(repo: "Repository", state: WorkspaceState) -> str:
+    from e3.east import encode
+    from e3.model.types import WorkspaceStateType
+
+    return repo.objects.write(encode(state.to_east(), WorkspaceStateType))
+
+
+def _view_of(repo: "Repository", ws: str, commit: str, entries: dict[TreePath, str]) -> WorkspaceView:
+    state_hash = entries.get(STATE_PATH)
+    state = package = None
+    if state_hash is not None:
+        state = _load_state(repo, state_hash)
+        package = load_package(repo, state.package_hash)
+    datasets = {p: h for p, h in entries.items() if p != STATE_PATH}
+    return WorkspaceView(ws, commit, state, package, state.package_hash if state else None, datasets)
+
+
+def _cached(repo: "Repository", ws: str, commit: str) -> tuple[WorkspaceView, dict[TreePath, str]]:
+    key = (str(repo.root), ws)
+    hit = _views.get(key)
+    if hit is not None and hit[0].commit == commit:
+        return hit
+    entries = refs.read_state(repo, commit)
+    view = _view_of(repo, ws, commit, entries)
+    with _lock:
+        _views[key] = (view, entries)
+    return view, entries
+
+
+def _copy(view: WorkspaceView) -> WorkspaceView:
+    # The cached view stays private: callers get their own datasets dict to change as they please.
+    return replace(view, datasets=dict(view.datasets))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def exists(repo: "Repository", ws: str) -> bool:
+    return refs.read(repo, ref_name(ws)) is not None
+
+
+def list_workspaces(repo: "Repository") -> list[str]:
+    return [name[len(REF_PREFIX) :] for name, _ in refs.list_refs(repo, REF_PREFIX)]
+
+
+def read(repo: "Repository", ws: str) -> WorkspaceView:
+    """The newest state of a workspace: one ref read, and one tree walk when it moved since the last read."""
+    commit = refs.read(repo, ref_name(ws))
+    if commit is None:
+        raise NotFound(f"workspace {ws} does not exist")
+    return _copy(_cached(repo, ws, commit)[0])
+
+
+def read_commit(repo: "Repository", ws: str, commit: str) -> WorkspaceView:
+    """The workspace as recorded by one of its commits."""
+    return _view_of(repo, ws, commit, refs.read_state(repo, commit))
+
+
+def require_deployed(view: WorkspaceView) -> WorkspaceView:
+    if view.state is None:
+        raise NotFound(f"workspace {view.name} is not deployed (deploy a package with 'e3 workspace deploy REPO {view.name} PKG')")
+    return view
+
+
+# ---------------------------------------------------------------- changing
+
+
+def transact(
+    repo: "Repository",
+    ws: str,
+    fn: Callable[[WorkspaceView], "Changes | None"],
+    message: "str | Callable[[WorkspaceView, dict[TreePath, str | None]], str]",
+    *,
+    _locked: bool = False,
+) -> WorkspaceView:
+    """Apply `fn(newest view)`'s changes as one commit; the only way datasets change.
+
+    Under `locks/workspace-WS.lock`: read the newest view, call `fn`, which
+    returns {path: hash or None} (None unassigns) or None to abort, write one
+    commit whose tree differs from its parent's only on the changed paths, and
+    move the ref with compare-and-swap. Changes that change nothing make no
+    commit. Returns the resulting view. `message` may be a function of the view
+    and the effective changes.
+    """
+    name = ref_name(ws)
+    with contextlib.nullcontext() if _locked else workspace_lock(repo, ws, "dataset_write"):
+        commit = refs.read(repo, name)
+        if commit is None:
+            raise NotFound(f"workspace {ws} does not exist")
+        view, entries = _cached(repo, ws, commit)
+        changes = fn(_copy(view))
+        if changes is None:
+            return _copy(view)
+        effective = {tuple(p): h for p, h in changes.items() if entries.get(tuple(p)) != h}
+        if not effective:
+            return _copy(view)
+        for path in effective:
+            if not path or any(not part or "/" in part or "\0" in part or part in (".", "..") for part in path):
+                raise UsageError(f"invalid dataset path {format_tree_path(path)!r}")
+        text = message(view, effective) if callable(message) else message
+        new_commit = _commit(repo, commit, effective, text)
+        try:
+            refs.update(repo, name, new_commit, old=commit, message=text)
+        except RefMoved:
+            raise Conflict(f"workspace {ws} was changed by a writer that does not take its lock; try again") from None
+        new_entries = dict(entries)
+        for p, h in effective.items():
+            if h is None:
+                new_entries.pop(p, None)
+            else:
+                new_entries[p] = h
+        view = _view_of(repo, ws, new_commit, new_entries)
+        with _lock:
+            _views[(str(repo.root), ws)] = (view, new_entries)
+        return _copy(view)
+
+
+def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | None"], message: str) -> str:
+    """A commit on `parent` whose tree is the parent's with `changes` applied, rebuilding only the changed subtrees."""
+    import pygit2
+
+    git = repo.git
+    blobs: dict[str, pygit2.Oid] = {}
+
+    def blob(h: str) -> "pygit2.Oid":
+        oid = blobs.get(h)
+        if oid is None:
+            oid = blobs[h] = git.create_blob((h + "\n").encode())
+        return oid
+
+    def apply(base: "pygit2.Tree | None", sub: Mapping[TreePath, "str | None"]) -> "pygit2.Oid | None":
+        tb = git.TreeBuilder(base) if base is not None else git.TreeBuilder()
+        deeper: dict[str, dict[TreePath, str | None]] = {}
+        for path, h in sub.items():
+            if len(path) == 1:
+                if h is None:
+                    if tb.get(path[0]) is not None:
+                        tb.remove(path[0])
+                else:
+                    tb.insert(path[0], blob(h), pygit2.GIT_FILEMODE_BLOB)
+            else:
+                deeper.setdefault(path[0], {})[path[1:]] = h
+        for part, more in deeper.items():
+            entry = tb.get(part)
+            subtree = git[entry.id] if entry is not None and entry.type_str == "tree" else None
+            oid = apply(subtree, more)
+            if oid is None:
+                if entry is not None:
+                    tb.remove(part)
+            else:
+                tb.insert(part, oid, pygit2.GIT_FILEMODE_TREE)
+        if len(tb) == 0:
+            return None
+        return tb.write()
+
+    parent_commit = git[pygit2.Oid(hex=parent)]
+    tree = apply(parent_commit.tree, changes) or git.TreeBuilder().write()
+    sig = refs.signature()
+    return str(git.create_commit(None, sig, sig, message, tree, [parent_commit.id]))
+
+
+def create(repo: "Repository", ws: str) -> str:
+    """Make an empty, undeployed workspace; return its first commit."""
+    name = ref_name(ws)
+    commit = refs.write_state(repo, {}, None, f"create workspace {ws}")
+    try:
+        refs.update(repo, name, commit, old=refs.ZERO, message=f"create workspace {ws}")
+    except RefMoved:
+        raise Conflict(f"workspace {ws} already exists") from None
+    return commit
+
+
+def remove(repo: "Repository", ws: str) -> None:
+    """Delete a workspace and its task histories (objects stay until gc); refused while it runs."""
+    name = ref_name(ws)
+    with dataflow_guard(repo, ws, "removal"), workspace_lock(repo, ws, "removal"):
+        if refs.read(repo, name) is None:
+            raise NotFound(f"workspace {ws} does not exist")
+        for task_ref, _ in list(refs.list_refs(repo, f"refs/tasks/{ws}/")):
+            refs.delete(repo, task_ref)
+        refs.delete(repo, name)
+        with _lock:
+            _views.pop((str(repo.root), ws), None)
+
+
+# ---------------------------------------------------------------- packages and deploy
+
+
+def package_versions(repo: "Repository", package: str) -> list[str]:
+    prefix = f"refs/packages/{refs.check_component('package', package)}/"
+    return sorted((n[len(prefix) :] for n, _ in refs.list_refs(repo, prefix)), key=version_key)
+
+
+def version_key(version: str) -> tuple:
+    """Order versions like people do: 1.10.0 after 1.9.0, and a pre-release (1.0.0-rc1) before its release."""
+    main, _, pre = version.partition("-")
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.+]", main))
+    return parts + ((1,) if not pre else (0, pre))
+
+
+def resolve_package(repo: "Repository", package: str, version: str | None) -> tuple[str, str]:
+    """(version, package object hash) of NAME@VERSION; without a version, the highest version imported."""
+    if version is None:
+        versions = package_versions(repo, package)
+        if not versions:
+            raise NotFound(f"package {package} not found")
+        version = versions[-1]
+    ref = f"refs/packages/{refs.check_component('package', package)}/{refs.check_component('version', version)}"
+    commit = refs.read(repo, ref)
+    if commit is None:
+        known = package_versions(repo, package)
+        hint = f" (versions: {', '.join(known)})" if known else ""
+        raise NotFound(f"package {package}@{version} not found{hint}")
+    leaf = refs.read_state(repo, commit).get(("package",))
+    if leaf is None:
+        raise FormatError(f"{ref} does not record a package object")
+    return version, leaf
+
+
+def parse_package_spec(spec: str) -> tuple[str, str | None]:
+    """'name@1.0.0' -> ('name', '1.0.0'); 'name' -> ('name', None)."""
+    name, sep, version = spec.rpartition("@")
+    if not sep:
+        return spec, None
+    if not name or not version:
+        raise UsageError(f"invalid package {spec!r} (expected NAME or NAME@VERSION)")
+    return name, version
+
+
+_null_bytes: dict[bytes, bytes] = {}
+
+
+def null_value(t: Any) -> bytes:
+    """The canonical bytes of the null a `null` dataset ref stands for: null of type `t` if it has one, else Null."""
+    from e3.east import NullType, encode, type_key
+    from e3.errors import TypeMismatch
+
+    key = type_key(t)
+    data = _null_bytes.get(key)
+    if data is None:
+        try:
+            data = encode(None, t)
+        except TypeMismatch:
+            data = encode(None, NullType)
+        _null_bytes[key] = data
+    return data
+
+
+def null_hash(repo: "Repository", t: Any) -> str:
+    """Store the null value for a dataset of type `t`; return its hash."""
+    return repo.objects.write(null_value(t))
+
+
+def initial_entries(repo: "Repository", package: "Package") -> dict[TreePath, str]:
+    """The dataset tree a fresh deployment of `package` starts with."""
+    specs = package.datasets()
+    out: dict[TreePath, str] = {}
+    for path, ref in package.refs.items():
+        if ref.kind == "value" and ref.hash:
+            out[path] = ref.hash
+        elif ref.kind == "null" and path in specs:
+            out[path] = null_hash(repo, specs[path].type)
+    return out
+
+
+def deploy(repo: "Repository", ws: str, package_name: str, version: str | None = None, *, create_missing: bool = True) -> DeployReport:
+    """Deploy NAME@VERSION into `ws` as one commit; refused while the workspace runs.
+
+    A redeploy keeps every input value the user set (one that differs from the
+    old package's initial value) whose path is still a writable dataset of the
+    same type in the new package, and reports the others as dropped. Everything
+    else, task outputs included, starts from the new package's initial refs.
+    A workspace that does not exist is created, as in the original engine.
+    """
+    from e3.east import type_equal
+
+    version, package_hash = resolve_package(repo, package_name, version)
+    new_pkg = load_package(repo, package_hash)
+    new_specs = new_pkg.datasets()
+    fresh = initial_entries(repo, new_pkg)
+    for path, h in fresh.items():
+        if not repo.objects.exists(h):
+            raise NotFound(f"package {package_name}@{version} is incomplete: object {h} of {format_tree_path(path)} is missing")
+    report: dict[str, list[TreePath]] = {"kept": [], "dropped": []}
+
+    def change(view: WorkspaceView) -> dict[TreePath, str | None]:
+        report["kept"].clear()
+        report["dropped"].clear()
+        target = dict(fresh)
+        if view.package is not None:
+            old_specs = view.package.datasets()
+            old_initial = initial_entries(repo, view.package)
+            for path, h in sorted(view.datasets.items()):
+                spec = old_specs.get(path)
+                if spec is None or not spec.writable or old_initial.get(path) == h:
+                    continue
+                new = new_specs.get(path)
+                if new is not None and new.writable and type_equal(new.type, spec.type):
+                    target[path] = h
+                    report["kept"].append(path)
+                else:
+                    report["dropped"].append(path)
+        state = WorkspaceState(package_name, version, package_hash, datetime.now(timezone.utc))
+        target[STATE_PATH] = _store_state(repo, state)
+        out: dict[TreePath, str | None] = {p: None for p in view.datasets if p not in target}
+        out.update(target)
+        return out
+
+    def message(view: WorkspaceView, changes) -> str:
+        text = f"deploy {package_name}@{version}"
+        if report["dropped"]:
+            text += "\n\ndropped: " + ", ".join(format_tree_path(p) for p in report["dropped"])
+        return text
+
+    with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
+        if not exists(repo, ws):
+            if not create_missing:
+                raise NotFound(f"workspace {ws} does not exist")
+            create(repo, ws)
+        view = transact(repo, ws, change, message, _locked=True)
+    return DeployReport(view.commit, package_name, version, package_hash, list(report["kept"]), list(report["dropped"]))
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def set_dataset(repo: "Repository", ws: str, path: TreePath, value_hash: str | None, *, check_type: bool = True, force: bool = False) -> WorkspaceView:
+    """Point one dataset at a stored value (None unassigns), as one commit.
+
+    The dataset must exist in the deployed package and be writable (inputs),
+    unless `force`; with `check_type`, the value's Beast2 header must name the
+    dataset's type exactly.
+    """
+    path = tuple(path)
+    if value_hash is not None:
+        if not repo.objects.exists(value_hash):
+            raise NotFound(f"object {value_hash} not found")
+        expected = dataset_spec(read(repo, ws), path).type
+        if check_type:
+            from e3.east import format_type, read_type, type_equal
+            from e3.errors import TypeMismatch
+
+            with repo.objects.open(value_hash) as f:
+                found = read_type(f.read())
+            if not type_equal(found, expected):
+                raise TypeMismatch(f"{ws}{format_tree_path(path)} has type {format_type(expected)}, value has type {format_type(found)}")
+
+    def change(view: WorkspaceView):
+        spec = dataset_spec(view, path)
+        if not spec.writable and not force:
+            raise E3Error(f"{ws}{format_tree_path(path)} is not writable (it is computed by a task)")
+        return {path: value_hash}
+
+    verb = "unset" if value_hash is None else "set"
+    return transact(repo, ws, change, f"{verb} {format_tree_path(path)}")
+
+
+def dataset_spec(view: WorkspaceView, path: TreePath):
+    """The DatasetSpec of `path` in the deployed package, or a one-line error naming the problem."""
+    require_deployed(view)
+    spec = view.package.datasets().get(tuple(path))
+    if spec is None:
+        shown = f"{view.name}{format_tree_path(tuple(path))}"
+        if is_tree(view.package.structure, tuple(path)):
+            raise E3Error(f"{shown} is a tree, not a dataset")
+        raise NotFound(f"dataset {shown} does not exist")
+    return spec
+
+
+def is_tree(structure, path: TreePath) -> bool:
+    node = structure
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return isinstance(node, dict)
+
+
+# ---------------------------------------------------------------- history
+
+
+def history(repo: "Repository", ws: str, rev: str | None = None) -> Iterator[refs.Entry]:
+    """The workspace's commits, newest first (first-parent history)."""
+    start = resolve(repo, ws, rev) if rev else _head(repo, ws)
+    return refs.history(repo, start)
+
+
+def diff(repo: "Repository", ws: str, a: str | None = None, b: str | None = None) -> list[DatasetChange]:
+    """Datasets that differ between revisions `a` (default: the previous commit) and `b` (default: now)."""
+    new = resolve(repo, ws, b or "")
+    old = resolve(repo, ws, a) if a else parent(repo, new)
+    return diff_commits(repo, old, new)
+
+
+def diff_commits(repo: "Repository", old: str | None, new: str) -> list[DatasetChange]:
+    """Datasets that differ between two workspace commits (`old` None: the empty tree)."""
+    before = refs.read_state(repo, old) if old else {}
+    after = refs.read_state(repo, new)
+    out = []
+    for path in sorted(set(before) | set(after)):
+        if path == STATE_PATH:
+            continue
+        if before.get(path) != after.get(path):
+            out.append(DatasetChange(path, before.get(path), after.get(path)))
+    return out
+
+
+def state_at(repo: "Repository", commit: str) -> WorkspaceState | None:
+    h = refs.read_state(repo, commit).get(STATE_PATH)
+    return None if h is None else _load_state(repo, h)
+
+
+def reset(repo: "Repository", ws: str, rev: str) -> tuple[WorkspaceView, list[DatasetChange]]:
+    """Put back the dataset tree (and deployment) of revision `rev`, as a new commit on top.
+
+    History is never rewritten: the reset is itself a commit, so it can be
+    undone with another reset. A reset that changes the deployed package is
+    refused while the workspace runs, like deploy.
+    """
+    target = resolve(repo, ws, rev)
+    wanted = refs.read_state(repo, target)
+    short = target[:12]
+
+    def change(view: WorkspaceView):
+        out: dict[TreePath, str | None] = {p: None for p in view.datasets if p not in wanted}
+        out.update(wanted)
+        out.setdefault(STATE_PATH, None)
+        return out
+
+    head = _head(repo, ws)
+    deployment_changes = refs.read_state(repo, head).get(STATE_PATH) != wanted.get(STATE_PATH)
+    changes = diff_commits(repo, head, target)
+    if deployment_changes:
+        with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
+            view = transact(repo, ws, change, f"reset to {short}", _locked=True)
+    else:
+        view = transact(repo, ws, change, f"reset to {short}")
+    return view, changes
+
+
+def _head(repo: "Repository", ws: str) -> str:
+    commit = refs.read(repo, ref_name(ws))
+    if commit is None:
+        raise NotFound(f"workspace {ws} does not exist")
+    return commit
+
+
+def parent(repo: "Repository", commit: str) -> str | None:
+    import pygit2
+
+    c = repo.git[pygit2.Oid(hex=commit)]
+    return str(c.parents[0].id) if c.parents else None
+
+
+def _belongs(repo: "Repository", ws: str, commit: str) -> bool:
+    """True if `commit` is in the workspace's history or its reflog (so a reset can undo a reset)."""
+    import pygit2
+
+    head = _head(repo, ws)
+    git = repo.git
+    if commit == head or git.descendant_of(pygit2.Oid(hex=head), pygit2.Oid(hex=commit)):
+        return True
+    return any(str(e.oid_new) == commit for e in git.references.get(ref_name(ws)).log())
+
+
+_REV = re.compile(r"(?P<base>[^~^@]*)(?P<suffix>(?:~\d*|\^\d*|@\{\d+\})*)")
+_SUFFIX = re.compile(r"~(\d*)|\^(\d*)|@\{(\d+)\}")
+
+
+def resolve(repo: "Repository", ws: str, rev: str) -> str:
+    """A commit of `ws` named by a revision.
+
+    BASE is empty, `HEAD`, the workspace's name, or a commit id (4 to 40 hex
+    digits); suffixes: `~N` (N first parents back), `^` (one parent),
+    `@{N}` (the value the ref had N updates ago, from its reflog). Examples:
+    `dev~1`, `~2`, `dev@{3}`, `3f2a9c1`.
+    """
+    import pygit2
+
+    m = _REV.fullmatch(rev.strip())
+    if not m:
+        raise UsageError(f"invalid revision {rev!r}")
+    base, suffix = m.group("base"), m.group("suffix")
+    git = repo.git
+    if base in ("", "HEAD", ws):
+        commit = _head(repo, ws)
+        is_ref = True
+    elif re.fullmatch(r"[0-9a-f]{4,40}", base):
+        try:
+            obj = git.revparse_single(base)
+        except (KeyError, ValueError, pygit2.GitError) as e:
+            if "ambiguous" in str(e):
+                raise UsageError(f"revision {base} is ambiguous") from None
+            raise NotFound(f"revision {rev!r} not found in workspace {ws}") from None
+        if obj.type_str != "commit":
+            raise NotFound(f"revision {rev!r} is not a commit")
+        commit = str(obj.id)
+        if not _belongs(repo, ws, commit):
+            raise NotFound(f"revision {rev!r} is not in the history of workspace {ws}")
+        is_ref = False
+    else:
+        raise UsageError(f"invalid revision {rev!r} (expected a commit id, {ws}, {ws}~N or {ws}@{{N}})")
+    for step in _SUFFIX.finditer(suffix):
+        tilde, caret, reflog = step.groups()
+        if reflog is not None:
+            if not is_ref:
+                raise UsageError(f"invalid revision {rev!r}: @{{N}} applies to the workspace, not a commit")
+            entries = [str(e.oid_new) for e in git.references.get(ref_name(ws)).log()]
+            n = int(reflog)
+            if n >= len(entries):
+                raise NotFound(f"revision {rev!r}: workspace {ws} has only {len(entries)} reflog entries")
+            commit = entries[n]
+        else:
+            n = int(tilde or 1) if tilde is not None else (1 if caret in ("", "1") else None)
+            if n is None:
+                raise UsageError(f"invalid revision {rev!r}: workspace commits have one parent")
+            for _ in range(n):
+                up = parent(repo, commit)
+                if up is None:
+                    raise NotFound(f"revision {rev!r} goes back past the workspace's first commit")
+                commit = up
+        is_ref = False
+    return commit
+
+
+# ---------------------------------------------------------------- locks
+
+
+def running_pid(repo: "Repository", ws: str) -> int | None:
+    """The pid of the `e3 start` running `ws`, 0 if it runs but its pid is unknown, or None if it is not running."""
+    from e3.exec import locks
+
+    name = f"dataflow-{check_name(ws)}"
+    if not locks.is_held(repo, name):
+        return None
+    who = locks.holder(repo, name)
+    return who.pid if who else 0
+
+
+@contextlib.contextmanager
+def dataflow_guard(repo: "Repository", ws: str, operation: str):
+    """Hold `locks/dataflow-WS.lock` for a deploy, reset or remove, so no run starts meanwhile; refuse if one runs."""
+    from e3.exec.locks import Lock, LockHeld
+
+    lock = Lock(repo, f"dataflow-{check_name(ws)}", operation)
+    try:
+        lock.acquire(wait=False)
+    except LockHeld as e:
+        pid = e.holder.pid if e.holder else "unknown"
+        raise Conflict(f"workspace {ws} is running (pid {pid}); stop it first") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def workspace_lock(repo: "Repository", ws: str, operation: str):
+    """Hold `locks/workspace-WS.lock` for one read-modify-commit; waits for the current holder."""
+    from e3.exec.locks import Lock
+
+    with Lock(repo, f"workspace-{check_name(ws)}", operation):
+        yield
+
+
+# ---------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    name: str
+    version: str
+    package_hash: str
+    object_count: int
+
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+"""Every zip entry's timestamp: the earliest a zip can hold, so equal workspaces export to equal bytes."""
+
+
+def current_package(repo: "Repository", view: WorkspaceView) -> "Package":
+    """The deployed package with its initial refs replaced by the workspace's current values."""
+    from e3.model.package import UNASSIGNED, DatasetRef, Package
+
+    require_deployed(view)
+    pkg = view.package
+    refs_now = {}
+    for path, spec in pkg.datasets().items():
+        h = view.datasets.get(path)
+        if h is None:
+            refs_now[path] = UNASSIGNED
+        elif h == _hash_of(null_value(spec.type)):
+            refs_now[path] = DatasetRef("null")
+        else:
+            refs_now[path] = DatasetRef("value", h)
+    return Package(dict(pkg.tasks), pkg.structure, refs_now)
+
+
+def _hash_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def export(repo: "Repository", ws: str, zip_path: str, name: str | None = None, version: str | None = None) -> ExportReport:
+    """Write the workspace as a package zip (the package zip layout) carrying its current values.
+
+    The package keeps the deployed package's tasks and structure; its initial
+    refs are the workspace's values now. Name defaults to the deployed
+    package's, version to `<deployed version>-<first 8 hex of the new package
+    object's hash>`. The zip is written to `ZIP.partial` and renamed.
+    """
+    import zipfile
+
+    from e3.model.package import store_package
+    from e3.model.task import load_task
+
+    view = require_deployed(read(repo, ws))
+    pkg = current_package(repo, view)
+    package_hash = store_package(repo.objects, pkg)
+    name = refs.check_component("package", name or view.state.package_name)
+    version = refs.check_component("version", version or f"{view.state.package_version}-{package_hash[:8]}")
+    objects = {package_hash}
+    for task_hash in pkg.tasks.values():
+        objects.add(task_hash)
+        objects.add(load_task(repo.objects, task_hash).command_ir)
+    objects.update(r.hash for r in pkg.refs.values() if r.kind == "value" and r.hash)
+    partial = f"{zip_path}.partial"
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr(zipfile.ZipInfo(f"packages/{name}/{version}", ZIP_TIME), package_hash + "\n")
+            for h in sorted(objects):
+                info = zipfile.ZipInfo(f"objects/{h[:2]}/{h[2:]}.beast2", ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, repo.objects.read(h))
+        os.replace(partial, zip_path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    return ExportReport(name, version, package_hash, len(objects))

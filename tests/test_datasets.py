@@ -1,0 +1,145 @@
+"""Datasets by path: e3 list, e3 get, e3 set (type-checked), and concurrent writers."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import assert_one_line_error, command_env
+from pkgfixture import INT, make_package
+
+from e3 import east, refs, workspace  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+
+@pytest.fixture
+def deployed(repo, e3):
+    make_package(repo)
+    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
+    return repo
+
+
+def write(tmp_path, name, data):
+    p = tmp_path / name
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return p
+
+
+def head(repo):
+    return refs.read(open_repository(repo), "refs/workspaces/dev")
+
+
+def test_list_without_path_lists_workspaces(deployed, e3):
+    assert e3("list", deployed).out == "dev  (demo@1.0.0)\n"
+
+
+def test_list_shows_children_names(deployed, e3):
+    assert e3("list", deployed, "dev").out == "inputs\ntasks\n"
+    assert e3("list", deployed, "dev.inputs").out == "a\nb\nc\n"
+
+
+def test_list_recursive_shows_dataset_paths(deployed, e3):
+    out = e3("list", deployed, "dev.tasks", "-r").out
+    assert out == ".tasks.double.output\n.tasks.greet.output\n"
+
+
+def test_list_long_shows_type_status_and_size(deployed, e3):
+    lines = e3("list", deployed, "dev.inputs", "-l").out.splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "STATUS", "SIZE"]
+    assert lines[1].split() == ["a", "Integer", "set", "19", "B"]
+    assert lines[2].split() == ["b", "String", "unset", "-"]
+    rl = e3("list", deployed, "dev", "-r", "-l").out.splitlines()
+    assert rl[0].split()[0] == "PATH" and rl[1].split() == [".inputs", "(tree)", "-", "-"]
+
+
+def test_list_of_unknown_path_is_one_line(deployed, e3):
+    assert_one_line_error(e3("list", deployed, "dev.nope", expect=128), "dev.nope does not exist")
+
+
+def test_get_prints_east_json_and_exact_beast2(deployed, e3):
+    assert e3("get", deployed, "dev.inputs.c").out == "0.5\n"
+    assert json.loads(e3("get", deployed, "dev.inputs.a", "-f", "json").out) == "1"
+    raw = e3("get", deployed, "dev.inputs.a", "-f", "beast2").stdout
+    assert east.decode(raw) == (INT, 1) or east.decode(raw)[1] == 1
+
+
+def test_get_of_a_tree_or_unknown_dataset_is_one_line(deployed, e3):
+    assert_one_line_error(e3("get", deployed, "dev.inputs", expect=128), "is a tree")
+    assert_one_line_error(e3("get", deployed, "dev.inputs.zz", expect=128), "dataset dev.inputs.zz does not exist")
+    assert_one_line_error(e3("get", deployed, "dev.inputs.b", expect=128), "unassigned")
+    assert_one_line_error(e3("get", deployed, "dev..x", expect=2), "invalid dataset path")
+
+
+@pytest.mark.parametrize(
+    "name,data,extra",
+    [("v.east", "7", []), ("v.json", '"7"', []), ("v.json", '"7"', ["--type", "Integer"]), ("v.east", "7", ["--type", ".Integer"])],
+)
+def test_set_reads_east_json_and_checks_type(deployed, e3, tmp_path, name, data, extra):
+    out = e3("set", deployed, "dev.inputs.a", write(tmp_path, name, data), *extra).out
+    assert out.startswith("Set dev.inputs.a from ")
+    assert e3("get", deployed, "dev.inputs.a").out == "7\n"
+
+
+def test_set_from_beast2_stores_the_canonical_encoding(deployed, e3, tmp_path):
+    from east.serialization.beast2 import encode_beast2_with_header_for  # deflate-compressed, not canonical
+
+    f = write(tmp_path, "v.beast2", encode_beast2_with_header_for(INT)(7))
+    e3("set", deployed, "dev.inputs.a", f)
+    r = open_repository(deployed)
+    assert workspace.read(r, "dev").datasets[("inputs", "a")] == r.objects.write(east.encode(7, INT))
+
+
+def test_set_from_stdin_needs_a_format(deployed, e3):
+    e3("set", deployed, "dev.inputs.a", "-", "--format", "east", input="9")
+    assert e3("get", deployed, "dev.inputs.a").out == "9\n"
+    assert_one_line_error(e3("set", deployed, "dev.inputs.a", "-", input="9", expect=2), "--format")
+
+
+def test_set_refuses_wrong_types_and_writes_nothing(deployed, e3, tmp_path):
+    before = head(deployed)
+    cases = [
+        (write(tmp_path, "s.beast2", east.encode("x", east.StringType)), [], "has type String, expected Integer"),
+        (write(tmp_path, "s.east", '"x"'), [], "cannot set dev.inputs.a"),
+        (write(tmp_path, "s.json", "[1]"), [], "cannot set dev.inputs.a"),
+        (write(tmp_path, "i.east", "1"), ["--type", "String"], "has type Integer, not String"),
+        (write(tmp_path, "bad.beast2", b"\x89East\r\n\x01junk"), [], "version 1"),
+    ]
+    for f, extra, needle in cases:
+        assert_one_line_error(e3("set", deployed, "dev.inputs.a", f, *extra, expect=128), needle)
+    assert head(deployed) == before
+
+
+def test_set_refuses_task_outputs_and_unknown_paths(deployed, e3, tmp_path):
+    f = write(tmp_path, "v.east", "1")
+    assert_one_line_error(e3("set", deployed, "dev.tasks.double.output", f, expect=128), "not writable")
+    assert_one_line_error(e3("set", deployed, "dev.inputs.zz", f, expect=128), "does not exist")
+    assert_one_line_error(e3("set", deployed, "dev.inputs.a", tmp_path / "missing.east", expect=128), "no such file")
+    assert_one_line_error(e3("set", deployed, "dev.inputs.a", write(tmp_path, "v.txt", "1"), expect=2), "format")
+
+
+def test_set_of_the_same_value_makes_no_commit(deployed, e3, tmp_path):
+    f = write(tmp_path, "v.east", "1")
+    before = head(deployed)
+    e3("set", deployed, "dev.inputs.a", f)
+    assert head(deployed) == before
+
+
+def test_concurrent_sets_from_two_processes_are_all_kept_in_linear_history(deployed, tmp_path):
+    n = 8
+    files = [write(tmp_path, f"v{i}.east", str(100 + i)) for i in range(n)]
+    files_b = [write(tmp_path, f"s{i}.east", f'"s{i}"') for i in range(n)]
+    script_a = " && ".join(f"e3 set {deployed} dev.inputs.a {f}" for f in files)
+    script_b = " && ".join(f"e3 set {deployed} dev.inputs.b {f}" for f in files_b)
+    procs = [subprocess.Popen(["bash", "-c", s], env=command_env(), stderr=subprocess.PIPE) for s in (script_a, script_b)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    r = open_repository(deployed)
+    history = list(workspace.history(r, "dev"))
+    sets = [e.message for e in history if e.message.startswith("set ")]
+    assert len(sets) == 2 * n  # none lost
+    assert all(len(r.git[e.commit].parents) <= 1 for e in history)  # linear
+    view = workspace.read(r, "dev")
+    assert east.decode(r.objects.read(view.datasets[("inputs", "a")]))[1] == 100 + n - 1
+    assert east.decode(r.objects.read(view.datasets[("inputs", "b")]))[1] == f"s{n - 1}"

@@ -1,0 +1,301 @@
+"""Workspaces: create, deploy, redeploy, remove, history (log, diff, reset), export, status."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from conftest import assert_one_line_error, command_env, run
+from pkgfixture import FLOAT, INT, STR, make_package
+
+from e3 import refs, workspace  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+
+@pytest.fixture
+def deployed(repo, e3):
+    """`repo` with package demo@1.0.0 deployed to workspace dev."""
+    make_package(repo)
+    e3("workspace", "create", repo, "dev")
+    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
+    return repo
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_create_makes_an_undeployed_workspace_listed_as_such(repo, e3):
+    out = e3("workspace", "create", repo, "dev").out
+    assert out.startswith("Created workspace: dev\n")
+    assert e3("workspace", "list", repo).out == "Workspaces:\n  dev (not deployed)\n"
+    assert e3("list", repo).out == "dev  (not deployed)\n"
+
+
+def test_no_workspaces_says_so(repo, e3):
+    assert e3("workspace", "list", repo).out == "No workspaces\n"
+
+
+def test_create_refuses_an_existing_workspace(repo, e3):
+    e3("workspace", "create", repo, "dev")
+    assert_one_line_error(e3("workspace", "create", repo, "dev", expect=128), "already exists")
+
+
+@pytest.mark.parametrize("bad", ["a/b", ".hidden", "x..y", "a b", "end.lock"])
+def test_create_refuses_invalid_workspace_names(repo, e3, bad):
+    assert_one_line_error(e3("workspace", "create", repo, bad, expect=2), "invalid workspace name")
+
+
+def test_deploy_writes_initial_values_as_one_commit(deployed, e3):
+    r = open_repository(deployed)
+    view = workspace.read(r, "dev")
+    assert view.state.package_name == "demo" and view.state.package_version == "1.0.0"
+    assert sorted(view.datasets) == [("inputs", "a"), ("inputs", "c")]  # b and task outputs unassigned
+    tree = refs.read_state(r, view.commit)
+    assert (".workspace",) in tree and ("inputs", "b") not in tree
+    assert e3("get", deployed, "dev.inputs.a").out == "1\n"
+
+
+def test_deploy_without_version_takes_the_highest(repo, e3):
+    make_package(repo, version="1.9.0")
+    make_package(repo, version="1.10.0", inputs={"a": (INT, 7)})
+    out = e3("workspace", "deploy", repo, "dev", "demo").out
+    assert out.startswith("Deployed demo@1.10.0 to workspace: dev\n")  # created on the way, like the original engine
+    assert e3("get", repo, "dev.inputs.a").out == "7\n"
+
+
+def test_deploy_of_unknown_package_is_one_line_and_writes_nothing(repo, e3):
+    e3("workspace", "create", repo, "dev")
+    before = refs.read(open_repository(repo), "refs/workspaces/dev")
+    assert_one_line_error(e3("workspace", "deploy", repo, "dev", "nope@1", expect=128), "package nope@1 not found")
+    make_package(repo)
+    assert_one_line_error(e3("workspace", "deploy", repo, "dev", "demo@2.0", expect=128), "demo@2.0 not found", "1.0.0")
+    assert refs.read(open_repository(repo), "refs/workspaces/dev") == before
+
+
+def test_redeploy_keeps_inputs_that_still_fit_and_names_the_dropped(deployed, e3, tmp_path):
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "41"))
+    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"hi"'))
+    e3("set", deployed, "dev.inputs.c", write(tmp_path, "c.east", "2.5"))
+    # 2.0.0: a keeps its type, b becomes an Integer, c is gone, d is new
+    make_package(deployed, version="2.0.0", inputs={"a": (INT, 1), "b": (INT, 3), "d": (FLOAT, 1.0)})
+    out = e3("workspace", "deploy", deployed, "dev", "demo@2.0.0").out
+    assert "kept .inputs.a" in out
+    assert "dropped .inputs.b" in out and "dropped .inputs.c" in out
+    assert e3("get", deployed, "dev.inputs.a").out == "41\n"
+    assert e3("get", deployed, "dev.inputs.b").out == "3\n"
+    assert e3("get", deployed, "dev.inputs.d").out == "1.0\n"
+    log = e3("workspace", "log", deployed, "dev").out
+    assert "deploy demo@2.0.0" in log and "dropped: .inputs.b, .inputs.c" in log
+
+
+def test_redeploy_applies_new_defaults_to_inputs_the_user_never_set(deployed, e3):
+    make_package(deployed, version="2.0.0", inputs={"a": (INT, 5), "b": (STR, None), "c": (FLOAT, 0.5)})
+    out = e3("workspace", "deploy", deployed, "dev", "demo@2.0.0").out
+    assert "kept" not in out and "dropped" not in out
+    assert e3("get", deployed, "dev.inputs.a").out == "5\n"
+
+
+def test_remove_deletes_the_workspace(deployed, e3):
+    out = e3("workspace", "remove", deployed, "dev").out
+    assert out.startswith("Removed workspace: dev\n")
+    assert e3("workspace", "list", deployed).out == "No workspaces\n"
+    assert_one_line_error(e3("workspace", "remove", deployed, "dev", expect=128), "workspace dev does not exist")
+
+
+def test_unknown_workspace_is_one_line_everywhere(repo, e3, tmp_path):
+    f = write(tmp_path, "v.east", "1")
+    for args in (
+        ("workspace", "status", repo, "nope"),
+        ("workspace", "log", repo, "nope"),
+        ("workspace", "diff", repo, "nope"),
+        ("workspace", "export", repo, "nope", tmp_path / "x.zip"),
+        ("get", repo, "nope.inputs.a"),
+        ("set", repo, "nope.inputs.a", f),
+        ("list", repo, "nope"),
+    ):
+        assert_one_line_error(e3(*args, expect=128), "workspace nope does not exist")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_undeployed_workspace_has_no_datasets(repo, e3):
+    e3("workspace", "create", repo, "dev")
+    assert_one_line_error(e3("get", repo, "dev.inputs.a", expect=128), "not deployed")
+
+
+HOLD = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, ('{"pid": %d, "operation": "dataflow"}\\n' % os.getpid()).encode())
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def running(deployed):
+    """Hold locks/dataflow-dev.lock from another process, as `e3 start` does."""
+    lock = deployed / ".e3" / "locks" / "dataflow-dev.lock"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=command_env())
+    assert proc.stdout.readline() == b"held\n"
+    yield proc
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+def test_deploy_and_remove_refuse_while_the_workspace_runs(running, deployed, e3, tmp_path):
+    head = refs.read(open_repository(deployed), "refs/workspaces/dev")
+    r = e3("workspace", "deploy", deployed, "dev", "demo@1.0.0", expect=128)
+    assert_one_line_error(r, f"workspace dev is running (pid {running.pid})")
+    assert_one_line_error(e3("workspace", "remove", deployed, "dev", expect=128), "is running")
+    # set is allowed alongside a run
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    assert "Running: e3 start, pid" in e3("workspace", "status", deployed, "dev").out
+    assert refs.read(open_repository(deployed), "refs/workspaces/dev") != head
+
+
+def test_log_lists_history_newest_first(deployed, e3, tmp_path):
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    lines = e3("workspace", "log", deployed, "dev").out.splitlines()
+    assert [line.split("  ", 2)[2] for line in lines] == ["set .inputs.a", "deploy demo@1.0.0", "create workspace dev"]
+    assert len(e3("workspace", "log", deployed, "dev", "-n", "1").out.splitlines()) == 1
+    assert e3("workspace", "log", deployed, "dev", "dev~1").out.splitlines()[0].endswith("deploy demo@1.0.0")
+
+
+def test_diff_names_changed_datasets_between_revisions(deployed, e3, tmp_path):
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
+    assert e3("workspace", "diff", deployed, "dev").out == "A\t.inputs.b\n"
+    assert e3("workspace", "diff", deployed, "dev", "dev~2").out == "M\t.inputs.a\nA\t.inputs.b\n"
+    first = e3("workspace", "log", deployed, "dev").out.splitlines()[-1].split()[0]
+    out = e3("workspace", "diff", deployed, "dev", first, "dev~2").out
+    assert out.startswith("P\t(not deployed) -> demo@1.0.0\n") and "A\t.inputs.a" in out
+    assert e3("workspace", "diff", deployed, "dev", "dev@{1}", "dev@{0}").out == "A\t.inputs.b\n"
+
+
+@pytest.mark.parametrize("rev", ["dev~9", "dev@{9}", "zzz", "dev^2", "ffff"])
+def test_diff_refuses_bad_revisions_in_one_line(deployed, e3, rev):
+    r = e3("workspace", "diff", deployed, "dev", rev, expect=None)
+    assert r.returncode in (2, 128)
+    assert_one_line_error(r, "revision")
+
+
+def test_reset_restores_an_earlier_tree_as_a_new_commit(deployed, e3, tmp_path):
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
+    out = e3("workspace", "reset", deployed, "dev", "dev~2").out
+    assert out.startswith("Reset workspace dev to dev~2 (2 datasets changed)")
+    assert e3("get", deployed, "dev.inputs.a").out == "1\n"
+    assert_one_line_error(e3("get", deployed, "dev.inputs.b", expect=128), "unassigned")
+    log = e3("workspace", "log", deployed, "dev").out.splitlines()
+    assert len(log) == 5 and "reset to" in log[0]
+    # the reset is undone by resetting to the state before it
+    e3("workspace", "reset", deployed, "dev", "dev@{1}")
+    assert e3("get", deployed, "dev.inputs.a").out == "2\n"
+
+
+def test_reset_that_changes_the_deployment_refuses_while_running(running, deployed, e3):
+    assert_one_line_error(e3("workspace", "reset", deployed, "dev", "dev~1", expect=128), "is running")
+
+
+def test_reset_refuses_a_commit_outside_the_workspace(deployed, e3):
+    r = open_repository(deployed)
+    pkg_commit = refs.read(r, "refs/packages/demo/1.0.0")
+    assert_one_line_error(e3("workspace", "reset", deployed, "dev", pkg_commit, expect=128), "not in the history")
+
+
+def test_export_writes_a_package_zip_with_current_values(deployed, e3, tmp_path):
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "42"))
+    zpath = tmp_path / "ws.zip"
+    out = e3("workspace", "export", deployed, "dev", zpath, "--name", "snap", "--version", "2.0").out
+    assert out.startswith("Exported workspace dev as snap@2.0\n")
+    with zipfile.ZipFile(zpath) as z:
+        names = z.namelist()
+        pkg_hash = z.read("packages/snap/2.0").decode().strip()
+        assert f"objects/{pkg_hash[:2]}/{pkg_hash[2:]}.beast2" in names
+        assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in z.infolist())
+    r = open_repository(deployed)
+    pkg = workspace.load_package(r, pkg_hash)
+    a = pkg.refs[("inputs", "a")]
+    assert a.kind == "value" and f"objects/{a.hash[:2]}/{a.hash[2:]}.beast2" in names
+    assert pkg.refs[("inputs", "b")].kind == "unassigned"
+    assert not (tmp_path / "ws.zip.partial").exists()
+    # default name and version: the deployed package's, with the new package hash
+    out = e3("workspace", "export", deployed, "dev", tmp_path / "d.zip").out
+    assert f"as demo@1.0.0-{pkg_hash[:8]}\n" in out
+    assert (tmp_path / "d.zip").read_bytes() != b"" and zpath.read_bytes() != (tmp_path / "d.zip").read_bytes()
+
+
+def test_status_shows_task_states_and_unset_inputs(deployed, e3):
+    out = e3("workspace", "status", deployed, "dev").out
+    assert "Package: demo@1.0.0" in out
+    assert "  double: never run\n" in out
+    assert "  greet: waiting (unset: .inputs.b; on task double)\n    depends on: double\n" in out
+    assert "Unset inputs:\n  .inputs.b\n" in out
+
+
+def test_status_reads_execution_records_for_current_inputs(deployed, e3, tmp_path):
+    from e3.exec import records
+    from e3.exec.identity import task_id
+
+    r = open_repository(deployed)
+    view = workspace.read(r, "dev")
+    double = view.package.tasks["double"]
+    a1 = view.datasets[("inputs", "a")]
+    out_hash = r.objects.write(b"not really an integer")
+    rec = records.Record("success", "e1", (a1,), records.now(), records.now(), output_hash=out_hash)
+    records.write(r, task_id(double, [a1]), rec)
+    assert "  double: stale (result cached)\n" in e3("workspace", "status", deployed, "dev").out
+    workspace.set_dataset(r, "dev", ("tasks", "double", "output"), out_hash, check_type=False, force=True)
+    assert "  double: up to date\n" in e3("workspace", "status", deployed, "dev").out
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "5"))
+    assert "  double: stale (inputs changed)\n" in e3("workspace", "status", deployed, "dev").out
+    a2 = workspace.read(r, "dev").datasets[("inputs", "a")]
+    failed = records.Record("failed", "e2", (a2,), records.now(), records.now(), exit_code=3)
+    records.write(r, task_id(double, [a2]), failed)
+    assert "  double: failed (exit code 3)\n" in e3("workspace", "status", deployed, "dev").out
+    me = os.getpid()
+    from e3.process import Holder
+
+    h = Holder.me()
+    live = records.Record("running", "e3", (a2,), records.now(), pid=me, pid_start_time=h.start_time, boot_id=h.boot_id)
+    records.write(r, task_id(double, [a2]), live)
+    assert f"  double: running (pid {me})\n" in e3("workspace", "status", deployed, "dev").out
+
+
+def test_read_is_cheap_when_nothing_changed(deployed):
+    r = open_repository(deployed)
+    first = workspace.read(r, "dev")
+    t0 = time.perf_counter()
+    for _ in range(200):
+        again = workspace.read(r, "dev")
+    assert again == first  # timing is benchmarked in bench/workspace.py, not asserted here
+    assert time.perf_counter() - t0 >= 0
+
+
+def test_transact_aborts_without_a_commit_when_fn_returns_none(deployed):
+    r = open_repository(deployed)
+    before = workspace.read(r, "dev").commit
+    assert workspace.transact(r, "dev", lambda v: None, "nothing").commit == before
+    assert workspace.transact(r, "dev", lambda v: {("inputs", "a"): v.datasets[("inputs", "a")]}, "same").commit == before
+
+
+def test_transact_rebuilds_only_changed_subtrees(deployed):
+    import pygit2
+
+    r = open_repository(deployed)
+    before = workspace.read(r, "dev")
+    h = r.objects.write(b"x")
+    after = workspace.transact(r, "dev", lambda v: {("tasks", "double", "output"): h}, "output of double")
+    old_tree = r.git[pygit2.Oid(hex=before.commit)].tree
+    new_tree = r.git[pygit2.Oid(hex=after.commit)].tree
+    assert old_tree["inputs"].id == new_tree["inputs"].id
+    assert after.datasets == {**before.datasets, ("tasks", "double", "output"): h}
+    assert refs.read_state(r, after.commit) == {**{k: v for k, v in after.datasets.items()}, (".workspace",): refs.read_state(r, before.commit)[(".workspace",)]}
