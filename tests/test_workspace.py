@@ -130,10 +130,10 @@ def test_undeployed_workspace_has_no_datasets(repo, e3):
 
 
 HOLD = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
-fcntl.flock(fd, fcntl.LOCK_EX)
-os.write(fd, ('{"pid": %d, "operation": "dataflow"}\\n' % os.getpid()).encode())
+import sys
+from e3.exec.locks import Lock
+from e3.repository import open_repository
+lock = Lock(open_repository(sys.argv[1]), "dataflow-dev", "dataflow").acquire(wait=False)
 print("held", flush=True)
 sys.stdin.read()
 """
@@ -142,8 +142,7 @@ sys.stdin.read()
 @pytest.fixture
 def running(deployed):
     """Hold locks/dataflow-dev.lock from another process, as `e3 start` does."""
-    lock = deployed / ".e3" / "locks" / "dataflow-dev.lock"
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=command_env())
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(deployed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=command_env())
     assert proc.stdout.readline() == b"held\n"
     yield proc
     proc.stdin.close()
