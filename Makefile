@@ -14,8 +14,12 @@ install:
 install-test:
 	$(PIP) install $(PIP_FLAGS) '.[test]'
 
-demo: install
+demo: install build/my-package.zip
 	DEMO_DIR=$(DEMO_DIR) bash examples/demo.sh
+
+# The example package (README quick start, demo, tests): rebuilt when its source or the SDK changes.
+build/my-package.zip: examples/my_package.py $(wildcard lib/e3/sdk/*.py) lib/e3/package_zip.py
+	$(PYTHON) examples/my_package.py $@
 
 test: install-test
 	$(PYTHON) -m pytest -n 2 -q -p no:cacheprovider

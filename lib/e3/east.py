@@ -24,7 +24,9 @@ from east.serialization.east_parser import parse_east as _parse_east
 from east.serialization.east_printer import print_east as _print_east
 from east.serialization.json import decode_json_for as _decode_json_for
 from east.serialization.json import encode_json_for as _encode_json_for
+from east.functions import function_ir as _function_ir
 from east.types.type_of_type import EastTypeType as _EastTypeType
+from east.types.type_of_type import IRType as _IRType
 
 from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch, UsageError
@@ -51,9 +53,41 @@ TYPE_OF_TYPE = _EastTypeType
 
 struct = _east.struct
 variant = _east.variant
+# Plain value constructors. `struct`/`variant` above also build expressions when a
+# field holds a traced value, and to know, they walk the whole value: over deep values
+# such as a package's structure of types that walk is quadratic (a 200-task package
+# took 90 s). e3's own objects are always values, so the model uses these.
+value_struct = _east.EastStruct
+value_variant = _east.EastVariant
 some = _east.some
 none = _east.none
 EastError = _east.EastError
+
+# Functions: what package authors (e3.sdk) need to build East functions.
+East = _east.East
+"""The East builder: `East.function([param types], out_type, lambda b, *args: ...)`, `East.str`, `East.new_array`…"""
+IR_TYPE = _IRType
+"""The East type of function IR: a task's `function_ir` dataset and every command IR object have it."""
+
+
+def function_ir(fn: Any) -> Any:
+    """The IR value of an `East.function` (a value of type IR_TYPE)."""
+    return _function_ir(fn)
+
+
+def function_signature(fn: Any) -> tuple[list[Any], Any]:
+    """(parameter types, output type) of an `East.function` or its IR value."""
+    sig = _function_ir(fn).value["type"].value
+    return list(sig["inputs"]), sig["output"]
+
+
+def compile_ir(data: bytes, platform: list[Any] | None = None) -> Any:
+    """A callable from the Beast2 bytes of a function's IR (an IR_TYPE value)."""
+    try:
+        return _east.compile_from_beast2(bytes(data), platform or [])
+    except Exception as e:
+        raise FormatError(f"cannot compile function ir: {_one_line(e)}") from None
+
 
 CANONICAL_VERSION = 5
 FORMATS = ("east", "json", "beast2")

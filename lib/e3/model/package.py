@@ -23,7 +23,7 @@ class DatasetRef:
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_east(self):
-        from e3.east import struct, variant
+        from e3.east import value_struct as struct, value_variant as variant
 
         if self.kind == "unassigned":
             return variant("unassigned", None)
@@ -58,7 +58,7 @@ Structure = Any
 
 
 def structure_to_east(node: Structure):
-    from e3.east import struct, variant
+    from e3.east import value_struct as struct, value_variant as variant
 
     if isinstance(node, DatasetSpec):
         return variant("value", struct({"type": node.type, "writable": node.writable}))
@@ -92,7 +92,7 @@ class Package:
         return dict(dataset_paths(self.structure))
 
     def to_east(self):
-        from e3.east import struct
+        from e3.east import value_struct as struct
 
         return struct(
             {

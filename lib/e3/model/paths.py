@@ -88,7 +88,7 @@ def parse_dataset_path(text: str) -> tuple[str, TreePath]:
 
 
 def tree_path_to_east(path: TreePath) -> list[Any]:
-    from e3.east import variant
+    from e3.east import value_variant as variant
 
     return [variant("field", p) for p in path]
 

@@ -19,7 +19,7 @@ class TaskObject:
     output: TreePath
 
     def to_east(self):
-        from e3.east import struct
+        from e3.east import value_struct as struct
 
         return struct(
             {

@@ -1,0 +1,264 @@
+"""The package zip: the original engine's bundle of one package and every object it reaches.
+
+Entries: `packages/<name>/<version>` (the package object's hash and a newline)
+and `objects/<2 hex>/<62 hex>.beast2` (an object's exact bytes). Other entries
+(`data/…`, `dataflows/…`, `executions/…`) are ignored for forward
+compatibility, but their names are still checked.
+
+Writing is deterministic: entries in a fixed order (the package ref, then
+objects by hash), a fixed time stamp and fixed attributes, so the same package
+gives the same bytes. The zip is written to `OUT.partial`, fsynced and renamed,
+so a reader never sees half a zip. The SDK's export and `e3 package export`
+both write through `write_package_zip`.
+
+Reading checks every name (absolute paths, `..`, duplicates with different
+bytes) and every object's hash against its name; it never extracts by name.
+It knows bytes, not East values: decoding is e3.package's job.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from e3.errors import CorruptObject, E3Error, FormatError, StorageError
+from e3.refs import check_component
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+"""The earliest time a zip can record: entries carry it, so zips are reproducible."""
+KEEP_IN_MEMORY = 1 << 20
+"""Objects up to this size are kept in memory between checking and storing; bigger ones are read twice."""
+
+_OBJECT_NAME = re.compile(r"objects/([0-9a-f]{2})/([0-9a-f]{62})\.beast2")
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+def ref_entry(name: str, version: str) -> str:
+    return f"packages/{name}/{version}"
+
+
+def object_entry(obj: str) -> str:
+    return f"objects/{obj[:2]}/{obj[2:]}.beast2"
+
+
+# ---------------------------------------------------------------- writing
+
+
+class ZipOutput:
+    """A zip written to `PATH.partial` and renamed to `PATH` on `commit()`; removed on failure."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.partial = Path(str(self.path) + ".partial")
+        try:
+            self._file = open(self.partial, "wb")
+        except OSError as e:
+            raise StorageError(f"cannot write {self.partial}: {(e.strerror or str(e)).lower()}") from None
+        self._zip = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_DEFLATED)
+
+    def add(self, name: str, data: bytes) -> None:
+        info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.create_system = 3  # unix, whatever the host: attributes are part of the bytes
+        info.external_attr = 0o100644 << 16
+        self._zip.writestr(info, data)
+
+    def commit(self) -> None:
+        try:
+            self._zip.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.rename(self.partial, self.path)
+        except OSError as e:
+            self.abort()
+            raise StorageError(f"cannot write {self.path}: {(e.strerror or str(e)).lower()}") from None
+
+    def abort(self) -> None:
+        try:
+            self._zip.close()
+        except Exception:  # already broken; the partial file goes anyway
+            pass
+        self._file.close()
+        try:
+            os.unlink(self.partial)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "ZipOutput":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None:
+            self.abort()
+
+
+def write_package_zip(
+    path: str | os.PathLike[str], name: str, version: str, package_hash: str, objects: Iterable[tuple[str, bytes]]
+) -> int:
+    """Write a package zip; `objects` yields (hash, bytes), each once, in hash order. Returns the object count."""
+    count = 0
+    with ZipOutput(path) as out:
+        out.add(ref_entry(name, version), (package_hash + "\n").encode())
+        for obj, data in objects:
+            out.add(object_entry(obj), data)
+            count += 1
+        out.commit()
+    return count
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class ZipContents:
+    """What a package zip holds, every object already checked against its hash."""
+
+    path: str
+    name: str
+    version: str
+    package_hash: str
+    objects: dict[str, "zipfile.ZipInfo"] = field(default_factory=dict)
+    """Object hash -> the entry holding it."""
+    cached: dict[str, bytes] = field(default_factory=dict)
+    """Bytes of the objects small enough to keep."""
+    zip: "zipfile.ZipFile | None" = None
+
+    def read(self, obj: str) -> bytes:
+        data = self.cached.get(obj)
+        if data is None:
+            data = _read_entry(self.zip, self.objects[obj], self.path)
+        return data
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+    def __enter__(self) -> "ZipContents":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_package_zip(path: str | os.PathLike[str]) -> ZipContents:
+    """Open and check a package zip: names, hashes, duplicates, the one package ref."""
+    where = str(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise E3Error(f"cannot read {where}: no such file") from None
+    except IsADirectoryError:
+        raise E3Error(f"cannot read {where}: is a directory") from None
+    except (zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise FormatError(f"{where} is not a zip file or is truncated ({_one_line(e)})") from None
+    except OSError as e:
+        raise E3Error(f"cannot read {where}: {(e.strerror or str(e)).lower()}") from None
+    try:
+        return _check(zf, where)
+    except BaseException:
+        zf.close()
+        raise
+
+
+def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
+    refs: dict[tuple[str, str], bytes] = {}
+    objects: dict[str, zipfile.ZipInfo] = {}
+    cached: dict[str, bytes] = {}
+    seen: dict[str, str] = {}  # entry name -> sha256 of its bytes, to tell duplicates apart
+    for info in zf.infolist():
+        name = info.filename
+        _check_name(name, where)
+        if info.flag_bits & 0x1:
+            raise FormatError(f"{where}: entry {name!r} is encrypted")
+        if name.endswith("/"):
+            continue
+        m = _OBJECT_NAME.fullmatch(name)
+        is_ref = name.startswith("packages/")
+        if not m and not is_ref:
+            continue  # data/…, dataflows/…: redundant or for workspaces; ignored like the original engine
+        digest, data = _hash_entry(zf, info, where, keep=is_ref or info.file_size <= KEEP_IN_MEMORY)
+        if name in seen:
+            if seen[name] != digest:
+                raise FormatError(f"{where}: entry {name} appears twice with different contents")
+            continue
+        seen[name] = digest
+        if m:
+            obj = m.group(1) + m.group(2)
+            if digest != obj:
+                raise CorruptObject(f"{where}: object {obj} does not match its contents (they hash to {digest})")
+            objects[obj] = info
+            if data is not None:
+                cached[obj] = data
+        else:
+            parts = name.split("/")
+            if len(parts) != 3:
+                raise FormatError(f"{where}: malformed package entry {name!r} (expected packages/NAME/VERSION)")
+            refs[(parts[1], parts[2])] = data
+    if not refs:
+        raise FormatError(f"{where}: no package entry (packages/NAME/VERSION); not a package zip")
+    if len(refs) > 1:
+        listed = ", ".join(f"{n}@{v}" for n, v in sorted(refs))
+        raise FormatError(f"{where}: holds more than one package ({listed})")
+    (pkg_name, version), data = next(iter(refs.items()))
+    check_component("package", pkg_name)
+    check_component("version", version)
+    try:
+        package_hash = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        package_hash = ""
+    if not re.fullmatch(r"[0-9a-f]{64}", package_hash):
+        raise FormatError(f"{where}: package entry {ref_entry(pkg_name, version)} does not hold an object hash")
+    return ZipContents(where, pkg_name, version, package_hash, objects, cached, zf)
+
+
+def _check_name(name: str, where: str) -> None:
+    if "\x00" in name:
+        raise FormatError(f"{where}: entry name {name!r} contains a NUL byte")
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        raise FormatError(f"{where}: entry {name!r} has an absolute path")
+    if "\\" in name:
+        raise FormatError(f"{where}: entry {name!r} contains a backslash")
+    if ".." in name.split("/"):
+        raise FormatError(f"{where}: entry {name!r} escapes the archive (zip-slip '..' path)")
+
+
+def _hash_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, keep: bool) -> tuple[str, bytes | None]:
+    h = hashlib.sha256()
+    chunks: list[bytes] = []
+    try:
+        with zf.open(info) as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                if keep:
+                    chunks.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
+        raise FormatError(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
+    return h.hexdigest(), b"".join(chunks) if keep else None
+
+
+def _read_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str) -> bytes:
+    assert zf is not None
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
+        raise FormatError(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
+
+
+def open_entry(contents: ZipContents, obj: str):  # noqa: ANN201 - a zipfile.ZipExtFile
+    """A stream over an object's bytes, for storing big objects without holding them."""
+    assert contents.zip is not None
+    return contents.zip.open(contents.objects[obj])
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

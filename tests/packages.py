@@ -1,0 +1,56 @@
+"""Build small and large test packages in-process, fast (no subprocess, one encode per distinct object).
+
+    from packages import chain_zip, fanout_zip
+    zip_path = chain_zip(tmp_path, 1000)        # inputs.x -> t00000 -> t00001 -> … (each adds 1)
+    zip_path = fanout_zip(tmp_path, 1000)       # inputs.x -> t00000 … t00999 (each adds its index)
+
+Both return the zip path; `chain(n)` / `fanout(n)` return the package definition
+for callers that want `e3.sdk.build` without a zip.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+from e3 import sdk  # noqa: E402
+from e3.east import East, IntegerType  # noqa: E402
+
+INCREMENT = East.function([IntegerType], IntegerType, lambda b, v: v + 1)
+ADD = East.function([IntegerType, IntegerType], IntegerType, lambda b, x, y: x + y)
+
+
+def task_name(i: int) -> str:
+    return f"t{i:05d}"
+
+
+def chain(n: int, name: str = "chain", version: str = "1.0.0", start: int = 0) -> sdk.PackageDef:
+    """inputs.x (default `start`) and n tasks, each adding 1 to the previous output: the last is start + n."""
+    x = sdk.input("x", IntegerType, start)
+    prev = x
+    for i in range(n):
+        prev = sdk.task(task_name(i), [prev], INCREMENT).output
+    return sdk.package(name, version, x, *([prev] if n else []))
+
+
+def fanout(n: int, name: str = "fanout", version: str = "1.0.0", start: int = 0) -> sdk.PackageDef:
+    """inputs.x and n independent tasks, each x + 1, plus (for n >= 2) a task `sum` adding the first two outputs."""
+    x = sdk.input("x", IntegerType, start)
+    tasks = [sdk.task(task_name(i), [x], INCREMENT) for i in range(n)]
+    items: list = [x, *tasks]
+    if n >= 2:
+        items.append(sdk.task("sum", [tasks[0].output, tasks[1].output], ADD))
+    return sdk.package(name, version, *items)
+
+
+def chain_zip(directory: Path, n: int, **kw) -> Path:
+    path = Path(directory) / f"chain-{n}.zip"
+    sdk.export(chain(n, **kw), path)
+    return path
+
+
+def fanout_zip(directory: Path, n: int, **kw) -> Path:
+    path = Path(directory) / f"fanout-{n}.zip"
+    sdk.export(fanout(n, **kw), path)
+    return path
