@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from e3.errors import E3Error, NotFound
+from e3.errors import E3Error, NotFound, StorageError
 from e3.exec import queue, records
 from e3.process import Holder
 
@@ -146,6 +146,10 @@ def run_execution(
             from e3.exec.runner import Outcome
 
             outcome = Outcome("cancelled", message="cancelled")
+        if outcome.status == "error" and _disk_full(outcome.message):
+            # The machine's fault, not the task's: record nothing, so the entry runs again
+            # once there is space (its claim is left for requeue_dead when this worker stops).
+            raise StorageError(outcome.message or "no space left on device")
         record_outcome(repo, entry, outcome, started, durable=durable)
         try:
             log.end(outcome.status)
@@ -154,6 +158,11 @@ def run_execution(
     finally:
         log.close()
     return outcome
+
+
+def _disk_full(message: str | None) -> bool:
+    # e3.store words every ENOSPC this way (StorageError); the runner passes its message on.
+    return bool(message) and "no space left on device" in message
 
 
 def record_outcome(repo: "Repository", entry: "Entry", outcome: "Outcome", started, durable: bool = True) -> str:

@@ -10,23 +10,19 @@
    the last outcome recorded. Ratios against 1 worker, same run.
    Also the queue's own cost per entry (enqueue batch, claim + complete).
 
-Run alone: `python3 bench/queue.py [--tasks N] [--trials K]`.
+Run alone: `python3 bench/queue_bench.py [--tasks N] [--trials K]`.
 """
 from __future__ import annotations
 
+import argparse
+import os
+import signal
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
-
-# This file is named like the standard library's `queue` (which pygit2 imports): take bench/ off the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Soak: the kill -9 trial of tests/test_crash*.py, many times (not part of the test run).
+
+Each trial: a fresh repository, 50 executions on the queue, 3 worker processes
+(1 or 2 threads each) killed with SIGKILL at random moments (mostly while they
+hold a claim) and replaced, until every execution is done. Then: executions
+lost, objects corrupt (e3-fsck, beyond temporary files a kill leaves),
+executions completed twice, entries stuck. Goal: 200 trials, 0, 0, 0.
+
+Run alone: `python3 bench/soak.py [--trials 200] [--kills 6] [--seed 0]`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+
+from crash_harness import trial  # noqa: E402
+
+from e3.repository import create_repository  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=200)
+    ap.add_argument("--tasks", type=int, default=50)
+    ap.add_argument("--kills", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-v", "--verbose", action="store_true", help="a line per trial")
+    args = ap.parse_args()
+    totals = dict(trials=0, executions=0, kills=0, interrupted=0, lost=0, corrupt=0, twice=0, stuck=0)
+    bad: list[str] = []
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="e3-soak-") as tmp:
+        for k in range(args.trials):
+            d = Path(tmp) / f"t{k}"
+            create_repository(d)
+            v = trial(d, tasks=args.tasks, workers=3, max_kills=args.kills, seed=args.seed + k)
+            totals["trials"] += 1
+            totals["executions"] += v.executions
+            totals["kills"] += v.kills
+            totals["interrupted"] += v.interrupted
+            totals["lost"] += len(v.lost)
+            totals["corrupt"] += len(v.corrupt)
+            totals["twice"] += len(v.twice)
+            totals["stuck"] += len(v.stuck)
+            if not v.ok:
+                bad.append(f"trial {k} (seed {args.seed + k}): lost {v.lost[:3]} twice {v.twice[:3]} corrupt {v.corrupt[:3]} stuck {v.stuck[:3]}")
+            if args.verbose:
+                print(f"trial {k}: kills {v.kills}, interrupted {v.interrupted}, {'ok' if v.ok else 'FAILED'}, {v.seconds:.1f}s", flush=True)
+            import shutil
+
+            shutil.rmtree(d, ignore_errors=True)
+    print(f"soak: {totals['trials']} trials of {args.tasks} executions, 3 workers, up to {args.kills} kill -9 each ({time.monotonic() - t0:.0f} s)")
+    print(f"  {'trials':<34} {totals['trials']}")
+    print(f"  {'executions':<34} {totals['executions']}")
+    print(f"  {'workers killed (kill -9)':<34} {totals['kills']}")
+    print(f"  {'attempts cut short by a kill':<34} {totals['interrupted']}")
+    print(f"  {'executions lost':<34} {totals['lost']}")
+    print(f"  {'objects corrupt (fsck problems)':<34} {totals['corrupt']}")
+    print(f"  {'executions completed twice':<34} {totals['twice']}")
+    print(f"  {'entries stuck on the queue':<34} {totals['stuck']}")
+    print(f"  goal: {args.trials}, 0, 0, 0 -> {'met' if not bad else 'NOT met'}")
+    for line in bad:
+        print("  " + line)
+    return 0 if not bad else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Kill -9 trials shared by tests/test_crash*.py and bench/soak.py.
+
+A trial queues a set of executions, serves them with several worker
+processes, SIGKILLs workers at random moments (starting replacements) until
+the work is done, and then checks what a crash must never cause:
+
+- lost: an execution whose task has no success record at the end;
+- completed twice: an execution with two finished attempts in its log (an
+  attempt is a `start` record with its execution id; it finished if an `end`
+  follows before the next `start`): it ran to completion again after its
+  outcome was recorded;
+- corrupt: anything `e3-fsck` reports other than temporary files a kill left
+  behind (those are expected, and `e3 repo gc` removes them);
+- stuck: entries still on the queue.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conftest import LIB, command_env
+
+sys.path.insert(0, str(LIB))
+
+from e3.exec import logs, queue, records  # noqa: E402
+from e3.exec.identity import task_id  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+WORKER = """
+import sys
+from e3.repository import open_repository
+from e3.exec.worker import Worker
+Worker(open_repository(sys.argv[1]), workers=int(sys.argv[2]), write_output=False, poll=0.01).run()
+"""
+
+
+@dataclass
+class Verdict:
+    executions: int = 0
+    lost: list[str] = field(default_factory=list)
+    twice: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    kills: int = 0
+    interrupted: int = 0
+    """Attempts cut short by a kill (a `start` in a log with no `end`)."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.twice or self.corrupt or self.stuck)
+
+
+def make_entries(repo, n: int, seed: int) -> list[queue.Entry]:
+    """`n` executions: two thirds East functions run in-process, one third spawned shell tasks."""
+    from runner_tasks import Integer, bash_command, east_task, function, make_task, value
+
+    from east import East
+
+    fn = function([Integer], Integer, lambda b, a: a.add(East.value(1, Integer)))
+    shell = make_task(repo.objects, bash_command('sleep 0.03; cp "$1" "${@: -1}"'), 1)
+    out = []
+    for i in range(n):
+        x = value(seed * 1000 + i, Integer)
+        if i % 3 == 2:
+            th, ins = shell, [repo.objects.write(x)]
+        else:
+            th, ins = east_task(repo.objects, fn, [x])
+        out.append(queue.Entry(queue.new_execution_id(), "dev", f"t{i}", th, task_id(th, ins), tuple(ins), ("tasks", f"t{i}", "output")))
+    return out
+
+
+def start_worker(repo_dir: Path, threads: int = 1) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(repo_dir), str(threads)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=command_env(),
+    )
+
+
+def all_done(repo, entries) -> bool:
+    if any(True for _ in queue.list_entries(repo)):
+        return False
+    return all((s := records.summary(repo, e.task_id)) is not None and s.kind == "success" for e in entries)
+
+
+def trial(repo_dir: Path, *, tasks: int = 50, workers: int = 3, max_kills: int = 6, seed: int = 0, deadline: float = 120.0) -> Verdict:
+    rng = random.Random(seed)
+    repo = open_repository(repo_dir)
+    entries = make_entries(repo, tasks, seed)
+    queue.enqueue_many(repo, "local", entries)
+    t0 = time.monotonic()
+    procs = [start_worker(repo_dir, rng.choice((1, 2))) for _ in range(workers)]
+    v = Verdict(executions=len(entries))
+    try:
+        while not all_done(repo, entries):
+            if time.monotonic() - t0 > deadline:
+                break
+            time.sleep(rng.uniform(0.02, 0.4))
+            if v.kills < max_kills:
+                # Mostly a worker in the middle of an execution (it holds a claim), sometimes any.
+                busy = {q.holder.pid for q in queue.list_entries(repo) if q.state == "claimed" and q.holder}
+                choices = [i for i, p in enumerate(procs) if p.pid in busy]
+                if not choices or rng.random() < 0.2:
+                    choices = list(range(len(procs)))
+                i = rng.choice(choices)
+                procs[i].send_signal(signal.SIGKILL)
+                procs[i].wait()
+                v.kills += 1
+                procs[i] = start_worker(repo_dir, rng.choice((1, 2)))
+            for i, p in enumerate(procs):  # a worker that stopped on its own is a failure of ours
+                if p.poll() is not None:
+                    err = p.stderr.read().decode(errors="replace")
+                    raise AssertionError(f"worker exited {p.returncode}: {err}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+            p.wait()
+            p.stderr.close()
+    v.seconds = time.monotonic() - t0
+    check(repo_dir, entries, v)
+    return v
+
+
+def check(repo_dir: Path, entries: list[queue.Entry], v: Verdict) -> Verdict:
+    repo = open_repository(repo_dir)
+    for e in entries:
+        s = records.summary(repo, e.task_id)
+        if s is None or s.kind != "success":
+            v.lost.append(e.execution_id)
+        started, finished = attempts(repo, e)
+        v.interrupted += started - finished
+        if finished > 1:
+            v.twice.append(e.execution_id)
+    v.stuck = [q.entry.execution_id for q in queue.list_entries(repo)]
+    fsck = subprocess.run(["e3-fsck", "--repo", str(repo_dir)], capture_output=True, env=command_env())
+    if b"Traceback" in fsck.stderr:
+        v.corrupt.append(fsck.stderr.decode(errors="replace"))
+    v.corrupt += [line for line in fsck.stdout.decode().splitlines() if not line.startswith("temp ")]
+    return v
+
+
+def attempts(repo, e: queue.Entry) -> tuple[int, int]:
+    """(attempts started, attempts finished) of execution `e`, from its task's log."""
+    path = logs.log_path(repo, e.task_id)
+    if not os.path.exists(path):
+        return 0, 0
+    started = finished = 0
+    current = None
+    for rec in logs.read_records(path):
+        if rec.get("stream") == "start":
+            current = rec.get("executionId")
+            started += current == e.execution_id
+        elif rec.get("stream") == "end":
+            finished += current == e.execution_id
+            current = None
+    return started, finished

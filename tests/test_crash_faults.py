@@ -1,0 +1,110 @@
+"""Faults with real processes: kill -9 mid log append, a full disk, a hanging task."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from runner_tasks import bash_command, make_task
+
+from conftest import assert_one_line_error, command_env, run
+from e3.exec import logs, queue, records
+from e3.exec.identity import task_id
+from e3.repository import open_repository
+
+APPEND = """
+import sys
+from e3.exec.logs import LogWriter
+w = LogWriter(sys.argv[1])
+i = 0
+print("go", flush=True)
+while True:
+    w.write("stdout", i.to_bytes(4, "big") * 16000)  # 64000 bytes: one record, one write()
+    i += 1
+"""
+
+
+@pytest.mark.parametrize("delay", [0.01, 0.05, 0.2])
+def test_kill_mid_log_append_leaves_the_log_readable_up_to_its_last_whole_record(tmp_path, delay):
+    path = tmp_path / "x.eastl"
+    p = subprocess.Popen([sys.executable, "-c", APPEND, str(path)], stdout=subprocess.PIPE, env=command_env())
+    assert p.stdout.readline() == b"go\n"
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    recs = logs.read_records(path)
+    assert all(r["bytes"] == k.to_bytes(4, "big") * 16000 for k, r in enumerate(recs))  # whole, in order
+    with logs.LogWriter(path) as w:  # the next writer cuts a torn tail and appends after it
+        w.end("success")
+    again = logs.read_records(path)
+    assert again[: len(recs)] == recs and again[-1]["stream"] == "end" and len(again) == len(recs) + 1
+
+
+def shell_entries(r, script: str, n: int) -> list[queue.Entry]:
+    th = make_task(r.objects, bash_command(script), 1)
+    out = []
+    for i in range(n):
+        x = r.objects.write(f"input {i}".encode())
+        out.append(queue.Entry(queue.new_execution_id(), "dev", f"t{i}", th, task_id(th, [x]), (x,), ("tasks", f"t{i}", "output")))
+    return out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (needs root); grown later with `grow()`."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+
+    try:
+        yield mnt, grow
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_a_full_disk_stops_the_worker_with_one_clear_line_and_the_run_resumes_after_space_is_freed(small_disk):
+    pytest.importorskip("e3.workspace")  # e3-run-task writes outputs into workspaces
+    mnt, grow = small_disk
+    run("e3", "repo", "create", mnt / "repo")
+    r = open_repository(mnt / "repo")
+    # Each output is 400 KB of random bytes: a dozen do not fit in 3 MB.
+    entries = shell_entries(r, 'head -c 400000 /dev/urandom > "${@: -1}"', 12)
+    queue.enqueue_many(r, "local", entries)
+    res = run("e3-run-task", mnt / "repo", "--once", expect=128)
+    assert_one_line_error(res, "no space left on device")
+    fsck = run("e3-fsck", "--repo", mnt / "repo", expect=None)
+    assert [line for line in fsck.out.splitlines() if not line.startswith("temp ")] == []
+    assert any(records.summary(r, e.task_id) is None or records.summary(r, e.task_id).kind != "success" for e in entries)
+    grow()
+    run("e3-run-task", mnt / "repo", "--once", "-q")
+    for e in entries:
+        s = records.summary(r, e.task_id)
+        assert s is not None and s.kind == "success", e.task
+        assert len(r.objects.read(s.output_hash)) == 400000
+    assert list(queue.list_entries(r)) == []
+    fsck = run("e3-fsck", "--repo", mnt / "repo", expect=None)
+    assert [line for line in fsck.out.splitlines() if not line.startswith("temp ")] == []
+
+
+def test_a_hanging_task_times_out_as_an_error_while_other_workers_go_on(repo):
+    pytest.importorskip("e3.workspace")  # e3-run-task writes outputs into workspaces
+    r = open_repository(repo)
+    hang = shell_entries(r, "sleep 60", 1)
+    ok = shell_entries(r, 'cp "$1" "${@: -1}"', 6)
+    queue.enqueue_many(r, "local", hang + ok)
+    t0 = time.monotonic()
+    res = run("e3-run-task", repo, "--once", "--workers", "2", "--timeout", "1", expect=1)
+    assert time.monotonic() - t0 < 30
+    lines = dict(line.split(" ", 1) for line in res.out.splitlines())
+    assert lines[hang[0].execution_id].startswith("error")
+    assert all(lines[e.execution_id].startswith("success") for e in ok)
+    assert records.latest(r, hang[0].task_id).kind == "error"
+    assert "timed out" in records.latest(r, hang[0].task_id).message
