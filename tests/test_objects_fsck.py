@@ -20,7 +20,8 @@ def test_fsck_of_a_sound_repository_prints_nothing_and_exits_0(repo, stored):
 
 
 def test_fsck_verbose_says_how_many_objects_it_checked(repo, stored):
-    assert run("e3-fsck", "-v", cwd=repo).err == "e3-fsck: checked 1 objects; 0 problems\n"
+    err = run("e3-fsck", "-v", cwd=repo).err
+    assert err.startswith("e3-fsck: checked 1 objects") and err.endswith("; 0 problems\n")
     assert "checked 1 objects" in run("e3-fsck", "--verbose", cwd=repo).err
 
 

@@ -28,6 +28,11 @@ MISNAMED = "misnamed"
 """A file among the objects that is named like neither an e3 object nor a git object."""
 TEMP = "temp"
 """A temporary file no live writer holds: left behind by a crash or a kill."""
+MISSING = "missing"
+"""An object named by a ref, commit tree, execution record, queue entry or stored value, but absent."""
+DANGLING = "dangling"
+"""An e3 object nothing reaches: listed, but not a problem (git's `dangling`); gc removes it once old."""
+INFO_KINDS = frozenset({DANGLING})
 
 _E3_NAME = re.compile(r"[0-9a-f]{62}" + re.escape(SUFFIX))
 _GIT_NAME = re.compile(r"[0-9a-f]{38}")
@@ -51,6 +56,8 @@ class Problem:
 class Options:
     decode: bool = False
     """Also decode every value with the East runtime (slower; catches bytes that hash right but never decoded)."""
+    dangling: bool = False
+    """List e3 objects nothing reaches (informational: they do not make the check fail)."""
 
 
 @dataclass
@@ -63,7 +70,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return all(p.kind in INFO_KINDS for p in self.problems)
 
     def add(self, kind: str, path: str, detail: str) -> None:
         self.problems.append(Problem(kind, path, detail))
@@ -134,7 +141,14 @@ def check_temp_files(repo: Repository, report: Report, options: Options) -> None
         report.add(TEMP, f"tmp/{entry.name}", f"{kind} left behind ({size} bytes)")
 
 
-PASSES: list[Pass] = [check_objects, check_temp_files]
+def check_connectivity(repo: Repository, report: Report, options: Options) -> None:
+    """Every hash named by refs, history, records, the queue and stored values exists; list dangling objects."""
+    from e3.reachability import fsck_pass
+
+    fsck_pass(repo, report, list_dangling=options.dangling)
+
+
+PASSES: list[Pass] = [check_objects, check_temp_files, check_connectivity]
 
 
 # ---------------------------------------------------------------- helpers

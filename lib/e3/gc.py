@@ -11,7 +11,8 @@
    As with git, `--prune=now` is only safe when nothing else writes: an object
    written before gc started and referenced only after the second walk would be
    lost. The grace period is what makes gc safe alongside writers.
-3. Remove temporary files in `tmp/` older than the grace period and at least an hour.
+3. Remove temporary files in `tmp/` older than the grace period and at least an
+   hour, unless a writer still holds its flock on one (a long streaming write).
 4. Pack git's own objects with git itself (`git pack-refs --all --prune`, then
    `git repack -d -l -A --unpack-unreachable=<grace>`, as `git gc` does) and
    prune loose git objects that are unreachable and past the grace period.
@@ -175,13 +176,32 @@ def _sweep_tmp(repo: "Repository", limit: float, dry_run: bool) -> int:
         return 0
     for e in entries:
         try:
-            if e.is_file(follow_symlinks=False) and e.stat().st_mtime < limit:
+            if e.is_file(follow_symlinks=False) and e.stat().st_mtime < limit and not _held_by_a_writer(e.path):
                 if not dry_run:
                     os.unlink(e.path)
                 n += 1
         except FileNotFoundError:
             continue
     return n
+
+
+def _held_by_a_writer(path: str) -> bool:
+    """The store's writers hold flock(2) on their temporary file until it is renamed (see e3-fsck(1))."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
 
 
 def _remove_empty_buckets(repo: "Repository") -> None:

@@ -13,7 +13,8 @@ never guessed from user data:
 - the leaf `.workspace` of a workspace commit: a WorkspaceState, naming its package;
 - the leaf `execution` of a task-history commit, and `tasks/*`: an execution
   record, naming its input and output values;
-- `taskHash` of a queue entry: a task object, naming its command IR.
+- `taskHash` of a queue entry: a task object, naming its command IR (its
+  `inputHashes` are values).
 
 Every other leaf is a dataset value and is not opened: a user's value that
 happens to contain a hash does not keep that object alive (as in git, where a
@@ -37,6 +38,8 @@ HASH_RE = re.compile(r"[0-9a-f]{64}")
 # Kinds of e3 object the walk opens; everything else is a plain value.
 VALUE, PACKAGE, WORKSPACE_STATE, RECORD, TASK = "value", "package", "workspace state", "execution record", "task"
 _LEAF_KINDS = {("package",): PACKAGE, (".workspace",): WORKSPACE_STATE, ("execution",): RECORD}
+# Fields of a queue entry that hold object hashes (`taskId` and `executionId` are names, not objects).
+_QUEUE_KEYS = {"taskHash": TASK, "inputHashes": VALUE, "outputHash": VALUE}
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ class Walker:
                 except (FileNotFoundError, IsADirectoryError):
                     continue  # claimed or completed while we looked: its hashes are recorded elsewhere
                 for key, h in _cbor_hashes(data):
-                    self._mark(h, TASK if key == "taskHash" else VALUE, where)
+                    if key in _QUEUE_KEYS:
+                        self._mark(h, _QUEUE_KEYS[key], where)
 
     # ------------------------------------------------------------ git objects
 
@@ -300,3 +304,68 @@ def _strings(item: object, key: str | None) -> Iterator[tuple[str | None, str]]:
 
 def reachable(repo: "Repository", check_objects: bool = False) -> Reachable:
     return Walker(repo, check_objects).walk()
+
+
+# ---------------------------------------------------------------- e3-fsck's connectivity pass
+
+MISSING, CORRUPT, DANGLING = "missing", "corrupt", "dangling"
+STALE_LOCK_AGE = 3600.0
+
+
+def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None:  # noqa: ANN001 - an e3.fsck.Report
+    """Every hash named by a ref, commit tree, execution record, queue entry or stored value
+    must exist; count (and with `list_dangling` list) e3 objects nothing reaches, which
+    is informational as in git; report ref files that are not refs, and ref locks left
+    behind by a crash."""
+    import time
+
+    _check_ref_files(repo, report, time.time())
+    walker = Walker(repo, check_objects=True)
+    reach = walker.walk()
+    for p in reach.problems:
+        report.add(MISSING if p.kind == "missing" else CORRUPT, _object_path(p.what, p.hash), _describe(p))
+    dangling = 0
+    for h in repo.objects:
+        if h not in reach.objects:
+            dangling += 1
+            if list_dangling:
+                report.add(DANGLING, _object_path("object", h), "nothing reaches it (e3 repo gc removes it once old)")
+    report.counts["refs"] = report.counts.get("refs", 0) + sum(1 for _ in refs.list_refs(repo))
+    report.counts["reachable git objects"] = len(reach.git)
+    report.counts["reachable e3 objects"] = len(reach.objects)
+    report.counts["dangling e3 objects"] = dangling
+
+
+def _object_path(what: str, h: str) -> str:
+    if what in ("commit", "tree", "blob"):
+        return f"objects/{h[:2]}/{h[2:]}"
+    return f"objects/{h[:2]}/{h[2:]}.beast2"
+
+
+def _describe(p: Problem) -> str:
+    what = "object" if p.what == VALUE else p.what
+    detail = f" ({p.detail})" if p.detail else ""
+    if p.kind == "missing":
+        return f"{what} {p.hash} is missing, named by {p.where}"
+    return f"{what} {p.hash} is unreadable{detail}, named by {p.where}"
+
+
+def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: ANN001 - an e3.fsck.Report
+    top = repo.path("refs")
+    for dirpath, _, filenames in os.walk(top):
+        for f in filenames:
+            path = os.path.join(dirpath, f)
+            rel = os.path.relpath(path, repo.root).replace(os.sep, "/")
+            if f.endswith(".lock"):
+                try:
+                    old = now - os.stat(path).st_mtime > STALE_LOCK_AGE
+                except FileNotFoundError:
+                    continue
+                if old:
+                    report.add(CORRUPT, rel, "ref lock left behind by a crash: it blocks the ref; remove it")
+                continue
+            try:
+                refs.check_ref_name(rel)
+                refs.read(repo, rel)
+            except E3Error as e:
+                report.add(CORRUPT, rel, f"not a ref: {e}")
