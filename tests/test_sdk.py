@@ -44,7 +44,7 @@ def task_object(built, name) -> TaskObject:
 
 
 def command_argv(built, name, inputs, output):
-    command = east.compile_ir(built.objects[task_object(built, name).command_ir])
+    command = east.compile_function(built.objects[task_object(built, name).command_ir])
     return list(command(inputs, output))
 
 

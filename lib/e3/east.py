@@ -75,20 +75,6 @@ def function_ir(fn: Any) -> Any:
     return _function_ir(fn)
 
 
-def function_signature(fn: Any) -> tuple[list[Any], Any]:
-    """(parameter types, output type) of an `East.function` or its IR value."""
-    sig = _function_ir(fn).value["type"].value
-    return list(sig["inputs"]), sig["output"]
-
-
-def compile_ir(data: bytes, platform: list[Any] | None = None) -> Any:
-    """A callable from the Beast2 bytes of a function's IR (an IR_TYPE value)."""
-    try:
-        return _east.compile_from_beast2(bytes(data), platform or [])
-    except Exception as e:
-        raise FormatError(f"cannot compile function ir: {_one_line(e)}") from None
-
-
 CANONICAL_VERSION = 5
 FORMATS = ("east", "json", "beast2")
 

@@ -208,6 +208,8 @@ def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
     (pkg_name, version), data = next(iter(refs.items()))
     check_component("package", pkg_name)
     check_component("version", version)
+    if "@" in pkg_name:
+        raise FormatError(f"{where}: invalid package name {pkg_name!r} ('@' separates name and version)")
     try:
         package_hash = data.decode("ascii").strip()
     except UnicodeDecodeError:

@@ -1,0 +1,75 @@
+"""Import, export, list and remove packages."""
+from __future__ import annotations
+
+import argparse
+
+from e3.cli import _command as command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command.parser("e3 package", "Import, export, list and remove packages.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        a = sub.add_parser(name, help=help, description=help)
+        a.add_argument("repo", metavar="REPO", help="the repository: a directory holding .e3")
+        return a
+
+    imp = add("import", "import a package zip (all or nothing; the same zip twice is a no-op)")
+    imp.add_argument("zip", metavar="ZIP")
+    exp = add("export", "write a package and every object it reaches as a zip")
+    exp.add_argument("pkg", metavar="NAME[@VERSION]")
+    exp.add_argument("zip", metavar="ZIP")
+    lst = add("list", "list imported packages, one NAME@VERSION per line")
+    lst.add_argument("-l", "--long", action="store_true", help="also print each package object's hash")
+    rm = add("remove", "remove a package's ref (objects stay until gc)")
+    rm.add_argument("pkg", metavar="NAME[@VERSION]")
+    return p
+
+
+def _repo(args: argparse.Namespace):
+    from e3.repository import open_repository
+
+    return open_repository(args.repo)
+
+
+def _import(args: argparse.Namespace) -> None:
+    from e3 import package
+
+    result = package.import_zip(_repo(args), args.zip)
+    if result.imported:
+        command.write_line(f"Imported {result.spec} (package {result.package_hash}, {result.object_count} objects)")
+    else:
+        command.write_line(f"{result.spec} is already imported (package {result.package_hash})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from e3 import package
+
+    name, version = package.parse_spec(args.pkg)
+    result = package.export_zip(_repo(args), name, version, args.zip)
+    command.write_line(
+        f"Exported {result.name}@{result.version} to {args.zip} (package {result.package_hash}, {result.object_count} objects)"
+    )
+
+
+def _list(args: argparse.Namespace) -> None:
+    from e3 import package
+
+    for p in package.list_packages(_repo(args)):
+        command.write_line(f"{p.package_hash} {p.spec}" if args.long else p.spec)
+
+
+def _remove(args: argparse.Namespace) -> None:
+    from e3 import package
+
+    name, version = package.parse_spec(args.pkg)
+    removed = package.remove_package(_repo(args), name, version)
+    command.write_line(f"Removed {removed.spec} (its objects stay until 'e3 repo gc')")
+
+
+ACTIONS = {"import": _import, "export": _export, "list": _list, "remove": _remove}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command.run("e3 package", build_parser, lambda a: ACTIONS[a.action](a), argv)

@@ -1,0 +1,336 @@
+"""Packages in a repository: import a zip, export one, list, read and remove them.
+
+A package NAME@VERSION is the ref `refs/packages/NAME/VERSION` pointing at a
+commit whose tree has one leaf, `package`, holding the package object's hash.
+
+Import is all or nothing: the whole zip is checked first (names, every
+object's hash, the package object and every object it reaches: task objects,
+their command IR, the initial dataset values and their types), then the
+reachable objects are written (one sync for the batch), then the ref is
+created with compare-and-swap. A zip that fails any check leaves the
+repository exactly as it was. Importing the same package again is a no-op; a
+different package under an existing NAME@VERSION is refused.
+
+A package named without a version resolves only when exactly one version is
+imported (the original engine looked up a version called `latest`; we do
+not copy that).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+from e3 import refs
+from e3.errors import Conflict, CorruptObject, E3Error, FormatError, NotFound, ObjectNotFound, RefMoved, UsageError
+from e3.store import hash_bytes
+
+if TYPE_CHECKING:
+    from e3.model.package import Package
+    from e3.package_zip import ZipContents
+    from e3.repository import Repository
+
+PREFIX = "refs/packages/"
+LEAF = ("package",)
+
+
+# ---------------------------------------------------------------- names
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """'name@1.0.0' -> ('name', '1.0.0'); 'name' -> ('name', None)."""
+    name, sep, version = spec.rpartition("@")
+    if not sep:
+        name, version = spec, None
+    if not name or version == "":
+        raise UsageError(f"invalid package {spec!r} (expected NAME or NAME@VERSION)")
+    refs.check_component("package", name)
+    if version is not None:
+        refs.check_component("version", version)
+    return name, version
+
+
+def ref_name(name: str, version: str) -> str:
+    return f"{PREFIX}{refs.check_component('package', name)}/{refs.check_component('version', version)}"
+
+
+def version_key(version: str) -> tuple:
+    """Order versions as people read them: 1.10.0 after 1.9.0, 1.0.0-rc1 before 1.0.0."""
+    main, _, pre = version.partition("-")
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.+]", main))
+    return parts + ((1,) if not pre else (0, pre))
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class PackageRef:
+    name: str
+    version: str
+    package_hash: str
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def list_packages(repo: "Repository", name: str | None = None) -> list[PackageRef]:
+    """Every imported package (or every version of `name`), by name then version."""
+    prefix = PREFIX if name is None else f"{PREFIX}{refs.check_component('package', name)}/"
+    out = []
+    for ref, commit in refs.list_refs(repo, prefix):
+        parts = ref[len(PREFIX) :].split("/")
+        if len(parts) != 2:
+            continue  # not ours: refs/packages/<name>/<version> only
+        out.append(PackageRef(parts[0], parts[1], _leaf(repo, ref, commit)))
+    return sorted(out, key=lambda p: (p.name, version_key(p.version)))
+
+
+def resolve(repo: "Repository", name: str, version: str | None = None) -> PackageRef:
+    """NAME@VERSION to its package object hash; without a version, the one version imported."""
+    if version is None:
+        found = list_packages(repo, name)
+        if not found:
+            raise NotFound(f"package {name} not found")
+        if len(found) > 1:
+            listed = ", ".join(p.version for p in found)
+            raise UsageError(f"package {name} has {len(found)} versions ({listed}); name one as {name}@VERSION")
+        return found[0]
+    ref = ref_name(name, version)
+    commit = refs.read(repo, ref)
+    if commit is None:
+        known = [p.version for p in list_packages(repo, name)]
+        hint = f" (imported versions: {', '.join(known)})" if known else ""
+        raise NotFound(f"package {name}@{version} not found{hint}")
+    return PackageRef(name, version, _leaf(repo, ref, commit))
+
+
+def read_package(repo: "Repository", name: str, version: str | None = None) -> tuple[PackageRef, "Package"]:
+    """The package object of NAME@VERSION, decoded."""
+    from e3.model.package import load_package
+
+    found = resolve(repo, name, version)
+    return found, load_package(repo.objects, found.package_hash)
+
+
+def _leaf(repo: "Repository", ref: str, commit: str) -> str:
+    leaf = refs.read_state(repo, commit).get(LEAF)
+    if leaf is None:
+        raise FormatError(f"{ref} does not record a package object (no 'package' leaf)")
+    return leaf
+
+
+def package_objects(package_hash: str, read: "Any") -> list[str]:
+    """Every object a package reaches (itself, task objects, command IR, initial values), in walk order.
+
+    `read(hash) -> bytes` fetches an object; ObjectNotFound propagates.
+    """
+    from e3.model.package import decode_package
+    from e3.model.task import TaskObject
+    from e3.model.types import TaskObjectType
+
+    from e3 import east
+
+    seen: dict[str, None] = {package_hash: None}
+    package = decode_package(read(package_hash), f"package object {package_hash}")
+    for name in sorted(package.tasks):
+        th = package.tasks[name]
+        seen[th] = None
+        _, value = east.decode(read(th), TaskObjectType)
+        seen[TaskObject.from_east(value).command_ir] = None
+    for _, ref in sorted(package.refs.items()):
+        if ref.kind == "value" and ref.hash:
+            seen[ref.hash] = None
+    return list(seen)
+
+
+# ---------------------------------------------------------------- import
+
+
+class ImportResult(tuple):
+    """(name, version, package_hash), plus how many objects were written and whether anything changed."""
+
+    name: str
+    version: str
+    package_hash: str
+    object_count: int
+    imported: bool
+
+    def __new__(cls, name: str, version: str, package_hash: str, object_count: int, imported: bool) -> "ImportResult":
+        self = super().__new__(cls, (name, version, package_hash))
+        self.name, self.version, self.package_hash = name, version, package_hash
+        self.object_count, self.imported = object_count, imported
+        return self
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def import_zip(repo: "Repository", zip_path: str | os.PathLike[str]) -> ImportResult:
+    """Import a package zip: check everything, then write the objects, then the ref."""
+    from e3.package_zip import open_entry, read_package_zip
+
+    with read_package_zip(zip_path) as contents:
+        name, version, package_hash = contents.name, contents.version, contents.package_hash
+        ref = ref_name(name, version)
+        current = _current(repo, ref)
+        if current == package_hash:
+            return ImportResult(name, version, package_hash, 0, False)
+        if current is not None:
+            raise Conflict(_clash(name, version, current, package_hash))
+        needed = check_contents(contents)
+        store = repo.objects
+        for obj in needed:
+            if store.exists(obj):
+                continue
+            data = contents.cached.get(obj)
+            if data is not None:
+                store.write(data, durable=False)
+            else:
+                with open_entry(contents, obj) as f:
+                    store.write_stream(f, expect=obj, durable=False)
+        store.sync()
+    commit = refs.write_state(repo, {LEAF: package_hash}, None, f"import {name}@{version}")
+    try:
+        refs.update(repo, ref, commit, refs.ZERO, f"package: import {name}@{version}")
+    except RefMoved:
+        # Someone imported NAME@VERSION meanwhile: fine if it is the same package.
+        current = _current(repo, ref)
+        if current != package_hash:
+            raise Conflict(_clash(name, version, current or "nothing", package_hash)) from None
+        return ImportResult(name, version, package_hash, 0, False)
+    return ImportResult(name, version, package_hash, len(needed), True)
+
+
+def _current(repo: "Repository", ref: str) -> str | None:
+    commit = refs.read(repo, ref)
+    return None if commit is None else _leaf(repo, ref, commit)
+
+
+def _clash(name: str, version: str, have: str, new: str) -> str:
+    return (
+        f"package {name}@{version} already exists with different contents "
+        f"(package {have[:12]}, the zip holds {new[:12]}); remove it first or import another version"
+    )
+
+
+def check_contents(contents: "ZipContents") -> list[str]:
+    """Check the package in a zip and everything it reaches; return the hashes to store.
+
+    Objects in the zip that the package does not reach are not stored.
+    """
+    from e3.container import header_problem
+    from e3.model.package import decode_package
+    from e3.model.task import TaskObject
+    from e3.model.types import TaskObjectType
+
+    from e3 import east
+
+    where = contents.path
+    checked_types: dict[str, Any] = {}  # object hash -> its header's type, each object checked once
+
+    def read(obj: str, what: str) -> bytes:
+        if obj not in contents.objects:
+            raise ObjectNotFound(f"{where}: {what} (object {obj}) is missing from the zip")
+        data = contents.read(obj)
+        problem = header_problem(data)
+        if problem:
+            raise FormatError(f"{where}: {what} (object {obj[:12]}): {problem}")
+        return data
+
+    def check_type(obj: str, what: str, want: Any) -> None:
+        found = checked_types.get(obj)
+        if found is None:
+            data = read(obj, what)
+            try:
+                found = east.read_type(data)
+            except E3Error as e:
+                raise FormatError(f"{where}: {what} (object {obj[:12]}): {e}") from None
+            checked_types[obj] = found
+        if not east.type_equal(found, want):
+            raise FormatError(
+                f"{where}: {what} (object {obj[:12]}) has type {east.format_type(found)}, expected {east.format_type(want)}"
+            )
+
+    ph = contents.package_hash
+    package = decode_package(read(ph, "the package object"), f"{where}: the package object {ph[:12]}")
+    needed: dict[str, None] = {ph: None}
+    datasets = package.datasets()
+    writers: dict[tuple[str, ...], str] = {}
+    for name in sorted(package.tasks):
+        th = package.tasks[name]
+        data = read(th, f"task {name}")
+        try:
+            _, value = east.decode(data, TaskObjectType)
+            task = TaskObject.from_east(value)
+        except E3Error:
+            raise FormatError(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
+        needed[th] = None
+        check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE)
+        needed[task.command_ir] = None
+        for path in (*task.inputs, task.output):
+            if path not in datasets:
+                raise FormatError(f"{where}: task {name} names dataset {'.'.join(path)}, which the package does not declare")
+        if datasets[task.output].writable:
+            raise FormatError(f"{where}: task {name} writes {'.'.join(task.output)}, which is a writable input")
+        other = writers.setdefault(task.output, name)
+        if other != name:
+            raise FormatError(f"{where}: tasks {other} and {name} both write {'.'.join(task.output)}")
+    for path, ref in sorted(package.refs.items()):
+        spec = datasets.get(path)
+        if spec is None:
+            raise FormatError(f"{where}: the package gives a value for {'.'.join(path)}, which it does not declare")
+        if ref.kind == "value":
+            if not ref.hash or not re.fullmatch(r"[0-9a-f]{64}", ref.hash):
+                raise FormatError(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
+            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type)
+            needed[ref.hash] = None
+    return list(needed)
+
+
+# ---------------------------------------------------------------- export and remove
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    name: str
+    version: str
+    package_hash: str
+    object_count: int
+
+
+def export_zip(repo: "Repository", name: str, version: str | None, out: str | os.PathLike[str]) -> ExportResult:
+    """Write NAME@VERSION and every object it reaches as a package zip (deterministic bytes)."""
+    from e3.package_zip import write_package_zip
+
+    found = resolve(repo, name, version)
+    store = repo.objects
+
+    def read(obj: str) -> bytes:
+        data = store.read(obj)
+        if hash_bytes(data) != obj:
+            raise CorruptObject(f"object {obj} in the repository does not match its contents (run e3-fsck)")
+        return data
+
+    hashes = package_objects(found.package_hash, read)
+
+    def objects() -> Iterable[tuple[str, bytes]]:
+        for obj in sorted(hashes):
+            yield obj, read(obj)
+
+    count = write_package_zip(out, found.name, found.version, found.package_hash, objects())
+    return ExportResult(found.name, found.version, found.package_hash, count)
+
+
+def remove_package(repo: "Repository", name: str, version: str | None = None) -> PackageRef:
+    """Delete the ref of NAME@VERSION; its objects stay until `e3 repo gc` finds nothing reaching them."""
+    found = resolve(repo, name, version)
+    ref = ref_name(found.name, found.version)
+    commit = refs.read(repo, ref)
+    if commit is None:
+        raise NotFound(f"package {found.spec} not found")
+    refs.delete(repo, ref, commit)
+    return found
