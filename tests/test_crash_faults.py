@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from runner_tasks import bash_command, make_task
+from runner_tasks import Integer, bash_command, make_task, value
 
 from conftest import assert_one_line_error, command_env, run
 from e3.exec import logs, queue, records
@@ -47,9 +47,19 @@ def shell_entries(r, script: str, n: int) -> list[queue.Entry]:
     th = make_task(r.objects, bash_command(script), 1)
     out = []
     for i in range(n):
-        x = r.objects.write(f"input {i}".encode())
+        x = r.objects.write(value(i, Integer))
         out.append(queue.Entry(queue.new_execution_id(), "dev", f"t{i}", th, task_id(th, [x]), (x,), ("tasks", f"t{i}", "output")))
     return out
+
+
+def blob_header(n: int) -> str:
+    """The Beast2 bytes before an n-byte Blob's contents, as printf escapes."""
+    from e3 import east as e3east
+
+    import east
+
+    data = e3east.encode(b"\0" * n, east.BlobType)
+    return "".join(f"\\x{b:02x}" for b in data[: len(data) - n])
 
 
 @pytest.fixture
@@ -75,8 +85,8 @@ def test_a_full_disk_stops_the_worker_with_one_clear_line_and_the_run_resumes_af
     mnt, grow = small_disk
     run("e3", "repo", "create", mnt / "repo")
     r = open_repository(mnt / "repo")
-    # Each output is 400 KB of random bytes: a dozen do not fit in 3 MB.
-    entries = shell_entries(r, 'head -c 400000 /dev/urandom > "${@: -1}"', 12)
+    # Each output is a Blob of 400 KB of random bytes: a dozen do not fit in 3 MB.
+    entries = shell_entries(r, f'printf "{blob_header(400000)}" > "${{@: -1}}"; head -c 400000 /dev/urandom >> "${{@: -1}}"', 12)
     queue.enqueue_many(r, "local", entries)
     res = run("e3-run-task", mnt / "repo", "--once", expect=128)
     assert_one_line_error(res, "no space left on device")
@@ -88,7 +98,7 @@ def test_a_full_disk_stops_the_worker_with_one_clear_line_and_the_run_resumes_af
     for e in entries:
         s = records.summary(r, e.task_id)
         assert s is not None and s.kind == "success", e.task
-        assert len(r.objects.read(s.output_hash)) == 400000
+        assert len(r.objects.read(s.output_hash)) == 400000 + len(blob_header(400000)) // 4
     assert list(queue.list_entries(r)) == []
     fsck = run("e3-fsck", "--repo", mnt / "repo", expect=None)
     assert [line for line in fsck.out.splitlines() if not line.startswith("temp ")] == []
