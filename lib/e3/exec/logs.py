@@ -36,6 +36,29 @@ def log_path(repo: "Repository", task_id: str) -> Path:
     return repo.path("logs", check_hash(task_id) + SUFFIX)
 
 
+def resolve_log(repo: "Repository", name: str, must_exist: bool = True) -> Path:
+    """The log of a task_id given in full or as a unique prefix of at least 4 hex digits."""
+    from e3.errors import AmbiguousObject, InvalidHash
+    from e3.store import HASH_RE, PREFIX_RE
+
+    if HASH_RE.fullmatch(name):
+        path = log_path(repo, name)
+        if must_exist and not path.exists():
+            raise NotFound(f"no log for task_id {name}")
+        return path
+    if not PREFIX_RE.fullmatch(name):
+        raise InvalidHash(f"invalid task_id {name!r} (expected at least 4 lower-case hex digits)")
+    try:
+        found = sorted(n for n in os.listdir(repo.path("logs")) if n.startswith(name) and n.endswith(SUFFIX))
+    except FileNotFoundError:
+        found = []
+    if not found:
+        raise NotFound(f"no log for task_id {name}")
+    if len(found) > 1:
+        raise AmbiguousObject(f"task_id prefix {name} is ambiguous ({len(found)} logs match)")
+    return repo.path("logs", found[0])
+
+
 class LogWriter:
     """Appends records to one log; `write(stream, data)` is what the runner calls."""
 

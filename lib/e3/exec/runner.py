@@ -245,23 +245,23 @@ def execute(
     except E3Error as e:
         return _error(log, str(e))
     # Named now (the command IR needs the paths), made only if the task is spawned.
-    scratch = repo.path("tmp", f"run-{os.getpid()}-{next(_counter)}-{secrets.token_hex(4)}")
-    try:
-        input_paths = [str(scratch / f"input-{i}.beast2") for i in range(len(input_hashes))]
-        output_path = str(scratch / "output.beast2")
-        from e3.exec import command
+    scratch = os.path.join(str(repo.root), "tmp", f"run-{os.getpid()}-{next(_counter)}-{secrets.token_hex(4)}")
+    input_paths = [os.path.join(scratch, f"input-{i}.beast2") for i in range(len(input_hashes))]
+    output_path = os.path.join(scratch, "output.beast2")
+    from e3.exec import command
 
-        try:
-            argv = command.evaluate(repo.objects, task.command_ir, input_paths, output_path)
-        except E3Error as e:
-            return _error(log, str(e))
-        if not (force_spawn or spawn_all()):
-            plan = parse_east_run(argv, input_paths, output_path)
-            if plan is not None:
-                platform = _platform(plan.packages)
-                if platform is not None:
-                    return _run_in_process(repo, plan, platform, input_hashes, log, durable)
-        return _spawn(repo, argv, scratch, input_hashes, log, timeout, on_spawn, durable)
+    try:
+        argv = command.evaluate(repo.objects, task.command_ir, input_paths, output_path)
+    except E3Error as e:
+        return _error(log, str(e))
+    if not (force_spawn or spawn_all()):
+        plan = parse_east_run(argv, input_paths, output_path)
+        if plan is not None:
+            platform = _platform(plan.packages)
+            if platform is not None:
+                return _run_in_process(repo, plan, platform, input_hashes, log, durable)
+    try:
+        return _spawn(repo, argv, Path(scratch), input_hashes, log, timeout, on_spawn, durable)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -326,19 +326,10 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         first = text.splitlines()[0] if text else type(e).__name__
         return Outcome("failed", exit_code=1, message=first)
     try:
-        output_hash = _store(store, data, durable)
+        output_hash = store.write(data, durable=durable)
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)
-
-
-def _store(store, data: bytes, durable: bool) -> str:
-    if durable:
-        return store.write(data)
-    try:
-        return store.write(data, durable=False)
-    except TypeError:  # a store without batched durability
-        return store.write(data)
 
 
 def _spawn(
@@ -391,7 +382,8 @@ def _spawn(
     if not output.is_file():
         return _error(log, "command exited 0 but wrote no output file")
     try:
-        output_hash = store.write_file(output) if durable else _store(store, output.read_bytes(), False)
+        with open(output, "rb") as f:
+            output_hash = store.write_stream(f, durable=durable)
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)

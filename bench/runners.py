@@ -1,0 +1,150 @@
+"""Per-task cost of running East tasks: warm in-process paths vs spawning `east-py run` per task.
+
+Runnable alone: `python3 bench/runners.py [--tasks N] [--spawned M]`. Every task
+is `x + 1` on its own input value (so nothing is cached anywhere), run through
+e3.exec.runner.execute. Rows:
+
+- spawn: the original engine's way, `east-py run -p east-py-std ...` per task (baseline)
+- in-process: runner.execute in this process (command IR evaluated, function cached, output stored)
+- pool round trip: one task at a time through WorkerPool (request frame, worker runs it, log written, answer)
+- pool throughput: all tasks submitted at once to a pool of 2 workers
+
+Outputs are stored with durable=False (the dataflow syncs once per batch); the
+"durable" row shows the fsync-per-object cost for comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from east import ArrayType, East, IntegerType, StringType  # noqa: E402
+from east.functions import function_ir  # noqa: E402
+from east.serialization.beast2 import encode_beast2_with_header_for  # noqa: E402
+from east.types.type_of_type import IRType  # noqa: E402
+
+from e3 import east as e3east  # noqa: E402
+from e3.exec import runner  # noqa: E402
+from e3.exec.pool import TaskRequest, WorkerPool  # noqa: E402
+from e3.model.task import TaskObject, store_task  # noqa: E402
+from e3.repository import create_repository  # noqa: E402
+
+AS = ArrayType(StringType)
+
+
+def ir(fn) -> bytes:
+    return encode_beast2_with_header_for(IRType)(function_ir(fn))
+
+
+def command_ir() -> bytes:
+    def body(b, ins, out):
+        argv = b.let(East.value(["east-py", "run", "-p", "east-py-std"], AS))
+
+        def each(b2, p, i):
+            b2.do(argv.push_last("-i"))
+            b2.do(argv.push_last(p))
+
+        b.for_(ins.slice(1, ins.size()), each)
+        b.do(argv.push_last("-o"))
+        b.do(argv.push_last(out))
+        b.do(argv.push_last(ins.at(0)))
+        return argv
+
+    return ir(East.function([AS, StringType], AS, body))
+
+
+def setup(repo, n: int, offset: int):
+    store = repo.objects
+    cmd = store.write(command_ir())
+    th = store_task(store, TaskObject(cmd, (("tasks", "t", "function_ir"), ("inputs", "x")), ("tasks", "t", "output")))
+    fn = store.write(ir(East.function([IntegerType], IntegerType, lambda b, x: x + 1)))
+    return th, [[fn, store.write(e3east.encode(offset + i, IntegerType))] for i in range(n)]
+
+
+def per_task(fn, jobs) -> float:
+    start = time.perf_counter()
+    fn(jobs)
+    return (time.perf_counter() - start) / len(jobs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", type=int, default=2000)
+    ap.add_argument("--spawned", type=int, default=8)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="e3-bench-runners-") as tmp:
+        repo = create_repository(tmp)
+        root = str(repo.root)
+        rows = []
+
+        def spawned(jobs):
+            for inputs in jobs:
+                assert runner.execute(repo, th, inputs, force_spawn=True, durable=False).status == "success"
+
+        th, jobs = setup(repo, args.spawned, 0)
+        rows.append(("spawn east-py run per task (baseline)", per_task(spawned, jobs), len(jobs)))
+
+        def direct(durable):
+            def go(jobs):
+                for inputs in jobs:
+                    assert runner.execute(repo, th, inputs, durable=durable).status == "success"
+
+            return go
+
+        th, jobs = setup(repo, 1, 10**6)
+        direct(False)(jobs)  # compile once, as a warm worker has
+        th, jobs = setup(repo, args.tasks, 2 * 10**6)
+        rows.append(("in-process runner.execute", per_task(direct(False), jobs), len(jobs)))
+        th, jobs = setup(repo, min(args.tasks, 200), 3 * 10**6)
+        rows.append(("in-process, fsync per output (durable)", per_task(direct(True), jobs), len(jobs)))
+
+        with WorkerPool(2) as pool:
+            th, jobs = setup(repo, 4, 4 * 10**6)
+            for inputs in jobs:  # warm both workers' caches
+                pool.run(TaskRequest(root, th, inputs, durable=False))
+
+            def round_trip(jobs):
+                for inputs in jobs:
+                    assert pool.run(TaskRequest(root, th, inputs, durable=False)).status == "success"
+
+            def round_trip_nolog(jobs):
+                for inputs in jobs:
+                    assert pool.run(TaskRequest(root, th, inputs, durable=False, log=False)).status == "success"
+
+            def throughput(jobs):
+                futures = [pool.submit(TaskRequest(root, th, inputs, durable=False)) for inputs in jobs]
+                assert all(f.result().status == "success" for f in futures)
+
+            th, jobs = setup(repo, args.tasks, 5 * 10**6)
+            rows.append(("pool round trip, one at a time (with log)", per_task(round_trip, jobs), len(jobs)))
+            th, jobs = setup(repo, args.tasks, 6 * 10**6)
+            rows.append(("pool round trip, one at a time (no log)", per_task(round_trip_nolog, jobs), len(jobs)))
+            th, jobs = setup(repo, args.tasks, 7 * 10**6)
+            rows.append(("pool throughput, 2 workers", per_task(throughput, jobs), len(jobs)))
+
+            # Pure round trip: the same request latency samples, for the median.
+            th, jobs = setup(repo, 500, 8 * 10**6)
+            samples = []
+            for inputs in jobs:
+                t = time.perf_counter()
+                pool.run(TaskRequest(root, th, inputs, durable=False))
+                samples.append(time.perf_counter() - t)
+
+    base = rows[0][1]
+    print(f"{'path':<44} {'tasks':>6} {'ms/task':>9} {'speed-up':>9}")
+    for name, t, n in rows:
+        print(f"{name:<44} {n:>6} {t * 1e3:>9.3f} {base / t:>8.0f}x")
+    print(f"pool round trip median {statistics.median(samples) * 1e3:.3f} ms, p90 "
+          f"{sorted(samples)[int(len(samples) * 0.9)] * 1e3:.3f} ms ({len(samples)} tasks)")
+    print(f"(cpus: {os.cpu_count()})")
+
+
+if __name__ == "__main__":
+    main()

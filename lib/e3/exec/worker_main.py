@@ -1,0 +1,133 @@
+"""A warm worker process of e3.exec.pool: East loaded once, tasks run in-process one after another.
+
+Started as `python -m e3.exec.worker_main RFD WFD [PLATFORM...]`: it reads
+request frames from RFD and answers on WFD (frames: 4-byte big-endian length,
+then one CBOR map; see e3.exec.pool). Before its first task it imports the East
+runtime and the named platform packages, then says `{"ready": pid}`. For each
+request it opens the task's log, runs the execution through e3.exec.runner, and
+answers `{"id", "outcome"}`; when the task is spawned it first tells
+`{"id", "pgid"}`, so the pool can kill that group if this worker dies. It exits
+when RFD reaches end of file. Its stdout is pointed at its stderr: output a task
+prints at C level must never mix into the pool owner's stdout.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import sys
+
+import cbor2
+
+HEADER = struct.Struct(">I")
+
+
+def read_frame(fd: int) -> dict | None:
+    head = _read_exact(fd, HEADER.size)
+    if head is None:
+        return None
+    (n,) = HEADER.unpack(head)
+    body = _read_exact(fd, n)
+    if body is None:
+        return None
+    return cbor2.loads(body)
+
+
+def write_frame(fd: int, message: dict) -> None:
+    body = cbor2.dumps(message)
+    data = HEADER.pack(len(body)) + body
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(rfd: int, wfd: int, preload: list[str]) -> int:
+    from e3.exec import identity, logs, runner
+    from e3.repository import Repository
+
+    runner.preload(preload)
+    repos: dict[str, Repository] = {}
+    write_frame(wfd, {"ready": os.getpid()})
+    while True:
+        req = read_frame(rfd)
+        if req is None:
+            return 0
+        rid = req["id"]
+        root = req["repo"]
+        repo = repos.get(root)
+        if repo is None:
+            repo = repos[root] = Repository(root)
+        inputs = list(req["inputs"])
+        log = None
+        if req.get("log", True):
+            task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
+            log = logs.open_log(repo, task_id, req.get("execution_id"))
+        try:
+            outcome = _execute(runner, repo, req, inputs, log, wfd, rid)
+            if log is not None:
+                log.end(outcome.status)
+        finally:
+            if log is not None:
+                log.close()
+        write_frame(wfd, {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]})
+
+
+def _execute(runner, repo, req: dict, inputs: list[str], log, wfd: int, rid: int):
+    try:
+        return runner.execute(
+            repo,
+            req["task"],
+            inputs,
+            force_spawn=bool(req.get("force_spawn")),
+            timeout=req.get("timeout"),
+            log=log,
+            on_spawn=lambda pgid: write_frame(wfd, {"id": rid, "pgid": pgid}),
+            durable=bool(req.get("durable", True)),
+        )
+    except Exception as e:  # a bug of ours: fail this execution, keep the worker
+        message = f"internal error: {type(e).__name__}: {e}"
+        if log is not None:
+            log.write("stderr", f"e3: {message}\n".encode())
+        return runner.Outcome("error", message=message)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the pool's thread that started it goes (owner killed)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the owner was already gone before prctl took effect
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    rfd, wfd = int(argv[0]), int(argv[1])
+    os.dup2(2, 1)
+    _die_with_parent()
+    try:
+        return serve(rfd, wfd, argv[2:])
+    except KeyboardInterrupt:  # the pool owner's Ctrl-C reached our process group too; it decides
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

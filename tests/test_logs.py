@@ -1,0 +1,126 @@
+"""Execution logs: append-only CBOR records, torn tails ignored, followed while written; e3-log-tail."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import LIB, assert_one_line_error, command_env, run
+
+sys.path.insert(0, str(LIB))
+
+from e3.exec import logs  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+TID = "ab" * 32
+
+
+@pytest.fixture
+def r(repo):
+    return open_repository(repo)
+
+
+def write_log(r, *entries, tid=TID):
+    with logs.open_log(r, tid, "e1") as log:
+        for stream, data in entries:
+            log.write(stream, data)
+        log.end("success")
+    return logs.log_path(r, tid)
+
+
+def test_records_read_back_in_order_with_start_and_end(r):
+    path = write_log(r, ("stdout", b"a\n"), ("stderr", b"b\n"))
+    recs = logs.read_records(path)
+    assert [(x["stream"], x.get("bytes")) for x in recs] == [("start", None), ("stdout", b"a\n"), ("stderr", b"b\n"), ("end", None)]
+    assert recs[0]["executionId"] == "e1" and recs[-1]["status"] == "success"
+    assert all(isinstance(x["time"], float) for x in recs)
+
+
+def test_large_output_is_split_into_bounded_records(r):
+    path = write_log(r, ("stdout", b"x" * (logs.MAX_RECORD_BYTES * 2 + 5)))
+    sizes = [len(x["bytes"]) for x in logs.read_records(path) if x["stream"] == "stdout"]
+    assert sizes == [logs.MAX_RECORD_BYTES, logs.MAX_RECORD_BYTES, 5]
+
+
+def test_torn_tail_is_ignored_and_earlier_records_survive(r):
+    path = write_log(r, ("stdout", b"kept\n"))
+    whole = path.read_bytes()
+    with open(path, "ab") as f:
+        import cbor2
+
+        f.write(cbor2.dumps({"time": 1.0, "stream": "stdout", "bytes": b"torn" * 10})[:-7])
+    recs = logs.read_records(path)
+    assert [x["stream"] for x in recs] == ["start", "stdout", "end"]
+    # the next writer cuts the torn bytes off before appending
+    with logs.open_log(r, TID, "e2") as log:
+        log.write("stdout", b"again\n")
+    assert path.read_bytes().startswith(whole)
+    assert [x.get("bytes") for x in logs.read_records(path)][-1] == b"again\n"
+
+
+def test_log_tail_prints_the_newest_execution_to_the_tasks_streams(r, repo):
+    write_log(r, ("stdout", b"old\n"))
+    with logs.open_log(r, TID, "e2") as log:
+        log.write("stdout", b"new out\n")
+        log.write("stderr", b"new err\n")
+        log.end("failed")
+    res = run("e3-log-tail", "--repo", repo, TID)
+    assert (res.out, res.err) == ("new out\n", "new err\n")
+    assert run("e3-log-tail", "--repo", repo, "--all", TID[:6]).out == "old\nnew out\n"
+    assert run("e3", "log-tail", "--repo", repo, TID).out == "new out\n"
+
+
+@pytest.mark.parametrize(
+    "arg,needle",
+    [("cd" * 32, "no log"), ("xyz", "invalid task_id"), ("abcd", "no log")],
+)
+def test_log_tail_refuses_missing_or_invalid_task_ids(repo, arg, needle):
+    assert_one_line_error(run("e3-log-tail", "--repo", repo, arg, expect=128), needle)
+
+
+def test_log_tail_refuses_an_ambiguous_prefix(r, repo):
+    write_log(r, tid="ab" * 32)
+    write_log(r, tid="abab" + "cd" * 30)
+    assert_one_line_error(run("e3-log-tail", "--repo", repo, "abab", expect=128), "ambiguous")
+    assert_one_line_error(run("e3-log-tail", "--repo", repo, "ab", expect=128), "invalid")
+
+
+def test_log_tail_follow_sees_records_written_by_another_process(r, repo):
+    """A follower started before the log exists prints each record as the writer appends it, and ends at 'end'."""
+    follower = subprocess.Popen(
+        ["e3-log-tail", "--follow", "--repo", str(repo), TID], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env()
+    )
+    writer = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(LIB)!r})\n"
+        "from e3.exec import logs\nfrom e3.repository import open_repository\n"
+        f"log = logs.open_log(open_repository({str(repo)!r}), {TID!r}, 'e1')\n"
+        "for i in range(3):\n"
+        "    log.write('stdout', b'line %d\\n' % i)\n"
+        "    sys.stdout.write('wrote\\n'); sys.stdout.flush(); sys.stdin.readline()\n"
+        "log.end('success')\n"
+    )
+    w = subprocess.Popen([sys.executable, "-c", writer], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=command_env())
+    try:
+        for i in range(3):
+            assert w.stdout.readline() == b"wrote\n"
+            # the follower prints the record before the writer goes on
+            assert follower.stdout.readline() == b"line %d\n" % i
+            w.stdin.write(b"\n")
+            w.stdin.flush()
+        assert follower.wait(timeout=10) == 0
+        assert follower.stdout.read() == b"" and b"Traceback" not in follower.stderr.read()
+    finally:
+        for p in (w, follower):
+            if p.poll() is None:
+                p.kill()
+        w.wait()
+
+
+def test_follow_of_an_ended_execution_returns_at_once(r, repo):
+    write_log(r, ("stdout", b"done\n"))
+    started = time.monotonic()
+    assert run("e3-log-tail", "-f", "--repo", repo, TID).out == "done\n"
+    assert time.monotonic() - started < 5

@@ -1,0 +1,112 @@
+"""The warm worker pool: real worker processes; a crash or hang fails only its own task."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from conftest import ROOT
+from runner_tasks import East, Integer, bash_command, east_command, east_task, function, make_task, value
+
+from e3 import east as e3east  # noqa: E402
+from e3.exec import logs  # noqa: E402
+from e3.exec.identity import task_id  # noqa: E402
+from e3.exec.pool import TaskRequest, WorkerPool  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+TEST_PLATFORM = "e3-test-platform"
+
+
+@pytest.fixture
+def r(repo):
+    return open_repository(repo)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
+    with WorkerPool(2, env=env) as p:
+        yield p
+
+
+def inc_task(r, x: int):
+    fn = function([Integer], Integer, lambda b, v: v + 1)
+    return east_task(r.objects, fn, [value(x, Integer)])
+
+
+def breaking_task(r, name: str, arg: int):
+    """A task whose function calls a test platform function that kills or stalls its process."""
+    from e3_test_platform import e3_test_exit, e3_test_sleep
+
+    call = {"exit": e3_test_exit, "sleep": e3_test_sleep}[name]
+    fn = function([Integer], Integer, lambda b, v: call(v))
+    cmd = east_command(prefix=("east-py", "run", "-p", "east-py-std", "-p", TEST_PLATFORM))
+    return east_task(r.objects, fn, [value(arg, Integer)], cmd)
+
+
+def result(r, outcome):
+    assert outcome.status == "success", outcome
+    return e3east.decode(r.objects.read(outcome.output_hash))[1]
+
+
+def test_pool_runs_east_tasks_in_its_workers(r, pool):
+    futures = [pool.submit(TaskRequest(str(r.root), *inc_task(r, x))) for x in range(10)]
+    assert [result(r, f.result()) for f in futures] == list(range(1, 11))
+
+
+def test_pool_writes_the_task_log_from_start_to_end(r, pool):
+    th, ins = inc_task(r, 5)
+    out = pool.run(TaskRequest(str(r.root), th, ins, execution_id="exec-1"))
+    recs = logs.read_records(logs.log_path(r, task_id(th, ins)))
+    assert [x["stream"] for x in recs] == ["start", "end"]
+    assert recs[0]["executionId"] == "exec-1" and recs[1]["status"] == out.status == "success"
+
+
+def test_worker_crash_fails_only_its_task_and_the_pool_goes_on(r, pool):
+    th, ins = breaking_task(r, "exit", 7)
+    crash = pool.submit(TaskRequest(str(r.root), th, ins))
+    others = [pool.submit(TaskRequest(str(r.root), *inc_task(r, x))) for x in range(4)]
+    out = crash.result(timeout=60)
+    assert out.status == "error" and "exited with status 7" in out.message
+    assert [result(r, f.result(timeout=60)) for f in others] == [1, 2, 3, 4]
+    recs = logs.read_records(logs.log_path(r, task_id(th, ins)))
+    assert recs[-1] == {**recs[-1], "stream": "end", "status": "error"}
+    assert b"exited with status 7" in recs[-2]["bytes"]
+    assert result(r, pool.run(TaskRequest(str(r.root), *inc_task(r, 100)))) == 101
+
+
+def test_hung_task_times_out_and_the_pool_goes_on(r, pool):
+    th, ins = breaking_task(r, "sleep", 60)
+    started = time.monotonic()
+    out = pool.run(TaskRequest(str(r.root), th, ins, timeout=0.5))
+    assert out.status == "error" and "timed out" in out.message
+    assert time.monotonic() - started < 10
+    assert result(r, pool.run(TaskRequest(str(r.root), *inc_task(r, 1)))) == 2
+
+
+def test_shell_task_runs_through_the_pool_with_its_output_logged(r, pool):
+    th = make_task(r.objects, bash_command('echo out; cp "$1" "$2"'), 1)
+    x = r.objects.write(value(3, Integer))
+    out = pool.run(TaskRequest(str(r.root), th, [x]))
+    assert out.status == "success" and out.output_hash == x
+    recs = logs.read_records(logs.log_path(r, task_id(th, [x])))
+    assert [(rec["stream"], rec.get("bytes")) for rec in recs[1:]] == [("stdout", b"out\n"), ("end", None)]
+
+
+def test_cancel_kills_a_running_shell_task_and_its_process_group(r, pool, tmp_path):
+    marker = tmp_path / "survived"
+    th = make_task(r.objects, bash_command(f"(sleep 1; touch {marker}) & sleep 30"), 0)
+    fut = pool.submit(TaskRequest(str(r.root), th, []))
+    time.sleep(0.5)
+    assert pool.cancel(fut)
+    assert fut.result(timeout=30).status == "cancelled"
+    time.sleep(1.0)
+    assert not marker.exists()
+    assert result(r, pool.run(TaskRequest(str(r.root), *inc_task(r, 2)))) == 3
+
+
+def test_pool_of_zero_workers_is_refused():
+    with pytest.raises(ValueError):
+        WorkerPool(0)
