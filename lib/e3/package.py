@@ -184,8 +184,6 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str]) -> ImportRe
         needed = check_contents(contents)
         store = repo.objects
         for obj in needed:
-            if store.exists(obj):
-                continue
             data = contents.cached.get(obj)
             if data is not None:
                 store.write(data, durable=False)
@@ -230,7 +228,7 @@ def check_contents(contents: "ZipContents") -> list[str]:
     from e3 import east
 
     where = contents.path
-    checked_types: dict[str, Any] = {}  # object hash -> its header's type, each object checked once
+    checked: dict[tuple[str, bytes], None] = {}  # (object, type key) pairs already checked: each pair once
 
     def read(obj: str, what: str) -> bytes:
         if obj not in contents.objects:
@@ -241,19 +239,29 @@ def check_contents(contents: "ZipContents") -> list[str]:
             raise FormatError(f"{where}: {what} (object {obj[:12]}): {problem}")
         return data
 
-    def check_type(obj: str, what: str, want: Any) -> None:
-        found = checked_types.get(obj)
-        if found is None:
-            data = read(obj, what)
-            try:
-                found = east.read_type(data)
-            except E3Error as e:
-                raise FormatError(f"{where}: {what} (object {obj[:12]}): {e}") from None
-            checked_types[obj] = found
+    def check_type(obj: str, what: str, want: Any, want_key: bytes) -> None:
+        if (obj, want_key) in checked:
+            return
+        data = read(obj, what)
+        try:
+            found = east.read_type(data)
+        except E3Error as e:
+            raise FormatError(f"{where}: {what} (object {obj[:12]}): {e}") from None
         if not east.type_equal(found, want):
             raise FormatError(
                 f"{where}: {what} (object {obj[:12]}) has type {east.format_type(found)}, expected {east.format_type(want)}"
             )
+        checked[(obj, want_key)] = None
+
+    ir_key = east.type_key(east.IR_TYPE)
+    decode_task = east.decoder_for(TaskObjectType)  # refuses any other header type
+    type_keys: dict[int, bytes] = {}
+
+    def key_of(t: Any) -> bytes:
+        k = type_keys.get(id(t))
+        if k is None:
+            k = type_keys[id(t)] = east.type_key(t)
+        return k
 
     ph = contents.package_hash
     package = decode_package(read(ph, "the package object"), f"{where}: the package object {ph[:12]}")
@@ -264,12 +272,11 @@ def check_contents(contents: "ZipContents") -> list[str]:
         th = package.tasks[name]
         data = read(th, f"task {name}")
         try:
-            _, value = east.decode(data, TaskObjectType)
-            task = TaskObject.from_east(value)
-        except E3Error:
+            task = TaskObject.from_east(decode_task(data))
+        except Exception:  # any decoding failure of untrusted bytes means the same thing here
             raise FormatError(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
         needed[th] = None
-        check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE)
+        check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE, ir_key)
         needed[task.command_ir] = None
         for path in (*task.inputs, task.output):
             if path not in datasets:
@@ -286,7 +293,7 @@ def check_contents(contents: "ZipContents") -> list[str]:
         if ref.kind == "value":
             if not ref.hash or not re.fullmatch(r"[0-9a-f]{64}", ref.hash):
                 raise FormatError(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
-            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type)
+            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type, key_of(spec.type))
             needed[ref.hash] = None
     return list(needed)
 
