@@ -96,6 +96,11 @@ def full_ref_candidates(name: str) -> list[str]:
 
 
 def _resolve_base(repo: "Repository", base: str, text: str) -> Resolved:
+    if refs.COMMIT_RE.fullmatch(base):  # a full id is an id (git's rule), found without pygit2 when loose
+        kind = refs.git_object_type(repo, base)
+        if kind is None:
+            raise NotFound(f"unknown revision {text!r}")
+        return Resolved(base, kind)
     for candidate in full_ref_candidates(base):
         try:
             value = refs.read(repo, candidate)
