@@ -321,3 +321,15 @@ def test_objects_the_package_does_not_reach_are_not_stored(repo, e3, built, tmp_
 def test_package_name_that_cannot_be_a_ref_is_refused(repo, e3, built, tmp_path):
     entries = [("packages/bad name/1", (built.package_hash + "\n").encode())] + entries_of(built)[1:]
     refused(repo, e3, make_zip(tmp_path / "bad.zip", entries), "invalid package name")
+
+
+def test_values_bigger_than_a_mebibyte_are_streamed_and_round_trip(repo, e3, tmp_path):
+    blob = bytes(range(256)) * 8192  # 2 MiB: above the in-memory limit, read from the zip twice
+    x = sdk.input("x", east.BlobType, blob)
+    built = sdk.export(sdk.package("big", "1", x), tmp_path / "big.zip")
+    e3("package", "import", repo, tmp_path / "big.zip")
+    h = built.package.refs[("inputs", "x")].hash
+    stored = (repo / ".e3" / "objects" / h[:2] / f"{h[2:]}.beast2").read_bytes()
+    assert east.decode(stored, east.BlobType)[1] == blob
+    e3("package", "export", repo, "big", tmp_path / "again.zip")
+    assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "big.zip").read_bytes()
