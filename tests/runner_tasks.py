@@ -84,3 +84,27 @@ def east_task(store, fn_ir: bytes, inputs: list[bytes], command_ir: bytes | None
     """A task running `fn_ir` on `inputs`; returns (task hash, input hashes with function_ir first)."""
     th = make_task(store, command_ir or east_command(), len(inputs) + 1)
     return th, [store.write(fn_ir)] + [store.write(x) for x in inputs]
+
+
+def run_package():
+    """Package `runpkg` 1.0.0: greet (East, 2 inputs), noisy (prints), broken (East error), copy (bash)."""
+    from east_py_std import console_log
+
+    from e3 import sdk
+    from e3.east import IntegerType, StringType
+
+    greeting = sdk.input("greeting", StringType, "Hello")
+    name = sdk.input("name", StringType)
+    times = sdk.input("times", IntegerType, 2)
+    greet = sdk.task("greet", [greeting, name], East.function([StringType, StringType], StringType, lambda b, g, n: East.str(g, ", ", n, "!")))
+
+    def noisy_body(b, n):
+        b.let(console_log(East.str("counting to ", n)))
+        return n + 1
+
+    noisy = sdk.task("noisy", [times], East.function([IntegerType], IntegerType, noisy_body))
+    broken = sdk.task("broken", [times], East.function([IntegerType], IntegerType, lambda b, n: East.error(East.str("no way"))))
+    copy = sdk.custom_task(
+        "copy", [greet.output], StringType, lambda b, ins, out: East.str("echo copying; cp ", sdk.quote(ins.get(0)), " ", sdk.quote(out))
+    )
+    return sdk.package("runpkg", "1.0.0", greet, noisy, broken, copy)

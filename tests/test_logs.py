@@ -124,3 +124,102 @@ def test_follow_of_an_ended_execution_returns_at_once(r, repo):
     started = time.monotonic()
     assert run("e3-log-tail", "-f", "--repo", repo, TID).out == "done\n"
     assert time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------- e3 logs WS.TASK
+
+
+@pytest.fixture(scope="module")
+def runpkg_zip(tmp_path_factory):
+    from runner_tasks import run_package
+
+    from e3 import sdk
+
+    path = tmp_path_factory.mktemp("pkg") / "runpkg.zip"
+    sdk.export(run_package(), path)
+    return path
+
+
+@pytest.fixture
+def dev(repo, runpkg_zip):
+    """Workspace dev with runpkg deployed and every input assigned (library calls: quicker than five commands)."""
+    from e3 import datasets, package, workspace
+
+    r = open_repository(repo)
+    package.import_zip(r, runpkg_zip)
+    workspace.create(r, "dev")
+    workspace.deploy(r, "dev", "runpkg", "1.0.0")
+    datasets.set_value(r, "dev.inputs.name", b'"World"', "east")
+    return repo
+
+
+def current_task_id(repo, ws, task):
+    from e3 import workspace
+    from e3.exec.identity import task_id
+    from e3.model.task import load_task
+
+    r = open_repository(repo)
+    view = workspace.read(r, ws)
+    th = view.package.tasks[task]
+    return task_id(th, [view.datasets[p] for p in load_task(r.objects, th).inputs])
+
+
+def test_logs_prints_the_execution_for_the_tasks_current_inputs(dev):
+    r = open_repository(dev)
+    write_log(r, ("stdout", b"hello from greet\n"), ("stderr", b"careful\n"), tid=current_task_id(dev, "dev", "greet"))
+    res = run("e3", "logs", dev, "dev.greet")
+    assert (res.out, res.err) == ("hello from greet\n", "careful\n")
+
+
+def test_logs_falls_back_to_the_newest_recorded_execution(dev):
+    from e3 import refs
+    from e3.exec import records
+
+    r = open_repository(dev)
+    tid = current_task_id(dev, "dev", "noisy")
+    write_log(r, ("stdout", b"ran on 2\n"), tid=tid)
+    from e3 import workspace
+
+    view = workspace.read(r, "dev")
+    ins = tuple(view.datasets[p] for p in [("tasks", "noisy", "function_ir"), ("inputs", "times")])
+    rec = records.Record("success", "e1", ins, records.now(), records.now(), output_hash=ins[1])
+    rec_hash = records.write(r, tid, rec)
+    commit = refs.write_state(r, {("execution",): rec_hash}, None, "noisy ran")
+    refs.update(r, "refs/tasks/dev/noisy", commit)
+    from e3 import datasets
+
+    datasets.set_value(r, "dev.inputs.times", b"3", "east")  # now the current inputs have no log
+    assert run("e3", "logs", dev, "dev.noisy").out == "ran on 2\n"
+
+
+def test_logs_follow_waits_for_the_execution_to_start(dev):
+    tid = current_task_id(dev, "dev", "greet")
+    follower = subprocess.Popen(["e3", "logs", str(dev), "dev.greet", "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    try:
+        time.sleep(0.5)
+        assert follower.poll() is None
+        write_log(open_repository(dev), ("stdout", b"late\n"), tid=tid)
+        assert follower.wait(timeout=10) == 0 and follower.stdout.read() == b"late\n"
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+
+
+@pytest.mark.parametrize(
+    "target,code,needle",
+    [
+        ("dev.greet", 128, "has not run"),
+        ("dev.nosuch", 128, "task 'nosuch' not found"),
+        ("nows.greet", 128, "workspace nows does not exist"),
+        ("dev", 2, "expected ws.task"),
+    ],
+)
+def test_logs_refuses_with_one_line(dev, target, code, needle):
+    assert_one_line_error(run("e3", "logs", dev, target, expect=code), needle)
+
+
+def test_logs_names_an_unassigned_input(dev):
+    from e3 import datasets
+
+    datasets.unset(open_repository(dev), "dev.inputs.name")
+    assert_one_line_error(run("e3", "logs", dev, "dev.greet", "-f", expect=128), "unassigned")

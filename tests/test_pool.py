@@ -110,3 +110,14 @@ def test_cancel_kills_a_running_shell_task_and_its_process_group(r, pool, tmp_pa
 def test_pool_of_zero_workers_is_refused():
     with pytest.raises(ValueError):
         WorkerPool(0)
+
+
+def test_caller_may_write_the_logs_start_and_end_itself(r, pool):
+    th = make_task(r.objects, bash_command("echo inside"), 0)
+    tid = task_id(th, [])
+    with logs.open_log(r, tid, "mine") as log:
+        out = pool.run(TaskRequest(str(r.root), th, [], log_start_end=False))
+        log.end("error" if out.status == "error" else out.status)
+    recs = logs.read_records(logs.log_path(r, tid))
+    assert [(x["stream"], x.get("bytes")) for x in recs] == [("start", None), ("stdout", b"inside\n"), ("stderr", b"e3: command exited 0 but wrote no output file\n"), ("end", None)]
+    assert recs[0]["executionId"] == "mine"

@@ -414,7 +414,9 @@ def load_platform(package: str) -> list:
 
 
 def function_signature(fn: Any) -> tuple[list, Any]:
-    """(input types, output type) of a compiled function."""
+    """(input types, output type) of an `East.function` (declaring platform functions or not) or a compiled one."""
+    if hasattr(fn, "_east_param_types"):
+        return list(fn._east_param_types), fn._east_out_type
     handle = fn._eastc_handle
     return list(handle.get_input_types()), handle.get_output_type()
 

@@ -56,6 +56,10 @@ class TaskRequest:
     force_spawn: bool = False
     durable: bool = True
     log: bool = True
+    """The worker appends the task's output to `logs/<TASK_ID>.eastl`."""
+    log_start_end: bool = True
+    """...and opens the execution with its "start" record and closes it with "end". False when the
+    caller writes those itself (it records the execution around the run)."""
 
     def frame(self, rid: int) -> dict:
         return {
@@ -69,6 +73,7 @@ class TaskRequest:
             "force_spawn": self.force_spawn,
             "durable": self.durable,
             "log": self.log,
+            "log_start_end": self.log_start_end,
         }
 
 
@@ -355,7 +360,8 @@ class WorkerPool:
         try:
             with logs.open_log(Repository(request.repo), task_id) as log:
                 log.write("stderr", f"e3: {message}\n".encode())
-                log.end(status)
+                if request.log_start_end:
+                    log.end(status)
         except OSError:
             pass
 

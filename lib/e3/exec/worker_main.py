@@ -70,12 +70,13 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
             repo = repos[root] = Repository(root)
         inputs = list(req["inputs"])
         log = None
+        bounds = bool(req.get("log_start_end", True))
         if req.get("log", True):
             task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
-            log = logs.open_log(repo, task_id, req.get("execution_id"))
+            log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None)
         try:
             outcome = _execute(runner, repo, req, inputs, log, wfd, rid)
-            if log is not None:
+            if log is not None and bounds:
                 log.end(outcome.status)
         finally:
             if log is not None:

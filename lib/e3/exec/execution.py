@@ -1,0 +1,148 @@
+"""Ad-hoc executions (`e3 run`): one task of an imported package, on input files, to an output file.
+
+Outside any workspace, but memoized like every execution: the inputs are
+stored (canonical encoding, as `e3 set` stores them), the task_id is the task
+object's hash with the input hashes, and a success recorded for that task_id
+is reused unless forced. The run itself goes through e3.exec.runner in this
+process (an East task never spawns `east-py run` unless asked), with its output
+in `logs/<TASK_ID>.eastl` and, live, on `echo`.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Sequence
+
+from e3.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from e3.exec.runner import Outcome
+    from e3.repository import Repository
+
+FUNCTION_IR = "function_ir"
+
+
+@dataclass(frozen=True)
+class AdhocResult:
+    name: str
+    """`pkg@version/task`."""
+    task_id: str
+    outcome: "Outcome"
+    cached: bool
+
+
+def parse_task_spec(spec: str) -> tuple[str, str | None, str]:
+    """`pkg/task` or `pkg@ver/task` -> (pkg, ver or None, task)."""
+    from e3.package import parse_spec
+
+    pkg, sep, task = spec.partition("/")
+    if not sep or not pkg or not task:
+        raise UsageError(f"invalid task {spec!r} (expected PKG/TASK or PKG@VERSION/TASK)")
+    name, version = parse_spec(pkg)
+    return name, version, task
+
+
+def run_task(
+    repo: "Repository",
+    spec: str,
+    input_files: Sequence[str],
+    output_file: str,
+    *,
+    force: bool = False,
+    force_spawn: bool = False,
+    timeout: float | None = None,
+    echo: BinaryIO | None = None,
+) -> AdhocResult:
+    from e3 import east
+    from e3.package import read_package
+    from e3.atomic_file import write_atomically
+    from e3.exec import identity, records, runner
+    from e3.model.paths import format_tree_path
+    from e3.model.task import load_task
+
+    out_fmt = east.format_of_path(output_file)
+    if out_fmt is None:
+        raise UsageError(f"cannot tell the format of {output_file!r} from its name (expected .beast2, .east or .json)")
+    name, version, task_name = parse_task_spec(spec)
+    found, package = read_package(repo, name, version)
+    label = f"{found.spec}/{task_name}"
+    task_hash = package.tasks.get(task_name)
+    if task_hash is None:
+        known = ", ".join(sorted(package.tasks)) or "none"
+        raise NotFound(f"task {task_name!r} not found in {found.spec} (tasks: {known})")
+    task = load_task(repo.objects, task_hash)
+    datasets = package.datasets()
+
+    paths = list(task.inputs)
+    given = list(input_files)
+    implicit: list[str] = []
+    own_function = None
+    if paths and paths[0][-1:] == (FUNCTION_IR,):
+        ref = package.refs.get(paths[0])
+        if ref is not None and ref.kind == "value" and ref.hash:
+            own_function = ref.hash  # an East task's own function, taken from the package
+    if own_function is not None and len(given) == len(paths) - 1:
+        implicit, paths = [own_function], paths[1:]
+    elif len(given) != len(paths):
+        shown = paths[1:] if own_function is not None else paths
+        names = ", ".join(format_tree_path(p) for p in shown) or "none"
+        raise UsageError(f"task {label} takes {len(shown)} input file(s) ({names}), got {len(given)}")
+
+    input_hashes = list(implicit)
+    for file, path in zip(given, paths):
+        spec_ = datasets.get(path)
+        if spec_ is None:
+            raise NotFound(f"task {label} reads {format_tree_path(path)}, which the package does not declare")
+        fmt = east.format_of_path(file)
+        if fmt is None:
+            raise UsageError(f"cannot tell the format of {file!r} from its name (expected .beast2, .east or .json)")
+        try:
+            with open(file, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFound(f"input file {file} not found") from None
+        try:
+            _, value = east.load(data, fmt, spec_.type)
+        except Exception as e:  # FormatError / TypeMismatch: name the file
+            raise type(e)(f"input {file} ({format_tree_path(path)}): {e}") from None
+        input_hashes.append(repo.objects.write(east.encode(value, spec_.type)))
+
+    tid = identity.task_id(task_hash, input_hashes)
+    outcome = None
+    cached = False
+    if not force:
+        summary = records.summary(repo, tid)
+        if summary is not None and summary.kind == "success" and summary.output_hash and repo.objects.exists(summary.output_hash):
+            outcome = runner.Outcome("success", output_hash=summary.output_hash, exit_code=0)
+            cached = True
+    if outcome is None:
+        outcome = _execute(repo, tid, task_hash, input_hashes, force_spawn, timeout, echo)
+
+    if outcome.status == "success":
+        data = repo.objects.read(outcome.output_hash)
+        if out_fmt != "beast2":
+            t, value = east.decode(data)
+            data = east.dump(value, t, out_fmt)
+        write_atomically(output_file, data)
+    return AdhocResult(label, tid, outcome, cached)
+
+
+def _execute(repo, tid, task_hash, input_hashes, force_spawn, timeout, echo) -> "Outcome":
+    from e3.exec import logs, records, runner
+
+    execution_id = uuid.uuid4().hex
+    started = records.now()
+    with logs.open_log(repo, tid, execution_id) as log:
+        sink = logs.Tee(log, echo) if echo is not None else log
+        outcome = runner.execute(repo, task_hash, input_hashes, force_spawn=force_spawn, timeout=timeout, log=sink)
+        log.end(outcome.status)
+    done = records.now()
+    hashes = tuple(input_hashes)
+    if outcome.status == "success":
+        rec = records.Record("success", execution_id, hashes, started, done, output_hash=outcome.output_hash)
+    elif outcome.status == "failed":
+        rec = records.Record("failed", execution_id, hashes, started, done, exit_code=outcome.exit_code if outcome.exit_code is not None else 1)
+    else:
+        rec = records.Record("error", execution_id, hashes, started, done, message=outcome.message or outcome.status)
+    records.write(repo, tid, rec)
+    return outcome
