@@ -169,8 +169,13 @@ class ImportResult(tuple):
         return f"{self.name}@{self.version}"
 
 
-def import_zip(repo: "Repository", zip_path: str | os.PathLike[str]) -> ImportResult:
-    """Import a package zip: check everything, then write the objects, then the ref."""
+def import_zip(repo: "Repository", zip_path: str | os.PathLike[str], replace: bool = False) -> ImportResult:
+    """Import a package zip: check everything, then write the objects, then the ref.
+
+    `replace` lets a zip with other contents take over an existing name@version
+    (`e3 watch` rebuilds a source whose version did not change); the package
+    ref's history keeps the version it replaced.
+    """
     from e3.package_zip import open_entry, read_package_zip
 
     with read_package_zip(zip_path) as contents:
@@ -179,8 +184,9 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str]) -> ImportRe
         current = _current(repo, ref)
         if current == package_hash:
             return ImportResult(name, version, package_hash, 0, False)
-        if current is not None:
+        if current is not None and not replace:
             raise Conflict(_clash(name, version, current, package_hash))
+        previous = refs.read(repo, ref) if current is not None else None
         needed = check_contents(contents)
         store = repo.objects
         for obj in needed:
@@ -191,9 +197,10 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str]) -> ImportRe
                 with open_entry(contents, obj) as f:
                     store.write_stream(f, expect=obj, durable=False)
         store.sync()
-    commit = refs.write_state(repo, {LEAF: package_hash}, None, f"import {name}@{version}")
+    verb = "replace" if previous else "import"
+    commit = refs.write_state(repo, {LEAF: package_hash}, previous, f"{verb} {name}@{version}")
     try:
-        refs.update(repo, ref, commit, refs.ZERO, f"package: import {name}@{version}")
+        refs.update(repo, ref, commit, previous or refs.ZERO, f"package: {verb} {name}@{version}")
     except RefMoved:
         # Someone imported NAME@VERSION meanwhile: fine if it is the same package.
         current = _current(repo, ref)

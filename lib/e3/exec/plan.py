@@ -71,7 +71,12 @@ def graph_for(store: "ObjectStore", package_hash: str, package: "Package") -> Gr
 
 
 def build(store: "ObjectStore", package: "Package") -> Graph:
-    nodes = {name: Node(name, h, load_task(store, h)) for name, h in sorted(package.tasks.items())}
+    return build_from_tasks({name: (h, load_task(store, h)) for name, h in package.tasks.items()})
+
+
+def build_from_tasks(tasks: dict[str, tuple[str, TaskObject]]) -> Graph:
+    """The graph of tasks given as name -> (task object hash, task object)."""
+    nodes = {name: Node(name, h, t) for name, (h, t) in sorted(tasks.items())}
     producer: dict[TreePath, str] = {}
     for node in nodes.values():
         other = producer.setdefault(node.task.output, node.name)

@@ -383,6 +383,11 @@ def claim(repo: "Repository", runner: str = DEFAULT_RUNNER) -> Claim | None:
     return Claimer(repo, runner).claim()
 
 
+def claim_entry(repo: "Repository", runner: str, execution_id: str) -> Claim | None:
+    """Claim one named pending entry (the one this process just enqueued), or None if another worker has it."""
+    return _try_claim(repo, check_runner(runner), check_execution_id(execution_id) + SUFFIX)
+
+
 def _try_claim(repo: "Repository", runner: str, name: str) -> Claim | None:
     d = runner_dir(repo, runner)
     src = os.path.join(d, name)

@@ -1,0 +1,123 @@
+"""`e3 start`: run a workspace's dataflow."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from e3.cli import _command as command
+from e3.errors import EXIT_INTERRUPTED, EXIT_NO
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = command.parser(
+        "e3 start",
+        "Run every task of a workspace that is not up to date, in dataflow order, reusing every cached result.",
+    )
+    p.add_argument("repo", metavar="REPO", help="repository path")
+    p.add_argument("workspace", metavar="WS", help="workspace name")
+    p.add_argument("--filter", metavar="TASK", help="run only this task (its upstream is not run)")
+    p.add_argument("--concurrency", "-j", type=_positive, default=4, metavar="N", help="tasks at once (default 4)")
+    p.add_argument("--force", action="store_true", help="run tasks even when a cached result exists")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="fail a task that runs longer than this")
+    p.add_argument("--spawn", action="store_true", help="spawn every task as its own process (no warm workers)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _start(args: argparse.Namespace) -> int:
+    from e3.exec.start import start_workspace
+    from e3.repository import open_repository
+
+    repo = open_repository(args.repo)
+    progress = _Progress(quiet=args.quiet, live=sys.stderr.isatty())
+    try:
+        summary = start_workspace(
+            repo,
+            args.workspace,
+            task=args.filter,
+            concurrency=args.concurrency,
+            force=args.force,
+            timeout=args.timeout,
+            spawn=args.spawn,
+            observer=progress.event,
+        )
+    except KeyboardInterrupt:
+        progress.close()
+        sys.stderr.write("e3 start: cancelled: running tasks were stopped; run `e3 start` again to resume\n")
+        return EXIT_INTERRUPTED
+    progress.close()
+    for line in summary_lines(summary, args.repo, args.workspace):
+        command.write_line(line)
+    return 0 if summary.ok else EXIT_NO
+
+
+def summary_lines(summary, repo: str, ws: str) -> list[str]:
+    from e3.exec.dataflow import CACHED, FAILED, RAN, SKIPPED, STUCK
+
+    lines = []
+    for r in sorted(summary.reports.values(), key=lambda r: r.name):
+        if r.state == FAILED:
+            lines.append(f"failed: {r.name}: {r.message} (log: e3 logs {repo} {ws}.{r.name})")
+        elif r.state in (SKIPPED, STUCK):
+            lines.append(f"{r.state}: {r.name}: {r.message}")
+    counts = ", ".join(
+        f"{summary.count(s)} {s}" for s in (RAN, CACHED, FAILED, SKIPPED, STUCK, "cancelled") if summary.count(s)
+    )
+    lines.append(f"{len(summary.reports)} tasks: {counts or 'nothing to do'} in {summary.seconds:.2f}s")
+    return lines
+
+
+class _Progress:
+    """Live counts on a terminal (rich); one plain line per settled task in a pipe."""
+
+    def __init__(self, quiet: bool, live: bool) -> None:
+        self.quiet = quiet
+        self.counts: dict[str, int] = {}
+        self.running = 0
+        self.t0 = time.monotonic()
+        self._live = None
+        if live and not quiet:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=8, transient=True)
+            self._live.start()
+
+    def _render(self):
+        from rich.text import Text
+
+        done = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        return Text(f"{time.monotonic() - self.t0:6.1f}s  running {self.running}  {done}")
+
+    def event(self, kind: str, report) -> None:
+        if kind == "start":
+            self.running += 1
+        else:
+            if report.state in ("ran", "failed", "cancelled"):
+                self.running = max(0, self.running - 1)
+            self.counts[report.state] = self.counts.get(report.state, 0) + 1
+            if self._live is None and not self.quiet:
+                took = f" ({report.seconds:.2f}s)" if report.state == "ran" else ""
+                command.write_line(f"{report.state} {report.name}{took}")
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    return command.run("e3 start", build_parser, _start, argv)

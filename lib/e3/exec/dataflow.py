@@ -1,0 +1,391 @@
+"""Run a workspace's dataflow: every task that is not up to date, in dataflow order.
+
+The scheduler keeps the dataset tree in memory (the workspace's last commit
+plus outputs not yet committed) and walks the graph event by event:
+
+- A task is *evaluated* once every task upstream of it is settled. Its inputs'
+  hashes give its task_id; a success recorded for that id is reused at once
+  (a cache hit costs one small file read), otherwise it is queued and run.
+- A finished task's output enters the in-memory tree and releases its
+  dependents; outputs reach the workspace in batches (one commit per flush,
+  at most every `FLUSH_INTERVAL` seconds and at the end), so history stays
+  readable and the cost stays linear in the number of tasks.
+- Reactive, like the original engine: a flush re-reads the workspace. If an
+  input changed under us (a concurrent `e3 set`), every task downstream of
+  the change is evaluated again in the same run, and an output computed from
+  inputs that have since changed is never written.
+- A failed task blocks only its dependents; independent tasks go on (the
+  original engine stops everything: we keep going and report at the end).
+
+Completion of an execution is recorded (output stored, record written) by
+whoever ran it; the claim on its queue entry is released only after its
+output is committed to the workspace, so a crash at any point loses nothing
+and the next run reuses what finished.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from collections import deque
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from e3.errors import E3Error, NotFound
+from e3.exec import records
+from e3.exec.identity import task_id as make_task_id
+from e3.model.paths import TreePath, format_tree_path
+
+if TYPE_CHECKING:
+    from e3.exec.plan import Graph, Node
+    from e3.repository import Repository
+
+FLUSH_INTERVAL = 0.25
+"""Seconds between workspace commits while tasks are finishing."""
+
+# Task states reported to observers and in the summary.
+RAN, CACHED, FAILED, SKIPPED, STUCK, CANCELLED = "ran", "cached", "failed", "skipped", "stuck", "cancelled"
+
+
+class RunError(E3Error):
+    pass
+
+
+@dataclass
+class Job:
+    """One execution the scheduler wants: a task on exact inputs."""
+
+    name: str
+    task_hash: str
+    input_hashes: tuple[str, ...]
+    task_id: str
+    output: TreePath
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Outcome:
+    status: str  # 'success' | 'failed' | 'error' | 'cancelled'
+    output_hash: str | None = None
+    message: str | None = None
+    exit_code: int | None = None
+
+
+class Executor(Protocol):
+    """Runs jobs somewhere (warm workers, spawned processes, other machines' workers)."""
+
+    def submit(self, job: Job) -> None: ...
+
+    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]: ...
+
+    def release(self, jobs: list[Job]) -> None:
+        """The jobs' outputs are committed: their queue claims may go."""
+
+    def cancel(self) -> list[Job]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class TaskReport:
+    name: str
+    state: str
+    seconds: float = 0.0
+    message: str | None = None
+    task_id: str | None = None
+
+
+@dataclass
+class Summary:
+    reports: dict[str, TaskReport] = field(default_factory=dict)
+    commits: int = 0
+    seconds: float = 0.0
+    reruns: int = 0
+    """Tasks evaluated again because an input changed during the run."""
+
+    def count(self, state: str) -> int:
+        return sum(1 for r in self.reports.values() if r.state == state)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.state in (RAN, CACHED) for r in self.reports.values())
+
+
+Observer = Callable[[str, TaskReport | None], None]
+"""Called with (event, report): 'start' when a job is submitted, 'end' when a task settles."""
+
+
+@dataclass
+class _State:
+    pending_upstream: int = 0
+    settled: str | None = None  # RAN / CACHED / FAILED / SKIPPED / STUCK, or None while open
+    running: Job | None = None
+    forced: bool = False  # a --force run already happened for this task in this run
+
+
+class Scheduler:
+    def __init__(
+        self,
+        repo: "Repository",
+        ws: str,
+        graph: "Graph",
+        datasets: dict[TreePath, str],
+        commit: str,
+        executor: Executor,
+        *,
+        selected: set[str] | None = None,
+        force: bool = False,
+        observer: Observer | None = None,
+        read_workspace: Callable[[], tuple[str, dict[TreePath, str]]],
+        commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
+    ) -> None:
+        self.repo = repo
+        self.ws = ws
+        self.graph = graph
+        self.data = dict(datasets)
+        """The dataset tree as this run sees it: last commit plus outputs not yet committed."""
+        self.commit = commit
+        self.executor = executor
+        self.selected = set(graph.nodes) if selected is None else selected
+        self.force = force
+        self.observer = observer or (lambda event, report: None)
+        self.read_workspace = read_workspace
+        self.commit_outputs = commit_outputs
+        self.state = {name: _State() for name in self.selected}
+        self.pending: dict[str, tuple[Job, str]] = {}
+        """Task name -> (job, output hash) finished but not yet committed."""
+        self.ready: deque[str] = deque()
+        self.blocked: deque[tuple[str, str]] = deque()
+        self.settled_jobs: list[Job] = []
+        """Finished jobs with nothing to commit: their claims go at the next flush."""
+        self.summary = Summary()
+        self.last_flush = time.monotonic()
+
+    # ------------------------------------------------------------ evaluation
+
+    def start(self) -> None:
+        """Open every selected task, then evaluate those with nothing unsettled upstream, in order."""
+        nodes = self.graph.nodes
+        for name in self.selected:
+            st = self.state[name]
+            if st.running is None:
+                st.settled = None
+            st.pending_upstream = sum(1 for u in nodes[name].upstream if u in self.selected)
+        self.ready.extend(n for n in self.graph.order if n in self.selected and self.state[n].pending_upstream == 0)
+        self._drain()
+
+    def _evaluate(self, node: "Node") -> None:
+        inputs = []
+        for path in node.task.inputs:
+            h = self.data.get(path)
+            if h is None:
+                why = "upstream task did not produce it" if path in self.graph.producer else "input is unassigned"
+                self._settle(node, STUCK, f"waiting on {format_tree_path(path)} ({why})")
+                return
+            inputs.append(h)
+        tid = make_task_id(node.task_hash, inputs)
+        st = self.state[node.name]
+        if not (self.force and not st.forced):
+            done = records.summary(self.repo, tid)
+            if done is not None and done.kind == "success" and done.output_hash:
+                self._produce(node, done.output_hash, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
+                self._settle(node, CACHED, task_id=tid)
+                return
+        job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output)
+        st.running = job
+        st.forced = self.force
+        self.observer("start", TaskReport(node.name, "running", task_id=tid))
+        self.executor.submit(job)
+
+    def _produce(self, node: "Node", output_hash: str, job: Job) -> None:
+        if self.data.get(node.task.output) != output_hash:
+            self.data[node.task.output] = output_hash
+            self.pending[node.name] = (job, output_hash)
+
+    def _settle(self, node: "Node", state: str, message: str | None = None, task_id: str | None = None, seconds: float = 0.0) -> None:
+        st = self.state[node.name]
+        st.settled = state
+        report = TaskReport(node.name, state, seconds, message, task_id)
+        self.summary.reports[node.name] = report
+        self.observer("end", report)
+        for d in node.downstream:
+            if d not in self.selected:
+                continue
+            ds = self.state[d]
+            ds.pending_upstream -= 1
+            if ds.pending_upstream == 0 and ds.settled is None and ds.running is None:
+                if state in (RAN, CACHED):
+                    self.ready.append(d)
+                else:
+                    why = f"upstream task {node.name} {'failed' if state == FAILED else 'did not finish'}"
+                    self.blocked.append((d, why))
+
+    def _drain(self) -> None:
+        """Evaluate every task made ready, breadth first (a 10,000-task chain must not recurse)."""
+        while self.ready or self.blocked:
+            while self.blocked:
+                name, why = self.blocked.popleft()
+                self._settle(self.graph.nodes[name], SKIPPED, why)
+            if self.ready:
+                name = self.ready.popleft()
+                st = self.state[name]
+                if st.pending_upstream == 0 and st.settled is None and st.running is None:
+                    self._evaluate(self.graph.nodes[name])
+
+    # ------------------------------------------------------------ completion
+
+    def _finished(self, job: Job, outcome: Outcome) -> None:
+        self._finish_one(job, outcome)
+        self._drain()
+
+    def _finish_one(self, job: Job, outcome: Outcome) -> None:
+        node = self.graph.nodes[job.name]
+        st = self.state[job.name]
+        st.running = None
+        seconds = time.monotonic() - job.started
+        current = tuple(self.data.get(p) for p in node.task.inputs)
+        if outcome.status != "success" or current != job.input_hashes:
+            self.executor.release([job])  # its record says all there is to say
+        if current != job.input_hashes:
+            # An input changed while it ran: its result belongs to the old inputs.
+            self.summary.reruns += 1
+            if st.pending_upstream == 0 and st.settled is None:
+                self._evaluate(node)
+            return
+        if outcome.status == "success" and outcome.output_hash:
+            self._produce(node, outcome.output_hash, job)
+            if node.name not in self.pending:
+                self.settled_jobs.append(job)
+            self._settle(node, RAN, seconds=seconds, task_id=job.task_id)
+        elif outcome.status == "cancelled":
+            self._settle(node, CANCELLED, outcome.message, job.task_id, seconds)
+        else:
+            self._settle(node, FAILED, outcome.message or outcome.status, job.task_id, seconds)
+
+    # ------------------------------------------------------------ the workspace
+
+    def flush(self) -> None:
+        """Commit finished outputs whose inputs still hold; notice changes made by others."""
+        self.last_flush = time.monotonic()
+        if self.settled_jobs:
+            self.executor.release(self.settled_jobs)
+            self.settled_jobs = []
+        if not self.pending:
+            commit, data = self.read_workspace()
+            if commit != self.commit:
+                self._rebase(commit, data)
+            return
+        batch = dict(self.pending)
+        self.pending.clear()
+        names = sorted(batch, key=lambda n: self.graph.nodes[n].index)
+
+        def changes(current: dict[TreePath, str]) -> dict[TreePath, str] | None:
+            view = dict(current)
+            out: dict[TreePath, str] = {}
+            for name in names:
+                job, output_hash = batch[name]
+                node = self.graph.nodes[name]
+                if tuple(view.get(p) for p in node.task.inputs) == job.input_hashes:
+                    view[node.task.output] = output_hash
+                    out[node.task.output] = output_hash
+            return out or None
+
+        message = _message(names)
+        commit, data = self.commit_outputs(changes, message)
+        self.summary.commits += commit != self.commit
+        self.executor.release([batch[n][0] for n in names])
+        self._rebase(commit, data)
+
+    def _rebase(self, commit: str, data: dict[TreePath, str]) -> None:
+        """Take the workspace's newest tree; re-open every task downstream of a change we did not make."""
+        self.commit = commit
+        ours = {self.graph.nodes[n].task.output: h for n, (_, h) in self.pending.items()}
+        merged = dict(data)
+        merged.update(ours)
+        changed = {p for p in set(merged) | set(self.data) if merged.get(p) != self.data.get(p)}
+        self.data = merged
+        if not changed:
+            return
+        touched = {c for p in changed for c in self.graph.consumers.get(p, ()) if c in self.selected}
+        if not touched:
+            return
+        reopen = self.graph.downstream_closure(touched) & self.selected
+        for name in reopen:
+            st = self.state[name]
+            if st.settled is not None:
+                self.summary.reruns += 1
+            st.settled = None
+            self.summary.reports.pop(name, None)
+        for name in reopen:
+            self.state[name].pending_upstream = sum(
+                1 for u in self.graph.nodes[name].upstream if u in reopen and u in self.selected
+            )
+        self.ready.extend(sorted(reopen, key=lambda n: self.graph.nodes[n].index))
+        self._drain()
+
+    # ------------------------------------------------------------ the loop
+
+    def running(self) -> int:
+        return sum(1 for s in self.state.values() if s.running is not None)
+
+    def run(self) -> Summary:
+        """Run to the end; Ctrl-C cancels cleanly and re-raises KeyboardInterrupt."""
+        t0 = time.monotonic()
+        interrupted = threading.Event()
+        # Ctrl-C is noted and acted on between steps, never in the middle of a claim or a commit.
+        restore = _defer_sigint(interrupted)
+        try:
+            self.start()
+            while True:
+                while self.running():
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
+                    for job, outcome in self.executor.wait(timeout=FLUSH_INTERVAL / 2):
+                        self._finished(job, outcome)
+                    if time.monotonic() - self.last_flush >= FLUSH_INTERVAL:
+                        self.flush()
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                self.flush()  # may notice a change made meanwhile and re-open tasks
+                if not self.running() and not self.pending:
+                    break
+        except KeyboardInterrupt:
+            self._cancel()
+            raise
+        finally:
+            restore()
+            self.summary.seconds = time.monotonic() - t0
+        return self.summary
+
+    def _cancel(self) -> None:
+        for job in self.executor.cancel():
+            node = self.graph.nodes[job.name]
+            self.state[job.name].running = None
+            self._settle(node, CANCELLED, "cancelled", job.task_id)
+        self.ready.clear()
+        self._drain()  # dependents of cancelled tasks are reported as skipped
+        try:
+            self.flush()  # what finished before Ctrl-C is kept
+        except E3Error:
+            pass
+
+
+def _defer_sigint(flag: threading.Event) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _message(names: list[str]) -> str:
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"dataflow: {len(names)} task output{'s' if len(names) != 1 else ''} ({shown})"
+
+
+def select(graph: "Graph", pattern: str | None) -> set[str] | None:
+    """`--filter NAME`: that one task, like the original engine (its upstream is not run)."""
+    if pattern is None:
+        return None
+    if pattern not in graph.nodes:
+        raise NotFound(f"no task named {pattern!r} in this workspace")
+    return {pattern}

@@ -1,0 +1,240 @@
+"""The executor `e3 start` embeds: the durable queue served by a pool of warm workers.
+
+Each job the scheduler submits becomes a queue entry (queue/local/, written in
+batches), which this process claims at once and hands to a warm worker. A
+worker started by hand (`e3-run-task`) may claim an entry first; then this
+process follows that execution through its record instead.
+
+Records: `running` when a job starts here, then `success` / `failed` /
+`error` with the output, written without fsync; the scheduler syncs the
+object store once per batch before committing outputs to the workspace, and
+only then are the claims completed (`release`). Whatever dies when, the next
+run finds either a recorded outcome (reused) or a requeued entry (run again).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from e3.exec import queue, records
+from e3.exec.dataflow import Job, Outcome
+from e3.process import Holder
+
+if TYPE_CHECKING:
+    from e3.exec.pool import WorkerPool
+    from e3.repository import Repository
+
+RUNNER = queue.DEFAULT_RUNNER
+PREFETCH = 2
+"""Executions handed to each warm worker ahead of time, so none idles while this process bookkeeps."""
+FOREIGN_POLL = 0.05
+"""Seconds between looks at executions claimed by other workers."""
+
+
+class QueueExecutor:
+    def __init__(
+        self,
+        repo: "Repository",
+        ws: str,
+        *,
+        concurrency: int = 4,
+        timeout: float | None = None,
+        spawn: bool = False,
+        force: bool = False,
+    ) -> None:
+        self.repo = repo
+        self.force = force
+        self.ws = ws
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.spawn = spawn
+        self._pool: "WorkerPool | None" = None
+        self._to_enqueue: list[tuple[Job, queue.Entry]] = []
+        self._waiting: deque[tuple[Job, queue.Entry]] = deque()
+        """Enqueued, not yet claimed by this process."""
+        self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, records.Record]] = {}
+        self._foreign: dict[str, Job] = {}
+        """execution id -> job, for executions another worker claimed."""
+        self._claims: dict[str, queue.Claim] = {}
+        """task_id -> claim kept until the job's output is committed."""
+        self._me = Holder.me()
+        self._starting: tuple[Job, queue.Claim] | None = None
+
+    # ------------------------------------------------------------ Executor
+
+    def submit(self, job: Job) -> None:
+        entry = queue.Entry(
+            execution_id=queue.new_execution_id(),
+            workspace=self.ws,
+            task=job.name,
+            task_hash=job.task_hash,
+            task_id=job.task_id,
+            input_hashes=job.input_hashes,
+            output=job.output,
+            # The scheduler already checked the memo; a worker that finds this entry after a
+            # crash of this process checks it again and reuses what finished meanwhile.
+            force=self.force,
+        )
+        self._to_enqueue.append((job, entry))
+
+    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
+        self._dispatch()
+        done: list[tuple[Job, Outcome]] = []
+        if self._running:
+            wait_for = FOREIGN_POLL if self._foreign else timeout
+            finished, _ = concurrent.futures.wait(
+                list(self._running), timeout=wait_for, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for fut in finished:
+                job, claim, started = self._running.pop(fut)
+                outcome = self._outcome(fut)
+                self._record(job, claim, started, outcome)
+                self._claims[job.task_id] = claim
+                done.append((job, outcome))
+        elif self._foreign or self._waiting:
+            time.sleep(min(timeout, FOREIGN_POLL))
+        done.extend(self._poll_foreign())
+        return done
+
+    def release(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            claim = self._claims.pop(job.task_id, None)
+            if claim is not None:
+                claim.complete()
+
+    def cancel(self) -> list[Job]:
+        cancelled = []
+        pool = self._pool
+        for fut, (job, claim, started) in list(self._running.items()):
+            if pool is not None:
+                pool.cancel(fut)
+            self._record(job, claim, started, Outcome("cancelled", message="cancelled"))
+            claim.complete()
+            cancelled.append(job)
+        self._running.clear()
+        if self._starting is not None:
+            job, claim = self._starting
+            self._starting = None
+            claim.complete()
+            cancelled.append(job)
+        for job, entry in list(self._to_enqueue) + list(self._waiting):
+            cancelled.append(job)
+        self._to_enqueue.clear()
+        for job, entry in self._waiting:
+            claim = queue.claim_entry(self.repo, RUNNER, entry.execution_id)
+            if claim is not None:
+                claim.complete()  # never started: take it off the queue
+        self._waiting.clear()
+        cancelled.extend(self._foreign.values())
+        self._foreign.clear()
+        return cancelled
+
+    def close(self) -> None:
+        for claim in self._claims.values():
+            claim.release()  # not committed: back to the queue state a crash would leave
+        self._claims.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel=True)
+            self._pool = None
+        queue.flush_deletions(timeout=5.0)
+
+    # ------------------------------------------------------------ internals
+
+    def _dispatch(self) -> None:
+        """Enqueue what the scheduler submitted; claim as much as this process has room for.
+
+        Entries beyond that room stay pending on the queue, where workers started by
+        hand (`e3-run-task`) may take them; this process follows those through their records.
+        """
+        if self._to_enqueue:
+            batch, self._to_enqueue = self._to_enqueue, []
+            queue.enqueue_many(self.repo, RUNNER, [entry for _, entry in batch], durable=False)
+            self._waiting.extend(batch)
+        room = PREFETCH * self.concurrency - len(self._running)
+        while room > 0 and self._waiting:
+            job, entry = self._waiting.popleft()
+            claim = queue.claim_entry(self.repo, RUNNER, entry.execution_id)
+            if claim is None:  # a worker started by hand took it: follow its record
+                self._foreign[entry.execution_id] = job
+            else:
+                self._start(job, claim)
+                room -= 1
+
+    def _start(self, job: Job, claim: queue.Claim) -> None:
+        from e3.exec.pool import TaskRequest
+
+        self._starting = (job, claim)  # a Ctrl-C from here on still finds the claim
+
+        # No `running` record: the claim's flock already says who runs it and dies with its
+        # holder, and replacing the record pointer twice per task would double its cost.
+        running = records.Record("running", claim.entry.execution_id, job.input_hashes, records.now())
+        job.started = time.monotonic()
+        request = TaskRequest(
+            repo=str(self.repo.root),
+            task_hash=job.task_hash,
+            input_hashes=job.input_hashes,
+            task_id=job.task_id,
+            execution_id=claim.entry.execution_id,
+            timeout=self.timeout,
+            force_spawn=self.spawn,
+            durable=False,
+        )
+        self._running[self._pool_started().submit(request)] = (job, claim, running)
+        self._starting = None
+
+    def _pool_started(self) -> "WorkerPool":
+        if self._pool is None:
+            from e3.exec.pool import WorkerPool
+
+            self._pool = WorkerPool(self.concurrency)
+        return self._pool
+
+    @staticmethod
+    def _outcome(fut: concurrent.futures.Future) -> Outcome:
+        try:
+            o = fut.result()
+        except concurrent.futures.CancelledError:
+            return Outcome("cancelled", message="cancelled")
+        except Exception as e:  # the pool failed, not the task: still only this task fails
+            return Outcome("error", message=f"worker pool: {e}")
+        return Outcome(o.status, o.output_hash, o.message, o.exit_code)
+
+    def _record(self, job: Job, claim: queue.Claim, running: records.Record, outcome: Outcome) -> None:
+        from e3.exec.worker import record_outcome
+
+        record_outcome(self.repo, claim.entry, outcome, running.started_at, durable=False)
+
+    def _poll_foreign(self) -> list[tuple[Job, Outcome]]:
+        done: list[tuple[Job, Outcome]] = []
+        if not self._foreign:
+            return done
+        queue.requeue_dead(self.repo, RUNNER)  # a worker that died puts its entry back...
+        for eid, job in list(self._foreign.items()):
+            outcome = self._foreign_outcome(eid, job)
+            if outcome is not None:
+                del self._foreign[eid]
+                done.append((job, outcome))
+                continue
+            claim = queue.claim_entry(self.repo, RUNNER, eid)
+            if claim is not None:  # ...and we run it ourselves
+                del self._foreign[eid]
+                self._start(job, claim)
+        return done
+
+    def _foreign_outcome(self, eid: str, job: Job) -> Outcome | None:
+        """The outcome of an execution another worker took, once it is recorded."""
+        s = records.summary(self.repo, job.task_id)
+        if s is None or s.kind == "running":
+            return None
+        if s.kind == "success" and s.output_hash and not self.force:
+            return Outcome("success", s.output_hash)  # this execution or an equal one: the memo holds
+        rec = records.load(self.repo, s.record_hash)
+        if rec.execution_id != eid:
+            return None  # an older execution's record: ours is not finished
+        if rec.kind == "success":
+            return Outcome("success", rec.output_hash)
+        if rec.kind == "failed":
+            return Outcome("failed", message=f"exited with status {rec.exit_code} (in another worker)", exit_code=rec.exit_code)
+        return Outcome("error", message=f"{rec.message} (in another worker)")

@@ -1,0 +1,243 @@
+"""`e3 start`: dataflow order, memoization, failures, filters, reactivity, cancellation."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import LIB, assert_one_line_error, command_env, run
+
+sys.path.insert(0, str(LIB))
+
+from e3 import sdk  # noqa: E402
+from e3.east import East, IntegerType, StringType  # noqa: E402
+
+
+def _script(text: str):
+    """A custom task body: `text` with {in0}, {in1}... and {out} replaced by the quoted paths."""
+
+    def command(b, inputs, output):
+        parts: list = []
+        rest = text
+        while rest:
+            i = rest.find("{")
+            if i < 0:
+                parts.append(rest)
+                break
+            j = rest.index("}", i)
+            parts.append(rest[:i])
+            key = rest[i + 1 : j]
+            parts.append(sdk.quote(output if key == "out" else inputs.get(int(key[2:]))))
+            rest = rest[j + 1 :]
+        return East.str(*parts)
+
+    return command
+
+
+def _deploy(tmp_path: Path, pkg) -> Path:
+    """A repository with `pkg` deployed in workspace dev."""
+    zip_path = tmp_path / "pkg.zip"
+    sdk.export(pkg, zip_path)
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "package", "import", repo, zip_path)
+    run("e3", "workspace", "create", repo, "dev")
+    run("e3", "workspace", "deploy", repo, "dev", f"{pkg.name}@{pkg.version}")
+    return repo
+
+
+def _states(out: str) -> dict[str, str]:
+    """'ran NAME (..s)' lines -> {NAME: 'ran'}."""
+    states = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("ran", "cached", "failed", "skipped", "stuck", "cancelled"):
+            states[parts[1]] = parts[0]
+    return states
+
+
+def _add(name, source, n=1):
+    return sdk.task(name, [source], East.function([IntegerType], IntegerType, lambda b, x: x + n))
+
+
+def _diamond():
+    x = sdk.input("x", IntegerType, 1)
+    a = _add("a", x)
+    b = _add("b", a.output, 10)
+    c = _add("c", a.output, 100)
+    d = sdk.task("d", [b.output, c.output], East.function([IntegerType, IntegerType], IntegerType, lambda bl, p, q: p + q))
+    return sdk.package("diamond", "1.0.0", d)
+
+
+def test_tasks_run_in_dataflow_order_and_outputs_land_in_the_workspace(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    out = run("e3", "start", repo, "dev").out
+    assert _states(out) == {"a": "ran", "b": "ran", "c": "ran", "d": "ran"}
+    lines = [line.split()[1] for line in out.splitlines() if line.startswith("ran ")]
+    assert lines.index("a") < lines.index("b") and lines.index("a") < lines.index("c") < lines.index("d")
+    assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "114"  # (1+1+10) + (1+1+100)
+
+
+def test_a_result_computed_in_one_workspace_is_reused_in_another(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    run("e3", "start", repo, "dev")
+    run("e3", "workspace", "create", repo, "prod")
+    run("e3", "workspace", "deploy", repo, "prod", "diamond@1.0.0")
+    assert set(_states(run("e3", "start", repo, "prod").out).values()) == {"cached"}
+    assert run("e3", "get", repo, "prod.tasks.d.output").out.strip() == "114"
+
+
+def test_force_runs_cached_tasks_again(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    run("e3", "start", repo, "dev")
+    assert set(_states(run("e3", "start", repo, "dev", "--force").out).values()) == {"ran"}
+
+
+def test_filter_runs_only_the_named_task(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    run("e3", "start", repo, "dev", "--filter", "a")
+    assert _states(run("e3", "start", repo, "dev", "--filter", "b").out) == {"b": "ran"}
+    r = run("e3", "start", repo, "dev", "--filter", "nope", expect=128)
+    assert_one_line_error(r, "nope")
+
+
+def test_a_failed_task_skips_its_dependents_and_the_others_go_on(tmp_path):
+    x = sdk.input("x", IntegerType, 1)
+    bad = sdk.custom_task("bad", [x], IntegerType, _script("echo about to fail >&2; exit 3"))
+    after = _add("after-bad", bad.output)
+    good = _add("good", x)
+    repo = _deploy(tmp_path, sdk.package("fails", "1.0.0", after, good))
+    r = run("e3", "start", repo, "dev", expect=1)
+    assert _states(r.out) == {"bad": "failed", "after-bad": "skipped", "good": "ran"}
+    assert f"e3 logs {repo} dev.bad" in r.out
+    assert run("e3", "get", repo, "dev.tasks.good.output").out.strip() == "2"
+
+
+def test_an_unassigned_input_leaves_its_task_stuck(tmp_path):
+    x = sdk.input("x", IntegerType)
+    repo = _deploy(tmp_path, sdk.package("stuck", "1.0.0", _add("a", x)))
+    r = run("e3", "start", repo, "dev", expect=1)
+    assert _states(r.out) == {"a": "stuck"}
+    assert ".inputs.x" in r.out
+
+
+def _slow_package(marker: Path, name: str = "slow"):
+    """x -> slow (sleeps while `marker` exists, then copies x) -> after."""
+    x = sdk.input("x", IntegerType, 1)
+    slow = sdk.custom_task(
+        "slow", [x], IntegerType, _script(f"while [ -e '{marker}' ]; do sleep 0.05; done; cp {{in0}} {{out}}")
+    )
+    return sdk.package(name, "1.0.0", _add("after", slow.output))
+
+
+def _popen_start(repo: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["e3", "start", str(repo), "dev", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env()
+    )
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def _running(repo: Path) -> bool:
+    return any(p.suffix == ".cbor" for p in (repo / ".e3" / "queue" / "local" / "claimed").glob("*"))
+
+
+def test_a_second_start_on_the_same_workspace_is_refused(tmp_path):
+    marker = tmp_path / "hold"
+    marker.touch()
+    repo = _deploy(tmp_path, _slow_package(marker))
+    first = _popen_start(repo)
+    try:
+        _wait_for(lambda: _running(repo))
+        second = run("e3", "start", repo, "dev", expect=128)
+        assert_one_line_error(second, "already running")
+    finally:
+        marker.unlink()
+        first.communicate(timeout=60)
+    assert first.returncode == 0
+
+
+def test_an_input_set_during_the_run_reruns_its_downstream(tmp_path):
+    marker = tmp_path / "hold"
+    marker.touch()
+    repo = _deploy(tmp_path, _slow_package(marker))
+    proc = _popen_start(repo)
+    try:
+        _wait_for(lambda: _running(repo))
+        (tmp_path / "x.east").write_text("41")
+        run("e3", "set", repo, "dev.inputs.x", tmp_path / "x.east")
+    finally:
+        marker.unlink()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    # the output computed from x=1 was never written; the run went again with x=41
+    assert run("e3", "get", repo, "dev.tasks.after.output").out.strip() == "42"
+    log = run("e3", "workspace", "log", repo, "dev").out
+    assert "set" in log
+
+
+def test_ctrl_c_cancels_running_tasks_and_the_next_start_finishes(tmp_path):
+    marker = tmp_path / "hold"
+    marker.touch()
+    repo = _deploy(tmp_path, _slow_package(marker))
+    proc = _popen_start(repo)
+    _wait_for(lambda: _running(repo))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    assert b"cancelled" in err
+    assert not _running(repo)
+    marker.unlink()
+    again = run("e3", "start", repo, "dev")
+    assert _states(again.out) == {"slow": "ran", "after": "ran"}
+
+
+def test_timeout_fails_only_the_slow_task(tmp_path):
+    marker = tmp_path / "hold"
+    marker.touch()
+    x = sdk.input("x", IntegerType, 1)
+    slow = sdk.custom_task("slow", [x], IntegerType, _script(f"while [ -e '{marker}' ]; do sleep 0.05; done; cp {{in0}} {{out}}"))
+    repo = _deploy(tmp_path, sdk.package("t", "1.0.0", slow, _add("quick", x)))
+    r = run("e3", "start", repo, "dev", "--timeout", "1", expect=1)
+    assert _states(r.out) == {"slow": "failed", "quick": "ran"}
+
+
+def test_unknown_workspace_and_undeployed_workspace_are_clear_errors(tmp_path):
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    assert_one_line_error(run("e3", "start", repo, "nope", expect=128), "nope")
+    run("e3", "workspace", "create", repo, "empty")
+    assert_one_line_error(run("e3", "start", repo, "empty", expect=128), "deploy")
+
+
+def test_workers_started_by_hand_share_the_work_of_a_start(tmp_path):
+    pids = tmp_path / "pids"
+    x = sdk.input("x", IntegerType, 1)
+    tasks = [
+        sdk.custom_task(f"t{i:02d}", [x], IntegerType, _script(f"echo $PPID >> '{pids}'; sleep 0.1; cp {{in0}} {{out}}"))
+        for i in range(24)
+    ]
+    repo = _deploy(tmp_path, sdk.package("fan", "1.0.0", *tasks))
+    worker = subprocess.Popen(["e3-run-task", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    try:
+        time.sleep(0.5)  # the worker is polling the queue
+        out = run("e3", "start", repo, "dev", "--concurrency", "1").out
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.communicate(timeout=30)
+    assert set(_states(out).values()) == {"ran"} and len(_states(out)) == 24
+    spawners = set(pids.read_text().split())
+    assert len(spawners) >= 2, "every task ran in one process: the hand-started worker took none"
+    for i in range(24):
+        assert run("e3", "get", repo, f"dev.tasks.t{i:02d}.output").out.strip() == "1"

@@ -1,0 +1,80 @@
+"""`e3 watch`: a package source deployed again on every change, optionally run."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import command_env, run
+
+SOURCE = """
+from e3 import sdk
+from e3.east import East, IntegerType
+
+x = sdk.input("x", IntegerType, {x})
+double = sdk.task("double", [x], East.function([IntegerType], IntegerType, lambda b, v: v * {k}))
+package = sdk.package("live", "0.1.0", double)
+"""
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    return repo
+
+
+def test_once_creates_the_workspace_deploys_and_runs(tmp_path):
+    repo = _repo(tmp_path)
+    src = tmp_path / "live.py"
+    src.write_text(SOURCE.format(x=5, k=2))
+    out = run("e3", "watch", repo, "dev", src, "--start", "--once").out
+    assert "created workspace dev" in out and "deployed live@0.1.0" in out and "dataflow complete" in out
+    assert run("e3", "get", repo, "dev.tasks.double.output").out.strip() == "10"
+
+
+def test_a_broken_source_is_one_line_naming_the_file_and_line(tmp_path):
+    repo = _repo(tmp_path)
+    src = tmp_path / "broken.py"
+    src.write_text("from e3 import sdk\n\nraise ValueError('no package today')\n")
+    r = run("e3", "watch", repo, "dev", src, "--once", expect=1)
+    line = [ln for ln in r.out.splitlines() if "error" in ln]
+    assert len(line) == 1 and "broken.py:3" in line[0] and "no package today" in line[0]
+
+
+def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} never appeared in: {''.join(seen)}")
+
+
+def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
+    repo = _repo(tmp_path)
+    src = tmp_path / "live.py"
+    src.write_text(SOURCE.format(x=5, k=2))
+    proc = subprocess.Popen(
+        ["e3", "watch", str(repo), "dev", str(src), "--start", "--interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=command_env(),
+    )
+    try:
+        _read_until(proc, "dataflow complete")
+        assert run("e3", "get", repo, "dev.tasks.double.output").out.strip() == "10"
+        src.write_text(SOURCE.format(x=5, k=3))  # the program changed: same version, new content
+        later = _read_until(proc, "dataflow complete")
+        assert "replaced" in later
+        assert run("e3", "get", repo, "dev.tasks.double.output").out.strip() == "15"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err
