@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
+from conftest import BIN, LIB, assert_one_line_error, command_env, run
 
 if str(LIB) not in sys.path:
     sys.path.insert(0, str(LIB))
@@ -412,3 +412,51 @@ def wait_for_temp_file(repo: Path, size: int, timeout: float = 30) -> Path:
             return files[0]
         time.sleep(0.02)
     raise AssertionError("the writer never wrote its temp file")
+
+
+def test_hash_object_stdin_paths_stores_and_reports_values_before_a_bad_one(repo, tmp_path):
+    good = tmp_path / "good.beast2"
+    good.write_bytes(NUMBERS_BEAST2)
+    bad = tmp_path / "bad.beast2"
+    bad.write_bytes(b"junk")
+    r = run("e3-hash-object", "-w", "--stdin-paths", input=f"{good}\n{bad}\n{good}\n", cwd=repo, expect=128)
+    assert r.out == NUMBERS_HASH + "\n"
+    assert_one_line_error(r, "bad.beast2", "not beast2")
+    assert objects_in(repo) and temp_files(repo) == []
+
+
+def test_hash_object_w_of_many_files_stores_each_once(repo, tmp_path):
+    (tmp_path / "a.beast2").write_bytes(NUMBERS_BEAST2)
+    out = run("e3-hash-object", "-w", tmp_path / "a.beast2", tmp_path / "a.beast2", cwd=repo).out
+    assert out == f"{NUMBERS_HASH}\n{NUMBERS_HASH}\n"
+    assert len(objects_in(repo)) == 1 and temp_files(repo) == []
+
+
+def test_cat_object_e_loads_neither_the_east_runtime_nor_pygit2(repo, stored):
+    r = run("python3", "-X", "importtime", BIN / "e3-cat-object", "-e", stored, cwd=repo)
+    modules = {line.split("|")[-1].strip() for line in r.err.splitlines() if line.startswith("import time:")}
+    assert "e3.store" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("east", "pygit2", "numpy")}
+
+
+def test_cat_object_batch_check_of_a_corrupt_object_says_so_without_noise(repo, stored):
+    path = objects_in(repo)[0]
+    path.chmod(0o644)
+    path.write_bytes(NUMBERS_BEAST2[:10] + bytes([NUMBERS_BEAST2[10] ^ 0x40]) + NUMBERS_BEAST2[11:])
+    r = run("e3-cat-object", "--batch-check", input=f"{stored}\n", cwd=repo)
+    assert r.out == f"{stored} corrupt\n" and r.err == ""
+
+
+def test_hash_object_stdin_paths_answers_while_stdin_is_still_open(repo, tmp_path):
+    (tmp_path / "n.beast2").write_bytes(NUMBERS_BEAST2)
+    proc = subprocess.Popen(
+        ["e3-hash-object", "-w", "--stdin-paths"], cwd=repo, env=command_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        proc.stdin.write(f"{tmp_path / 'n.beast2'}\n".encode())
+        proc.stdin.flush()
+        assert proc.stdout.readline().decode().strip() == NUMBERS_HASH
+        assert objects_in(repo)  # durable and visible before the answer
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)

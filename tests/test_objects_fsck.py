@@ -102,3 +102,21 @@ def test_fsck_checks_large_objects_streaming(repo, tmp_path):
         f.write(b"\x01")
     assert run("e3-fsck", cwd=repo, expect=1).out.startswith(f"corrupt objects/{h[:2]}/")
 
+
+
+def test_fsck_in_several_processes_finds_the_same_as_in_one(repo):
+    from e3.fsck import Options, check
+    from e3.repository import open_repository
+
+    from e3 import east
+
+    r = open_repository(repo)
+    hashes = [r.objects.write(east.encode(i, east.IntegerType)) for i in range(40)]
+    victim = r.objects.path(hashes[7])
+    victim.chmod(0o644)
+    victim.write_bytes(b"changed")
+    (r.objects.objects_dir / hashes[9][:2] / "stray").write_text("x")
+    one, three = check(r, Options(jobs=1)), check(r, Options(jobs=3))
+    assert one.objects == three.objects == 40
+    assert one.problems == three.problems
+    assert sorted(p.kind for p in one.problems) == ["corrupt", "misnamed"]

@@ -72,21 +72,25 @@ def _exists(store, name: str) -> int:
     return EXIT_OK
 
 
-def _type_of(store, obj: str) -> str:
+HEAD = 4096
+"""Bytes read to find a value's type: enough for all but very wide types, which read on."""
+
+
+def _type_of(store, obj: str, size: int | None = None, head: bytes | None = None) -> str:
     from e3 import east
     from e3.errors import CorruptObject, FormatError
 
-    with store.open(obj) as f:
-        head = f.read(1 << 16)
-        try:
-            return east.format_type(east.read_type(head))
-        except FormatError:
-            pass
-        f.seek(0)  # a header larger than the first read (a very wide struct type): read it all
-        try:
-            return east.format_type(east.read_type(f.read()))
-        except FormatError as e:
+    if head is None:
+        size, head = store.peek(obj, HEAD)
+    try:
+        return east.format_type(east.read_type(head))
+    except FormatError as e:
+        if size <= len(head):
             raise CorruptObject(f"object {obj} is corrupt: {e}") from None
+    try:
+        return east.format_type(east.read_type(store.read(obj)))
+    except FormatError as e:
+        raise CorruptObject(f"object {obj} is corrupt: {e}") from None
 
 
 def _content(store, obj: str, fmt: str) -> bytes:
@@ -114,39 +118,60 @@ def _write_content(store, obj: str, fmt: str) -> None:
 
 
 def _batch(store, template: str, with_content: bool, fmt: str, flush: bool) -> None:
-    """Answer one hash per stdin line, like `git cat-file --batch[-check]`."""
-    from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
+    """Answer one name per stdin line, like `git cat-file --batch[-check]`."""
+    import contextlib
 
     needs_type = "%(objecttype)" in template
+    quiet = contextlib.nullcontext()
+    if needs_type or (with_content and fmt != "beast2"):
+        from e3 import east
+
+        quiet = east.quiet_runtime()
+    with quiet:
+        _answer_each(store, template, with_content, fmt, flush, needs_type)
+
+
+def _answer_each(store, template: str, with_content: bool, fmt: str, flush: bool, needs_type: bool) -> None:
+    from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
+    from e3.store import HASH_RE
+
     needs_size = "%(objectsize)" in template
+    wants_rest = "%(rest)" in template
+    line_format = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", template.replace("{", "{{").replace("}", "}}")) + "\n"
+    full_hash = HASH_RE.fullmatch
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         text = line.decode("utf-8", "surrogateescape").rstrip("\n")
-        name, _, rest = text.partition(" ") if "%(rest)" in template else (text.strip(), "", "")
+        name, _, rest = text.partition(" ") if wants_rest else (text.strip(), "", "")
         try:
-            obj = store.resolve(name)
+            # A full hash needs no separate existence check: opening the object is one.
+            obj = name if full_hash(name) else store.resolve(name)
+            content = None
+            size = None
+            type_text = ""
+            if with_content:
+                content = store.read(obj) if fmt == "beast2" else _content(store, obj, fmt)
+                size = len(content)
+                if needs_type:
+                    type_text = _type_of(store, obj, len(content), content) if fmt == "beast2" else _type_of(store, obj)
+            elif needs_type:
+                size, head = store.peek(obj, HEAD)
+                type_text = _type_of(store, obj, size, head)
+            elif needs_size:
+                size = store.size(obj)
+            elif obj is name and not store.exists(obj):
+                raise ObjectNotFound(name)
         except (ObjectNotFound, InvalidHash):
             out.write(f"{name} missing\n".encode())
         except AmbiguousObject:
             out.write(f"{name} ambiguous\n".encode())
+        except CorruptObject:
+            out.write(f"{name} corrupt\n".encode())
         else:
-            try:
-                content = None
-                if with_content:
-                    content = store.read(obj) if fmt == "beast2" else _content(store, obj, fmt)
-                fields = {
-                    "objectname": obj,
-                    "objecttype": _type_of(store, obj) if needs_type else "",
-                    "objectsize": (str(len(content)) if content is not None else str(store.size(obj))) if needs_size else "",
-                    "rest": rest,
-                }
-            except CorruptObject:
-                out.write(f"{name} corrupt\n".encode())
-            else:
-                out.write(PLACEHOLDER.sub(lambda m: fields[m.group(1)], template).encode() + b"\n")
-                if content is not None:
-                    out.write(content)
-                    out.write(b"\n")
+            out.write(line_format.format(objectname=obj, objecttype=type_text, objectsize=size, rest=rest).encode())
+            if content is not None:
+                out.write(content)
+                out.write(b"\n")
         if flush:
             out.flush()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from e3.cli import _command as command
@@ -40,17 +41,58 @@ def _run(args: argparse.Namespace) -> None:
         from e3.repository import discover_repository
 
         store = discover_repository(args.repo).objects
-    ingest = Ingest(store, args.type, args.fmt, args.literally)
     out = sys.stdout
     if args.stdin:
-        out.write(ingest.stream(sys.stdin.buffer.raw) + "\n")
-    for path in args.files:
-        out.write(ingest.file(path) + "\n")
-    if args.stdin_paths:
-        for line in sys.stdin.buffer:
-            path = line.rstrip(b"\n").decode("utf-8", "surrogateescape")
-            out.write(ingest.file(path) + "\n")
-            out.flush()  # answer each path at once, so a script can talk to us line by line
+        out.write(Ingest(store, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")
+    if not (args.files or args.stdin_paths):
+        return
+    # Many inputs: written as one batch (one sync per group, not two fsyncs per object);
+    # a group's hashes are printed once its objects are durable.
+    batch = store.batch() if store is not None else None
+    ingest = Ingest(batch, args.type, args.fmt, args.literally)
+    done: list[str] = []
+
+    def publish() -> None:
+        if batch is not None:
+            batch.flush()
+        if done:
+            out.write("\n".join(done) + "\n")
+            out.flush()
+            done.clear()
+
+    try:
+        for group in ([args.files] if args.files else _line_groups(sys.stdin.buffer.raw)):
+            for path in group:
+                done.append(ingest.file(path))
+                if batch is not None and batch.pending == 0:
+                    publish()  # nothing waits for a sync (the batch flushed itself at its limit)
+            publish()
+    except KeyboardInterrupt:
+        if batch is not None:
+            batch.discard()
+        raise
+    except BaseException:
+        publish()  # values before a failing one are stored and reported, as if each were hashed alone
+        raise
+
+
+def _line_groups(raw):  # noqa: ANN001, ANN202 - a raw binary stream -> iterator of lists of paths
+    """File names from stdin, grouped by what one read returns.
+
+    Answering after each group (not each line) lets bulk input share one
+    sync, while a script that writes one name and waits still gets its answer.
+    """
+    partial = b""
+    while True:
+        chunk = raw.read(1 << 16)
+        if not chunk:
+            break
+        lines = (partial + chunk).split(b"\n")
+        partial = lines.pop()
+        if lines:
+            yield [os.fsdecode(line) for line in lines if line]
+    if partial:
+        yield [os.fsdecode(partial)]
 
 
 def main(argv: list[str] | None = None) -> int:
