@@ -18,12 +18,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from e3.container import PREFIX_SIZE, header_problem
+from e3.container import header_problem
 from e3.repository import Repository
 from e3.store import CHUNK, SUFFIX, TMP_PREFIX
 
 CORRUPT = "corrupt"
-"""An object whose bytes do not hash to its name, are not Beast2, or cannot be read."""
+"""An object whose bytes do not hash to its name or cannot be read (with `decode`: or do not decode)."""
 MISNAMED = "misnamed"
 """A file among the objects that is named like neither an e3 object nor a git object."""
 TEMP = "temp"
@@ -236,10 +236,11 @@ def _check_object(path: str, name: str, decode: Callable[[bytes], str | None] | 
     actual = h.hexdigest()
     if actual != name:
         return f"bytes hash to {actual}"
-    problem = header_problem(data)
-    if problem:
-        return problem
     if decode is not None:
+        # Only on request: the store holds bytes as they came (a custom task's output may be anything).
+        problem = header_problem(data)
+        if problem:
+            return problem
         with open(path, "rb") as f:
             return decode(f.read())
     return None
