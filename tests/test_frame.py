@@ -1,6 +1,8 @@
 """The suite's frame: the dispatcher, help, exit codes, repository creation and discovery."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import stat
 
@@ -32,6 +34,12 @@ def test_user_command_on_path_becomes_a_subcommand(e3, tmp_path):
 def test_help_shows_the_manual_page(e3):
     r = e3("help", "repo", env={"MANPAGER": "cat", "PAGER": "cat"})
     assert "create, inspect, clean and remove" in r.out
+
+
+@pytest.mark.parametrize("topic, text", [("repository", "objects/"), ("sdk", "custom_task")])
+def test_help_shows_the_pages_that_are_not_commands(e3, topic, text):
+    r = e3("help", topic, env={"MANPAGER": "cat", "PAGER": "cat"})
+    assert text in r.out
 
 
 def test_help_for_unknown_command_is_one_line_error(e3):

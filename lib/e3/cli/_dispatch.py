@@ -101,7 +101,7 @@ def _usage() -> str:
 def man_page(name: str | None) -> Path | None:
     """The roff page for `e3-NAME` (or e3 itself): installed, else rendered from the source tree."""
     page = "e3" if name is None else f"e3-{name}"
-    for section in ("1", "5"):
+    for section in ("1", "5", "7"):
         for base in (Path(sys.prefix) / "share" / "man", Path(sys.base_prefix) / "share" / "man"):
             candidate = base / f"man{section}" / f"{page}.{section}"
             if candidate.is_file():
@@ -118,7 +118,8 @@ def man_page(name: str | None) -> Path | None:
 
 
 def show_help(name: str | None) -> int:
-    if name is not None and command_module(name) is None and not shutil.which(f"e3-{name}") and name != "repository":
+    topics = ("repository", "sdk")  # pages that are not commands: e3-repository(5), e3-sdk(7)
+    if name is not None and command_module(name) is None and not shutil.which(f"e3-{name}") and name not in topics:
         from e3.errors import UsageError
 
         raise UsageError(f"no manual entry for {name!r}: not an e3 command")

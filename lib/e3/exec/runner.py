@@ -361,6 +361,7 @@ def _spawn(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group: a timeout or cancel kills all of it
+            env=_task_env(),
         )
     except OSError as e:
         return _error(log, f"cannot run {argv[0]!r}: {(e.strerror or str(e)).lower()}")
@@ -387,6 +388,27 @@ def _spawn(
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+def exec_path() -> str:
+    """Where this e3's own executables are: a source checkout's bin/, else the install's scripts dir."""
+    checkout_bin = Path(__file__).resolve().parents[3] / "bin"
+    if (checkout_bin / "e3").is_file():
+        return str(checkout_bin)
+    import sysconfig
+
+    return sysconfig.get_path("scripts")
+
+
+def _task_env() -> dict[str, str]:
+    """A spawned task's environment: ours, with this e3's executables first on PATH.
+
+    Like git's exec-path: a script that calls `e3 convert` gets the e3 that runs
+    it, not whichever one a wrapper (pyenv, a venv) happens to put first.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([exec_path(), env.get("PATH", "")])
+    return env
 
 
 def _pump(proc: subprocess.Popen, log: Log, timeout: float | None) -> bool:
