@@ -35,6 +35,18 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+_mine: tuple[int, int] | None = None
+
+
+def my_start_time() -> int:
+    """This process's start time, read once per process (a claim or lock asks for it every time)."""
+    global _mine
+    pid = os.getpid()
+    if _mine is None or _mine[0] != pid:  # a forked child is another process
+        _mine = (pid, start_time(pid) or 0)
+    return _mine[1]
+
+
 @dataclass(frozen=True)
 class Holder:
     pid: int
@@ -44,7 +56,7 @@ class Holder:
     @classmethod
     def me(cls) -> "Holder":
         pid = os.getpid()
-        return cls(pid, start_time(pid) or 0, boot_id())
+        return cls(pid, my_start_time(), boot_id())
 
     def alive(self) -> bool:
         if self.boot_id != boot_id():

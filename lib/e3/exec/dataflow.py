@@ -8,7 +8,8 @@ plus outputs not yet committed) and walks the graph event by event:
   (a cache hit costs one small file read), otherwise it is queued and run.
 - A finished task's output enters the in-memory tree and releases its
   dependents; outputs reach the workspace in batches (one commit per flush,
-  at most every `FLUSH_INTERVAL` seconds and at the end), so history stays
+  at most every `FLUSH_INTERVAL` seconds, less often when commits get
+  expensive, and at the end), so history stays
   readable and the cost stays linear in the number of tasks.
 - Reactive, like the original engine: a flush re-reads the workspace. If an
   input changed under us (a concurrent `e3 set`), every task downstream of
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
     from e3.repository import Repository
 
 FLUSH_INTERVAL = 0.25
-"""Seconds between workspace commits while tasks are finishing."""
+"""Least seconds between workspace commits while tasks are finishing."""
+FLUSH_SHARE = 0.1
+"""Most of a run's time spent committing: a commit's cost grows with the dataset tree, so
+the interval grows with it (keeps a 10,000-task run linear, not quadratic)."""
 
 # Task states reported to observers and in the summary.
 RAN, CACHED, FAILED, SKIPPED, STUCK, CANCELLED = "ran", "cached", "failed", "skipped", "stuck", "cancelled"
@@ -136,7 +140,7 @@ class Scheduler:
         selected: set[str] | None = None,
         force: bool = False,
         observer: Observer | None = None,
-        read_workspace: Callable[[], tuple[str, dict[TreePath, str]]],
+        read_workspace: Callable[[str], tuple[str, dict[TreePath, str] | None]],
         commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
     ) -> None:
         self.repo = repo
@@ -154,12 +158,15 @@ class Scheduler:
         self.state = {name: _State() for name in self.selected}
         self.pending: dict[str, tuple[Job, str]] = {}
         """Task name -> (job, output hash) finished but not yet committed."""
+        self.in_flight = 0
+        """Jobs submitted and not yet finished (kept as a count: the loop asks after every event)."""
         self.ready: deque[str] = deque()
         self.blocked: deque[tuple[str, str]] = deque()
         self.settled_jobs: list[Job] = []
         """Finished jobs with nothing to commit: their claims go at the next flush."""
         self.summary = Summary()
         self.last_flush = time.monotonic()
+        self.flush_interval = FLUSH_INTERVAL
 
     # ------------------------------------------------------------ evaluation
 
@@ -193,6 +200,7 @@ class Scheduler:
                 return
         job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output)
         st.running = job
+        self.in_flight += 1
         st.forced = self.force
         self.observer("start", TaskReport(node.name, "running", task_id=tid))
         self.executor.submit(job)
@@ -242,6 +250,7 @@ class Scheduler:
         node = self.graph.nodes[job.name]
         st = self.state[job.name]
         st.running = None
+        self.in_flight -= 1
         seconds = time.monotonic() - job.started
         current = tuple(self.data.get(p) for p in node.task.inputs)
         if outcome.status != "success" or current != job.input_hashes:
@@ -266,12 +275,19 @@ class Scheduler:
 
     def flush(self) -> None:
         """Commit finished outputs whose inputs still hold; notice changes made by others."""
-        self.last_flush = time.monotonic()
+        began = self.last_flush = time.monotonic()
+        try:
+            self._flush()
+        finally:
+            took = time.monotonic() - began
+            self.flush_interval = max(FLUSH_INTERVAL, took / FLUSH_SHARE)
+
+    def _flush(self) -> None:
         if self.settled_jobs:
             self.executor.release(self.settled_jobs)
             self.settled_jobs = []
         if not self.pending:
-            commit, data = self.read_workspace()
+            commit, data = self.read_workspace(self.commit)
             if commit != self.commit:
                 self._rebase(commit, data)
             return
@@ -302,10 +318,10 @@ class Scheduler:
         ours = {self.graph.nodes[n].task.output: h for n, (_, h) in self.pending.items()}
         merged = dict(data)
         merged.update(ours)
+        if merged == self.data:  # the usual case, compared in C: nobody else wrote
+            return
         changed = {p for p in set(merged) | set(self.data) if merged.get(p) != self.data.get(p)}
         self.data = merged
-        if not changed:
-            return
         touched = {c for p in changed for c in self.graph.consumers.get(p, ()) if c in self.selected}
         if not touched:
             return
@@ -326,7 +342,7 @@ class Scheduler:
     # ------------------------------------------------------------ the loop
 
     def running(self) -> int:
-        return sum(1 for s in self.state.values() if s.running is not None)
+        return self.in_flight
 
     def run(self) -> Summary:
         """Run to the end; Ctrl-C cancels cleanly and re-raises KeyboardInterrupt."""
@@ -342,7 +358,7 @@ class Scheduler:
                         raise KeyboardInterrupt
                     for job, outcome in self.executor.wait(timeout=FLUSH_INTERVAL / 2):
                         self._finished(job, outcome)
-                    if time.monotonic() - self.last_flush >= FLUSH_INTERVAL:
+                    if time.monotonic() - self.last_flush >= self.flush_interval:
                         self.flush()
                 if interrupted.is_set():
                     raise KeyboardInterrupt
@@ -361,6 +377,7 @@ class Scheduler:
         for job in self.executor.cancel():
             node = self.graph.nodes[job.name]
             self.state[job.name].running = None
+            self.in_flight -= 1
             self._settle(node, CANCELLED, "cancelled", job.task_id)
         self.ready.clear()
         self._drain()  # dependents of cancelled tasks are reported as skipped

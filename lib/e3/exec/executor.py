@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 RUNNER = queue.DEFAULT_RUNNER
 PREFETCH = 2
 """Executions handed to each warm worker ahead of time, so none idles while this process bookkeeps."""
+SHARED = 4
+"""Further executions per warm worker left on the queue for workers started by hand."""
 FOREIGN_POLL = 0.05
 """Seconds between looks at executions claimed by other workers."""
 
@@ -51,7 +53,8 @@ class QueueExecutor:
         self.timeout = timeout
         self.spawn = spawn
         self._pool: "WorkerPool | None" = None
-        self._to_enqueue: list[tuple[Job, queue.Entry]] = []
+        self._to_enqueue: deque[tuple[Job, queue.Entry]] = deque()
+        """Submitted by the scheduler, not yet on the queue."""
         self._waiting: deque[tuple[Job, queue.Entry]] = deque()
         """Enqueued, not yet claimed by this process."""
         self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, records.Record]] = {}
@@ -93,7 +96,7 @@ class QueueExecutor:
                 self._record(job, claim, started, outcome)
                 self._claims[job.task_id] = claim
                 done.append((job, outcome))
-        elif self._foreign or self._waiting:
+        elif self._foreign or self._waiting or self._to_enqueue:
             time.sleep(min(timeout, FOREIGN_POLL))
         done.extend(self._poll_foreign())
         return done
@@ -138,7 +141,8 @@ class QueueExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel=True)
             self._pool = None
-        queue.flush_deletions(timeout=5.0)
+        # Completed queue entries still being deleted in the background are left for the
+        # next process that completes a claim: waiting here would make every run pay for them.
 
     # ------------------------------------------------------------ internals
 
@@ -148,8 +152,12 @@ class QueueExecutor:
         Entries beyond that room stay pending on the queue, where workers started by
         hand (`e3-run-task`) may take them; this process follows those through their records.
         """
-        if self._to_enqueue:
-            batch, self._to_enqueue = self._to_enqueue, []
+        visible = (PREFETCH + SHARED) * self.concurrency
+        if self._to_enqueue and len(self._waiting) < visible:
+            # Only a window of the backlog is on the queue at a time: enough for workers
+            # started by hand to take some, few enough that the queue directory stays small.
+            n = visible - len(self._waiting)
+            batch = [self._to_enqueue.popleft() for _ in range(min(n, len(self._to_enqueue)))]
             queue.enqueue_many(self.repo, RUNNER, [entry for _, entry in batch], durable=False)
             self._waiting.extend(batch)
         room = PREFETCH * self.concurrency - len(self._running)

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 from e3.errors import FormatError, StorageError, UsageError
 from e3.exec import locks
-from e3.process import boot_id, start_time
+from e3.process import boot_id, my_start_time
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -183,8 +183,7 @@ class ClaimHolder:
 
     @classmethod
     def me(cls) -> "ClaimHolder":
-        pid = os.getpid()
-        return cls(pid, start_time(pid) or 0, boot_id(), locks.command_line(), time.time())
+        return cls(os.getpid(), my_start_time(), boot_id(), locks.command_line(), time.time())
 
 
 def decode_claim_file(data: bytes) -> tuple[Entry, int, ClaimHolder | None]:

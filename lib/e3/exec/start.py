@@ -61,10 +61,13 @@ def start_workspace(
                 selected=select(graph, task),
                 force=force,
                 observer=observer,
-                read_workspace=lambda: _pair(snapshot.view(repo, ws)),
+                read_workspace=lambda known: _read(repo, ws, known),
                 commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
             )
-            return scheduler.run()
+            summary = scheduler.run()
+            if scheduler.commit != snap.commit:  # the next run starts from here without git
+                snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, snap.package_hash, scheduler.data))
+            return summary
         finally:
             executor.close()
     finally:
@@ -77,10 +80,15 @@ def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
 
     repo.objects.sync()  # outputs and records were written without fsync: make them durable first
     view = workspace.transact(repo, ws, lambda v: fn(v.datasets), message)
-    snap = snapshot.Snapshot(view.commit, view.package_hash, dict(view.datasets))
-    snapshot.remember(repo, snap)
-    return _pair(snap)
+    return view.commit, view.datasets
 
 
-def _pair(snap) -> tuple[str, dict]:
+def _read(repo: "Repository", ws: str, known: str) -> tuple[str, dict | None]:
+    """The workspace's commit, and its datasets only if it is not `known` (one small file read when idle)."""
+    from e3 import refs
+    from e3.exec import snapshot
+
+    if refs.read(repo, f"refs/workspaces/{ws}") == known:
+        return known, None
+    snap = snapshot.view(repo, ws)
     return snap.commit, snap.datasets
