@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# The demo `make demo` runs: a repository, a few values stored and read back.
+# What `make demo` runs: the README's quick start on the example package, then a
+# change of one input to show that only the tasks downstream of it run again.
 set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+zip=${DEMO_ZIP:-$here/build/my-package.zip}
 dir=${DEMO_DIR:-$(mktemp -d)}
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
+cp "$zip" ./my-package.zip
+step() { printf '\n$ %s\n' "$*"; "$@"; }
 
-e3 repo create .
-echo '[1, 2, 3]' > numbers.east
-h=$(e3 hash-object -w -t 'Array<Integer>' numbers.east)
-echo "stored Array<Integer> as $h"
-e3 cat-object -t "$h"
-e3 cat-object -p "$h"
-e3 convert numbers.east --type 'Array<Integer>' --to json
-e3 fsck
+step e3 repo create .
+step e3 package import . ./my-package.zip
+step e3 workspace create . dev
+step e3 workspace deploy . dev my-package@1.0.0
+step e3 start . dev
+step e3 logs . dev.my-task --follow
+step e3 get . dev.tasks.my-task.output
+
+echo 3 > times.east
+step e3 set . dev.inputs.times times.east
+step e3 start . dev
+step e3 get . dev.tasks.shout.output
+step e3 workspace log . dev
+step e3 list . dev -r
+step e3 fsck
