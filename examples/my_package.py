@@ -9,7 +9,7 @@ Datasets it declares:
     inputs.name       String   "World"
     inputs.times      Integer  2
     tasks.greet       East:   greeting, name      -> "Hello, World!"
-    tasks.my-task     East:   greet.output, times -> "Hello, World! Hello, World!"
+    tasks.my-task     East:   greet.output, times -> "Hello, World! Hello, World!" (and a log line)
     tasks.shout       bash:   my-task.output      -> "HELLO, WORLD! HELLO, WORLD!"
 
 `shout` is a custom task: a bash script that reads its input file and writes
@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
 from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType, StringType  # noqa: E402
+from e3.east import East, IntegerType, NullType, StringType  # noqa: E402
 
 greeting = sdk.input("greeting", StringType, "Hello")
 name = sdk.input("name", StringType, "World")
@@ -33,11 +33,16 @@ greet = sdk.task(
     East.function([StringType, StringType], StringType, lambda b, g, n: East.str(g, ", ", n, "!")),
 )
 
-my_task = sdk.task(
-    "my-task",
-    [greet.output, times],
-    East.function([StringType, IntegerType], StringType, lambda b, text, n: text.concat(" ").repeat(n).trim_end()),
-)
+# A platform function of east-py-std: what it prints goes to the task's log (`e3 logs . dev.my-task`).
+console_log = East.platform("console_log", [StringType], NullType)
+
+
+def repeat(b, text, n):
+    b.let(console_log(East.str("my-task: repeating ", text, " ", East.print(n), " times")))
+    return text.concat(" ").repeat(n).trim_end()
+
+
+my_task = sdk.task("my-task", [greet.output, times], East.function([StringType, IntegerType], StringType, repeat))
 
 
 def shout_script(b, inputs, output):

@@ -26,7 +26,8 @@ def test_quick_start_runs_exactly_as_the_readme_says(tmp_path, example_zip):
     e3("workspace", "deploy", ".", "dev", "my-package@1.0.0")
     started = e3("start", ".", "dev")
     assert "failed" not in started.out
-    e3("logs", ".", "dev.my-task", "--follow", timeout=30)
+    logs = e3("logs", ".", "dev.my-task", "--follow", timeout=30)
+    assert "my-task: repeating Hello, World! 2 times" in logs.out
     got = e3("get", ".", "dev.tasks.my-task.output")
     assert got.out.strip() == '"Hello, World! Hello, World!"'
     shouted = e3("get", ".", "dev.tasks.shout.output")
