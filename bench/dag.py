@@ -18,15 +18,20 @@ How each tool runs a task, chosen as the cheapest idiomatic form it offers:
   e3         an East function task, evaluated in e3's warm worker pool
              (and, for the spawn comparison, with E3_SPAWN_ALL=1: one
              `east-py run` process per task, as the original engine does)
-  Snakemake  one wildcard rule with a `run:` block (Python inside Snakemake's
-             own process, no shell spawned per job), --cores C
+  Snakemake  one wildcard rule with a `run:` block and --force-use-threads, so
+             the job runs in a thread of Snakemake's own process (without
+             it Snakemake 9 starts a whole new Snakemake, ~2.5 s, per job;
+             a `shell:` rule was slower too), --cores C
   DVC        one stage per task in dvc.yaml whose cmd is a shell one-liner
              (DVC spawns a shell per stage; it has no in-process form);
              `dvc repro`, which runs stages one at a time
 
-The peers live in a separate venv (bash bench/setup_peers.sh); they are never
-a dependency of e3. DVC costs about a second per stage, so by default it runs
-at N=100 only; --full adds N=1,000. --e3-10k adds e3 at N=10,000 (scaling).
+All tools get the same --cores (e3 start --concurrency). The peers live in a
+separate venv (bash bench/setup_peers.sh); they are never a dependency of e3.
+DVC costs 0.4-1 s per stage, so by default it runs at N=100 only; --full adds
+the larger sizes. --e3-10k adds e3 at N=10,000 (scaling). e3 also runs once
+with E3_SPAWN_ALL=1 at N=100 (--no-spawn skips it) for the per-task overhead
+of spawning `east-py run` against the warm in-process path.
 
 Usage: python3 bench/dag.py [--full] [--e3-10k] [--sizes 100,1000]
                             [--shapes chain,fanout] [--tools e3,snakemake,dvc]
@@ -38,6 +43,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -48,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))  # the SDK of this checkout builds the e3 package
 VENV = ROOT / "build" / "bench-venv"
 WORK = ROOT / "build" / "bench-dag"
 X = 7  # the pipeline's one input value
@@ -73,7 +80,6 @@ class Measure:
     n: int
     first: float | None = None
     noop: float | None = None
-    note: str = ""
     noops: list[float] = field(default_factory=list)
 
 
@@ -92,7 +98,7 @@ def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None, log: Path)
 
 
 def snapshot(paths: list[Path]) -> dict[Path, int]:
-    """mtimes (ns) of the output files, to prove a no-op re-run wrote nothing."""
+    """mtimes (ns) of files, to prove a no-op re-run wrote nothing."""
     return {p: p.stat().st_mtime_ns for p in paths}
 
 
@@ -104,9 +110,15 @@ class Peer:
 
     name = ""
 
-    def __init__(self, shape: str, n: int, directory: Path, cores: int):
-        self.shape, self.n, self.dir, self.cores = shape, n, directory, cores
-        self.log = directory / "bench.log"
+    def __init__(self, shape: str, n: int, directory: Path | None, cores: int):
+        self.shape, self.n, self.cores = shape, n, cores
+        self.dir = directory
+
+    def check_first(self) -> None:
+        """Raise if the first run did not run every task (where the tool says)."""
+
+    def check_noop(self) -> None:
+        """Raise if a no-op re-run ran anything (where the tool says)."""
 
     def outputs(self) -> list[Path]:
         if self.shape == "chain":
@@ -116,9 +128,12 @@ class Peer:
     def result(self) -> int:
         return int(self.outputs()[-1].read_text())
 
+    def state(self) -> object:
+        """What a no-op re-run must leave unchanged."""
+        return snapshot(self.outputs())
+
     def prepare(self) -> None:
-        self.dir.mkdir(parents=True)
-        (self.dir / "out").mkdir()
+        (self.dir / "out").mkdir(parents=True)
         (self.dir / "input.txt").write_text(f"{X}\n")
 
     def env(self) -> dict[str, str]:
@@ -245,18 +260,148 @@ class Dvc(Peer):
 
 
 
-def measure_peer(cls, shape: str, n: int, repeat: int, cores: int) -> Measure:
-    directory = Path(tempfile.mkdtemp(prefix=f"{cls.name}-{shape}-{n}-", dir=WORK)) / "p"
-    peer = cls(shape, n, directory, cores)
-    peer.prepare()
-    m = Measure(cls.name, shape, n)
-    m.first = peer.execute()
-    check_result(cls.name, peer.result(), shape, n)
-    before = snapshot(peer.outputs())
+# --- e3 ---------------------------------------------------------------------------------------
+
+
+def e3_task_names(shape: str, n: int) -> list[str]:
+    """Task names in the order of the peers' out/<i>.txt; the last is the checked result."""
+    if shape == "chain":
+        return [f"t{i:05d}" for i in range(n)]
+    return [f"t{i:05d}" for i in range(1, n)] + ["join"]
+
+
+def e3_package(shape: str, n: int, name: str):
+    """The same pipeline as an e3 package, built with the SDK (lib/e3/sdk)."""
+    from e3 import sdk
+    from e3.east import East, IntegerType
+
+    x = sdk.input("x", IntegerType, X)
+    names = e3_task_names(shape, n)
+    if shape == "chain":
+        inc = East.function([IntegerType], IntegerType, lambda b, v: v + 1)
+        prev = x
+        for task_name in names:
+            prev = sdk.task(task_name, [prev], inc).output
+        return sdk.package(name, "1.0.0", x, prev)
+
+    def add(i: int):
+        return East.function([IntegerType], IntegerType, lambda b, v: v + i)
+
+    leaves = [sdk.task(task_name, [x], add(i)) for i, task_name in enumerate(names[:-1], start=1)]
+
+    def total(b, *values):
+        # A balanced sum: a left-deep one of 999 terms overflows the East
+        # builder's recursion (RecursionError), a tree is only log2(N) deep.
+        terms = list(values)
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+        return terms[0]
+
+    join = sdk.task("join", [leaf.output for leaf in leaves], East.function([IntegerType] * len(leaves), IntegerType, total))
+    return sdk.package(name, "1.0.0", x, join)
+
+
+class E3(Peer):
+    """e3 from this checkout (bin/e3 with lib/ on PYTHONPATH, as the tests run it)."""
+
+    name = "e3"
+    SUMMARY = re.compile(r"^(\d+) tasks: (.*)$", re.M)
+
+    def __init__(self, shape: str, n: int, directory: Path | None, cores: int, spawn: bool = False):
+        super().__init__(shape, n, directory, cores)
+        self.spawn = spawn
+        if spawn:
+            self.name = "e3-spawn"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        lib = str(ROOT / "lib")
+        env["PYTHONPATH"] = f"{lib}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else lib
+        env.pop("E3_DIR", None)
+        env.pop("E3_SPAWN_ALL", None)
+        if self.spawn:
+            env["E3_SPAWN_ALL"] = "1"  # one `east-py run` process per task, as the original engine
+        return env
+
+    def e3(self, *args: str) -> str:
+        proc = subprocess.run([str(ROOT / "bin" / "e3"), *args], env=self.env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise BenchError(f"e3 {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True)
+        zip_path = self.dir.parent / "package.zip"
+        pkg = f"dag-{self.shape}"
+        from e3 import sdk
+
+        sdk.export(e3_package(self.shape, self.n, pkg), zip_path)
+        self.e3("repo", "create", str(self.dir))
+        self.e3("package", "import", str(self.dir), str(zip_path))
+        self.e3("workspace", "create", str(self.dir), "dev")
+        self.e3("workspace", "deploy", str(self.dir), "dev", f"{pkg}@1.0.0")
+
+    def argv(self) -> list[str]:
+        return [str(ROOT / "bin" / "e3"), "start", str(self.dir), "dev", "--concurrency", str(self.cores)]
+
+    def summary(self) -> dict[str, int]:
+        """Counts from the last `N tasks: a ran, b cached, ...` line of e3 start in the log."""
+        found = self.SUMMARY.findall(self.log.read_text(errors="replace"))
+        if not found:
+            return {}
+        total, rest = found[-1]
+        counts = {"tasks": int(total)}
+        for part in rest.split(","):
+            m = re.match(r"\s*(\d+) (\w+)", part)
+            if m:
+                counts[m.group(2)] = int(m.group(1))
+        return counts
+
+    def check_first(self) -> None:
+        counts = self.summary()
+        if counts and counts.get("ran", 0) != self.n:
+            raise BenchError(f"e3 start's first run ran {counts.get('ran', 0)} of {self.n} tasks: {counts}")
+
+    def check_noop(self) -> None:
+        counts = self.summary()
+        if counts and counts.get("ran", 0):
+            raise BenchError(f"e3 start's no-op re-run ran {counts['ran']} tasks: {counts}")
+
+    def result(self) -> int:
+        out = self.e3("get", str(self.dir), f"dev.tasks.{e3_task_names(self.shape, self.n)[-1]}.output")
+        m = re.fullmatch(r'\s*"?(-?\d+)"?\s*', out)
+        if not m:
+            raise BenchError(f"e3 get printed {out!r}, not an integer")
+        return int(m.group(1))
+
+    def state(self) -> object:
+        # The workspace's commit (any output written moves it) and every
+        # execution record pointer (any task run rewrites its own).
+        ref = subprocess.run(
+            ["git", "--git-dir", str(self.dir / ".e3"), "rev-parse", "refs/workspaces/dev"],
+            capture_output=True, text=True,
+        ).stdout.strip()
+        tasks = self.dir / ".e3" / "tasks"
+        return ref, snapshot(sorted(tasks.rglob("*"))) if tasks.exists() else {}
+
+
+def measure(cls, shape: str, n: int, repeat: int, cores: int, **kw) -> Measure:
+    """Build the pipeline (not timed), time its first run and `repeat` no-op re-runs."""
+    tool = cls(shape, n, None, cores, **kw)
+    tool.dir = Path(tempfile.mkdtemp(prefix=f"{tool.name}-{shape}-{n}-", dir=WORK)) / "p"
+    tool.log = tool.dir.parent / "bench.log"
+    tool.prepare()
+    m = Measure(tool.name, shape, n)
+    m.first = tool.execute()
+    tool.check_first()
+    check_result(tool.name, tool.result(), shape, n)
+    before = tool.state()
     for _ in range(repeat):
-        m.noops.append(peer.execute())
-    if snapshot(peer.outputs()) != before:
-        raise BenchError(f"{cls.name} rewrote outputs on a no-op re-run ({shape}, N={n})")
+        m.noops.append(tool.execute())
+        tool.check_noop()
+    if tool.state() != before:
+        raise BenchError(f"{tool.name} changed its outputs on a no-op re-run ({shape}, N={n})")
     m.noop = statistics.median(m.noops)
     return m
 
@@ -279,111 +424,107 @@ def fmt_ms(v: float | None, n: int) -> str:
 
 
 def print_table(measures: list[Measure]) -> None:
-    print(f"{'tool':<14}{'shape':<8}{'N':>7}{'first s':>10}{'ms/task':>9}{'no-op s':>10}{'ms/task':>9}  note")
+    print(f"{'tool':<11}{'shape':<8}{'N':>7}{'first s':>10}{'ms/task':>9}{'no-op s':>10}{'ms/task':>9}  no-op runs")
     for m in measures:
+        runs = " ".join(f"{t:.2f}" for t in m.noops)
         print(
-            f"{m.tool:<14}{m.shape:<8}{m.n:>7}{fmt_s(m.first):>10}{fmt_ms(m.first, m.n):>9}"
-            f"{fmt_s(m.noop):>10}{fmt_ms(m.noop, m.n):>9}  {m.note}"
+            f"{m.tool:<11}{m.shape:<8}{m.n:>7}{fmt_s(m.first):>10}{fmt_ms(m.first, m.n):>9}"
+            f"{fmt_s(m.noop):>10}{fmt_ms(m.noop, m.n):>9}  {runs}"
         )
 
 
-def print_ratios(measures: list[Measure], base: str = "e3") -> None:
+def print_ratios(measures: list[Measure]) -> None:
     """Peer time / e3 time for each (shape, N) measured by both in this run."""
     index = {(m.tool, m.shape, m.n): m for m in measures}
     lines = []
     for m in measures:
-        if m.tool in (base, f"{base}-spawn"):
+        ours = index.get(("e3", m.shape, m.n))
+        if m.tool.startswith("e3") or ours is None:
             continue
-        ours = index.get((base, m.shape, m.n))
-        if ours is None or ours.first is None:
-            continue
-        first = m.first / ours.first if m.first and ours.first else None
-        noop = m.noop / ours.noop if m.noop and ours.noop else None
         lines.append(
-            f"  {m.tool:<10}{m.shape:<8}{m.n:>7}  first run: e3 {first:6.1f}x faster   no-op: e3 {noop:6.1f}x faster"
-            if first and noop
-            else f"  {m.tool:<10}{m.shape:<8}{m.n:>7}  (incomplete)"
+            f"  {m.tool:<10}{m.shape:<8}{m.n:>7}   first run: e3 {m.first / ours.first:7.1f}x faster"
+            f"   no-op: e3 {m.noop / ours.noop:7.1f}x faster"
         )
     if lines:
-        print(f"\nratios (peer time / {base} time, same run):")
+        print("\nratios (peer time / e3 time, same run):")
         print("\n".join(lines))
+
+
+def print_e3_details(measures: list[Measure]) -> None:
+    """Spawn vs warm per-task cost, marginal cache-hit cost, and cost per task across N."""
+    index = {(m.tool, m.shape, m.n): m for m in measures}
+    ours = sorted((m for m in measures if m.tool == "e3"), key=lambda m: (m.shape, m.n))
+    if not ours:
+        return
+    # A run's fixed cost (interpreter, imports, opening the repository, planning
+    # start-up) is about the no-op time; what the first run adds over it is the
+    # cost of executing N tasks: claim, read inputs, run, store output, record.
+    print("\ne3 per-task execution cost = (first run - no-op) / N:")
+    for m in ours:
+        spawn = index.get(("e3-spawn", m.shape, m.n))
+        warm = (m.first - m.noop) / m.n
+        line = f"  {m.shape:<8}{m.n:>7}   warm {1000 * warm:8.3f} ms"
+        if spawn:
+            cold = (spawn.first - spawn.noop) / spawn.n
+            line += f"   spawn (E3_SPAWN_ALL=1) {1000 * cold:8.2f} ms   spawn/warm {cold / warm:7.1f}x"
+        print(line)
+    print("\ne3 marginal cost per task between sizes (slope; flat = linear scaling):")
+    for shape in sorted({m.shape for m in ours}):
+        runs = [m for m in ours if m.shape == shape]
+        for a, b in zip(runs, runs[1:]):
+            dn = b.n - a.n
+            print(
+                f"  {shape:<8}{a.n:>6} -> {b.n:<6}  first run {1000 * (b.first - a.first) / dn:8.3f} ms/task"
+                f"   no-op (cache hit) {1000 * (b.noop - a.noop) / dn:8.3f} ms/task"
+            )
+
+
+def print_goals(measures: list[Measure]) -> None:
+    """The targets of issue 6, against this run's figures."""
+    index = {(m.tool, m.shape, m.n): m for m in measures}
+    lines = []
+    for shape in SHAPES:
+        e3 = index.get(("e3", shape, 1000))
+        sm = index.get(("snakemake", shape, 1000))
+        if e3:
+            lines.append(f"  {shape}: no-op re-run at N=1000 <= 0.35 s: {e3.noop:.2f} s {mark(e3.noop <= 0.35)}")
+        if e3 and sm:
+            r = sm.noop / e3.noop
+            lines.append(f"  {shape}: no-op >= 4x faster than Snakemake at N=1000: {r:.1f}x {mark(r >= 4)}")
+            r = sm.first / e3.first
+            lines.append(f"  {shape}: first run >= 7x faster than Snakemake at N=1000: {r:.1f}x {mark(r >= 7)}")
+        small, big = index.get(("e3", shape, 100)), index.get(("e3", shape, 1000))
+        if small and big:
+            hit = (big.noop - small.noop) / (big.n - small.n)
+            lines.append(f"  {shape}: cache-hit cost per task <= 0.5 ms: {1000 * hit:.3f} ms {mark(hit <= 0.0005)}")
+        warm, spawn = index.get(("e3", shape, 100)), index.get(("e3-spawn", shape, 100))
+        if warm and spawn:
+            r = (spawn.first - spawn.noop) / (warm.first - warm.noop)
+            lines.append(f"  {shape}: per-task overhead, spawn / warm >= 100x at N=100: {r:.1f}x {mark(r >= 100)}")
+    if lines:
+        print("\ngoals (issue 6):")
+        print("\n".join(lines))
+
+
+def mark(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
 
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for tool, argv in (("snakemake", ["snakemake", "--version"]), ("dvc", ["dvc", "--version"])):
-        exe = VENV / "bin" / argv[0]
+    for tool in ("snakemake", "dvc"):
+        exe = VENV / "bin" / tool
         if exe.exists():
-            out[tool] = subprocess.run([str(exe), *argv[1:]], capture_output=True, text=True).stdout.strip()
+            out[tool] = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.strip()
     try:
         from importlib.metadata import version
 
         out["east-py"] = version("elaraai-east-py")
     except Exception:  # noqa: BLE001 - informational only
         pass
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    out["e3"] = commit.stdout.strip() or "?"
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="100,1000", help="comma-separated N (default 100,1000)")
-    p.add_argument("--shapes", default=",".join(SHAPES), help="chain,fanout")
-    p.add_argument("--tools", default="e3,snakemake,dvc")
-    p.add_argument("--full", action="store_true", help="also run DVC at N>100 (about 1 s per stage)")
-    p.add_argument("--e3-10k", action="store_true", help="also run e3 at N=10,000 (scaling)")
-    p.add_argument("--repeat", type=int, default=3, help="no-op re-runs per case, median reported (default 3)")
-    p.add_argument("--cores", type=int, default=2, help="parallel tasks for every tool (default 2)")
-    p.add_argument("--keep", action="store_true", help="keep the work directories under build/bench-dag")
-    args = p.parse_args(argv)
-
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    shapes = [s for s in args.shapes.split(",") if s]
-    tools = [t for t in args.tools.split(",") if t]
-    for s in shapes:
-        if s not in SHAPES:
-            p.error(f"unknown shape {s!r}")
-
-    WORK.mkdir(parents=True, exist_ok=True)
-    print(f"# bench/dag.py  {datetime.datetime.now().isoformat(timespec='seconds')}  "
-          f"{platform.node()}  {os.cpu_count()} cpus  load {os.getloadavg()[0]:.1f}  --cores {args.cores}")
-    print("# " + "  ".join(f"{k} {v}" for k, v in versions().items()))
-    peers_ok = (VENV / "bin" / "snakemake").exists() and (VENV / "bin" / "dvc").exists()
-    if not peers_ok and {"snakemake", "dvc"} & set(tools):
-        print("# peers missing: run `bash bench/setup_peers.sh` (creates build/bench-venv); skipping Snakemake and DVC")
-
-    measures: list[Measure] = []
-    failed = False
-    if "e3" in tools and (why := e3_missing()):
-        print(f"# e3: skipped, {why}")
-        tools.remove("e3")
-
-    def attempt(label: str, fn) -> None:
-        nonlocal failed
-        print(f"# running {label} ...", file=sys.stderr, flush=True)
-        try:
-            measures.append(fn())
-        except BenchError as e:
-            failed = True
-            print(f"# {label}: FAILED: {e}", file=sys.stderr)
-
-    for shape in shapes:
-        for n in sizes:
-            if "e3" in tools:
-                attempt(f"e3 {shape} N={n}", lambda: measure_e3(shape, n, args.repeat, args.cores))
-            if peers_ok and "snakemake" in tools:
-                attempt(f"snakemake {shape} N={n}", lambda: measure_peer(Snakemake, shape, n, args.repeat, args.cores))
-            if peers_ok and "dvc" in tools:
-                if n > 100 and not args.full:
-                    print(f"# dvc {shape} N={n}: skipped (about 1 s per stage; use --full)")
-                else:
-                    attempt(f"dvc {shape} N={n}", lambda: measure_peer(Dvc, shape, n, args.repeat, args.cores))
-
-    print()
-    print_table(measures)
-    print_ratios(measures)
-    if not args.keep:
-        shutil.rmtree(WORK, ignore_errors=True)
-    return 1 if failed else 0
 
 
 def e3_missing() -> str | None:
@@ -398,8 +539,77 @@ def e3_missing() -> str | None:
     return f"not in this checkout yet: {', '.join(absent)}" if absent else None
 
 
-def measure_e3(shape: str, n: int, repeat: int, cores: int) -> Measure:
-    raise BenchError("e3 side not written yet")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="100,1000", help="comma-separated N for every tool (default 100,1000)")
+    p.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated shapes (default chain,fanout)")
+    p.add_argument("--tools", default="e3,snakemake,dvc", help="comma-separated tools (default all three)")
+    p.add_argument("--full", action="store_true", help="also run DVC at N > 100 (about 1 s per stage)")
+    p.add_argument("--e3-10k", action="store_true", help="also run e3 at N=10,000 (scaling)")
+    p.add_argument("--no-spawn", action="store_true", help="skip e3 with E3_SPAWN_ALL=1 at N=100")
+    p.add_argument("--repeat", type=int, default=3, help="no-op re-runs per case, median reported (default 3)")
+    p.add_argument("--cores", type=int, default=2, help="tasks at once, for every tool (default 2)")
+    p.add_argument("--keep", action="store_true", help="keep the work directories under build/bench-dag")
+    args = p.parse_args(argv)
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    shapes = [s for s in args.shapes.split(",") if s]
+    tools = [t for t in args.tools.split(",") if t]
+    for s in shapes:
+        if s not in SHAPES:
+            p.error(f"unknown shape {s!r}")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"# bench/dag.py  {datetime.datetime.now().isoformat(timespec='seconds')}  {platform.node()}  "
+          f"{os.cpu_count()} cpus  load {os.getloadavg()[0]:.1f}  --cores {args.cores}  --repeat {args.repeat}")
+    print("# " + "  ".join(f"{k} {v}" for k, v in versions().items()))
+    peers_ok = (VENV / "bin" / "snakemake").exists() and (VENV / "bin" / "dvc").exists()
+    if not peers_ok and {"snakemake", "dvc"} & set(tools):
+        print("# peers missing: run `bash bench/setup_peers.sh` (creates build/bench-venv); skipping Snakemake and DVC")
+    if "e3" in tools and (why := e3_missing()):
+        print(f"# e3: skipped, {why}")
+        tools.remove("e3")
+
+    measures: list[Measure] = []
+    failed = False
+
+    def attempt(label: str, cls, shape: str, n: int, **kw) -> None:
+        nonlocal failed
+        print(f"# running {label} {shape} N={n} ...", file=sys.stderr, flush=True)
+        try:
+            measures.append(measure(cls, shape, n, args.repeat, args.cores, **kw))
+        except BenchError as e:
+            failed = True
+            print(f"# {label} {shape} N={n}: FAILED: {e}")
+
+    for shape in shapes:
+        e3_sizes = sorted(set(sizes) | ({10_000} if args.e3_10k else set()))
+        for n in e3_sizes:
+            if "e3" in tools:
+                attempt("e3", E3, shape, n)
+                if n == 100 and not args.no_spawn:
+                    attempt("e3-spawn", E3, shape, n, spawn=True)
+            if n not in sizes:
+                continue
+            if peers_ok and "snakemake" in tools:
+                attempt("snakemake", Snakemake, shape, n)
+            if peers_ok and "dvc" in tools:
+                if n > 100 and not args.full:
+                    print(f"# dvc {shape} N={n}: skipped (about 1 s per stage; use --full)")
+                else:
+                    attempt("dvc", Dvc, shape, n)
+
+    print()
+    print_table(measures)
+    print_ratios(measures)
+    print_e3_details(measures)
+    print_goals(measures)
+    if not args.keep:
+        shutil.rmtree(WORK, ignore_errors=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
