@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -78,23 +79,39 @@ class Measure:
     tool: str
     shape: str
     n: int
-    first: float | None = None
-    noop: float | None = None
+    first: float = 0.0  # wall seconds
+    first_cpu: float = 0.0
+    noop: float = 0.0  # wall seconds, median of the re-runs
+    noop_cpu: float = 0.0
     noops: list[float] = field(default_factory=list)
 
 
-def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None, log: Path) -> float:
-    """Run a command to completion; return its wall time. Output goes to `log`."""
+@dataclass
+class Timing:
+    wall: float  # seconds of wall clock
+    cpu: float  # user + system seconds of the command and every process it waited for
+
+
+def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None, log: Path) -> Timing:
+    """Run a command to completion and time it. Output goes to `log`.
+
+    CPU time comes from RUSAGE_CHILDREN, which counts a child once it is
+    reaped, with the descendants it reaped itself: on a machine shared with
+    other work it is steadier than wall time, which includes waiting for a core.
+    """
     with open(log, "ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise BenchError(f"{argv[0]} exited {proc.returncode} in {cwd}:\n" + "\n".join(tail))
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(elapsed, cpu)
 
 
 def snapshot(paths: list[Path]) -> dict[Path, int]:
@@ -144,7 +161,7 @@ class Peer:
     def argv(self) -> list[str]:
         raise NotImplementedError
 
-    def execute(self) -> float:
+    def execute(self) -> Timing:
         """One run of the whole pipeline; the first builds everything, later ones should do nothing."""
         return run_timed(self.argv(), self.dir, self.env(), self.log)
 
@@ -343,7 +360,8 @@ class E3(Peer):
         self.e3("workspace", "deploy", str(self.dir), "dev", f"{pkg}@1.0.0")
 
     def argv(self) -> list[str]:
-        return [str(ROOT / "bin" / "e3"), "start", str(self.dir), "dev", "--concurrency", str(self.cores)]
+        # --quiet: the summary only, as the peers run with --quiet / -q
+        return [str(ROOT / "bin" / "e3"), "start", str(self.dir), "dev", "--concurrency", str(self.cores), "--quiet"]
 
     def summary(self) -> dict[str, int]:
         """Counts from the last `N tasks: a ran, b cached, ...` line of e3 start in the log."""
@@ -393,16 +411,20 @@ def measure(cls, shape: str, n: int, repeat: int, cores: int, **kw) -> Measure:
     tool.log = tool.dir.parent / "bench.log"
     tool.prepare()
     m = Measure(tool.name, shape, n)
-    m.first = tool.execute()
+    t = tool.execute()
+    m.first, m.first_cpu = t.wall, t.cpu
     tool.check_first()
     check_result(tool.name, tool.result(), shape, n)
     before = tool.state()
+    cpus = []
     for _ in range(repeat):
-        m.noops.append(tool.execute())
+        t = tool.execute()
+        m.noops.append(t.wall)
+        cpus.append(t.cpu)
         tool.check_noop()
     if tool.state() != before:
         raise BenchError(f"{tool.name} changed its outputs on a no-op re-run ({shape}, N={n})")
-    m.noop = statistics.median(m.noops)
+    m.noop, m.noop_cpu = statistics.median(m.noops), statistics.median(cpus)
     return m
 
 
@@ -424,12 +446,16 @@ def fmt_ms(v: float | None, n: int) -> str:
 
 
 def print_table(measures: list[Measure]) -> None:
-    print(f"{'tool':<11}{'shape':<8}{'N':>7}{'first s':>10}{'ms/task':>9}{'no-op s':>10}{'ms/task':>9}  no-op runs")
+    print("wall s = wall clock of the tool's command; cpu s = its CPU time with its children; ms/task = wall / N")
+    print(
+        f"{'tool':<11}{'shape':<8}{'N':>7}{'first s':>9}{'cpu s':>8}{'ms/task':>9}"
+        f"{'no-op s':>9}{'cpu s':>8}{'ms/task':>9}  no-op runs"
+    )
     for m in measures:
         runs = " ".join(f"{t:.2f}" for t in m.noops)
         print(
-            f"{m.tool:<11}{m.shape:<8}{m.n:>7}{fmt_s(m.first):>10}{fmt_ms(m.first, m.n):>9}"
-            f"{fmt_s(m.noop):>10}{fmt_ms(m.noop, m.n):>9}  {runs}"
+            f"{m.tool:<11}{m.shape:<8}{m.n:>7}{fmt_s(m.first):>9}{fmt_s(m.first_cpu):>8}{fmt_ms(m.first, m.n):>9}"
+            f"{fmt_s(m.noop):>9}{fmt_s(m.noop_cpu):>8}{fmt_ms(m.noop, m.n):>9}  {runs}"
         )
 
 
@@ -442,11 +468,12 @@ def print_ratios(measures: list[Measure]) -> None:
         if m.tool.startswith("e3") or ours is None:
             continue
         lines.append(
-            f"  {m.tool:<10}{m.shape:<8}{m.n:>7}   first run: e3 {m.first / ours.first:7.1f}x faster"
-            f"   no-op: e3 {m.noop / ours.noop:7.1f}x faster"
+            f"  {m.tool:<10}{m.shape:<8}{m.n:>7}   first run: e3 {m.first / ours.first:6.1f}x faster"
+            f" (cpu {m.first_cpu / ours.first_cpu:6.1f}x)   no-op: e3 {m.noop / ours.noop:6.1f}x faster"
+            f" (cpu {m.noop_cpu / ours.noop_cpu:6.1f}x)"
         )
     if lines:
-        print("\nratios (peer time / e3 time, same run):")
+        print("\nratios (peer time / e3 time, same run; wall clock, and CPU time in brackets):")
         print("\n".join(lines))
 
 
@@ -462,11 +489,14 @@ def print_e3_details(measures: list[Measure]) -> None:
     print("\ne3 per-task execution cost = (first run - no-op) / N:")
     for m in ours:
         spawn = index.get(("e3-spawn", m.shape, m.n))
-        warm = (m.first - m.noop) / m.n
-        line = f"  {m.shape:<8}{m.n:>7}   warm {1000 * warm:8.3f} ms"
+        warm, warm_cpu = (m.first - m.noop) / m.n, (m.first_cpu - m.noop_cpu) / m.n
+        line = f"  {m.shape:<8}{m.n:>7}   warm {1000 * warm:7.2f} ms (cpu {1000 * warm_cpu:6.2f})"
         if spawn:
-            cold = (spawn.first - spawn.noop) / spawn.n
-            line += f"   spawn (E3_SPAWN_ALL=1) {1000 * cold:8.2f} ms   spawn/warm {cold / warm:7.1f}x"
+            cold, cold_cpu = (spawn.first - spawn.noop) / spawn.n, (spawn.first_cpu - spawn.noop_cpu) / spawn.n
+            line += (
+                f"   spawn (E3_SPAWN_ALL=1) {1000 * cold:7.2f} ms (cpu {1000 * cold_cpu:6.2f})"
+                f"   spawn/warm {cold / warm:5.1f}x (cpu {cold_cpu / warm_cpu:5.1f}x)"
+            )
         print(line)
     print("\ne3 marginal cost per task between sizes (slope; flat = linear scaling):")
     for shape in sorted({m.shape for m in ours}):
@@ -474,8 +504,10 @@ def print_e3_details(measures: list[Measure]) -> None:
         for a, b in zip(runs, runs[1:]):
             dn = b.n - a.n
             print(
-                f"  {shape:<8}{a.n:>6} -> {b.n:<6}  first run {1000 * (b.first - a.first) / dn:8.3f} ms/task"
-                f"   no-op (cache hit) {1000 * (b.noop - a.noop) / dn:8.3f} ms/task"
+                f"  {shape:<8}{a.n:>6} -> {b.n:<6}  first run {1000 * (b.first - a.first) / dn:7.3f} ms/task"
+                f" (cpu {1000 * (b.first_cpu - a.first_cpu) / dn:7.3f})"
+                f"   no-op (cache hit) {1000 * (b.noop - a.noop) / dn:7.3f} ms/task"
+                f" (cpu {1000 * (b.noop_cpu - a.noop_cpu) / dn:7.3f})"
             )
 
 
