@@ -187,7 +187,10 @@ class _Slot(threading.Thread):
         self.lock = threading.Lock()
 
     def run(self) -> None:
-        self.worker = self.pool._new_worker()
+        try:
+            self.worker = self.pool._new_worker()
+        except OSError:
+            self.worker = None  # tried again, and reported, with the first task
         rid = 0
         while True:
             item = self.pool._queue.get()
@@ -260,7 +263,12 @@ class _Slot(threading.Thread):
     def _replace(self) -> None:
         if self.worker is not None:
             self.worker.close()
-        self.worker = None if self.pool._closing else self.pool._new_worker()
+        self.worker = None
+        if not self.pool._closing:
+            try:
+                self.worker = self.pool._new_worker()  # warm up the successor now, not at the next task
+            except OSError:
+                pass
 
     def _fail(self, request: TaskRequest, frame: dict, status: str, message: str) -> Outcome:
         if request.log:

@@ -178,6 +178,10 @@ class _Dispatch(io.TextIOBase):
     def fileno(self) -> int:
         return self.fallback.fileno()
 
+    @property
+    def buffer(self):  # binary writes bypass capture: only e3's own output uses them
+        return self.fallback.buffer
+
 
 _install_lock = threading.Lock()
 
