@@ -189,12 +189,47 @@ def _view_of(repo: "Repository", ws: str, commit: str, entries: dict[TreePath, s
     return WorkspaceView(ws, commit, state, package, state.package_hash if state else None, datasets)
 
 
+_blobs: dict[tuple[str, bytes], str] = {}
+"""(repository root, blob id) -> the object hash it holds: blobs never change, so a re-walk reads only new ones."""
+_BLOB_CACHE_MAX = 1 << 20
+
+
+def read_entries(repo: "Repository", commit: str) -> dict[TreePath, str]:
+    """The leaves (path -> object hash) of a workspace commit, like refs.read_state but reading each blob once per process.
+
+    After another process changes a workspace, a reader walks the new tree
+    again; with this cache it only reads the blobs of values it has not seen,
+    so the re-walk costs a tree iteration, not a blob read per dataset.
+    """
+    import pygit2
+
+    git = repo.git
+    root = str(repo.root)
+    out: dict[TreePath, str] = {}
+    if len(_blobs) > _BLOB_CACHE_MAX:
+        _blobs.clear()
+
+    def walk(tree: "pygit2.Tree", prefix: TreePath) -> None:
+        for entry in tree:
+            if entry.filemode == pygit2.GIT_FILEMODE_TREE:
+                walk(git[entry.id], prefix + (entry.name,))
+                continue
+            key = (root, entry.id.raw)
+            h = _blobs.get(key)
+            if h is None:
+                h = _blobs[key] = git[entry.id].data.decode().strip()
+            out[prefix + (entry.name,)] = h
+
+    walk(git[pygit2.Oid(hex=commit)].peel(pygit2.Tree), ())
+    return out
+
+
 def _cached(repo: "Repository", ws: str, commit: str) -> tuple[WorkspaceView, dict[TreePath, str]]:
     key = (str(repo.root), ws)
     hit = _views.get(key)
     if hit is not None and hit[0].commit == commit:
         return hit
-    entries = refs.read_state(repo, commit)
+    entries = read_entries(repo, commit)
     view = _view_of(repo, ws, commit, entries)
     with _lock:
         _views[key] = (view, entries)
@@ -227,7 +262,7 @@ def read(repo: "Repository", ws: str) -> WorkspaceView:
 
 def read_commit(repo: "Repository", ws: str, commit: str) -> WorkspaceView:
     """The workspace as recorded by one of its commits."""
-    return _view_of(repo, ws, commit, refs.read_state(repo, commit))
+    return _view_of(repo, ws, commit, read_entries(repo, commit))
 
 
 def require_deployed(view: WorkspaceView) -> WorkspaceView:
@@ -568,8 +603,8 @@ def diff(repo: "Repository", ws: str, a: str | None = None, b: str | None = None
 
 def diff_commits(repo: "Repository", old: str | None, new: str) -> list[DatasetChange]:
     """Datasets that differ between two workspace commits (`old` None: the empty tree)."""
-    before = refs.read_state(repo, old) if old else {}
-    after = refs.read_state(repo, new)
+    before = read_entries(repo, old) if old else {}
+    after = read_entries(repo, new)
     out = []
     for path in sorted(set(before) | set(after)):
         if path == STATE_PATH:
@@ -580,7 +615,7 @@ def diff_commits(repo: "Repository", old: str | None, new: str) -> list[DatasetC
 
 
 def state_at(repo: "Repository", commit: str) -> WorkspaceState | None:
-    h = refs.read_state(repo, commit).get(STATE_PATH)
+    h = read_entries(repo, commit).get(STATE_PATH)
     return None if h is None else _load_state(repo, h)
 
 
@@ -592,7 +627,7 @@ def reset(repo: "Repository", ws: str, rev: str) -> tuple[WorkspaceView, list[Da
     refused while the workspace runs, like deploy.
     """
     target = resolve(repo, ws, rev)
-    wanted = refs.read_state(repo, target)
+    wanted = read_entries(repo, target)
     short = target[:12]
 
     def change(view: WorkspaceView):
@@ -602,7 +637,7 @@ def reset(repo: "Repository", ws: str, rev: str) -> tuple[WorkspaceView, list[Da
         return out
 
     head = _head(repo, ws)
-    deployment_changes = refs.read_state(repo, head).get(STATE_PATH) != wanted.get(STATE_PATH)
+    deployment_changes = read_entries(repo, head).get(STATE_PATH) != wanted.get(STATE_PATH)
     changes = diff_commits(repo, head, target)
     if deployment_changes:
         with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
@@ -637,64 +672,33 @@ def _belongs(repo: "Repository", ws: str, commit: str) -> bool:
     return any(str(e.oid_new) == commit for e in git.references.get(ref_name(ws)).log())
 
 
-_REV = re.compile(r"(?P<base>[^~^@]*)(?P<suffix>(?:~\d*|\^\d*|@\{\d+\})*)")
-_SUFFIX = re.compile(r"~(\d*)|\^(\d*)|@\{(\d+)\}")
-
-
 def resolve(repo: "Repository", ws: str, rev: str) -> str:
-    """A commit of `ws` named by a revision.
+    """A commit of `ws` named by a revision (the grammar of e3-rev-parse(1), see e3.revision).
 
-    BASE is empty, `HEAD`, the workspace's name, or a commit id (4 to 40 hex
-    digits); suffixes: `~N` (N first parents back), `^` (one parent),
-    `@{N}` (the value the ref had N updates ago, from its reflog). Examples:
-    `dev~1`, `~2`, `dev@{3}`, `3f2a9c1`.
+    Relative to the workspace: empty or `HEAD` is now, and a bare suffix
+    (`~2`, `^`, `@{1}`) applies to it. The commit must be in the workspace's
+    history or its reflog: `dev~1`, `dev@{3}`, `3f2a9c1`.
     """
-    import pygit2
+    from e3 import revision
 
-    m = _REV.fullmatch(rev.strip())
-    if not m:
-        raise UsageError(f"invalid revision {rev!r}")
-    base, suffix = m.group("base"), m.group("suffix")
-    git = repo.git
-    if base in ("", "HEAD", ws):
-        commit = _head(repo, ws)
-        is_ref = True
-    elif re.fullmatch(r"[0-9a-f]{4,40}", base):
-        try:
-            obj = git.revparse_single(base)
-        except (KeyError, ValueError, pygit2.GitError) as e:
-            if "ambiguous" in str(e):
-                raise UsageError(f"revision {base} is ambiguous") from None
-            raise NotFound(f"revision {rev!r} not found in workspace {ws}") from None
-        if obj.type_str != "commit":
-            raise NotFound(f"revision {rev!r} is not a commit")
-        commit = str(obj.id)
-        if not _belongs(repo, ws, commit):
-            raise NotFound(f"revision {rev!r} is not in the history of workspace {ws}")
-        is_ref = False
-    else:
-        raise UsageError(f"invalid revision {rev!r} (expected a commit id, {ws}, {ws}~N or {ws}@{{N}})")
-    for step in _SUFFIX.finditer(suffix):
-        tilde, caret, reflog = step.groups()
-        if reflog is not None:
-            if not is_ref:
-                raise UsageError(f"invalid revision {rev!r}: @{{N}} applies to the workspace, not a commit")
-            entries = [str(e.oid_new) for e in git.references.get(ref_name(ws)).log()]
-            n = int(reflog)
-            if n >= len(entries):
-                raise NotFound(f"revision {rev!r}: workspace {ws} has only {len(entries)} reflog entries")
-            commit = entries[n]
-        else:
-            n = int(tilde or 1) if tilde is not None else (1 if caret in ("", "1") else None)
-            if n is None:
-                raise UsageError(f"invalid revision {rev!r}: workspace commits have one parent")
-            for _ in range(n):
-                up = parent(repo, commit)
-                if up is None:
-                    raise NotFound(f"revision {rev!r} goes back past the workspace's first commit")
-                commit = up
-        is_ref = False
-    return commit
+    text = rev.strip()
+    if text in ("", "HEAD"):
+        return _head(repo, ws)
+    if text.startswith("HEAD") and text[4:5] in ("~", "^", "@"):
+        text = ws + text[4:]
+    elif text[0] in "~^@":
+        text = ws + text
+    try:
+        found = revision.resolve_revision(repo, text)
+    except NotFound as e:
+        if "revision" in str(e):
+            raise
+        raise NotFound(f"bad revision {rev!r}: {e}") from None
+    if found.kind != "commit":
+        raise NotFound(f"revision {rev!r} is not a commit")
+    if not _belongs(repo, ws, found.hash):
+        raise NotFound(f"revision {rev!r} is not in the history of workspace {ws}")
+    return found.hash
 
 
 # ---------------------------------------------------------------- locks
@@ -748,10 +752,6 @@ class ExportReport:
     object_count: int
 
 
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-"""Every zip entry's timestamp: the earliest a zip can hold, so equal workspaces export to equal bytes."""
-
-
 def current_package(repo: "Repository", view: WorkspaceView) -> "Package":
     """The deployed package with its initial refs replaced by the workspace's current values."""
     from e3.model.package import UNASSIGNED, DatasetRef, Package
@@ -784,8 +784,6 @@ def export(repo: "Repository", ws: str, zip_path: str, name: str | None = None, 
     package's, version to `<deployed version>-<first 8 hex of the new package
     object's hash>`. The zip is written to `ZIP.partial` and renamed.
     """
-    import zipfile
-
     from e3.model.package import store_package
     from e3.model.task import load_task
 
@@ -799,17 +797,7 @@ def export(repo: "Repository", ws: str, zip_path: str, name: str | None = None, 
         objects.add(task_hash)
         objects.add(load_task(repo.objects, task_hash).command_ir)
     objects.update(r.hash for r in pkg.refs.values() if r.kind == "value" and r.hash)
-    partial = f"{zip_path}.partial"
-    try:
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            z.writestr(zipfile.ZipInfo(f"packages/{name}/{version}", ZIP_TIME), package_hash + "\n")
-            for h in sorted(objects):
-                info = zipfile.ZipInfo(f"objects/{h[:2]}/{h[2:]}.beast2", ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                z.writestr(info, repo.objects.read(h))
-        os.replace(partial, zip_path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    return ExportReport(name, version, package_hash, len(objects))
+    from e3.package_zip import write_package_zip
+
+    count = write_package_zip(zip_path, name, version, package_hash, ((h, repo.objects.read(h)) for h in sorted(objects)))
+    return ExportReport(name, version, package_hash, count)
