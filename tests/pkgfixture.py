@@ -1,9 +1,8 @@
-"""A small package written straight into a repository (store_package + a refs/packages ref).
+"""A small package built with the SDK and imported with e3.package.import_zip (in-process, fast).
 
-Package `demo` (versions differ in their inputs): inputs a (Integer, default
-1), b (String, unassigned), c (Float, default 0.5); task `double` reads a,
-task `greet` reads b and double's output. Command IR objects are stand-ins:
-these tests never run tasks.
+Package `demo` (versions differ in their inputs): by default inputs a (Integer,
+default 1), b (String, unassigned), c (Float, default 0.5); task `double`
+reads a (a * 2), task `greet` reads b and double's output.
 """
 from __future__ import annotations
 
@@ -14,42 +13,32 @@ from conftest import LIB
 
 sys.path.insert(0, str(LIB))
 
-from e3 import east, refs  # noqa: E402
-from e3.model.package import UNASSIGNED, DatasetRef, DatasetSpec, Package, store_package  # noqa: E402
-from e3.model.task import TaskObject, store_task  # noqa: E402
+from e3 import east, package, sdk  # noqa: E402
+from e3.east import East  # noqa: E402
 from e3.repository import open_repository  # noqa: E402
 
 INT = east.IntegerType
 STR = east.StringType
 FLOAT = east.FloatType
 
-
-def value(repo, v, t) -> str:
-    return repo.objects.write(east.encode(v, t))
+DOUBLE = East.function([INT], INT, lambda b, x: x * 2)
+GREET = East.function([STR, INT], STR, lambda b, s, n: East.str(s, " ", n))
 
 
 def make_package(path: Path, name: str = "demo", version: str = "1.0.0", inputs=None) -> str:
-    """Write package NAME@VERSION; `inputs` maps input name -> (type, default or None). Returns its hash."""
-    repo = open_repository(path)
+    """Import package NAME@VERSION into the repository at `path`; `inputs` maps name -> (type, default or None).
+
+    The tasks need inputs a (Integer) and b (String); returns the package hash.
+    """
     if inputs is None:
         inputs = {"a": (INT, 1), "b": (STR, None), "c": (FLOAT, 0.5)}
-    ir = value(repo, "stand-in command ir", STR)
-    double = store_task(repo.objects, TaskObject(ir, (("inputs", "a"),), ("tasks", "double", "output")))
-    greet = store_task(
-        repo.objects, TaskObject(ir, (("inputs", "b"), ("tasks", "double", "output")), ("tasks", "greet", "output"))
-    )
-    structure = {
-        "inputs": {n: DatasetSpec(t, True) for n, (t, _) in inputs.items()},
-        "tasks": {
-            "double": {"output": DatasetSpec(INT, False)},
-            "greet": {"output": DatasetSpec(STR, False)},
-        },
-    }
-    initial = {("inputs", n): (UNASSIGNED if d is None else DatasetRef("value", value(repo, d, t))) for n, (t, d) in inputs.items()}
-    initial[("tasks", "double", "output")] = UNASSIGNED
-    initial[("tasks", "greet", "output")] = UNASSIGNED
-    pkg = Package({"double": double, "greet": greet}, structure, initial)
-    h = store_package(repo.objects, pkg)
-    commit = refs.write_state(repo, {("package",): h}, None, f"import {name}@{version}")
-    refs.update(repo, f"refs/packages/{name}/{version}", commit, message=f"import {name}@{version}")
-    return h
+    declared = {n: sdk.input(n, t, d) for n, (t, d) in inputs.items()}
+    items = list(declared.values())
+    if "a" in declared and declared["a"].type is INT:
+        double = sdk.task("double", [declared["a"]], DOUBLE)
+        items.append(double)
+        if "b" in declared and declared["b"].type is STR:
+            items.append(sdk.task("greet", [declared["b"], double.output], GREET))
+    zip_path = Path(path).parent / f"{name}-{version}.zip"
+    sdk.export(sdk.package(name, version, *items), zip_path)
+    return package.import_zip(open_repository(path), zip_path).package_hash

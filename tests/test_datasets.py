@@ -41,7 +41,7 @@ def test_list_shows_children_names(deployed, e3):
 
 def test_list_recursive_shows_dataset_paths(deployed, e3):
     out = e3("list", deployed, "dev.tasks", "-r").out
-    assert out == ".tasks.double.output\n.tasks.greet.output\n"
+    assert out == ".tasks.double.function_ir\n.tasks.double.output\n.tasks.greet.function_ir\n.tasks.greet.output\n"
 
 
 def test_list_long_shows_type_status_and_size(deployed, e3):

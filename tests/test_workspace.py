@@ -56,18 +56,22 @@ def test_deploy_writes_initial_values_as_one_commit(deployed, e3):
     r = open_repository(deployed)
     view = workspace.read(r, "dev")
     assert view.state.package_name == "demo" and view.state.package_version == "1.0.0"
-    assert sorted(view.datasets) == [("inputs", "a"), ("inputs", "c")]  # b and task outputs unassigned
+    # b and task outputs unassigned; the East tasks' function IR is assigned
+    assert sorted(view.datasets) == [("inputs", "a"), ("inputs", "c"), ("tasks", "double", "function_ir"), ("tasks", "greet", "function_ir")]
     tree = refs.read_state(r, view.commit)
     assert (".workspace",) in tree and ("inputs", "b") not in tree
     assert e3("get", deployed, "dev.inputs.a").out == "1\n"
 
 
-def test_deploy_without_version_takes_the_highest(repo, e3):
-    make_package(repo, version="1.9.0")
-    make_package(repo, version="1.10.0", inputs={"a": (INT, 7)})
+def test_deploy_without_version_takes_the_only_version(repo, e3):
+    make_package(repo, version="1.9.0", inputs={"a": (INT, 7)})
     out = e3("workspace", "deploy", repo, "dev", "demo").out
-    assert out.startswith("Deployed demo@1.10.0 to workspace: dev\n")  # created on the way, like the original engine
+    assert out.startswith("Deployed demo@1.9.0 to workspace: dev\n")  # created on the way, like the original engine
     assert e3("get", repo, "dev.inputs.a").out == "7\n"
+    make_package(repo, version="1.10.0")
+    r = e3("workspace", "deploy", repo, "dev", "demo", expect=None)
+    assert r.returncode != 0
+    assert_one_line_error(r, "1.9.0, 1.10.0")
 
 
 def test_deploy_of_unknown_package_is_one_line_and_writes_nothing(repo, e3):
@@ -200,6 +204,12 @@ def test_reset_restores_an_earlier_tree_as_a_new_commit(deployed, e3, tmp_path):
     assert e3("get", deployed, "dev.inputs.a").out == "2\n"
 
 
+def test_workspace_import_refuses_while_running_and_imports_nothing(running, deployed, e3, tmp_path):
+    e3("workspace", "export", deployed, "dev", tmp_path / "x.zip", "--version", "9.9.9")
+    assert_one_line_error(e3("workspace", "import", deployed, "dev", tmp_path / "x.zip", expect=128), "is running")
+    assert "9.9.9" not in e3("package", "list", deployed).out
+
+
 def test_reset_that_changes_the_deployment_refuses_while_running(running, deployed, e3):
     assert_one_line_error(e3("workspace", "reset", deployed, "dev", "dev~1", expect=128), "is running")
 
@@ -244,28 +254,32 @@ def test_status_reads_execution_records_for_current_inputs(deployed, e3, tmp_pat
     from e3.exec import records
     from e3.exec.identity import task_id
 
+    from e3.model.task import load_task
+
     r = open_repository(deployed)
     view = workspace.read(r, "dev")
     double = view.package.tasks["double"]
-    a1 = view.datasets[("inputs", "a")]
+    task = load_task(r.objects, double)
+    ins = [view.datasets[p] for p in task.inputs]
     out_hash = r.objects.write(b"not really an integer")
-    rec = records.Record("success", "e1", (a1,), records.now(), records.now(), output_hash=out_hash)
-    records.write(r, task_id(double, [a1]), rec)
+    rec = records.Record("success", "e1", tuple(ins), records.now(), records.now(), output_hash=out_hash)
+    records.write(r, task_id(double, ins), rec)
     assert "  double: stale (result cached)\n" in e3("workspace", "status", deployed, "dev").out
     workspace.set_dataset(r, "dev", ("tasks", "double", "output"), out_hash, check_type=False, force=True)
     assert "  double: up to date\n" in e3("workspace", "status", deployed, "dev").out
     e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "5"))
     assert "  double: stale (inputs changed)\n" in e3("workspace", "status", deployed, "dev").out
-    a2 = workspace.read(r, "dev").datasets[("inputs", "a")]
-    failed = records.Record("failed", "e2", (a2,), records.now(), records.now(), exit_code=3)
-    records.write(r, task_id(double, [a2]), failed)
+    now = workspace.read(r, "dev").datasets
+    ins2 = [now[p] for p in task.inputs]
+    failed = records.Record("failed", "e2", tuple(ins2), records.now(), records.now(), exit_code=3)
+    records.write(r, task_id(double, ins2), failed)
     assert "  double: failed (exit code 3)\n" in e3("workspace", "status", deployed, "dev").out
     me = os.getpid()
     from e3.process import Holder
 
     h = Holder.me()
-    live = records.Record("running", "e3", (a2,), records.now(), pid=me, pid_start_time=h.start_time, boot_id=h.boot_id)
-    records.write(r, task_id(double, [a2]), live)
+    live = records.Record("running", "e3", tuple(ins2), records.now(), pid=me, pid_start_time=h.start_time, boot_id=h.boot_id)
+    records.write(r, task_id(double, ins2), live)
     assert f"  double: running (pid {me})\n" in e3("workspace", "status", deployed, "dev").out
 
 
@@ -298,3 +312,37 @@ def test_transact_rebuilds_only_changed_subtrees(deployed):
     assert old_tree["inputs"].id == new_tree["inputs"].id
     assert after.datasets == {**before.datasets, ("tasks", "double", "output"): h}
     assert refs.read_state(r, after.commit) == {**{k: v for k, v in after.datasets.items()}, (".workspace",): refs.read_state(r, before.commit)[(".workspace",)]}
+
+
+@pytest.fixture(scope="module")
+def example_zip(tmp_path_factory):
+    """build/my-package.zip as the Makefile builds it (examples/my_package.py)."""
+    from conftest import ROOT
+
+    path = tmp_path_factory.mktemp("example") / "my-package.zip"
+    run(sys.executable, ROOT / "examples" / "my_package.py", path)
+    return path
+
+
+def test_example_package_imports_and_deploys_with_its_defaults(repo, e3, example_zip):
+    e3("package", "import", repo, example_zip)
+    e3("workspace", "create", repo, "dev")
+    assert e3("workspace", "deploy", repo, "dev", "my-package@1.0.0").out.startswith("Deployed my-package@1.0.0")
+    assert e3("get", repo, "dev.inputs.greeting").out == '"Hello"\n'
+    assert e3("list", repo, "dev.tasks").out == "greet\nmy-task\nshout\n"
+    out = e3("workspace", "status", repo, "dev").out
+    assert "  greet: never run\n" in out and "  my-task: waiting (on task greet)\n" in out
+
+
+def test_workspace_import_deploys_a_zip_and_export_round_trips_values(repo, e3, example_zip, tmp_path):
+    out = e3("workspace", "import", repo, "dev", example_zip).out
+    assert out.startswith("Imported my-package@1.0.0\n") and "Deployed to workspace: dev\n" in out
+    e3("set", repo, "dev.inputs.name", write(tmp_path, "n.east", '"e3"'))
+    zpath = tmp_path / "dev.zip"
+    e3("workspace", "export", repo, "dev", zpath, "--version", "1.0.1")
+    other = tmp_path / "other"
+    e3("repo", "create", other)
+    out = e3("workspace", "import", other, "prod", zpath).out
+    assert out.startswith("Imported my-package@1.0.1\n")
+    assert e3("get", other, "prod.inputs.name").out == '"e3"\n'
+    assert e3("get", other, "prod.inputs.times").out == "2\n"

@@ -395,45 +395,19 @@ def remove(repo: "Repository", ws: str) -> None:
 # ---------------------------------------------------------------- packages and deploy
 
 
-def package_versions(repo: "Repository", package: str) -> list[str]:
-    prefix = f"refs/packages/{refs.check_component('package', package)}/"
-    return sorted((n[len(prefix) :] for n, _ in refs.list_refs(repo, prefix)), key=version_key)
+def resolve_package(repo: "Repository", name: str, version: str | None) -> tuple[str, str]:
+    """(version, package object hash) of NAME@VERSION, by e3.package's rules (no version: the only one imported)."""
+    from e3 import package
 
-
-def version_key(version: str) -> tuple:
-    """Order versions like people do: 1.10.0 after 1.9.0, and a pre-release (1.0.0-rc1) before its release."""
-    main, _, pre = version.partition("-")
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.+]", main))
-    return parts + ((1,) if not pre else (0, pre))
-
-
-def resolve_package(repo: "Repository", package: str, version: str | None) -> tuple[str, str]:
-    """(version, package object hash) of NAME@VERSION; without a version, the highest version imported."""
-    if version is None:
-        versions = package_versions(repo, package)
-        if not versions:
-            raise NotFound(f"package {package} not found")
-        version = versions[-1]
-    ref = f"refs/packages/{refs.check_component('package', package)}/{refs.check_component('version', version)}"
-    commit = refs.read(repo, ref)
-    if commit is None:
-        known = package_versions(repo, package)
-        hint = f" (versions: {', '.join(known)})" if known else ""
-        raise NotFound(f"package {package}@{version} not found{hint}")
-    leaf = refs.read_state(repo, commit).get(("package",))
-    if leaf is None:
-        raise FormatError(f"{ref} does not record a package object")
-    return version, leaf
+    found = package.resolve(repo, name, version)
+    return found.version, found.package_hash
 
 
 def parse_package_spec(spec: str) -> tuple[str, str | None]:
     """'name@1.0.0' -> ('name', '1.0.0'); 'name' -> ('name', None)."""
-    name, sep, version = spec.rpartition("@")
-    if not sep:
-        return spec, None
-    if not name or not version:
-        raise UsageError(f"invalid package {spec!r} (expected NAME or NAME@VERSION)")
-    return name, version
+    from e3 import package
+
+    return package.parse_spec(spec)
 
 
 _null_bytes: dict[bytes, bytes] = {}

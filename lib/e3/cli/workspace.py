@@ -75,25 +75,25 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    from e3 import workspace
+    from e3 import package, workspace
+    from e3.model.paths import format_tree_path
 
     repo = _repo(args)
     workspace.check_name(args.ws)
-    try:
-        from e3 import package
-    except ImportError:
-        from e3.errors import E3Error
+    pid = workspace.running_pid(repo, args.ws)
+    if pid is not None:  # checked before importing too, so a refused import leaves no new package behind
+        from e3.errors import Conflict
 
-        raise E3Error("package import is not available in this build") from None
+        raise Conflict(f"workspace {args.ws} is running (pid {pid or 'unknown'}); stop it first")
     result = package.import_zip(repo, args.zip)
     report = workspace.deploy(repo, args.ws, result.name, result.version)
     command.write_line(f"Imported {result.name}@{result.version}")
     command.write_line(f"  Package hash: {result.package_hash[:12]}...")
     command.write_line(f"  Objects: {result.object_count}")
     command.write_line(f"Deployed to workspace: {args.ws}")
+    for path in report.kept:
+        command.write_line(f"  kept {format_tree_path(path)}")
     for path in report.dropped:
-        from e3.model.paths import format_tree_path
-
         command.write_line(f"  dropped {format_tree_path(path)}")
 
 
