@@ -241,3 +241,29 @@ def test_workers_started_by_hand_share_the_work_of_a_start(tmp_path):
     assert len(spawners) >= 2, "every task ran in one process: the hand-started worker took none"
     for i in range(24):
         assert run("e3", "get", repo, f"dev.tasks.t{i:02d}.output").out.strip() == "1"
+
+
+def test_on_a_terminal_progress_is_live_on_stderr_and_the_summary_on_stdout(tmp_path):
+    import pty
+
+    repo = _deploy(tmp_path, _diamond())
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        ["e3", "start", str(repo), "dev"], stdout=subprocess.PIPE, stderr=slave, env={**command_env(), "TERM": "xterm"}
+    )
+    os.close(slave)
+    out, _ = proc.communicate(timeout=60)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"running" in shown and b"Traceback" not in shown  # the live line, drawn on the terminal
+    assert out.decode().splitlines()[-1].startswith("4 tasks: 4 ran")
+    assert "ran a" not in out.decode()  # per-task lines are for pipes only
