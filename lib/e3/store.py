@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import io
 import os
+import time
 import re
 import stat
 import threading
@@ -272,6 +273,38 @@ class ObjectStore:
         # Held until the file is renamed or removed: marks the write as live for e3-fsck.
         fcntl.flock(tmp.fileno(), fcntl.LOCK_EX)
         return tmp
+
+    def sweep_temporaries(self, min_age: float = 2.0) -> int:
+        """Remove temporary files no live writer holds (a kill left them); return how many.
+
+        A writer creates its temp file and locks it within microseconds; `min_age`
+        keeps a file in that window safe. Used by `e3 start` so that a run after a
+        crash leaves the store as e3-fsck wants it.
+        """
+        removed = 0
+        limit = time.time() - min_age
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if not (entry.name.startswith(TMP_PREFIX) and entry.name.endswith(TMP_SUFFIX)):
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                if os.fstat(fd).st_mtime > limit:
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live writer: BlockingIOError
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+        return removed
 
     def sync(self) -> None:
         """Make every object written with `durable=False` durable (one syncfs for the batch)."""

@@ -394,6 +394,29 @@ def _spawn(
     return Outcome("success", output_hash=output_hash, exit_code=0)
 
 
+def sweep_scratch(repo: "Repository") -> int:
+    """Remove scratch directories (`tmp/run-<pid>-…`) whose process is gone; return how many."""
+    removed = 0
+    try:
+        names = os.listdir(repo.path("tmp"))
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        parts = name.split("-")
+        if parts[0] != "run" or len(parts) < 2 or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # its process lives (or the pid was reused: then it waits for the next sweep)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(repo.path("tmp", name), ignore_errors=True)
+        removed += 1
+    return removed
+
+
 def exec_path() -> str:
     """Where this e3's own executables are: a source checkout's bin/, else the install's scripts dir."""
     checkout_bin = Path(__file__).resolve().parents[3] / "bin"

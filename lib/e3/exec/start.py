@@ -45,6 +45,10 @@ def start_workspace(
         from e3.exec import queue
 
         queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
+        repo.objects.sweep_temporaries()  # and the partial objects it was writing
+        from e3.exec.runner import sweep_scratch
+
+        sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
         snap = snapshot.view(repo, ws)
         if snap.package_hash is None:
             raise NotFound(f"workspace {ws} has no package deployed")
