@@ -1,6 +1,7 @@
 """Refs: e3-update-ref, e3-show-ref and the refs library (git's files backend, CAS, reflogs, transactions)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -137,8 +138,11 @@ def test_update_ref_usage_errors_exit_2(repo):
 def test_update_ref_reports_a_held_lock(repo):
     c = commit(repo)
     (repo / ".e3" / "refs" / "workspaces").mkdir(parents=True)
-    (repo / ".e3" / "refs" / "workspaces" / "dev.lock").write_text("")
-    r = upd(repo, "refs/workspaces/dev", c, expect=128)
+    lock = repo / ".e3" / "refs" / "workspaces" / "dev.lock"
+    lock.write_text("")
+    with open(lock) as held:  # held, as a live e3 writer holds its lock file
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = upd(repo, "refs/workspaces/dev", c, expect=128)
     assert_one_line_error(r, "cannot lock ref refs/workspaces/dev", "dev.lock exists")
     assert not (repo / ".e3" / "refs" / "workspaces" / "dev").exists()
 

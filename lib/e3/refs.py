@@ -17,6 +17,7 @@ pygit2 import, so shell loops over plumbing stay fast.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import time
@@ -422,6 +423,38 @@ def git_object_type(repo: "Repository", oid: str) -> str | None:
     return None if obj is None else obj.type_str
 
 
+STALE_LOCK_AGE = 1.0
+"""Seconds after which a ref lock file that no process holds is taken to be a dead writer's."""
+
+
+def _break_stale(lock_path: str) -> bool:
+    """Remove `lock_path` if its writer is gone; True if removed.
+
+    e3's writers flock their lock file from creation to rename, so one that is
+    not flocked and older than a moment (the gap between O_EXCL and flock is
+    microseconds; plain git does not flock, but holds a lock for milliseconds)
+    was left by a process that died. git would ask a human to remove it; e3 must
+    resume unattended after a crash.
+    """
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if time.time() - st.st_mtime < STALE_LOCK_AGE:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(lock_path).st_ino != st.st_ino:
+            return False  # replaced meanwhile by a live writer's
+        os.unlink(lock_path)
+        return True
+    except OSError:  # held (BlockingIOError), or gone
+        return False
+    finally:
+        os.close(fd)
+
+
 class _Lock:
     """git's `<path>.lock`: created exclusively; committing renames it over the path."""
 
@@ -438,8 +471,13 @@ class _Lock:
         while True:
             try:
                 fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                # Held while the lock file exists, so a lock file nobody holds is known to be
+                # left by a writer that died (kill -9 between create and rename): see _break_stale.
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 return cls(repo, name, fd)
             except FileExistsError:
+                if _break_stale(lock_path):
+                    continue
                 if time.monotonic() >= deadline:
                     raise RefError(
                         f"cannot lock ref {name}: {lock_path} exists; another process is updating it "
