@@ -17,4 +17,13 @@ def e3_test_sleep(seconds: int) -> int:
     return seconds
 
 
+@platform_function(name="e3_test_segfault", inputs=[IntegerType], output=IntegerType)
+def e3_test_segfault(n: int) -> int:
+    import signal
+
+    # What a crash in native code looks like from outside (reading address 0 is not reliable here).
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return n
+
+
 platform = platform_functions(__name__)

@@ -38,9 +38,9 @@ def inc_task(r, x: int):
 
 def breaking_task(r, name: str, arg: int):
     """A task whose function calls a test platform function that kills or stalls its process."""
-    from e3_test_platform import e3_test_exit, e3_test_sleep
+    from e3_test_platform import e3_test_exit, e3_test_segfault, e3_test_sleep
 
-    call = {"exit": e3_test_exit, "sleep": e3_test_sleep}[name]
+    call = {"exit": e3_test_exit, "sleep": e3_test_sleep, "segfault": e3_test_segfault}[name]
     fn = function([Integer], Integer, lambda b, v: call(v))
     cmd = east_command(prefix=("east-py", "run", "-p", "east-py-std", "-p", TEST_PLATFORM))
     return east_task(r.objects, fn, [value(arg, Integer)], cmd)
@@ -75,6 +75,13 @@ def test_worker_crash_fails_only_its_task_and_the_pool_goes_on(r, pool):
     assert recs[-1] == {**recs[-1], "stream": "end", "status": "error"}
     assert b"exited with status 7" in recs[-2]["bytes"]
     assert result(r, pool.run(TaskRequest(str(r.root), *inc_task(r, 100)))) == 101
+
+
+def test_segfault_in_a_task_fails_it_with_the_signal_named(r, pool):
+    th, ins = breaking_task(r, "segfault", 1)
+    out = pool.run(TaskRequest(str(r.root), th, ins))
+    assert out.status == "error" and "SIGSEGV" in out.message
+    assert result(r, pool.run(TaskRequest(str(r.root), *inc_task(r, 9)))) == 10
 
 
 def test_hung_task_times_out_and_the_pool_goes_on(r, pool):
