@@ -24,6 +24,8 @@ from e3.errors import FormatError, StorageError, TypeMismatch, UsageError
 from e3.store import CHUNK, ObjectStore
 
 FULL_CHECK_LIMIT = 256 << 20
+SMALL = 1 << 20
+"""Files up to this size are read whole and checked from memory; larger ones stream."""
 FORMATS = ("east", "json", "beast2")
 
 
@@ -58,17 +60,17 @@ class Ingest:
 
     def file(self, path: str) -> str:
         try:
-            f = open(path, "rb")
+            f = open(path, "rb", buffering=0)
+            small = f.read(SMALL + 1)
         except IsADirectoryError:
             raise UsageError(f"{path}: is a directory") from None
         except OSError as e:
             raise FormatError(f"cannot read {path}: {(e.strerror or str(e)).lower()}") from None
         with f:
-            fmt = self.fmt or _format_of_path(path)
-            if fmt is None:
-                head = f.read(PREFIX_SIZE)
-                f.seek(0)
-                fmt = self._sniff(head)
+            fmt = self.fmt or _format_of_path(path) or self._sniff(small[:PREFIX_SIZE])
+            if len(small) <= SMALL:  # the common case, read whole with one call: no second pass
+                return self._named(path, lambda: self._ingest_bytes(small, fmt, path))
+            f.seek(0)
             return self._named(path, lambda: self._ingest(f, fmt, path, seekable=True))
 
     def stream(self, source: BinaryIO, name: str = "<stdin>") -> str:
@@ -117,6 +119,18 @@ class Ingest:
             spool.seek(0)
             self._check(spool)
             return h.hexdigest()
+
+    def _ingest_bytes(self, data: bytes, fmt: str, name: str) -> str:
+        if fmt != "beast2":
+            return self._text(data, fmt, name)
+        from e3 import east
+
+        east.check_header(data)
+        if not self.literally:
+            east.decode(data, self.type)
+        if self.store is not None:
+            return self.store.write(data)
+        return hashlib.sha256(data).hexdigest()
 
     def _check(self, f: BinaryIO) -> None:
         """Refuse Beast2 bytes that are not one whole value (of the -t type, if given)."""

@@ -30,6 +30,7 @@ PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
 SUFFIX = ".beast2"
 CHUNK = 1 << 20
 MIN_PREFIX = 4
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 TMP_PREFIX = "obj-"
 TMP_SUFFIX = ".tmp"
 
@@ -259,7 +260,9 @@ class ObjectStore:
         while True:
             name = f"{self._tmp}{TMP_PREFIX}{os.urandom(6).hex()}{TMP_SUFFIX}"
             try:
-                tmp = io.FileIO(name, "xb")
+                # Created read-only (objects never change); the open descriptor may still write.
+                tmp = io.FileIO(os.open(name, _CREATE, 0o444), "wb")
+                tmp.name = name
                 break
             except FileExistsError:
                 continue
@@ -318,7 +321,6 @@ class ObjectStore:
         target = self.fspath(obj)
         bucket = os.path.dirname(target)
         try:
-            os.chmod(tmp_name, 0o444)
             try:
                 os.rename(tmp_name, target)
             except FileNotFoundError:

@@ -41,39 +41,42 @@ def _run(args: argparse.Namespace) -> None:
         from e3.repository import discover_repository
 
         store = discover_repository(args.repo).objects
-    out = sys.stdout
     if args.stdin:
-        out.write(Ingest(store, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")
+        sys.stdout.write(Ingest(store, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")
     if not (args.files or args.stdin_paths):
         return
     # Many inputs: written as one batch (one sync per group, not two fsyncs per object);
     # a group's hashes are printed once its objects are durable.
+    from e3 import east
+
     batch = store.batch() if store is not None else None
     ingest = Ingest(batch, args.type, args.fmt, args.literally)
     done: list[str] = []
-
-    def publish() -> None:
-        if batch is not None:
-            batch.flush()
-        if done:
-            out.write("\n".join(done) + "\n")
-            out.flush()
-            done.clear()
-
     try:
-        for group in ([args.files] if args.files else _line_groups(sys.stdin.buffer.raw)):
-            for path in group:
-                done.append(ingest.file(path))
-                if batch is not None and batch.pending == 0:
-                    publish()  # nothing waits for a sync (the batch flushed itself at its limit)
-            publish()
+        with east.quiet_runtime():  # silence the runtime's own stderr once, not per value
+            for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
+                for path in group:
+                    done.append(ingest.file(path))
+                    if batch is not None and batch.pending == 0:
+                        _publish(batch, done)  # nothing waits for a sync (the batch flushed at its limit)
+                _publish(batch, done)
     except KeyboardInterrupt:
         if batch is not None:
             batch.discard()
         raise
     except BaseException:
-        publish()  # values before a failing one are stored and reported, as if each were hashed alone
+        _publish(batch, done)  # values before a failing one are stored and reported, as if each were hashed alone
         raise
+
+
+def _publish(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batch or None
+    """Make the pending values durable, then print their hashes."""
+    if batch is not None:
+        batch.flush()
+    if done:
+        sys.stdout.write("\n".join(done) + "\n")
+        sys.stdout.flush()
+        done.clear()
 
 
 def _line_groups(raw):  # noqa: ANN001, ANN202 - a raw binary stream -> iterator of lists of paths
