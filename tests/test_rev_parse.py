@@ -89,3 +89,22 @@ def test_rev_parse_symbolic_full_name(history):
     repo, (c1, _, _) = history
     assert parse(repo, "--symbolic-full-name", "dev~2", "pkg@1.0.0").out.split() == ["refs/workspaces/dev", "refs/packages/pkg/1.0.0"]
     assert_one_line_error(parse(repo, "--symbolic-full-name", c1, expect=128), "does not start from a ref")
+
+
+def test_rev_parse_says_whether_a_dataset_is_unassigned_or_unknown(repo):
+    from test_gc import build_world
+
+    build_world(repo)
+    c = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
+    # A state of the deployed workspace where inputs.x has no value.
+    from e3 import refs
+    from e3.repository import open_repository
+
+    r = open_repository(repo)
+    entries = refs.read_state(r, c)
+    del entries[("inputs", "x")]
+    upd(repo, "refs/workspaces/dev", refs.write_state(r, entries, c, "reset x"))
+    assert_one_line_error(parse(repo, "dev.inputs.x", expect=128), "dataset dev.inputs.x is unassigned")
+    assert_one_line_error(parse(repo, "dev.inputs.nope", expect=128), "no dataset inputs.nope in package demo@1.0.0")
+    assert_one_line_error(parse(repo, "dev@{2}.inputs.y", expect=128), "not deployed in that state")
+    assert_one_line_error(parse(repo, "dev@{9}.inputs.x", expect=128), "only has 4 entries")

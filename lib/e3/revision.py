@@ -190,11 +190,34 @@ def _resolve_dataset(repo: "Repository", text: str) -> Resolved:
         raise _NotADatasetPath()
     try:
         state = resolve_revision(repo, head)
-    except NotFound:
-        raise _NotADatasetPath() from None
+    except NotFound as e:
+        if str(e).startswith("unknown revision"):
+            raise _NotADatasetPath() from None
+        raise  # the workspace exists but e.g. its reflog is shorter: that is the news
     if state.kind != "commit":
         raise NotFound(f"{head} is an e3 object, not a workspace state: cannot read {format_tree_path(path)}")
     value = refs.read_leaf(repo, state.hash, path)
     if value is None:
-        raise NotFound(f"dataset {text} has no value (unassigned, or no such dataset)")
+        raise NotFound(_why_no_value(repo, state.hash, text, path))
     return Resolved(value, "object", state.ref)
+
+
+def _why_no_value(repo: "Repository", commit: str, text: str, path: tuple[str, ...]) -> str:
+    """Unassigned, or no such dataset in the deployed package, or not deployed: say which."""
+    deployed = refs.read_leaf(repo, commit, (".workspace",))
+    if deployed is None:
+        return f"dataset {text} has no value: the workspace is not deployed in that state"
+    try:
+        from e3.east import decode
+        from e3.model.package import load_package
+        from e3.model.task import _decode_as
+        from e3.model.types import WorkspaceStateType
+
+        _, state = _decode_as(repo.objects.read(deployed), WorkspaceStateType, "workspace state", decode)
+        package = load_package(repo.objects, str(state["packageHash"]))
+        name = f"{state['packageName']}@{state['packageVersion']}"
+    except (E3Error, KeyError):
+        return f"dataset {text} has no value (unassigned, or no such dataset)"
+    if path in package.datasets():
+        return f"dataset {text} is unassigned"
+    return f"no dataset {'.'.join(path)} in package {name}"
