@@ -294,7 +294,7 @@ def transaction(repo: "Repository", updates: Iterable[RefUpdate], message: str =
             for op in writes:
                 locks[op.name].write(op.new)
             repo.objects.sync()
-        applied: list[tuple[str, str | None]] = []
+        applied: list[tuple[str, str | None, str]] = []
         try:
             for op in ops:
                 if op.new is None or op.new == current[op.name]:
@@ -308,7 +308,7 @@ def transaction(repo: "Repository", updates: Iterable[RefUpdate], message: str =
                         locks[op.name].rename()
                     else:
                         locks[op.name].commit(op.new, durable)
-                applied.append((op.name, current[op.name]))
+                applied.append((op.name, current[op.name], op.new))
         except BaseException:
             _roll_back(repo, applied, message)
             raise
@@ -322,17 +322,18 @@ def transaction(repo: "Repository", updates: Iterable[RefUpdate], message: str =
             _prune_empty_dirs(repo, repo.path("logs", name).parent)
 
 
-def _roll_back(repo: "Repository", applied: list[tuple[str, str | None]], message: str) -> None:
-    for name, old in reversed(applied):
+def _roll_back(repo: "Repository", applied: list[tuple[str, str | None, str]], message: str) -> None:
+    for name, old, new in reversed(applied):
         try:
             lock = _Lock.acquire(repo, name)
         except RefError:
             continue
         try:
-            if old is None:
+            if old is None:  # it did not exist: neither did its reflog (deleting a ref deletes its log)
                 _unlink(repo.path(name))
+                _unlink(repo.path("logs", name))
             else:
-                _append_reflog(repo, name, ZERO, old, f"rollback: {message}")
+                _append_reflog(repo, name, new, old, f"rollback: {message}")
                 lock.commit(old)
         except (OSError, RefError):
             pass
