@@ -31,6 +31,8 @@ from e3 import refs
 from e3.errors import E3Error
 
 if TYPE_CHECKING:
+    import pygit2
+
     from e3.repository import Repository
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -154,19 +156,20 @@ class Walker:
                 self._problem("corrupt", "commit", oid, where, f"a {c.type_str}, not a commit")
                 continue
             seen.add(oid)
-            self._walk_tree(str(c.tree_id), (), f"commit {oid[:12]}")
+            self._walk_tree(c.tree_id, (), f"commit {oid[:12]}")
             for p in c.parent_ids:
                 stack.append((str(p), f"commit {oid[:12]}"))
 
-    def _walk_tree(self, oid: str, prefix: tuple[str, ...], where: str) -> None:
+    def _walk_tree(self, tree_id: "pygit2.Oid", prefix: tuple[str, ...], where: str) -> None:
         import pygit2
 
         git = self.repo.git
         seen = self.result.git
+        oid = str(tree_id)
         if oid in seen:
             return
         try:
-            tree = git[oid]
+            tree = git[tree_id]  # by Oid: a str would go through libgit2's prefix lookup
         except (KeyError, ValueError):
             self._problem("missing", "tree", oid, where)
             return
@@ -175,13 +178,13 @@ class Walker:
             path = prefix + (entry.name,)
             child = str(entry.id)
             if entry.filemode == pygit2.GIT_FILEMODE_TREE:
-                self._walk_tree(child, path, where)
+                self._walk_tree(entry.id, path, where)
             elif entry.filemode in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
                 kind = _LEAF_KINDS.get(path, VALUE)
                 if child in seen and kind == VALUE:
                     continue
                 try:
-                    data = git[child].data
+                    data = git[entry.id].data
                 except (KeyError, ValueError):
                     self._problem("missing", "blob", child, f"{where}:{'/'.join(path)}")
                     continue
