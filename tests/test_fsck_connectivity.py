@@ -62,7 +62,7 @@ def test_fsck_dangling_lists_unreachable_objects_without_failing(repo):
     assert listed == sorted(f"objects/{h[:2]}/{h[2:]}.beast2:" for h in garbage.values())
 
 
-def test_fsck_reports_a_ref_file_that_is_not_a_ref_and_a_stale_ref_lock(repo):
+def test_fsck_reports_a_ref_file_that_is_not_a_ref_and_a_dead_writers_ref_lock(repo):
     build_world(repo)
     (repo / ".e3" / "refs" / "workspaces" / "junk").write_text("not a commit\n")
     lock = repo / ".e3" / "refs" / "workspaces" / "dev.lock"
@@ -72,4 +72,6 @@ def test_fsck_reports_a_ref_file_that_is_not_a_ref_and_a_stale_ref_lock(repo):
     assert "dev.lock" not in out, "a fresh lock may belong to a live writer"
     t = time.time() - 7200
     os.utime(lock, (t, t))
-    assert "corrupt refs/workspaces/dev.lock: ref lock left behind by a crash" in fsck(repo, expect=1).out
+    assert "corrupt refs/workspaces/dev.lock: ref lock left by a writer that died" in fsck(repo, expect=1).out
+    run("e3-update-ref", "--repo", repo, "refs/workspaces/dev", "dev~1")  # breaks the dead lock
+    assert not lock.exists()

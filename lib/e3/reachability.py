@@ -312,7 +312,6 @@ def reachable(repo: "Repository", check_objects: bool = False) -> Reachable:
 # ---------------------------------------------------------------- e3-fsck's connectivity pass
 
 MISSING, CORRUPT, DANGLING = "missing", "corrupt", "dangling"
-STALE_LOCK_AGE = 3600.0
 
 
 def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None:  # noqa: ANN001 - an e3.fsck.Report
@@ -353,6 +352,25 @@ def _describe(p: Problem) -> str:
     return f"{what} {p.hash} is unreadable{detail}, named by {p.where}"
 
 
+def _dead_lock(path: str, now: float) -> bool:
+    """Not flocked (e3's ref writers hold theirs) and older than a moment: see e3.refs._break_stale."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        if now - os.fstat(fd).st_mtime < refs.STALE_LOCK_AGE:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: ANN001 - an e3.fsck.Report
     top = repo.path("refs")
     for dirpath, _, filenames in os.walk(top):
@@ -360,12 +378,8 @@ def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: A
             path = os.path.join(dirpath, f)
             rel = os.path.relpath(path, repo.root).replace(os.sep, "/")
             if f.endswith(".lock"):
-                try:
-                    old = now - os.stat(path).st_mtime > STALE_LOCK_AGE
-                except FileNotFoundError:
-                    continue
-                if old:
-                    report.add(CORRUPT, rel, "ref lock left behind by a crash: it blocks the ref; remove it")
+                if _dead_lock(path, now):
+                    report.add(CORRUPT, rel, "ref lock left by a writer that died (the next update of the ref removes it)")
                 continue
             try:
                 refs.check_ref_name(rel)

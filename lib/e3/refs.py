@@ -428,7 +428,11 @@ STALE_LOCK_AGE = 1.0
 """Seconds after which a ref lock file that no process holds is taken to be a dead writer's."""
 
 
-def _break_stale(lock_path: str) -> bool:
+PACKED_LOCK_AGE = 60.0
+"""For `packed-refs.lock`: `git pack-refs` (run by e3 repo gc) holds it without flock, for longer than a moment."""
+
+
+def _break_stale(lock_path: str, age: float = STALE_LOCK_AGE) -> bool:
     """Remove `lock_path` if its writer is gone; True if removed.
 
     e3's writers flock their lock file from creation to rename, so one that is
@@ -443,7 +447,7 @@ def _break_stale(lock_path: str) -> bool:
         return False
     try:
         st = os.fstat(fd)
-        if time.time() - st.st_mtime < STALE_LOCK_AGE:
+        if time.time() - st.st_mtime < age:
             return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if os.stat(lock_path).st_ino != st.st_ino:
@@ -477,7 +481,7 @@ class _Lock:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 return cls(repo, name, fd)
             except FileExistsError:
-                if _break_stale(lock_path):
+                if _break_stale(lock_path, PACKED_LOCK_AGE if name == "packed-refs" else STALE_LOCK_AGE):
                     continue
                 if time.monotonic() >= deadline:
                     raise RefError(
@@ -523,9 +527,11 @@ class _Lock:
 
     def rename(self) -> None:
         try:
+            # Rename while still holding the flock: once closed, an old lock file looks like a
+            # dead writer's (see _break_stale) and another writer could replace it under our rename.
+            os.rename(self.lock_path, self.path)
             os.close(self.fd)
             self.fd = -1
-            os.rename(self.lock_path, self.path)
         except IsADirectoryError:
             raise RefError(f"cannot create ref {self.name}: refs exist under {self.name}/") from None
         except OSError as e:
@@ -535,12 +541,12 @@ class _Lock:
         self.lock_path = ""
 
     def release(self) -> None:
+        if self.lock_path:  # unlink before closing: closed, it could pass for a dead writer's (see rename)
+            _unlink(self.lock_path)
+            self.lock_path = ""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if self.lock_path:
-            _unlink(self.lock_path)
-            self.lock_path = ""
 
 
 def _in_the_way(repo: "Repository", name: str) -> str:
