@@ -346,3 +346,36 @@ def test_workspace_import_deploys_a_zip_and_export_round_trips_values(repo, e3, 
     assert out.startswith("Imported my-package@1.0.1\n")
     assert e3("get", other, "prod.inputs.name").out == '"e3"\n'
     assert e3("get", other, "prod.inputs.times").out == "2\n"
+
+
+def test_a_real_run_blocks_deploy_allows_set_and_ends_up_to_date(repo, e3, tmp_path):
+    from e3 import package, sdk
+    from e3.east import East
+
+    flag = tmp_path / "go"
+    a = sdk.input("a", INT, 1)
+
+    def script(b, inputs, output):
+        # waits for the test's go-ahead, so the run is surely in progress meanwhile
+        return East.str(f"while [ ! -e '{flag}' ]; do sleep 0.02; done\ncp ", sdk.quote(inputs.get(0)), " ", sdk.quote(output), "\n")
+
+    zpath = tmp_path / "wait.zip"
+    sdk.export(sdk.package("wait", "1.0.0", sdk.custom_task("hold", [a], INT, script)), zpath)
+    package.import_zip(open_repository(repo), zpath)
+    e3("workspace", "deploy", repo, "dev", "wait@1.0.0")
+    start = subprocess.Popen(["e3", "start", str(repo), "dev"], env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while "hold: running" not in e3("workspace", "status", repo, "dev").out:
+            assert start.poll() is None and time.monotonic() < deadline
+        assert_one_line_error(e3("workspace", "deploy", repo, "dev", "wait@1.0.0", expect=128), f"is running (pid {start.pid})")
+        e3("set", repo, "dev.inputs.a", write(tmp_path, "a.east", "5"))
+        flag.touch()
+        out, err = start.communicate(timeout=60)
+        assert start.returncode == 0, err.decode()
+    finally:
+        flag.touch()
+        if start.poll() is None:
+            start.kill()
+    assert e3("get", repo, "dev.tasks.hold.output").out == "5\n"  # the run saw the new input and ran again
+    assert "  hold: up to date\n" in e3("workspace", "status", repo, "dev").out

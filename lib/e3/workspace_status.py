@@ -2,10 +2,12 @@
 
 A task's state, decided in this order (first match wins):
 
-running
-    The newest execution record for its current inputs is `running` and its
-    holder (pid, process start time, boot id) is alive. If the holder is gone
-    the state is `interrupted`.
+running / queued
+    An execution of the task in this workspace is claimed from the durable
+    queue by a live worker (`running`, with the worker's pid), or waits on the
+    queue (`queued`); or the newest execution record for its current inputs is
+    `running` and its holder (pid, process start time, boot id) is alive. A
+    claim or record whose holder is gone is `interrupted`.
 waiting
     An input is unassigned: an unset input dataset, or the output of a task
     that has not produced it yet.
@@ -41,7 +43,7 @@ _tasks: dict[str, object] = {}
 @dataclass
 class TaskStatus:
     name: str
-    state: str  # up-to-date | stale | never-run | running | interrupted | failed | error | waiting
+    state: str  # up-to-date | stale | never-run | running | queued | interrupted | failed | error | waiting
     detail: str = ""
     depends_on: list[str] = field(default_factory=list)
     unset_inputs: list[TreePath] = field(default_factory=list)
@@ -88,6 +90,7 @@ def status(repo: "Repository", ws: str) -> WorkspaceStatus:
     tasks = {name: (h, _load_task(repo, h)) for name, h in sorted(pkg.tasks.items())}
     producer = {t.output: name for name, (_, t) in tasks.items()}
     done: dict[str, TaskStatus] = {}
+    active = _queued(repo, ws)
 
     def decide(name: str, visiting: frozenset = frozenset()) -> TaskStatus:
         if name in done:
@@ -101,7 +104,12 @@ def status(repo: "Repository", ws: str) -> WorkspaceStatus:
         if not missing:
             record = records.latest(repo, task_id(task_hash, [view.datasets[p] for p in task.inputs]))
         upstream_behind = [d for d in deps if d not in visiting and decide(d, visiting | {name}).state != "up-to-date"]
-        if record is not None and record.kind == "running":
+        queued = active.get(name)
+        if queued is not None:
+            state, pid = queued
+            st.state, st.pid = state, pid
+            st.detail = f"pid {pid}" if pid and state == "running" else "its worker is gone" if state == "interrupted" else ""
+        elif record is not None and record.kind == "running":
             holder = Holder(record.pid or 0, record.pid_start_time or 0, record.boot_id or "")
             if holder.alive():
                 st.state, st.detail, st.pid = "running", f"pid {record.pid}", record.pid
@@ -140,6 +148,22 @@ def status(repo: "Repository", ws: str) -> WorkspaceStatus:
     unset = [p for p, spec in specs.items() if p not in view.datasets and p not in task_outputs and spec.writable]
     assigned = sum(1 for p in specs if p in view.datasets)
     return WorkspaceStatus(view, statuses, unset, len(specs), assigned, workspace.running_pid(repo, ws))
+
+
+def _queued(repo: "Repository", ws: str) -> dict[str, tuple[str, int | None]]:
+    """Task name -> ('running' | 'queued' | 'interrupted', worker pid) for this workspace's queue entries."""
+    from e3.exec import queue
+
+    out: dict[str, tuple[str, int | None]] = {}
+    rank = {"queued": 0, "interrupted": 1, "running": 2}
+    for q in queue.list_entries(repo):
+        if q.entry.workspace != ws:
+            continue
+        state = {"pending": "queued", "claimed": "running", "dead": "interrupted"}.get(q.state, q.state)
+        pid = q.holder.pid if q.holder else None
+        if q.entry.task not in out or rank.get(state, 0) > rank.get(out[q.entry.task][0], 0):
+            out[q.entry.task] = (state, pid)
+    return out
 
 
 def _has_history(repo: "Repository", ws: str, task: str) -> bool:

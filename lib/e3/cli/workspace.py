@@ -143,7 +143,7 @@ def _status(args: argparse.Namespace) -> None:
     w("")
     w("Summary:")
     w(f"  Datasets: {st.datasets_set} set, {st.datasets_total - st.datasets_set} unset, {st.datasets_total} total")
-    order = ("up-to-date", "stale", "never-run", "waiting", "running", "interrupted", "failed", "error")
+    order = ("up-to-date", "stale", "never-run", "waiting", "queued", "running", "interrupted", "failed", "error")
     counts = st.counts()
     parts = [f"{counts[s]} {s.replace('-', ' ')}" for s in order if counts.get(s)]
     w(f"  Tasks: {', '.join(parts) or 'none'}")
