@@ -159,8 +159,10 @@ class ObjectStore:
         core.fsyncMethod=batch. The write is still atomic (tmp + rename).
         """
         obj = hash_bytes(data)
-        if self.freshen(obj):
+        if self.freshen(obj) and _size(self.fspath(obj)) == len(data):
             return obj
+        # Absent, or short: a power loss after a `durable=False` rename can leave the name
+        # with fewer bytes than it was given. Writing the value again repairs it.
         tmp = self._temp()
         try:
             with tmp:
@@ -494,3 +496,10 @@ def _syncfs(fd: int) -> None:
 
 
 _libc_syncfs = None
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
