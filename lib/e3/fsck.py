@@ -11,7 +11,6 @@ unless `decode=True` asks for every value to be decoded as well.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -20,7 +19,7 @@ from typing import Callable
 
 from e3.container import header_problem
 from e3.repository import Repository
-from e3.store import CHUNK, SUFFIX, TMP_PREFIX
+from e3.store import CHUNK, SUFFIX, TMP_PREFIX, held_by_a_writer
 
 CORRUPT = "corrupt"
 """An object whose bytes do not hash to its name or cannot be read (with `decode`: or do not decode)."""
@@ -133,7 +132,7 @@ def check_temp_files(repo: Repository, report: Report, options: Options) -> None
     except FileNotFoundError:
         return
     for entry in entries:
-        if _held_by_a_writer(entry.path):
+        if held_by_a_writer(entry.path):
             continue
         kind = "partial object" if entry.name.startswith(TMP_PREFIX) else "temporary file"
         try:
@@ -259,19 +258,3 @@ def _decoder() -> Callable[[bytes], str | None]:
 
     return decode
 
-
-def _held_by_a_writer(path: str) -> bool:
-    """True if some process holds a lock on the file: the store's writers lock their temp files."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # also drops the lock we may have taken
-    return False

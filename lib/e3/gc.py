@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from e3.errors import E3Error, StorageError, UsageError
+from e3.store import held_by_a_writer
 from e3.reachability import VALUE, Walker
 
 if TYPE_CHECKING:
@@ -176,32 +177,13 @@ def _sweep_tmp(repo: "Repository", limit: float, dry_run: bool) -> int:
         return 0
     for e in entries:
         try:
-            if e.is_file(follow_symlinks=False) and e.stat().st_mtime < limit and not _held_by_a_writer(e.path):
+            if e.is_file(follow_symlinks=False) and e.stat().st_mtime < limit and not held_by_a_writer(e.path):
                 if not dry_run:
                     os.unlink(e.path)
                 n += 1
         except FileNotFoundError:
             continue
     return n
-
-
-def _held_by_a_writer(path: str) -> bool:
-    """The store's writers hold flock(2) on their temporary file until it is renamed (see e3-fsck(1))."""
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
 
 
 def _remove_empty_buckets(repo: "Repository") -> None:

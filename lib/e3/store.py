@@ -296,19 +296,12 @@ class ObjectStore:
             if not (entry.name.startswith(TMP_PREFIX) and entry.name.endswith(TMP_SUFFIX)):
                 continue
             try:
-                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                if os.fstat(fd).st_mtime > limit:
+                if entry.stat(follow_symlinks=False).st_mtime > limit or held_by_a_writer(entry.path):
                     continue
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live writer: BlockingIOError
                 os.unlink(entry.path)
                 removed += 1
             except OSError:
                 continue
-            finally:
-                os.close(fd)
         return removed
 
     def sync(self) -> None:
@@ -503,3 +496,20 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return -1
+
+
+def held_by_a_writer(path: str) -> bool:
+    """True if a live writer holds the temporary file: the store's writers flock theirs until the rename."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also drops the lock we may have taken
+    return False

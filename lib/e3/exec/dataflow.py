@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections import deque
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from e3.errors import E3Error, NotFound
 from e3.exec import records
 from e3.exec.identity import task_id as make_task_id
+from e3.exec.runner import Outcome
 from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
@@ -65,14 +66,6 @@ class Job:
     task_id: str
     output: TreePath
     started: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class Outcome:
-    status: str  # 'success' | 'failed' | 'error' | 'cancelled'
-    output_hash: str | None = None
-    message: str | None = None
-    exit_code: int | None = None
 
 
 class Executor(Protocol):

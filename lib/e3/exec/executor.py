@@ -19,7 +19,8 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from e3.exec import queue, records
-from e3.exec.dataflow import Job, Outcome
+from e3.exec.dataflow import Job
+from e3.exec.runner import Outcome
 from e3.process import Holder
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class QueueExecutor:
             return Outcome("cancelled", message="cancelled")
         except Exception as e:  # the pool failed, not the task: still only this task fails
             return Outcome("error", message=f"worker pool: {e}")
-        return Outcome(o.status, o.output_hash, o.message, o.exit_code)
+        return o
 
     def _record(self, job: Job, claim: queue.Claim, running: records.Record, outcome: Outcome) -> None:
         from e3.exec.worker import record_outcome

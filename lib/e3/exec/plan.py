@@ -40,23 +40,19 @@ class Graph:
     """Input path -> names of the tasks reading it."""
 
     def downstream_closure(self, names: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(names)
-        while stack:
-            n = stack.pop()
-            if n not in seen:
-                seen.add(n)
-                stack.extend(self.nodes[n].downstream)
-        return seen
+        return self._closure(names, lambda n: n.downstream)
 
     def upstream_closure(self, names: Iterable[str]) -> set[str]:
+        return self._closure(names, lambda n: n.upstream)
+
+    def _closure(self, names: Iterable[str], edges) -> set[str]:
         seen: set[str] = set()
         stack = list(names)
         while stack:
             n = stack.pop()
             if n not in seen:
                 seen.add(n)
-                stack.extend(self.nodes[n].upstream)
+                stack.extend(edges(self.nodes[n]))
         return seen
 
 
