@@ -4,7 +4,7 @@ PIP = $(PYTHON) -m pip
 PIP_FLAGS = --quiet --disable-pip-version-check --root-user-action=ignore
 DEMO_DIR ?= $(CURDIR)/build/demo
 
-.PHONY: all install install-test demo test man bench clean
+.PHONY: all install install-test demo test man bench bench-dag soak clean
 
 all: install
 
@@ -27,8 +27,18 @@ test: install-test
 man:
 	$(PYTHON) man/build_man.py build/man
 
+# Benchmarks print ratios against baselines measured in the same run (never part of `make test`).
+BENCHES = objects refs package_bench workspace runners queue_bench
 bench: install
-	for b in bench/*.py; do $(PYTHON) $$b || exit 1; done
+	for b in $(BENCHES); do $(PYTHON) bench/$$b.py || exit 1; done
+
+# e3 against Snakemake and DVC, installed in their own venv (build/bench-venv), never e3 dependencies.
+bench-dag: install
+	bash bench/setup_peers.sh && $(PYTHON) bench/dag.py
+
+# 200 kill -9 trials of workers: trials, executions lost, objects corrupt, executions completed twice.
+soak: install
+	$(PYTHON) bench/soak.py --trials 200
 
 clean:
 	rm -rf build dist lib/*.egg-info
