@@ -379,3 +379,15 @@ def test_a_real_run_blocks_deploy_allows_set_and_ends_up_to_date(repo, e3, tmp_p
             start.kill()
     assert e3("get", repo, "dev.tasks.hold.output").out == "5\n"  # the run saw the new input and ran again
     assert "  hold: up to date\n" in e3("workspace", "status", repo, "dev").out
+
+
+def test_concurrent_deploys_are_serialised_not_refused(repo, e3):
+    make_package(repo)
+    e3("workspace", "create", repo, "dev")
+    argv = ["e3", "workspace", "deploy", str(repo), "dev", "demo@1.0.0"]
+    procs = [subprocess.Popen(argv, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    log = e3("workspace", "log", repo, "dev").out
+    assert log.count("deploy demo@1.0.0") == 3

@@ -689,17 +689,35 @@ def running_pid(repo: "Repository", ws: str) -> int | None:
     return who.pid if who else 0
 
 
+BUSY_WAIT = 60.0
+"""How long a deploy, reset or remove waits for another one (not for a run, which it refuses at once)."""
+
+
 @contextlib.contextmanager
 def dataflow_guard(repo: "Repository", ws: str, operation: str):
-    """Hold `locks/dataflow-WS.lock` for a deploy, reset or remove, so no run starts meanwhile; refuse if one runs."""
+    """Hold `locks/dataflow-WS.lock` for a deploy, reset or remove, so no run starts meanwhile.
+
+    Refused at once while `e3 start` runs the workspace; another deploy, reset
+    or remove holds it only for a moment, so that one is waited for.
+    """
+    import time
+
     from e3.exec.locks import Lock, LockHeld
 
     lock = Lock(repo, f"dataflow-{check_name(ws)}", operation)
-    try:
-        lock.acquire(wait=False)
-    except LockHeld as e:
-        pid = e.holder.pid if e.holder else "unknown"
-        raise Conflict(f"workspace {ws} is running (pid {pid}); stop it first") from None
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            lock.acquire(wait=False)
+            break
+        except LockHeld as e:
+            who = e.holder
+            pid = who.pid if who else "unknown"
+            if who is None or who.operation not in ("deployment", "removal"):
+                raise Conflict(f"workspace {ws} is running (pid {pid}); stop it first") from None
+            if time.monotonic() > deadline:
+                raise Conflict(f"workspace {ws} is busy ({who.operation} by pid {pid}); try again") from None
+            time.sleep(0.02)
     try:
         yield
     finally:
