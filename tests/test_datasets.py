@@ -143,3 +143,19 @@ def test_concurrent_sets_from_two_processes_are_all_kept_in_linear_history(deplo
     view = workspace.read(r, "dev")
     assert east.decode(r.objects.read(view.datasets[("inputs", "a")]))[1] == 100 + n - 1
     assert east.decode(r.objects.read(view.datasets[("inputs", "b")]))[1] == f"s{n - 1}"
+
+
+def test_null_dataset_refs_read_as_null_and_export_as_null(repo, e3, tmp_path):
+    from e3.model.package import DatasetRef, DatasetSpec, Package, store_package
+
+    r = open_repository(repo)
+    specs = {"n": DatasetSpec(east.IntegerType, True), "z": DatasetSpec(east.NullType, True)}
+    pkg = Package({}, {"inputs": specs}, {("inputs", k): DatasetRef("null") for k in specs})
+    commit = refs.write_state(r, {("package",): store_package(r.objects, pkg)}, None, "import p@1")
+    refs.update(r, "refs/packages/p/1", commit)
+    e3("workspace", "deploy", repo, "dev", "p@1")
+    assert e3("get", repo, "dev.inputs.n").out == "null\n"
+    assert [line.split()[2] for line in e3("list", repo, "dev.inputs", "-l").out.splitlines()[1:]] == ["null", "null"]
+    e3("workspace", "export", repo, "dev", tmp_path / "p.zip", "--version", "2")
+    exported = workspace.current_package(r, workspace.read(r, "dev"))
+    assert {p: ref.kind for p, ref in exported.refs.items()} == {("inputs", "n"): "null", ("inputs", "z"): "null"}

@@ -133,7 +133,7 @@ def set_value(
     except (TypeMismatch, FormatError) as e:
         raise type(e)(f"cannot set {where}: {e}") from None
     h = repo.objects.write(east.encode(value, ds.type))
-    new = workspace.set_dataset(repo, view.name, path, h, check_type=False, force=force)
+    new = workspace.set_dataset(repo, view.name, path, h, value_type=ds.type, force=force)
     return h, new
 
 

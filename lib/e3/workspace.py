@@ -507,31 +507,42 @@ def deploy(repo: "Repository", ws: str, package_name: str, version: str | None =
 # ---------------------------------------------------------------- datasets
 
 
-def set_dataset(repo: "Repository", ws: str, path: TreePath, value_hash: str | None, *, check_type: bool = True, force: bool = False) -> WorkspaceView:
+def set_dataset(
+    repo: "Repository",
+    ws: str,
+    path: TreePath,
+    value_hash: str | None,
+    *,
+    check_type: bool = True,
+    value_type: Any = None,
+    force: bool = False,
+) -> WorkspaceView:
     """Point one dataset at a stored value (None unassigns), as one commit.
 
     The dataset must exist in the deployed package and be writable (inputs),
-    unless `force`; with `check_type`, the value's Beast2 header must name the
-    dataset's type exactly.
+    unless `force`. With `check_type`, the value's Beast2 header must name the
+    dataset's type exactly; a caller that knows the value's type passes it as
+    `value_type` instead. The type is compared again under the lock, so a
+    deploy that changes the dataset's type meanwhile is not overwritten by a
+    value of the old type.
     """
+    from e3.east import format_type, read_type, type_equal
+    from e3.errors import TypeMismatch
+
     path = tuple(path)
     if value_hash is not None:
         if not repo.objects.exists(value_hash):
             raise NotFound(f"object {value_hash} not found")
-        expected = dataset_spec(read(repo, ws), path).type
-        if check_type:
-            from e3.east import format_type, read_type, type_equal
-            from e3.errors import TypeMismatch
-
+        if check_type and value_type is None:
             with repo.objects.open(value_hash) as f:
-                found = read_type(f.read())
-            if not type_equal(found, expected):
-                raise TypeMismatch(f"{ws}{format_tree_path(path)} has type {format_type(expected)}, value has type {format_type(found)}")
+                value_type = read_type(f.read())
 
     def change(view: WorkspaceView):
         spec = dataset_spec(view, path)
         if not spec.writable and not force:
             raise E3Error(f"{ws}{format_tree_path(path)} is not writable (it is computed by a task)")
+        if value_hash is not None and value_type is not None and not type_equal(spec.type, value_type):
+            raise TypeMismatch(f"{ws}{format_tree_path(path)} has type {format_type(spec.type)}, value has type {format_type(value_type)}")
         return {path: value_hash}
 
     verb = "unset" if value_hash is None else "set"

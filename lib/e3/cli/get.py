@@ -29,7 +29,8 @@ def _handle(args: argparse.Namespace) -> None:
 
     from e3 import east
 
-    _, value = east.decode(data, t)
+    # The value's own header type: a `null` dataset ref of a type without null holds Null.
+    t, value = east.decode(data)
     if args.format == "east":
         command.write_line(east.to_east(value, t))
     else:
