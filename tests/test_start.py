@@ -235,7 +235,11 @@ def test_workers_started_by_hand_share_the_work_of_a_start(tmp_path):
         out = run("e3", "start", repo, "dev", "--concurrency", "1").out
     finally:
         worker.send_signal(signal.SIGINT)
-        worker.communicate(timeout=30)
+        try:
+            worker.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()  # never leave a worker behind, whatever went wrong
+            worker.communicate()
     assert set(_states(out).values()) == {"ran"} and len(_states(out)) == 12
     spawners = set(pids.read_text().split())
     assert len(spawners) >= 2, "every task ran in one process: the hand-started worker took none"
