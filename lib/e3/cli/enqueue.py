@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="queue the tasks even if up to date or already queued")
     p.add_argument("--runner", default="local", metavar="R", help="queue to put them on (default: local)")
     p.add_argument("-v", "--verbose", action="store_true", help="also print the task name, and on stderr why other tasks wait")
+    p.parse_args = p.parse_intermixed_args  # options may follow the task names, as in git
     return p
 
 
