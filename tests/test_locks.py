@@ -129,10 +129,10 @@ from e3.exec.locks import Lock
 lock = Lock(open_repository(sys.argv[1]), "x", "dataflow").acquire()
 child = os.fork()
 if child == 0:  # by now the at-fork hook has closed the lock's descriptor here
-    print("child", flush=True)
+    os.write(1, b"child\\n")  # one write each: the two processes share the pipe
     time.sleep(30)
     os._exit(0)
-print(child, flush=True)
+os.write(1, b"%d\\n" % child)
 time.sleep(60)
 """
 
