@@ -741,36 +741,7 @@ def workspace_lock(repo: "Repository", ws: str, operation: str):
     from e3.exec.locks import Lock
 
     with Lock(repo, f"workspace-{check_name(ws)}", operation):
-        _clear_crashed_ref_lock(repo, ws)
         yield
-
-
-STALE_REF_LOCK_SECONDS = 0.5
-
-
-def _clear_crashed_ref_lock(repo: "Repository", ws: str) -> None:
-    """Remove `refs/workspaces/WS.lock` left by a writer killed mid-update (else every later update fails).
-
-    Under the workspace's flock no other e3 writer of the ref can be at work, so a
-    lock file that stays is a dead writer's; one younger than STALE_REF_LOCK_SECONDS
-    gets that long to vanish, in case a foreign writer (e3-update-ref, git) holds it.
-    """
-    import time
-
-    path = str(repo.path(ref_name(ws))) + ".lock"
-    deadline = time.monotonic() + STALE_REF_LOCK_SECONDS
-    while True:
-        try:
-            age = time.time() - os.stat(path).st_mtime
-        except FileNotFoundError:
-            return
-        if age >= STALE_REF_LOCK_SECONDS or time.monotonic() >= deadline:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            return
-        time.sleep(0.01)
 
 
 # ---------------------------------------------------------------- export
