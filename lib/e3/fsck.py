@@ -19,7 +19,7 @@ from typing import Callable
 
 from e3.container import header_problem
 from e3.repository import Repository
-from e3.store import CHUNK, SUFFIX, TMP_PREFIX, held_by_a_writer
+from e3.store import CHUNK, GIT_TMP_PREFIX, SUFFIX, TMP_PREFIX, held_by_a_writer
 
 CORRUPT = "corrupt"
 """An object whose bytes do not hash to its name or cannot be read (with `decode`: or do not decode)."""
@@ -107,7 +107,11 @@ def check_objects(repo: Repository, report: Report, options: Options) -> None:
         if bucket.name in _GIT_DIRS and bucket.is_dir():
             continue
         if not (_BUCKET.fullmatch(bucket.name) and bucket.is_dir()):
-            report.add(MISNAMED, f"objects/{bucket.name}", "not an object directory")
+            if bucket.name.startswith(GIT_TMP_PREFIX) and bucket.is_file():
+                # libgit2 writes a loose object to objects/tmp_object_git2_* and renames it: a kill leaves it.
+                report.add(TEMP, f"objects/{bucket.name}", "git temporary object left behind")
+            else:
+                report.add(MISNAMED, f"objects/{bucket.name}", "not an object directory")
             continue
         work.append((bucket.path, os.listdir(bucket.path)))
     total = sum(len(names) for _, names in work)

@@ -33,6 +33,8 @@ MIN_PREFIX = 4
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 TMP_PREFIX = "obj-"
 TMP_SUFFIX = ".tmp"
+GIT_TMP_PREFIX = "tmp_object_git2_"
+"""libgit2's temporary loose objects, at the top of objects/ (commits and trees of refs and workspaces)."""
 
 
 def check_hash(text: str) -> str:
@@ -300,6 +302,27 @@ class ObjectStore:
                     continue
                 os.unlink(entry.path)
                 removed += 1
+            except OSError:
+                continue
+        return removed + self._sweep_git_temporaries(limit)
+
+    def _sweep_git_temporaries(self, limit: float) -> int:
+        """libgit2's `objects/tmp_object_git2_*` of a commit or tree write a kill cut short.
+
+        libgit2 does not lock them; it renames them within milliseconds, so age alone tells.
+        """
+        removed = 0
+        try:
+            entries = list(os.scandir(self.objects_dir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            if not entry.name.startswith(GIT_TMP_PREFIX):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime <= limit:
+                    os.unlink(entry.path)
+                    removed += 1
             except OSError:
                 continue
         return removed
