@@ -7,7 +7,13 @@ hold a claim) and replaced, until every execution is done. Then: executions
 lost, objects corrupt (e3-fsck, beyond temporary files a kill leaves),
 executions completed twice, entries stuck. Goal: 200 trials, 0, 0, 0.
 
-Run alone: `python3 bench/soak.py [--trials 200] [--kills 6] [--seed 0]`.
+`--mode start` runs the end-to-end trial instead (tests/crash_mixed.py): a
+deployed package of 50 tasks in 5 chains, `e3 start` and two hand-started
+`e3-run-task` workers killed at random (a start with its warm pool), the run
+finished by a last `e3 start`; same counts, outputs checked against the
+expected values.
+
+Run alone: `python3 bench/soak.py [--mode queue|start] [--trials 200] [--kills 6] [--seed 0]`.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
+import crash_mixed  # noqa: E402
 from crash_harness import trial  # noqa: E402
 
 from e3.repository import create_repository  # noqa: E402
@@ -33,16 +40,23 @@ def main() -> int:
     ap.add_argument("--tasks", type=int, default=50)
     ap.add_argument("--kills", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mode", choices=("queue", "start"), default="queue")
     ap.add_argument("-v", "--verbose", action="store_true", help="a line per trial")
     args = ap.parse_args()
-    totals = dict(trials=0, executions=0, kills=0, interrupted=0, lost=0, corrupt=0, twice=0, stuck=0)
+    totals = dict(trials=0, executions=0, kills=0, interrupted=0, lost=0, corrupt=0, twice=0, stuck=0, leftovers=0)
     bad: list[str] = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="e3-soak-") as tmp:
+        if args.mode == "start":
+            crash_mixed.setup(Path(tmp) / "repo", Path(tmp))
         for k in range(args.trials):
-            d = Path(tmp) / f"t{k}"
-            create_repository(d)
-            v = trial(d, tasks=args.tasks, workers=3, max_kills=args.kills, seed=args.seed + k)
+            if args.mode == "start":  # one repository; each trial changes the input, so every task runs again
+                v = crash_mixed.trial(Path(tmp) / "repo", Path(tmp), x=k + 1, kills=args.kills, seed=args.seed + k)
+                d = None
+            else:
+                d = Path(tmp) / f"t{k}"
+                create_repository(d)
+                v = trial(d, tasks=args.tasks, workers=3, max_kills=args.kills, seed=args.seed + k)
             totals["trials"] += 1
             totals["executions"] += v.executions
             totals["kills"] += v.kills
@@ -51,14 +65,17 @@ def main() -> int:
             totals["corrupt"] += len(v.corrupt)
             totals["twice"] += len(v.twice)
             totals["stuck"] += len(v.stuck)
+            totals["leftovers"] += v.leftovers
             if not v.ok:
                 bad.append(f"trial {k} (seed {args.seed + k}): lost {v.lost[:3]} twice {v.twice[:3]} corrupt {v.corrupt[:3]} stuck {v.stuck[:3]}")
             if args.verbose:
                 print(f"trial {k}: kills {v.kills}, interrupted {v.interrupted}, {'ok' if v.ok else 'FAILED'}, {v.seconds:.1f}s", flush=True)
-            import shutil
+            if d is not None:
+                import shutil
 
-            shutil.rmtree(d, ignore_errors=True)
-    print(f"soak: {totals['trials']} trials of {args.tasks} executions, 3 workers, up to {args.kills} kill -9 each ({time.monotonic() - t0:.0f} s)")
+                shutil.rmtree(d, ignore_errors=True)
+    who = "e3 start + 2 e3-run-task" if args.mode == "start" else "3 workers"
+    print(f"soak ({args.mode}): {totals['trials']} trials of {args.tasks} executions, {who}, up to {args.kills} kill -9 each ({time.monotonic() - t0:.0f} s)")
     print(f"  {'trials':<34} {totals['trials']}")
     print(f"  {'executions':<34} {totals['executions']}")
     print(f"  {'workers killed (kill -9)':<34} {totals['kills']}")
@@ -67,6 +84,7 @@ def main() -> int:
     print(f"  {'objects corrupt (fsck problems)':<34} {totals['corrupt']}")
     print(f"  {'executions completed twice':<34} {totals['twice']}")
     print(f"  {'entries stuck on the queue':<34} {totals['stuck']}")
+    print(f"  {'temporary files left (gc sweeps)':<34} {totals['leftovers']}")
     print(f"  goal: {args.trials}, 0, 0, 0 -> {'met' if not bad else 'NOT met'}")
     for line in bad:
         print("  " + line)

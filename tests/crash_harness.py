@@ -5,12 +5,12 @@ processes, SIGKILLs workers at random moments (starting replacements) until
 the work is done, and then checks what a crash must never cause:
 
 - lost: an execution whose task has no success record at the end;
-- completed twice: an execution with two finished attempts in its log (an
-  attempt is a `start` record with its execution id; it finished if an `end`
-  follows before the next `start`): it ran to completion again after its
-  outcome was recorded;
+- completed twice: an execution with two terminal records (success, failed or
+  error) in the object store: its outcome was recorded, and it was run and
+  recorded again. (A log `end` is no measure: a warm pool writes it before its
+  process records the outcome, and a kill in between rightly runs it again.)
 - corrupt: anything `e3-fsck` reports other than temporary files a kill left
-  behind (those are expected, and `e3 repo gc` removes them);
+  behind (those are counted as `leftovers`; `e3 repo gc` removes them);
 - stuck: entries still on the queue.
 """
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Verdict:
     twice: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    leftovers: int = 0
     kills: int = 0
     interrupted: int = 0
     """Attempts cut short by a kill (a `start` in a log with no `end`)."""
@@ -130,20 +131,56 @@ def trial(repo_dir: Path, *, tasks: int = 50, workers: int = 3, max_kills: int =
 
 def check(repo_dir: Path, entries: list[queue.Entry], v: Verdict) -> Verdict:
     repo = open_repository(repo_dir)
+    outcomes = recorded_outcomes(repo)
     for e in entries:
         s = records.summary(repo, e.task_id)
         if s is None or s.kind != "success":
             v.lost.append(e.execution_id)
         started, finished = attempts(repo, e)
         v.interrupted += started - finished
-        if finished > 1:
-            v.twice.append(e.execution_id)
+    v.twice = [eid for eid, kinds in outcomes.items() if len(kinds) > 1]
     v.stuck = [q.entry.execution_id for q in queue.list_entries(repo)]
-    fsck = subprocess.run(["e3-fsck", "--repo", str(repo_dir)], capture_output=True, env=command_env())
-    if b"Traceback" in fsck.stderr:
-        v.corrupt.append(fsck.stderr.decode(errors="replace"))
-    v.corrupt += [line for line in fsck.stdout.decode().splitlines() if not line.startswith("temp ")]
+    fsck_into(repo_dir, v)
     return v
+
+
+def fsck_into(repo_dir: Path, v) -> None:
+    """e3-fsck's findings: temporary files a kill left are leftovers, anything else is corruption."""
+    fsck = subprocess.run(["e3-fsck", "--repo", str(repo_dir)], capture_output=True, env=command_env())
+    if b"Traceback" in fsck.stderr or fsck.returncode not in (0, 1):
+        v.corrupt.append(fsck.stderr.decode(errors="replace"))
+    for line in fsck.stdout.decode().splitlines():
+        if line.startswith("temp "):
+            v.leftovers += 1
+        else:
+            v.corrupt.append(line)
+
+
+_RECORD_HEADER: bytes | None = None
+
+
+def recorded_outcomes(repo) -> dict[str, list[str]]:
+    """Execution id -> kinds of the terminal records stored for it (every record object in the store)."""
+    global _RECORD_HEADER
+    from e3 import east
+    from e3.model.types import ExecutionStatusType
+
+    if _RECORD_HEADER is None:
+        a = east.encode(records.Record("error", "a", (), records.now(), records.now(), message="a").to_east(), ExecutionStatusType)
+        b = east.encode(records.Record("running", "bb", ("c",), records.now(), pid=1, pid_start_time=1, boot_id="d").to_east(), ExecutionStatusType)
+        n = 0
+        while a[n] == b[n]:
+            n += 1
+        _RECORD_HEADER = a[:n]  # the type header every record shares
+    out: dict[str, list[str]] = {}
+    for h in repo.objects:
+        with repo.objects.open(h) as f:
+            if f.read(len(_RECORD_HEADER)) != _RECORD_HEADER:
+                continue
+        rec = records.load(repo, h)
+        if rec.kind != "running":
+            out.setdefault(rec.execution_id, []).append(rec.kind)
+    return out
 
 
 def attempts(repo, e: queue.Entry) -> tuple[int, int]:

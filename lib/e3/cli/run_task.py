@@ -60,7 +60,9 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     # SIGTERM stops like Ctrl-C: running tasks are killed and recorded, nothing is left half-done.
+    # SIGINT is set too: a parent may have left it ignored, and a worker must still be stoppable.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     worker = Worker(repo, args.runner, workers=args.workers, once=args.once, timeout=args.timeout, on_result=report)
     results = worker.run()
     return EXIT_NO if any(r.status != "success" for r in results) else None

@@ -65,6 +65,8 @@ class QueueExecutor:
         """task_id -> claim kept until the job's output is committed."""
         self._me = Holder.me()
         self._starting: tuple[Job, queue.Claim] | None = None
+        self._known: list[tuple[Job, queue.Claim, Outcome]] = []
+        """Claimed entries whose outcome was already recorded (a worker died before completing them)."""
 
     # ------------------------------------------------------------ Executor
 
@@ -86,8 +88,12 @@ class QueueExecutor:
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
         self._dispatch()
         done: list[tuple[Job, Outcome]] = []
+        for job, claim, outcome in self._known:
+            self._claims[job.task_id] = claim
+            done.append((job, outcome))
+        self._known.clear()
         if self._running:
-            wait_for = FOREIGN_POLL if self._foreign else timeout
+            wait_for = 0 if done else FOREIGN_POLL if self._foreign else timeout
             finished, _ = concurrent.futures.wait(
                 list(self._running), timeout=wait_for, return_when=concurrent.futures.FIRST_COMPLETED
             )
@@ -118,6 +124,10 @@ class QueueExecutor:
             claim.complete()
             cancelled.append(job)
         self._running.clear()
+        for job, claim, _ in self._known:
+            claim.release()  # recorded already: whoever claims it next only completes it
+            cancelled.append(job)
+        self._known.clear()
         if self._starting is not None:
             job, claim = self._starting
             self._starting = None
@@ -173,8 +183,18 @@ class QueueExecutor:
 
     def _start(self, job: Job, claim: queue.Claim) -> None:
         from e3.exec.pool import TaskRequest
+        from e3.exec.worker import known_outcome
 
         self._starting = (job, claim)  # a Ctrl-C from here on still finds the claim
+
+        # Check after claiming, not before: an entry that a worker ran, recorded and died
+        # holding is requeued, and whoever claims it next must not run it again.
+        known = known_outcome(self.repo, claim.entry)
+        if known is not None:
+            o = known[1]
+            self._known.append((job, claim, Outcome(o.status, o.output_hash, o.message, o.exit_code)))
+            self._starting = None
+            return
 
         # No `running` record: the claim's flock already says who runs it and dies with its
         # holder, and replacing the record pointer twice per task would double its cost.

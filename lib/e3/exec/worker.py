@@ -432,8 +432,9 @@ class Worker:
                     t.join(0.2)
         except KeyboardInterrupt:
             self.stop()
+            deadline = time.monotonic() + 10  # what is still running after that is left to requeue_dead
             for t in threads:
-                t.join(5)
+                t.join(max(0.0, deadline - time.monotonic()))
             raise
         if self._errors:
             raise self._errors[0]
