@@ -159,3 +159,33 @@ def test_a_forked_child_does_not_keep_its_dead_parents_lock(repo):
 def test_lock_names_that_could_escape_locks_dir_are_refused(repo, bad):
     with pytest.raises(UsageError):
         Lock(open_repository(repo), bad, "test")
+
+
+CHURN = """
+import sys
+from e3.repository import open_repository
+from e3.exec.locks import Lock
+r = open_repository(sys.argv[1])
+print("go", flush=True)
+while True:
+    with Lock(r, "x", "deployment"):
+        pass
+"""
+
+
+def test_a_refused_acquire_names_the_holder_even_while_holders_come_and_go(repo):
+    # Holders write their text just after taking the lock and clear it just before leaving:
+    # a refusal in between must still name the holder (callers decide by its operation).
+    r = open_repository(repo)
+    p = subprocess.Popen([sys.executable, "-c", CHURN, str(repo)], stdout=subprocess.PIPE, env=command_env())
+    assert p.stdout.readline() == b"go\n"
+    try:
+        refusals = 0
+        for _ in range(300):
+            try:
+                Lock(r, "x", "test").acquire(wait=False).release()
+            except LockHeld as e:
+                refusals += 1
+                assert e.holder is not None and e.holder.operation == "deployment"
+    finally:
+        kill(p)

@@ -180,7 +180,9 @@ class Lock:
                 # flock has no timeout; poll, backing off, rather than use SIGALRM (not thread-safe).
                 while not _try_flock(fd, mode, self.path):
                     if not wait or time.monotonic() >= deadline:
-                        who = read_holder(fd)
+                        who = _settled_holder(fd, mode, self.path)
+                        if who is _ACQUIRED:
+                            break
                         raise LockHeld(self._held_message(who), who)
                     time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                     pause = min(pause * 2, POLL_MAX)
@@ -253,7 +255,11 @@ def holder(repo: "Repository", name: str) -> LockHolder | None:
         if _try_flock(fd, fcntl.LOCK_SH, path):
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
-        return read_holder(fd)
+        who = _settled_holder(fd, fcntl.LOCK_SH, path)
+        if who is _ACQUIRED:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        return who
     finally:
         os.close(fd)
 
@@ -271,6 +277,28 @@ def is_held(repo: "Repository", name: str) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+_ACQUIRED = object()
+HOLDER_GRACE = 0.2
+"""Seconds a refused acquire waits for the holder's text (written just after it took the lock)."""
+
+
+def _settled_holder(fd: int, mode: int, path: str):
+    """After a refusal: the holder's text, or _ACQUIRED if the lock came free meanwhile.
+
+    A holder writes its text just after taking the lock and clears it just before
+    letting go, so a refusal may find no text for a moment: look again briefly,
+    rather than report an unknown holder (callers decide by its `operation`).
+    """
+    deadline = time.monotonic() + HOLDER_GRACE
+    while True:
+        who = read_holder(fd)
+        if who is not None or time.monotonic() >= deadline:
+            return who
+        time.sleep(0.002)
+        if _try_flock(fd, mode, path):
+            return _ACQUIRED
 
 
 def read_holder(fd: int) -> LockHolder | None:
