@@ -7,7 +7,10 @@
    (end to end, including its polling). Goal: <= 1 s.
 2. Throughput: 1,000 short East tasks (in-process) on the queue, served by
    1, 2 and 4 worker processes started beforehand; wall time from enqueue to
-   the last outcome recorded. Ratios against 1 worker, same run.
+   the last outcome recorded. Ratios against 1 worker, same run. Twice: the
+   queue, runner and records alone (workers that write no workspace), and
+   end to end (`e3-enqueue` of a deployed 1,000-task fan-out, `e3-run-task`
+   workers writing every output into the workspace).
    Also the queue's own cost per entry (enqueue batch, claim + complete).
 
 Run alone: `python3 bench/queue_bench.py [--tasks N] [--trials K]`.
@@ -30,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from e3.exec import queue, records  # noqa: E402
 from e3.exec.identity import task_id  # noqa: E402
-from e3.repository import create_repository  # noqa: E402
+from e3.repository import create_repository, open_repository  # noqa: E402
 
 ENV = dict(os.environ, PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT / "lib"))
 
@@ -122,6 +125,33 @@ def throughput(base: Path, n: int, workers: int) -> float:
     return dt
 
 
+def throughput_e2e(base: Path, zip_path: Path, n: int, workers: int) -> float:
+    from e3 import workspace
+
+    d = base / f"e2e{workers}"
+    subprocess.run(["e3", "repo", "create", str(d)], env=ENV, check=True, capture_output=True)
+    subprocess.run(["e3", "workspace", "import", str(d), "dev", str(zip_path)], env=ENV, check=True, capture_output=True)
+    repo = open_repository(d)
+    procs = [
+        subprocess.Popen(["e3-run-task", str(d), "-q"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    ids = subprocess.run(["e3-enqueue", str(d), "dev"], env=ENV, check=True, capture_output=True).stdout.split()
+    assert len(ids) == n, len(ids)
+
+    def outputs() -> int:
+        return sum(1 for p in workspace.read(repo, "dev").datasets if p[0] == "tasks")
+
+    wait_for(lambda: not any(queue.list_entries(repo)) and outputs() >= n, timeout=900, step=0.02)
+    dt = time.monotonic() - t0
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    return dt
+
+
 def queue_cost(base: Path, n: int) -> tuple[float, float]:
     repo = create_repository(base / "cost")
     h = "ab" * 32
@@ -159,6 +189,17 @@ def main() -> None:
             dt = throughput(base, args.tasks, w)
             base_t = base_t or dt
             print(f"  {w:>7} {dt:>8.2f} {args.tasks / dt:>8.0f} {dt / args.tasks * 1000:>8.2f} {base_t / dt:>5.2f}x")
+        from packages import fanout_zip
+
+        zip_path = fanout_zip(base, args.tasks)
+        print(f"\nend to end: e3-enqueue of a deployed {args.tasks}-task fan-out, e3-run-task workers writing outputs into the workspace")
+        print(f"  {'workers':>7} {'seconds':>8} {'tasks/s':>8} {'ms/task':>8} {'vs 1':>6} {'vs queue-only 1':>16}")
+        e2e_base = None
+        for w in (1, 2, 4):
+            dt = throughput_e2e(base, zip_path, args.tasks, w)
+            e2e_base = e2e_base or dt
+            print(f"  {w:>7} {dt:>8.2f} {args.tasks / dt:>8.0f} {dt / args.tasks * 1000:>8.2f} {e2e_base / dt:>5.2f}x {base_t / dt:>15.2f}x")
+        print(f"\nload average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the machine is shared)")
 
 
 if __name__ == "__main__":

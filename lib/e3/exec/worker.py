@@ -6,8 +6,9 @@ Shared by `e3-run-task` and the pool embedded in `e3 start`. For one claim:
    reused, not run. An outcome already recorded under this very execution id
    means a worker finished it and died before completing the claim: it is not
    run again either.
-2. A `running` record (pid, process start time, boot id), then the task runs
-   (e3.exec.runner), its output streaming into `logs/<TASK_ID>.eastl`.
+2. The task runs (e3.exec.runner), its output streaming into
+   `logs/<TASK_ID>.eastl`. (Who runs it is known from its claim, whose flock
+   dies with the worker: no `running` record is written, as in `e3 start`.)
 3. The outcome's record (`success` / `failed` / `error`) is stored.
 4. A success's output is written into the workspace with e3.workspace.transact,
    only if the task's input datasets still hold the hashes it ran on and the
@@ -40,7 +41,6 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from e3.errors import E3Error, NotFound, StorageError
 from e3.exec import queue, records
-from e3.process import Holder
 
 if TYPE_CHECKING:
     from e3.exec.queue import Claim, Entry
@@ -117,7 +117,7 @@ def run_execution(
     on_spawn: Callable[[int], None] | None = None,
     durable: bool = True,
 ) -> "Outcome":
-    """Steps 2-3: record `running`, run the task with its log, record the outcome; return it.
+    """Steps 2-3: run the task with its log, record the outcome; return it.
 
     With `durable=False` nothing is fsynced: the caller syncs before the outcome counts (see `Batch`).
     """
@@ -125,17 +125,9 @@ def run_execution(
 
     if execute is None:
         from e3.exec.runner import execute
-    me = Holder.me()
+    # No `running` record: the claim's flock says who runs it and dies with its holder
+    # (`e3 workspace status` reads the queue), and a record costs two file writes.
     started = records.now()
-    records.write(
-        repo,
-        entry.task_id,
-        records.Record(
-            "running", entry.execution_id, entry.input_hashes, started,
-            pid=me.pid, pid_start_time=me.start_time, boot_id=me.boot_id,
-        ),
-        durable=False,  # only says who runs it; lost in a power cut, nothing is missed
-    )
     log = logs.open_log(repo, entry.task_id, entry.execution_id)
     try:
         try:
