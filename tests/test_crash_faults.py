@@ -118,3 +118,27 @@ def test_a_hanging_task_times_out_as_an_error_while_other_workers_go_on(repo):
     assert all(lines[e.execution_id].startswith("success") for e in ok)
     assert records.latest(r, hang[0].task_id).kind == "error"
     assert "timed out" in records.latest(r, hang[0].task_id).message
+
+
+def test_e3_start_on_a_full_disk_names_the_cause_keeps_the_repository_whole_and_resumes(small_disk, tmp_path):
+    from e3 import sdk
+    from e3.east import BlobType, East, IntegerType
+
+    mnt, grow = small_disk
+    header = blob_header(400000)
+
+    def big(b, ins, out):
+        return East.str(f'printf "{header}" > ', sdk.quote(out), "; head -c 400000 /dev/urandom >> ", sdk.quote(out))
+
+    x = sdk.input("x", IntegerType, 0)
+    sdk.export(sdk.package("big", "1.0.0", *[sdk.custom_task(f"big{i:02d}", [x], BlobType, big) for i in range(12)]), tmp_path / "big.zip")
+    repo = mnt / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", tmp_path / "big.zip")
+    first = run("e3", "start", repo, "dev", expect=1)
+    assert "no space left on device" in first.out
+    run("e3-fsck", "--repo", repo)  # whole: nothing torn, nothing left behind
+    grow()
+    again = run("e3", "start", repo, "dev")
+    assert "12 tasks:" in again.out and "failed" not in again.out
+    run("e3-fsck", "--repo", repo)
