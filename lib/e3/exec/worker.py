@@ -154,7 +154,7 @@ def run_execution(
 
 def _disk_full(message: str | None) -> bool:
     # e3.store words every ENOSPC this way (StorageError); the runner passes its message on.
-    return bool(message) and "no space left on device" in message
+    return bool(message) and "no space left on device" in message.lower()
 
 
 def record_outcome(repo: "Repository", entry: "Entry", outcome: "Outcome", started, durable: bool = True) -> str:

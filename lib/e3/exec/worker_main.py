@@ -73,15 +73,29 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
         bounds = bool(req.get("log_start_end", True))
         if req.get("log", True):
             task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
-            log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None)
+            try:
+                log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None)
+            except OSError as e:  # a full disk: fail this execution, keep the worker
+                message = str(_storage_error(e, logs.log_path(repo, task_id)))
+                write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
+                continue
         try:
             outcome = _execute(runner, repo, req, inputs, log, wfd, rid)
             if log is not None and bounds:
-                log.end(outcome.status)
+                try:
+                    log.end(outcome.status)
+                except OSError:
+                    pass  # the outcome stands; a full disk may refuse the log's last line
         finally:
             if log is not None:
                 log.close()
         write_frame(wfd, {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]})
+
+
+def _storage_error(e: OSError, path):
+    from e3.store import _storage_error as store_error
+
+    return store_error(e, path)
 
 
 def _execute(runner, repo, req: dict, inputs: list[str], log, wfd: int, rid: int):
