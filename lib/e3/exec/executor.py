@@ -5,8 +5,9 @@ batches), which this process claims at once and hands to a warm worker. A
 worker started by hand (`e3-run-task`) may claim an entry first; then this
 process follows that execution through its record instead.
 
-Records: `running` when a job starts here, then `success` / `failed` /
-`error` with the output, written without fsync; the scheduler syncs the
+Records: `success` / `failed` / `error` with the output when a job ends
+(no `running` record: the claim's flock says who runs it), written without
+fsync; the scheduler syncs the
 object store once per batch before committing outputs to the workspace, and
 only then are the claims completed (`release`). Whatever dies when, the next
 run finds either a recorded outcome (reused) or a requeued entry (run again).
@@ -16,12 +17,13 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections import deque
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from e3.exec import queue, records
 from e3.exec.dataflow import Job
 from e3.exec.runner import Outcome
-from e3.process import Holder
 
 if TYPE_CHECKING:
     from e3.exec.pool import WorkerPool
@@ -58,12 +60,12 @@ class QueueExecutor:
         """Submitted by the scheduler, not yet on the queue."""
         self._waiting: deque[tuple[Job, queue.Entry]] = deque()
         """Enqueued, not yet claimed by this process."""
-        self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, records.Record]] = {}
+        self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, datetime]] = {}
+        """Future -> (job, its claim, when it started)."""
         self._foreign: dict[str, Job] = {}
         """execution id -> job, for executions another worker claimed."""
         self._claims: dict[str, queue.Claim] = {}
         """task_id -> claim kept until the job's output is committed."""
-        self._me = Holder.me()
         self._starting: tuple[Job, queue.Claim] | None = None
         self._known: list[tuple[Job, queue.Claim, Outcome]] = []
         """Claimed entries whose outcome was already recorded (a worker died before completing them)."""
@@ -191,14 +193,13 @@ class QueueExecutor:
         # holding is requeued, and whoever claims it next must not run it again.
         known = known_outcome(self.repo, claim.entry)
         if known is not None:
-            o = known[1]
-            self._known.append((job, claim, Outcome(o.status, o.output_hash, o.message, o.exit_code)))
+            self._known.append((job, claim, known[1]))
             self._starting = None
             return
 
         # No `running` record: the claim's flock already says who runs it and dies with its
         # holder, and replacing the record pointer twice per task would double its cost.
-        running = records.Record("running", claim.entry.execution_id, job.input_hashes, records.now())
+        started = records.now()
         job.started = time.monotonic()
         request = TaskRequest(
             repo=str(self.repo.root),
@@ -210,7 +211,7 @@ class QueueExecutor:
             force_spawn=self.spawn,
             durable=False,
         )
-        self._running[self._pool_started().submit(request)] = (job, claim, running)
+        self._running[self._pool_started().submit(request)] = (job, claim, started)
         self._starting = None
 
     def _pool_started(self) -> "WorkerPool":
@@ -230,10 +231,10 @@ class QueueExecutor:
             return Outcome("error", message=f"worker pool: {e}")
         return o
 
-    def _record(self, job: Job, claim: queue.Claim, running: records.Record, outcome: Outcome) -> None:
+    def _record(self, job: Job, claim: queue.Claim, started: datetime, outcome: Outcome) -> None:
         from e3.exec.worker import record_outcome
 
-        record_outcome(self.repo, claim.entry, outcome, running.started_at, durable=False)
+        record_outcome(self.repo, claim.entry, outcome, started, durable=False)
 
     def _poll_foreign(self) -> list[tuple[Job, Outcome]]:
         done: list[tuple[Job, Outcome]] = []
@@ -259,11 +260,10 @@ class QueueExecutor:
             return None
         if s.kind == "success" and s.output_hash and not self.force:
             return Outcome("success", s.output_hash)  # this execution or an equal one: the memo holds
+        from e3.exec.worker import outcome_of
+
         rec = records.load(self.repo, s.record_hash)
         if rec.execution_id != eid:
             return None  # an older execution's record: ours is not finished
-        if rec.kind == "success":
-            return Outcome("success", rec.output_hash)
-        if rec.kind == "failed":
-            return Outcome("failed", message=f"exited with status {rec.exit_code} (in another worker)", exit_code=rec.exit_code)
-        return Outcome("error", message=f"{rec.message} (in another worker)")
+        o = outcome_of(rec)
+        return o if o.status == "success" else replace(o, message=f"{o.message} (in another worker)")

@@ -95,10 +95,10 @@ def known_outcome(repo: "Repository", entry: "Entry") -> tuple[str, "Outcome"] |
         return None
     if rec.execution_id != entry.execution_id:
         return None  # an earlier execution's outcome: a failure is retried, a forced success re-run
-    return RECORDED, _outcome_of(rec)
+    return RECORDED, outcome_of(rec)
 
 
-def _outcome_of(rec: records.Record) -> "Outcome":
+def outcome_of(rec: records.Record) -> "Outcome":
     from e3.exec.runner import Outcome
 
     if rec.kind == "success":
