@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError
+from e3.store import unlink_if_present
 
 if TYPE_CHECKING:
     import pygit2
@@ -330,8 +331,8 @@ def _roll_back(repo: "Repository", applied: list[tuple[str, str | None, str]], m
             continue
         try:
             if old is None:  # it did not exist: neither did its reflog (deleting a ref deletes its log)
-                _unlink(repo.path(name))
-                _unlink(repo.path("logs", name))
+                unlink_if_present(repo.path(name))
+                unlink_if_present(repo.path("logs", name))
             else:
                 _append_reflog(repo, name, new, old, f"rollback: {message}")
                 lock.commit(old)
@@ -345,8 +346,8 @@ def _delete_locked(repo: "Repository", name: str, packed_lock: "_Lock | None") -
     if packed_lock is not None and name in _packed(repo):
         _rewrite_packed(repo, packed_lock, drop=name)
     try:
-        _unlink(repo.path(name))
-        _unlink(repo.path("logs", name))
+        unlink_if_present(repo.path(name))
+        unlink_if_present(repo.path("logs", name))
     except OSError as e:
         raise StorageError(f"cannot delete ref {name}: {e.strerror or e}") from None
 
@@ -542,7 +543,7 @@ class _Lock:
 
     def release(self) -> None:
         if self.lock_path:  # unlink before closing: closed, it could pass for a dead writer's (see rename)
-            _unlink(self.lock_path)
+            unlink_if_present(self.lock_path)
             self.lock_path = ""
         if self.fd >= 0:
             os.close(self.fd)
@@ -555,13 +556,6 @@ def _in_the_way(repo: "Repository", name: str) -> str:
         if os.path.isfile(repo.path(*parts[:i])):
             return "ref " + "/".join(parts[:i])
     return "a file in the way of its directory"
-
-
-def _unlink(path) -> None:  # noqa: ANN001 - str or Path
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 # ---------------------------------------------------------------- state trees

@@ -173,7 +173,7 @@ class ObjectStore:
                     _sync(tmp)
                 self._install(tmp.name, obj, durable)
         except BaseException:
-            _unlink(tmp.name)
+            unlink_if_present(tmp.name)
             raise
         return obj
 
@@ -200,7 +200,7 @@ class ObjectStore:
                     _sync(tmp)
                 self._install(tmp.name, obj, durable)
         except BaseException:
-            _unlink(tmp.name)
+            unlink_if_present(tmp.name)
             raise
         return obj
 
@@ -227,11 +227,11 @@ class ObjectStore:
                     check(again)
             if self.freshen(obj):
                 tmp.close()
-                _unlink(tmp.name)
+                unlink_if_present(tmp.name)
                 return obj, None
         except BaseException:
             tmp.close()
-            _unlink(tmp.name)
+            unlink_if_present(tmp.name)
             raise
         return obj, tmp
 
@@ -257,7 +257,7 @@ class ObjectStore:
 
     def remove(self, obj: str) -> None:
         """Delete one object (for gc); absent is fine."""
-        _unlink(str(self.path(obj)))
+        unlink_if_present(str(self.path(obj)))
 
     def _temp(self) -> io.FileIO:
         """A new, exclusively created, locked, unbuffered temporary file in `tmp/`."""
@@ -329,11 +329,7 @@ class ObjectStore:
 
     def sync(self) -> None:
         """Make every object written with `durable=False` durable (one syncfs for the batch)."""
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            _syncfs(fd)
-        finally:
-            os.close(fd)
+        syncfs_path(self.root)
 
     def _install(self, tmp_name: str, obj: str, durable: bool = True) -> None:
         target = self.fspath(obj)
@@ -379,7 +375,7 @@ class Batch:
         if tmp is not None:
             if obj in self._pending:  # the same bytes twice in one batch
                 tmp.close()
-                _unlink(tmp.name)
+                unlink_if_present(tmp.name)
             else:
                 self._pending[obj] = tmp
                 if len(self._pending) >= self.limit:
@@ -401,7 +397,7 @@ class Batch:
             self.store.sync()  # and the renames are durable before the caller reports them
         except BaseException:
             for tmp in pending.values():
-                _unlink(tmp.name)
+                unlink_if_present(tmp.name)
             raise
         finally:
             for tmp in pending.values():
@@ -411,7 +407,7 @@ class Batch:
         pending, self._pending = self._pending, {}
         for tmp in pending.values():
             tmp.close()
-            _unlink(tmp.name)
+            unlink_if_present(tmp.name)
 
     def __enter__(self) -> "Batch":
         return self
@@ -481,7 +477,8 @@ def _sync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _unlink(path: str) -> None:
+def unlink_if_present(path: "str | os.PathLike[str]") -> None:
+    """Remove a file; one already gone is fine."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -494,6 +491,15 @@ def _storage_error(e: OSError, path: Path) -> StorageError:
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return StorageError(f"cannot write {path}: {os.strerror(e.errno).lower()}")
     return StorageError(f"cannot write {path}: {e.strerror or e}")
+
+
+def syncfs_path(path: "str | os.PathLike[str]") -> None:
+    """syncfs(2) on the filesystem holding `path`: one flush for a whole batch of writes."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _syncfs(fd)
+    finally:
+        os.close(fd)
 
 
 def _syncfs(fd: int) -> None:

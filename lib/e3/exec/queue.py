@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from e3.errors import FormatError, StorageError, UsageError
 from e3.exec import locks
 from e3.process import boot_id, my_start_time
+from e3.store import syncfs_path, unlink_if_present
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -262,18 +263,18 @@ def enqueue_many(repo: "Repository", runner: str, entries: Iterable[Entry], dura
             finally:
                 os.close(fd)
         if durable and not single:
-            _syncfs(d)  # one flush for the whole batch instead of one fsync per file
+            syncfs_path(d)  # one flush for the whole batch instead of one fsync per file
         for tmp, final in written:
             os.rename(tmp, final)
         if durable:
             _fsync_dir(d)
     except OSError as e:
         for tmp, _ in written:
-            _unlink(tmp)
+            unlink_if_present(tmp)
         raise _storage_error(e, d) from None
     except BaseException:
         for tmp, _ in written:
-            _unlink(tmp)
+            unlink_if_present(tmp)
         raise
     return [e.execution_id for e in entries]
 
@@ -660,7 +661,7 @@ class _Reaper:
                 batch, self._todo = self._todo, []
                 self._busy = len(batch)
             for path in batch:
-                _unlink(path)
+                unlink_if_present(path)
             with self._mutex:
                 self._busy = 0
                 self._wake.notify_all()
@@ -731,23 +732,6 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _syncfs(path: str) -> None:
-    from e3.store import _syncfs as syncfs
-
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        syncfs(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _storage_error(e: OSError, path: str) -> StorageError:
