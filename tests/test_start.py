@@ -271,3 +271,7 @@ def test_on_a_terminal_progress_is_live_on_stderr_and_the_summary_on_stdout(tmp_
     assert b"running" in shown and b"Traceback" not in shown  # the live line, drawn on the terminal
     assert out.decode().splitlines()[-1].startswith("4 tasks: 4 ran")
     assert "ran a" not in out.decode()  # per-task lines are for pipes only
+
+
+def test_a_path_that_is_not_a_repository_is_one_line_error(tmp_path):
+    assert_one_line_error(run("e3", "start", tmp_path / "nowhere", "dev", expect=128), "not an e3 repository")

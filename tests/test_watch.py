@@ -78,3 +78,14 @@ def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err
+
+
+def test_not_a_repository_and_a_missing_source_are_one_line_errors(tmp_path):
+    from conftest import assert_one_line_error
+
+    r = run("e3", "watch", tmp_path / "nowhere", "dev", tmp_path / "live.py", "--once", expect=128)
+    assert_one_line_error(r, "not an e3 repository")
+    repo = _repo(tmp_path)
+    missing = run("e3", "watch", repo, "dev", tmp_path / "absent.py", "--once", expect=1)
+    assert "error: no such source file" in missing.out and not missing.err
+    assert not (repo / ".e3" / "refs" / "workspaces" / "dev").exists()  # nothing created
