@@ -439,6 +439,14 @@ def test_cat_object_e_loads_neither_the_east_runtime_nor_pygit2(repo, stored):
     assert not {m for m in modules if m.split(".")[0] in ("east", "pygit2", "numpy")}
 
 
+def test_cat_object_batch_check_prints_types_without_loading_the_east_runtime(repo, stored):
+    r = run("python3", "-X", "importtime", BIN / "e3-cat-object", "--batch-check", input=f"{stored}\n", cwd=repo)
+    assert r.out == f"{stored} {len(NUMBERS_BEAST2)} Array<Integer>\n"
+    modules = {line.split("|")[-1].strip() for line in r.err.splitlines() if line.startswith("import time:")}
+    assert "e3.beast2_type" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("east", "pygit2", "numpy")}
+
+
 def test_cat_object_batch_check_of_a_corrupt_object_says_so_without_noise(repo, stored):
     path = objects_in(repo)[0]
     path.chmod(0o644)

@@ -28,6 +28,7 @@ from east.functions import function_ir as _function_ir
 from east.types.type_of_type import EastTypeType as _EastTypeType
 from east.types.type_of_type import IRType as _IRType
 
+from e3.beast2_type import field_name as _field_name
 from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch, UsageError
 
@@ -212,12 +213,6 @@ def _sketch(t: Any) -> str:
         inner = ", ".join(f"{_field_name(n)}: {_sketch(ft)}" for n, ft in cases)
         return f"{kind}{{{inner}}}"
     raise _NotSketchable(kind)
-
-
-def _field_name(name: str) -> str:
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        return name
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 # ---------------------------------------------------------------- Beast2

@@ -77,18 +77,28 @@ HEAD = 4096
 
 
 def _type_of(store, obj: str, size: int | None = None, head: bytes | None = None) -> str:
-    from e3 import east
-    from e3.errors import CorruptObject, FormatError
+    from e3.beast2_type import type_text
 
     if head is None:
         size, head = store.peek(obj, HEAD)
+    text = type_text(head)
+    if text is not None:
+        return text
+    # Not a header the runtime-free reader knows (or wider than `head`): the runtime decides.
+    from e3 import east
+    from e3.errors import CorruptObject, FormatError
+
     try:
         return east.format_type(east.read_type(head))
     except FormatError as e:
         if size <= len(head):
             raise CorruptObject(f"object {obj} is corrupt: {e}") from None
+    data = store.read(obj)
+    text = type_text(data)
+    if text is not None:
+        return text
     try:
-        return east.format_type(east.read_type(store.read(obj)))
+        return east.format_type(east.read_type(data))
     except FormatError as e:
         raise CorruptObject(f"object {obj} is corrupt: {e}") from None
 
@@ -123,7 +133,8 @@ def _batch(store, template: str, with_content: bool, fmt: str, flush: bool) -> N
 
     needs_type = "%(objecttype)" in template
     quiet = contextlib.nullcontext()
-    if needs_type or (with_content and fmt != "beast2"):
+    # Types are mostly read without the runtime (e3.beast2_type); decoding content needs it.
+    if with_content and fmt != "beast2":
         from e3 import east
 
         quiet = east.quiet_runtime()
@@ -132,6 +143,7 @@ def _batch(store, template: str, with_content: bool, fmt: str, flush: bool) -> N
 
 
 def _answer_each(store, template: str, with_content: bool, fmt: str, flush: bool, needs_type: bool) -> None:
+    from e3.beast2_type import type_text as fast_type_text
     from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
     from e3.store import HASH_RE
 
@@ -139,6 +151,7 @@ def _answer_each(store, template: str, with_content: bool, fmt: str, flush: bool
     wants_rest = "%(rest)" in template
     line_format = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", template.replace("{", "{{").replace("}", "}}")) + "\n"
     full_hash = HASH_RE.fullmatch
+    peek = store.peek
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         text = line.decode("utf-8", "surrogateescape").rstrip("\n")
@@ -155,8 +168,8 @@ def _answer_each(store, template: str, with_content: bool, fmt: str, flush: bool
                 if needs_type:
                     type_text = _type_of(store, obj, len(content), content) if fmt == "beast2" else _type_of(store, obj)
             elif needs_type:
-                size, head = store.peek(obj, HEAD)
-                type_text = _type_of(store, obj, size, head)
+                size, head = peek(obj, HEAD)
+                type_text = fast_type_text(head) or _type_of(store, obj, size, head)
             elif needs_size:
                 size = store.size(obj)
             elif obj is name and not store.exists(obj):
