@@ -70,6 +70,8 @@ class Report:
     """e3 objects checked."""
     counts: dict[str, int] = field(default_factory=dict)
     """Other things checked, by name (passes added later count theirs here)."""
+    listed: set[str] | None = None
+    """The e3 objects the object pass checked, so later passes need not list the store again."""
 
     @property
     def ok(self) -> bool:
@@ -123,9 +125,11 @@ def check_objects(repo: Repository, report: Report, options: Options) -> None:
         results = _forked(_check_buckets, [(share, options.decode) for share in shares])
     else:
         results = [_check_buckets(work, options.decode)]
-    for count, problems in results:
-        report.objects += count
-        report.problems.extend(problems)
+    report.listed = set()
+    for checked, problems in results:
+        report.objects += len(checked)
+        report.listed.update(checked)
+        report.problems.extend(Problem(*p) for p in problems)
 
 
 def check_temp_files(repo: Repository, report: Report, options: Options) -> None:
@@ -164,21 +168,23 @@ def _forked(fn: Callable, calls: list[tuple]) -> list:
 
     The per-object work is mostly Python, so processes, not threads. A bare
     fork and a pipe per child cost about a millisecond, where a
-    multiprocessing pool costs a hundred.
+    multiprocessing pool costs a hundred. Results travel with marshal (built
+    in, so nothing to import), which takes plain data: strings, numbers,
+    tuples and lists.
     """
-    import pickle
+    import marshal
 
     children = []
     for args in calls[1:]:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the child: compute, send the pickled result (or the error), and leave at once
+        if pid == 0:  # the child: compute, send the result (or the error), and leave at once
             os.close(read_fd)
             code = 0
             try:
-                payload = pickle.dumps((True, fn(*args)))
+                payload = marshal.dumps((True, fn(*args)))
             except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
-                payload, code = pickle.dumps((False, f"{type(e).__name__}: {e}")), 1
+                payload, code = marshal.dumps((False, f"{type(e).__name__}: {e}")), 1
             with open(write_fd, "wb") as out:
                 out.write(payload)
             os._exit(code)
@@ -190,7 +196,7 @@ def _forked(fn: Callable, calls: list[tuple]) -> list:
         with open(read_fd, "rb") as f:
             data = f.read()
         os.waitpid(pid, 0)
-        ok, value = pickle.loads(data) if data else (False, "worker died")
+        ok, value = marshal.loads(data) if data else (False, "worker died")
         if ok:
             results.append(value)
         else:
@@ -200,26 +206,27 @@ def _forked(fn: Callable, calls: list[tuple]) -> list:
     return results
 
 
-def _check_buckets(work: list[tuple[str, list[str]]], decode_values: bool) -> tuple[int, list[Problem]]:
-    """Check the named entries of some buckets; return how many objects and what is wrong."""
+def _check_buckets(work: list[tuple[str, list[str]]], decode_values: bool) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Check the named entries of some buckets; return the objects checked and what is wrong (Problem fields)."""
     decode = _decoder() if decode_values else None
-    count = 0
-    problems: list[Problem] = []
+    checked: list[str] = []
+    problems: list[tuple[str, str, str]] = []
     for path, names in work:
         bucket = os.path.basename(path)
         for name in names:
             if _E3_NAME.fullmatch(name):
-                count += 1
-                problem = _check_object(f"{path}/{name}", bucket + name[:62], decode)
+                obj = bucket + name[:62]
+                checked.append(obj)
+                problem = _check_object(f"{path}/{name}", obj, decode)
                 if problem:
-                    problems.append(Problem(CORRUPT, f"objects/{bucket}/{name}", problem))
+                    problems.append((CORRUPT, f"objects/{bucket}/{name}", problem))
             elif _GIT_NAME.fullmatch(name):
                 continue  # git's loose object: git's to verify
             elif name.startswith("tmp_obj_"):
-                problems.append(Problem(TEMP, f"objects/{bucket}/{name}", "git temporary object left behind"))
+                problems.append((TEMP, f"objects/{bucket}/{name}", "git temporary object left behind"))
             else:
-                problems.append(Problem(MISNAMED, f"objects/{bucket}/{name}", "not named like an object (<2 hex>/<62 hex>.beast2)"))
-    return count, problems
+                problems.append((MISNAMED, f"objects/{bucket}/{name}", "not named like an object (<2 hex>/<62 hex>.beast2)"))
+    return checked, problems
 
 
 def _check_object(path: str, name: str, decode: Callable[[bytes], str | None] | None) -> str | None:

@@ -138,11 +138,13 @@ class Walker:
     # ------------------------------------------------------------ git objects
 
     def _walk_commits(self, starts: Iterable[tuple[str, str]]) -> None:
+        seen = self.result.git
+        stack = [(oid, where) for oid, where in starts if oid not in seen]
+        if not stack:
+            return  # no refs: no need to load pygit2 (about 50 ms)
         import pygit2
 
         git = self.repo.git
-        seen = self.result.git
-        stack = [(oid, where) for oid, where in starts if oid not in seen]
         while stack:
             oid, where = stack.pop()
             if oid in seen:
@@ -327,7 +329,8 @@ def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None: 
     for p in reach.problems:
         report.add(MISSING if p.kind == "missing" else CORRUPT, _object_path(p.what, p.hash), _describe(p))
     dangling = 0
-    for h in repo.objects:
+    # The object pass has listed the store already (a second listing cost as much as the walk).
+    for h in repo.objects if report.listed is None else report.listed:
         if h not in reach.objects:
             dangling += 1
             if list_dangling:
