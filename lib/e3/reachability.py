@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from e3 import refs
 from e3.errors import E3Error
@@ -44,8 +43,7 @@ _LEAF_KINDS = {("package",): PACKAGE, (".workspace",): WORKSPACE_STATE, ("execut
 _QUEUE_KEYS = {"taskHash": TASK, "inputHashes": VALUE, "outputHash": VALUE}
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something named that is absent or unreadable. `where` says who names it."""
 
     kind: str  # 'missing' | 'corrupt'
@@ -59,14 +57,14 @@ class Problem:
         return f"{self.kind} {self.what} {self.hash} (named by {self.where}){extra}"
 
 
-@dataclass
 class Reachable:
-    objects: set[str] = field(default_factory=set)
-    """e3 object hashes."""
-    git: set[str] = field(default_factory=set)
-    """git object ids: commits, trees and blobs."""
-    problems: list[Problem] = field(default_factory=list)
-    opened: set[tuple[str, str]] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.objects: set[str] = set()
+        """e3 object hashes."""
+        self.git: set[str] = set()
+        """git object ids: commits, trees and blobs."""
+        self.problems: list[Problem] = []
+        self.opened: set[tuple[str, str]] = set()
 
 
 class Walker:

@@ -22,8 +22,7 @@ import os
 import re
 import time
 import zlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, NamedTuple
 
 from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError
 from e3.store import unlink_if_present
@@ -156,8 +155,7 @@ def _packed(repo: "Repository") -> dict[str, str]:
 # ---------------------------------------------------------------- reflogs
 
 
-@dataclass(frozen=True)
-class ReflogEntry:
+class ReflogEntry(NamedTuple):
     old: str
     new: str
     name: str
@@ -219,8 +217,7 @@ def _one_line(message: str) -> str:
 # ---------------------------------------------------------------- writing
 
 
-@dataclass(frozen=True)
-class RefUpdate:
+class RefUpdate(NamedTuple):
     """One step of a transaction.
 
     new: a commit id; ZERO deletes the ref; None only verifies.
@@ -628,8 +625,7 @@ def read_leaf(repo: "Repository", commit: str, path: Path) -> str | None:
     return node.data.decode().strip()
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One commit in a ref's history."""
 
     commit: str
