@@ -73,6 +73,9 @@ class Executor(Protocol):
 
     def submit(self, job: Job) -> None: ...
 
+    def settle(self) -> None:
+        """Start what was submitted, then do the bookkeeping of what finished (records)."""
+
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]: ...
 
     def release(self, jobs: list[Job]) -> None:
@@ -351,6 +354,7 @@ class Scheduler:
                         raise KeyboardInterrupt
                     for job, outcome in self.executor.wait(timeout=FLUSH_INTERVAL / 2):
                         self._finished(job, outcome)
+                    self.executor.settle()  # the released tasks start before this process bookkeeps
                     if time.monotonic() - self.last_flush >= self.flush_interval:
                         self.flush()
                 if interrupted.is_set():

@@ -7,9 +7,11 @@ process follows that execution through its record instead.
 
 Records: `success` / `failed` / `error` with the output when a job ends
 (no `running` record: the claim's flock says who runs it), written without
-fsync; the scheduler syncs the
-object store once per batch before committing outputs to the workspace, and
-only then are the claims completed (`release`). Whatever dies when, the next
+fsync, and only after the jobs that the outcome released are handed to the
+workers (`settle`): in a chain of tasks the next one runs while this process
+writes the last one's record. The scheduler syncs the object store once per
+batch before committing outputs to the workspace, and only then are the
+claims completed (`release`). Whatever dies when, the next
 run finds either a recorded outcome (reused) or a requeued entry (run again).
 """
 from __future__ import annotations
@@ -69,6 +71,8 @@ class QueueExecutor:
         self._starting: tuple[Job, queue.Claim] | None = None
         self._known: list[tuple[Job, queue.Claim, Outcome]] = []
         """Claimed entries whose outcome was already recorded (a worker died before completing them)."""
+        self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome]] = []
+        """Finished here and passed to the scheduler, record not yet written (see `settle`)."""
 
     # ------------------------------------------------------------ Executor
 
@@ -87,8 +91,13 @@ class QueueExecutor:
         )
         self._to_enqueue.append((job, entry))
 
-    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
+    def settle(self) -> None:
+        """Hand submitted jobs to the workers first, then write the records of those that finished."""
         self._dispatch()
+        self._write_records()
+
+    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
+        self.settle()
         done: list[tuple[Job, Outcome]] = []
         for job, claim, outcome in self._known:
             self._claims[job.task_id] = claim
@@ -102,7 +111,7 @@ class QueueExecutor:
             for fut in finished:
                 job, claim, started = self._running.pop(fut)
                 outcome = self._outcome(fut)
-                self._record(job, claim, started, outcome)
+                self._unrecorded.append((job, claim, started, outcome))
                 self._claims[job.task_id] = claim
                 done.append((job, outcome))
         elif self._foreign or self._waiting or self._to_enqueue:
@@ -111,6 +120,7 @@ class QueueExecutor:
         return done
 
     def release(self, jobs: list[Job]) -> None:
+        self._write_records()  # completion is recorded before a claim goes
         for job in jobs:
             claim = self._claims.pop(job.task_id, None)
             if claim is not None:
@@ -118,6 +128,7 @@ class QueueExecutor:
 
     def cancel(self) -> list[Job]:
         cancelled = []
+        self._write_records()
         pool = self._pool
         for fut, (job, claim, started) in list(self._running.items()):
             if pool is not None:
@@ -148,6 +159,7 @@ class QueueExecutor:
         return cancelled
 
     def close(self) -> None:
+        self._write_records()  # a requeued entry with a record is completed, not run again
         for claim in self._claims.values():
             claim.release()  # not committed: back to the queue state a crash would leave
         self._claims.clear()
@@ -235,6 +247,11 @@ class QueueExecutor:
         from e3.exec.worker import record_outcome
 
         record_outcome(self.repo, claim.entry, outcome, started, durable=False)
+
+    def _write_records(self) -> None:
+        while self._unrecorded:
+            job, claim, started, outcome = self._unrecorded.pop(0)
+            self._record(job, claim, started, outcome)
 
     def _poll_foreign(self) -> list[tuple[Job, Outcome]]:
         done: list[tuple[Job, Outcome]] = []
