@@ -64,6 +64,35 @@ def test_pool_writes_the_task_log_from_start_to_end(r, pool):
     assert recs[0]["executionId"] == "exec-1" and recs[1]["status"] == out.status == "success"
 
 
+def test_worker_writes_the_record_after_answering_when_asked(r, pool):
+    from concurrent.futures import Future
+
+    from e3.exec import records
+
+    th, ins = inc_task(r, 41)
+    recorded = Future()
+    started = records.now()
+    out = pool.run(TaskRequest(str(r.root), th, ins, execution_id="exec-rec", record_started=started, recorded=recorded))
+    record_hash = recorded.result(timeout=60)
+    summary = records.summary(r, task_id(th, ins))
+    assert summary == records.Summary(record_hash, "success", out.output_hash)
+    rec = records.load(r, record_hash)
+    in_ms = started.replace(microsecond=started.microsecond // 1000 * 1000)  # East datetimes count milliseconds
+    assert (rec.execution_id, rec.input_hashes, rec.started_at) == ("exec-rec", tuple(ins), in_ms)
+
+
+def test_a_worker_that_dies_leaves_the_record_to_the_caller(r, pool):
+    from concurrent.futures import Future
+
+    from e3.exec import records
+
+    th, ins = breaking_task(r, "exit", 3)
+    recorded = Future()
+    out = pool.run(TaskRequest(str(r.root), th, ins, record_started=records.now(), recorded=recorded))
+    assert out.status == "error" and recorded.result(timeout=60) is None
+    assert records.summary(r, task_id(th, ins)) is None
+
+
 def test_worker_crash_fails_only_its_task_and_the_pool_goes_on(r, pool):
     th, ins = breaking_task(r, "exit", 7)
     crash = pool.submit(TaskRequest(str(r.root), th, ins))

@@ -7,9 +7,10 @@ process follows that execution through its record instead.
 
 Records: `success` / `failed` / `error` with the output when a job ends
 (no `running` record: the claim's flock says who runs it), written without
-fsync, and only after the jobs that the outcome released are handed to the
-workers (`settle`): in a chain of tasks the next one runs while this process
-writes the last one's record. The scheduler syncs the object store once per
+fsync by the worker that ran the job, after it answered: in a chain of tasks
+the next one runs on another worker meanwhile. When a worker could not (it
+died), this process writes the record, after handing the jobs the outcome
+released to the workers (`settle`). The scheduler syncs the object store once per
 batch before committing outputs to the workspace, and only then are the
 claims completed (`release`). Whatever dies when, the next
 run finds either a recorded outcome (reused) or a requeued entry (run again).
@@ -62,8 +63,8 @@ class QueueExecutor:
         """Submitted by the scheduler, not yet on the queue."""
         self._waiting: deque[tuple[Job, queue.Entry]] = deque()
         """Enqueued, not yet claimed by this process."""
-        self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, datetime]] = {}
-        """Future -> (job, its claim, when it started)."""
+        self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, datetime, concurrent.futures.Future]] = {}
+        """Future -> (job, its claim, when it started, the future of its record)."""
         self._foreign: dict[str, Job] = {}
         """execution id -> job, for executions another worker claimed."""
         self._claims: dict[str, queue.Claim] = {}
@@ -71,8 +72,8 @@ class QueueExecutor:
         self._starting: tuple[Job, queue.Claim] | None = None
         self._known: list[tuple[Job, queue.Claim, Outcome]] = []
         """Claimed entries whose outcome was already recorded (a worker died before completing them)."""
-        self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome]] = []
-        """Finished here and passed to the scheduler, record not yet written (see `settle`)."""
+        self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome, concurrent.futures.Future]] = []
+        """Finished here and passed to the scheduler, record not yet known to be written (see `settle`)."""
 
     # ------------------------------------------------------------ Executor
 
@@ -92,7 +93,7 @@ class QueueExecutor:
         self._to_enqueue.append((job, entry))
 
     def settle(self) -> None:
-        """Hand submitted jobs to the workers first, then write the records of those that finished."""
+        """Hand submitted jobs to the workers first, then see the records of those that finished written."""
         self._dispatch()
         self._write_records()
 
@@ -109,9 +110,9 @@ class QueueExecutor:
                 list(self._running), timeout=wait_for, return_when=concurrent.futures.FIRST_COMPLETED
             )
             for fut in finished:
-                job, claim, started = self._running.pop(fut)
+                job, claim, started, recorded = self._running.pop(fut)
                 outcome = self._outcome(fut)
-                self._unrecorded.append((job, claim, started, outcome))
+                self._unrecorded.append((job, claim, started, outcome, recorded))
                 self._claims[job.task_id] = claim
                 done.append((job, outcome))
         elif self._foreign or self._waiting or self._to_enqueue:
@@ -130,7 +131,7 @@ class QueueExecutor:
         cancelled = []
         self._write_records()
         pool = self._pool
-        for fut, (job, claim, started) in list(self._running.items()):
+        for fut, (job, claim, started, _) in list(self._running.items()):
             if pool is not None:
                 pool.cancel(fut)
             self._record(job, claim, started, Outcome("cancelled", message="cancelled"))
@@ -213,6 +214,7 @@ class QueueExecutor:
         # holder, and replacing the record pointer twice per task would double its cost.
         started = records.now()
         job.started = time.monotonic()
+        recorded: concurrent.futures.Future = concurrent.futures.Future()
         request = TaskRequest(
             repo=str(self.repo.root),
             task_hash=job.task_hash,
@@ -222,8 +224,10 @@ class QueueExecutor:
             timeout=self.timeout,
             force_spawn=self.spawn,
             durable=False,
+            record_started=started,
+            recorded=recorded,
         )
-        self._running[self._pool_started().submit(request)] = (job, claim, started)
+        self._running[self._pool_started().submit(request)] = (job, claim, started, recorded)
         self._starting = None
 
     def _pool_started(self) -> "WorkerPool":
@@ -249,9 +253,11 @@ class QueueExecutor:
         record_outcome(self.repo, claim.entry, outcome, started, durable=False)
 
     def _write_records(self) -> None:
+        """Wait for the workers' records of finished jobs; write those a worker could not."""
         while self._unrecorded:
-            job, claim, started, outcome = self._unrecorded.pop(0)
-            self._record(job, claim, started, outcome)
+            job, claim, started, outcome, recorded = self._unrecorded.pop(0)
+            if recorded.result() is None:
+                self._record(job, claim, started, outcome)
 
     def _poll_foreign(self) -> list[tuple[Job, Outcome]]:
         done: list[tuple[Job, Outcome]] = []

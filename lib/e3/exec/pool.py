@@ -28,7 +28,8 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
@@ -40,6 +41,8 @@ START_TIMEOUT = 60.0
 """Seconds a new worker may take to import East and its platforms before it counts as broken."""
 SPAWN_MARGIN = KILL_GRACE + 2.0
 """Extra seconds given to a worker whose spawned task timed out: it kills the group and answers itself."""
+RECORD_TIMEOUT = 60.0
+"""Seconds a worker may take to write a record after answering before it counts as stuck."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class TaskRequest:
     log_start_end: bool = True
     """...and opens the execution with its "start" record and closes it with "end". False when the
     caller writes those itself (it records the execution around the run)."""
+    record_started: datetime | None = None
+    """When set, the worker also writes the execution's terminal record (started then), after answering."""
+    recorded: "Future[str | None] | None" = field(default=None, compare=False)
+    """Resolved with the record's hash once the worker wrote it, or None if it did not (the caller writes it)."""
 
     def frame(self, rid: int) -> dict:
         return {
@@ -74,6 +81,7 @@ class TaskRequest:
             "durable": self.durable,
             "log": self.log,
             "log_start_end": self.log_start_end,
+            "record": None if self.record_started is None else self.record_started.timestamp(),
         }
 
 
@@ -184,6 +192,8 @@ class _Slot(threading.Thread):
         self.current: Future | None = None
         self.cancelled = False
         self.pgid: int | None = None
+        self.answered = False
+        """The worker answered the current request itself (so it is alive and may record it)."""
         self.lock = threading.Lock()
 
     def run(self) -> None:
@@ -198,6 +208,7 @@ class _Slot(threading.Thread):
                 break
             request, future = item
             if not future.set_running_or_notify_cancel():
+                _not_recorded(request)
                 continue
             rid += 1
             with self.lock:
@@ -209,6 +220,10 @@ class _Slot(threading.Thread):
             with self.lock:
                 self.current = None
             future.set_result(outcome)
+            if request.recorded is not None:
+                # This slot takes no other task until its worker has written the record, so the
+                # tasks this outcome released go to a free worker meanwhile.
+                request.recorded.set_result(self._recorded(rid) if self.answered else None)
         if self.worker is not None:
             self.worker.close()  # end of file: the worker exits
             try:
@@ -218,6 +233,7 @@ class _Slot(threading.Thread):
 
     def _execute(self, rid: int, request: TaskRequest) -> Outcome:
         frame = request.frame(rid)
+        self.answered = False
         try:
             if self.worker is None:
                 self.worker = self.pool._new_worker()
@@ -244,6 +260,7 @@ class _Slot(threading.Thread):
                         deadline += SPAWN_MARGIN  # the worker enforces the timeout on its child and answers
                     continue
                 status, output_hash, exit_code, message = msg["outcome"]
+                self.answered = True
                 return Outcome(status, output_hash, exit_code, message)
         except WorkerDied:
             if self.cancelled:
@@ -254,6 +271,25 @@ class _Slot(threading.Thread):
             self._kill_task(worker)
             self._replace()
             return self._fail(request, frame, "error", f"worker process {worker.proc.pid} {how} while running the task")
+
+    def _recorded(self, rid: int) -> str | None:
+        """The hash of the record the worker writes after answering request `rid`, or None if it fails."""
+        worker = self.worker
+        if worker is None:
+            return None
+        deadline = time.monotonic() + RECORD_TIMEOUT
+        try:
+            while True:
+                msg = worker.receive(deadline)
+                if msg is None:
+                    worker.kill()  # its task is over: only the worker itself is stuck
+                    self._replace()
+                    return None
+                if msg.get("id") == rid and "recorded" in msg:
+                    return msg["recorded"]
+        except WorkerDied:
+            self._replace()
+            return None
 
     def _kill_task(self, worker: _Worker) -> None:
         worker.kill()
@@ -349,6 +385,7 @@ class WorkerPool:
                     break
                 if item is not None:
                     item[1].cancel()
+                    _not_recorded(item[0])
             for slot in self._slots:
                 current = slot.current
                 if current is not None:
@@ -372,6 +409,11 @@ class WorkerPool:
                     log.end(status)
         except OSError:
             pass
+
+
+def _not_recorded(request: TaskRequest) -> None:
+    if request.recorded is not None and not request.recorded.done():
+        request.recorded.set_result(None)
 
 
 def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:

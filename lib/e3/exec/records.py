@@ -73,6 +73,19 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def terminal(execution_id: str, input_hashes, outcome, started_at: datetime) -> Record:
+    """The record that ends an execution with `outcome` (an e3.exec.runner.Outcome): success,
+    failed with its exit code, or error with its message (a cancelled run is an error saying so)."""
+    done = now()
+    inputs = tuple(input_hashes)
+    if outcome.status == "success":
+        return Record("success", execution_id, inputs, started_at, done, output_hash=outcome.output_hash)
+    if outcome.status == "failed":
+        code = outcome.exit_code if outcome.exit_code is not None else 1
+        return Record("failed", execution_id, inputs, started_at, done, exit_code=code)
+    return Record("error", execution_id, inputs, started_at, done, message=outcome.message or outcome.status)
+
+
 def pointer_path(repo: "Repository", task_id: str) -> str:
     return repo.path("tasks", task_id)
 

@@ -159,14 +159,7 @@ def _disk_full(message: str | None) -> bool:
 
 def record_outcome(repo: "Repository", entry: "Entry", outcome: "Outcome", started, durable: bool = True) -> str:
     """Store the terminal record of an execution (a cancelled one is an `error` saying so)."""
-    done = records.now()
-    if outcome.status == "success":
-        rec = records.Record("success", entry.execution_id, entry.input_hashes, started, done, output_hash=outcome.output_hash)
-    elif outcome.status == "failed":
-        code = outcome.exit_code if outcome.exit_code is not None else 1
-        rec = records.Record("failed", entry.execution_id, entry.input_hashes, started, done, exit_code=code)
-    else:
-        rec = records.Record("error", entry.execution_id, entry.input_hashes, started, done, message=outcome.message or outcome.status)
+    rec = records.terminal(entry.execution_id, entry.input_hashes, outcome, started)
     return records.write(repo, entry.task_id, rec, durable=durable)
 
 

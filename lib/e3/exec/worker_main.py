@@ -6,7 +6,11 @@ then one CBOR map; see e3.exec.pool). Before its first task it imports the East
 runtime and the named platform packages, then says `{"ready": pid}`. For each
 request it opens the task's log, runs the execution through e3.exec.runner, and
 answers `{"id", "outcome"}`; when the task is spawned it first tells
-`{"id", "pgid"}`, so the pool can kill that group if this worker dies. It exits
+`{"id", "pgid"}`, so the pool can kill that group if this worker dies. A request
+with `record` (the execution's start time) also asks for its terminal record:
+the worker writes it after answering, while the pool owner goes on with the
+tasks the outcome released, and then says `{"id", "recorded": HASH or None}`.
+It exits
 when RFD reaches end of file. Its stdout is pointed at its stderr: output a task
 prints at C level must never mix into the pool owner's stdout.
 """
@@ -90,6 +94,24 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
             if log is not None:
                 log.close()
         write_frame(wfd, {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]})
+        if req.get("record") is not None:
+            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, inputs, outcome)})
+
+
+def _record(repo, req: dict, inputs: list[str], outcome) -> str | None:
+    """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
+    from datetime import datetime, timezone
+
+    from e3.errors import E3Error
+    from e3.exec import identity, records
+
+    try:
+        started = datetime.fromtimestamp(float(req["record"]), timezone.utc)
+        rec = records.terminal(req["execution_id"], inputs, outcome, started)
+        task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
+        return records.write(repo, task_id, rec, durable=bool(req.get("durable", True)))
+    except (E3Error, OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _storage_error(e: OSError, path):
