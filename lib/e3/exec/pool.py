@@ -224,7 +224,9 @@ class _Slot(threading.Thread):
                 # This slot takes no other task until its worker has written the record, so the
                 # tasks this outcome released go to a free worker meanwhile.
                 request.recorded.set_result(self._recorded(rid) if self.answered else None)
-        if self.worker is not None:
+        if self.worker is not None and rid == 0:
+            self.worker.kill()  # started ahead and never used: it may still be loading East
+        elif self.worker is not None:
             self.worker.close()  # end of file: the worker exits
             try:
                 self.worker.proc.wait(timeout=5)

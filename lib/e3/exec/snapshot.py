@@ -35,6 +35,8 @@ class Snapshot:
     commit: str
     package_hash: str | None
     datasets: dict[TreePath, str]
+    cached: bool = False
+    """Read from the cache: a run has seen this commit before (so it is likely up to date)."""
 
 
 def view(repo: "Repository", ws: str) -> Snapshot:
@@ -44,7 +46,7 @@ def view(repo: "Repository", ws: str) -> Snapshot:
         cached = _load(repo, "views", commit)
         if cached is not None and cached.get("format") == FORMAT:
             datasets = {tuple(k.split("/")): v for k, v in cached["datasets"].items()}
-            return Snapshot(commit, cached["package"], datasets)
+            return Snapshot(commit, cached["package"], datasets, cached=True)
     from e3 import workspace
 
     v = workspace.read(repo, ws)

@@ -41,7 +41,12 @@ def start_workspace(
     except LockHeld as e:
         who = f" ({e.holder.describe()})" if e.holder else ""
         raise Conflict(f"workspace {ws} is already running{who}") from None
+    executor = QueueExecutor(repo, ws, concurrency=concurrency, timeout=timeout, spawn=spawn, force=force)
     try:
+        if not snap.cached:
+            # A commit no run has seen (a deploy, an `e3 set`) most likely means tasks to run:
+            # the workers load the East runtime while this process plans.
+            executor.warm_up()
         from e3.exec import queue
 
         queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
@@ -53,28 +58,25 @@ def start_workspace(
         if snap.package_hash is None:
             raise NotFound(f"workspace {ws} has no package deployed")
         graph = snapshot.graph(repo, snap.package_hash)
-        executor = QueueExecutor(repo, ws, concurrency=concurrency, timeout=timeout, spawn=spawn, force=force)
-        try:
-            scheduler = Scheduler(
-                repo,
-                ws,
-                graph,
-                snap.datasets,
-                snap.commit,
-                executor,
-                selected=select(graph, task),
-                force=force,
-                observer=observer,
-                read_workspace=lambda known: _read(repo, ws, known),
-                commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
-            )
-            summary = scheduler.run()
-            if scheduler.commit != snap.commit:  # the next run starts from here without git
-                snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, snap.package_hash, scheduler.data))
-            return summary
-        finally:
-            executor.close()
+        scheduler = Scheduler(
+            repo,
+            ws,
+            graph,
+            snap.datasets,
+            snap.commit,
+            executor,
+            selected=select(graph, task),
+            force=force,
+            observer=observer,
+            read_workspace=lambda known: _read(repo, ws, known),
+            commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
+        )
+        summary = scheduler.run()
+        if scheduler.commit != snap.commit:  # the next run starts from here without git
+            snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, snap.package_hash, scheduler.data))
+        return summary
     finally:
+        executor.close()
         lock.release()
 
 
