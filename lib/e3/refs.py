@@ -560,31 +560,14 @@ def _in_the_way(repo: "Repository", name: str) -> str:
 
 def write_state(repo: "Repository", entries: Mapping[Path, str], parent: str | None, message: str) -> str:
     """Record `entries` (path -> object hash) as a commit on top of `parent`; return its id."""
-    import pygit2
+    from e3.git_objects import COMMIT, NewObjects, commit_bytes
 
-    git = repo.git
-    tree: dict = {}
-    for path, value in entries.items():
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise RefError(f"state path {'/'.join(path)} is inside a leaf")
-        node[path[-1]] = value
-
-    def build(node: dict) -> "pygit2.Oid":
-        tb = git.TreeBuilder()
-        for key in sorted(node):
-            child = node[key]
-            if isinstance(child, dict):
-                tb.insert(key, build(child), pygit2.GIT_FILEMODE_TREE)
-            else:
-                tb.insert(key, git.create_blob((child + "\n").encode()), pygit2.GIT_FILEMODE_BLOB)
-        return tb.write()
-
+    new = NewObjects(repo)
+    tree = new.build_tree(entries)
     sig = signature()
-    parents = [pygit2.Oid(hex=parent)] if parent else []
-    return str(git.create_commit(None, sig, sig, message, build(tree), parents))
+    commit = new.add(COMMIT, commit_bytes(tree, [bytes.fromhex(parent)] if parent else [], sig, sig, message))
+    new.write()
+    return commit.hex()
 
 
 def read_state(repo: "Repository", commit: str) -> dict[Path, str]:

@@ -325,47 +325,49 @@ def transact(
 
 
 def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | None"], message: str) -> str:
-    """A commit on `parent` whose tree is the parent's with `changes` applied, rebuilding only the changed subtrees."""
-    import pygit2
+    """A commit on `parent` whose tree is the parent's with `changes` applied, rebuilding only the changed subtrees.
 
-    git = repo.git
-    blobs: dict[str, pygit2.Oid] = {}
+    The new blobs, trees and commit are built in Python and written together
+    (one pack when there are many, see e3.git_objects): a flush of `e3 start`
+    would otherwise write two loose objects per task output.
+    """
+    from e3.git_objects import BLOB, BLOB_MODE, COMMIT, TREE, TREE_MODE, NewObjects, commit_bytes
 
-    def blob(h: str) -> "pygit2.Oid":
+    new = NewObjects(repo)
+    blobs: dict[str, bytes] = {}
+
+    def blob(h: str) -> bytes:
         oid = blobs.get(h)
         if oid is None:
-            oid = blobs[h] = git.create_blob((h + "\n").encode())
+            oid = blobs[h] = new.add(BLOB, (h + "\n").encode())
         return oid
 
-    def apply(base: "pygit2.Tree | None", sub: Mapping[TreePath, "str | None"]) -> "pygit2.Oid | None":
-        tb = git.TreeBuilder(base) if base is not None else git.TreeBuilder()
-        deeper: dict[str, dict[TreePath, str | None]] = {}
+    def apply(base: bytes | None, sub: Mapping[TreePath, "str | None"]) -> bytes | None:
+        entries = new.tree(base) if base is not None else {}
+        deeper: dict[bytes, dict[TreePath, str | None]] = {}
         for path, h in sub.items():
-            if len(path) == 1:
-                if h is None:
-                    if tb.get(path[0]) is not None:
-                        tb.remove(path[0])
-                else:
-                    tb.insert(path[0], blob(h), pygit2.GIT_FILEMODE_BLOB)
+            name = path[0].encode()
+            if len(path) > 1:
+                deeper.setdefault(name, {})[path[1:]] = h
+            elif h is None:
+                entries.pop(name, None)
             else:
-                deeper.setdefault(path[0], {})[path[1:]] = h
-        for part, more in deeper.items():
-            entry = tb.get(part)
-            subtree = git[entry.id] if entry is not None and entry.type_str == "tree" else None
-            oid = apply(subtree, more)
+                entries[name] = (BLOB_MODE, blob(h))
+        for name, more in deeper.items():
+            entry = entries.get(name)
+            oid = apply(entry[1] if entry is not None and entry[0] == TREE_MODE else None, more)
             if oid is None:
-                if entry is not None:
-                    tb.remove(part)
+                entries.pop(name, None)
             else:
-                tb.insert(part, oid, pygit2.GIT_FILEMODE_TREE)
-        if len(tb) == 0:
-            return None
-        return tb.write()
+                entries[name] = (TREE_MODE, oid)
+        return new.add_tree(entries) if entries else None
 
-    parent_commit = git[pygit2.Oid(hex=parent)]
-    tree = apply(parent_commit.tree, changes) or git.TreeBuilder().write()
+    parent_id = bytes.fromhex(parent)
+    tree = apply(new.commit_tree(parent), changes) or new.add(TREE, b"")
     sig = refs.signature()
-    return str(git.create_commit(None, sig, sig, message, tree, [parent_commit.id]))
+    commit = new.add(COMMIT, commit_bytes(tree, [parent_id], sig, sig, message))
+    new.write()
+    return commit.hex()
 
 
 def create(repo: "Repository", ws: str) -> str:

@@ -1,0 +1,164 @@
+"""Building git trees and commits in Python, and writing a commit's new objects in one go.
+
+State commits (workspaces, packages, task histories: see e3.refs) are made of
+blobs holding one hash, trees and a commit. `NewObjects` computes their bytes
+and ids here, exactly as git and libgit2 do (so the ids are the ones pygit2's
+TreeBuilder and create_commit would give), collects them, and writes them
+together: as one pack (e3.git_pack) when there are `PACK_FROM` or more, else as
+loose objects through libgit2, where a pack's two files and two fsyncs would
+cost more than the few objects.
+
+libgit2 looks for new packs when a lookup misses, so a pygit2 repository that
+was opened before the pack appeared, in this process or another, finds its
+objects.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from e3.errors import RefError
+from e3.git_pack import BLOB, COMMIT, TREE, object_id, write_pack
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from e3.repository import Repository
+
+BLOB_MODE = 0o100644
+TREE_MODE = 0o40000
+
+PACK_FROM = 16
+"""New objects from which a commit's objects go into one pack instead of loose files (measured: see
+/work/notes/gitpack.md; below it two files and two fsyncs cost more than the loose writes)."""
+
+Entries = dict[bytes, tuple[int, bytes]]
+"""A tree's entries: name -> (mode, raw 20-byte id)."""
+
+_trees: dict[tuple[str, bytes], Entries] = {}
+"""(repository root, tree id) -> entries of large trees recently written or read: the next commit builds on them."""
+_TREE_CACHE_FROM = 32
+_TREE_CACHE_MAX = 64
+
+
+def tree_bytes(entries: Mapping[bytes, tuple[int, bytes]]) -> bytes:
+    """A tree object's bytes. git orders entries by name as if each subtree's name ended in '/'."""
+    rows = sorted((name + b"/" if mode == TREE_MODE else name, name, mode, oid) for name, (mode, oid) in entries.items())
+    return b"".join(b"%o %s\0%s" % (mode, name, oid) for _, name, mode, oid in rows)
+
+
+def parse_tree(data: bytes) -> Entries:
+    out: Entries = {}
+    i, end = 0, len(data)
+    while i < end:
+        space = data.index(b" ", i)
+        nul = data.index(b"\0", space)
+        out[data[space + 1 : nul]] = (int(data[i:space], 8), data[nul + 1 : nul + 21])
+        i = nul + 21
+    return out
+
+
+def signature_bytes(sig: "pygit2.Signature") -> bytes:
+    """`Name <email> time +hhmm`, as libgit2 writes a signature (the name and email pygit2 has trimmed)."""
+    offset = sig.offset
+    sign = "-" if offset < 0 else "+"
+    offset = abs(offset)
+    return f"{sig.name} <{sig.email}> {sig.time} {sign}{offset // 60:02d}{offset % 60:02d}".encode()
+
+
+def commit_bytes(tree: bytes, parents: Sequence[bytes], author: "pygit2.Signature", committer: "pygit2.Signature", message: str) -> bytes:
+    """A commit object's bytes, as libgit2's git_commit_create writes them (no encoding header, message as is)."""
+    lines = [b"tree " + tree.hex().encode()]
+    lines += [b"parent " + p.hex().encode() for p in parents]
+    lines.append(b"author " + signature_bytes(author))
+    lines.append(b"committer " + signature_bytes(committer))
+    return b"\n".join(lines) + b"\n\n" + message.encode()
+
+
+class NewObjects:
+    """The objects of one commit being built; `write` stores them all."""
+
+    def __init__(self, repo: "Repository"):
+        self.repo = repo
+        self.objects: dict[bytes, tuple[int, bytes]] = {}
+        self._cache_root = str(repo.root)
+
+    def add(self, kind: int, data: bytes) -> bytes:
+        """Add an object (git's pack type number and its bytes); return its raw id."""
+        oid = object_id(kind, data)
+        self.objects.setdefault(oid, (kind, data))
+        return oid
+
+    def add_tree(self, entries: Entries) -> bytes:
+        oid = self.add(TREE, tree_bytes(entries))
+        if len(entries) >= _TREE_CACHE_FROM:
+            _remember(self._cache_root, oid, entries)
+        return oid
+
+    def tree(self, oid: bytes) -> Entries:
+        """The entries of a tree, new or stored, as a dict the caller may change."""
+        hit = _trees.get((self._cache_root, oid))
+        if hit is not None:
+            return dict(hit)
+        new = self.objects.get(oid)
+        if new is not None:
+            return parse_tree(new[1])
+        import pygit2
+
+        kind, data = self.repo.git.odb.read(pygit2.Oid(raw=oid))
+        if kind != pygit2.GIT_OBJECT_TREE:
+            raise ValueError(f"git object {oid.hex()} is not a tree")
+        entries = parse_tree(data)
+        if len(entries) >= _TREE_CACHE_FROM:
+            _remember(self._cache_root, oid, entries)
+        return dict(entries)
+
+    def commit_tree(self, commit: str) -> bytes:
+        """The raw tree id of a stored commit."""
+        import pygit2
+
+        return self.repo.git[pygit2.Oid(hex=commit)].tree_id.raw
+
+    def build_tree(self, leaves: Mapping[tuple[str, ...], str]) -> bytes:
+        """A whole tree of leaves (path -> object hash, each stored as a blob `<hash>\\n`); return its id."""
+        root: dict = {}
+        for path, value in leaves.items():
+            node = root
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise RefError(f"state path {'/'.join(path)} is inside a leaf")
+            if isinstance(node.get(path[-1]), dict):
+                raise RefError(f"state path {'/'.join(path)} holds other leaves")
+            node[path[-1]] = value
+
+        def build(node: dict) -> bytes:
+            entries: Entries = {}
+            for name, child in node.items():
+                if isinstance(child, dict):
+                    entries[name.encode()] = (TREE_MODE, build(child))
+                else:
+                    entries[name.encode()] = (BLOB_MODE, self.add(BLOB, (child + "\n").encode()))
+            return self.add_tree(entries)
+
+        return build(root)
+
+    def write(self, durable: bool = True) -> None:
+        """Store every object: one pack from PACK_FROM objects on, else loose objects through libgit2."""
+        if not self.objects:
+            return
+        if len(self.objects) >= PACK_FROM:
+            # Commits first, then trees, then blobs: git's order, so a history walk reads the pack's start.
+            ordered = sorted(self.objects.items(), key=lambda item: item[1][0])
+            write_pack(os.path.join(self.repo.objects.objects_dir, "pack"), [(k, oid, d) for oid, (k, d) in ordered], durable)
+        else:
+            odb = self.repo.git.odb
+            for oid, (kind, data) in self.objects.items():
+                odb.write(kind, data)
+        self.objects.clear()
+
+
+def _remember(root: str, oid: bytes, entries: Entries) -> None:
+    if len(_trees) >= _TREE_CACHE_MAX:
+        del _trees[next(iter(_trees))]  # the oldest: dicts keep insertion order
+    _trees[(root, oid)] = dict(entries)

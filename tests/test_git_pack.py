@@ -1,0 +1,193 @@
+"""A commit's git objects written as one pack (e3.git_pack, e3.git_objects): same ids as pygit2, visible everywhere."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zlib
+
+import pygit2
+import pytest
+
+from conftest import LIB, command_env, run
+
+sys.path.insert(0, str(LIB))
+
+from e3 import east, git_objects, git_pack, refs, workspace  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
+
+HASH = "%064x"
+
+
+def git(repo_dir, *args: str) -> str:
+    return subprocess.run(["git", f"--git-dir={repo_dir}/.e3", *args], check=True, capture_output=True, text=True).stdout
+
+
+def packs(repo_dir) -> list[str]:
+    d = repo_dir / ".e3" / "objects" / "pack"
+    return sorted(n for n in os.listdir(d) if n.endswith(".pack")) if d.exists() else []
+
+
+def loose_git_objects(repo_dir) -> list[str]:
+    d = repo_dir / ".e3" / "objects"
+    return [b + n for b in os.listdir(d) if len(b) == 2 for n in os.listdir(d / b) if len(n) == 38]
+
+
+def outputs(n: int, start: int = 0) -> dict:
+    return {("tasks", f"t{i:04d}", "output"): HASH % (i + 1) for i in range(start, start + n)}
+
+
+def workspace_with(repo_dir, n: int) -> tuple:
+    """A workspace `dev` whose second commit sets `n` task outputs; returns (repository, view)."""
+    r = open_repository(repo_dir)
+    workspace.create(r, "dev")
+    return r, workspace.transact(r, "dev", lambda v: outputs(n), f"{n} task outputs")
+
+
+def pygit2_tree(g: pygit2.Repository, entries: dict) -> pygit2.Oid:
+    """The tree pygit2's TreeBuilder makes of {path: hash} (e3's old way of writing state trees)."""
+    node: dict = {}
+    for path, h in entries.items():
+        d = node
+        for part in path[:-1]:
+            d = d.setdefault(part, {})
+        d[path[-1]] = h
+
+    def build(d: dict) -> pygit2.Oid:
+        tb = g.TreeBuilder()
+        for name, child in d.items():
+            if isinstance(child, dict):
+                tb.insert(name, build(child), pygit2.GIT_FILEMODE_TREE)
+            else:
+                tb.insert(name, g.create_blob((child + "\n").encode()), pygit2.GIT_FILEMODE_BLOB)
+        return tb.write()
+
+    return build(node)
+
+
+def test_tree_ids_match_pygit2_for_names_git_orders_specially(repo):
+    g = open_repository(repo).git
+    blob = g.create_blob(b"x\n")
+    sub = g.TreeBuilder()
+    sub.insert("f", blob, pygit2.GIT_FILEMODE_BLOB)
+    sub_id = sub.write()
+    # "a" as a tree sorts as "a/": after "a-b" and "a.b" (both < "/"), before "a0" and "ab"
+    names = {"a": True, "a-b": False, "a.b": True, "a0": False, "ab": False, "b": True, "é": False, "Z": False}
+    tb = g.TreeBuilder()
+    entries = {}
+    for name, is_tree in names.items():
+        oid = sub_id if is_tree else blob
+        mode = pygit2.GIT_FILEMODE_TREE if is_tree else pygit2.GIT_FILEMODE_BLOB
+        tb.insert(name, oid, mode)
+        entries[name.encode()] = (git_objects.TREE_MODE if is_tree else git_objects.BLOB_MODE, oid.raw)
+    data = git_objects.tree_bytes(entries)
+    assert git_pack.object_id(git_pack.TREE, data) == tb.write().raw
+    assert git_objects.parse_tree(data) == entries
+
+
+def test_commit_ids_match_pygit2_with_parents_offsets_and_multiline_messages(repo):
+    g = open_repository(repo).git
+    tree = g.TreeBuilder().write()
+    first = g.create_commit(None, pygit2.Signature("a", "a@x", 1, 0), pygit2.Signature("a", "a@x", 1, 0), "root", tree, [])
+    for author, committer, message in [
+        (pygit2.Signature(" Zoë ", " z@x ", 1700000000, -330), pygit2.Signature("c", "c@x", 1700000001, 120), "one line"),
+        (pygit2.Signature("e3", "e3@localhost", 1800000000, 0), pygit2.Signature("e3", "e3@localhost", 1800000000, 0), "subject\n\nbody\n"),
+    ]:
+        want = g.create_commit(None, author, committer, message, tree, [first])
+        data = git_objects.commit_bytes(tree.raw, [first.raw], author, committer, message)
+        assert git_pack.object_id(git_pack.COMMIT, data) == want.raw
+
+
+def test_workspace_commit_of_many_outputs_is_one_pack_with_the_ids_pygit2_would_give(repo):
+    before = set(loose_git_objects(repo))
+    r, view = workspace_with(repo, 40)
+    assert len(packs(repo)) == 1
+    loose = set(loose_git_objects(repo))
+    assert view.commit not in loose and len(loose - before) == 2  # only the first commit and its empty tree
+    g = pygit2.Repository(str(repo / ".e3"))
+    c = g[pygit2.Oid(hex=view.commit)]
+    assert c.tree_id == pygit2_tree(g, outputs(40))
+    again = g.create_commit(None, c.author, c.committer, c.message, c.tree_id, c.parent_ids)
+    assert str(again) == view.commit
+    assert refs.read_state(r, view.commit) == outputs(40)
+
+
+def test_workspace_commit_of_a_few_changes_stays_loose(repo):
+    r, view = workspace_with(repo, 2)
+    assert packs(repo) == []
+    assert view.commit in loose_git_objects(repo)
+
+
+def test_changes_on_a_packed_tree_keep_the_other_entries(repo):
+    r, _ = workspace_with(repo, 40)
+    changes = {("tasks", "t0003", "output"): None, ("tasks", "t0005", "output"): HASH % 99, ("inputs", "x"): HASH % 7}
+    view = workspace.transact(r, "dev", lambda v: changes, "edit")
+    want = outputs(40)
+    del want[("tasks", "t0003", "output")]
+    want[("tasks", "t0005", "output")] = HASH % 99
+    want[("inputs", "x")] = HASH % 7
+    assert refs.read_state(r, view.commit) == want
+    g = r.git
+    assert g[pygit2.Oid(hex=view.commit)].tree_id == pygit2_tree(g, want)
+    assert ("t0003",) not in {(e.name,) for e in g[pygit2.Oid(hex=view.commit)].tree["tasks"].peel(pygit2.Tree)}
+
+
+def test_a_new_pack_is_found_by_a_repository_opened_before_it_in_this_and_other_processes(repo, e3):
+    r = open_repository(repo)
+    workspace.create(r, "dev")
+    g = r.git
+    list(g.references)  # libgit2 has listed the (empty) pack directory
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys, pygit2\ng = pygit2.Repository(sys.argv[1]); g.get('0' * 40)\n"
+         "for line in sys.stdin: print(g[pygit2.Oid(hex=line.strip())].message.splitlines()[0], flush=True)",
+         str(repo / ".e3")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=command_env())
+    values = {p: r.objects.write(east.encode(str(i), east.StringType)) for i, p in enumerate(outputs(30))}
+    view = workspace.transact(r, "dev", lambda v: values, "30 outputs")
+    assert len(packs(repo)) == 1
+    assert g[pygit2.Oid(hex=view.commit)].message == "30 outputs"
+    other.stdin.write(view.commit + "\n")
+    other.stdin.flush()
+    assert other.stdout.readline().strip() == "30 outputs"
+    other.stdin.close()
+    assert other.wait(30) == 0
+    git(repo, "fsck", "--strict", "--no-dangling")
+    assert "+" + values[("tasks", "t0029", "output")] in git(repo, "log", "-p", "refs/workspaces/dev")
+    assert git(repo, "cat-file", "-t", view.commit) == "commit\n"
+    for idx in (repo / ".e3" / "objects" / "pack").glob("*.idx"):
+        git(repo, "verify-pack", str(idx))
+    assert e3("workspace", "log", repo, "dev").out.splitlines()[0].endswith("30 outputs")
+    run("e3-fsck", "--repo", repo)
+
+
+def test_pack_records_decode_and_large_objects_are_compressed(tmp_path):
+    big = b"x" * 5000
+    objs = [(git_pack.BLOB, git_pack.object_id(git_pack.BLOB, d), d) for d in (b"small\n", big)]
+    name = git_pack.write_pack(str(tmp_path), objs)
+    data = (tmp_path / f"{name}.pack").read_bytes()
+    assert name == "pack-" + data[-20:].hex()
+    assert len(data) < 1000  # the 5000 bytes were deflated
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "g")], check=True)
+    out = subprocess.run(["git", "--git-dir", str(tmp_path / "g"), "index-pack", "--stdin", "--strict"], input=data,
+                         capture_output=True, check=True).stdout
+    assert out.split()[-1].decode() == data[-20:].hex()
+    assert (tmp_path / f"{name}.idx").read_bytes() == next((tmp_path / "g" / "objects" / "pack").glob("*.idx")).read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp_")] == []
+    assert zlib.decompress(data[12 + 1 : 12 + 1 + len(zlib.compress(b"small\n", 0))]) == b"small\n"
+
+
+def test_index_has_large_offsets_past_two_gigabytes():
+    entries = [(b"\x01" * 20, 5, 12), (b"\x02" * 20, 6, 0x90000000)]
+    idx = git_pack.index_bytes(entries, b"\0" * 20)
+    base = 8 + 256 * 4 + 2 * 20 + 2 * 4
+    assert idx[base : base + 8] == bytes.fromhex("0000000c80000000")
+    assert idx[base + 8 : base + 16] == (0x90000000).to_bytes(8, "big")
+
+
+def test_write_state_ids_match_pygit2(repo):
+    r = open_repository(repo)
+    entries = {(".workspace",): HASH % 1, ("inputs", "x"): HASH % 2, **outputs(20)}
+    c = refs.write_state(r, entries, None, "state")
+    assert r.git[pygit2.Oid(hex=c)].tree_id == pygit2_tree(r.git, entries)
+    assert refs.read_state(r, c) == entries
+    with pytest.raises(refs.RefError):
+        refs.write_state(r, {("a",): HASH % 1, ("a", "b"): HASH % 2}, None, "leaf and tree")
