@@ -154,6 +154,53 @@ def test_worker_killed_between_rename_and_holder_write_is_detected_as_dead(repo)
     assert back.entry == e and back.holder is None
 
 
+ENQUEUE_CLAIMED_AND_WAIT = """
+import sys, time
+from e3.repository import open_repository
+from e3.exec import queue
+e = queue.Entry(queue.new_execution_id(), "dev", "t", "ab" * 32, "0" * 64, ("ab" * 32,), ("tasks", "t", "output"))
+c = queue.enqueue_claimed(open_repository(sys.argv[1]), "local", e)
+print(c.execution_id, flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_entry_enqueued_claimed_is_a_live_claim_and_is_requeued_when_its_process_dies(repo):
+    r = open_repository(repo)
+    p = child(ENQUEUE_CLAIMED_AND_WAIT, repo)
+    eid = p.stdout.readline().decode().strip()
+    found = queue.find(r, eid)
+    assert found.state == "claimed" and found.holder.pid == p.pid
+    assert queue.claim(r, "local") is None and queue.requeue_dead(r) == []
+    kill(p)
+    [back] = queue.requeue_dead(r)
+    assert back.entry.execution_id == eid and queue.claim(r, "local").entry == back.entry
+    assert not [n for n in os.listdir(queue.claimed_dir(r, "local")) if n.endswith(".tmp")]
+
+
+def test_sweep_removes_entries_a_crash_left_half_written_but_not_one_being_written(repo):
+    import fcntl
+
+    r = open_repository(repo)
+    queue.enqueue(r, "local", entry())
+    claimed = queue.claimed_dir(r, "local")
+    os.makedirs(claimed, exist_ok=True)
+    dead = [os.path.join(queue.runner_dir(r, "local"), ".dead.tmp"), os.path.join(claimed, ".dead.tmp")]
+    live = os.path.join(claimed, ".live.tmp")
+    for path in dead + [live]:
+        with open(path, "wb") as f:
+            f.write(b"\xa1")
+        os.utime(path, (0, 0))  # old
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # its writer is alive
+    try:
+        assert queue.sweep_temporaries(r) == 2
+        assert not any(os.path.exists(p) for p in dead) and os.path.exists(live)
+    finally:
+        os.close(fd)
+    assert len(queue.pending_names(r, "local")) == 1  # the whole entry stays
+
+
 def test_release_returns_a_claim_to_the_queue(repo):
     r = open_repository(repo)
     e = entry()

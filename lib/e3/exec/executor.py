@@ -1,7 +1,8 @@
 """The executor `e3 start` embeds: the durable queue served by a pool of warm workers.
 
-Each job the scheduler submits becomes a queue entry (queue/local/, written in
-batches), which this process claims at once and hands to a warm worker. A
+Each job the scheduler submits becomes a queue entry (queue/local/). What this
+process has room to run is written already claimed and handed to a warm
+worker; a window of the rest waits on the queue (written in batches), where a
 worker started by hand (`e3-run-task`) may claim an entry first; then this
 process follows that execution through its record instead.
 
@@ -173,19 +174,12 @@ class QueueExecutor:
     # ------------------------------------------------------------ internals
 
     def _dispatch(self) -> None:
-        """Enqueue what the scheduler submitted; claim as much as this process has room for.
+        """Claim as much as this process has room for; leave a window of the rest on the queue.
 
-        Entries beyond that room stay pending on the queue, where workers started by
-        hand (`e3-run-task`) may take them; this process follows those through their records.
+        Entries already on the queue go first (oldest first); new ones that fit are written
+        straight into `claimed/`. The window beyond that room is where workers started by
+        hand (`e3-run-task`) may take some; this process follows those through their records.
         """
-        visible = (PREFETCH + SHARED) * self.concurrency
-        if self._to_enqueue and len(self._waiting) < visible:
-            # Only a window of the backlog is on the queue at a time: enough for workers
-            # started by hand to take some, few enough that the queue directory stays small.
-            n = visible - len(self._waiting)
-            batch = [self._to_enqueue.popleft() for _ in range(min(n, len(self._to_enqueue)))]
-            queue.enqueue_many(self.repo, RUNNER, [entry for _, entry in batch], durable=False)
-            self._waiting.extend(batch)
         room = PREFETCH * self.concurrency - len(self._running)
         while room > 0 and self._waiting:
             job, entry = self._waiting.popleft()
@@ -195,16 +189,29 @@ class QueueExecutor:
             else:
                 self._start(job, claim)
                 room -= 1
+        while room > 0 and self._to_enqueue:
+            job, entry = self._to_enqueue.popleft()
+            self._start(job, queue.enqueue_claimed(self.repo, RUNNER, entry), fresh=True)
+            room -= 1
+        visible = SHARED * self.concurrency
+        if self._to_enqueue and len(self._waiting) < visible:
+            # Only a window of the backlog is on the queue at a time: enough for workers
+            # started by hand to take some, few enough that the queue directory stays small.
+            n = visible - len(self._waiting)
+            batch = [self._to_enqueue.popleft() for _ in range(min(n, len(self._to_enqueue)))]
+            queue.enqueue_many(self.repo, RUNNER, [entry for _, entry in batch], durable=False)
+            self._waiting.extend(batch)
 
-    def _start(self, job: Job, claim: queue.Claim) -> None:
+    def _start(self, job: Job, claim: queue.Claim, fresh: bool = False) -> None:
         from e3.exec.pool import TaskRequest
         from e3.exec.worker import known_outcome
 
         self._starting = (job, claim)  # a Ctrl-C from here on still finds the claim
 
         # Check after claiming, not before: an entry that a worker ran, recorded and died
-        # holding is requeued, and whoever claims it next must not run it again.
-        known = known_outcome(self.repo, claim.entry)
+        # holding is requeued, and whoever claims it next must not run it again. An entry
+        # this process wrote claimed (`fresh`) was never anyone else's.
+        known = None if fresh else known_outcome(self.repo, claim.entry)
         if known is not None:
             self._known.append((job, claim, known[1]))
             self._starting = None

@@ -50,6 +50,7 @@ def start_workspace(
         from e3.exec import queue
 
         queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
+        queue.sweep_temporaries(repo)  # and the entries it was writing
         repo.objects.sweep_temporaries()  # and the partial objects it was writing
         from e3.exec.runner import sweep_scratch
 
