@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import subprocess
 import sys
 import zlib
@@ -191,3 +192,79 @@ def test_write_state_ids_match_pygit2(repo):
     assert refs.read_state(r, c) == entries
     with pytest.raises(refs.RefError):
         refs.write_state(r, {("a",): HASH % 1, ("a", "b"): HASH % 2}, None, "leaf and tree")
+
+
+def many_packs(repo_dir, count: int, per: int = 20) -> tuple:
+    """A workspace whose history adds `count` packs of `per` outputs each; returns (repository, every state)."""
+    r = open_repository(repo_dir)
+    workspace.create(r, "dev")
+    states = []
+    for i in range(count):
+        view = workspace.transact(r, "dev", lambda v, i=i: outputs(per, i * per), f"batch {i}")
+        states.append((view.commit, dict(view.datasets)))
+    return r, states
+
+
+def test_geometric_split_merges_only_the_small_end():
+    assert git_objects.geometric_split([300] * 32) == 32
+    assert git_objects.geometric_split([1, 2, 4, 8, 16]) == 0
+    assert git_objects.geometric_split([3, 5, 100, 200, 1000]) == 2
+    assert git_objects.geometric_split([10, 10, 10, 50, 1000]) == 4
+
+
+def test_the_writer_of_the_32nd_pack_merges_them_and_history_stays_readable(repo, e3):
+    before = git_objects.PACKS_MAX
+    r, states = many_packs(repo, git_objects.PACKS_MAX - 1)
+    g = pygit2.Repository(str(repo / ".e3"))
+    assert g[pygit2.Oid(hex=states[0][0])].message == "batch 0"  # this reader has opened the first packs
+    assert len(packs(repo)) == git_objects.PACKS_MAX - 1
+    view = workspace.transact(r, "dev", lambda v: outputs(20, 10_000), "the last straw")
+    assert len(packs(repo)) == 1 and git_objects.PACKS_MAX == before
+    for commit, datasets in states + [(view.commit, view.datasets)]:
+        assert refs.read_state(r, commit) == datasets
+        assert {p: h for p, h in refs.read_state(open_repository(repo), commit).items()} == datasets
+        assert g[pygit2.Oid(hex=commit)].tree_id  # a reader that knew the removed packs finds the merged one
+    git(repo, "fsck", "--strict", "--no-dangling")
+    assert len(e3("workspace", "log", repo, "dev").out.splitlines()) == git_objects.PACKS_MAX + 1
+
+
+def test_merging_leaves_packs_with_deltas_alone(repo):
+    r = open_repository(repo)
+    text = bytes(range(256)) * 40
+    blobs = "".join(f"{r.git.create_blob(text + b'%d' % i)}\n" for i in range(3))  # similar: git makes deltas
+    subprocess.run(["git", f"--git-dir={repo}/.e3", "pack-objects", "-q", f"{repo}/.e3/objects/pack/pack"], input=blobs,
+                   text=True, check=True, capture_output=True)
+    (with_deltas,) = [p[:-5] for p in packs(repo)]
+    assert "chain length = 1" in git(repo, "verify-pack", "-v", str(repo / ".e3" / "objects" / "pack" / f"{with_deltas}.idx"))
+    many_packs(repo, 2)
+    names = [p[:-5] for p in packs(repo)]
+    new, merged = git_pack.merge_packs(str(repo / ".e3" / "objects" / "pack"), names)
+    assert sorted(merged) == sorted(n for n in names if n != with_deltas)
+    assert new is not None and new not in names
+
+
+def test_gc_repacks_many_small_packs_into_one(repo, e3):
+    r, states = many_packs(repo, 12)
+    assert len(packs(repo)) == 12
+    e3("repo", "gc", repo, "--prune=now")
+    assert len(packs(repo)) == 1
+    for commit, datasets in states:
+        assert refs.read_state(open_repository(repo), commit) == datasets
+    git(repo, "fsck", "--strict", "--no-dangling")
+
+
+def test_gc_removes_and_fsck_reports_temporary_pack_files_left_by_a_kill(repo, e3):
+    pack_dir = repo / ".e3" / "objects" / "pack"
+    pack_dir.mkdir(exist_ok=True)
+    left = pack_dir / "tmp_pack_0123456789ab"
+    left.write_bytes(b"PACK")
+    fresh = pack_dir / "tmp_idx_ba9876543210"
+    fresh.write_bytes(b"")
+    old = time.time() - 2 * 3600
+    os.utime(left, (old, old))
+    out = run("e3-fsck", "--repo", repo, expect=None)
+    assert out.returncode != 0
+    assert "temp objects/pack/tmp_pack_0123456789ab: temporary pack file left behind (4 bytes)" in out.out
+    assert "tmp_idx_ba9876543210" not in out.out  # a minute old at most: a writer may still be at it
+    e3("repo", "gc", repo, "--prune=1.hour.ago")
+    assert not left.exists() and fresh.exists()

@@ -141,7 +141,7 @@ def check_temp_files(repo: Repository, report: Report, options: Options) -> None
     try:
         entries = sorted(os.scandir(tmp_dir), key=lambda e: e.name)
     except FileNotFoundError:
-        return
+        entries = []
     for entry in entries:
         if held_by_a_writer(entry.path):
             continue
@@ -151,6 +151,32 @@ def check_temp_files(repo: Repository, report: Report, options: Options) -> None
         except FileNotFoundError:
             continue  # finished (renamed) while we looked
         report.add(TEMP, f"tmp/{entry.name}", f"{kind} left behind ({size} bytes)")
+    _check_pack_temp_files(repo, report)
+
+
+PACK_TMP_AGE = 60.0
+"""Seconds after which a temporary file in objects/pack/ that no e3 writer holds counts as left behind:
+git repack (run by e3 repo gc) writes its own there without flock."""
+
+
+def _check_pack_temp_files(repo: Repository, report: Report) -> None:
+    import time
+
+    pack_dir = os.path.join(repo.objects.objects_dir, "pack")
+    try:
+        entries = sorted(os.scandir(pack_dir), key=lambda e: e.name)
+    except FileNotFoundError:
+        return
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(("tmp_", ".tmp-")) or held_by_a_writer(entry.path):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if now - st.st_mtime >= PACK_TMP_AGE:
+            report.add(TEMP, f"objects/pack/{entry.name}", f"temporary pack file left behind ({st.st_size} bytes)")
 
 
 def check_connectivity(repo: Repository, report: Report, options: Options) -> None:

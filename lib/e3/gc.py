@@ -11,14 +11,18 @@
    As with git, `--prune=now` is only safe when nothing else writes: an object
    written before gc started and referenced only after the second walk would be
    lost. The grace period is what makes gc safe alongside writers.
-3. Remove temporary files in `tmp/` older than the grace period and at least an
-   hour, unless a writer still holds its flock on one (a long streaming write).
+3. Remove temporary files in `tmp/` and `objects/pack/` (a pack writer killed
+   before its rename) older than the grace period and at least an hour, unless
+   a writer still holds its flock on one (a long streaming write).
 4. Pack git's own objects with git itself (`git pack-refs --all --prune`, then
    `git repack -d -l -A --unpack-unreachable=<grace>`, as `git gc` does) and
    prune loose git objects that are unreachable and past the grace period.
    e3 prunes those itself because `git prune` does not know e3's objects that
    share the `objects/` directory (it would complain about every one of them).
    Every git command runs with `gc.auto=0`, so git never starts a gc of its own.
+   The repack holds `locks/packs.lock`, which a writer consolidating e3's small
+   packs (e3.git_objects.consolidate) also takes, so neither removes a pack the
+   other reads.
    Without a `git` executable, step 4 packs nothing and says so.
 
 Refuses to run while another gc holds `locks/gc.lock`, and (like git) refuses
@@ -47,6 +51,8 @@ DEFAULT_PRUNE = "2.weeks.ago"
 TMP_MIN_AGE = 3600.0
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 _GIT_LOOSE = re.compile(r"[0-9a-f]{38}")
+PACK_TMP_PREFIXES = ("tmp_", ".tmp-")
+"""Temporary files in objects/pack/: e3's and git's `tmp_pack_*`/`tmp_idx_*`, git repack's `.tmp-<pid>-pack-*`."""
 
 
 class GcRefused(E3Error):
@@ -147,7 +153,9 @@ def _gc(repo: "Repository", started: float, cutoff: float | None, prune: str, dr
                 raise StorageError(f"cannot remove {path}: {e.strerror or e}") from None
         report.removed.append((h, size))
     if limit is not None:
-        report.tmp_removed = _sweep_tmp(repo, min(limit, started - TMP_MIN_AGE), dry_run)
+        tmp_limit = min(limit, started - TMP_MIN_AGE)
+        report.tmp_removed = _sweep_tmp(repo.path("tmp"), tmp_limit, dry_run)
+        report.tmp_removed += _sweep_tmp(repo.path("objects", "pack"), tmp_limit, dry_run, PACK_TMP_PREFIXES)
     if not dry_run:
         _remove_empty_buckets(repo)
     if pack:
@@ -169,13 +177,15 @@ def _stat(path) -> os.stat_result | None:  # noqa: ANN001 - a path
         return None
 
 
-def _sweep_tmp(repo: "Repository", limit: float, dry_run: bool) -> int:
+def _sweep_tmp(directory, limit: float, dry_run: bool, prefixes: tuple[str, ...] = ("",)) -> int:  # noqa: ANN001 - a path
     n = 0
     try:
-        entries = list(os.scandir(repo.path("tmp")))
+        entries = list(os.scandir(directory))
     except FileNotFoundError:
         return 0
     for e in entries:
+        if not e.name.startswith(prefixes):
+            continue
         try:
             if e.is_file(follow_symlinks=False) and e.stat().st_mtime < limit and not held_by_a_writer(e.path):
                 if not dry_run:
@@ -219,11 +229,16 @@ def _git_upkeep(repo: "Repository", reachable_git: set[str], prune: str, limit: 
         else:
             when = datetime.fromtimestamp(limit, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000")
             repack += ["-A", f"--unpack-unreachable={when}"]
-        for args in (["pack-refs", "--all", "--prune"], repack):
-            proc = subprocess.run(base + args, capture_output=True, text=True)
-            if proc.returncode != 0:
-                detail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-                raise StorageError(f"git {args[0]} failed: {detail}")
+        from e3.exec.locks import Lock
+        from e3.git_objects import PACKS_LOCK
+
+        # A writer's consolidation removes packs too: neither may delete a pack the other is reading.
+        with Lock(repo, PACKS_LOCK, "gc"):
+            for args in (["pack-refs", "--all", "--prune"], repack):
+                proc = subprocess.run(base + args, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    detail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+                    raise StorageError(f"git {args[0]} failed: {detail}")
         from e3 import refs
 
         refs._packed_cache.clear()

@@ -18,6 +18,7 @@ import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from e3.errors import RefError
+from e3 import git_pack
 from e3.git_pack import BLOB, COMMIT, TREE, object_id, write_pack
 
 if TYPE_CHECKING:
@@ -31,6 +32,10 @@ TREE_MODE = 0o40000
 PACK_FROM = 16
 """New objects from which a commit's objects go into one pack instead of loose files (measured: see
 /work/notes/gitpack.md; below it two files and two fsyncs cost more than the loose writes)."""
+PACKS_MAX = 32
+"""Packs from which the writer of a new one merges the small ones (see `consolidate`)."""
+PACKS_LOCK = "packs"
+"""`locks/packs.lock`: held by whoever removes packs (a consolidation, e3 repo gc's repack)."""
 
 Entries = dict[bytes, tuple[int, bytes]]
 """A tree's entries: name -> (mode, raw 20-byte id)."""
@@ -150,7 +155,10 @@ class NewObjects:
         if len(self.objects) >= PACK_FROM:
             # Commits first, then trees, then blobs: git's order, so a history walk reads the pack's start.
             ordered = sorted(self.objects.items(), key=lambda item: item[1][0])
-            write_pack(os.path.join(self.repo.objects.objects_dir, "pack"), [(k, oid, d) for oid, (k, d) in ordered], durable)
+            pack_dir = os.path.join(self.repo.objects.objects_dir, "pack")
+            write_pack(pack_dir, [(k, oid, d) for oid, (k, d) in ordered], durable)
+            if len(_pack_names(pack_dir)) >= PACKS_MAX:
+                consolidate(self.repo)
         else:
             odb = self.repo.git.odb
             for oid, (kind, data) in self.objects.items():
@@ -162,3 +170,72 @@ def _remember(root: str, oid: bytes, entries: Entries) -> None:
     if len(_trees) >= _TREE_CACHE_MAX:
         del _trees[next(iter(_trees))]  # the oldest: dicts keep insertion order
     _trees[(root, oid)] = dict(entries)
+
+
+# ---------------------------------------------------------------- keeping the number of packs small
+
+
+def _pack_names(pack_dir: str) -> list[str]:
+    try:
+        return [n[:-4] for n in os.listdir(pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
+    except FileNotFoundError:
+        return []
+
+
+def geometric_split(counts: Sequence[int], factor: int = 2) -> int:
+    """How many of the packs (object counts, ascending) to merge so the rest grow by `factor` each (git's --geometric).
+
+    Merging only the small end keeps the number of packs logarithmic in the
+    number of objects while each object is copied O(log n) times: a merge never
+    rewrites a pack that is large next to the ones below it.
+    """
+    i = len(counts) - 1
+    while i > 0 and counts[i] >= factor * counts[i - 1]:
+        i -= 1
+    split = i + 1 if i > 0 else 0
+    total = sum(counts[:split])
+    while split < len(counts) and counts[split] < factor * total:
+        total += counts[split]
+        split += 1
+    return split
+
+
+def consolidate(repo: "Repository", durable: bool = True) -> list[str]:
+    """Merge the smallest of e3's packs into one (geometric, factor 2); return the names of the packs removed.
+
+    Every flush of `e3 start` adds a pack, so without this a repository that
+    is never collected would gather thousands, and every object lookup asks
+    each pack's index. Only packs without deltas (e3's) are merged; git's packs
+    from e3 repo gc are left alone. Skipped, not waited for, while another
+    process consolidates or e3 repo gc repacks (`locks/packs.lock`). The merged
+    pack is published before the old ones are removed, so every object stays
+    readable throughout; libgit2 and git look again when a pack they knew is
+    gone.
+    """
+    from e3.exec.locks import Lock, LockHeld
+
+    pack_dir = os.path.join(repo.objects.objects_dir, "pack")
+    try:
+        lock = Lock(repo, PACKS_LOCK, "pack consolidation").acquire(wait=False)
+    except LockHeld:
+        return []
+    try:
+        sized = []
+        for name in _pack_names(pack_dir):
+            if os.path.exists(os.path.join(pack_dir, name + ".keep")):
+                continue
+            try:
+                sized.append((git_pack.object_count(pack_dir, name), name))
+            except (OSError, git_pack.PackError):
+                continue
+        sized.sort()
+        split = geometric_split([n for n, _ in sized])
+        if split < 2:
+            return []
+        new, merged = git_pack.merge_packs(pack_dir, [name for _, name in sized[:split]], durable)
+        removed = [name for name in merged if name != new]
+        for name in removed:
+            git_pack.remove_pack(pack_dir, name)
+        return removed
+    finally:
+        lock.release()

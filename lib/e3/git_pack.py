@@ -63,13 +63,20 @@ def _record_header(kind: int, size: int) -> bytes:
     return bytes(out)
 
 
-def pack_bytes(objects: Sequence[tuple[int, bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, int, int]]]:
-    """A pack of `objects` ((type, raw id, data), no duplicate ids) and (id, crc32, offset) of each record."""
-    parts = [b"PACK", struct.pack(">II", 2, len(objects))]
+class PackError(Exception):
+    """A pack or index that is not what e3 can merge (damaged, another version, or holding deltas)."""
+
+
+def _record(kind: int, data: bytes) -> bytes:
+    return _record_header(kind, len(data)) + zlib.compress(data, 0 if len(data) < STORE_BELOW else COMPRESSION)
+
+
+def pack_bytes(records: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, int, int]]]:
+    """A pack of `records` ((raw id, record bytes), no duplicate ids) and (id, crc32, offset) of each record."""
+    parts = [b"PACK", struct.pack(">II", 2, len(records))]
     offset = 12
     entries = []
-    for kind, oid, data in objects:
-        record = _record_header(kind, len(data)) + zlib.compress(data, 0 if len(data) < STORE_BELOW else COMPRESSION)
+    for oid, record in records:
         entries.append((oid, zlib.crc32(record), offset))
         parts.append(record)
         offset += len(record)
@@ -116,7 +123,11 @@ def write_pack(pack_dir: str, objects: Sequence[tuple[int, bytes, bytes]], durab
     `durable` fsyncs both files before they are renamed into place, so a crash
     after the caller moves a ref to one of these objects cannot lose them.
     """
-    pack, entries = pack_bytes(objects)
+    return _publish(pack_dir, [(oid, _record(kind, data)) for kind, oid, data in objects], durable)
+
+
+def _publish(pack_dir: str, records: Sequence[tuple[bytes, bytes]], durable: bool) -> str:
+    pack, entries = pack_bytes(records)
     checksum = pack[-20:]
     index = index_bytes(entries, checksum)
     name = "pack-" + checksum.hex()
@@ -134,6 +145,89 @@ def write_pack(pack_dir: str, objects: Sequence[tuple[int, bytes, bytes]], durab
         _unlink(tmp_idx)
         raise
     return name
+
+
+# ---------------------------------------------------------------- reading and merging e3's packs
+
+
+def object_count(pack_dir: str, name: str) -> int:
+    """How many objects a pack holds, from its index's fan-out table."""
+    with open(os.path.join(pack_dir, name + ".idx"), "rb") as f:
+        head = f.read(8 + 256 * 4)
+    if len(head) < 8 + 256 * 4 or head[:4] != _IDX_MAGIC or head[4:8] != struct.pack(">I", 2):
+        raise PackError(f"{name}.idx is not a version 2 pack index")
+    return struct.unpack_from(">I", head, 8 + 255 * 4)[0]
+
+
+def read_index(path: str) -> list[tuple[bytes, int, int]]:
+    """(raw id, crc32, offset) of every object in a version 2 pack index."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != _IDX_MAGIC or data[4:8] != struct.pack(">I", 2) or len(data) < 8 + 1024 + 40:
+        raise PackError(f"{os.path.basename(path)} is not a version 2 pack index")
+    n = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
+    base = 8 + 1024
+    if len(data) < base + 28 * n + 40:
+        raise PackError(f"{os.path.basename(path)} is truncated")
+    oids = [data[base + 20 * i : base + 20 * i + 20] for i in range(n)]
+    crcs = struct.unpack_from(f">{n}I", data, base + 20 * n)
+    small = struct.unpack_from(f">{n}I", data, base + 24 * n)
+    large = base + 28 * n
+    offsets = [o if not o & 0x80000000 else struct.unpack_from(">Q", data, large + 8 * (o & 0x7FFFFFFF))[0] for o in small]
+    return list(zip(oids, crcs, offsets))
+
+
+def merge_packs(pack_dir: str, names: Sequence[str], durable: bool = True) -> tuple[str | None, list[str]]:
+    """Publish one pack holding the objects of the packs `names` that hold no deltas; return (its name, those merged).
+
+    Records are copied as they are (a whole object needs no other), each
+    checked against its index's CRC-32 and each pack against its checksum.
+    Packs with deltas (git's own, from e3 repo gc) are left out. The merged
+    packs are not removed here: see `remove_pack`. With fewer than two
+    mergeable packs nothing is written and the name is None.
+    """
+    records: dict[bytes, bytes] = {}
+    merged = []
+    for name in names:
+        try:
+            entries = read_index(os.path.join(pack_dir, name + ".idx"))
+            with open(os.path.join(pack_dir, name + ".pack"), "rb") as f:
+                pack = f.read()
+            ours = _records(name, pack, entries)
+        except PackError:
+            continue
+        merged.append(name)
+        for oid, record in ours:
+            records.setdefault(oid, record)
+    if len(merged) < 2:
+        return None, []
+    # Commits first, then trees, then blobs (the type is in bits 4-6 of a record's first byte), as git orders them.
+    ordered = sorted(records.items(), key=lambda item: (item[1][0] >> 4) & 7)
+    return _publish(pack_dir, ordered, durable), merged
+
+
+def _records(name: str, pack: bytes, entries: list[tuple[bytes, int, int]]) -> list[tuple[bytes, bytes]]:
+    if pack[:8] != b"PACK\0\0\0\2" or struct.unpack_from(">I", pack, 8)[0] != len(entries):
+        raise PackError(f"{name}.pack does not match its index")
+    if hashlib.sha1(memoryview(pack)[:-20]).digest() != pack[-20:]:
+        raise PackError(f"{name}.pack is damaged (checksum)")
+    entries = sorted(entries, key=lambda e: e[2])
+    ends = [e[2] for e in entries[1:]] + [len(pack) - 20]
+    out = []
+    for (oid, crc, offset), end in zip(entries, ends):
+        record = pack[offset:end]
+        if not record or (record[0] >> 4) & 7 not in TYPE_NAMES:
+            raise PackError(f"{name}.pack holds deltas")
+        if zlib.crc32(record) != crc:
+            raise PackError(f"{name}.pack is damaged (object {oid.hex()})")
+        out.append((oid, record))
+    return out
+
+
+def remove_pack(pack_dir: str, name: str) -> None:
+    """Delete a pack: its index first, so no reader finds an index whose pack is gone."""
+    for ext in (".idx", ".pack", ".rev", ".bitmap"):
+        _unlink(os.path.join(pack_dir, name + ext))
 
 
 def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
