@@ -92,6 +92,31 @@ def test_a_result_computed_in_one_workspace_is_reused_in_another(tmp_path):
     assert run("e3", "get", repo, "prod.tasks.d.output").out.strip() == "114"
 
 
+def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
+    from e3.exec import plan, snapshot
+    from e3.model.package import load_package
+    from e3.repository import open_repository
+
+    repo = _deploy(tmp_path, _diamond())
+    r = open_repository(repo)
+    commit = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
+    [package_hash] = [p.name[: -len(".cbor")] for p in (repo / ".e3" / "cache" / "plans").iterdir()]
+    built = plan.build(r.objects, load_package(r.objects, package_hash))
+    cached = snapshot.graph(r, package_hash)  # from the file `e3 package import` wrote
+    assert {n: (x.task_hash, x.task) for n, x in cached.nodes.items()} == {n: (x.task_hash, x.task) for n, x in built.nodes.items()}
+    assert (repo / ".e3" / "cache" / "views" / f"{commit}.cbor").exists()  # written by deploy
+    (tmp_path / "x.east").write_text("5")
+    run("e3", "set", repo, "dev.inputs.x", tmp_path / "x.east")
+    commit = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
+    assert (repo / ".e3" / "cache" / "views" / f"{commit}.cbor").exists()  # written by set
+    from e3 import workspace
+
+    truth = workspace.read(r, "dev")
+    assert snapshot.view(r, "dev") == snapshot.Snapshot(commit, truth.package_hash, dict(truth.datasets))
+    run("e3", "start", repo, "dev")
+    assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "122"  # (5+1+10) + (5+1+100)
+
+
 def test_force_runs_cached_tasks_again(tmp_path):
     repo = _deploy(tmp_path, _diamond())
     run("e3", "start", repo, "dev")

@@ -28,6 +28,7 @@ from e3.store import hash_bytes
 
 if TYPE_CHECKING:
     from e3.model.package import Package
+    from e3.model.task import TaskObject
     from e3.package_zip import ZipContents
     from e3.repository import Repository
 
@@ -187,7 +188,7 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str], replace: bo
         if current is not None and not replace:
             raise Conflict(_clash(name, version, current, package_hash))
         previous = refs.read(repo, ref) if current is not None else None
-        needed = check_contents(contents)
+        needed, tasks = check_contents(contents)
         store = repo.objects
         for obj in needed:
             data = contents.cached.get(obj)
@@ -207,6 +208,9 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str], replace: bo
         if current != package_hash:
             raise Conflict(_clash(name, version, current or "nothing", package_hash)) from None
         return ImportResult(name, version, package_hash, 0, False)
+    from e3.exec import snapshot
+
+    snapshot.remember_tasks(repo, package_hash, tasks)  # decoded above: the first run plans without East
     return ImportResult(name, version, package_hash, len(needed), True)
 
 
@@ -222,8 +226,9 @@ def _clash(name: str, version: str, have: str, new: str) -> str:
     )
 
 
-def check_contents(contents: "ZipContents") -> list[str]:
-    """Check the package in a zip and everything it reaches; return the hashes to store.
+def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple[str, TaskObject]]]":
+    """Check the package in a zip and everything it reaches; return the hashes to store, and
+    the tasks (name -> (task hash, task object)).
 
     Objects in the zip that the package does not reach are not stored.
     """
@@ -275,6 +280,7 @@ def check_contents(contents: "ZipContents") -> list[str]:
     needed: dict[str, None] = {ph: None}
     datasets = package.datasets()
     writers: dict[tuple[str, ...], str] = {}
+    tasks: dict[str, tuple[str, TaskObject]] = {}
     for name in sorted(package.tasks):
         th = package.tasks[name]
         data = read(th, f"task {name}")
@@ -283,6 +289,7 @@ def check_contents(contents: "ZipContents") -> list[str]:
         except Exception:  # any decoding failure of untrusted bytes means the same thing here
             raise FormatError(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
         needed[th] = None
+        tasks[name] = (th, task)
         check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE, ir_key)
         needed[task.command_ir] = None
         for path in (*task.inputs, task.output):
@@ -302,7 +309,7 @@ def check_contents(contents: "ZipContents") -> list[str]:
                 raise FormatError(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
             check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type, key_of(spec.type))
             needed[ref.hash] = None
-    return list(needed)
+    return list(needed), tasks
 
 
 # ---------------------------------------------------------------- export and remove

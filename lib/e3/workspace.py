@@ -503,7 +503,15 @@ def deploy(repo: "Repository", ws: str, package_name: str, version: str | None =
                 raise NotFound(f"workspace {ws} does not exist")
             create(repo, ws)
         view = transact(repo, ws, change, message, _locked=True)
+    _remember(repo, view)
     return DeployReport(view.commit, package_name, version, package_hash, list(report["kept"]), list(report["dropped"]))
+
+
+def _remember(repo: "Repository", view: WorkspaceView) -> None:
+    """Cache the new tree for `e3 start` (see e3.exec.snapshot): the next run then reads no git."""
+    from e3.exec import snapshot
+
+    snapshot.remember(repo, snapshot.Snapshot(view.commit, view.package_hash, dict(view.datasets)))
 
 
 # ---------------------------------------------------------------- datasets
@@ -548,7 +556,9 @@ def set_dataset(
         return {path: value_hash}
 
     verb = "unset" if value_hash is None else "set"
-    return transact(repo, ws, change, f"{verb} {format_tree_path(path)}")
+    view = transact(repo, ws, change, f"{verb} {format_tree_path(path)}")
+    _remember(repo, view)
+    return view
 
 
 def dataset_spec(view: WorkspaceView, path: TreePath):

@@ -237,10 +237,6 @@ class QueueExecutor:
         self._running[self._pool_started().submit(request)] = (job, claim, started, recorded)
         self._starting = None
 
-    def warm_up(self) -> None:
-        """Start the workers now, ahead of the first job (they take ~0.2 s to load East)."""
-        self._pool_started()
-
     def _pool_started(self) -> "WorkerPool":
         if self._pool is None:
             from e3.exec.pool import WorkerPool

@@ -25,6 +25,7 @@ from e3.model.paths import TreePath
 
 if TYPE_CHECKING:
     from e3.exec.plan import Graph
+    from e3.model.task import TaskObject
     from e3.repository import Repository
 
 FORMAT = 1
@@ -35,8 +36,6 @@ class Snapshot:
     commit: str
     package_hash: str | None
     datasets: dict[TreePath, str]
-    cached: bool = False
-    """Read from the cache: a run has seen this commit before (so it is likely up to date)."""
 
 
 def view(repo: "Repository", ws: str) -> Snapshot:
@@ -46,7 +45,7 @@ def view(repo: "Repository", ws: str) -> Snapshot:
         cached = _load(repo, "views", commit)
         if cached is not None and cached.get("format") == FORMAT:
             datasets = {tuple(k.split("/")): v for k, v in cached["datasets"].items()}
-            return Snapshot(commit, cached["package"], datasets, cached=True)
+            return Snapshot(commit, cached["package"], datasets)
     from e3 import workspace
 
     v = workspace.read(repo, ws)
@@ -56,6 +55,8 @@ def view(repo: "Repository", ws: str) -> Snapshot:
 
 
 def remember(repo: "Repository", snap: Snapshot) -> None:
+    """Cache the dataset tree of one commit (`e3 workspace deploy` and `e3 set` do, so that the
+    next run reads no git)."""
     datasets = {"/".join(p): h for p, h in snap.datasets.items()}
     _store(repo, "views", snap.commit, {"format": FORMAT, "package": snap.package_hash, "datasets": datasets})
 
@@ -78,14 +79,19 @@ def graph(repo: "Repository", package_hash: str) -> "Graph":
     else:
         from e3.model.package import load_package
 
-        g = plan.build(repo.objects, load_package(repo.objects, package_hash))
-        rows = [
-            [n.name, n.task_hash, n.task.command_ir, [list(p) for p in n.task.inputs], list(n.task.output)]
-            for n in (g.nodes[name] for name in sorted(g.nodes))
-        ]
-        _store(repo, "plans", package_hash, {"format": FORMAT, "tasks": rows})
+        package = load_package(repo.objects, package_hash)
+        tasks = {name: (h, plan.load_task(repo.objects, h)) for name, h in package.tasks.items()}
+        g = plan.build_from_tasks(tasks)
+        remember_tasks(repo, package_hash, tasks)
     plan._cache[package_hash] = g
     return g
+
+
+def remember_tasks(repo: "Repository", package_hash: str, tasks: "dict[str, tuple[str, TaskObject]]") -> None:
+    """Cache a package's tasks (name -> (task hash, task object)) for `graph`; `e3 package import`
+    calls this while it has them decoded anyway, so a first run needs no East runtime to plan."""
+    rows = [[name, h, t.command_ir, [list(p) for p in t.inputs], list(t.output)] for name, (h, t) in sorted(tasks.items())]
+    _store(repo, "plans", package_hash, {"format": FORMAT, "tasks": rows})
 
 
 def _plain(ws: str) -> bool:

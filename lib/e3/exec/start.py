@@ -43,10 +43,6 @@ def start_workspace(
         raise Conflict(f"workspace {ws} is already running{who}") from None
     executor = QueueExecutor(repo, ws, concurrency=concurrency, timeout=timeout, spawn=spawn, force=force)
     try:
-        if not snap.cached:
-            # A commit no run has seen (a deploy, an `e3 set`) most likely means tasks to run:
-            # the workers load the East runtime while this process plans.
-            executor.warm_up()
         from e3.exec import queue
 
         queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
