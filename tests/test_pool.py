@@ -81,6 +81,17 @@ def test_worker_writes_the_record_after_answering_when_asked(r, pool):
     assert (rec.execution_id, rec.input_hashes, rec.started_at) == ("exec-rec", tuple(ins), in_ms)
 
 
+def test_a_request_naming_the_command_runs_without_reading_the_task_object(r, pool):
+    from e3.model.task import load_task
+
+    # Three arguments: a task object no other test of this module's pool has seen (workers cache them).
+    fn = function([Integer, Integer, Integer], Integer, lambda b, x, y, z: x + y + z)
+    th, ins = east_task(r.objects, fn, [value(1, Integer), value(2, Integer), value(4, Integer)])
+    command = load_task(r.objects, th).command_ir
+    r.objects.remove(th)  # e3 start names the command from its plan; the worker must not need this object
+    assert result(r, pool.run(TaskRequest(str(r.root), th, ins, command_ir=command))) == 7
+
+
 def test_a_worker_that_dies_leaves_the_record_to_the_caller(r, pool):
     from concurrent.futures import Future
 

@@ -66,6 +66,8 @@ class Job:
     task_id: str
     output: TreePath
     started: float = field(default_factory=time.monotonic)
+    command_ir: str | None = None
+    """The task's command (IR hash), from the plan: the worker need not decode the task object."""
 
 
 class Executor(Protocol):
@@ -194,7 +196,7 @@ class Scheduler:
                 self._produce(node, done.output_hash, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
                 self._settle(node, CACHED, task_id=tid)
                 return
-        job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output)
+        job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output, command_ir=node.task.command_ir)
         st.running = job
         self.in_flight += 1
         st.forced = self.force

@@ -231,6 +231,7 @@ class QueueExecutor:
             timeout=self.timeout,
             force_spawn=self.spawn,
             durable=False,
+            command_ir=job.command_ir,
             record_started=started,
             recorded=recorded,
         )

@@ -63,6 +63,8 @@ class TaskRequest:
     log_start_end: bool = True
     """...and opens the execution with its "start" record and closes it with "end". False when the
     caller writes those itself (it records the execution around the run)."""
+    command_ir: str | None = None
+    """The task's command IR hash, when the caller has it (spares the worker decoding the task object)."""
     record_started: datetime | None = None
     """When set, the worker also writes the execution's terminal record (started then), after answering."""
     recorded: "Future[str | None] | None" = field(default=None, compare=False)
@@ -81,6 +83,7 @@ class TaskRequest:
             "durable": self.durable,
             "log": self.log,
             "log_start_end": self.log_start_end,
+            "command": self.command_ir,
             "record": None if self.record_started is None else self.record_started.timestamp(),
         }
 

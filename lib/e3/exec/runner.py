@@ -234,20 +234,25 @@ def execute(
     log: Log | None = None,
     on_spawn: Callable[[int], None] | None = None,
     durable: bool = True,
+    command_ir: str | None = None,
 ) -> Outcome:
     """Run one execution of a task on these inputs; store its output; never raise for the task's faults.
 
     `timeout` bounds spawned tasks (their process group is killed); an
     in-process run is bounded by the pool that hosts it. `on_spawn(pgid)` is
     told the process group of a spawned task, so its owner can kill it.
+    `command_ir` is the task's command (the hash of its IR) when the caller has
+    the task object decoded already (e3 start's plan); else the task is loaded.
     """
     log = log or _NoLog()
-    try:
-        task = _load_task(repo, task_hash)
-        if len(input_hashes) != len(task.inputs):
-            return Outcome("error", message=f"task {task_hash[:12]} takes {len(task.inputs)} inputs, got {len(input_hashes)}")
-    except E3Error as e:
-        return _error(log, str(e))
+    if command_ir is None:
+        try:
+            task = _load_task(repo, task_hash)
+            if len(input_hashes) != len(task.inputs):
+                return Outcome("error", message=f"task {task_hash[:12]} takes {len(task.inputs)} inputs, got {len(input_hashes)}")
+        except E3Error as e:
+            return _error(log, str(e))
+        command_ir = task.command_ir
     # Named now (the command IR needs the paths), made only if the task is spawned.
     scratch = os.path.join(str(repo.root), "tmp", f"run-{os.getpid()}-{next(_counter)}-{secrets.token_hex(4)}")
     input_paths = [os.path.join(scratch, f"input-{i}.beast2") for i in range(len(input_hashes))]
@@ -255,7 +260,7 @@ def execute(
     from e3.exec import command
 
     try:
-        argv = command.evaluate(repo.objects, task.command_ir, input_paths, output_path)
+        argv = command.evaluate(repo.objects, command_ir, input_paths, output_path)
     except E3Error as e:
         return _error(log, str(e))
     if not (force_spawn or spawn_all()):

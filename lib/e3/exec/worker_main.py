@@ -131,6 +131,7 @@ def _execute(runner, repo, req: dict, inputs: list[str], log, wfd: int, rid: int
             log=log,
             on_spawn=lambda pgid: write_frame(wfd, {"id": rid, "pgid": pgid}),
             durable=bool(req.get("durable", True)),
+            command_ir=req.get("command"),
         )
     except Exception as e:  # a bug of ours: fail this execution, keep the worker
         message = f"internal error: {type(e).__name__}: {e}"
