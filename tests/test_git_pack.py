@@ -114,7 +114,7 @@ def test_workspace_commit_of_many_outputs_is_one_pack_with_the_ids_pygit2_would_
 
 
 def test_workspace_commit_of_a_few_changes_stays_loose(repo):
-    r, view = workspace_with(repo, 2)
+    r, view = workspace_with(repo, 1)
     assert packs(repo) == []
     assert view.commit in loose_git_objects(repo)
 
