@@ -268,3 +268,27 @@ def test_gc_removes_and_fsck_reports_temporary_pack_files_left_by_a_kill(repo, e
     assert "tmp_idx_ba9876543210" not in out.out  # a minute old at most: a writer may still be at it
     e3("repo", "gc", repo, "--prune=1.hour.ago")
     assert not left.exists() and fresh.exists()
+
+
+def test_moving_a_ref_to_a_packed_commit_reads_its_type_without_pygit2(repo):
+    r, view = workspace_with(repo, 20)
+    tree = str(r.git[pygit2.Oid(hex=view.commit)].tree_id)
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from e3 import refs; from e3.repository import open_repository\n"
+             "r = open_repository(sys.argv[2]); print(refs.git_object_type(r, sys.argv[3]), 'pygit2' in sys.modules)")
+    for oid, want in ((view.commit, "commit False"), (tree, "tree False"), ("0" * 40, "None True")):
+        out = subprocess.run([sys.executable, "-c", probe, str(LIB), str(repo), oid], capture_output=True, text=True, check=True)
+        assert out.stdout.split() == want.split()
+    run("e3-update-ref", "--repo", repo, "refs/workspaces/copy", view.commit)
+    with pytest.raises(refs.RefError, match="is a git tree"):
+        refs.update(r, "refs/workspaces/copy", tree)
+
+
+def test_packed_type_finds_every_object_of_many_packs_and_after_gc(repo, e3):
+    r, states = many_packs(repo, 5)
+    pack_dir = str(repo / ".e3" / "objects" / "pack")
+    for commit, _ in states:
+        assert git_pack.packed_type(pack_dir, bytes.fromhex(commit)) == git_pack.COMMIT
+    e3("repo", "gc", repo, "--prune=now")
+    for commit, _ in states:  # git's pack: found, or None for a delta (then libgit2 answers)
+        assert git_pack.packed_type(pack_dir, bytes.fromhex(commit)) in (git_pack.COMMIT, None)
+        assert refs.git_object_type(open_repository(repo), commit) == "commit"

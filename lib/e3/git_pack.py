@@ -224,6 +224,60 @@ def _records(name: str, pack: bytes, entries: list[tuple[bytes, int, int]]) -> l
     return out
 
 
+def packed_type(pack_dir: str, oid: bytes) -> int | None:
+    """The pack type number of object `oid` (raw id) if a pack in `pack_dir` holds it whole; else None.
+
+    Reads the fan-out and one slice of ids of each index, then one byte of the
+    pack. None also for a delta (its type is its base's) and for a pack removed
+    while we look: callers then ask libgit2, which knows both.
+    """
+    try:
+        names = [n for n in os.listdir(pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
+    except FileNotFoundError:
+        return None
+    for name in names:
+        try:
+            offset = _find_offset(os.path.join(pack_dir, name), oid)
+            if offset is None:
+                continue
+            with open(os.path.join(pack_dir, name[:-4] + ".pack"), "rb") as f:
+                f.seek(offset)
+                first = f.read(1)
+        except (OSError, PackError, struct.error):
+            continue
+        kind = (first[0] >> 4) & 7 if first else 0
+        return kind if kind in TYPE_NAMES else None
+    return None
+
+
+def _find_offset(idx_path: str, oid: bytes) -> int | None:
+    with open(idx_path, "rb") as f:
+        head = f.read(8 + 1024)
+        if head[:4] != _IDX_MAGIC or head[4:8] != struct.pack(">I", 2):
+            raise PackError(f"{os.path.basename(idx_path)} is not a version 2 pack index")
+        fanout = struct.unpack_from(">256I", head, 8)
+        lo, hi, n = fanout[oid[0] - 1] if oid[0] else 0, fanout[oid[0]], fanout[255]
+        if lo >= hi:
+            return None
+        f.seek(8 + 1024 + 20 * lo)
+        ids = f.read(20 * (hi - lo))
+        a, b = 0, hi - lo
+        while a < b:  # binary search among the ids that share the first byte
+            mid = (a + b) // 2
+            if ids[20 * mid : 20 * mid + 20] < oid:
+                a = mid + 1
+            else:
+                b = mid
+        if ids[20 * a : 20 * a + 20] != oid:
+            return None
+        f.seek(8 + 1024 + 24 * n + 4 * (lo + a))
+        (offset,) = struct.unpack(">I", f.read(4))
+        if offset & 0x80000000:
+            f.seek(8 + 1024 + 28 * n + 8 * (offset & 0x7FFFFFFF))
+            (offset,) = struct.unpack(">Q", f.read(8))
+        return offset
+
+
 def remove_pack(pack_dir: str, name: str) -> None:
     """Delete a pack: its index first, so no reader finds an index whose pack is gone."""
     for ext in (".idx", ".pack", ".rev", ".bitmap"):

@@ -401,8 +401,10 @@ def _check_commit(repo: "Repository", oid: str) -> None:
 def git_object_type(repo: "Repository", oid: str) -> str | None:
     """'commit', 'tree', 'blob' or 'tag' for a full git object id, None if absent.
 
-    A loose object's header is read with zlib alone, so plumbing that moves refs
-    to fresh commits never pays for importing pygit2; packed objects ask libgit2.
+    A loose object's header is read with zlib alone, and an object stored whole
+    in a pack (e3's commits are, see e3.git_pack) from the pack's index, so
+    plumbing that moves refs to fresh commits never pays for importing pygit2;
+    anything else (a delta, an object not found) asks libgit2.
     """
     path = repo.path("objects", oid[:2], oid[2:])
     try:
@@ -413,6 +415,11 @@ def git_object_type(repo: "Repository", oid: str) -> str | None:
         pass
     except (OSError, zlib.error, UnicodeDecodeError):
         raise RefError(f"git object {oid} is corrupt") from None
+    from e3 import git_pack
+
+    kind = git_pack.packed_type(str(repo.path("objects", "pack")), bytes.fromhex(oid))
+    if kind is not None:
+        return git_pack.TYPE_NAMES[kind]
     import pygit2
 
     try:
