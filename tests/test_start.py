@@ -117,6 +117,18 @@ def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
     assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "122"  # (5+1+10) + (5+1+100)
 
 
+def test_a_recorded_output_whose_bytes_were_lost_is_computed_again(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    run("e3", "start", repo, "dev")
+    obj = run("e3-rev-parse", "--repo", repo, "dev.tasks.b.output").out.strip()
+    path = repo / ".e3" / "objects" / obj[:2] / f"{obj[2:]}.beast2"
+    os.chmod(path, 0o644)
+    path.write_bytes(b"")  # as a power loss can leave a value written without fsync
+    states = _states(run("e3", "start", repo, "dev").out)
+    assert states["b"] == "ran" and states["a"] == states["c"] == "cached"
+    assert path.stat().st_size > 0 and run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "114"
+
+
 def test_force_runs_cached_tasks_again(tmp_path):
     repo = _deploy(tmp_path, _diamond())
     run("e3", "start", repo, "dev")

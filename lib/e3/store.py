@@ -76,6 +76,11 @@ class ObjectStore:
         except (FileNotFoundError, NotADirectoryError):
             return False
 
+    def nonempty(self, obj: str) -> bool:
+        """Stored with some bytes. Objects written without fsync may be left empty by a power
+        loss that kept their name; a memo hit checks this (one stat) before reusing an output."""
+        return _size(self.fspath(obj)) > 0
+
     def resolve(self, name: str) -> str:
         """A full hash from a full hash or a unique prefix of at least 4 hex digits."""
         if HASH_RE.fullmatch(name):

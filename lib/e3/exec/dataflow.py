@@ -192,7 +192,7 @@ class Scheduler:
         st = self.state[node.name]
         if not (self.force and not st.forced):
             done = records.summary(self.repo, tid)
-            if done is not None and done.kind == "success" and done.output_hash:
+            if done is not None and done.kind == "success" and done.output_hash and self.repo.objects.nonempty(done.output_hash):
                 self._produce(node, done.output_hash, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
                 self._settle(node, CACHED, task_id=tid)
                 return
