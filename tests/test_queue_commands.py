@@ -1,7 +1,17 @@
 """e3-enqueue and e3-run-task from the command line: output, exit codes, bad input."""
 from __future__ import annotations
 
-from conftest import assert_one_line_error, run
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import LIB, assert_one_line_error, command_env, run
+
+sys.path.insert(0, str(LIB))
+
+from e3.exec import queue  # noqa: E402
+from e3.repository import open_repository  # noqa: E402
 
 
 def test_run_task_once_on_an_empty_queue_prints_nothing_and_exits_0(repo):
@@ -36,3 +46,19 @@ def test_run_task_refuses_a_non_positive_timeout(repo):
 def test_enqueue_on_a_missing_repository_is_fatal(tmp_path):
     r = run("e3-enqueue", tmp_path / "nope", "dev", expect=128)
     assert_one_line_error(r, "not an e3 repository")
+
+
+def test_a_running_run_task_tells_e3_start_it_serves_the_queue(repo):
+    r = open_repository(repo)
+    assert not queue.served(r, "local")
+    worker = subprocess.Popen(["e3-run-task", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    try:
+        deadline = time.monotonic() + 30
+        while not queue.served(r, "local"):
+            assert worker.poll() is None and time.monotonic() < deadline, "e3-run-task never announced itself"
+            time.sleep(0.05)
+        assert not queue.served(r, "other")
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.communicate(timeout=15)
+    assert not queue.served(r, "local")

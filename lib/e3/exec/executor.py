@@ -2,9 +2,10 @@
 
 Each job the scheduler submits becomes a queue entry (queue/local/). What this
 process has room to run is written already claimed and handed to a warm
-worker; a window of the rest waits on the queue (written in batches), where a
-worker started by hand (`e3-run-task`) may claim an entry first; then this
-process follows that execution through its record instead.
+worker. While workers started by hand (`e3-run-task`) serve the queue, a
+window of the rest waits on the queue (written in batches), where such a
+worker may claim an entry first; then this process follows that execution
+through its record instead.
 
 Records: `success` / `failed` / `error` with the output when a job ends
 (no `running` record: the claim's flock says who runs it), written without
@@ -40,6 +41,8 @@ SHARED = 4
 """Further executions per warm worker left on the queue for workers started by hand."""
 FOREIGN_POLL = 0.05
 """Seconds between looks at executions claimed by other workers."""
+SERVED_CHECK = 0.25
+"""Seconds between looks for workers started by hand (e3.exec.queue.served)."""
 
 
 class QueueExecutor:
@@ -73,6 +76,8 @@ class QueueExecutor:
         self._starting: tuple[Job, queue.Claim] | None = None
         self._known: list[tuple[Job, queue.Claim, Outcome]] = []
         """Claimed entries whose outcome was already recorded (a worker died before completing them)."""
+        self._served_at = -SERVED_CHECK
+        self._served = False
         self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome, concurrent.futures.Future]] = []
         """Finished here and passed to the scheduler, record not yet known to be written (see `settle`)."""
 
@@ -177,8 +182,9 @@ class QueueExecutor:
         """Claim as much as this process has room for; leave a window of the rest on the queue.
 
         Entries already on the queue go first (oldest first); new ones that fit are written
-        straight into `claimed/`. The window beyond that room is where workers started by
-        hand (`e3-run-task`) may take some; this process follows those through their records.
+        straight into `claimed/`. While workers started by hand (`e3-run-task`) serve the
+        queue, a window of the backlog waits there for them; this process follows what they
+        take through their records.
         """
         room = PREFETCH * self.concurrency - len(self._running)
         while room > 0 and self._waiting:
@@ -193,7 +199,7 @@ class QueueExecutor:
             job, entry = self._to_enqueue.popleft()
             self._start(job, queue.enqueue_claimed(self.repo, RUNNER, entry), fresh=True)
             room -= 1
-        visible = SHARED * self.concurrency
+        visible = SHARED * self.concurrency if self._to_enqueue and self._hand_started_workers() else 0
         if self._to_enqueue and len(self._waiting) < visible:
             # Only a window of the backlog is on the queue at a time: enough for workers
             # started by hand to take some, few enough that the queue directory stays small.
@@ -201,6 +207,15 @@ class QueueExecutor:
             batch = [self._to_enqueue.popleft() for _ in range(min(n, len(self._to_enqueue)))]
             queue.enqueue_many(self.repo, RUNNER, [entry for _, entry in batch], durable=False)
             self._waiting.extend(batch)
+
+    def _hand_started_workers(self) -> bool:
+        """Is a worker started by hand serving the queue? Without one, the backlog stays here
+        (the next run derives it again from the dataflow) and every job goes straight to a claim."""
+        now = time.monotonic()
+        if now - self._served_at >= SERVED_CHECK:
+            self._served_at = now
+            self._served = queue.served(self.repo, RUNNER)
+        return self._served
 
     def _start(self, job: Job, claim: queue.Claim, fresh: bool = False) -> None:
         from e3.exec.pool import TaskRequest

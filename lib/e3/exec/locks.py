@@ -279,6 +279,22 @@ def is_held(repo: "Repository", name: str) -> bool:
         os.close(fd)
 
 
+def in_use(repo: "Repository", name: str) -> bool:
+    """True if anyone holds lock `name`, shared or exclusive (a momentary exclusive try)."""
+    path = lock_path(repo, name)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        if _try_flock(fd, fcntl.LOCK_EX, path):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        return True
+    finally:
+        os.close(fd)
+
+
 _ACQUIRED = object()
 HOLDER_GRACE = 0.2
 """Seconds a refused acquire waits for the holder's text (written just after it took the lock)."""

@@ -312,6 +312,17 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     return Claim(repo, runner, entry, final, fd)
 
 
+def serving_lock(repo: "Repository", runner: str) -> "locks.Lock":
+    """`locks/serving-<RUNNER>.lock`, held shared by every worker started by hand while it serves
+    the queue: `e3 start` leaves work on the queue for them only when someone holds it."""
+    return locks.Lock(repo, f"serving-{check_runner(runner)}", "serving the queue", shared=True)
+
+
+def served(repo: "Repository", runner: str) -> bool:
+    """Is a worker started by hand serving `runner`'s queue now?"""
+    return locks.in_use(repo, f"serving-{check_runner(runner)}")
+
+
 # ---------------------------------------------------------------- claims
 
 

@@ -409,6 +409,7 @@ class Worker:
     def run(self) -> list[Result]:
         """Process until the queue is empty (`once`) or `stop()`; re-raise the first error a thread hit."""
         threads = [threading.Thread(target=self._loop, name=f"e3-worker-{i}", daemon=True) for i in range(self.workers)]
+        serving = queue.serving_lock(self.repo, self.runner).acquire()  # so e3 start leaves us work
         for t in threads:
             t.start()
         try:
@@ -421,6 +422,8 @@ class Worker:
             for t in threads:
                 t.join(max(0.0, deadline - time.monotonic()))
             raise
+        finally:
+            serving.release()
         if self._errors:
             raise self._errors[0]
         return self.results
