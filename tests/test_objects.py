@@ -432,6 +432,36 @@ def test_hash_object_w_of_many_files_stores_each_once(repo, tmp_path):
     assert len(objects_in(repo)) == 1 and temp_files(repo) == []
 
 
+def test_hash_object_stdin_paths_over_several_groups_answers_in_order_and_stores_each(repo, tmp_path):
+    paths = []
+    for i in range(600):  # groups of 256: three, the last one partial
+        p = tmp_path / f"v{i}.east"
+        p.write_text(str(i % 550))  # and some values twice
+        paths.append(str(p))
+    names = "\n".join(paths) + "\n"
+    expected = run("e3-hash-object", "-t", "Integer", "--stdin-paths", input=names).out
+    assert run("e3-hash-object", "-w", "-t", "Integer", "--stdin-paths", input=names, cwd=repo).out == expected
+    assert len(objects_in(repo)) == 550 and temp_files(repo) == []
+
+
+def test_store_batch_counts_a_write_durable_only_once_its_object_is_in_place(repo):
+    if str(LIB) not in sys.path:
+        sys.path.insert(0, str(LIB))
+    from e3.repository import open_repository
+
+    store = open_repository(repo).objects
+    values = [f"value {i % 7}".encode() for i in range(12)]
+    written: list[str] = []
+    seen_pipelined = False
+    with store.batch(limit=2) as batch:
+        for data in values:
+            written.append(batch.write(data))
+            assert all(store.exists(h) for h in written[: batch.durable])
+            seen_pipelined |= 0 < batch.durable < len(written)
+    assert batch.durable == len(values) and all(store.exists(h) for h in written)
+    assert seen_pipelined and temp_files(repo) == []
+
+
 def test_cat_object_e_loads_neither_the_east_runtime_nor_pygit2(repo, stored):
     r = run("python3", "-X", "importtime", BIN / "e3-cat-object", "-e", stored, cwd=repo)
     modules = {line.split("|")[-1].strip() for line in r.err.splitlines() if line.startswith("import time:")}

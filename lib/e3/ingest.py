@@ -26,6 +26,9 @@ from e3.store import CHUNK, ObjectStore
 FULL_CHECK_LIMIT = 256 << 20
 SMALL = 1 << 20
 """Files up to this size are read whole and checked from memory; larger ones stream."""
+FIRST_READ = 1 << 16
+"""The first read of a file: asking for SMALL + 1 bytes at once allocates (and frees) 1 MiB per file,
+which cost more than everything else done for a small value."""
 FORMATS = ("east", "json", "beast2")
 
 
@@ -61,7 +64,9 @@ class Ingest:
     def file(self, path: str) -> str:
         try:
             f = open(path, "rb", buffering=0)
-            small = f.read(SMALL + 1)
+            small = f.read(FIRST_READ)
+            if len(small) == FIRST_READ:
+                small += f.read(SMALL + 1 - FIRST_READ)
         except IsADirectoryError:
             raise UsageError(f"{path}: is a directory") from None
         except OSError as e:

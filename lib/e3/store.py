@@ -357,62 +357,126 @@ class ObjectStore:
 class Batch:
     """Many writes made durable together, for bulk input (`e3-hash-object --stdin-paths`).
 
-    Each write goes to its own locked temporary file without an fsync. `flush()`
-    makes them all durable with one syncfs(2), renames them into place, and
-    syncs again, so an object becomes visible only once its bytes are on disk
-    (git's core.fsyncMethod=batch makes the same trade). Until then `write`'s
-    returned hash names an object that is not yet there: report it only after
-    `flush()`. Flushes itself every `limit` objects (each holds a descriptor).
-    Leaving the `with` block flushes; leaving it by an exception discards the
-    pending writes.
+    Each write goes to its own locked temporary file without an fsync. Every
+    `limit` new objects form a group, made durable in a pipeline: a syncfs(2),
+    run in a background thread while the next group is being written, makes the
+    group's bytes durable (and the renames of the group before it); only then is
+    the group renamed into place, so an object never becomes visible before its
+    bytes are on disk (git's core.fsyncMethod=batch makes the same trade). One
+    syncfs per group, and the writer does not wait for it.
+
+    A write's returned hash may name an object that is not yet there: report it
+    only once `durable` (the number of writes, in call order, whose objects are
+    durable under their names) covers it. `flush()` makes every write so far
+    durable. Leaving the `with` block flushes; leaving it by an exception
+    discards the writes not yet renamed.
     """
 
     def __init__(self, store: ObjectStore, limit: int = 256):
         self.store = store
         self.limit = limit
         self._pending: dict[str, io.FileIO] = {}
+        """The group being written: its temporary files, not yet synced."""
+        self._writes = 0
+        self.durable = 0
+        """Writes, counted in call order, whose objects are durable under their names."""
+        self._sync: _GroupSync | None = None
+        """The syncfs in flight, if any."""
 
     def write(self, data: bytes | memoryview) -> str:
-        return self.write_stream(io.BytesIO(data))
+        obj = hash_bytes(data)
+        tmp = None
+        if obj in self._pending:
+            pass  # the same bytes twice in one group
+        elif not (self.store.freshen(obj) and _size(self.store.fspath(obj)) == len(data)):  # as ObjectStore.write
+            tmp = self.store._temp()
+            try:
+                _write_all(tmp, memoryview(data))
+            except BaseException:
+                _discard({obj: tmp})
+                raise
+        return self._add(obj, tmp)
 
     def write_stream(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
         obj, tmp = self.store._spool(source, check=check)
+        return self._add(obj, tmp)
+
+    def _add(self, obj: str, tmp: io.FileIO | None) -> str:
+        """Count a write; keep its temporary file (None: the object is stored already) for the group."""
+        self._writes += 1
         if tmp is not None:
-            if obj in self._pending:  # the same bytes twice in one batch
+            if obj in self._pending:  # the same bytes twice in one group
                 tmp.close()
                 unlink_if_present(tmp.name)
             else:
                 self._pending[obj] = tmp
                 if len(self._pending) >= self.limit:
-                    self.flush()
+                    self._next_group()
         return obj
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Writes not yet durable."""
+        return self._writes - self.durable
+
+    def _next_group(self) -> None:
+        """Start syncing the group just written, in the background; write the next one meanwhile."""
+        renamed = self._finish_sync()
+        self._sync = _GroupSync(self.store, self._pending, self._writes, self.durable if renamed is None else renamed)
+        self._pending = {}
+        self._sync.start()
+
+    def _finish_sync(self) -> int | None:
+        """Wait for the syncfs in flight and rename its group into place.
+
+        Returns the write count the renames reach (they become durable with the
+        next syncfs), or None if nothing was in flight.
+        """
+        job, self._sync = self._sync, None
+        if job is None:
+            return None
+        job.join()
+        if job.error is not None:
+            _discard(job.group)
+            raise job.error
+        self.durable = max(self.durable, job.renamed_before)  # its syncfs covered those renames
+        self._install(job.group)
+        return job.writes
+
+    def _install(self, group: dict[str, io.FileIO]) -> None:
+        try:
+            for obj, tmp in group.items():
+                self.store._install(tmp.name, obj, durable=False)
+        except BaseException:
+            _discard(group)
+            raise
+        for tmp in group.values():
+            tmp.close()
 
     def flush(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        try:
-            self.store.sync()  # every temporary file's bytes are durable...
-            for obj, tmp in pending.items():
-                self.store._install(tmp.name, obj, durable=False)  # ...before any name points at them
+        """Make every write so far durable."""
+        renamed = self._finish_sync()
+        if self._pending:
+            group, self._pending = self._pending, {}
+            try:
+                self.store.sync()  # every temporary file's bytes are durable (and the renames above)...
+            except BaseException:
+                _discard(group)
+                raise
+            self._install(group)  # ...before any name points at them
+            renamed = self._writes
+        if renamed is not None:
             self.store.sync()  # and the renames are durable before the caller reports them
-        except BaseException:
-            for tmp in pending.values():
-                unlink_if_present(tmp.name)
-            raise
-        finally:
-            for tmp in pending.values():
-                tmp.close()
+        self.durable = self._writes
 
     def discard(self) -> None:
+        """Drop the writes not yet renamed (those renamed stay: each is a whole object)."""
+        job, self._sync = self._sync, None
+        if job is not None:
+            job.join()
+            _discard(job.group)
         pending, self._pending = self._pending, {}
-        for tmp in pending.values():
-            tmp.close()
-            unlink_if_present(tmp.name)
+        _discard(pending)
 
     def __enter__(self) -> "Batch":
         return self
@@ -422,6 +486,33 @@ class Batch:
             self.flush()
         else:
             self.discard()
+
+
+class _GroupSync(threading.Thread):
+    """One syncfs(2) in a thread (ctypes lets go of the GIL): the writer goes on meanwhile."""
+
+    def __init__(self, store: ObjectStore, group: dict[str, io.FileIO], writes: int, renamed_before: int):
+        super().__init__(name="e3-store-sync", daemon=True)
+        self.store = store
+        self.group = group
+        """Written before the syncfs started: durable once it ends."""
+        self.writes = writes
+        """The write count when the group was closed."""
+        self.renamed_before = renamed_before
+        """The write count that the renames done before the syncfs started reach."""
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.store.sync()
+        except BaseException as e:  # noqa: BLE001 - raised in the writer's thread by Batch
+            self.error = e
+
+
+def _discard(group: dict[str, io.FileIO]) -> None:
+    for tmp in group.values():
+        tmp.close()
+        unlink_if_present(tmp.name)
 
 
 def _copy(source: BinaryIO, h: "hashlib._Hash", sink: BinaryIO | None) -> None:

@@ -45,8 +45,8 @@ def _run(args: argparse.Namespace) -> None:
         sys.stdout.write(Ingest(store, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")
     if not (args.files or args.stdin_paths):
         return
-    # Many inputs: written as one batch (one sync per group, not two fsyncs per object);
-    # a group's hashes are printed once its objects are durable.
+    # Many inputs: written as one batch (one background sync per group of objects, not two
+    # fsyncs per object); each hash is printed once its object is durable.
     from e3 import east
 
     batch = store.batch() if store is not None else None
@@ -57,9 +57,10 @@ def _run(args: argparse.Namespace) -> None:
             for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
                 for path in group:
                     done.append(ingest.file(path))
-                    if batch is not None and batch.pending == 0:
-                        _publish(batch, done)  # nothing waits for a sync (the batch flushed at its limit)
-                _publish(batch, done)
+                    _print_durable(batch, done)
+                if not (args.stdin_paths and _more_input(sys.stdin.buffer.raw)):
+                    _publish(batch, done)  # before waiting for input: whoever sent these may wait for the answers
+            _publish(batch, done)
     except KeyboardInterrupt:
         if batch is not None:
             batch.discard()
@@ -67,6 +68,15 @@ def _run(args: argparse.Namespace) -> None:
     except BaseException:
         _publish(batch, done)  # values before a failing one are stored and reported, as if each were hashed alone
         raise
+
+
+def _print_durable(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batch or None
+    """Print the hashes whose objects the batch has made durable (in input order)."""
+    ready = len(done) - (batch.pending if batch is not None else 0)
+    if ready > 0:
+        sys.stdout.write("\n".join(done[:ready]) + "\n")
+        sys.stdout.flush()
+        del done[:ready]
 
 
 def _publish(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batch or None
@@ -77,6 +87,16 @@ def _publish(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batc
         sys.stdout.write("\n".join(done) + "\n")
         sys.stdout.flush()
         done.clear()
+
+
+def _more_input(raw) -> bool:  # noqa: ANN001 - a raw binary stream
+    """True if reading `raw` now would not wait (more names, or the end, are already there)."""
+    import select
+
+    try:
+        return bool(select.select([raw], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 def _line_groups(raw):  # noqa: ANN001, ANN202 - a raw binary stream -> iterator of lists of paths
