@@ -140,6 +140,7 @@ class Scheduler:
         observer: Observer | None = None,
         read_workspace: Callable[[str], tuple[str, dict[TreePath, str] | None]],
         commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
+        prepare_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.repo = repo
         self.ws = ws
@@ -153,6 +154,9 @@ class Scheduler:
         self.observer = observer or (lambda event, report: None)
         self.read_workspace = read_workspace
         self.commit_outputs = commit_outputs
+        self.prepare_commit = prepare_commit
+        """Loads what the first commit needs (git, the workspace's state): called once jobs are
+        running, while the workers start up, instead of at the first flush."""
         self.state = {name: _State() for name in self.selected}
         self.pending: dict[str, tuple[Job, str]] = {}
         """Task name -> (job, output hash) finished but not yet committed."""
@@ -350,6 +354,9 @@ class Scheduler:
         restore = _defer_sigint(interrupted)
         try:
             self.start()
+            if self.in_flight:
+                self.executor.settle()
+                self.prepare_commit()
             while True:
                 while self.running():
                     if interrupted.is_set():

@@ -67,6 +67,7 @@ def start_workspace(
             observer=observer,
             read_workspace=lambda known: _read(repo, ws, known),
             commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
+            prepare_commit=lambda: _prepare(repo, ws),
         )
         summary = scheduler.run()
         if scheduler.commit != snap.commit:  # the next run starts from here without git
@@ -84,6 +85,12 @@ def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
     repo.objects.sync()  # outputs and records were written without fsync: make them durable first
     view = workspace.transact(repo, ws, lambda v: fn(v.datasets), message)
     return view.commit, view.datasets
+
+
+def _prepare(repo: "Repository", ws: str) -> None:
+    from e3 import workspace
+
+    workspace.read(repo, ws)  # the view the first commit builds on, now cached in this process
 
 
 def _read(repo: "Repository", ws: str, known: str) -> tuple[str, dict | None]:
