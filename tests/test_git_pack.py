@@ -292,3 +292,15 @@ def test_packed_type_finds_every_object_of_many_packs_and_after_gc(repo, e3):
     for commit, _ in states:  # git's pack: found, or None for a delta (then libgit2 answers)
         assert git_pack.packed_type(pack_dir, bytes.fromhex(commit)) in (git_pack.COMMIT, None)
         assert refs.git_object_type(open_repository(repo), commit) == "commit"
+
+
+def test_merging_is_skipped_while_gc_or_another_writer_holds_the_packs_lock(repo):
+    from e3.exec.locks import Lock
+
+    r, states = many_packs(repo, 3)
+    with Lock(r, git_objects.PACKS_LOCK, "gc"):
+        assert git_objects.consolidate(r) == []
+        assert len(packs(repo)) == 3
+    assert len(git_objects.consolidate(r)) == 3 and len(packs(repo)) == 1
+    for commit, datasets in states:
+        assert refs.read_state(open_repository(repo), commit) == datasets
