@@ -444,6 +444,20 @@ def test_hash_object_stdin_paths_over_several_groups_answers_in_order_and_stores
     assert len(objects_in(repo)) == 550 and temp_files(repo) == []
 
 
+def test_hash_object_stdin_paths_in_bulk_answers_in_order_up_to_a_bad_file(repo, tmp_path):
+    paths = []
+    for i in range(1100):  # enough names at once for forked workers
+        p = tmp_path / f"v{i}.east"
+        p.write_text(str(i))
+        paths.append(str(p))
+    expected = run("e3-hash-object", "-t", "Integer", "--stdin-paths", input="\n".join(paths[:700]) + "\n").out
+    (tmp_path / "v700.east").write_text("not an integer")
+    r = run("e3-hash-object", "-w", "-t", "Integer", "--stdin-paths", input="\n".join(paths) + "\n", cwd=repo, expect=128)
+    assert r.out == expected
+    assert_one_line_error(r, "v700.east")
+    assert len(objects_in(repo)) >= 700 and temp_files(repo) == []
+
+
 def test_store_batch_counts_a_write_durable_only_once_its_object_is_in_place(repo):
     if str(LIB) not in sys.path:
         sys.path.insert(0, str(LIB))

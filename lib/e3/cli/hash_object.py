@@ -52,14 +52,29 @@ def _run(args: argparse.Namespace) -> None:
     batch = store.batch() if store is not None else None
     ingest = Ingest(batch, args.type, args.fmt, args.literally)
     done: list[str] = []
+    pool = None
     try:
         with east.quiet_runtime():  # silence the runtime's own stderr once, not per value
             for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
+                if pool is None and store is not None and len(group) >= PARALLEL_FROM and _cpus() > 1:
+                    # Bulk input: blocks of names to forked workers, answers in input order.
+                    from e3.ingest_pool import IngestPool
+
+                    _publish(batch, done)
+                    pool = IngestPool(lambda: _worker(store, args), min(_cpus(), 8))
+                if pool is not None:
+                    for block in _blocks(group):
+                        _print_answer(*pool.submit(block))
+                    if not (args.stdin_paths and _more_input(sys.stdin.buffer.raw)):
+                        _print_answer(*pool.drain())
+                    continue
                 for path in group:
                     done.append(ingest.file(path))
                     _print_durable(batch, done)
                 if not (args.stdin_paths and _more_input(sys.stdin.buffer.raw)):
                     _publish(batch, done)  # before waiting for input: whoever sent these may wait for the answers
+            if pool is not None:
+                _print_answer(*pool.drain())
             _publish(batch, done)
     except KeyboardInterrupt:
         if batch is not None:
@@ -68,6 +83,42 @@ def _run(args: argparse.Namespace) -> None:
     except BaseException:
         _publish(batch, done)  # values before a failing one are stored and reported, as if each were hashed alone
         raise
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+PARALLEL_FROM = 1024
+"""Names available at once from which forked workers repay starting them."""
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _worker(store, args: argparse.Namespace):  # noqa: ANN001, ANN202 - an ObjectStore -> (Ingest, Batch)
+    from e3.ingest import Ingest
+
+    batch = store.batch()
+    return Ingest(batch, args.type, args.fmt, args.literally), batch
+
+
+def _blocks(group: list[str]):  # noqa: ANN202 - an iterator of lists
+    from e3.ingest_pool import BLOCK
+
+    for i in range(0, len(group), BLOCK):
+        yield group[i : i + BLOCK]
+
+
+def _print_answer(hashes: list[str], error: tuple[str, str] | None) -> None:
+    """Print a worker's hashes; then raise its error, if it had one."""
+    if hashes:
+        sys.stdout.write("\n".join(hashes) + "\n")
+        sys.stdout.flush()
+    if error is not None:
+        from e3.ingest_pool import raise_error
+
+        raise_error(error)
 
 
 def _print_durable(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batch or None
