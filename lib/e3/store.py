@@ -624,7 +624,8 @@ def _size(path: str) -> int:
 
 
 def held_by_a_writer(path: str) -> bool:
-    """True if a live writer holds the temporary file: the store's writers flock theirs until the rename."""
+    """True if a live writer holds the temporary file: the store's writers (and the queue's, see
+    e3.exec.queue.enqueue_claimed) flock theirs until the rename."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:

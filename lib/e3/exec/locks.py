@@ -265,29 +265,23 @@ def holder(repo: "Repository", name: str) -> LockHolder | None:
 
 
 def is_held(repo: "Repository", name: str) -> bool:
-    path = lock_path(repo, name)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        if _try_flock(fd, fcntl.LOCK_SH, path):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        return True
-    finally:
-        os.close(fd)
+    """True if someone holds lock `name` exclusively."""
+    return _refused(repo, name, fcntl.LOCK_SH)
 
 
 def in_use(repo: "Repository", name: str) -> bool:
     """True if anyone holds lock `name`, shared or exclusive (a momentary exclusive try)."""
+    return _refused(repo, name, fcntl.LOCK_EX)
+
+
+def _refused(repo: "Repository", name: str, mode: int) -> bool:
     path = lock_path(repo, name)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
-        if _try_flock(fd, fcntl.LOCK_EX, path):
+        if _try_flock(fd, mode, path):
             fcntl.flock(fd, fcntl.LOCK_UN)
             return False
         return True

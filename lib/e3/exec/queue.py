@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from e3.errors import FormatError, StorageError, UsageError
 from e3.exec import locks
 from e3.process import boot_id, my_start_time
-from e3.store import syncfs_path, unlink_if_present
+from e3.store import held_by_a_writer, syncfs_path, unlink_if_present
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -667,23 +667,12 @@ def sweep_temporaries(repo: "Repository", older_than: float = 60.0) -> int:
                     continue
                 p = os.path.join(d, name)
                 try:
-                    if now - os.stat(p).st_mtime >= older_than and not _held(p):
+                    if now - os.stat(p).st_mtime >= older_than and not held_by_a_writer(p):
                         os.unlink(p)
                         n += 1
                 except FileNotFoundError:
                     pass
     return n
-
-
-def _held(path: str) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        return not locks.try_flock(fd, shared=True)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- deleting completed entries
