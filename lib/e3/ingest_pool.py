@@ -23,7 +23,7 @@ from typing import Callable
 
 from e3 import errors
 from e3.ingest import Ingest
-from e3.store import Batch
+from e3.store import Batch, read_exactly
 
 BLOCK = 256
 """Paths per block: one Batch group."""
@@ -165,19 +165,9 @@ def _send(fd: int, value: object) -> None:
 
 
 def _receive(fd: int) -> object | None:
-    head = _read_exactly(fd, 4)
+    head = read_exactly(fd, 4)
     if head is None:
         return None
-    data = _read_exactly(fd, int.from_bytes(head, "little"))
+    data = read_exactly(fd, int.from_bytes(head, "little"))
     return None if data is None else marshal.loads(data)
 
-
-def _read_exactly(fd: int, n: int) -> bytes | None:
-    parts = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)

@@ -547,6 +547,18 @@ def _buffer() -> bytearray:
     return buf
 
 
+def read_exactly(fd: int, n: int) -> bytes | None:
+    """`n` bytes from a pipe or file descriptor, or None at end of file (the writer went away)."""
+    parts = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
 def _write_all(sink: BinaryIO, data: memoryview) -> None:
     """Write every byte to an unbuffered file (a raw write may take only part)."""
     try:

@@ -22,15 +22,17 @@ import sys
 
 import cbor2
 
+from e3.store import read_exactly
+
 HEADER = struct.Struct(">I")
 
 
 def read_frame(fd: int) -> dict | None:
-    head = _read_exact(fd, HEADER.size)
+    head = read_exactly(fd, HEADER.size)
     if head is None:
         return None
     (n,) = HEADER.unpack(head)
-    body = _read_exact(fd, n)
+    body = read_exactly(fd, n)
     if body is None:
         return None
     return cbor2.loads(body)
@@ -44,16 +46,6 @@ def write_frame(fd: int, message: dict) -> None:
         n = os.write(fd, view)
         view = view[n:]
 
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
 
 def serve(rfd: int, wfd: int, preload: list[str]) -> int:
