@@ -81,6 +81,22 @@ def test_worker_writes_the_record_after_answering_when_asked(r, pool):
     assert (rec.execution_id, rec.input_hashes, rec.started_at) == ("exec-rec", tuple(ins), in_ms)
 
 
+def test_a_log_that_cannot_be_opened_fails_the_task_and_leaves_the_record_to_the_caller_at_once(r, pool):
+    import shutil
+    from concurrent.futures import Future
+
+    from e3.exec import records
+
+    th, ins = inc_task(r, 9)
+    logs_dir = r.path("logs")
+    shutil.rmtree(logs_dir, ignore_errors=True)
+    logs_dir.write_text("not a directory")  # every log open fails, as on a full disk
+    recorded = Future()
+    out = pool.run(TaskRequest(str(r.root), th, ins, record_started=records.now(), recorded=recorded))
+    assert out.status == "error"
+    assert recorded.result(timeout=10) is None  # answered, not left waiting for a record
+
+
 def test_a_request_naming_the_command_runs_without_reading_the_task_object(r, pool):
     from e3.model.task import load_task
 

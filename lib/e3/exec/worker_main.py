@@ -74,6 +74,8 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
             except OSError as e:  # a full disk: fail this execution, keep the worker
                 message = str(_storage_error(e, logs.log_path(repo, task_id)))
                 write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
+                if req.get("record") is not None:
+                    write_frame(wfd, {"id": rid, "recorded": None})  # the pool owner records it
                 continue
         try:
             outcome = _execute(runner, repo, req, inputs, log, wfd, rid)
