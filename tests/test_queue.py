@@ -263,3 +263,23 @@ def test_counts_per_runner(repo):
 def test_runner_names_that_could_escape_the_queue_are_refused(repo, bad):
     with pytest.raises(UsageError):
         queue.enqueue(open_repository(repo), bad, entry())
+
+
+def test_e3_starts_claims_write_over_completed_entries_instead_of_creating_files(repo):
+    r = open_repository(repo)
+    long = entry(1, input_hashes=(H,) * 40)  # a longer entry first: the reuse must trim it
+    c = queue.enqueue_claimed(r, "local", long)
+    inode = os.stat(c.path).st_ino
+    c.complete()
+    done = os.path.join(queue.runner_dir(r, "local"), "done")
+    assert os.listdir(done)  # kept, not deleted: the next claimed entry is written over it
+    short = entry(2)
+    c2 = queue.enqueue_claimed(r, "local", short)
+    assert os.stat(c2.path).st_ino == inode and not os.listdir(done)
+    with open(c2.path, "rb") as f:
+        got, _, holder = queue.decode_claim_file(f.read())
+    assert got == short and holder.pid == os.getpid()
+    assert queue.find(r, short.execution_id).state == "claimed" and queue.requeue_dead(r) == []
+    c2.abandon()  # as if this process died: a reused file is requeued like any claim
+    [back] = queue.requeue_dead(r)
+    assert back.entry == short
