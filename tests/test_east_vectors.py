@@ -295,3 +295,18 @@ def test_the_runtime_free_type_reader_declines_what_it_does_not_know():
     ]
     for data in declined:
         assert type_text(data) is None, data[:16].hex()
+
+
+@pytest.mark.parametrize("kind", ["running", "success", "failed", "error"])
+def test_execution_records_built_with_plain_constructors_encode_as_with_easts_general_ones(kind):
+    from e3.exec.records import Record
+    from e3.model.types import ExecutionStatusType
+
+    t0, t1 = datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2026, 1, 2, tzinfo=UTC)
+    rec = Record(kind, "e" * 36, ("ab" * 32, "cd" * 32), t0, t1, output_hash="ef" * 32, exit_code=3, message="boom",
+                 pid=12, pid_start_time=34, boot_id="b" * 36)
+    value = rec.to_east()
+    fields = {k: value.value[k] for k in value.value.keys()}
+    general = east.variant(kind, east.struct(fields))
+    assert east.encode(value, ExecutionStatusType) == east.encode(general, ExecutionStatusType)
+    assert Record.from_east(east.decode(east.encode(value, ExecutionStatusType))[1]).kind == kind

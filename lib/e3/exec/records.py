@@ -37,7 +37,7 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_east(self):
-        from e3.east import struct, variant
+        from e3.east import value_struct as struct, value_variant as variant
 
         common = {"executionId": self.execution_id, "inputHashes": list(self.input_hashes), "startedAt": self.started_at}
         if self.kind == "running":
