@@ -228,7 +228,7 @@ class _Slot(threading.Thread):
                 # tasks this outcome released go to a free worker meanwhile.
                 request.recorded.set_result(self._recorded(rid) if self.answered else None)
         if self.worker is not None and rid == 0:
-            self.worker.kill()  # started ahead and never used: it may still be loading East
+            self.worker.kill()  # never given a task (more workers than ready tasks): it may still be loading East
         elif self.worker is not None:
             self.worker.close()  # end of file: the worker exits
             try:
