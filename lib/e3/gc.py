@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from e3.errors import E3Error, StorageError, UsageError
-from e3.store import held_by_a_writer
+from e3.store import sweep_files
 from e3.reachability import VALUE, Walker
 
 if TYPE_CHECKING:
@@ -154,8 +154,8 @@ def _gc(repo: "Repository", started: float, cutoff: float | None, prune: str, dr
         report.removed.append((h, size))
     if limit is not None:
         tmp_limit = min(limit, started - TMP_MIN_AGE)
-        report.tmp_removed = _sweep_tmp(repo.path("tmp"), tmp_limit, dry_run)
-        report.tmp_removed += _sweep_tmp(repo.path("objects", "pack"), tmp_limit, dry_run, PACK_TMP_PREFIXES)
+        report.tmp_removed = sweep_files(repo.path("tmp"), tmp_limit, lambda name: True, dry_run)
+        report.tmp_removed += sweep_files(repo.path("objects", "pack"), tmp_limit, lambda name: name.startswith(PACK_TMP_PREFIXES), dry_run)
     if not dry_run:
         _remove_empty_buckets(repo)
     if pack:
@@ -175,25 +175,6 @@ def _stat(path) -> os.stat_result | None:  # noqa: ANN001 - a path
         return os.stat(path)
     except FileNotFoundError:
         return None
-
-
-def _sweep_tmp(directory, limit: float, dry_run: bool, prefixes: tuple[str, ...] = ("",)) -> int:  # noqa: ANN001 - a path
-    n = 0
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return 0
-    for e in entries:
-        if not e.name.startswith(prefixes):
-            continue
-        try:
-            if e.is_file(follow_symlinks=False) and e.stat().st_mtime < limit and not held_by_a_writer(e.path):
-                if not dry_run:
-                    os.unlink(e.path)
-                n += 1
-        except FileNotFoundError:
-            continue
-    return n
 
 
 def _remove_empty_buckets(repo: "Repository") -> None:

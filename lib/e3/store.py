@@ -293,44 +293,11 @@ class ObjectStore:
         keeps a file in that window safe. Used by `e3 start` so that a run after a
         crash leaves the store as e3-fsck wants it.
         """
-        removed = 0
         limit = time.time() - min_age
-        try:
-            entries = list(os.scandir(self.tmp_dir))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            if not (entry.name.startswith(TMP_PREFIX) and entry.name.endswith(TMP_SUFFIX)):
-                continue
-            try:
-                if entry.stat(follow_symlinks=False).st_mtime > limit or held_by_a_writer(entry.path):
-                    continue
-                os.unlink(entry.path)
-                removed += 1
-            except OSError:
-                continue
-        return removed + self._sweep_git_temporaries(limit)
-
-    def _sweep_git_temporaries(self, limit: float) -> int:
-        """libgit2's `objects/tmp_object_git2_*` of a commit or tree write a kill cut short.
-
-        libgit2 does not lock them; it renames them within milliseconds, so age alone tells.
-        """
-        removed = 0
-        try:
-            entries = list(os.scandir(self.objects_dir))
-        except FileNotFoundError:
-            return 0
-        for entry in entries:
-            if not entry.name.startswith(GIT_TMP_PREFIX):
-                continue
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime <= limit:
-                    os.unlink(entry.path)
-                    removed += 1
-            except OSError:
-                continue
-        return removed
+        ours = sweep_files(self.tmp_dir, limit, lambda name: name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX))
+        # libgit2's `objects/tmp_object_git2_*` of a commit or tree write a kill cut short: libgit2
+        # does not lock them but renames them within milliseconds, so age alone tells.
+        return ours + sweep_files(self.objects_dir, limit, lambda name: name.startswith(GIT_TMP_PREFIX))
 
     def sync(self) -> None:
         """Make every object written with `durable=False` durable (one syncfs for the batch)."""
@@ -633,6 +600,28 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return -1
+
+
+def sweep_files(directory: str | os.PathLike[str], limit: float, match: Callable[[str], bool], dry_run: bool = False) -> int:
+    """Remove the files of `directory` whose names `match`, last changed before `limit` (epoch
+    seconds) and held by no writer (`held_by_a_writer`); return how many (with `dry_run`: would
+    be). A file that goes meanwhile, or cannot be removed, is passed over."""
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit and not held_by_a_writer(entry.path):
+                if not dry_run:
+                    os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def held_by_a_writer(path: str) -> bool:

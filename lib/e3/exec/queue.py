@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from e3.errors import FormatError, StorageError, UsageError
 from e3.exec import locks
 from e3.process import boot_id, my_start_time
-from e3.store import held_by_a_writer, syncfs_path, unlink_if_present
+from e3.store import sweep_files, syncfs_path, unlink_if_present
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -679,25 +679,12 @@ def sweep_temporaries(repo: "Repository", older_than: float = 60.0) -> int:
     """Remove `.tmp` files of enqueues that crashed (older than `older_than` seconds); return how many.
 
     A live writer holds its file for milliseconds (and `enqueue_claimed` holds a flock on it)."""
-    n = 0
-    now = time.time()
-    for r in runners(repo):
-        for d in (runner_dir(repo, r), claimed_dir(repo, r)):
-            try:
-                names = os.listdir(d)
-            except FileNotFoundError:
-                continue
-            for name in names:
-                if not (name.startswith(".") and name.endswith(".tmp")):
-                    continue
-                p = os.path.join(d, name)
-                try:
-                    if now - os.stat(p).st_mtime >= older_than and not held_by_a_writer(p):
-                        os.unlink(p)
-                        n += 1
-                except FileNotFoundError:
-                    pass
-    return n
+    limit = time.time() - older_than
+    return sum(
+        sweep_files(d, limit, lambda name: name.startswith(".") and name.endswith(".tmp"))
+        for r in runners(repo)
+        for d in (runner_dir(repo, r), claimed_dir(repo, r))
+    )
 
 
 # ---------------------------------------------------------------- deleting completed entries
