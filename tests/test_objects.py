@@ -246,6 +246,19 @@ def test_cat_object_t_prints_the_type(repo, stored):
     assert run("e3-cat-object", "-t", stored, cwd=repo).out == "Array<Integer>\n"
 
 
+def test_cat_object_t_reads_on_past_the_head_for_a_type_wider_than_it(repo):
+    from e3 import east
+
+    names = [f"field_{i:03d}_" + "x" * 40 for i in range(200)]  # ~10 KB of header
+    wide = east.StructType([(name, east.IntegerType) for name in names])
+    data = east.encode(east.struct({name: 0 for name in names}), wide)
+    h = run("e3-hash-object", "-w", "--stdin", cwd=repo, input=data).out.strip()
+    want = east.format_type(wide) + "\n"
+    assert len(want) > 4096
+    assert run("e3-cat-object", "-t", h, cwd=repo).out == want
+    assert run("e3-cat-object", "--batch-check=%(objecttype)", cwd=repo, input=h + "\n").out == want
+
+
 def test_cat_object_s_prints_the_size_in_bytes(repo, stored):
     assert run("e3-cat-object", "-s", stored, cwd=repo).out == f"{len(NUMBERS_BEAST2)}\n"
 

@@ -81,26 +81,22 @@ def _type_of(store, obj: str, size: int | None = None, head: bytes | None = None
 
     if head is None:
         size, head = store.peek(obj, HEAD)
-    text = type_text(head)
-    if text is not None:
-        return text
-    # Not a header the runtime-free reader knows (or wider than `head`): the runtime decides.
-    from e3 import east
-    from e3.errors import CorruptObject, FormatError
+    data = head
+    while True:
+        text = type_text(data)
+        if text is not None:
+            return text
+        # Not a header the runtime-free reader knows (or wider than what was read): the runtime decides.
+        from e3 import east
+        from e3.errors import CorruptObject, FormatError
 
-    try:
-        return east.format_type(east.read_type(head))
-    except FormatError as e:
-        if size <= len(head):
-            raise CorruptObject(f"object {obj} is corrupt: {e}") from None
-    data = store.read(obj)
-    text = type_text(data)
-    if text is not None:
-        return text
-    try:
-        return east.format_type(east.read_type(data))
-    except FormatError as e:
-        raise CorruptObject(f"object {obj} is corrupt: {e}") from None
+        try:
+            return east.format_type(east.read_type(data))
+        except FormatError as e:
+            if size <= len(data):
+                raise CorruptObject(f"object {obj} is corrupt: {e}") from None
+        data = store.read(obj)  # the type reaches past the head: read on
+        size = len(data)
 
 
 def _content(store, obj: str, fmt: str) -> bytes:
