@@ -21,10 +21,10 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import LIB, command_env, run
+from crash_harness import Verdict
 
 sys.path.insert(0, str(LIB))
 
@@ -66,24 +66,6 @@ def setup(repo_dir: Path, scratch: Path) -> None:
         sdk.export(package(), zip_path)
     run("e3", "repo", "create", repo_dir)
     run("e3", "workspace", "import", repo_dir, "dev", zip_path)
-
-
-@dataclass
-class Verdict:
-    executions: int = 0
-    kills: int = 0
-    lost: list[str] = field(default_factory=list)
-    twice: list[str] = field(default_factory=list)
-    corrupt: list[str] = field(default_factory=list)
-    stuck: list[str] = field(default_factory=list)
-    leftovers: int = 0
-    interrupted: int = 0
-    """Attempts cut short by a kill (a `start` in a log with no `end`)."""
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not (self.lost or self.twice or self.corrupt)
 
 
 def _spawn(argv: list[str]) -> subprocess.Popen:
