@@ -64,6 +64,25 @@ def assert_one_line_error(result: Result, *needles: str) -> None:
         assert needle.lower() in lines[0].lower(), f"{needle!r} not in {lines[0]!r}"
 
 
+def write(directory: Path, name: str, data: str | bytes) -> Path:
+    """Write `data` (text or bytes) to directory/name; return the path."""
+    p = directory / name
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return p
+
+
+@pytest.fixture(scope="session")
+def runpkg_zip(tmp_path_factory) -> Path:
+    """tests/runner_tasks.py's package `runpkg` 1.0.0 as a zip (built once per session)."""
+    from runner_tasks import run_package
+
+    from e3 import sdk
+
+    path = tmp_path_factory.mktemp("pkg") / "runpkg.zip"
+    sdk.export(run_package(), path)
+    return path
+
+
 @pytest.fixture
 def e3():
     """`e3(...)` runs the e3 dispatcher."""

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import assert_one_line_error, command_env
+from conftest import assert_one_line_error, command_env, write
 from pkgfixture import INT, make_package
 
 from e3 import east, refs, workspace  # noqa: E402
@@ -18,12 +18,6 @@ def deployed(repo, e3):
     make_package(repo)
     e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
     return repo
-
-
-def write(tmp_path, name, data):
-    p = tmp_path / name
-    p.write_bytes(data.encode() if isinstance(data, str) else data)
-    return p
 
 
 def head(repo):

@@ -129,17 +129,6 @@ def test_follow_of_an_ended_execution_returns_at_once(r, repo):
 # ---------------------------------------------------------------- e3 logs WS.TASK
 
 
-@pytest.fixture(scope="module")
-def runpkg_zip(tmp_path_factory):
-    from runner_tasks import run_package
-
-    from e3 import sdk
-
-    path = tmp_path_factory.mktemp("pkg") / "runpkg.zip"
-    sdk.export(run_package(), path)
-    return path
-
-
 @pytest.fixture
 def dev(repo, runpkg_zip):
     """Workspace dev with runpkg deployed and every input assigned (library calls: quicker than five commands)."""

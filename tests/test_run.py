@@ -6,35 +6,18 @@ import sys
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, run
+from conftest import LIB, assert_one_line_error, run, write
 
 sys.path.insert(0, str(LIB))
 
-from e3 import sdk  # noqa: E402
-
-from runner_tasks import run_package  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def package_zip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pkg") / "runpkg.zip"
-    sdk.export(run_package(), path)
-    return path
-
 
 @pytest.fixture
-def prepo(repo, package_zip):
+def prepo(repo, runpkg_zip):
     from e3 import package
     from e3.repository import open_repository
 
-    package.import_zip(open_repository(repo), package_zip)
+    package.import_zip(open_repository(repo), runpkg_zip)
     return repo
-
-
-def write(tmp_path, name, text):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def test_run_east_task_on_text_inputs_writes_the_output_file(prepo, tmp_path):

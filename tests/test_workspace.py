@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import assert_one_line_error, command_env, run
+from conftest import assert_one_line_error, command_env, run, write
 from pkgfixture import FLOAT, INT, STR, make_package
 
 from e3 import refs, workspace  # noqa: E402
@@ -23,12 +23,6 @@ def deployed(repo, e3):
     e3("workspace", "create", repo, "dev")
     e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
     return repo
-
-
-def write(tmp_path, name, text):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def test_create_makes_an_undeployed_workspace_listed_as_such(repo, e3):
