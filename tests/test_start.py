@@ -312,3 +312,11 @@ def test_on_a_terminal_progress_is_live_on_stderr_and_the_summary_on_stdout(tmp_
 
 def test_a_path_that_is_not_a_repository_is_one_line_error(tmp_path):
     assert_one_line_error(run("e3", "start", tmp_path / "nowhere", "dev", expect=128), "not an e3 repository")
+
+
+def test_a_concurrency_below_one_is_a_usage_error(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    before = run("e3-rev-parse", "--repo", repo, "dev").out
+    r = run("e3", "start", repo, "dev", "--concurrency", "0", expect=2)
+    assert "must be at least 1" in r.err
+    assert run("e3-rev-parse", "--repo", repo, "dev").out == before  # nothing ran, nothing committed

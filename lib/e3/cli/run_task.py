@@ -8,26 +8,6 @@ from e3.cli import _command as command
 PROG = "e3-run-task"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return x
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = command.parser(
         PROG,
@@ -36,8 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("repo", metavar="REPO", help="repository (a directory holding .e3, or .e3 itself)")
     p.add_argument("--once", action="store_true", help="process the queue until it is empty, then exit")
     p.add_argument("--runner", default="local", metavar="R", help="queue to serve (default: local)")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="executions to run at once (default: 1)")
-    p.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="fail an execution that runs longer")
+    p.add_argument("--workers", type=command.positive_int, default=1, metavar="N", help="executions to run at once (default: 1)")
+    p.add_argument("--timeout", type=command.positive_float, metavar="SECONDS", help="fail an execution that runs longer")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing per execution")
     return p
 
