@@ -64,6 +64,20 @@ def assert_one_line_error(result: Result, *needles: str) -> None:
         assert needle.lower() in lines[0].lower(), f"{needle!r} not in {lines[0]!r}"
 
 
+def run_workers(repo: Path, count: int) -> list[str]:
+    """Run `count` `e3-run-task REPO --once` processes at once; return all their output lines."""
+    procs = [
+        subprocess.Popen(["e3-run-task", str(repo), "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+        for _ in range(count)
+    ]
+    lines = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        lines += out.decode().splitlines()
+    return lines
+
+
 def write(directory: Path, name: str, data: str | bytes) -> Path:
     """Write `data` (text or bytes) to directory/name; return the path."""
     p = directory / name

@@ -1,12 +1,11 @@
 """e3-enqueue + e3-run-task on a deployed package: waves of ready tasks, memo, force, stale outputs."""
 from __future__ import annotations
 
-import subprocess
 
 import pytest
 from packages import chain_zip, fanout_zip, task_name
 
-from conftest import assert_one_line_error, command_env, run
+from conftest import assert_one_line_error, run, run_workers
 from e3 import workspace
 from e3.exec import logs, queue, records
 from e3.repository import open_repository
@@ -103,15 +102,7 @@ def test_several_worker_processes_write_each_output_once(repo, tmp_path, e3):
     deploy(repo, fanout_zip(tmp_path, 30), e3)
     ids = run("e3-enqueue", repo, "dev").out.split()
     assert len(ids) == 30  # the fan-out; `sum` waits for two of them
-    procs = [
-        subprocess.Popen(["e3-run-task", str(repo), "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
-        for _ in range(3)
-    ]
-    done = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        done += [line.split()[0] for line in out.decode().splitlines()]
+    done = [line.split()[0] for line in run_workers(repo, 3)]
     assert sorted(done) == sorted(ids)
     r = open_repository(repo)
     assert all(len([x for x in logs.read_records(logs.log_path(r, t)) if x["stream"] == "start"]) == 1 for t in _task_ids(r))

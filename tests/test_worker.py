@@ -1,12 +1,11 @@
 """The worker (e3.exec.worker): memo first, outcome recorded once, claims completed last, timeouts."""
 from __future__ import annotations
 
-import subprocess
 import sys
 
 from runner_tasks import Integer, bash_command, east_task, function, make_task, value
 
-from conftest import command_env
+from conftest import run_workers
 from e3.exec import logs, queue, records, worker
 from e3.exec.identity import task_id
 from e3.repository import open_repository
@@ -122,15 +121,7 @@ def test_several_worker_processes_run_each_execution_exactly_once(repo):
         th, ins = east_task(r.objects, fn, [value(i, Integer)])
         entries.append(entry_for(th, ins, i))
     queue.enqueue_many(r, "local", entries)
-    procs = [
-        subprocess.Popen(["e3-run-task", str(repo), "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
-        for _ in range(3)
-    ]
-    lines = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        lines += out.decode().splitlines()
+    lines = run_workers(repo, 3)
     assert sorted(line.split()[0] for line in lines) == sorted(e.execution_id for e in entries)
     for e in entries:
         assert starts(r, e.task_id) == 1
