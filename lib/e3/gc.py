@@ -152,12 +152,13 @@ def _gc(repo: "Repository", started: float, cutoff: float | None, prune: str, dr
             except OSError as e:
                 raise StorageError(f"cannot remove {path}: {e.strerror or e}") from None
         report.removed.append((h, size))
+    # Emptied fan-out directories (objects/ab/) stay: libgit2 makes an object's directory,
+    # then renames its temporary file from objects/ into it, so removing an empty one
+    # could fail a commit made meanwhile ("failed to rename lockfile").
     if limit is not None:
         tmp_limit = min(limit, started - TMP_MIN_AGE)
         report.tmp_removed = sweep_files(repo.path("tmp"), tmp_limit, lambda name: True, dry_run)
         report.tmp_removed += sweep_files(repo.path("objects", "pack"), tmp_limit, lambda name: name.startswith(PACK_TMP_PREFIXES), dry_run)
-    if not dry_run:
-        _remove_empty_buckets(repo)
     if pack:
         report.git_packed, report.git_loose_removed = _git_upkeep(repo, reach.git, prune, limit, dry_run)
     return report
@@ -175,19 +176,6 @@ def _stat(path) -> os.stat_result | None:  # noqa: ANN001 - a path
         return os.stat(path)
     except FileNotFoundError:
         return None
-
-
-def _remove_empty_buckets(repo: "Repository") -> None:
-    try:
-        buckets = list(os.scandir(repo.path("objects")))
-    except FileNotFoundError:
-        return
-    for b in buckets:
-        if len(b.name) == 2 and b.is_dir():
-            try:
-                os.rmdir(b.path)  # only succeeds if empty; a writer recreates it as needed
-            except OSError:
-                pass
 
 
 def _git_upkeep(repo: "Repository", reachable_git: set[str], prune: str, limit: float | None, dry_run: bool) -> tuple[str, int]:
@@ -232,7 +220,6 @@ def _git_upkeep(repo: "Repository", reachable_git: set[str], prune: str, limit: 
                 pruned += 1
             except FileNotFoundError:
                 pass  # packed and pruned by repack, or gone already
-    _remove_empty_buckets(repo)
     return summary, pruned
 
 
