@@ -283,3 +283,20 @@ def test_e3_starts_claims_write_over_completed_entries_instead_of_creating_files
     c2.abandon()  # as if this process died: a reused file is requeued like any claim
     [back] = queue.requeue_dead(r)
     assert back.entry == short
+
+
+def test_a_queue_directory_removed_under_a_running_process_is_made_again(repo):
+    # This process remembers the directories it made (e3 start enqueues one entry per
+    # task); one removed meanwhile is made again rather than failing the write.
+    import shutil
+
+    r = open_repository(repo)
+    queue.enqueue_claimed(r, "local", entry(1)).complete()
+    shutil.rmtree(queue.queue_dir(r))
+    second, third = entry(2), entry(3)
+    c = queue.enqueue_claimed(r, "local", second)
+    assert queue.find(r, second.execution_id).state == "claimed"
+    c.complete()
+    shutil.rmtree(queue.queue_dir(r))
+    queue.enqueue_many(r, "local", [third], durable=False)
+    assert queue.claim(r, "local").entry == third

@@ -230,14 +230,31 @@ def claimed_dir(repo: "Repository", runner: str) -> str:
     return os.path.join(runner_dir(repo, runner), CLAIMED)
 
 
-def _ensure_dirs(repo: "Repository", runner: str) -> tuple[str, str]:
+def _ensure_dirs(repo: "Repository", runner: str, again: bool = False) -> tuple[str, str]:
+    """The runner's directory and its `claimed/`, made if missing. Known ones are not looked at
+    again (e3 start enqueues one entry per task); `again` after a write found one gone."""
     d = runner_dir(repo, runner)
     c = os.path.join(d, CLAIMED)
-    try:
-        os.makedirs(c, exist_ok=True)
-    except OSError as e:
-        raise _storage_error(e, c) from None
+    if again or c not in _made:
+        try:
+            os.makedirs(c, exist_ok=True)
+        except OSError as e:
+            raise _storage_error(e, c) from None
+        _made.add(c)
     return d, c
+
+
+_made: set[str] = set()
+
+
+def _create(repo: "Repository", runner: str, path: str, flags: int) -> int:
+    """A new entry file; its directory is made again if someone removed it since."""
+    flags |= os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        _ensure_dirs(repo, runner, again=True)
+        return os.open(path, flags, 0o644)
 
 
 # ---------------------------------------------------------------- enqueue
@@ -261,7 +278,7 @@ def enqueue_many(repo: "Repository", runner: str, entries: Iterable[Entry], dura
         for entry in entries:
             check_execution_id(entry.execution_id)
             tmp = os.path.join(d, f".{entry.execution_id}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = _create(repo, runner, tmp, os.O_WRONLY)
             written.append((tmp, os.path.join(d, entry.execution_id + SUFFIX)))
             try:
                 _write_all(fd, entry.encode())
@@ -300,7 +317,7 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     fd = _reused(os.path.join(d, DONE), tmp)
     if fd is None:
         try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = _create(repo, runner, tmp, os.O_RDWR)
         except OSError as e:
             raise _storage_error(e, c) from None
     try:
