@@ -217,7 +217,10 @@ def capture(log: Log):
 _tasks: dict[str, Any] = {}
 _functions: dict[tuple[str, tuple[str, ...]], Any] = {}
 _platforms: dict[str, list] = {}
+_plans: dict[tuple[str, int], "EastRun | None"] = {}
 _counter = itertools.count()
+PLACEHOLDER_DIR = "/e3-task"
+"""Where a command's paths point when it is evaluated only to recognise `east-py run`."""
 
 
 def spawn_all() -> bool:
@@ -253,7 +256,14 @@ def execute(
         except E3Error as e:
             return _error(log, str(e))
         command_ir = task.command_ir
-    # Named now (the command IR needs the paths), made only if the task is spawned.
+    if not (force_spawn or spawn_all()):
+        try:
+            plan = _plan(repo, command_ir, len(input_hashes))
+        except E3Error as e:
+            return _error(log, str(e))
+        platform = None if plan is None else _platform(plan.packages)
+        if platform is not None:
+            return _run_in_process(repo, plan, platform, input_hashes, log, durable)
     scratch = os.path.join(str(repo.root), "tmp", f"run-{os.getpid()}-{next(_counter)}-{secrets.token_hex(4)}")
     input_paths = [os.path.join(scratch, f"input-{i}.beast2") for i in range(len(input_hashes))]
     output_path = os.path.join(scratch, "output.beast2")
@@ -263,16 +273,28 @@ def execute(
         argv = command.evaluate(repo.objects, command_ir, input_paths, output_path)
     except E3Error as e:
         return _error(log, str(e))
-    if not (force_spawn or spawn_all()):
-        plan = parse_east_run(argv, input_paths, output_path)
-        if plan is not None:
-            platform = _platform(plan.packages)
-            if platform is not None:
-                return _run_in_process(repo, plan, platform, input_hashes, log, durable)
     try:
         return _spawn(repo, argv, Path(scratch), input_hashes, log, timeout, on_spawn, durable)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _plan(repo: "Repository", command_ir: str, n_inputs: int) -> EastRun | None:
+    """The in-process form of a command for `n_inputs` inputs, or None if it must be spawned.
+
+    The plan names inputs by position, so the command is evaluated once per worker on
+    placeholder paths and its plan reused: a task's command is a pure East function
+    of the paths, and only a command that inspected their text could tell them apart.
+    """
+    key = (command_ir, n_inputs)
+    if key not in _plans:
+        from e3.exec import command
+
+        input_paths = [f"{PLACEHOLDER_DIR}/input-{i}.beast2" for i in range(n_inputs)]
+        output_path = f"{PLACEHOLDER_DIR}/output.beast2"
+        argv = command.evaluate(repo.objects, command_ir, input_paths, output_path)
+        _plans[key] = parse_east_run(argv, input_paths, output_path)
+    return _plans[key]
 
 
 def _error(log: Log, message: str) -> Outcome:
