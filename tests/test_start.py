@@ -314,9 +314,12 @@ def test_a_path_that_is_not_a_repository_is_one_line_error(tmp_path):
     assert_one_line_error(run("e3", "start", tmp_path / "nowhere", "dev", expect=128), "not an e3 repository")
 
 
-def test_a_concurrency_below_one_is_a_usage_error(tmp_path):
+def test_a_concurrency_below_one_or_a_timeout_not_above_zero_is_a_usage_error(tmp_path):
     repo = _deploy(tmp_path, _diamond())
     before = run("e3-rev-parse", "--repo", repo, "dev").out
     r = run("e3", "start", repo, "dev", "--concurrency", "0", expect=2)
     assert "must be at least 1" in r.err
+    for bad in ("0", "-1", "soon"):  # as e3-run-task --timeout: a bound that could never be met
+        r = run("e3", "start", repo, "dev", "--timeout", bad, expect=2)
+        assert "--timeout" in r.err and bad in r.err
     assert run("e3-rev-parse", "--repo", repo, "dev").out == before  # nothing ran, nothing committed

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", metavar="TASK", help="run only this task (its upstream is not run)")
     p.add_argument("--concurrency", "-j", type=command.positive_int, default=4, metavar="N", help="tasks at once (default 4)")
     p.add_argument("--force", action="store_true", help="run tasks even when a cached result exists")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="fail a task that runs longer than this")
+    p.add_argument("--timeout", type=command.positive_float, metavar="SECONDS", help="fail a task that runs longer than this")
     p.add_argument("--spawn", action="store_true", help="spawn every task as its own process (no warm workers)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     return p
