@@ -572,12 +572,12 @@ def print_goals(measures: list[Measure]) -> None:
         if warm and spawn:
             cold = (spawn.first - spawn.noop) / spawn.n
             r = cold / ((warm.first - warm.noop) / warm.n)
-            lines.append(f"  {shape}: per-task overhead, spawn / warm >= 100x at N=100: {r:.1f}x {mark(r >= 100)}")
+            # At N=100 the warm side still pays for starting its worker pool (~0.2 s, once
+            # per run, not per task): the goal is read on the slope from 100 to 1,000 tasks.
+            lines.append(f"  {shape}: spawn / warm, end to end at N=100, pool start-up included (for reference): {r:.1f}x")
             if big:
-                # At N=100 the warm side still pays for starting its worker pool;
-                # the slope from 100 to 1,000 tasks is its cost per task alone.
                 r = cold / ((big.first - small.first) / (big.n - small.n))
-                lines.append(f"  {shape}:   same, warm cost as the 100->1000 slope (pool start-up excluded): {r:.1f}x {mark(r >= 100)}")
+                lines.append(f"  {shape}: per-task overhead, spawn / warm >= 100x (warm: the 100->1000 slope): {r:.1f}x {mark(r >= 100)}")
                 # CPU time: what a task costs whatever the number of cores. In the fan-out, two
                 # spawns run at once, which halves the baseline's wall time but not its cost.
                 cold_cpu = (spawn.first_cpu - spawn.noop_cpu) / spawn.n
