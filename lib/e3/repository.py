@@ -26,6 +26,7 @@ SUBDIRS = ("tasks", "logs", "queue", "tmp", "locks")
 class Repository:
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        self._root = str(self.root)
         self.objects = ObjectStore(self.root)
 
     def __repr__(self) -> str:
@@ -44,6 +45,10 @@ class Repository:
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
+
+    def fspath(self, *parts: str) -> str:
+        """`path` as a string, without pathlib's cost: for paths built once per task."""
+        return os.path.join(self._root, *parts)
 
 
 def is_repository(root: Path) -> bool:

@@ -219,7 +219,7 @@ def decode_claim_file(data: bytes) -> tuple[Entry, int, ClaimHolder | None]:
 
 
 def queue_dir(repo: "Repository") -> str:
-    return str(repo.path("queue"))
+    return repo.fspath("queue")
 
 
 def runner_dir(repo: "Repository", runner: str) -> str:
@@ -307,26 +307,26 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     """Put an entry on the queue already claimed by this process (not durable: like a claim's rename).
 
     The file is a completed entry of `done/` written over when one is spare (see `_Reaper`),
-    else a new one."""
+    else a new one. Either way it is locked and whole before it has a name in `claimed/`,
+    which requeue_dead looks at, so it is never taken for a dead or torn claim."""
     import cbor2
 
     d, c = _ensure_dirs(repo, runner)
     check_execution_id(entry.execution_id)
-    tmp = os.path.join(c, f".{entry.execution_id}.tmp")
     final = os.path.join(c, entry.execution_id + SUFFIX)
-    fd = _reused(os.path.join(d, DONE), tmp)
-    if fd is None:
-        try:
-            fd = _create(repo, runner, tmp, os.O_RDWR)
-        except OSError as e:
-            raise _storage_error(e, c) from None
+    data = entry.encode() + cbor2.dumps(ClaimHolder.me().to_map())
+    fd = _write_over_spare(os.path.join(d, DONE), final, data)
+    if fd is not None:
+        return Claim(repo, runner, entry, final, fd)
+    tmp = os.path.join(c, f".{entry.execution_id}.tmp")
     try:
-        # Locked before it has a name requeue_dead looks at, so it is never taken for a dead claim.
+        fd = _create(repo, runner, tmp, os.O_RDWR)
+    except OSError as e:
+        raise _storage_error(e, c) from None
+    try:
         if not locks.try_flock(fd):
             raise StorageError(f"cannot lock new queue entry {tmp}")
-        data = entry.encode() + cbor2.dumps(ClaimHolder.me().to_map())
         _write_all(fd, data)
-        os.ftruncate(fd, len(data))  # a reused file may have been longer
         os.rename(tmp, final)
     except BaseException as e:
         os.close(fd)
@@ -337,8 +337,9 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     return Claim(repo, runner, entry, final, fd)
 
 
-def _reused(done_dir: str, tmp: str) -> int | None:
-    """A spare completed entry, locked and renamed to `tmp`, opened at offset 0; None if there is none."""
+def _write_over_spare(done_dir: str, final: str, data: bytes) -> int | None:
+    """A spare completed entry, locked, holding `data` and renamed to `final`; its descriptor,
+    or None if there is no spare. Nobody reads `done/`, so the spare is written in place."""
     while (spare := _reaper.spare(done_dir)) is not None:
         try:
             fd = os.open(spare, os.O_RDWR | os.O_CLOEXEC)
@@ -346,7 +347,9 @@ def _reused(done_dir: str, tmp: str) -> int | None:
             continue  # deleted by another process meanwhile
         try:
             if locks.try_flock(fd):
-                os.rename(spare, tmp)
+                _write_all(fd, data)
+                os.ftruncate(fd, len(data))  # it may have been longer
+                os.rename(spare, final)  # fails if another process deleted it meanwhile: next one
                 return fd
         except OSError:
             pass
