@@ -7,6 +7,7 @@ holder's pid, process start time and boot id so a dead holder is recognised.
 """
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from e3.errors import FormatError
+from e3.store import unlink_if_present
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -87,7 +89,7 @@ def terminal(execution_id: str, input_hashes, outcome, started_at: datetime) -> 
 
 
 def pointer_path(repo: "Repository", task_id: str) -> str:
-    return repo.path("tasks", task_id)
+    return repo.fspath("tasks", task_id)
 
 
 def write(repo: "Repository", task_id: str, record: Record, durable: bool = True) -> str:
@@ -101,12 +103,19 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     # The pointer also names the kind and output, so a no-op run can check the
     # memo without decoding the record (and without importing the East runtime).
     summary = " ".join([record_hash, record.kind] + ([record.output_hash] if record.output_hash else []))
-    with open(tmp, "w") as f:
-        f.write(summary + "\n")
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            if os.write(fd, f"{summary}\n".encode()) != len(summary) + 1:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a full disk cut it short
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        unlink_if_present(tmp)
+        raise
     return record_hash
 
 
