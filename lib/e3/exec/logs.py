@@ -63,11 +63,11 @@ class LogWriter:
     """Appends records to one log; `write(stream, data)` is what the runner calls."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+        self.path = os.fspath(path)
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if os.fstat(self._fd).st_size:
             _cut_torn_tail(self._fd, self.path)
@@ -103,7 +103,7 @@ class LogWriter:
 
 def open_log(repo: "Repository", task_id: str, execution_id: str | None = None) -> LogWriter:
     """A writer on the task's log; with `execution_id`, a new execution's "start" record first."""
-    writer = LogWriter(log_path(repo, task_id))
+    writer = LogWriter(repo.fspath("logs", check_hash(task_id) + SUFFIX))
     if execution_id is not None:
         writer.start(execution_id)
     return writer
@@ -148,7 +148,7 @@ def _decode_from(data: bytes | memoryview, offset: int = 0) -> tuple[list[dict],
     return records, end
 
 
-def _cut_torn_tail(fd: int, path: Path) -> None:
+def _cut_torn_tail(fd: int, path: str) -> None:
     """Drop bytes after the last complete record, so the next record starts on a boundary."""
     with open(path, "rb") as f:
         data = f.read()
