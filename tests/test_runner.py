@@ -100,6 +100,19 @@ def test_in_process_output_is_byte_equal_to_a_spawned_east_py_run(r, params, out
     assert warm.output_hash == cold.output_hash
 
 
+def test_a_worker_keeps_a_bounded_number_of_compiled_functions(r, monkeypatch):
+    # A fan-out's tasks are each a function of their own: a long-lived worker must not keep them all.
+    monkeypatch.setattr(runner, "COMPILED_KEPT", 2)
+    monkeypatch.setattr(runner, "_functions", {})
+    for k in range(1, 5):
+        th, ins = east_task(r.objects, function([Integer], Integer, lambda b, x, k=k: x + k), [value(10, Integer)])
+        out = runner.execute(r, th, ins)
+        assert out.status == "success" and r.objects.read(out.output_hash) == value(10 + k, Integer)
+        assert len(runner._functions) <= 2
+    again = runner.execute(r, th, ins)  # the newest is still there; an evicted one is compiled again
+    assert again.output_hash == out.output_hash
+
+
 def test_spawn_all_setting_spawns_east_tasks(r, monkeypatch):
     # A command whose argv names a runner that is not installed: only a spawn can fail on it.
     th, ins = east_task(r.objects, inc(), [value(1, Integer)], east_command(prefix=("uv", "run", "east-py", "run")))

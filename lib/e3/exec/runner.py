@@ -218,6 +218,8 @@ _tasks: dict[str, Any] = {}
 _functions: dict[tuple[str, tuple[str, ...]], Any] = {}
 _platforms: dict[str, list] = {}
 _plans: dict[tuple[str, int], "EastRun | None"] = {}
+COMPILED_KEPT = 4096
+"""Compiled functions a worker keeps (the oldest goes first), so a long run's memory stays bounded."""
 _counter = itertools.count()
 PLACEHOLDER_DIR = "/e3-task"
 """Where a command's paths point when it is evaluated only to recognise `east-py run`."""
@@ -348,6 +350,8 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     try:
         with capture(log):
             if fn is None:
+                if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
+                    del _functions[next(iter(_functions))]
                 fn = _functions[key] = east.compile_function(ir, platform)
             value, out_type = east.call_encoded(fn, inputs)
             data = east.encode_as_runner(value, out_type)
