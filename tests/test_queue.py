@@ -300,3 +300,19 @@ def test_a_queue_directory_removed_under_a_running_process_is_made_again(repo):
     shutil.rmtree(queue.queue_dir(r))
     queue.enqueue_many(r, "local", [third], durable=False)
     assert queue.claim(r, "local").entry == third
+
+
+def test_a_claim_whose_spare_entry_was_deleted_meanwhile_takes_the_next_or_a_new_file(repo):
+    # Another process (its reaper) may delete a completed entry this one meant to write over.
+    r = open_repository(repo)
+    for n in range(3):
+        queue.enqueue_claimed(r, "local", entry(n)).complete()
+    done = os.path.join(queue.runner_dir(r, "local"), "done")
+    for name in os.listdir(done):
+        os.unlink(os.path.join(done, name))  # every spare this process knows of is gone
+    e = entry(9)
+    c = queue.enqueue_claimed(r, "local", e)
+    assert queue.find(r, e.execution_id).state == "claimed"
+    with open(c.path, "rb") as f:
+        assert queue.decode_claim_file(f.read())[0] == e
+    assert not [n for n in os.listdir(queue.claimed_dir(r, "local")) if n.endswith(".tmp")]
