@@ -28,6 +28,8 @@ import struct
 import zlib
 from typing import Sequence
 
+from e3.store import write_exactly
+
 COMMIT, TREE, BLOB = 1, 2, 3
 """Pack type numbers (git's OBJ_COMMIT, OBJ_TREE, OBJ_BLOB)."""
 TYPE_NAMES = {COMMIT: "commit", TREE: "tree", BLOB: "blob"}
@@ -297,9 +299,7 @@ def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
     try:
         # Held until closed: e3-fsck and gc tell a live writer's temporary file from a dead one's.
         fcntl.flock(fd, fcntl.LOCK_EX)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_exactly(fd, data)
         if durable:
             os.fsync(fd)
     except BaseException:

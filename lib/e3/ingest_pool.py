@@ -23,7 +23,7 @@ from typing import Callable
 
 from e3 import errors
 from e3.ingest import Ingest
-from e3.store import Batch, read_exactly
+from e3.store import Batch, read_exactly, write_exactly
 
 BLOCK = 256
 """Paths per block: one Batch group."""
@@ -159,9 +159,7 @@ def _readable(fd: int) -> bool:
 
 def _send(fd: int, value: object) -> None:
     data = marshal.dumps(value)
-    view = memoryview(len(data).to_bytes(4, "little") + data)
-    while view:
-        view = view[os.write(fd, view) :]
+    write_exactly(fd, len(data).to_bytes(4, "little") + data)
 
 
 def _receive(fd: int) -> object | None:

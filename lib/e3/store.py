@@ -526,6 +526,13 @@ def read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(parts)
 
 
+def write_exactly(fd: int, data: bytes | memoryview) -> None:
+    """All of `data` to a pipe or file descriptor (one write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_all(sink: BinaryIO, data: memoryview) -> None:
     """Write every byte to an unbuffered file (a raw write may take only part)."""
     try:

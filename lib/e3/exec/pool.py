@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Sequence
 
 from e3.exec.runner import KILL_GRACE, Outcome, kill_group
-from e3.exec.worker_main import HEADER
+from e3.exec.worker_main import HEADER, write_frame
 
 DEFAULT_PLATFORMS = ("east-py-std",)
 START_TIMEOUT = 60.0
@@ -113,14 +113,8 @@ class _Worker:
         self.ready = False
 
     def send(self, message: dict) -> None:
-        import cbor2
-
-        body = cbor2.dumps(message)
-        data = memoryview(HEADER.pack(len(body)) + body)
         try:
-            while data:
-                n = os.write(self.req_w, data)
-                data = data[n:]
+            write_frame(self.req_w, message)
         except BrokenPipeError:
             raise WorkerDied() from None
 

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from e3.errors import FormatError, StorageError, UsageError
 from e3.exec import locks
 from e3.process import boot_id, my_start_time
-from e3.store import sweep_files, syncfs_path, unlink_if_present
+from e3.store import sweep_files, syncfs_path, unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -281,7 +281,7 @@ def enqueue_many(repo: "Repository", runner: str, entries: Iterable[Entry], dura
             fd = _create(repo, runner, tmp, os.O_WRONLY)
             written.append((tmp, os.path.join(d, entry.execution_id + SUFFIX)))
             try:
-                _write_all(fd, entry.encode())
+                write_exactly(fd, entry.encode())
                 if durable and single:
                     os.fsync(fd)
             finally:
@@ -326,7 +326,7 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     try:
         if not locks.try_flock(fd):
             raise StorageError(f"cannot lock new queue entry {tmp}")
-        _write_all(fd, data)
+        write_exactly(fd, data)
         os.rename(tmp, final)
     except BaseException as e:
         os.close(fd)
@@ -347,7 +347,7 @@ def _write_over_spare(done_dir: str, final: str, data: bytes) -> int | None:
             continue  # deleted by another process meanwhile
         try:
             if locks.try_flock(fd):
-                _write_all(fd, data)
+                write_exactly(fd, data)
                 os.ftruncate(fd, len(data))  # it may have been longer
                 os.rename(spare, final)  # fails if another process deleted it meanwhile: next one
                 return fd
@@ -837,13 +837,6 @@ def _read_path(path: str) -> bytes | None:
             return f.read()
     except FileNotFoundError:
         return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 def _fsync_dir(path: str) -> None:

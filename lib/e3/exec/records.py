@@ -7,7 +7,6 @@ holder's pid, process start time and boot id so a dead holder is recognised.
 """
 from __future__ import annotations
 
-import errno
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from e3.errors import FormatError
-from e3.store import unlink_if_present
+from e3.store import unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -106,8 +105,7 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         try:
-            if os.write(fd, f"{summary}\n".encode()) != len(summary) + 1:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a full disk cut it short
+            write_exactly(fd, f"{summary}\n".encode())
             if durable:
                 os.fsync(fd)
         finally:

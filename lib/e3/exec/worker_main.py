@@ -22,7 +22,7 @@ import sys
 
 import cbor2
 
-from e3.store import read_exactly
+from e3.store import read_exactly, write_exactly
 
 HEADER = struct.Struct(">I")
 
@@ -40,11 +40,7 @@ def read_frame(fd: int) -> dict | None:
 
 def write_frame(fd: int, message: dict) -> None:
     body = cbor2.dumps(message)
-    data = HEADER.pack(len(body)) + body
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    write_exactly(fd, HEADER.pack(len(body)) + body)
 
 
 
