@@ -61,10 +61,10 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
         if repo is None:
             repo = repos[root] = Repository(root)
         inputs = list(req["inputs"])
+        task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
         log = None
         bounds = bool(req.get("log_start_end", True))
         if req.get("log", True):
-            task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
             try:
                 log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None)
             except OSError as e:  # a full disk: fail this execution, keep the worker
@@ -85,20 +85,19 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
                 log.close()
         write_frame(wfd, {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]})
         if req.get("record") is not None:
-            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, inputs, outcome)})
+            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
 
 
-def _record(repo, req: dict, inputs: list[str], outcome) -> str | None:
+def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
     """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
     from datetime import datetime, timezone
 
     from e3.errors import E3Error
-    from e3.exec import identity, records
+    from e3.exec import records
 
     try:
         started = datetime.fromtimestamp(float(req["record"]), timezone.utc)
         rec = records.terminal(req["execution_id"], inputs, outcome, started)
-        task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
         return records.write(repo, task_id, rec, durable=bool(req.get("durable", True)))
     except (E3Error, OSError, ValueError, TypeError, KeyError):
         return None
