@@ -13,18 +13,11 @@ from functools import lru_cache
 
 @lru_cache(maxsize=1)
 def boot_id() -> str:
-    """This boot's id, read once per process (no process outlives a boot)."""
-    global _boot
-    if _boot is None:
-        try:
-            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-                _boot = f.read().strip()
-        except OSError:
-            _boot = "unknown"
-    return _boot
-
-
-_boot: str | None = None
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
 
 
 def start_time(pid: int) -> int | None:
