@@ -67,6 +67,19 @@ def test_hash_object_w_twice_is_a_no_op(repo, tmp_path):
     assert objects_in(repo)[0].stat().st_ino == before.st_ino and temp_files(repo) == []
 
 
+def test_hash_object_w_rewrites_an_object_a_power_loss_left_short(repo, tmp_path):
+    # A write without fsync can leave the object's name with fewer bytes: storing the same
+    # bytes again (from a file, or streamed from stdin) repairs it instead of reusing it.
+    (tmp_path / "n.beast2").write_bytes(NUMBERS_BEAST2)
+    for args, stdin in ((["-w", tmp_path / "n.beast2"], None), (["-w", "--stdin"], NUMBERS_BEAST2)):
+        run("e3-hash-object", "-w", tmp_path / "n.beast2", cwd=repo)
+        [path] = objects_in(repo)
+        os.chmod(path, 0o644)
+        path.write_bytes(NUMBERS_BEAST2[:5])
+        run("e3-hash-object", *args, cwd=repo, input=stdin)
+        assert path.read_bytes() == NUMBERS_BEAST2 and temp_files(repo) == []
+
+
 def test_hash_object_stdin_reads_beast2_by_its_magic(repo):
     assert run("e3-hash-object", "-w", "--stdin", input=NUMBERS_BEAST2, cwd=repo).out.strip() == NUMBERS_HASH
     assert objects_in(repo)[0].read_bytes() == NUMBERS_BEAST2

@@ -166,10 +166,8 @@ class ObjectStore:
         core.fsyncMethod=batch. The write is still atomic (tmp + rename).
         """
         obj = hash_bytes(data)
-        if self.freshen(obj) and _size(self.fspath(obj)) == len(data):
+        if self.stored_whole(obj, len(data)):
             return obj
-        # Absent, or short: a power loss after a `durable=False` rename can leave the name
-        # with fewer bytes than it was given. Writing the value again repairs it.
         tmp = self._temp()
         try:
             with tmp:
@@ -230,7 +228,7 @@ class ObjectStore:
             if check is not None:
                 with open(tmp.name, "rb") as again:
                     check(again)
-            if self.freshen(obj):
+            if self.stored_whole(obj, tmp.tell()):
                 tmp.close()
                 unlink_if_present(tmp.name)
                 return obj, None
@@ -259,6 +257,12 @@ class ObjectStore:
             return False
         except OSError:
             return os.path.isfile(path)  # not ours to touch (shared repository): present is what matters
+
+    def stored_whole(self, obj: str, size: int) -> bool:
+        """`obj` is stored with all its `size` bytes (and freshened, see `freshen`); a writer of
+        the same bytes has nothing to do. A power loss after a `durable=False` rename can leave
+        the name with fewer bytes: then the writer writes the value again, which repairs it."""
+        return self.freshen(obj) and _size(self.fspath(obj)) == size
 
     def remove(self, obj: str) -> None:
         """Delete one object (for gc); absent is fine."""
@@ -355,7 +359,7 @@ class Batch:
         tmp = None
         if obj in self._pending:
             pass  # the same bytes twice in one group
-        elif not (self.store.freshen(obj) and _size(self.store.fspath(obj)) == len(data)):  # as ObjectStore.write
+        elif not self.store.stored_whole(obj, len(data)):
             tmp = self.store._temp()
             try:
                 _write_all(tmp, memoryview(data))
