@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 
 from e3.container import header_problem
 from e3.repository import Repository
-from e3.store import CHUNK, GIT_TMP_PREFIX, SUFFIX, TMP_PREFIX, held_by_a_writer
+from e3.store import CHUNK, GIT_TMP_PREFIX, PACK_TMP_PREFIXES, SUFFIX, TMP_PREFIX, held_by_a_writer
 
 CORRUPT = "corrupt"
 """An object whose bytes do not hash to its name or cannot be read (with `decode`: or do not decode)."""
@@ -169,7 +169,7 @@ def _check_pack_temp_files(repo: Repository, report: Report) -> None:
         return
     now = time.time()
     for entry in entries:
-        if not entry.name.startswith(("tmp_", ".tmp-")) or held_by_a_writer(entry.path):
+        if not entry.name.startswith(PACK_TMP_PREFIXES) or held_by_a_writer(entry.path):
             continue
         try:
             st = entry.stat(follow_symlinks=False)

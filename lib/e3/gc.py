@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from e3.errors import E3Error, StorageError, UsageError
-from e3.store import sweep_files
+from e3.store import PACK_TMP_PREFIXES, sweep_files
 from e3.reachability import VALUE, Walker
 
 if TYPE_CHECKING:
@@ -51,8 +51,6 @@ DEFAULT_PRUNE = "2.weeks.ago"
 TMP_MIN_AGE = 3600.0
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 _GIT_LOOSE = re.compile(r"[0-9a-f]{38}")
-PACK_TMP_PREFIXES = ("tmp_", ".tmp-")
-"""Temporary files in objects/pack/: e3's and git's `tmp_pack_*`/`tmp_idx_*`, git repack's `.tmp-<pid>-pack-*`."""
 
 
 class GcRefused(E3Error):

@@ -28,7 +28,7 @@ import struct
 import zlib
 from typing import Sequence
 
-from e3.store import write_exactly
+from e3.store import unlink_if_present, write_exactly
 
 COMMIT, TREE, BLOB = 1, 2, 3
 """Pack type numbers (git's OBJ_COMMIT, OBJ_TREE, OBJ_BLOB)."""
@@ -137,14 +137,14 @@ def _publish(pack_dir: str, records: Sequence[tuple[bytes, bytes]], durable: boo
     try:
         tmp_idx = _write_tmp(pack_dir, TMP_IDX_PREFIX, index, durable)
     except BaseException:
-        _unlink(tmp_pack)
+        unlink_if_present(tmp_pack)
         raise
     try:
         os.rename(tmp_pack, os.path.join(pack_dir, name + ".pack"))
         os.rename(tmp_idx, os.path.join(pack_dir, name + ".idx"))
     except BaseException:
-        _unlink(tmp_pack)
-        _unlink(tmp_idx)
+        unlink_if_present(tmp_pack)
+        unlink_if_present(tmp_idx)
         raise
     return name
 
@@ -283,7 +283,7 @@ def _find_offset(idx_path: str, oid: bytes) -> int | None:
 def remove_pack(pack_dir: str, name: str) -> None:
     """Delete a pack: its index first, so no reader finds an index whose pack is gone."""
     for ext in (".idx", ".pack", ".rev", ".bitmap"):
-        _unlink(os.path.join(pack_dir, name + ext))
+        unlink_if_present(os.path.join(pack_dir, name + ext))
 
 
 def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
@@ -304,14 +304,7 @@ def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        unlink_if_present(path)
         raise
     os.close(fd)
     return path
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

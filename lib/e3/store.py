@@ -35,6 +35,8 @@ TMP_PREFIX = "obj-"
 TMP_SUFFIX = ".tmp"
 GIT_TMP_PREFIX = "tmp_object_git2_"
 """libgit2's temporary loose objects, at the top of objects/ (commits and trees of refs and workspaces)."""
+PACK_TMP_PREFIXES = ("tmp_", ".tmp-")
+"""Temporary files in objects/pack/: e3's and git's `tmp_pack_*`/`tmp_idx_*`, git repack's `.tmp-<pid>-pack-*`."""
 
 
 def check_hash(text: str) -> str:
