@@ -39,10 +39,10 @@ a rename costs microseconds. Whatever a process leaves in `done/` when it exits
 is deleted by the next one that completes a claim.
 
 A process that will run an entry itself at once (the executor `e3 start`
-embeds) may write it straight into `claimed/` with `enqueue_claimed`: a locked
-`claimed/.<executionId>.tmp` holding the entry and its holder, renamed into
-place. It is then exactly a claim, one file write instead of an enqueue and a
-claim.
+embeds) may write it straight into `claimed/` with `enqueue_claimed`: a spare
+completed entry of `done/` (or a new `claimed/.<executionId>.tmp`), locked,
+holding the entry and its holder, renamed into place. It is then exactly a
+claim, one file write instead of an enqueue and a claim.
 
 Claims need flock semantics that follow processes: a local filesystem (not NFS).
 Durability of claim and completion renames is not forced to disk: after a power
