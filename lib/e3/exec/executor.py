@@ -112,10 +112,7 @@ class QueueExecutor:
         self._known.clear()
         if self._running:
             wait_for = 0 if done else FOREIGN_POLL if self._foreign else timeout
-            finished, _ = concurrent.futures.wait(
-                list(self._running), timeout=wait_for, return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for fut in finished:
+            for fut in self._pool.wait(list(self._running), wait_for):
                 job, claim, started, recorded = self._running.pop(fut)
                 outcome = self._outcome(fut)
                 self._unrecorded.append((job, claim, started, outcome, recorded))
@@ -171,7 +168,7 @@ class QueueExecutor:
             claim.release()  # not committed: back to the queue state a crash would leave
         self._claims.clear()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel=True)
+            self._pool.shutdown(cancel=True)
             self._pool = None
         # Completed queue entries still being deleted in the background are left for the
         # next process that completes a claim: waiting here would make every run pay for them.
@@ -279,6 +276,8 @@ class QueueExecutor:
         """Wait for the workers' records of finished jobs; write those a worker could not."""
         while self._unrecorded:
             job, claim, started, outcome, recorded = self._unrecorded.pop(0)
+            if not recorded.done():
+                self._pool.wait([recorded], None)  # drives the workers meanwhile
             if recorded.result() is None:
                 self._record(job, claim, started, outcome)
 

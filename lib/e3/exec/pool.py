@@ -3,8 +3,15 @@
 Spawning `east-py run` costs ~150-250 ms per task; a worker that already has
 the East runtime and the platform packages loaded runs a small task in well
 under a millisecond, round trip included. `WorkerPool(size)` keeps `size`
-workers (e3.exec.worker_main), each driven by one thread of the owner over a
-pair of pipes carrying length-prefixed CBOR frames.
+workers (e3.exec.worker_main), each reached over a pair of pipes carrying
+length-prefixed CBOR frames.
+
+The pool has no threads of its own: whoever waits on it drives it. `pump`
+waits on every worker's pipe at once (select) and acts on what arrives:
+answers resolve futures, a free worker gets the next request. `wait`, a
+future's `result()` and `run` pump until their answer is in. A thread per
+worker would cost the owner a thread hand-off and a wake-up per task, and the
+owner (e3 start) is what bounds a run of many small tasks.
 
 `submit(TaskRequest)` returns a Future[Outcome]. A worker runs one execution
 at a time: East tasks in-process, shell tasks spawned by the worker in their
@@ -13,13 +20,16 @@ own process group (the worker reports the group, so the pool can kill it), so
 (`start` ... `end`). If a worker dies (segfault, `os._exit`) or does not answer
 within the task's timeout, only that execution fails ('error', with a message
 that says which), its log gets the message and an `end` record, and a fresh
-worker takes the slot. `cancel(future)` stops a pending or running execution
+worker takes its place. `cancel(future)` stops a pending or running execution
 ('cancelled').
+
+Calls are serialised by a lock, so any thread may drive the pool; a worker
+dies with the thread that started it (PR_SET_PDEATHSIG), so drive a pool from
+a thread that outlives it (e3 start drives it from its main thread).
 """
 from __future__ import annotations
 
 import os
-import queue
 import select
 import signal
 import subprocess
@@ -27,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,7 +121,6 @@ class _Worker:
             os.close(req_r)
             os.close(resp_w)
         self.buf = b""
-        self.ready = False
 
     def send(self, message: dict) -> None:
         try:
@@ -118,36 +128,27 @@ class _Worker:
         except BrokenPipeError:
             raise WorkerDied() from None
 
-    def receive(self, deadline: float | None) -> dict | None:
-        """The next frame, or None at the deadline; WorkerDied at end of file."""
+    def read(self) -> list[dict]:
+        """The frames that arrived (the pipe is readable); WorkerDied at end of file."""
         import cbor2
 
-        while True:
-            if len(self.buf) >= HEADER.size:
-                (n,) = HEADER.unpack_from(self.buf)
-                if len(self.buf) >= HEADER.size + n:
-                    body = self.buf[HEADER.size : HEADER.size + n]
-                    self.buf = self.buf[HEADER.size + n :]
-                    return cbor2.loads(body)
-            wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                return None
-            ready, _, _ = select.select([self.resp_r], [], [], wait)
-            if not ready:
-                return None
+        try:
             chunk = os.read(self.resp_r, 1 << 16)
-            if not chunk:
-                raise WorkerDied()
-            self.buf += chunk
-
-    def wait_ready(self, timeout: float) -> None:
-        if self.ready:
-            return
-        frame = self.receive(time.monotonic() + timeout)
-        if frame is None or "ready" not in frame:
-            self.kill()
+        except OSError:
+            chunk = b""
+        if not chunk:
             raise WorkerDied()
-        self.ready = True
+        buf = self.buf + chunk if self.buf else chunk
+        frames = []
+        at = 0
+        while len(buf) - at >= HEADER.size:
+            (n,) = HEADER.unpack_from(buf, at)
+            if len(buf) - at - HEADER.size < n:
+                break
+            frames.append(cbor2.loads(buf[at + HEADER.size : at + HEADER.size + n]))
+            at += HEADER.size + n
+        self.buf = buf[at:]
+        return frames
 
     def kill(self) -> None:
         try:
@@ -179,150 +180,46 @@ class _Worker:
         return f"exited with status {code}"
 
 
-class _Slot(threading.Thread):
-    """One owner thread driving one worker at a time; replaces it when it fails."""
 
-    def __init__(self, pool: "WorkerPool", index: int):
-        super().__init__(name=f"e3-worker-{index}", daemon=True)
-        self.pool = pool
+# What a slot's worker is doing.
+EMPTY = "empty"  # no process: it could not be started, or it died with nothing to do
+STARTING = "starting"  # loading East; it may already hold the request to send once it is ready
+IDLE = "idle"
+RUNNING = "running"  # the request is sent; waiting for its outcome
+RECORDING = "recording"  # answered; waiting for the record the request asked for
+
+
+class _Slot:
+    """One place in the pool: its worker process, the execution it holds, and until when."""
+
+    def __init__(self, index: int):
+        self.index = index
         self.worker: _Worker | None = None
-        self.current: Future | None = None
-        self.cancelled = False
+        self.state = EMPTY
+        self.request: TaskRequest | None = None
+        self.future: Future | None = None
+        self.rid = 0
+        self.deadline: float | None = None
         self.pgid: int | None = None
-        self.answered = False
-        """The worker answered the current request itself (so it is alive and may record it)."""
-        self.lock = threading.Lock()
+        """The process group of the task the worker spawned, if it did."""
+        self.given = 0
+        """Requests its current worker was sent (a worker never given one may still be loading East)."""
 
-    def run(self) -> None:
-        try:
-            self.worker = self.pool._new_worker()
-        except OSError:
-            self.worker = None  # tried again, and reported, with the first task
-        rid = 0
-        while True:
-            item = self.pool._queue.get()
-            if item is None:
-                break
-            request, future = item
-            if not future.set_running_or_notify_cancel():
-                _not_recorded(request)
-                continue
-            rid += 1
-            with self.lock:
-                self.current, self.cancelled, self.pgid = future, False, None
-            try:
-                outcome = self._execute(rid, request)
-            except BaseException as e:  # a bug of ours must not leave a future hanging
-                outcome = Outcome("error", message=f"internal error in worker pool: {type(e).__name__}: {e}")
-            with self.lock:
-                self.current = None
-            future.set_result(outcome)
-            if request.recorded is not None:
-                # This slot takes no other task until its worker has written the record, so the
-                # tasks this outcome released go to a free worker meanwhile.
-                request.recorded.set_result(self._recorded(rid) if self.answered else None)
-        if self.worker is not None and rid == 0:
-            self.worker.kill()  # never given a task (more workers than ready tasks): it may still be loading East
-        elif self.worker is not None:
-            self.worker.close()  # end of file: the worker exits
-            try:
-                self.worker.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
 
-    def _execute(self, rid: int, request: TaskRequest) -> Outcome:
-        frame = request.frame(rid)
-        self.answered = False
-        try:
-            if self.worker is None:
-                self.worker = self.pool._new_worker()
-            self.worker.wait_ready(self.pool.start_timeout)
-        except (WorkerDied, OSError) as e:
-            self._replace()
-            return self._fail(request, frame, "error", f"cannot start a worker process: {e or 'it exited at once'}")
-        worker = self.worker
-        deadline = None if request.timeout is None else time.monotonic() + request.timeout
-        try:
-            worker.send(frame)
-            while True:
-                msg = worker.receive(deadline)
-                if msg is None:  # deadline passed with no answer: the task hangs its worker
-                    self._kill_task(worker)
-                    self._replace()
-                    return self._fail(request, frame, "error", f"timed out after {request.timeout:g}s (worker killed)")
-                if msg.get("id") != rid:
-                    continue
-                if "pgid" in msg:
-                    with self.lock:
-                        self.pgid = msg["pgid"]
-                    if deadline is not None:
-                        deadline += SPAWN_MARGIN  # the worker enforces the timeout on its child and answers
-                    continue
-                status, output_hash, exit_code, message = msg["outcome"]
-                self.answered = True
-                return Outcome(status, output_hash, exit_code, message)
-        except WorkerDied:
-            if self.cancelled:
-                self._kill_task(worker)
-                self._replace()
-                return self._fail(request, frame, "cancelled", "cancelled")
-            how = worker.death()
-            self._kill_task(worker)
-            self._replace()
-            return self._fail(request, frame, "error", f"worker process {worker.proc.pid} {how} while running the task")
+class _PoolFuture(Future):
+    """A Future whose `result()` drives its pool until the answer is in."""
 
-    def _recorded(self, rid: int) -> str | None:
-        """The hash of the record the worker writes after answering request `rid`, or None if it fails."""
-        worker = self.worker
-        if worker is None:
-            return None
-        deadline = time.monotonic() + RECORD_TIMEOUT
-        try:
-            while True:
-                msg = worker.receive(deadline)
-                if msg is None:
-                    worker.kill()  # its task is over: only the worker itself is stuck
-                    self._replace()
-                    return None
-                if msg.get("id") == rid and "recorded" in msg:
-                    return msg["recorded"]
-        except WorkerDied:
-            self._replace()
-            return None
+    def __init__(self, pool: "WorkerPool"):
+        super().__init__()
+        self._pool = pool
 
-    def _kill_task(self, worker: _Worker) -> None:
-        worker.kill()
-        if self.pgid is not None:
-            kill_group(self.pgid, grace=0.2)
+    def result(self, timeout: float | None = None):
+        self._pool.wait([self], timeout)
+        return super().result(timeout=0 if not self.done() else None)
 
-    def _replace(self) -> None:
-        if self.worker is not None:
-            self.worker.close()
-        self.worker = None
-        if not self.pool._closing:
-            try:
-                self.worker = self.pool._new_worker()  # warm up the successor now, not at the next task
-            except OSError:
-                pass
-
-    def _fail(self, request: TaskRequest, frame: dict, status: str, message: str) -> Outcome:
-        if request.log:
-            self.pool._log_failure(request, frame, status, message)
-        return Outcome(status, message=message)
-
-    def cancel(self, future: Future) -> bool:
-        with self.lock:
-            if self.current is not future or self.worker is None:
-                return False
-            self.cancelled = True
-            worker, pgid = self.worker, self.pgid
-        try:
-            worker.proc.kill()
-        except ProcessLookupError:
-            pass
-        if pgid is not None:
-            kill_group(pgid, grace=0.2)
-        return True
+    def exception(self, timeout: float | None = None):
+        self._pool.wait([self], timeout)
+        return super().exception(timeout=0 if not self.done() else None)
 
 
 class WorkerPool:
@@ -340,11 +237,13 @@ class WorkerPool:
         self.preload = tuple(preload)
         self.start_timeout = start_timeout
         self._env = _worker_env(env)
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: deque[tuple[TaskRequest, Future]] = deque()
+        self._lock = threading.RLock()
         self._closing = False
-        self._slots = [_Slot(self, i) for i in range(size)]
+        self._rid = 0
+        self._slots = [_Slot(i) for i in range(size)]
         for slot in self._slots:
-            slot.start()
+            self._spawn(slot)  # they load East while the caller prepares its first tasks
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -352,50 +251,287 @@ class WorkerPool:
     def __exit__(self, *exc) -> None:
         self.shutdown(cancel=exc[0] is not None)
 
-    def _new_worker(self) -> _Worker:
-        return _Worker(self.preload, self._env)
+    # ------------------------------------------------------------ the caller's side
 
     def submit(self, request: TaskRequest) -> "Future[Outcome]":
-        if self._closing:
-            raise RuntimeError("worker pool is shut down")
-        future: Future = Future()
-        self._queue.put((request, future))
-        return future
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("worker pool is shut down")
+            future = _PoolFuture(self)
+            self._pending.append((request, future))
+            self._dispatch()
+            return future
 
     def run(self, request: TaskRequest) -> Outcome:
-        return self.submit(request).result()
+        """Submit and wait for the outcome, and for the record when the request asks for one."""
+        future = self.submit(request)
+        for waited in (future, request.recorded):
+            if waited is not None:
+                self.wait([waited], None)
+        return future.result()
+
+    def wait(self, futures, timeout: float | None) -> list[Future]:
+        """Drive the pool until one of `futures` is done or `timeout` seconds pass; return the done ones."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            done = [f for f in futures if f.done()]
+            if done:
+                return done
+            left = None if end is None else max(0.0, end - time.monotonic())
+            self.pump(left)  # with no time left, still takes in what has arrived
+            if left == 0.0:
+                return [f for f in futures if f.done()]
+
+    def pump(self, timeout: float | None) -> None:
+        """Wait up to `timeout` seconds for the workers; act on every answer, death and deadline."""
+        with self._lock:
+            self._dispatch()
+            watched = {s.worker.resp_r: s for s in self._slots if s.worker is not None}
+            deadlines = [s.deadline for s in self._slots if s.deadline is not None]
+            wait = timeout
+            if deadlines:
+                wait = max(0.0, min(deadlines) - time.monotonic()) if wait is None else min(wait, max(0.0, min(deadlines) - time.monotonic()))
+            if watched:
+                readable, _, _ = select.select(list(watched), [], [], wait)
+            else:
+                readable = []
+                time.sleep(wait if wait is not None else 0.05)
+            for fd in readable:
+                slot = watched[fd]
+                worker = slot.worker
+                if worker is None or worker.resp_r != fd:
+                    continue  # replaced meanwhile
+                self._read(slot, worker)
+            now = time.monotonic()
+            for slot in self._slots:
+                if slot.deadline is not None and slot.deadline <= now:
+                    self._expired(slot)
+            self._dispatch()
 
     def cancel(self, future: Future) -> bool:
         """Cancel a pending execution, or kill a running one (its outcome becomes 'cancelled')."""
-        if future.cancel():
-            return True
-        return any(slot.cancel(future) for slot in self._slots)
-
-    def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
-        """Stop the workers once queued work is done; with `cancel`, drop queued work and kill running work."""
-        if self._closing:
-            return
-        self._closing = True
-        if cancel:
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[1].cancel()
+        with self._lock:
+            for item in self._pending:
+                if item[1] is future:
+                    self._pending.remove(item)
+                    future.cancel()
                     _not_recorded(item[0])
+                    return True
             for slot in self._slots:
-                current = slot.current
-                if current is not None:
-                    slot.cancel(current)
-        for _ in self._slots:
-            self._queue.put(None)
-        if wait:
-            for slot in self._slots:
-                slot.join()
+                if slot.future is future and slot.state in (STARTING, RUNNING):
+                    self._take_in(slot)  # the group of a task it spawned, or the outcome if it just finished
+                    if slot.future is not future or slot.state not in (STARTING, RUNNING):
+                        return False
+                    self._cancel(slot)
+                    return True
+            return future.cancel()
 
-    def _log_failure(self, request: TaskRequest, frame: dict, status: str, message: str) -> None:
+    def shutdown(self, cancel: bool = False) -> None:
+        """Stop the workers once queued work is done; with `cancel`, drop queued work and kill running work."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            if cancel:
+                while self._pending:
+                    request, future = self._pending.popleft()
+                    future.cancel()
+                    _not_recorded(request)
+                for slot in self._slots:
+                    if slot.future is not None and slot.state in (STARTING, RUNNING):
+                        self._cancel(slot)
+            while self._pending or any(s.state in (RUNNING, RECORDING) or s.request is not None for s in self._slots):
+                self.pump(1.0)
+            for slot in self._slots:
+                worker = slot.worker
+                if worker is not None and slot.given == 0:
+                    worker.kill()  # never given a task (more workers than tasks): it may still be loading East
+                elif worker is not None:
+                    worker.close()  # end of file: the worker exits
+            for slot in self._slots:
+                worker, slot.worker, slot.state = slot.worker, None, EMPTY
+                if worker is not None and slot.given:
+                    try:
+                        worker.proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        worker.kill()
+
+    # ------------------------------------------------------------ the workers' side
+
+    def _spawn(self, slot: _Slot) -> OSError | None:
+        """Start a worker in this slot; the error if none could be started."""
+        slot.worker, slot.given, slot.pgid = None, 0, None
+        try:
+            slot.worker = _Worker(self.preload, self._env)
+        except OSError as e:
+            slot.state, slot.deadline = EMPTY, None
+            return e
+        slot.state, slot.deadline = STARTING, time.monotonic() + self.start_timeout
+        return None
+
+    def _dispatch(self) -> None:
+        """Give pending requests to free slots: a ready worker first, then one still starting."""
+        while self._pending:
+            slot = self._free_slot()
+            if slot is None:
+                return
+            request, future = self._pending.popleft()
+            if not future.set_running_or_notify_cancel():
+                _not_recorded(request)
+                continue
+            self._rid += 1
+            slot.request, slot.future, slot.rid = request, future, self._rid
+            if slot.state == EMPTY:
+                error = self._spawn(slot)
+                if error is not None:
+                    self._fail(slot, "error", f"cannot start a worker process: {error}")
+                    continue
+            if slot.state == IDLE:
+                self._send(slot)
+
+    def _free_slot(self) -> _Slot | None:
+        for wanted in (IDLE, STARTING, EMPTY):
+            for slot in self._slots:
+                if slot.state == wanted and slot.request is None:
+                    return slot
+        return None
+
+    def _send(self, slot: _Slot) -> None:
+        request = slot.request
+        assert request is not None and slot.worker is not None
+        slot.state, slot.pgid = RUNNING, None
+        slot.deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        slot.given += 1
+        try:
+            slot.worker.send(request.frame(slot.rid))
+        except WorkerDied:
+            self._died(slot)
+
+    def _answer(self, slot: _Slot, message: dict) -> None:
+        if "ready" in message:
+            if slot.state == STARTING:
+                slot.state, slot.deadline = IDLE, None
+                if slot.request is not None:
+                    self._send(slot)
+            return
+        if message.get("id") != slot.rid:
+            return  # about an execution this pool already gave up on
+        if "pgid" in message and slot.state == RUNNING:
+            slot.pgid = message["pgid"]
+            if slot.deadline is not None:
+                slot.deadline += SPAWN_MARGIN  # the worker enforces the timeout on its child and answers
+        elif "outcome" in message and slot.state == RUNNING:
+            status, output_hash, exit_code, text = message["outcome"]
+            request, future = slot.request, slot.future
+            if request.recorded is not None:
+                # This slot takes no other task until its worker has written the record, so the
+                # tasks this outcome releases go to a free worker meanwhile.
+                slot.state, slot.deadline = RECORDING, time.monotonic() + RECORD_TIMEOUT
+            else:
+                self._free(slot)
+            future.set_result(Outcome(status, output_hash, exit_code, text))
+        elif "recorded" in message and slot.state == RECORDING:
+            recorded = slot.request.recorded
+            self._free(slot)
+            recorded.set_result(message["recorded"])
+
+    def _take_in(self, slot: _Slot) -> None:
+        """Act on what the slot's worker has already said, without waiting."""
+        worker = slot.worker
+        if worker is not None and select.select([worker.resp_r], [], [], 0)[0]:
+            self._read(slot, worker)
+
+    def _read(self, slot: _Slot, worker: _Worker) -> None:
+        try:
+            frames = worker.read()
+        except WorkerDied:
+            self._died(slot)
+            return
+        for message in frames:
+            if slot.worker is worker:
+                self._answer(slot, message)
+
+    def _died(self, slot: _Slot) -> None:
+        """The worker's pipe reached end of file: it exited or was killed."""
+        worker = slot.worker
+        state = slot.state
+        if state == RUNNING:
+            how = worker.death()
+            self._kill_task(slot)
+            self._fail(slot, "error", f"worker process {worker.proc.pid} {how} while running the task")
+            self._replace(slot)
+        elif state == RECORDING:
+            self._free(slot, recorded=None)
+            self._replace(slot)
+        elif state == STARTING:
+            worker.kill()
+            self._drop(slot)
+            if slot.request is not None:
+                self._fail(slot, "error", "cannot start a worker process: it exited at once")
+        else:
+            worker.kill()
+            self._drop(slot)  # an idle worker killed from outside: a new one starts with the next request
+
+    def _expired(self, slot: _Slot) -> None:
+        state = slot.state
+        if state == RUNNING:  # no answer in time: the task hangs its worker
+            self._kill_task(slot)
+            self._fail(slot, "error", f"timed out after {slot.request.timeout:g}s (worker killed)")
+            self._replace(slot)
+        elif state == RECORDING:  # its task is over: only the worker itself is stuck
+            slot.worker.kill()
+            self._free(slot, recorded=None)
+            self._replace(slot)
+        elif state == STARTING:
+            slot.worker.kill()
+            self._drop(slot)
+            if slot.request is not None:
+                self._fail(slot, "error", f"cannot start a worker process: not ready after {self.start_timeout:g}s")
+
+    def _cancel(self, slot: _Slot) -> None:
+        if slot.state == STARTING:  # never sent: nothing ran, nothing to log
+            request, future = slot.request, slot.future
+            self._free(slot, recorded=None)
+            future.set_result(Outcome("cancelled", message="cancelled"))
+            return
+        self._kill_task(slot)
+        self._fail(slot, "cancelled", "cancelled")
+        self._replace(slot)
+
+    def _kill_task(self, slot: _Slot) -> None:
+        slot.worker.kill()
+        if slot.pgid is not None:
+            kill_group(slot.pgid, grace=0.2)
+
+    def _replace(self, slot: _Slot) -> None:
+        """Warm up the successor of a worker that died or was killed now, not at the next task."""
+        if slot.worker is not None:
+            slot.worker.close()
+        self._drop(slot)
+        if not self._closing:
+            self._spawn(slot)
+
+    def _drop(self, slot: _Slot) -> None:
+        slot.worker, slot.state, slot.deadline, slot.pgid = None, EMPTY, None, None
+
+    def _free(self, slot: _Slot, **recorded) -> None:
+        """The slot's execution is over; with `recorded=...`, resolve its record's future with that."""
+        request = slot.request
+        slot.request, slot.future, slot.deadline = None, None, None
+        if slot.state in (RUNNING, RECORDING):
+            slot.state = IDLE
+        if recorded and request is not None and request.recorded is not None and not request.recorded.done():
+            request.recorded.set_result(recorded["recorded"])
+
+    def _fail(self, slot: _Slot, status: str, message: str) -> None:
+        """End the slot's execution without the worker's answer: log why, resolve its futures."""
+        request, future = slot.request, slot.future
+        if request.log:
+            self._log_failure(request, status, message)
+        self._free(slot, recorded=None)
+        future.set_result(Outcome(status, message=message))
+
+    def _log_failure(self, request: TaskRequest, status: str, message: str) -> None:
         """The worker could not finish the log: say what happened and close the execution."""
         from e3.exec import identity, logs
         from e3.repository import Repository
