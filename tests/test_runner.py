@@ -212,3 +212,22 @@ def test_runner_writes_into_a_task_log(r):
     assert [x["stream"] for x in recs] == ["start", "stdout", "end"]
     assert recs[1]["bytes"] == b"hi\n" and recs[2]["status"] == "failed"
     assert os.path.exists(logs.log_path(r, "a" * 64))
+
+
+def test_only_a_function_that_provably_calls_no_platform_function_compiles_without_one():
+    from east.types import FunctionType
+    from east_py_std import console_log
+
+    from e3 import east as e3east
+
+    def noisy(b, n):
+        b.let(console_log(East.str("n is ", n)))
+        return n + 1
+
+    assert e3east.calls_no_platform(inc())
+    assert not e3east.calls_no_platform(function([Integer], Integer, noisy))
+    # Code the IR text does not show: a function-typed input, an inner function (which may be passed on).
+    assert not e3east.calls_no_platform(function([FunctionType([Integer], Integer)], Integer, lambda b, f: f(East.value(3))))
+    assert not e3east.calls_no_platform(function([AS], AS, lambda b, a: a.map(lambda b2, x: East.str(x, "!"))))
+    assert not e3east.calls_no_platform(b"not beast2")
+

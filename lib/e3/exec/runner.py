@@ -352,7 +352,7 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
             if fn is None:
                 if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
                     del _functions[next(iter(_functions))]
-                fn = _functions[key] = east.compile_function(ir, platform)
+                fn = _functions[key] = east.compile_function(ir, () if east.calls_no_platform(ir) else platform)
             value, out_type = east.call_encoded(fn, inputs)
             data = east.encode_as_runner(value, out_type)
     except Exception as e:  # EastError, or what east-py run would also fail on (bad IR, input types)
