@@ -538,3 +538,20 @@ def test_hash_object_stdin_paths_answers_while_stdin_is_still_open(repo, tmp_pat
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "temporary-name"])
+def test_store_write_publishes_whole_read_only_objects_and_repairs_a_short_one(repo, monkeypatch, unnamed):
+    from e3 import store as store_module
+    from e3.repository import open_repository
+
+    monkeypatch.setattr(store_module, "_unnamed_files", unnamed and hasattr(os, "O_TMPFILE"))
+    store = open_repository(repo).objects
+    h = store.write(NUMBERS_BEAST2, durable=False)
+    path = store.path(h)
+    assert h == NUMBERS_HASH and store.read(h) == NUMBERS_BEAST2 and temp_files(repo) == []
+    assert path.stat().st_mode & 0o222 == 0  # objects never change
+    os.chmod(path, 0o644)
+    path.write_bytes(NUMBERS_BEAST2[:5])  # what a power loss can leave of a write without fsync
+    assert store.write(NUMBERS_BEAST2, durable=True) == h
+    assert path.read_bytes() == NUMBERS_BEAST2 and temp_files(repo) == []

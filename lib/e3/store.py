@@ -142,8 +142,22 @@ class ObjectStore:
             os.close(fd)
 
     def read(self, obj: str) -> bytes:
-        with self.open(obj) as f:
-            return f.read()
+        # Plain descriptor calls: a buffered file object costs twice as much for a small object.
+        try:
+            fd = os.open(self.fspath(obj), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {obj} not found") from None
+        try:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size)
+            while len(data) < size:  # a large object may come in parts
+                more = os.read(fd, size - len(data))
+                if not more:
+                    break
+                data += more
+            return data
+        finally:
+            os.close(fd)
 
     def size(self, obj: str) -> int:
         try:
@@ -170,6 +184,12 @@ class ObjectStore:
         obj = hash_bytes(data)
         if self.stored_whole(obj, len(data)):
             return obj
+        target = self.fspath(obj)
+        try:
+            if link_new_file(self._objects, target, data, durable):
+                return obj
+        except OSError as e:
+            raise _storage_error(e, Path(target)) from None
         tmp = self._temp()
         try:
             with tmp:
@@ -563,6 +583,56 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_unnamed_files = hasattr(os, "O_TMPFILE")
+"""False once this kernel or file system refused an unnamed file (then temporary names are used)."""
+
+
+def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: bool, mode: int = 0o444) -> bool:
+    """Create `path` holding `data`, whole or not at all, if it does not exist yet.
+
+    The bytes go to an unnamed file (O_TMPFILE) in `directory`, on the same file
+    system, which is then linked as `path`: one directory operation instead of a
+    create and a rename (about 15 against 25-30 us for a small object), and no
+    temporary name that a kill would leave behind. False when `path` exists (the
+    caller renames over it, which repairs an object a power loss left short) or
+    when unnamed files are not available here (the caller uses a temporary name);
+    OSError for the write's own faults, such as a full disk.
+    """
+    global _unnamed_files
+    if not _unnamed_files:
+        return False
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            _unnamed_files = False
+            return False
+        raise
+    try:
+        write_exactly(fd, data)
+        if durable:
+            os.fsync(fd)
+        # linkat(2) with AT_SYMLINK_FOLLOW names the open file through /proc; Python calls
+        # linkat only when given a directory descriptor (absolute paths ignore it).
+        source = f"/proc/self/fd/{fd}"
+        try:
+            os.link(source, path, src_dir_fd=fd)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)  # a new fan-out directory
+            try:
+                os.link(source, path, src_dir_fd=fd)
+            except FileNotFoundError:  # no /proc here
+                _unnamed_files = False
+                return False
+        except FileExistsError:
+            return False
+    finally:
+        os.close(fd)
+    if durable:
+        _sync_dir(Path(os.path.dirname(path)))
+    return True
 
 
 def unlink_if_present(path: "str | os.PathLike[str]") -> None:

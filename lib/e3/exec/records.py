@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from e3.errors import FormatError
-from e3.store import unlink_if_present, write_exactly
+from e3.store import link_new_file, unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -98,10 +98,12 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
 
     record_hash = repo.objects.write(encode(record.to_east(), ExecutionStatusType), durable=durable)
     path = pointer_path(repo, task_id)
-    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     # The pointer also names the kind and output, so a no-op run can check the
     # memo without decoding the record (and without importing the East runtime).
     summary = " ".join([record_hash, record.kind] + ([record.output_hash] if record.output_hash else []))
+    if link_new_file(os.path.dirname(path), path, f"{summary}\n".encode(), durable, 0o666):
+        return record_hash  # the task_id's first record
+    tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         try:
