@@ -402,8 +402,12 @@ class WorkerPool:
         slot.state, slot.pgid = RUNNING, None
         slot.deadline = None if request.timeout is None else time.monotonic() + request.timeout
         slot.given += 1
+        frame = request.frame(slot.rid)
+        # With requests still queued here, a chain's next task is not waiting on this answer:
+        # the worker then answers once, with its record, and the owner wakes once per task.
+        frame["record_first"] = bool(self._pending)
         try:
-            slot.worker.send(request.frame(slot.rid))
+            slot.worker.send(frame)
         except WorkerDied:
             self._died(slot)
 

@@ -9,9 +9,11 @@ answers `{"id", "outcome"}`; when the task is spawned it first tells
 `{"id", "pgid"}`, so the pool can kill that group if this worker dies. A request
 with `record` (the execution's start time) also asks for its terminal record:
 the worker writes it after answering, while the pool owner goes on with the
-tasks the outcome released, and then says `{"id", "recorded": HASH or None}`.
-It exits
-when RFD reaches end of file. Its stdout is pointed at its stderr: output a task
+tasks the outcome released, and then says `{"id", "recorded": HASH or None}`;
+with `record_first` (the pool has other requests queued, so the answer's
+latency matters less than a wake-up of the pool's owner per frame) it writes
+the record first and sends both frames at once. It exits when RFD reaches
+end of file. Its stdout is pointed at its stderr: output a task
 prints at C level must never mix into the pool owner's stdout.
 """
 from __future__ import annotations
@@ -38,9 +40,13 @@ def read_frame(fd: int) -> dict | None:
     return cbor2.loads(body)
 
 
-def write_frame(fd: int, message: dict) -> None:
-    body = cbor2.dumps(message)
-    write_exactly(fd, HEADER.pack(len(body)) + body)
+def write_frame(fd: int, *messages: dict) -> None:
+    """Frames for `messages`, with one write (the reader wakes once)."""
+    out = b""
+    for message in messages:
+        body = cbor2.dumps(message)
+        out += HEADER.pack(len(body)) + body
+    write_exactly(fd, out)
 
 
 
@@ -83,8 +89,13 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
         finally:
             if log is not None:
                 log.close()
-        write_frame(wfd, {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]})
-        if req.get("record") is not None:
+        answer = {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]}
+        if req.get("record") is None:
+            write_frame(wfd, answer)
+        elif req.get("record_first"):  # the pool has other work queued: no one waits on this answer alone
+            write_frame(wfd, answer, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
+        else:  # answer first: the tasks it releases start on another worker while this one records
+            write_frame(wfd, answer)
             write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
 
 
