@@ -156,8 +156,10 @@ def test_worker_killed_between_rename_and_holder_write_is_detected_as_dead(repo)
 
 ENQUEUE_CLAIMED_AND_WAIT = """
 import sys, time
+from e3 import store
 from e3.repository import open_repository
 from e3.exec import queue
+store._unnamed_files = sys.argv[2] == "unnamed"
 e = queue.Entry(queue.new_execution_id(), "dev", "t", "ab" * 32, "0" * 64, ("ab" * 32,), ("tasks", "t", "output"))
 c = queue.enqueue_claimed(open_repository(sys.argv[1]), "local", e)
 print(c.execution_id, flush=True)
@@ -165,9 +167,10 @@ time.sleep(60)
 """
 
 
-def test_an_entry_enqueued_claimed_is_a_live_claim_and_is_requeued_when_its_process_dies(repo):
+@pytest.mark.parametrize("how", ["unnamed", "temporary-name"])
+def test_an_entry_enqueued_claimed_is_a_live_claim_and_is_requeued_when_its_process_dies(repo, how):
     r = open_repository(repo)
-    p = child(ENQUEUE_CLAIMED_AND_WAIT, repo)
+    p = child(ENQUEUE_CLAIMED_AND_WAIT, repo, how)
     eid = p.stdout.readline().decode().strip()
     found = queue.find(r, eid)
     assert found.state == "claimed" and found.holder.pid == p.pid

@@ -585,53 +585,70 @@ def _sync_dir(path: Path) -> None:
         os.close(fd)
 
 
-_unnamed_files = hasattr(os, "O_TMPFILE")
-"""False once this kernel or file system refused an unnamed file (then temporary names are used)."""
-
-
 def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: bool, mode: int = 0o444) -> bool:
     """Create `path` holding `data`, whole or not at all, if it does not exist yet.
 
-    The bytes go to an unnamed file (O_TMPFILE) in `directory`, on the same file
-    system, which is then linked as `path`: one directory operation instead of a
-    create and a rename (about 15 against 25-30 us for a small object), and no
-    temporary name that a kill would leave behind. False when `path` exists (the
-    caller renames over it, which repairs an object a power loss left short) or
-    when unnamed files are not available here (the caller uses a temporary name);
-    OSError for the write's own faults, such as a full disk.
+    The bytes go to an unnamed file in `directory` (see `unnamed_file`), which is
+    then linked as `path`: one directory operation instead of a create and a
+    rename (about 15 against 25-30 us for a small object), and no temporary name
+    that a kill would leave behind. False when `path` exists (the caller renames
+    over it, which repairs an object a power loss left short) or when unnamed
+    files are not available here (the caller uses a temporary name); OSError for
+    the write's own faults, such as a full disk.
     """
-    global _unnamed_files
-    if not _unnamed_files:
+    fd = unnamed_file(directory, os.O_WRONLY, mode)
+    if fd is None:
         return False
-    try:
-        fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
-    except OSError as e:
-        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            _unnamed_files = False
-            return False
-        raise
     try:
         write_exactly(fd, data)
         if durable:
             os.fsync(fd)
-        # linkat(2) with AT_SYMLINK_FOLLOW names the open file through /proc; Python calls
-        # linkat only when given a directory descriptor (absolute paths ignore it).
-        source = f"/proc/self/fd/{fd}"
         try:
-            os.link(source, path, src_dir_fd=fd)
+            linked = link_unnamed(fd, path)
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path), exist_ok=True)  # a new fan-out directory
-            try:
-                os.link(source, path, src_dir_fd=fd)
-            except FileNotFoundError:  # no /proc here
-                _unnamed_files = False
-                return False
-        except FileExistsError:
-            return False
+            linked = link_unnamed(fd, path)
     finally:
         os.close(fd)
-    if durable:
+    if linked and durable:
         _sync_dir(Path(os.path.dirname(path)))
+    return linked
+
+
+_unnamed_files = hasattr(os, "O_TMPFILE")
+"""False once this kernel or file system refused an unnamed file (then temporary names are used)."""
+
+
+def unnamed_file(directory: str, flags: int, mode: int) -> int | None:
+    """A new file without a name yet (O_TMPFILE) on `directory`'s file system, open with
+    `flags` (O_WRONLY or O_RDWR); None where the kernel or file system cannot make one."""
+    global _unnamed_files
+    if not _unnamed_files:
+        return None
+    try:
+        return os.open(directory, os.O_TMPFILE | flags | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            _unnamed_files = False
+            return None
+        raise
+
+
+def link_unnamed(fd: int, path: str) -> bool:
+    """Name the unnamed file `fd` `path`, whole as written so far; False if `path` is taken.
+    FileNotFoundError when `path`'s directory is missing."""
+    global _unnamed_files
+    # linkat(2) with AT_SYMLINK_FOLLOW names the open file through /proc; Python calls
+    # linkat only when given a directory descriptor (an absolute path ignores it).
+    try:
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        if not os.path.isdir("/proc/self/fd"):  # no /proc here: never again
+            _unnamed_files = False
+            return False
+        raise
     return True
 
 

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from e3.errors import FormatError, StorageError, UsageError
 from e3.exec import locks
 from e3.process import boot_id, my_start_time
-from e3.store import sweep_files, syncfs_path, unlink_if_present, write_exactly
+from e3.store import link_unnamed, sweep_files, syncfs_path, unlink_if_present, unnamed_file, write_exactly
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -316,6 +316,8 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     final = os.path.join(c, entry.execution_id + SUFFIX)
     data = entry.encode() + cbor2.dumps(ClaimHolder.me().to_map())
     fd = _write_over_spare(os.path.join(d, DONE), final, data)
+    if fd is None:
+        fd = _write_unnamed(repo, runner, c, final, data)
     if fd is not None:
         return Claim(repo, runner, entry, final, fd)
     tmp = os.path.join(c, f".{entry.execution_id}.tmp")
@@ -354,6 +356,34 @@ def _write_over_spare(done_dir: str, final: str, data: bytes) -> int | None:
         except OSError:
             pass
         os.close(fd)
+    return None
+
+
+def _write_unnamed(repo: "Repository", runner: str, claimed: str, final: str, data: bytes) -> int | None:
+    """A new file, locked and holding `data`, that appears as `final` (an unnamed file linked
+    in: no temporary name to rename); its descriptor, or None where unnamed files are not
+    available (the caller then uses a temporary name)."""
+    try:
+        fd = unnamed_file(claimed, os.O_RDWR, 0o644)
+    except FileNotFoundError:
+        _ensure_dirs(repo, runner, again=True)
+        fd = unnamed_file(claimed, os.O_RDWR, 0o644)
+    except OSError as e:
+        raise _storage_error(e, claimed) from None
+    if fd is None:
+        return None
+    try:
+        if not locks.try_flock(fd):
+            raise StorageError(f"cannot lock a new queue entry in {claimed}")
+        write_exactly(fd, data)
+        if link_unnamed(fd, final):
+            return fd
+    except BaseException as e:
+        os.close(fd)
+        if isinstance(e, OSError):
+            raise _storage_error(e, claimed) from None
+        raise
+    os.close(fd)  # the name is taken (or no /proc): the caller writes a temporary file
     return None
 
 
