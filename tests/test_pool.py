@@ -184,3 +184,42 @@ def test_caller_may_write_the_logs_start_and_end_itself(r, pool):
     recs = logs.read_records(logs.log_path(r, tid))
     assert [(x["stream"], x.get("bytes")) for x in recs] == [("start", None), ("stdout", b"inside\n"), ("stderr", b"e3: command exited 0 but wrote no output file\n"), ("end", None)]
     assert recs[0]["executionId"] == "mine"
+
+
+@pytest.fixture(scope="module")
+def one():
+    """One worker: a second request is sent behind the first, to the same process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
+    with WorkerPool(1, env=env) as p:
+        yield p
+
+
+def test_requests_sent_behind_a_running_one_run_in_order_on_the_same_worker(r, one):
+    futures = [one.submit(TaskRequest(str(r.root), *inc_task(r, 10 + x))) for x in range(6)]
+    assert [result(r, f.result(timeout=60)) for f in futures] == list(range(11, 17))
+
+
+@pytest.mark.parametrize("how", ["exit", "sleep"])
+def test_a_request_sent_behind_a_task_that_kills_or_hangs_its_worker_runs_on_the_next(r, one, how):
+    th, ins = breaking_task(r, how, 60 if how == "sleep" else 3)
+    bad = one.submit(TaskRequest(str(r.root), th, ins, timeout=1.0))
+    behind = one.submit(TaskRequest(str(r.root), *inc_task(r, 20)))
+    out = bad.result(timeout=60)
+    assert out.status == "error" and ("timed out" in out.message if how == "sleep" else "exited with status 3" in out.message)
+    assert result(r, behind.result(timeout=60)) == 21
+
+
+def test_cancelling_a_request_sent_behind_restarts_the_one_running_and_runs_nothing_else(r, one, tmp_path):
+    marker = tmp_path / "ran"
+    th = make_task(r.objects, bash_command(f'echo x >> {marker}; sleep 1; cp "$1" "$2"'), 1)
+    x = r.objects.write(value(5, Integer))
+    first = one.submit(TaskRequest(str(r.root), th, [x]))
+    behind_th = make_task(r.objects, bash_command(f"touch {tmp_path / 'behind'}"), 0)
+    behind = one.submit(TaskRequest(str(r.root), behind_th, []))
+    time.sleep(0.3)
+    assert one.cancel(behind)
+    assert behind.result(timeout=10).status == "cancelled"
+    assert first.result(timeout=60).output_hash == x
+    assert marker.read_text() == "x\nx\n"  # killed once, run again
+    assert not (tmp_path / "behind").exists()

@@ -202,6 +202,8 @@ class _Slot:
         self.deadline: float | None = None
         self.pgid: int | None = None
         """The process group of the task the worker spawned, if it did."""
+        self.queued: tuple[TaskRequest, Future, int] | None = None
+        """A request already sent behind the one running, so the worker goes on without a round trip."""
         self.given = 0
         """Requests its current worker was sent (a worker never given one may still be loading East)."""
 
@@ -311,18 +313,22 @@ class WorkerPool:
     def cancel(self, future: Future) -> bool:
         """Cancel a pending execution, or kill a running one (its outcome becomes 'cancelled')."""
         with self._lock:
+            for slot in self._slots:
+                if slot.future is future or slot.queued is not None and slot.queued[1] is future:
+                    self._take_in(slot)  # the group of a task it spawned, or the outcome if it just finished
             for item in self._pending:
                 if item[1] is future:
                     self._pending.remove(item)
-                    future.cancel()
+                    if not future.cancel():  # taken back from a dead worker: running already
+                        future.set_result(Outcome("cancelled", message="cancelled"))
                     _not_recorded(item[0])
                     return True
             for slot in self._slots:
                 if slot.future is future and slot.state in (STARTING, RUNNING):
-                    self._take_in(slot)  # the group of a task it spawned, or the outcome if it just finished
-                    if slot.future is not future or slot.state not in (STARTING, RUNNING):
-                        return False
                     self._cancel(slot)
+                    return True
+                if slot.queued is not None and slot.queued[1] is future:
+                    self._cancel_behind(slot)
                     return True
             return future.cancel()
 
@@ -373,13 +379,18 @@ class WorkerPool:
         """Give pending requests to free slots: a ready worker first, then one still starting."""
         while self._pending:
             slot = self._free_slot()
-            if slot is None:
+            behind = None if slot is not None else self._slot_to_queue_on()
+            if slot is None and behind is None:
                 return
             request, future = self._pending.popleft()
-            if not future.set_running_or_notify_cancel():
+            # A request taken back from a worker that died before starting it is running already.
+            if not (future.running() or future.set_running_or_notify_cancel()):
                 _not_recorded(request)
                 continue
             self._rid += 1
+            if behind is not None:
+                self._send_behind(behind, request, future, self._rid)
+                continue
             slot.request, slot.future, slot.rid = request, future, self._rid
             if slot.state == EMPTY:
                 error = self._spawn(slot)
@@ -395,6 +406,36 @@ class WorkerPool:
                 if slot.state == wanted and slot.request is None:
                     return slot
         return None
+
+    def _slot_to_queue_on(self) -> _Slot | None:
+        """A busy worker with nothing sent behind its request; one that is only recording first."""
+        for wanted in (RECORDING, RUNNING):
+            for slot in self._slots:
+                if slot.state == wanted and slot.queued is None:
+                    return slot
+        return None
+
+    def _send_behind(self, slot: _Slot, request: TaskRequest, future: Future, rid: int) -> None:
+        """Send a request to a busy worker, which reads it once done: it never waits on this
+        process between tasks, and a write to a pipe nobody sleeps on wakes no one."""
+        frame = request.frame(rid)
+        frame["record_first"] = True  # it was queued: nothing waits on its answer alone
+        slot.queued = (request, future, rid)
+        slot.given += 1
+        try:
+            slot.worker.send(frame)
+        except WorkerDied:
+            self._died(slot)
+
+    def _next(self, slot: _Slot) -> None:
+        """The execution the worker was sent behind the one that just ended starts now."""
+        if slot.queued is None:
+            return
+        request, future, rid = slot.queued
+        slot.queued = None
+        slot.request, slot.future, slot.rid = request, future, rid
+        slot.state, slot.pgid = RUNNING, None
+        slot.deadline = None if request.timeout is None else time.monotonic() + request.timeout
 
     def _send(self, slot: _Slot) -> None:
         request = slot.request
@@ -428,15 +469,17 @@ class WorkerPool:
             status, output_hash, exit_code, text = message["outcome"]
             request, future = slot.request, slot.future
             if request.recorded is not None:
-                # This slot takes no other task until its worker has written the record, so the
-                # tasks this outcome releases go to a free worker meanwhile.
+                # Nothing new goes to this worker until it has written the record (only a request
+                # sent behind), so the tasks this outcome releases go to a free worker meanwhile.
                 slot.state, slot.deadline = RECORDING, time.monotonic() + RECORD_TIMEOUT
             else:
                 self._free(slot)
+                self._next(slot)
             future.set_result(Outcome(status, output_hash, exit_code, text))
         elif "recorded" in message and slot.state == RECORDING:
             recorded = slot.request.recorded
             self._free(slot)
+            self._next(slot)
             recorded.set_result(message["recorded"])
 
     def _take_in(self, slot: _Slot) -> None:
@@ -477,6 +520,10 @@ class WorkerPool:
             self._drop(slot)  # an idle worker killed from outside: a new one starts with the next request
 
     def _expired(self, slot: _Slot) -> None:
+        rid = slot.rid
+        self._take_in(slot)  # an answer that came in meanwhile
+        if slot.rid != rid or slot.deadline is None or slot.deadline > time.monotonic():
+            return
         state = slot.state
         if state == RUNNING:  # no answer in time: the task hangs its worker
             self._kill_task(slot)
@@ -502,6 +549,22 @@ class WorkerPool:
         self._fail(slot, "cancelled", "cancelled")
         self._replace(slot)
 
+    def _cancel_behind(self, slot: _Slot) -> None:
+        """Cancel a request sent behind a running one, before it started (the worker would run
+        it next): the worker is killed, and the execution it was running starts again on the
+        next free worker (or, when it had answered, the caller writes its record)."""
+        request, future, _ = slot.queued
+        slot.queued = None
+        self._kill_task(slot)
+        if slot.state == RECORDING:  # answered: only its record is lost (the caller writes it)
+            self._free(slot, recorded=None)
+        elif slot.request is not None:
+            self._pending.appendleft((slot.request, slot.future))
+            slot.request = slot.future = None
+        self._replace(slot)
+        _not_recorded(request)
+        future.set_result(Outcome("cancelled", message="cancelled"))
+
     def _kill_task(self, slot: _Slot) -> None:
         slot.worker.kill()
         if slot.pgid is not None:
@@ -516,7 +579,13 @@ class WorkerPool:
             self._spawn(slot)
 
     def _drop(self, slot: _Slot) -> None:
+        """The slot's worker is gone; a request sent behind its execution never started: it goes
+        back to the front of the queue, for the next free worker."""
         slot.worker, slot.state, slot.deadline, slot.pgid = None, EMPTY, None, None
+        if slot.queued is not None:
+            request, future, _ = slot.queued
+            slot.queued = None
+            self._pending.appendleft((request, future))
 
     def _free(self, slot: _Slot, **recorded) -> None:
         """The slot's execution is over; with `recorded=...`, resolve its record's future with that."""
