@@ -223,3 +223,32 @@ def test_cancelling_a_request_sent_behind_restarts_the_one_running_and_runs_noth
     assert first.result(timeout=60).output_hash == x
     assert marker.read_text() == "x\nx\n"  # killed once, run again
     assert not (tmp_path / "behind").exists()
+
+
+def test_a_request_behind_a_long_run_is_taken_back_when_another_worker_is_free(r, tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
+    x = r.objects.write(value(1, Integer))
+    long_run = make_task(r.objects, bash_command('sleep 3; cp "$1" "$2"'), 1)
+    short_run = make_task(r.objects, bash_command('sleep 0.3; cp "$1" "$2"'), 1)
+    ran = tmp_path / "ran"
+
+    def marking(name: str):  # a task that says each time it runs
+        return make_task(r.objects, bash_command(f'echo {name} >> {ran}; cp "$1" "$2"'), 1)
+
+    with WorkerPool(2, env=env) as p:
+        p.run(TaskRequest(str(r.root), *inc_task(r, 50)))  # both workers ready (the other one too, soon)
+        time.sleep(1.0)
+        started = time.monotonic()
+        first = p.submit(TaskRequest(str(r.root), long_run, [x]))
+        second = p.submit(TaskRequest(str(r.root), short_run, [x]))
+        behind = p.submit(TaskRequest(str(r.root), marking("behind"), [x]))  # no worker free: sent behind the first
+        assert behind.result(timeout=60).status == "success"
+        assert time.monotonic() - started < 2.5 and not first.done()  # ran on the second worker once it was free
+        # The first worker has yet to read (and skip) the frame taken back: what comes next must
+        # not go to it, or the byte sent with it would let it run the old request instead.
+        blocker = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 4; cp "$1" "$2"'), 1), [x]))
+        later = [p.submit(TaskRequest(str(r.root), marking(f"later{i}"), [x])) for i in range(2)]
+        assert [f.result(timeout=60).status for f in later] == ["success"] * 2
+        assert first.result(timeout=60).status == second.result(timeout=60).status == blocker.result(timeout=60).status == "success"
+    assert sorted(ran.read_text().split()) == ["behind", "later0", "later1"]  # each once

@@ -54,6 +54,9 @@ SPAWN_MARGIN = KILL_GRACE + 2.0
 """Extra seconds given to a worker whose spawned task timed out: it kills the group and answers itself."""
 RECORD_TIMEOUT = 60.0
 """Seconds a worker may take to write a record after answering before it counts as stuck."""
+RETRACT_AFTER = 0.02
+"""Seconds a request may wait behind a running one while another worker is free, before it is
+taken back for that worker (a request is sent behind another only when no worker is free)."""
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,14 @@ class _Worker:
     def __init__(self, preload: Sequence[str], env: dict[str, str]):
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
+        # One byte per request sent; the worker takes one before it starts a request, and the
+        # pool may take back the last one sent by reading its byte first (see WorkerPool._retract).
+        self.token_r, self.token_w = os.pipe()
+        os.set_blocking(self.token_r, False)  # the worker's end shares this open file: neither waits
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "e3.exec.worker_main", str(req_r), str(resp_w), *preload],
-                pass_fds=(req_r, resp_w),
+                [sys.executable, "-m", "e3.exec.worker_main", str(req_r), str(resp_w), str(self.token_r), *preload],
+                pass_fds=(req_r, resp_w, self.token_r),
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # Ctrl-C at the terminal reaches the owner, which decides
@@ -124,9 +131,17 @@ class _Worker:
 
     def send(self, message: dict) -> None:
         try:
+            os.write(self.token_w, b".")
             write_frame(self.req_w, message)
         except BrokenPipeError:
             raise WorkerDied() from None
+
+    def take_back(self) -> bool:
+        """Take back the last request sent, if the worker has not started it (its byte is still there)."""
+        try:
+            return os.read(self.token_r, 1) != b""
+        except (BlockingIOError, OSError):
+            return False
 
     def read(self) -> list[dict]:
         """The frames that arrived (the pipe is readable); WorkerDied at end of file."""
@@ -159,12 +174,12 @@ class _Worker:
         self.close()
 
     def close(self) -> None:
-        for fd in (self.req_w, self.resp_r):
+        for fd in (self.req_w, self.resp_r, self.token_r, self.token_w):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self.req_w = self.resp_r = -1
+        self.req_w = self.resp_r = self.token_r = self.token_w = -1
 
     def death(self) -> str:
         """How the process ended, in words."""
@@ -204,6 +219,11 @@ class _Slot:
         """The process group of the task the worker spawned, if it did."""
         self.queued: tuple[TaskRequest, Future, int] | None = None
         """A request already sent behind the one running, so the worker goes on without a round trip."""
+        self.started = 0.0
+        """When the running execution started (monotonic)."""
+        self.skipping: int | None = None
+        """A request taken back whose frame the worker has yet to read and skip: until it says so,
+        nothing more is sent (the byte of a request sent meanwhile would let it run the old one)."""
         self.given = 0
         """Requests its current worker was sent (a worker never given one may still be loading East)."""
 
@@ -290,9 +310,12 @@ class WorkerPool:
             self._dispatch()
             watched = {s.worker.resp_r: s for s in self._slots if s.worker is not None}
             deadlines = [s.deadline for s in self._slots if s.deadline is not None]
+            if self._idle_worker():  # when to take back a request stuck behind a long run
+                deadlines += [s.started + RETRACT_AFTER for s in self._slots if s.queued is not None]
             wait = timeout
             if deadlines:
-                wait = max(0.0, min(deadlines) - time.monotonic()) if wait is None else min(wait, max(0.0, min(deadlines) - time.monotonic()))
+                until = max(0.0, min(deadlines) - time.monotonic())
+                wait = until if wait is None else min(wait, until)
             if watched:
                 readable, _, _ = select.select(list(watched), [], [], wait)
             else:
@@ -309,6 +332,7 @@ class WorkerPool:
                 if slot.deadline is not None and slot.deadline <= now:
                     self._expired(slot)
             self._dispatch()
+            self._retract(now)
 
     def cancel(self, future: Future) -> bool:
         """Cancel a pending execution, or kill a running one (its outcome becomes 'cancelled')."""
@@ -366,7 +390,7 @@ class WorkerPool:
 
     def _spawn(self, slot: _Slot) -> OSError | None:
         """Start a worker in this slot; the error if none could be started."""
-        slot.worker, slot.given, slot.pgid = None, 0, None
+        slot.worker, slot.given, slot.pgid, slot.skipping = None, 0, None, None
         try:
             slot.worker = _Worker(self.preload, self._env)
         except OSError as e:
@@ -403,15 +427,33 @@ class WorkerPool:
     def _free_slot(self) -> _Slot | None:
         for wanted in (IDLE, STARTING, EMPTY):
             for slot in self._slots:
-                if slot.state == wanted and slot.request is None:
+                if slot.state == wanted and slot.request is None and slot.skipping is None:
                     return slot
         return None
+
+    def _retract(self, now: float) -> None:
+        """A worker is free and nothing waits here: take back a request stuck behind a long run."""
+        if not self._idle_worker():
+            return
+        for slot in self._slots:
+            if slot.queued is not None and slot.state == RUNNING and now - slot.started >= RETRACT_AFTER:
+                if slot.worker.take_back():  # it will skip the request: give it to the free worker
+                    request, future, rid = slot.queued
+                    slot.queued, slot.skipping = None, rid
+                    self._pending.append((request, future))
+                    self._dispatch()
+                    if not self._idle_worker():
+                        return
+
+    def _idle_worker(self) -> bool:
+        """Is a started worker waiting for work that nothing here waits for?"""
+        return not self._pending and any(s.state == IDLE and s.request is None and s.skipping is None for s in self._slots)
 
     def _slot_to_queue_on(self) -> _Slot | None:
         """A busy worker with nothing sent behind its request; one that is only recording first."""
         for wanted in (RECORDING, RUNNING):
             for slot in self._slots:
-                if slot.state == wanted and slot.queued is None:
+                if slot.state == wanted and slot.queued is None and slot.skipping is None:
                     return slot
         return None
 
@@ -434,14 +476,14 @@ class WorkerPool:
         request, future, rid = slot.queued
         slot.queued = None
         slot.request, slot.future, slot.rid = request, future, rid
-        slot.state, slot.pgid = RUNNING, None
-        slot.deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        slot.state, slot.pgid, slot.started = RUNNING, None, time.monotonic()
+        slot.deadline = None if request.timeout is None else slot.started + request.timeout
 
     def _send(self, slot: _Slot) -> None:
         request = slot.request
         assert request is not None and slot.worker is not None
-        slot.state, slot.pgid = RUNNING, None
-        slot.deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        slot.state, slot.pgid, slot.started = RUNNING, None, time.monotonic()
+        slot.deadline = None if request.timeout is None else slot.started + request.timeout
         slot.given += 1
         frame = request.frame(slot.rid)
         # With requests still queued here, a chain's next task is not waiting on this answer:
@@ -458,6 +500,10 @@ class WorkerPool:
                 slot.state, slot.deadline = IDLE, None
                 if slot.request is not None:
                     self._send(slot)
+            return
+        if "skipped" in message:
+            if message.get("id") == slot.skipping:
+                slot.skipping = None
             return
         if message.get("id") != slot.rid:
             return  # about an execution this pool already gave up on
@@ -581,7 +627,7 @@ class WorkerPool:
     def _drop(self, slot: _Slot) -> None:
         """The slot's worker is gone; a request sent behind its execution never started: it goes
         back to the front of the queue, for the next free worker."""
-        slot.worker, slot.state, slot.deadline, slot.pgid = None, EMPTY, None, None
+        slot.worker, slot.state, slot.deadline, slot.pgid, slot.skipping = None, EMPTY, None, None, None
         if slot.queued is not None:
             request, future, _ = slot.queued
             slot.queued = None

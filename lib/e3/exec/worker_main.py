@@ -1,6 +1,6 @@
 """A warm worker process of e3.exec.pool: East loaded once, tasks run in-process one after another.
 
-Started as `python -m e3.exec.worker_main RFD WFD [PLATFORM...]`: it reads
+Started as `python -m e3.exec.worker_main RFD WFD TFD [PLATFORM...]`: it reads
 request frames from RFD and answers on WFD (frames: 4-byte big-endian length,
 then one CBOR map; see e3.exec.pool). Before its first task it imports the East
 runtime and the named platform packages, then says `{"ready": pid}`. For each
@@ -12,7 +12,11 @@ the worker writes it after answering, while the pool owner goes on with the
 tasks the outcome released, and then says `{"id", "recorded": HASH or None}`;
 with `record_first` (the pool has other requests queued, so the answer's
 latency matters less than a wake-up of the pool's owner per frame) it writes
-the record first and sends both frames at once. It exits when RFD reaches
+the record first and sends both frames at once. Before running a request it
+takes one byte from TFD, a non-blocking pipe the pool writes one byte to per
+request: a request sent while another runs can be taken back by the pool
+reading that byte first (then this process skips it, says `{"id", "skipped"}`,
+and another worker runs it). It exits when RFD reaches
 end of file. Its stdout is pointed at its stderr: output a task
 prints at C level must never mix into the pool owner's stdout.
 """
@@ -50,7 +54,7 @@ def write_frame(fd: int, *messages: dict) -> None:
 
 
 
-def serve(rfd: int, wfd: int, preload: list[str]) -> int:
+def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
     from e3.exec import identity, logs, runner
     from e3.repository import Repository
 
@@ -61,6 +65,9 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
         req = read_frame(rfd)
         if req is None:
             return 0
+        if not _take_token(tfd):  # the pool took this request back for a worker that became free
+            write_frame(wfd, {"id": req["id"], "skipped": True})
+            continue
         rid = req["id"]
         root = req["repo"]
         repo = repos.get(root)
@@ -97,6 +104,13 @@ def serve(rfd: int, wfd: int, preload: list[str]) -> int:
         else:  # answer first: the tasks it releases start on another worker while this one records
             write_frame(wfd, answer)
             write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
+
+
+def _take_token(tfd: int) -> bool:
+    try:
+        return os.read(tfd, 1) != b""
+    except BlockingIOError:
+        return False
 
 
 def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
@@ -156,11 +170,11 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    rfd, wfd = int(argv[0]), int(argv[1])
+    rfd, wfd, tfd = int(argv[0]), int(argv[1]), int(argv[2])
     os.dup2(2, 1)
     _die_with_parent()
     try:
-        code = serve(rfd, wfd, argv[2:])
+        code = serve(rfd, wfd, tfd, argv[3:])
     except KeyboardInterrupt:  # the pool owner's Ctrl-C reached our process group too; it decides
         return 130
     except BrokenPipeError:
