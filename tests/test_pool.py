@@ -252,3 +252,16 @@ def test_a_request_behind_a_long_run_is_taken_back_when_another_worker_is_free(r
         assert [f.result(timeout=60).status for f in later] == ["success"] * 2
         assert first.result(timeout=60).status == second.result(timeout=60).status == blocker.result(timeout=60).status == "success"
     assert sorted(ran.read_text().split()) == ["behind", "later0", "later1"]  # each once
+
+
+def test_shutdown_with_cancel_runs_nothing_that_was_sent_behind(r, tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
+    p = WorkerPool(1, env=env)
+    p.run(TaskRequest(str(r.root), *inc_task(r, 70)))
+    running = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command("sleep 30"), 0), []))
+    behind = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command(f"touch {tmp_path / 'behind'}"), 0), []))
+    time.sleep(0.3)
+    p.shutdown(cancel=True)
+    assert running.result(timeout=10).status == behind.result(timeout=10).status == "cancelled"
+    assert not (tmp_path / "behind").exists()

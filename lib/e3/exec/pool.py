@@ -363,13 +363,14 @@ class WorkerPool:
                 return
             self._closing = True
             if cancel:
-                while self._pending:
-                    request, future = self._pending.popleft()
-                    future.cancel()
-                    _not_recorded(request)
                 for slot in self._slots:
                     if slot.future is not None and slot.state in (STARTING, RUNNING):
-                        self._cancel(slot)
+                        self._cancel(slot)  # what was sent behind it comes back to the queue...
+                while self._pending:  # ...which is dropped
+                    request, future = self._pending.popleft()
+                    if not future.cancel():  # taken back from a worker: running already
+                        future.set_result(Outcome("cancelled", message="cancelled"))
+                    _not_recorded(request)
             while self._pending or any(s.state in (RUNNING, RECORDING) or s.request is not None for s in self._slots):
                 self.pump(1.0)
             for slot in self._slots:
