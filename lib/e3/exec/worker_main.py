@@ -16,9 +16,9 @@ the record first and sends both frames at once. Before running a request it
 takes one byte from TFD, a non-blocking pipe the pool writes one byte to per
 request: a request sent while another runs can be taken back by the pool
 reading that byte first (then this process skips it, says `{"id", "skipped"}`,
-and another worker runs it). It exits when RFD reaches
-end of file. Its stdout is pointed at its stderr: output a task
-prints at C level must never mix into the pool owner's stdout.
+and another worker runs it). It exits when RFD reaches end of file. Its stdout
+is pointed at its stderr: output a task prints at C level must never mix into
+the pool owner's stdout.
 """
 from __future__ import annotations
 
