@@ -23,11 +23,16 @@ def r(repo):
     return open_repository(repo)
 
 
-@pytest.fixture(scope="module")
-def pool():
+def worker_env() -> dict[str, str]:
+    """Workers that can import this directory's test platform (e3_test_platform)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
-    with WorkerPool(2, env=env) as p:
+    return env
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with WorkerPool(2, env=worker_env()) as p:
         yield p
 
 
@@ -189,9 +194,7 @@ def test_caller_may_write_the_logs_start_and_end_itself(r, pool):
 @pytest.fixture(scope="module")
 def one():
     """One worker: a second request is sent behind the first, to the same process."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
-    with WorkerPool(1, env=env) as p:
+    with WorkerPool(1, env=worker_env()) as p:
         yield p
 
 
@@ -226,8 +229,6 @@ def test_cancelling_a_request_sent_behind_restarts_the_one_running_and_runs_noth
 
 
 def test_a_request_behind_a_long_run_is_taken_back_when_another_worker_is_free(r, tmp_path):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
     x = r.objects.write(value(1, Integer))
     long_run = make_task(r.objects, bash_command('sleep 3; cp "$1" "$2"'), 1)
     short_run = make_task(r.objects, bash_command('sleep 0.3; cp "$1" "$2"'), 1)
@@ -236,7 +237,7 @@ def test_a_request_behind_a_long_run_is_taken_back_when_another_worker_is_free(r
     def marking(name: str):  # a task that says each time it runs
         return make_task(r.objects, bash_command(f'echo {name} >> {ran}; cp "$1" "$2"'), 1)
 
-    with WorkerPool(2, env=env) as p:
+    with WorkerPool(2, env=worker_env()) as p:
         p.run(TaskRequest(str(r.root), *inc_task(r, 50)))  # both workers ready (the other one too, soon)
         time.sleep(1.0)
         started = time.monotonic()
@@ -255,9 +256,7 @@ def test_a_request_behind_a_long_run_is_taken_back_when_another_worker_is_free(r
 
 
 def test_shutdown_with_cancel_runs_nothing_that_was_sent_behind(r, tmp_path):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
-    p = WorkerPool(1, env=env)
+    p = WorkerPool(1, env=worker_env())
     p.run(TaskRequest(str(r.root), *inc_task(r, 70)))
     running = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command("sleep 30"), 0), []))
     behind = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command(f"touch {tmp_path / 'behind'}"), 0), []))
