@@ -385,3 +385,18 @@ def test_concurrent_deploys_are_serialised_not_refused(repo, e3):
         assert p.returncode == 0, err.decode()
     log = e3("workspace", "log", repo, "dev").out
     assert log.count("deploy demo@1.0.0") == 3
+
+
+def test_e3_set_makes_its_commit_durable_before_the_workspace_ref_names_it(deployed, tmp_path):
+    """A small commit's objects are loose ones, which libgit2 writes without fsync: a syncfs(2)
+    must come between them and the ref's rename, or a power loss could leave the ref naming a
+    commit that is gone. Watched with strace, as the system calls happen."""
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    trace = tmp_path / "trace"
+    run("strace", "-f", "-qq", "-e", "trace=syncfs,rename", "-o", trace, "e3", "set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "7"))
+    calls = [line for line in trace.read_text().splitlines() if "syncfs(" in line or "rename(" in line]
+    [moved] = [i for i, c in enumerate(calls) if "rename(" in c and "refs/workspaces/dev.lock" in c]
+    assert any("syncfs(" in c for c in calls[:moved]), calls

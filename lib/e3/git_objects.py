@@ -5,8 +5,8 @@ blobs holding one hash, trees and a commit. `NewObjects` computes their bytes
 and ids here, exactly as git and libgit2 do (so the ids are the ones pygit2's
 TreeBuilder and create_commit would give), collects them, and writes them
 together: as one pack (e3.git_pack) when there are `PACK_FROM` or more, else as
-loose objects through libgit2, where a pack's two files and two fsyncs would
-cost more than the few objects.
+loose objects through libgit2 and one syncfs(2), where a pack's two files and
+two fsyncs would cost more than the few objects.
 
 libgit2 looks for new packs when a lookup misses, so a pygit2 repository that
 was opened before the pack appeared, in this process or another, finds its
@@ -165,6 +165,10 @@ class NewObjects:
             odb = self.repo.git.odb
             for oid, (kind, data) in self.objects.items():
                 odb.write(kind, data)
+            if durable:
+                # libgit2 writes loose objects without fsync: one syncfs makes them durable before
+                # a ref names them, or a power loss could leave a ref to a commit that is gone.
+                self.repo.objects.sync()
         self.objects.clear()
 
 
