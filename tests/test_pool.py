@@ -220,7 +220,9 @@ def test_cancelling_a_request_sent_behind_restarts_the_one_running_and_runs_noth
     first = one.submit(TaskRequest(str(r.root), th, [x]))
     behind_th = make_task(r.objects, bash_command(f"touch {tmp_path / 'behind'}"), 0)
     behind = one.submit(TaskRequest(str(r.root), behind_th, []))
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:  # the first one is running
+        time.sleep(0.02)
     assert one.cancel(behind)
     assert behind.result(timeout=10).status == "cancelled"
     assert first.result(timeout=60).output_hash == x
