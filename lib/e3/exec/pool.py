@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Sequence
 
 from e3.exec.runner import KILL_GRACE, Outcome, kill_group
-from e3.exec.worker_main import HEADER, write_frame
+from e3.exec.worker_main import HEADER, take_token, write_frame
 
 DEFAULT_PLATFORMS = ("east-py-std",)
 START_TIMEOUT = 60.0
@@ -138,10 +138,7 @@ class _Worker:
 
     def take_back(self) -> bool:
         """Take back the last request sent, if the worker has not started it (its byte is still there)."""
-        try:
-            return os.read(self.token_r, 1) != b""
-        except (BlockingIOError, OSError):
-            return False
+        return take_token(self.token_r)
 
     def read(self) -> list[dict]:
         """The frames that arrived (the pipe is readable); WorkerDied at end of file."""
@@ -461,14 +458,8 @@ class WorkerPool:
     def _send_behind(self, slot: _Slot, request: TaskRequest, future: Future, rid: int) -> None:
         """Send a request to a busy worker, which reads it once done: it never waits on this
         process between tasks, and a write to a pipe nobody sleeps on wakes no one."""
-        frame = request.frame(rid)
-        frame["record_first"] = True  # it was queued: nothing waits on its answer alone
         slot.queued = (request, future, rid)
-        slot.given += 1
-        try:
-            slot.worker.send(frame)
-        except WorkerDied:
-            self._died(slot)
+        self._write_request(slot, request, rid, record_first=True)  # queued: nothing waits on its answer alone
 
     def _next(self, slot: _Slot) -> None:
         """The execution the worker was sent behind the one that just ended starts now."""
@@ -477,19 +468,25 @@ class WorkerPool:
         request, future, rid = slot.queued
         slot.queued = None
         slot.request, slot.future, slot.rid = request, future, rid
+        self._began(slot)
+
+    def _began(self, slot: _Slot) -> None:
+        """The slot's execution starts now: its timeout counts from here."""
         slot.state, slot.pgid, slot.started = RUNNING, None, time.monotonic()
-        slot.deadline = None if request.timeout is None else slot.started + request.timeout
+        timeout = slot.request.timeout
+        slot.deadline = None if timeout is None else slot.started + timeout
 
     def _send(self, slot: _Slot) -> None:
-        request = slot.request
-        assert request is not None and slot.worker is not None
-        slot.state, slot.pgid, slot.started = RUNNING, None, time.monotonic()
-        slot.deadline = None if request.timeout is None else slot.started + request.timeout
-        slot.given += 1
-        frame = request.frame(slot.rid)
+        assert slot.request is not None and slot.worker is not None
+        self._began(slot)
         # With requests still queued here, a chain's next task is not waiting on this answer:
         # the worker then answers once, with its record, and the owner wakes once per task.
-        frame["record_first"] = bool(self._pending)
+        self._write_request(slot, slot.request, slot.rid, record_first=bool(self._pending))
+
+    def _write_request(self, slot: _Slot, request: TaskRequest, rid: int, record_first: bool) -> None:
+        frame = request.frame(rid)
+        frame["record_first"] = record_first
+        slot.given += 1
         try:
             slot.worker.send(frame)
         except WorkerDied:

@@ -65,7 +65,7 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
         req = read_frame(rfd)
         if req is None:
             return 0
-        if not _take_token(tfd):  # the pool took this request back for a worker that became free
+        if not take_token(tfd):  # the pool took this request back for a worker that became free
             write_frame(wfd, {"id": req["id"], "skipped": True})
             continue
         rid = req["id"]
@@ -106,7 +106,9 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
             write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
 
 
-def _take_token(tfd: int) -> bool:
+def take_token(tfd: int) -> bool:
+    """Take one request's byte from the non-blocking token pipe (the worker, to start the request;
+    the pool, to take it back); False if there is none left."""
     try:
         return os.read(tfd, 1) != b""
     except BlockingIOError:
