@@ -101,13 +101,14 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     # The pointer also names the kind and output, so a no-op run can check the
     # memo without decoding the record (and without importing the East runtime).
     summary = " ".join([record_hash, record.kind] + ([record.output_hash] if record.output_hash else []))
-    if link_new_file(os.path.dirname(path), path, f"{summary}\n".encode(), durable, 0o666):
+    line = f"{summary}\n".encode()
+    if link_new_file(os.path.dirname(path), path, line, durable, 0o666):
         return record_hash  # the task_id's first record
     tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         try:
-            write_exactly(fd, f"{summary}\n".encode())
+            write_exactly(fd, line)
             if durable:
                 os.fsync(fd)
         finally:
