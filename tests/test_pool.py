@@ -265,3 +265,20 @@ def test_shutdown_with_cancel_runs_nothing_that_was_sent_behind(r, tmp_path):
     p.shutdown(cancel=True)
     assert running.result(timeout=10).status == behind.result(timeout=10).status == "cancelled"
     assert not (tmp_path / "behind").exists()
+
+
+@pytest.mark.parametrize("how", ["exits", "slow"])
+def test_a_worker_that_cannot_start_fails_the_task_with_one_line_and_a_log(r, how):
+    env, start_timeout = worker_env(), 60.0
+    if how == "exits":
+        env["PYTHONHOME"] = "/nonexistent"  # the interpreter cannot even start
+    else:
+        start_timeout = 0.001  # no worker imports East that fast
+    th, ins = inc_task(r, 80)
+    with WorkerPool(1, env=env, start_timeout=start_timeout) as p:
+        out = p.run(TaskRequest(str(r.root), th, ins))
+    expected = "it exited at once" if how == "exits" else "not ready after 0.001s"
+    assert out.status == "error" and out.message == f"cannot start a worker process: {expected}"
+    recs = logs.read_records(logs.log_path(r, task_id(th, ins)))
+    assert recs[-1]["stream"] == "end" and recs[-1]["status"] == "error"
+    assert recs[-2]["bytes"] == f"e3: {out.message}\n".encode()
