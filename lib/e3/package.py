@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable
 
 from e3 import refs
-from e3.errors import Conflict, CorruptObject, E3Error, FormatError, NotFound, ObjectNotFound, RefMoved, UsageError
+from e3.errors import CorruptObject, E3Error, FormatError, PackageExists, PackageInvalid, PackageNotFound, RefMoved, UsageError
 from e3.store import hash_bytes
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def resolve(repo: "Repository", name: str, version: str | None = None) -> Packag
     if version is None:
         found = list_packages(repo, name)
         if not found:
-            raise NotFound(f"package {name} not found")
+            raise PackageNotFound(f"package {name} not found", packageName=name, version=None)
         if len(found) > 1:
             listed = ", ".join(p.version for p in found)
             raise UsageError(f"package {name} has {len(found)} versions ({listed}); name one as {name}@VERSION")
@@ -104,7 +104,7 @@ def resolve(repo: "Repository", name: str, version: str | None = None) -> Packag
     if commit is None:
         known = [p.version for p in list_packages(repo, name)]
         hint = f" (imported versions: {', '.join(known)})" if known else ""
-        raise NotFound(f"package {name}@{version} not found{hint}")
+        raise PackageNotFound(f"package {name}@{version} not found{hint}", packageName=name, version=version)
     return PackageRef(name, version, _leaf(repo, ref, commit))
 
 
@@ -170,8 +170,8 @@ class ImportResult(tuple):
         return f"{self.name}@{self.version}"
 
 
-def import_zip(repo: "Repository", zip_path: str | os.PathLike[str], replace: bool = False) -> ImportResult:
-    """Import a package zip: check everything, then write the objects, then the ref.
+def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO", replace: bool = False) -> ImportResult:
+    """Import a package zip (a path or a seekable binary file): check everything, then write the objects, then the ref.
 
     `replace` lets a zip with other contents take over an existing name@version
     (`e3 watch` rebuilds a source whose version did not change); the package
@@ -186,7 +186,7 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str], replace: bo
         if current == package_hash:
             return ImportResult(name, version, package_hash, 0, False)
         if current is not None and not replace:
-            raise Conflict(_clash(name, version, current, package_hash))
+            raise PackageExists(_clash(name, version, current, package_hash), packageName=name, version=version)
         previous = refs.read(repo, ref) if current is not None else None
         needed, tasks = check_contents(contents)
         store = repo.objects
@@ -206,7 +206,7 @@ def import_zip(repo: "Repository", zip_path: str | os.PathLike[str], replace: bo
         # Someone imported NAME@VERSION meanwhile: fine if it is the same package.
         current = _current(repo, ref)
         if current != package_hash:
-            raise Conflict(_clash(name, version, current or "nothing", package_hash)) from None
+            raise PackageExists(_clash(name, version, current or "nothing", package_hash), packageName=name, version=version) from None
         return ImportResult(name, version, package_hash, 0, False)
     from e3.exec import snapshot
 
@@ -244,11 +244,11 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
 
     def read(obj: str, what: str) -> bytes:
         if obj not in contents.objects:
-            raise ObjectNotFound(f"{where}: {what} (object {obj}) is missing from the zip")
+            raise PackageInvalid(f"{where}: {what} (object {obj}) is missing from the zip")
         data = contents.read(obj)
         problem = header_problem(data)
         if problem:
-            raise FormatError(f"{where}: {what} (object {obj[:12]}): {problem}")
+            raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
         return data
 
     def check_type(obj: str, what: str, want: Any, want_key: bytes) -> None:
@@ -258,9 +258,9 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         try:
             found = east.read_type(data)
         except E3Error as e:
-            raise FormatError(f"{where}: {what} (object {obj[:12]}): {e}") from None
+            raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {e}") from None
         if not east.type_equal(found, want):
-            raise FormatError(
+            raise PackageInvalid(
                 f"{where}: {what} (object {obj[:12]}) has type {east.format_type(found)}, expected {east.format_type(want)}"
             )
         checked[(obj, want_key)] = None
@@ -287,26 +287,26 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         try:
             task = TaskObject.from_east(decode_task(data))
         except Exception:  # any decoding failure of untrusted bytes means the same thing here
-            raise FormatError(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
+            raise PackageInvalid(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
         needed[th] = None
         tasks[name] = (th, task)
         check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE, ir_key)
         needed[task.command_ir] = None
         for path in (*task.inputs, task.output):
             if path not in datasets:
-                raise FormatError(f"{where}: task {name} names dataset {'.'.join(path)}, which the package does not declare")
+                raise PackageInvalid(f"{where}: task {name} names dataset {'.'.join(path)}, which the package does not declare")
         if datasets[task.output].writable:
-            raise FormatError(f"{where}: task {name} writes {'.'.join(task.output)}, which is a writable input")
+            raise PackageInvalid(f"{where}: task {name} writes {'.'.join(task.output)}, which is a writable input")
         other = writers.setdefault(task.output, name)
         if other != name:
-            raise FormatError(f"{where}: tasks {other} and {name} both write {'.'.join(task.output)}")
+            raise PackageInvalid(f"{where}: tasks {other} and {name} both write {'.'.join(task.output)}")
     for path, ref in sorted(package.refs.items()):
         spec = datasets.get(path)
         if spec is None:
-            raise FormatError(f"{where}: the package gives a value for {'.'.join(path)}, which it does not declare")
+            raise PackageInvalid(f"{where}: the package gives a value for {'.'.join(path)}, which it does not declare")
         if ref.kind == "value":
             if not ref.hash or not re.fullmatch(r"[0-9a-f]{64}", ref.hash):
-                raise FormatError(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
+                raise PackageInvalid(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
             check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type, key_of(spec.type))
             needed[ref.hash] = None
     return list(needed), tasks
@@ -323,8 +323,8 @@ class ExportResult:
     object_count: int
 
 
-def export_zip(repo: "Repository", name: str, version: str | None, out: str | os.PathLike[str]) -> ExportResult:
-    """Write NAME@VERSION and every object it reaches as a package zip (deterministic bytes)."""
+def export_zip(repo: "Repository", name: str, version: str | None, out: "str | os.PathLike[str] | BinaryIO") -> ExportResult:
+    """Write NAME@VERSION and every object it reaches as a package zip (deterministic bytes), to a path or into a binary file."""
     from e3.package_zip import write_package_zip
 
     found = resolve(repo, name, version)
@@ -352,6 +352,6 @@ def remove_package(repo: "Repository", name: str, version: str | None = None) ->
     ref = ref_name(found.name, found.version)
     commit = refs.read(repo, ref)
     if commit is None:
-        raise NotFound(f"package {found.spec} not found")
+        raise PackageNotFound(f"package {found.spec} not found", packageName=found.name, version=found.version)
     refs.delete(repo, ref, commit)
     return found

@@ -7,9 +7,10 @@ compatibility, but their names are still checked.
 
 Writing is deterministic: entries in a fixed order (the package ref, then
 objects by hash), a fixed time stamp and fixed attributes, so the same package
-gives the same bytes. The zip is written to `OUT.partial`, fsynced and renamed,
-so a reader never sees half a zip. The SDK's export and `e3 package export`
-both write through `write_package_zip`.
+gives the same bytes. Written to a path, the zip goes to `OUT.partial`, is
+fsynced and renamed, so a reader never sees half a zip; written into a file
+object (the repository interface's exports), the caller owns the file. The
+SDK's export and `e3 package export` both write through `write_package_zip`.
 
 Reading checks every name (absolute paths, `..`, duplicates with different
 bytes) and every object's hash against its name; it never extracts by name.
@@ -24,9 +25,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
-from e3.errors import CorruptObject, E3Error, FormatError, StorageError
+from e3.errors import CorruptObject, E3Error, PackageInvalid, StorageError
 from e3.refs import check_component
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -98,12 +99,37 @@ class ZipOutput:
             self.abort()
 
 
+class ZipInto(ZipOutput):
+    """A zip written into a binary file the caller owns (and closes); nothing to rename."""
+
+    def __init__(self, file: BinaryIO):
+        name = getattr(file, "name", None)
+        self.path = Path(name if isinstance(name, str) else "<stream>")
+        self._file = file
+        self._zip = zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED)
+
+    def commit(self) -> None:
+        try:
+            self._zip.close()
+            self._file.flush()
+        except OSError as e:
+            raise StorageError(f"cannot write {self.path}: {(e.strerror or str(e)).lower()}") from None
+
+    def abort(self) -> None:
+        try:
+            self._zip.close()
+        except Exception:  # already broken: the caller discards the file
+            pass
+
+
 def write_package_zip(
-    path: str | os.PathLike[str], name: str, version: str, package_hash: str, objects: Iterable[tuple[str, bytes]]
+    target: "str | os.PathLike[str] | BinaryIO", name: str, version: str, package_hash: str, objects: Iterable[tuple[str, bytes]]
 ) -> int:
-    """Write a package zip; `objects` yields (hash, bytes), each once, in hash order. Returns the object count."""
+    """Write a package zip to a path or into a writable binary file; `objects` yields (hash, bytes),
+    each once, in hash order. Returns the object count. A file that cannot seek gets a valid zip
+    whose bytes differ (zip's data descriptors)."""
     count = 0
-    with ZipOutput(path) as out:
+    with ZipInto(target) if hasattr(target, "write") else ZipOutput(target) as out:  # type: ignore[arg-type]
         out.add(ref_entry(name, version), (package_hash + "\n").encode())
         for obj, data in objects:
             out.add(object_entry(obj), data)
@@ -146,9 +172,10 @@ class ZipContents:
         self.close()
 
 
-def read_package_zip(path: str | os.PathLike[str]) -> ZipContents:
-    """Open and check a package zip: names, hashes, duplicates, the one package ref."""
-    where = str(path)
+def read_package_zip(path: "str | os.PathLike[str] | BinaryIO") -> ZipContents:
+    """Open and check a package zip (a path, or a seekable binary file named by its `name`):
+    names, hashes, duplicates, the one package ref."""
+    where = str(getattr(path, "name", "<stream>")) if hasattr(path, "read") else str(path)
     try:
         zf = zipfile.ZipFile(path)
     except FileNotFoundError:
@@ -156,7 +183,7 @@ def read_package_zip(path: str | os.PathLike[str]) -> ZipContents:
     except IsADirectoryError:
         raise E3Error(f"cannot read {where}: is a directory") from None
     except (zipfile.BadZipFile, EOFError, ValueError) as e:
-        raise FormatError(f"{where} is not a zip file or is truncated ({_one_line(e)})") from None
+        raise PackageInvalid(f"{where} is not a zip file or is truncated ({_one_line(e)})") from None
     except OSError as e:
         raise E3Error(f"cannot read {where}: {(e.strerror or str(e)).lower()}") from None
     try:
@@ -175,7 +202,7 @@ def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
         name = info.filename
         _check_name(name, where)
         if info.flag_bits & 0x1:
-            raise FormatError(f"{where}: entry {name!r} is encrypted")
+            raise PackageInvalid(f"{where}: entry {name!r} is encrypted")
         if name.endswith("/"):
             continue
         m = _OBJECT_NAME.fullmatch(name)
@@ -185,7 +212,7 @@ def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
         digest, data = _hash_entry(zf, info, where, keep=is_ref or info.file_size <= KEEP_IN_MEMORY)
         if name in seen:
             if seen[name] != digest:
-                raise FormatError(f"{where}: entry {name} appears twice with different contents")
+                raise PackageInvalid(f"{where}: entry {name} appears twice with different contents")
             continue
         seen[name] = digest
         if m:
@@ -198,36 +225,36 @@ def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
         else:
             parts = name.split("/")
             if len(parts) != 3:
-                raise FormatError(f"{where}: malformed package entry {name!r} (expected packages/NAME/VERSION)")
+                raise PackageInvalid(f"{where}: malformed package entry {name!r} (expected packages/NAME/VERSION)")
             refs[(parts[1], parts[2])] = data
     if not refs:
-        raise FormatError(f"{where}: no package entry (packages/NAME/VERSION); not a package zip")
+        raise PackageInvalid(f"{where}: no package entry (packages/NAME/VERSION); not a package zip")
     if len(refs) > 1:
         listed = ", ".join(f"{n}@{v}" for n, v in sorted(refs))
-        raise FormatError(f"{where}: holds more than one package ({listed})")
+        raise PackageInvalid(f"{where}: holds more than one package ({listed})")
     (pkg_name, version), data = next(iter(refs.items()))
     check_component("package", pkg_name)
     check_component("version", version)
     if "@" in pkg_name:
-        raise FormatError(f"{where}: invalid package name {pkg_name!r} ('@' separates name and version)")
+        raise PackageInvalid(f"{where}: invalid package name {pkg_name!r} ('@' separates name and version)")
     try:
         package_hash = data.decode("ascii").strip()
     except UnicodeDecodeError:
         package_hash = ""
     if not re.fullmatch(r"[0-9a-f]{64}", package_hash):
-        raise FormatError(f"{where}: package entry {ref_entry(pkg_name, version)} does not hold an object hash")
+        raise PackageInvalid(f"{where}: package entry {ref_entry(pkg_name, version)} does not hold an object hash")
     return ZipContents(where, pkg_name, version, package_hash, objects, cached, zf)
 
 
 def _check_name(name: str, where: str) -> None:
     if "\x00" in name:
-        raise FormatError(f"{where}: entry name {name!r} contains a NUL byte")
+        raise PackageInvalid(f"{where}: entry name {name!r} contains a NUL byte")
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
-        raise FormatError(f"{where}: entry {name!r} has an absolute path")
+        raise PackageInvalid(f"{where}: entry {name!r} has an absolute path")
     if "\\" in name:
-        raise FormatError(f"{where}: entry {name!r} contains a backslash")
+        raise PackageInvalid(f"{where}: entry {name!r} contains a backslash")
     if ".." in name.split("/"):
-        raise FormatError(f"{where}: entry {name!r} escapes the archive (zip-slip '..' path)")
+        raise PackageInvalid(f"{where}: entry {name!r} escapes the archive (zip-slip '..' path)")
 
 
 def _hash_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, keep: bool) -> tuple[str, bytes | None]:
@@ -243,7 +270,7 @@ def _hash_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, keep: bo
                 if keep:
                     chunks.append(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
-        raise FormatError(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
+        raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
     return h.hexdigest(), b"".join(chunks) if keep else None
 
 
@@ -252,7 +279,7 @@ def _read_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str) -
     try:
         return zf.read(info)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
-        raise FormatError(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
+        raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
 
 
 def open_entry(contents: ZipContents, obj: str):  # noqa: ANN201 - a zipfile.ZipExtFile

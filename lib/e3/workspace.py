@@ -21,10 +21,24 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping
 
 from e3 import refs
-from e3.errors import Conflict, E3Error, FormatError, NotFound, RefMoved, UsageError
+from e3.errors import (
+    Conflict,
+    DatasetNotFound,
+    DatasetNotWritable,
+    E3Error,
+    FormatError,
+    NotFound,
+    ObjectNotFound,
+    RefMoved,
+    UsageError,
+    WorkspaceExists,
+    WorkspaceLocked,
+    WorkspaceNotDeployed,
+    WorkspaceNotFound,
+)
 from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
@@ -256,7 +270,7 @@ def read(repo: "Repository", ws: str) -> WorkspaceView:
     """The newest state of a workspace: one ref read, and one tree walk when it moved since the last read."""
     commit = refs.read(repo, ref_name(ws))
     if commit is None:
-        raise NotFound(f"workspace {ws} does not exist")
+        raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
     return _copy(_cached(repo, ws, commit)[0])
 
 
@@ -267,7 +281,9 @@ def read_commit(repo: "Repository", ws: str, commit: str) -> WorkspaceView:
 
 def require_deployed(view: WorkspaceView) -> WorkspaceView:
     if view.state is None:
-        raise NotFound(f"workspace {view.name} is not deployed (deploy a package with 'e3 workspace deploy REPO {view.name} PKG')")
+        raise WorkspaceNotDeployed(
+            f"workspace {view.name} is not deployed (deploy a package with 'e3 workspace deploy REPO {view.name} PKG')", workspace=view.name
+        )
     return view
 
 
@@ -295,7 +311,7 @@ def transact(
     with contextlib.nullcontext() if _locked else workspace_lock(repo, ws, "dataset_write"):
         commit = refs.read(repo, name)
         if commit is None:
-            raise NotFound(f"workspace {ws} does not exist")
+            raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
         view, entries = _cached(repo, ws, commit)
         changes = fn(_copy(view))
         if changes is None:
@@ -377,7 +393,7 @@ def create(repo: "Repository", ws: str) -> str:
     try:
         refs.update(repo, name, commit, old=refs.ZERO, message=f"create workspace {ws}")
     except RefMoved:
-        raise Conflict(f"workspace {ws} already exists") from None
+        raise WorkspaceExists(f"workspace {ws} already exists", workspace=ws) from None
     return commit
 
 
@@ -386,7 +402,7 @@ def remove(repo: "Repository", ws: str) -> None:
     name = ref_name(ws)
     with dataflow_guard(repo, ws, "removal"), workspace_lock(repo, ws, "removal"):
         if refs.read(repo, name) is None:
-            raise NotFound(f"workspace {ws} does not exist")
+            raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
         for task_ref, _ in list(refs.list_refs(repo, f"refs/tasks/{ws}/")):
             refs.delete(repo, task_ref)
         refs.delete(repo, name)
@@ -500,7 +516,7 @@ def deploy(repo: "Repository", ws: str, package_name: str, version: str | None =
     with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
         if not exists(repo, ws):
             if not create_missing:
-                raise NotFound(f"workspace {ws} does not exist")
+                raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
             create(repo, ws)
         view = transact(repo, ws, change, message, _locked=True)
     _remember(repo, view)
@@ -542,7 +558,7 @@ def set_dataset(
     path = tuple(path)
     if value_hash is not None:
         if not repo.objects.exists(value_hash):
-            raise NotFound(f"object {value_hash} not found")
+            raise ObjectNotFound(f"object {value_hash} not found", hash=value_hash)
         if check_type and value_type is None:
             with repo.objects.open(value_hash) as f:
                 value_type = read_type(f.read())
@@ -550,7 +566,7 @@ def set_dataset(
     def change(view: WorkspaceView):
         spec = dataset_spec(view, path)
         if not spec.writable and not force:
-            raise E3Error(f"{ws}{format_tree_path(path)} is not writable (it is computed by a task)")
+            raise DatasetNotWritable(f"{ws}{format_tree_path(path)} is not writable (it is computed by a task)")
         if value_hash is not None and value_type is not None and not type_equal(spec.type, value_type):
             raise TypeMismatch(f"{ws}{format_tree_path(path)} has type {format_type(spec.type)}, value has type {format_type(value_type)}")
         return {path: value_hash}
@@ -568,8 +584,8 @@ def dataset_spec(view: WorkspaceView, path: TreePath):
     if spec is None:
         shown = f"{view.name}{format_tree_path(tuple(path))}"
         if is_tree(view.package.structure, tuple(path)):
-            raise E3Error(f"{shown} is a tree, not a dataset")
-        raise NotFound(f"dataset {shown} does not exist")
+            raise DatasetNotFound(f"{shown} is a tree, not a dataset", workspace=view.name, path=format_tree_path(tuple(path)))
+        raise DatasetNotFound(f"dataset {shown} does not exist", workspace=view.name, path=format_tree_path(tuple(path)))
     return spec
 
 
@@ -647,7 +663,7 @@ def reset(repo: "Repository", ws: str, rev: str) -> tuple[WorkspaceView, list[Da
 def _head(repo: "Repository", ws: str) -> str:
     commit = refs.read(repo, ref_name(ws))
     if commit is None:
-        raise NotFound(f"workspace {ws} does not exist")
+        raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
     return commit
 
 
@@ -678,9 +694,10 @@ def resolve(repo: "Repository", ws: str, rev: str) -> str:
     """
     from e3 import revision
 
+    head = _head(repo, ws)  # an unknown workspace is named as such, not as a bad revision
     text = rev.strip()
     if text in ("", "HEAD"):
-        return _head(repo, ws)
+        return head
     if text.startswith("HEAD") and text[4:5] in ("~", "^", "@"):
         text = ws + text[4:]
     elif text[0] in "~^@":
@@ -737,9 +754,9 @@ def dataflow_guard(repo: "Repository", ws: str, operation: str):
             who = e.holder
             pid = who.pid if who else "unknown"
             if who is None or who.operation not in ("deployment", "removal"):
-                raise Conflict(f"workspace {ws} is running (pid {pid}); stop it first") from None
+                raise WorkspaceLocked(f"workspace {ws} is running (pid {pid}); stop it first", workspace=ws) from None
             if time.monotonic() > deadline:
-                raise Conflict(f"workspace {ws} is busy ({who.operation} by pid {pid}); try again") from None
+                raise WorkspaceLocked(f"workspace {ws} is busy ({who.operation} by pid {pid}); try again", workspace=ws) from None
             time.sleep(0.02)
     try:
         yield
@@ -791,13 +808,13 @@ def _hash_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export(repo: "Repository", ws: str, zip_path: str, name: str | None = None, version: str | None = None) -> ExportReport:
+def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | None = None, version: str | None = None) -> ExportReport:
     """Write the workspace as a package zip (the package zip layout) carrying its current values.
 
     The package keeps the deployed package's tasks and structure; its initial
     refs are the workspace's values now. Name defaults to the deployed
     package's, version to `<deployed version>-<first 8 hex of the new package
-    object's hash>`. The zip is written to `ZIP.partial` and renamed.
+    object's hash>`. A zip path is written to `ZIP.partial` and renamed; a binary file is written into.
     """
     from e3.model.package import store_package
     from e3.model.task import load_task
