@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from e3 import workspace
-from e3.errors import E3Error, FormatError, NotFound, TypeMismatch, UsageError
+from e3.errors import DatasetNotFound, DatasetNotWritable, FormatError, TypeMismatch, UsageError
 from e3.model.paths import TreePath, format_tree_path, parse_dataset_path
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ class Entry:
 def locate(repo: "Repository", spec: str) -> tuple[workspace.WorkspaceView, TreePath]:
     """The deployed workspace and tree path named by `WS.a.b`."""
     ws, path = parse_dataset_path(spec)
-    view = workspace.require_deployed(workspace.read(repo, ws))
-    return view, path
+    return workspace.require_deployed(workspace.read(repo, ws)), path
 
 
 def shown(view: workspace.WorkspaceView, path: TreePath) -> str:
@@ -56,7 +55,7 @@ def list_entries(view: workspace.WorkspaceView, path: TreePath = (), recursive: 
     node = view.package.structure
     for part in path:
         if not isinstance(node, dict) or part not in node:
-            raise NotFound(f"path {shown(view, path)} does not exist")
+            raise DatasetNotFound(f"path {shown(view, path)} does not exist", workspace=view.name, path=format_tree_path(path))
         node = node[part]
     out: list[Entry] = []
 
@@ -94,13 +93,19 @@ def _null_hash(t: Any) -> str:
 
 def get(repo: "Repository", spec: str) -> tuple[Any, str]:
     """(type, object hash) of the dataset `WS.a.b`; an unassigned dataset is an error naming why."""
-    view, path = locate(repo, spec)
+    return get_at(repo, *parse_dataset_path(spec))
+
+
+def get_at(repo: "Repository", ws: str, path: TreePath) -> tuple[Any, str]:
+    """(type, object hash) of the dataset at `path` in `ws`."""
+    view = workspace.require_deployed(workspace.read(repo, ws))
     ds = workspace.dataset_spec(view, path)
     h = view.datasets.get(path)
     if h is None:
+        where = dict(workspace=ws, path=format_tree_path(path))
         if len(path) >= 2 and path[0] == "tasks":
-            raise NotFound(f"dataset {shown(view, path)} is unassigned (task {path[1]} has not produced it yet)")
-        raise NotFound(f"dataset {shown(view, path)} is unassigned")
+            raise DatasetNotFound(f"dataset {shown(view, path)} is unassigned (task {path[1]} has not produced it yet)", **where)
+        raise DatasetNotFound(f"dataset {shown(view, path)} is unassigned", **where)
     return ds.type, h
 
 
@@ -119,13 +124,28 @@ def set_value(
     it, text is parsed with it, and `type_spec`, if given, must equal it.
     Task outputs and function IR are refused unless `force` (library callers only).
     """
+    ws, path = parse_dataset_path(spec)
+    return set_value_at(repo, ws, path, data, fmt, type_spec, force=force)
+
+
+def set_value_at(
+    repo: "Repository",
+    ws: str,
+    path: TreePath,
+    data: bytes,
+    fmt: str,
+    type_spec: Any | None = None,
+    *,
+    force: bool = False,
+) -> tuple[str, workspace.WorkspaceView]:
+    """`set_value` for the dataset at `path` in `ws`."""
     from e3 import east
 
-    view, path = locate(repo, spec)
+    view = workspace.require_deployed(workspace.read(repo, ws))
     ds = workspace.dataset_spec(view, path)
     where = shown(view, path)
     if not ds.writable and not force:
-        raise E3Error(f"{where} is not writable (it is computed by a task)")
+        raise DatasetNotWritable(f"{where} is not writable (it is computed by a task)")
     if type_spec is not None and not east.type_equal(type_spec, ds.type):
         raise TypeMismatch(f"{where} has type {east.format_type(ds.type)}, not {east.format_type(type_spec)}")
     try:
