@@ -13,12 +13,13 @@ from __future__ import annotations
 import io
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import cbor2
 
-from e3.errors import NotFound
+from e3.errors import ExecutionNotFound, TaskNotFound
 from e3.store import check_hash
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def resolve_log(repo: "Repository", name: str, must_exist: bool = True) -> Path:
     if HASH_RE.fullmatch(name):
         path = log_path(repo, name)
         if must_exist and not path.exists():
-            raise NotFound(f"no log for task_id {name}")
+            raise ExecutionNotFound(f"no log for task_id {name}")
         return path
     if not PREFIX_RE.fullmatch(name):
         raise InvalidHash(f"invalid task_id {name!r} (expected at least 4 lower-case hex digits)")
@@ -53,7 +54,7 @@ def resolve_log(repo: "Repository", name: str, must_exist: bool = True) -> Path:
     except FileNotFoundError:
         found = []
     if not found:
-        raise NotFound(f"no log for task_id {name}")
+        raise ExecutionNotFound(f"no log for task_id {name}")
     if len(found) > 1:
         raise AmbiguousObject(f"task_id prefix {name} is ambiguous ({len(found)} logs match)")
     return repo.path("logs", found[0])
@@ -130,10 +131,16 @@ class Tee:
 
 def _decode_from(data: bytes | memoryview, offset: int = 0) -> tuple[list[dict], int]:
     """Every complete record in `data[offset:]`, and the offset just past the last one."""
+    found = _decode_with_ends(data, offset)
+    return [rec for rec, _ in found], found[-1][1] if found else offset
+
+
+def _decode_with_ends(data: bytes | memoryview, offset: int = 0) -> list[tuple[dict, int]]:
+    """Every complete record in `data[offset:]`, each with the offset just past it."""
     buf = io.BytesIO(data)
     buf.seek(offset)
     decoder = cbor2.CBORDecoder(buf)
-    records = []
+    out = []
     end = offset
     size = len(data)
     while end < size:
@@ -143,9 +150,9 @@ def _decode_from(data: bytes | memoryview, offset: int = 0) -> tuple[list[dict],
             break
         if not isinstance(rec, dict):
             break
-        records.append(rec)
         end = buf.tell()
-    return records, end
+        out.append((rec, end))
+    return out
 
 
 def _cut_torn_tail(fd: int, path: str) -> None:
@@ -163,7 +170,7 @@ def read_records(path: str | os.PathLike[str]) -> list[dict]:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise NotFound(f"no log at {path}") from None
+        raise ExecutionNotFound(f"no log at {path}") from None
     return _decode_from(data)[0]
 
 
@@ -173,6 +180,39 @@ def last_execution(records: list[dict]) -> list[dict]:
         if records[i].get("stream") == "start":
             return records[i:]
     return records
+
+
+@dataclass(frozen=True)
+class ReadFrom:
+    records: list[tuple[dict, int]]
+    """Each record with the offset just past it."""
+    offset: int
+    """Where to read on from."""
+    complete: bool
+    """The last record read ends an execution."""
+
+
+def read_from(path: str | os.PathLike[str], offset: int | None = None, *, all_executions: bool = False) -> ReadFrom:
+    """The complete records of a log from `offset` (a record boundary a reader was given), else from
+    the newest execution's start (every execution's with `all_executions`)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ExecutionNotFound(f"no log at {path}") from None
+    found = _decode_with_ends(data, offset or 0)
+    if offset is None and not all_executions:
+        found = _from_last_start(found)
+    start = offset or 0
+    end = found[-1][1] if found else start
+    return ReadFrom(found, end, bool(found) and found[-1][0].get("stream") == "end")
+
+
+def _from_last_start(found: list[tuple[dict, int]]) -> list[tuple[dict, int]]:
+    for i in range(len(found) - 1, -1, -1):
+        if found[i][0].get("stream") == "start":
+            return found[i:]
+    return found
 
 
 def follow(
@@ -188,6 +228,20 @@ def follow(
     Starts with the newest execution (or every one with `all_executions`); waits
     for the file to appear if `wait_for_file`. `stop()` returning true ends it early.
     """
+    for rec, _ in follow_from(path, all_executions=all_executions, wait_for_file=wait_for_file, poll=poll, stop=stop):
+        yield rec
+
+
+def follow_from(
+    path: str | os.PathLike[str],
+    offset: int | None = None,
+    *,
+    all_executions: bool = False,
+    wait_for_file: bool = True,
+    poll: float = POLL_SECONDS,
+    stop=None,
+) -> Iterator[tuple[dict, int]]:
+    """`follow`, from `offset` if given, yielding each record with the offset just past it."""
     path = Path(path)
     while True:
         try:
@@ -195,19 +249,24 @@ def follow(
             break
         except FileNotFoundError:
             if not wait_for_file:
-                raise NotFound(f"no log at {path}") from None
+                raise ExecutionNotFound(f"no log at {path}") from None
             if stop is not None and stop():
                 return
             time.sleep(poll)
     with f:
+        base = offset or 0
+        if base:
+            f.seek(base)
         data = f.read()
-        records, offset = _decode_from(data)
-        pending = data[offset:]
-        if not all_executions:
-            records = last_execution(records)
-        for rec in records:
-            yield rec
-        if records and records[-1].get("stream") == "end":
+        found = [(rec, base + end) for rec, end in _decode_with_ends(data)]
+        read = found[-1][1] - base if found else 0
+        pending = data[read:]
+        base += read
+        if offset is None and not all_executions:
+            found = _from_last_start(found)
+        for item in found:
+            yield item
+        if found and found[-1][0].get("stream") == "end":
             return
         while True:
             chunk = f.read()
@@ -217,12 +276,14 @@ def follow(
                 time.sleep(poll)
                 continue
             pending += chunk
-            new, used = _decode_from(pending)
+            new = _decode_with_ends(pending)
+            used = new[-1][1] if new else 0
             pending = pending[used:]
-            for rec in new:
-                yield rec
+            for rec, end in new:
+                yield rec, base + end
                 if rec.get("stream") == "end":
                     return
+            base += used
 
 
 # ---------------------------------------------------------------- finding a workspace task's log
@@ -248,7 +309,7 @@ def task_log(repo: "Repository", target: str, follow: bool = False) -> Path:
     task_hash = view.package.tasks.get(name)
     if task_hash is None:
         known = ", ".join(sorted(view.package.tasks)) or "none"
-        raise NotFound(f"task {name!r} not found in workspace {ws} (tasks: {known})")
+        raise TaskNotFound(f"task {name!r} not found in workspace {ws} (tasks: {known})", task=name)
     task = load_task(repo.objects, task_hash)
     inputs = [view.datasets.get(p) for p in task.inputs]
     current = None if None in inputs else log_path(repo, identity.task_id(task_hash, inputs))
@@ -266,4 +327,4 @@ def task_log(repo: "Repository", target: str, follow: bool = False) -> Path:
     if follow and current is not None:
         return current
     why = "it has not run on its current inputs" if current is not None else "an input is unassigned"
-    raise NotFound(f"no log for task {name} in workspace {ws} ({why})")
+    raise ExecutionNotFound(f"no log for task {name} in workspace {ws} ({why})", task=name)
