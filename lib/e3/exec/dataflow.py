@@ -30,9 +30,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
-from e3.errors import E3Error, NotFound
+from e3.errors import E3Error, TaskNotFound
 from e3.exec import records
 from e3.exec.identity import task_id as make_task_id
 from e3.exec.runner import Outcome
@@ -141,6 +141,7 @@ class Scheduler:
         read_workspace: Callable[[str], tuple[str, dict[TreePath, str] | None]],
         commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
         prepare_commit: Callable[[], None] = lambda: None,
+        cancelled: threading.Event | None = None,
     ) -> None:
         self.repo = repo
         self.ws = ws
@@ -167,6 +168,8 @@ class Scheduler:
         self.settled_jobs: list[Job] = []
         """Finished jobs with nothing to commit: their claims go at the next flush."""
         self.summary = Summary()
+        self.cancelled = cancelled or threading.Event()
+        """Set (from any thread) to end the run at its next step, as Ctrl-C does but without raising."""
         self.last_flush = time.monotonic()
         self.flush_interval = FLUSH_INTERVAL
 
@@ -348,36 +351,52 @@ class Scheduler:
 
     def run(self) -> Summary:
         """Run to the end; Ctrl-C cancels cleanly and re-raises KeyboardInterrupt."""
+        for _ in self.steps():
+            pass
+        return self.summary
+
+    def steps(self) -> Iterator[None]:
+        """`run()`, handing control back after the start and after each batch of finished tasks,
+        so a caller can pass on what the observer saw meanwhile. Ctrl-C (or closing the
+        generator) cancels cleanly and re-raises; `cancelled` being set ends the run the same
+        way without raising."""
         t0 = time.monotonic()
         interrupted = threading.Event()
         # Ctrl-C is noted and acted on between steps, never in the middle of a claim or a commit.
         restore = _defer_sigint(interrupted)
+        cancelled = self.cancelled
         try:
             self.start()
             if self.in_flight:
                 self.executor.settle()
                 self.prepare_commit()
+            yield
             while True:
                 while self.running():
                     if interrupted.is_set():
                         raise KeyboardInterrupt
+                    if cancelled.is_set():
+                        break
                     for job, outcome in self.executor.wait(timeout=FLUSH_INTERVAL / 2):
                         self._finished(job, outcome)
                     self.executor.settle()  # the released tasks start before this process bookkeeps
                     if time.monotonic() - self.last_flush >= self.flush_interval:
                         self.flush()
+                    yield
                 if interrupted.is_set():
                     raise KeyboardInterrupt
+                if cancelled.is_set():
+                    self._cancel()
+                    break
                 self.flush()  # may notice a change made meanwhile and re-open tasks
                 if not self.running() and not self.pending:
                     break
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, GeneratorExit):
             self._cancel()
             raise
         finally:
             restore()
             self.summary.seconds = time.monotonic() - t0
-        return self.summary
 
     def _cancel(self) -> None:
         for job in self.executor.cancel():
@@ -410,5 +429,5 @@ def select(graph: "Graph", pattern: str | None) -> set[str] | None:
     if pattern is None:
         return None
     if pattern not in graph.nodes:
-        raise NotFound(f"no task named {pattern!r} in this workspace")
+        raise TaskNotFound(f"no task named {pattern!r} in this workspace", task=pattern)
     return {pattern}

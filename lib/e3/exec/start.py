@@ -1,5 +1,9 @@
 """`e3 start` as a library call: lock the workspace's dataflow, plan, run, commit.
 
+`WorkspaceRun` is a run taken in two steps, for the repository interface:
+made, it holds the lock (so every refusal is raised at once); `steps()`
+carries it out, handing control back after each batch of settled tasks.
+
 A run holds `locks/dataflow-<WS>` for its whole life, so a second start on the
 same workspace is refused at once while `e3 set` may go on alongside (the
 scheduler notices and reacts). The embedded executor puts each execution on
@@ -8,9 +12,10 @@ by hand (`e3-run-task`) on the same repository may take some of them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Iterator
 
-from e3.errors import Conflict, NotFound
+from e3.errors import WorkspaceLocked, WorkspaceNotDeployed
 from e3.exec.dataflow import Observer, Scheduler, Summary, select
 
 if TYPE_CHECKING:
@@ -28,54 +33,114 @@ def start_workspace(
     spawn: bool = False,
     observer: Observer | None = None,
 ) -> Summary:
-    from e3.exec import snapshot
-    from e3.exec.executor import QueueExecutor
-    from e3.exec.locks import Lock, LockHeld
+    """Run the workspace's dataflow to the end; return its summary."""
+    run = WorkspaceRun(repo, ws, task=task, concurrency=concurrency, force=force, timeout=timeout, spawn=spawn)
+    for _ in run.steps(observer):
+        pass
+    assert run.summary is not None
+    return run.summary
 
-    lock = Lock(repo, f"dataflow-{ws}", "dataflow")
-    snap = snapshot.view(repo, ws)  # an unknown workspace is a clear error before anything else
-    if snap.package_hash is None:
-        raise NotFound(f"workspace {ws} has no package deployed (e3 workspace deploy REPO {ws} PKG@VERSION)")
-    try:
-        lock.acquire(wait=False)
-    except LockHeld as e:
-        who = f" ({e.holder.describe()})" if e.holder else ""
-        raise Conflict(f"workspace {ws} is already running{who}") from None
-    executor = QueueExecutor(repo, ws, concurrency=concurrency, timeout=timeout, spawn=spawn, force=force)
-    try:
-        from e3.exec import queue
 
-        queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
-        queue.sweep_temporaries(repo)  # and the entries it was writing
-        repo.objects.sweep_temporaries()  # and the partial objects it was writing
-        from e3.exec.runner import sweep_scratch
+class WorkspaceRun:
+    """One run of a workspace's dataflow. Made, it holds the workspace's dataflow lock (every
+    error known before anything runs is raised by then); `steps()` carries it out."""
 
-        sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
-        snap = snapshot.view(repo, ws)
+    def __init__(
+        self,
+        repo: "Repository",
+        ws: str,
+        *,
+        task: str | None = None,
+        concurrency: int = 4,
+        force: bool = False,
+        timeout: float | None = None,
+        spawn: bool = False,
+    ) -> None:
+        from e3.exec import snapshot
+        from e3.exec.locks import Lock, LockHeld
+
+        self.repo, self.ws = repo, ws
+        self.concurrency, self.force, self.timeout, self.spawn = concurrency, force, timeout, spawn
+        self.summary: Summary | None = None
+        self._cancel = threading.Event()
+        self._started = False
+        lock = Lock(repo, f"dataflow-{ws}", "dataflow")
+        snap = snapshot.view(repo, ws)  # an unknown workspace is a clear error before anything else
         if snap.package_hash is None:
-            raise NotFound(f"workspace {ws} has no package deployed")
-        graph = snapshot.graph(repo, snap.package_hash)
-        scheduler = Scheduler(
-            repo,
-            ws,
-            graph,
-            snap.datasets,
-            snap.commit,
-            executor,
-            selected=select(graph, task),
-            force=force,
-            observer=observer,
-            read_workspace=lambda known: _read(repo, ws, known),
-            commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
-            prepare_commit=lambda: _prepare(repo, ws),
-        )
-        summary = scheduler.run()
-        if scheduler.commit != snap.commit:  # the next run starts from here without git
-            snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, snap.package_hash, scheduler.data))
-        return summary
-    finally:
-        executor.close()
-        lock.release()
+            raise WorkspaceNotDeployed(f"workspace {ws} has no package deployed (e3 workspace deploy REPO {ws} PKG@VERSION)", workspace=ws)
+        try:
+            lock.acquire(wait=False)
+        except LockHeld as e:
+            who = f" ({e.holder.describe()})" if e.holder else ""
+            raise WorkspaceLocked(f"workspace {ws} is already running{who}", workspace=ws) from None
+        self._lock = lock
+        try:
+            # The package cannot change while the lock is held (deploy takes it too).
+            self.package_hash = snap.package_hash
+            self.graph = snapshot.graph(repo, snap.package_hash)
+            self.selected = select(self.graph, task)
+        except BaseException:
+            lock.release()
+            raise
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """End the run at its next step: running tasks are stopped and reported cancelled."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        """Give up a run that was never started: release the workspace."""
+        if not self._started:
+            self._started = True
+            self._lock.release()
+
+    def steps(self, observer: Observer | None = None) -> Iterator[None]:
+        """Carry the run out, yielding after each batch of settled tasks (see Scheduler.steps)."""
+        from e3.exec import snapshot
+        from e3.exec.executor import QueueExecutor
+
+        if self._started:
+            raise RuntimeError("a run is carried out once")
+        self._started = True
+        repo, ws = self.repo, self.ws
+        executor = None
+        try:
+            executor = QueueExecutor(repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force)
+            from e3.exec import queue
+
+            queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
+            queue.sweep_temporaries(repo)  # and the entries it was writing
+            repo.objects.sweep_temporaries()  # and the partial objects it was writing
+            from e3.exec.runner import sweep_scratch
+
+            sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
+            snap = snapshot.view(repo, ws)
+            scheduler = Scheduler(
+                repo,
+                ws,
+                self.graph,
+                snap.datasets,
+                snap.commit,
+                executor,
+                selected=self.selected,
+                force=self.force,
+                observer=observer,
+                read_workspace=lambda known: _read(repo, ws, known),
+                commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
+                prepare_commit=lambda: _prepare(repo, ws),
+                cancelled=self._cancel,
+            )
+            self.summary = scheduler.summary
+            yield from scheduler.steps()
+            if scheduler.commit != snap.commit:  # the next run starts from here without git
+                snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, self.package_hash, scheduler.data))
+        finally:
+            if executor is not None:
+                executor.close()
+            self._lock.release()
 
 
 def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
