@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Sequence
 
-from e3.errors import NotFound, UsageError
+from e3.errors import NotFound, TaskNotFound, UsageError
 
 if TYPE_CHECKING:
     from e3.exec.runner import Outcome
@@ -53,28 +53,71 @@ def run_task(
     timeout: float | None = None,
     echo: BinaryIO | None = None,
 ) -> AdhocResult:
+    """Run `PKG[@VER]/TASK` on input files (format by extension) and write its output to `output_file`."""
     from e3 import east
-    from e3.package import read_package
     from e3.atomic_file import write_atomically
-    from e3.exec import identity, records, runner
-    from e3.model.paths import format_tree_path
-    from e3.model.task import load_task
 
     out_fmt = east.format_of_path(output_file)
     if out_fmt is None:
         raise UsageError(f"cannot tell the format of {output_file!r} from its name (expected .beast2, .east or .json)")
     name, version, task_name = parse_task_spec(spec)
-    found, package = read_package(repo, name, version)
+    inputs = [(_InputFile(file), east.format_of_path(file), file) for file in input_files]
+    result = run_adhoc(repo, name, version, task_name, inputs, force=force, force_spawn=force_spawn, timeout=timeout, echo=echo)
+    if result.outcome.status == "success":
+        data = repo.objects.read(result.outcome.output_hash)
+        if out_fmt != "beast2":
+            t, value = east.decode(data)
+            data = east.dump(value, t, out_fmt)
+        write_atomically(output_file, data)
+    return result
+
+
+class _InputFile:
+    """An input file opened when first read, so that its errors come in their turn."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def read(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise NotFound(f"input file {self.path} not found") from None
+
+
+def run_adhoc(
+    repo: "Repository",
+    package_name: str,
+    version: str | None,
+    task_name: str,
+    inputs: Sequence[tuple[BinaryIO, str | None, str]],
+    *,
+    force: bool = False,
+    force_spawn: bool = False,
+    timeout: float | None = None,
+    echo: BinaryIO | None = None,
+) -> AdhocResult:
+    """Run one task of an imported package on input values: (stream, format, name) each, in the
+    task's input order (an East task's own function may be left out: the package has it).
+    A format of None is refused, naming the input. The output stays in the store."""
+    from e3 import east
+    from e3.package import read_package
+    from e3.exec import identity, records, runner
+    from e3.model.paths import format_tree_path
+    from e3.model.task import load_task
+
+    found, package = read_package(repo, package_name, version)
     label = f"{found.spec}/{task_name}"
     task_hash = package.tasks.get(task_name)
     if task_hash is None:
         known = ", ".join(sorted(package.tasks)) or "none"
-        raise NotFound(f"task {task_name!r} not found in {found.spec} (tasks: {known})")
+        raise TaskNotFound(f"task {task_name!r} not found in {found.spec} (tasks: {known})", task=task_name)
     task = load_task(repo.objects, task_hash)
     datasets = package.datasets()
 
     paths = list(task.inputs)
-    given = list(input_files)
+    given = list(inputs)
     implicit: list[str] = []
     own_function = None
     if paths and paths[0][-1:] == (FUNCTION_IR,):
@@ -89,22 +132,17 @@ def run_task(
         raise UsageError(f"task {label} takes {len(shown)} input file(s) ({names}), got {len(given)}")
 
     input_hashes = list(implicit)
-    for file, path in zip(given, paths):
+    for (stream, fmt, name), path in zip(given, paths):
         spec_ = datasets.get(path)
         if spec_ is None:
             raise NotFound(f"task {label} reads {format_tree_path(path)}, which the package does not declare")
-        fmt = east.format_of_path(file)
         if fmt is None:
-            raise UsageError(f"cannot tell the format of {file!r} from its name (expected .beast2, .east or .json)")
-        try:
-            with open(file, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise NotFound(f"input file {file} not found") from None
+            raise UsageError(f"cannot tell the format of {name!r} from its name (expected .beast2, .east or .json)")
+        data = stream.read()
         try:
             _, value = east.load(data, fmt, spec_.type)
         except Exception as e:  # FormatError / TypeMismatch: name the file
-            raise type(e)(f"input {file} ({format_tree_path(path)}): {e}") from None
+            raise type(e)(f"input {name} ({format_tree_path(path)}): {e}") from None
         input_hashes.append(repo.objects.write(east.encode(value, spec_.type)))
 
     tid = identity.task_id(task_hash, input_hashes)
@@ -117,13 +155,6 @@ def run_task(
             cached = True
     if outcome is None:
         outcome = _execute(repo, tid, task_hash, input_hashes, force_spawn, timeout, echo)
-
-    if outcome.status == "success":
-        data = repo.objects.read(outcome.output_hash)
-        if out_fmt != "beast2":
-            t, value = east.decode(data)
-            data = east.dump(value, t, out_fmt)
-        write_atomically(output_file, data)
     return AdhocResult(label, tid, outcome, cached)
 
 
