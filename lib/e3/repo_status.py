@@ -1,4 +1,4 @@
-"""A repository at a glance: objects and sizes, refs, packages, workspaces, queue and executions.
+"""A repository at a glance: objects and sizes, refs, packages, workspaces, queue, executions, locks held.
 
 Everything is read from the files as they are (no lock is taken), so status is
 safe and cheap beside a running `e3 start`. Only workspace states and running
@@ -15,6 +15,7 @@ from e3 import refs
 from e3.errors import E3Error
 
 if TYPE_CHECKING:
+    from e3.exec.locks import LockHolder
     from e3.repository import Repository
 
 _GIT_LOOSE = re.compile(r"[0-9a-f]{38}")
@@ -186,3 +187,31 @@ def _alive(repo: "Repository", record_hash: str) -> bool:
     if r.pid is None:
         return False
     return Holder(r.pid, r.pid_start_time or 0, r.boot_id or "").alive()
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    name: str
+    holder: "LockHolder | None"
+    """Who holds it, as the holder wrote it (None if it wrote nothing readable)."""
+
+
+def held_locks(repo: "Repository") -> list[HeldLock]:
+    """The repository's locks held right now (a running start, a deploy, a gc), by name."""
+    from e3.exec import locks
+
+    try:
+        names = sorted(os.listdir(repo.path("locks")))
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        if not n.endswith(".lock"):
+            continue
+        try:
+            name = locks.check_name(n[: -len(".lock")])
+            if locks.is_held(repo, name):
+                out.append(HeldLock(name, locks.holder(repo, name)))
+        except Exception:  # noqa: BLE001 - a stray file in locks/ is not a reason to fail
+            continue
+    return out
