@@ -1,0 +1,77 @@
+"""The repository interface, and the one opener every command uses.
+
+`open(target)` takes what the user typed (a directory holding `.e3`, or `.e3`
+itself; later an `http(s)://host[:port]/repos/NAME` URL) and returns an
+implementation of `Repository` (e3.api.interface). `create(target)` makes a
+new repository first. `discover(explicit)` is the plumbing's way to find one:
+`--repo`, then `$E3_DIR`, then upward from the current directory.
+
+The values the operations take and return (e3.api.values) are importable from
+here too (`from e3.api import WorkspaceInfo`); they load on first use, so
+importing e3.api stays cheap.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from e3.api.interface import DataflowRun, ObjectWriter, Repository
+
+if TYPE_CHECKING:
+    from e3.api.local import LocalRepository
+
+__all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "is_remote", "open"]
+
+_SCHEMES = ("http://", "https://")
+
+
+def is_remote(target: str | os.PathLike[str]) -> bool:
+    """True if `target` names a repository behind a server (an http:// or https:// URL)."""
+    return isinstance(target, str) and target[:8].lower().startswith(_SCHEMES)
+
+
+def open(target: str | os.PathLike[str]) -> Repository:  # noqa: A001 - e3.api.open(target) reads as meant
+    """The repository `target` names. Raises NotARepository (nothing there), or E3Error for a URL
+    (remote repositories are not supported yet)."""
+    if is_remote(target):
+        _refuse_remote(str(target))
+    from e3.api.local import LocalRepository
+
+    return LocalRepository.open(target)
+
+
+def create(target: str | os.PathLike[str]) -> Repository:
+    """Make a new repository at `target` (a directory: `.e3` is made inside it) and open it.
+    Raises RepositoryExists."""
+    if is_remote(target):
+        _refuse_remote(str(target))
+    from e3.api.local import LocalRepository
+
+    return LocalRepository.create(target)
+
+
+def discover(explicit: str | None = None) -> Repository:
+    """The repository for plumbing: `explicit` (`--repo`), then `$E3_DIR`, then the nearest
+    directory upward from the current one that holds `.e3`."""
+    target = explicit or os.environ.get("E3_DIR")
+    if target:
+        return open(target)
+    from e3.api.local import LocalRepository
+
+    return LocalRepository.discover()
+
+
+def _refuse_remote(url: str) -> None:
+    from e3.errors import E3Error
+
+    raise E3Error(f"remote repositories are not supported yet: {url}")
+
+
+def __getattr__(name: str) -> Any:
+    # The values (dataclasses) load on first use: plumbing that never builds one never pays for them.
+    import importlib
+
+    values = importlib.import_module("e3.api.values")
+    if name.startswith("_") or not hasattr(values, name):
+        raise AttributeError(f"module 'e3.api' has no attribute {name!r}")
+    return getattr(values, name)

@@ -1,0 +1,634 @@
+"""The repository interface over a local directory, made of the library.
+
+Each operation is a thin composition of the library's calls (e3.workspace,
+e3.package, e3.datasets, e3.exec.start, …) that turns their results into the
+interface's values (e3.api.values). Library modules are imported inside the
+operations that need them, so opening a repository to read one object loads
+neither pygit2 nor the East runtime.
+
+A dataflow run is carried out by the thread that iterates its events: the
+scheduler yields after each batch of settled tasks, and the events of that
+batch are handed on, so following a run costs no thread and no queue.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, BinaryIO, Iterator, Sequence
+
+from e3.api.interface import DataflowRun, ObjectWriter, Repository
+from e3.repository import Repository as Directory
+from e3.repository import create_repository, discover_repository, open_repository
+from e3.store import Batch
+
+ObjectWriter.register(Batch)  # the store's batch is the local ObjectWriter: same methods
+
+if TYPE_CHECKING:
+    from e3.api import values as v
+    from e3.workspace import WorkspaceState, WorkspaceView
+
+
+class LocalRepository(Repository):
+    """A repository in a directory on this machine."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self.location = str(directory.root)
+
+    def __repr__(self) -> str:
+        return f"LocalRepository({self.location!r})"
+
+    @classmethod
+    def open(cls, target: str | os.PathLike[str]) -> "LocalRepository":
+        return cls(open_repository(target))
+
+    @classmethod
+    def create(cls, target: str | os.PathLike[str]) -> "LocalRepository":
+        return cls(create_repository(target))
+
+    @classmethod
+    def discover(cls) -> "LocalRepository":
+        return cls(discover_repository())
+
+    # ------------------------------------------------------------ repository
+
+    def repository_status(self) -> "v.RepositoryStatus":
+        from e3.api import values as v
+        from e3.repo_status import status
+
+        st = status(self.directory)
+        return v.RepositoryStatus(
+            location=st.root,
+            objects=st.objects,
+            object_bytes=st.object_bytes,
+            git_loose=st.git_loose,
+            git_loose_bytes=st.git_loose_bytes,
+            git_packed=st.git_packed,
+            git_pack_bytes=st.git_pack_bytes,
+            refs=st.refs,
+            packages=list(st.packages),
+            workspaces=[v.WorkspaceSummary(w.name, w.commit, w.package, w.datasets) for w in st.workspaces],
+            task_histories=st.task_histories,
+            queue=dict(st.queue),
+            executions=dict(st.executions),
+            running=list(st.running),
+            temporary_files=st.tmp_files,
+        )
+
+    def repository_gc(self, *, dry_run: bool = False, prune: str | None = None) -> "v.GcReport":
+        from e3.api import values as v
+        from e3.gc import DEFAULT_PRUNE, gc
+
+        prune = prune or DEFAULT_PRUNE
+        r = gc(self.directory, prune=prune, dry_run=dry_run)
+        return v.GcReport(
+            dry_run=r.dry_run,
+            prune=prune,
+            reachable=r.reachable,
+            removed=list(r.removed),
+            kept_recent=r.kept_recent,
+            temporary_removed=r.tmp_removed,
+            git_loose_removed=r.git_loose_removed,
+            git_packed=r.git_packed,
+        )
+
+    def repository_locks(self) -> list["v.LockInfo"]:
+        from e3.api import values as v
+        from e3.repo_status import held_locks
+
+        out = []
+        for lock in held_locks(self.directory):
+            who = lock.holder
+            out.append(
+                v.LockInfo(
+                    lock.name,
+                    who.operation if who else None,
+                    who.describe() if who else None,
+                    who.pid if who else None,
+                )
+            )
+        return out
+
+    def repository_remove(self, *, force: bool = False) -> None:
+        from e3.errors import Conflict
+        from e3.repository import remove_repository
+
+        if not force:
+            busy = self.repository_locks()
+            if busy:
+                raise Conflict(f"repository {self.location} is in use ({_describe_lock(busy[0])}); stop it first")
+        remove_repository(self.directory)
+
+    # ------------------------------------------------------------ packages
+
+    def package_import(self, zip: BinaryIO, *, replace: bool = False) -> "v.PackageImport":
+        from e3 import package
+
+        with _seekable(zip, self.directory) as f:
+            before = package.list_packages(self.directory) if replace else []
+            result = package.import_zip(self.directory, f, replace=replace)
+        return _imported(result, before)
+
+    def package_export(self, name: str, version: str | None, into: BinaryIO) -> "v.PackageExport":
+        from e3 import package
+        from e3.api import values as v
+
+        result = package.export_zip(self.directory, name, version, into)
+        return v.PackageExport(v.PackageInfo(result.name, result.version, result.package_hash), result.object_count)
+
+    def package_list(self) -> list["v.PackageInfo"]:
+        from e3 import package
+        from e3.api import values as v
+
+        return [v.PackageInfo(p.name, p.version, p.package_hash) for p in package.list_packages(self.directory)]
+
+    def package_get(self, name: str, version: str | None = None) -> "v.PackageDetails":
+        from e3 import package
+        from e3.api import values as v
+
+        found, pkg = package.read_package(self.directory, name, version)
+        specs = pkg.datasets()
+        return v.PackageDetails(
+            v.PackageInfo(found.name, found.version, found.package_hash),
+            dict(sorted(pkg.tasks.items())),
+            [v.DatasetSpec(path, specs[path].type, specs[path].writable) for path in sorted(specs)],
+        )
+
+    def package_remove(self, name: str, version: str | None = None) -> "v.PackageInfo":
+        from e3 import package
+        from e3.api import values as v
+
+        removed = package.remove_package(self.directory, name, version)
+        return v.PackageInfo(removed.name, removed.version, removed.package_hash)
+
+    # ------------------------------------------------------------ workspaces
+
+    def workspace_create(self, ws: str) -> "v.WorkspaceInfo":
+        from e3 import workspace
+        from e3.api import values as v
+
+        commit = workspace.create(self.directory, ws)
+        return v.WorkspaceInfo(ws, commit, None)
+
+    def workspace_deploy(self, ws: str, package: str, version: str | None = None) -> "v.DeployResult":
+        from e3 import workspace
+
+        existed = workspace.exists(self.directory, ws)
+        report = workspace.deploy(self.directory, ws, package, version)
+        return _deployed(ws, report, created=not existed)
+
+    def workspace_list(self) -> list["v.WorkspaceInfo"]:
+        from e3 import workspace
+        from e3.errors import NotFound
+
+        out = []
+        for ws in workspace.list_workspaces(self.directory):
+            try:
+                out.append(_info(workspace.read(self.directory, ws)))
+            except NotFound:  # removed meanwhile
+                continue
+        return out
+
+    def workspace_get(self, ws: str) -> "v.WorkspaceInfo":
+        from e3 import workspace
+
+        return _info(workspace.read(self.directory, ws))
+
+    def workspace_status(self, ws: str) -> "v.WorkspaceStatus":
+        from e3.api import values as v
+        from e3.workspace_status import status
+
+        st = status(self.directory, ws)
+        return v.WorkspaceStatus(
+            workspace=ws,
+            deployment=_deployment(st.view.state),
+            tasks=[v.TaskState(t.name, t.state, t.detail, list(t.depends_on), list(t.unset_inputs), t.pid) for t in st.tasks],
+            unset_inputs=list(st.unset_inputs),
+            datasets_total=st.datasets_total,
+            datasets_set=st.datasets_set,
+            running_pid=st.running_pid,
+        )
+
+    def workspace_log(self, ws: str, rev: str | None = None) -> Iterator["v.HistoryEntry"]:
+        from e3 import workspace
+        from e3.api import values as v
+
+        entries = workspace.history(self.directory, ws, rev)  # a bad name or revision is an error now, not when read
+        return (v.HistoryEntry(e.commit, e.time, e.message, e.author) for e in entries)
+
+    def workspace_diff(self, ws: str, old: str | None = None, new: str | None = None) -> "v.WorkspaceDiff":
+        from e3 import workspace
+        from e3.api import values as v
+
+        d = self.directory
+        new_commit = workspace.resolve(d, ws, new or "")
+        old_commit = workspace.resolve(d, ws, old) if old else workspace.parent(d, new_commit)
+        before = workspace.state_at(d, old_commit) if old_commit else None
+        after = workspace.state_at(d, new_commit)
+        changes = workspace.diff_commits(d, old_commit, new_commit)
+        return v.WorkspaceDiff(old_commit, new_commit, _deployment(before), _deployment(after), _changes(changes))
+
+    def workspace_reset(self, ws: str, rev: str) -> "v.ResetResult":
+        from e3 import workspace
+        from e3.api import values as v
+
+        view, changes = workspace.reset(self.directory, ws, rev)
+        return v.ResetResult(ws, view.commit, _changes(changes))
+
+    def workspace_export(self, ws: str, into: BinaryIO, *, name: str | None = None, version: str | None = None) -> "v.PackageExport":
+        from e3 import workspace
+        from e3.api import values as v
+
+        report = workspace.export(self.directory, ws, into, name, version)
+        return v.PackageExport(v.PackageInfo(report.name, report.version, report.package_hash), report.object_count)
+
+    def workspace_import(self, ws: str, zip: BinaryIO) -> "v.WorkspaceImport":
+        from e3 import package, workspace
+        from e3.api import values as v
+        from e3.errors import WorkspaceLocked
+
+        d = self.directory
+        workspace.check_name(ws)
+        pid = workspace.running_pid(d, ws)
+        if pid is not None:  # checked before importing too, so a refused import leaves no new package behind
+            raise WorkspaceLocked(f"workspace {ws} is running (pid {pid or 'unknown'}); stop it first", workspace=ws)
+        with _seekable(zip, d) as f:
+            result = package.import_zip(d, f)
+        existed = workspace.exists(d, ws)
+        report = workspace.deploy(d, ws, result.name, result.version)
+        return v.WorkspaceImport(_imported(result, []), _deployed(ws, report, created=not existed))
+
+    def workspace_remove(self, ws: str) -> None:
+        from e3 import workspace
+
+        workspace.remove(self.directory, ws)
+
+    # ------------------------------------------------------------ datasets
+
+    def dataset_list(self, ws: str, path: "v.TreePath" = (), *, recursive: bool = False) -> list["v.DatasetEntry"]:
+        from e3 import datasets
+
+        view = self._deployed(ws)
+        return [self._entry(e) for e in datasets.list_entries(view, tuple(path), recursive=recursive)]
+
+    def dataset_status(self, ws: str, path: "v.TreePath") -> "v.DatasetEntry":
+        from e3 import datasets, workspace
+
+        view = self._deployed(ws)
+        workspace.dataset_spec(view, tuple(path))  # a tree or nothing there is an error naming which
+        return self._entry(datasets.list_entries(view, tuple(path))[0])
+
+    def dataset_get(self, ws: str, path: "v.TreePath") -> BinaryIO:
+        from e3 import datasets
+
+        _, h = datasets.get_at(self.directory, ws, tuple(path))
+        return self.directory.objects.open(h)
+
+    def dataset_set(self, ws: str, path: "v.TreePath", value: "v.ValueInput", *, type: object = None) -> str:
+        from e3 import datasets
+
+        data = value.stream.read()
+        h, _ = datasets.set_value_at(self.directory, ws, tuple(path), data, value.format, type)
+        return h
+
+    # ------------------------------------------------------------ dataflow
+
+    def dataflow_start(
+        self,
+        ws: str,
+        *,
+        task: str | None = None,
+        concurrency: int = 4,
+        force: bool = False,
+        timeout: float | None = None,
+        spawn: bool = False,
+    ) -> DataflowRun:
+        from e3.exec.start import WorkspaceRun
+
+        run = WorkspaceRun(self.directory, ws, task=task, concurrency=concurrency, force=force, timeout=timeout, spawn=spawn)
+        return LocalRun(self, ws, run)
+
+    def dataflow_cancel(self, ws: str) -> bool:
+        import signal
+
+        from e3 import workspace
+
+        if not workspace.exists(self.directory, ws):
+            from e3.errors import WorkspaceNotFound
+
+            raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
+        mine = _runs.get((self.location, ws))
+        if mine is not None:
+            mine.cancel()
+            return True
+        pid = workspace.running_pid(self.directory, ws)
+        if not pid or pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, signal.SIGINT)  # e3 start's own Ctrl-C: running tasks are stopped, the run is recorded
+        except ProcessLookupError:
+            return False
+        return True
+
+    def dataflow_graph(self, ws: str) -> "v.DataflowGraph":
+        from e3.api import values as v
+        from e3.exec import snapshot
+
+        view = self._deployed(ws)
+        graph = snapshot.graph(self.directory, view.package_hash)
+        tasks = []
+        for name in graph.order:
+            node = graph.nodes[name]
+            tasks.append(v.GraphTask(name, node.task_hash, list(node.task.inputs), node.task.output, sorted(node.upstream)))
+        return v.DataflowGraph(ws, tasks)
+
+    # ------------------------------------------------------------ tasks
+
+    def task_list(self, ws: str) -> list["v.TaskInfo"]:
+        from e3.api import values as v
+
+        view = self._deployed(ws)
+        return [v.TaskInfo(name, h) for name, h in sorted(view.package.tasks.items())]
+
+    def task_get(self, ws: str, task: str) -> "v.TaskInfo":
+        from e3.api import values as v
+        from e3.model.task import load_task
+
+        view = self._deployed(ws)
+        h = _task_hash(view, task)
+        t = load_task(self.directory.objects, h)
+        return v.TaskInfo(task, h, list(t.inputs), t.output, t.command_ir)
+
+    def task_executions(self, ws: str, task: str) -> list["v.ExecutionInfo"]:
+        from e3.api import values as v
+        from e3.exec import records
+        from e3.exec.identity import task_id
+        from e3.model.task import load_task
+
+        view = self._deployed(ws)
+        h = _task_hash(view, task)
+        t = load_task(self.directory.objects, h)
+        inputs = [view.datasets.get(p) for p in t.inputs]
+        if None in inputs:
+            return []
+        tid = task_id(h, inputs)
+        rec = records.latest(self.directory, tid)
+        if rec is None:
+            return []
+        return [
+            v.ExecutionInfo(
+                tid, rec.execution_id, rec.kind, list(rec.input_hashes), rec.started_at, rec.completed_at,
+                rec.output_hash, rec.exit_code, rec.message, rec.pid,
+            )
+        ]
+
+    def task_run(
+        self,
+        package: str,
+        version: str | None,
+        task: str,
+        inputs: Sequence["v.ValueInput"],
+        *,
+        force: bool = False,
+        spawn: bool = False,
+        timeout: float | None = None,
+        echo: BinaryIO | None = None,
+    ) -> "v.TaskRun":
+        from e3.api import values as v
+        from e3.exec import execution
+
+        result = execution.run_adhoc(
+            self.directory,
+            package,
+            version,
+            task,
+            [(i.stream, i.format, i.name) for i in inputs],
+            force=force,
+            force_spawn=spawn,
+            timeout=timeout,
+            echo=echo,
+        )
+        o = result.outcome
+        return v.TaskRun(result.name, result.task_id, o.status, result.cached, o.output_hash, o.exit_code, o.message)
+
+    # ------------------------------------------------------------ logs
+
+    def log_read(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> "v.LogRead":
+        from e3.api import values as v
+        from e3.exec import logs
+
+        path = self._log(ws, task, follow=False)
+        read = logs.read_from(path, offset, all_executions=all_executions)
+        chunks = [_chunk(rec, end) for rec, end in read.records if _is_output(rec)]
+        return v.LogRead(chunks, read.offset, read.complete, path.name[: -len(logs.SUFFIX)])
+
+    def log_follow(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> Iterator["v.LogChunk"]:
+        from e3.exec import logs
+
+        path = self._log(ws, task, follow=True)
+        return (_chunk(rec, end) for rec, end in logs.follow_from(path, offset, all_executions=all_executions) if _is_output(rec))
+
+    def _log(self, ws: str, task: str, follow: bool):  # noqa: ANN202 - a Path
+        from e3.exec import logs
+        from e3.model.paths import format_name
+
+        return logs.task_log(self.directory, f"{ws}.{format_name(task)}", follow=follow)
+
+    # ------------------------------------------------------------ objects
+
+    def object_exists(self, hash: str) -> bool:
+        return self.directory.objects.exists(hash)
+
+    def object_resolve(self, name: str) -> str:
+        return self.directory.objects.resolve(name)
+
+    def object_size(self, hash: str) -> int:
+        return self.directory.objects.size(hash)
+
+    def object_head(self, hash: str, n: int) -> tuple[int, bytes]:
+        return self.directory.objects.peek(hash, n)
+
+    def object_read(self, hash: str) -> BinaryIO:
+        return self.directory.objects.open(hash)
+
+    def object_write(self, source: BinaryIO) -> str:
+        return self.directory.objects.write_stream(source)
+
+    def object_writer(self) -> ObjectWriter:
+        return self.directory.objects.batch()
+
+    # ------------------------------------------------------------ helpers
+
+    def _deployed(self, ws: str) -> "WorkspaceView":
+        from e3 import workspace
+
+        return workspace.require_deployed(workspace.read(self.directory, ws))
+
+    def _entry(self, e) -> "v.DatasetEntry":  # noqa: ANN001 - an e3.datasets.Entry
+        from e3.api import values as v
+
+        size = self.directory.objects.size(e.hash) if e.hash is not None else None
+        return v.DatasetEntry(e.path, e.kind, e.type, e.writable, e.hash, e.status, size)
+
+
+# ---------------------------------------------------------------- dataflow runs
+
+
+_runs: dict[tuple[str, str], "LocalRun"] = {}
+"""(repository, workspace) -> the run this process is carrying out, for dataflow_cancel."""
+_runs_lock = threading.Lock()
+
+
+class LocalRun(DataflowRun):
+    """A run carried out in this process, step by step, by whoever iterates its events."""
+
+    def __init__(self, repo: LocalRepository, ws: str, run) -> None:  # noqa: ANN001 - an e3.exec.start.WorkspaceRun
+        self.workspace = ws
+        self.summary = None
+        self._key = (repo.location, ws)
+        self._run = run
+        self._iterated = False
+        with _runs_lock:
+            _runs[self._key] = self
+
+    def events(self) -> Iterator["v.DataflowEvent"]:
+        from e3.api import values as v
+
+        if self._iterated:
+            raise RuntimeError("a run's events can be iterated once")
+        self._iterated = True
+        pending: list = []
+        started, finished = v.TaskStarted, v.TaskFinished
+
+        def observe(kind: str, report) -> None:  # noqa: ANN001 - an e3.exec.dataflow.TaskReport
+            if kind == "start":
+                pending.append(started(report.name, report.task_id))
+            else:
+                pending.append(finished(report.name, report.state, report.seconds, report.message, report.task_id))
+
+        try:
+            for _ in self._run.steps(observe):
+                if pending:
+                    yield from pending
+                    pending.clear()
+            yield from pending
+            pending.clear()
+            self.summary = _summary(self.workspace, self._run.summary, self._run.cancelled)
+            yield v.RunFinished(self.summary)
+        finally:
+            self._forget()
+
+    def cancel(self) -> None:
+        self._run.cancel()
+
+    def close(self) -> None:
+        """Give the run up without carrying it out (releases the workspace); a no-op once iterated."""
+        if not self._iterated:
+            self._run.close()
+            self._forget()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit anything may be gone
+            pass
+
+    def _forget(self) -> None:
+        with _runs_lock:
+            if _runs.get(self._key) is self:
+                del _runs[self._key]
+
+
+def _summary(ws: str, s, cancelled: bool) -> "v.RunSummary":  # noqa: ANN001 - an e3.exec.dataflow.Summary
+    from e3.api import values as v
+
+    tasks = [v.TaskFinished(r.name, r.state, r.seconds, r.message, r.task_id) for r in sorted(s.reports.values(), key=lambda r: r.name)]
+    return v.RunSummary(ws, tasks, s.seconds, s.commits, s.reruns, cancelled)
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def _deployment(state: "WorkspaceState | None") -> "v.Deployment | None":
+    from e3.api import values as v
+
+    if state is None:
+        return None
+    return v.Deployment(state.package_name, state.package_version, state.package_hash, state.deployed_at)
+
+
+def _info(view: "WorkspaceView") -> "v.WorkspaceInfo":
+    from e3.api import values as v
+
+    return v.WorkspaceInfo(view.name, view.commit, _deployment(view.state))
+
+
+def _changes(changes) -> list:  # noqa: ANN001 - e3.workspace.DatasetChange values
+    from e3.api import values as v
+
+    return [v.DatasetChange(c.path, c.old, c.new) for c in changes]
+
+
+def _deployed(ws: str, report, created: bool) -> "v.DeployResult":  # noqa: ANN001 - an e3.workspace.DeployReport
+    from e3.api import values as v
+
+    package = v.PackageInfo(report.package_name, report.package_version, report.package_hash)
+    return v.DeployResult(ws, report.commit, package, list(report.kept), list(report.dropped), created)
+
+
+def _imported(result, before) -> "v.PackageImport":  # noqa: ANN001 - an e3.package.ImportResult, PackageRefs
+    from e3.api import values as v
+
+    replaced = result.imported and any(p.version == result.version and p.name == result.name for p in before)
+    return v.PackageImport(v.PackageInfo(result.name, result.version, result.package_hash), result.object_count, result.imported, replaced)
+
+
+def _describe_lock(lock: "v.LockInfo") -> str:
+    return f"lock {lock.name} held" + (f" by {lock.holder}" if lock.holder else "")
+
+
+def _task_hash(view: "WorkspaceView", task: str) -> str:
+    h = view.package.tasks.get(task)
+    if h is None:
+        from e3.errors import TaskNotFound
+
+        known = ", ".join(sorted(view.package.tasks)) or "none"
+        raise TaskNotFound(f"task {task!r} not found in workspace {view.name} (tasks: {known})", task=task)
+    return h
+
+
+def _is_output(rec: dict) -> bool:
+    return rec.get("stream") in ("stdout", "stderr") and isinstance(rec.get("bytes"), bytes)
+
+
+def _chunk(rec: dict, end: int) -> "v.LogChunk":
+    from e3.api import values as v
+
+    return v.LogChunk(rec["stream"], rec["bytes"], end)
+
+
+class _seekable:
+    """A zip stream as zipfile needs it: the stream itself if it can seek, else a spooled copy."""
+
+    def __init__(self, stream: BinaryIO, directory: Directory) -> None:
+        self.stream = stream
+        self.directory = directory
+        self.spool = None
+
+    def __enter__(self) -> BinaryIO:
+        try:
+            if self.stream.seekable():
+                return self.stream
+        except (AttributeError, OSError, ValueError):
+            pass
+        import shutil
+        import tempfile
+
+        self.spool = tempfile.TemporaryFile(dir=self.directory.path("tmp"), prefix="import-")
+        shutil.copyfileobj(self.stream, self.spool, 1 << 20)
+        self.spool.seek(0)
+        return self.spool
+
+    def __exit__(self, *exc: object) -> None:
+        if self.spool is not None:
+            self.spool.close()
