@@ -28,7 +28,7 @@ man:
 	$(PYTHON) man/build_man.py build/man
 
 # Benchmarks print ratios against baselines measured in the same run (never part of `make test`).
-BENCHES = objects refs package_bench workspace runners queue_bench
+BENCHES = objects refs package_bench workspace runners queue_bench verify
 bench: install
 	for b in $(BENCHES); do $(PYTHON) bench/$$b.py || exit 1; done
 

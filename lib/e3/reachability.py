@@ -27,7 +27,7 @@ import re
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from e3 import refs
-from e3.errors import E3Error
+from e3.errors import CorruptObject, E3Error
 
 if TYPE_CHECKING:
     import pygit2
@@ -217,6 +217,9 @@ class Walker:
             self.result.opened.add((h, kind))
             try:
                 data = self.repo.objects.read(h)
+            except CorruptObject as e:  # what it names cannot be known: gc must not prune
+                self._problem("corrupt", kind, h, where, str(e).partition(": ")[2])
+                continue
             except E3Error:
                 self._problem("missing", kind, h, where)
                 continue

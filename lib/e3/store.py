@@ -8,6 +8,11 @@ bytes cannot hurt each other. A writer holds an exclusive flock(2) on its
 temporary file until the rename, so `e3-fsck` can tell a write in progress
 from a file left behind by a crash. This module knows bytes, not East values: it
 never imports the East runtime, so plumbing that only moves bytes starts fast.
+
+Every read checks the bytes against their name while reading (`read`, `open`,
+`peek`, `copy`): a flipped bit on disk is a `CorruptObject` naming the object,
+never a value. Streaming reads withhold the chunk that ends the object until the
+whole has hashed right, so a consumer never gets a damaged object's end.
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
 SUFFIX = ".beast2"
 CHUNK = 1 << 20
 MIN_PREFIX = 4
+_SMALL = 1 << 16
+"""Objects up to this size are read (and hashed) in one call."""
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 TMP_PREFIX = "obj-"
 TMP_SUFFIX = ".tmp"
@@ -48,6 +55,76 @@ def check_hash(text: str) -> str:
 
 def hash_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def corrupt(obj: str, actual: str) -> CorruptObject:
+    """The one error for an object whose bytes hash to `actual`, not to its name."""
+    return CorruptObject(f"object {obj} is corrupt: its bytes hash to {actual}")
+
+
+def _verify(obj: str, h: "hashlib._Hash") -> None:
+    actual = h.hexdigest()
+    if actual != obj:
+        raise corrupt(obj, actual)
+
+
+def _hash_rest(fd: int, h: "hashlib._Hash") -> None:
+    """Stream what is left of `fd` through `h` (in this thread's copy buffer: nothing is kept)."""
+    buf = _buffer()
+    view = memoryview(buf)
+    with io.FileIO(fd, closefd=False) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+
+
+class VerifiedReader(io.RawIOBase):
+    """An object's bytes, hashed as they are read (one pass: no second read to check them).
+
+    The read that reaches the object's end (its size when opened) compares the hash
+    with the object's name before it returns: on a mismatch it raises
+    `CorruptObject` instead, so the consumer of a damaged object never gets its last
+    bytes, and a consumer that reads to the end has read a verified whole. A file
+    that ends early or runs long fails the same way. Not seekable.
+    """
+
+    def __init__(self, fd: int, obj: str):
+        super().__init__()
+        self.name = obj
+        self._file = io.FileIO(fd, "rb")
+        self._hash = hashlib.sha256()
+        self.size = os.fstat(fd).st_size
+        self._read = 0
+        self._verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # noqa: ANN001 - a writable buffer
+        n = self._file.readinto(b)
+        if n is None:  # pragma: no cover - a regular file never blocks
+            return 0
+        if self._verified:
+            if n:
+                raise CorruptObject(f"object {self.name} is corrupt: it grew while being read")
+            return 0
+        self._read += n
+        with memoryview(b) as view:
+            self._hash.update(view[:n])
+        if n == 0 or self._read >= self.size:
+            _verify(self.name, self._hash)
+            self._verified = True
+        return n
+
+    def tell(self) -> int:
+        return self._read
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
 
 
 class ObjectStore:
@@ -125,28 +202,34 @@ class ObjectStore:
     # ------------------------------------------------------------ reading
 
     def open(self, obj: str) -> BinaryIO:
+        """The object's bytes as a buffered binary file, verified while read (see `VerifiedReader`)."""
+        return io.BufferedReader(VerifiedReader(self._open_fd(obj), obj), CHUNK)
+
+    def _open_fd(self, obj: str) -> int:
         try:
-            return open(self.fspath(obj), "rb")
+            return os.open(self.fspath(obj), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ObjectNotFound(f"object {obj} not found") from None
 
     def peek(self, obj: str, n: int) -> tuple[int, bytes]:
-        """The object's size and its first `n` bytes, with one open (for batch lookups)."""
+        """The object's size and its first `n` bytes (for batch lookups), once its bytes have
+        hashed right: the rest of a large object is streamed through the hash, not kept."""
+        fd = self._open_fd(obj)
         try:
-            fd = os.open(self.fspath(obj), os.O_RDONLY)
-        except FileNotFoundError:
-            raise ObjectNotFound(f"object {obj} not found") from None
-        try:
-            return os.fstat(fd).st_size, os.read(fd, n)
+            size = os.fstat(fd).st_size
+            head = os.read(fd, max(n, min(size, _SMALL)))  # small objects: one read, hashed at once
+            h = hashlib.sha256(head)
+            if len(head) < size:
+                _hash_rest(fd, h)
         finally:
             os.close(fd)
+        _verify(obj, h)
+        return size, head[:n]
 
     def read(self, obj: str) -> bytes:
+        """The object's bytes, once they have hashed to its name."""
         # Plain descriptor calls: a buffered file object costs twice as much for a small object.
-        try:
-            fd = os.open(self.fspath(obj), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ObjectNotFound(f"object {obj} not found") from None
+        fd = self._open_fd(obj)
         try:
             size = os.fstat(fd).st_size
             data = os.read(fd, size)
@@ -155,9 +238,24 @@ class ObjectStore:
                 if not more:
                     break
                 data += more
-            return data
         finally:
             os.close(fd)
+        _verify(obj, hashlib.sha256(data))
+        return data
+
+    def copy(self, obj: str, path: str | os.PathLike[str]) -> None:
+        """Write the object's bytes to a new file at `path`, verified while copied; on a mismatch
+        (or any failure) `path` is removed and the error raised."""
+        buf = _buffer()
+        view = memoryview(buf)
+        with VerifiedReader(self._open_fd(obj), obj) as source:
+            try:
+                with open(path, "xb", buffering=0) as sink:
+                    while n := source.readinto(buf):
+                        _write_all(sink, view[:n])
+            except BaseException:
+                unlink_if_present(path)
+                raise
 
     def size(self, obj: str) -> int:
         try:

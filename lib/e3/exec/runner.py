@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from e3.errors import E3Error
+from e3.errors import CorruptObject, E3Error, ObjectNotFound
 
 if TYPE_CHECKING:
     from e3.repository import Repository
@@ -384,9 +384,11 @@ def _spawn(
         return _error(log, f"cannot make scratch directory {scratch}: {(e.strerror or str(e)).lower()}")
     try:
         for i, h in enumerate(input_hashes):
-            shutil.copyfile(store.path(h), scratch / f"input-{i}.beast2")
-    except FileNotFoundError:
+            store.copy(h, scratch / f"input-{i}.beast2")  # verified while copied
+    except ObjectNotFound:
         return _error(log, f"input {i} (object {h}) not found")
+    except CorruptObject as e:
+        return _error(log, str(e))
     except (OSError, E3Error) as e:
         return _error(log, f"cannot stage input {i}: {e}")
     try:
