@@ -21,7 +21,10 @@ demo: install build/my-package.zip
 build/my-package.zip: examples/my_package.py $(wildcard lib/e3/sdk/*.py) lib/e3/package_zip.py
 	$(PYTHON) examples/my_package.py $@
 
+# tests/test_man.py renders every page with the system's man and groff.
 test: install-test
+	@command -v man >/dev/null && command -v groff >/dev/null || \
+	  { echo "make test: the tests need man and groff (Debian: apt-get install man-db groff-base)" >&2; exit 1; }
 	$(PYTHON) -m pytest -n 2 -q -p no:cacheprovider
 
 man:

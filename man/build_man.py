@@ -10,9 +10,29 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _writer():
+    """docutils' manpage writer, with the NAME heading in capitals like every other section.
+
+    docutils 0.22 changed the heading it writes itself from `NAME` to `Name`; our
+    pages spell their sections as git's do (SYNOPSIS, DESCRIPTION, ...), so NAME
+    stays NAME whichever docutils the install brings.
+    """
+    from docutils.writers import manpage
+
+    class Translator(manpage.Translator):
+        def header(self):
+            return super().header().replace("\n.SH Name\n", "\n.SH NAME\n")
+
+    class Writer(manpage.Writer):
+        def __init__(self):
+            super().__init__()
+            self.translator_class = Translator
+
+    return Writer()
+
+
 def build_page(source: str, out_dir: str) -> str:
     from docutils.core import publish_file
-    from docutils.writers import manpage
 
     name = os.path.basename(source)[: -len(".rst")]  # e3-hash-object.1
     os.makedirs(out_dir, exist_ok=True)
@@ -20,7 +40,7 @@ def build_page(source: str, out_dir: str) -> str:
     publish_file(
         source_path=source,
         destination_path=target,
-        writer=manpage.Writer(),
+        writer=_writer(),
         settings_overrides={"halt_level": 2, "report_level": 2, "exit_status_level": 2},
     )
     return target
