@@ -1,12 +1,13 @@
 """The suite's frame: the dispatcher, help, exit codes, repository creation and discovery."""
 from __future__ import annotations
 
-import pytest
-
 import os
 import stat
+import subprocess
 
-from conftest import BIN, assert_one_line_error, run
+import pytest
+
+from conftest import BIN, assert_one_line_error, command_env, run
 
 
 def test_version_prints_a_version(e3):
@@ -84,6 +85,22 @@ def test_repo_create_in_unwritable_directory_fails_cleanly(e3, tmp_path):
 def test_repo_create_missing_argument_is_usage_error(e3):
     r = e3("repo", "create", expect=2)
     assert "usage:" in r.err
+
+
+def run_into_closed_pipe(*argv) -> subprocess.CompletedProcess:
+    """Run with stdout a pipe whose reader has already gone (`… | head -0`, without the race)."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        return subprocess.run([str(a) for a in argv], stdout=w, stderr=subprocess.PIPE, env=command_env(), timeout=60)
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize("argv", [["e3", "--help"], ["e3", "--version"], ["e3", "repo", "--help"], ["e3-rev-parse", "--help"]], ids=" ".join)
+def test_a_closed_pipe_on_stdout_ends_quietly(argv):
+    res = run_into_closed_pipe(*argv)
+    assert (res.returncode, res.stderr) == (0, b"")
 
 
 def _complete(tmp_path, executable: str, line: str) -> list[str]:

@@ -212,3 +212,17 @@ def test_logs_names_an_unassigned_input(dev):
 
     datasets.unset(open_repository(dev), "dev.inputs.name")
     assert_one_line_error(run("e3", "logs", dev, "dev.greet", "-f", expect=128), "unassigned")
+
+
+def test_logs_all_into_a_closed_pipe_prints_nothing_more(dev):
+    # A cancelled execution's log holds e3's own stderr line `e3: cancelled`: the task's
+    # stderr, shown on a terminal; once stdout's reader has gone, nothing more is printed.
+    from test_frame import run_into_closed_pipe
+
+    r, tid = open_repository(dev), current_task_id(dev, "dev", "greet")
+    with logs.open_log(r, tid, "e1") as log:
+        log.write("stderr", b"e3: cancelled\n")
+        log.end("cancelled")
+    write_log(r, ("stdout", b"second run\n"), tid=tid)
+    res = run_into_closed_pipe("e3", "logs", dev, "dev.greet", "--all")
+    assert (res.returncode, res.stderr) == (0, b"")

@@ -37,10 +37,12 @@ def complete(p: argparse.ArgumentParser) -> None:
 
 
 def run(prog: str, build_parser: Callable[[], argparse.ArgumentParser], handler: Handler, argv: Sequence[str] | None = None) -> int:
-    p = build_parser()
-    complete(p)
-    args = p.parse_args(argv)
-    return guarded(prog, lambda: handler(args))
+    def body() -> "int | None":
+        p = build_parser()
+        complete(p)
+        return handler(p.parse_args(argv))
+
+    return guarded(prog, body)
 
 
 def guarded(prog: str, body: Callable[[], "int | None"]) -> int:
@@ -59,6 +61,12 @@ def guarded(prog: str, body: Callable[[], "int | None"]) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_OK
+    except SystemExit:  # argparse after --help or a usage error: what it printed may meet a closed pipe
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+        raise
     except MemoryError:
         _say(f"{prog}: fatal: out of memory")
         return EXIT_FATAL
@@ -91,6 +99,23 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
+
+
+def stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has gone (`e3 logs … | head -1` after its line).
+
+    A command that also writes to stderr asks this first, so that nothing more
+    reaches the terminal once the pipe is closed: it ends as quietly as a write
+    to stdout would have ended it.
+    """
+    import select
+
+    try:
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def positive_int(text: str) -> int:

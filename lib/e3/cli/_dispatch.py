@@ -53,7 +53,10 @@ def command_module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    return guarded(PROG, lambda: _main(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _main(argv: list[str]) -> int:
     if "_ARGCOMPLETE" in os.environ:
         _complete()
     if not argv or argv[0] in ("-h", "--help"):
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name == "help":
-        return guarded(PROG, lambda: show_help(rest[0] if rest else None))
+        return show_help(rest[0] if rest else None)
     module = command_module(name)
     if module is not None:
         return module.main(rest)

@@ -44,6 +44,8 @@ def print_records(records) -> None:
         data = rec.get("bytes")
         if not isinstance(data, bytes):
             continue
+        if stream == "stderr" and command.stdout_closed():
+            raise BrokenPipeError  # the reader of stdout has gone: end quietly, as a write there would
         target = err if stream == "stderr" else out
         target.write(data)
         target.flush()
