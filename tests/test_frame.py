@@ -87,6 +87,24 @@ def test_repo_create_missing_argument_is_usage_error(e3):
     assert "usage:" in r.err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["repo", "create"], ["list"], ["workspace", "list"], ["package", "list"], ["repo", "status"]],
+    ids=" ".join,
+)
+def test_a_url_as_repository_is_a_one_line_error_and_makes_no_folder(e3, tmp_path, argv):
+    url = "http://127.0.0.1:1/repos/x"
+    r = e3(*argv, url, expect=128, cwd=tmp_path)
+    assert_one_line_error(r, "remote repositories are not supported yet", url)
+    assert "repo create" not in r.err  # the hint for a missing local repository would make a folder `http:`
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_as_plumbing_repository_is_a_one_line_error(tmp_path):
+    r = run("e3-show-ref", "--repo", "HTTPS://example.org/repos/x", expect=128, cwd=tmp_path)
+    assert_one_line_error(r, "remote repositories are not supported yet")
+
+
 def run_into_closed_pipe(*argv) -> subprocess.CompletedProcess:
     """Run with stdout a pipe whose reader has already gone (`… | head -0`, without the race)."""
     r, w = os.pipe()

@@ -60,8 +60,19 @@ def is_repository(root: Path) -> bool:
         return False
 
 
+URL_SCHEMES = ("http://", "https://")
+
+
+def refuse_url(target: str | os.PathLike[str]) -> None:
+    """A repository named by URL is one behind a server, which this version cannot reach yet:
+    a one-line error, never a local directory named `http:`."""
+    if isinstance(target, str) and target[:8].lower().startswith(URL_SCHEMES):
+        raise NotARepository(f"remote repositories are not supported yet: {target}")
+
+
 def open_repository(path: str | os.PathLike[str]) -> Repository:
     """Open the repository named by a command-line path: a directory holding `.e3`, or `.e3` itself."""
+    refuse_url(path)
     p = Path(path)
     for root in (p / DIRNAME, p):
         if is_repository(root):
@@ -88,6 +99,7 @@ def create_repository(path: str | os.PathLike[str]) -> Repository:
     """Make `<path>/.e3`; refuse if a repository is already there."""
     import pygit2
 
+    refuse_url(path)
     work = Path(path)
     root = work / DIRNAME
     if root.exists():
