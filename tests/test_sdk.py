@@ -55,6 +55,15 @@ def test_example_script_writes_the_same_zip_twice(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_the_same_source_builds_the_same_package_however_often_it_is_loaded(example):
+    # The builder invents names for nested lambdas' parameters from one counter per process, and
+    # numbers source locations by who called it: loaded again (as `e3 watch` does after a save),
+    # the same source gave another package hash, and importing the exported zip then failed.
+    again = sdk.build(load_example().package)
+    assert again.package_hash == sdk.build(load_example().package).package_hash == example.package_hash
+    assert again.objects == example.objects
+
+
 def test_exported_zip_names_the_package_and_every_object_by_its_hash(example, tmp_path):
     sdk.export(example, tmp_path / "p.zip")
     with zipfile.ZipFile(tmp_path / "p.zip") as z:

@@ -73,6 +73,11 @@ def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
         later = _read_until(proc, "dataflow complete")
         assert "replaced" in later
         assert run("e3", "get", repo, "dev.tasks.double.output").out.strip() == "15"
+        # The package watch built after the save is byte for byte what sdk.export makes of that source.
+        export = tmp_path / "export.py"
+        export.write_text(src.read_text() + "\nsdk.export(package, 'live.zip')\n")
+        run("python3", export, cwd=tmp_path)
+        assert "already imported" in run("e3", "package", "import", repo, tmp_path / "live.zip").out
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

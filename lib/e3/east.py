@@ -72,8 +72,60 @@ IR_TYPE = _IRType
 
 
 def function_ir(fn: Any) -> Any:
-    """The IR value of an `East.function` (a value of type IR_TYPE)."""
-    return _function_ir(fn)
+    """The IR value of an `East.function` (a value of type IR_TYPE), in a canonical form.
+
+    Two things in the IR the builder makes depend on the process, not on the
+    source: each node's `loc_id` (numbered from the Python frames that built it)
+    and the names it invents for nested lambdas' parameters (`__n<N>` from one
+    counter for the whole process). So one source gave different IR, and a
+    different package, when built by a script, by `e3 watch`, or twice in one
+    process. A task's function crosses as IR alone, without the source map the
+    ids index, so every `loc_id` becomes 0 ("no location"), and the invented
+    names are renumbered in the order they appear: the same source always
+    gives the same bytes.
+    """
+    return _Canonical().node(_function_ir(fn))
+
+
+class _Canonical:
+    """One walk over a function's IR: locations dropped, invented names renumbered (a bijection)."""
+
+    INVENTED = re.compile(r"__n[0-9]+")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def node(self, node: Any) -> Any:
+        if isinstance(node, _east.EastVariant):
+            payload = node.value
+            if isinstance(payload, (_east.EastStruct, _east.EastArray)):
+                new = self.node(payload)
+                return node if new is payload else _east.EastVariant(node.type, new)
+            return node
+        if isinstance(node, _east.EastStruct):
+            return self.struct(node)
+        if isinstance(node, _east.EastArray):
+            items = [self.node(child) for child in node]
+            if all(a is b for a, b in zip(items, node)):
+                return node
+            return _east.EastArray(node.element_type, items)
+        return node
+
+    def struct(self, node: Any) -> Any:
+        located = "loc_id" in node  # an IR node, a variable or a label: its `name` may be invented
+        fields, changed = {}, False
+        for name, child in node.items():
+            if name == "loc_id":
+                new = 0
+            elif name in ("type", "type_parameters"):  # East types: no locations or names in them
+                new = child
+            elif name == "name" and located and isinstance(child, str) and self.INVENTED.fullmatch(child):
+                new = self.names.setdefault(child, f"__n{len(self.names)}")
+            else:
+                new = self.node(child)
+            changed = changed or new is not child
+            fields[name] = new
+        return _east.EastStruct(fields) if changed else node
 
 
 CANONICAL_VERSION = 5
