@@ -101,3 +101,44 @@ def free_port() -> int:
 
 def serve_dir(path: Path, *extra: str, env: dict[str, str] | None = None) -> ApiServer:
     return ApiServer(["--repos", path, *extra], env=env)
+
+
+class SharedServer:
+    """One server per test process, started on first use, serving a temporary directory.
+
+    For factories that cannot take a fixture (the contract suite's IMPLEMENTATIONS):
+    `create(d)` makes a new repository on it, named after `d`, and opens it by URL.
+    The server stops when the process exits.
+    """
+
+    def __init__(self) -> None:
+        self.server: ApiServer | None = None
+        self.dir: Path | None = None
+        self.count = 0
+
+    def url(self) -> str:
+        if self.server is None:
+            import atexit
+
+            self.dir = Path(tempfile.mkdtemp(prefix="e3-served-"))
+            self.server = ApiServer(["--repos", self.dir])
+            atexit.register(self._stop)
+        return self.server.url
+
+    def _stop(self) -> None:
+        import shutil
+
+        if self.server is not None:
+            self.server.stop()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def create(self, d: Path):
+        import e3.api as api
+
+        base = self.url()
+        self.count += 1
+        return api.create(f"{base}/repos/r{self.count}-{os.getpid()}")
+
+
+shared = SharedServer()

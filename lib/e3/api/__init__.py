@@ -1,7 +1,7 @@
 """The repository interface, and the one opener every command uses.
 
 `open(target)` takes what the user typed (a directory holding `.e3`, or `.e3`
-itself; later an `http(s)://host[:port]/repos/NAME` URL) and returns an
+itself, or an `http(s)://host[:port]/repos/NAME` URL) and returns an
 implementation of `Repository` (e3.api.interface). `create(target)` makes a
 new repository first. `discover(explicit)` is the plumbing's way to find one:
 `--repo`, then `$E3_DIR`, then upward from the current directory.
@@ -31,10 +31,12 @@ def is_remote(target: str | os.PathLike[str]) -> bool:
 
 
 def open(target: str | os.PathLike[str]) -> Repository:  # noqa: A001 - e3.api.open(target) reads as meant
-    """The repository `target` names. Raises NotARepository (nothing there), or E3Error for a URL
-    (remote repositories are not supported yet)."""
+    """The repository `target` names: a local directory, or a server's `http(s)://HOST[:PORT]/repos/NAME`.
+    Raises NotARepository (nothing there; for a URL, on the first operation)."""
     if is_remote(target):
-        _refuse_remote(str(target))
+        from e3.api.remote import RemoteRepository
+
+        return RemoteRepository.open(str(target))
     from e3.api.local import LocalRepository
 
     return LocalRepository.open(target)
@@ -44,7 +46,9 @@ def create(target: str | os.PathLike[str]) -> Repository:
     """Make a new repository at `target` (a directory: `.e3` is made inside it) and open it.
     Raises RepositoryExists."""
     if is_remote(target):
-        _refuse_remote(str(target))
+        from e3.api.remote import RemoteRepository
+
+        return RemoteRepository.create(str(target))
     from e3.api.local import LocalRepository
 
     return LocalRepository.create(target)
@@ -59,12 +63,6 @@ def discover(explicit: str | None = None) -> Repository:
     from e3.api.local import LocalRepository
 
     return LocalRepository.discover()
-
-
-def _refuse_remote(url: str) -> None:
-    from e3.errors import E3Error
-
-    raise E3Error(f"remote repositories are not supported yet: {url}")
 
 
 def __getattr__(name: str) -> Any:

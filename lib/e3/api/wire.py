@@ -13,12 +13,22 @@ import them from here; nothing else does.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from e3 import east as E
+from e3.api import values as v
+from e3.errors import E3Error
+from e3.model.types import PackageObjectType  # noqa: F401 - the original's package GET replies with it
+from e3.model.types import TreePathType
 
 BEAST2 = "application/beast2"
 """The content type of every Beast2 body, request or reply."""
+E3_ACCEPT = "application/vnd.e3+beast2"
+"""Sent in `Accept` by an e3 client: reply with the interface's own values (e3.api.codec)."""
+FRAMES = "application/vnd.e3.frames+beast2"
+"""A streamed reply: frames of a 4-byte big-endian length and one Beast2 value each."""
+TYPE_OF_TYPE = E.TYPE_OF_TYPE
 
 
 def _struct(**fields: Any) -> Any:
@@ -54,6 +64,70 @@ ErrorType = E.VariantType([
     ("internal", _struct(message=S)),
 ])
 """The original's 16 kinds of API error, in the `error` case of every RPC reply."""
+
+
+_ERROR_CASES = {name: t for name, t in zip(
+    ["repository_not_found", "workspace_not_found", "workspace_not_deployed", "workspace_exists", "workspace_locked",
+     "package_not_found", "package_exists", "package_invalid", "dataset_not_found", "task_not_found",
+     "execution_not_found", "object_not_found", "dataflow_error", "dataflow_aborted", "permission_denied", "internal"],
+    range(16))}
+
+
+def api_error(e: BaseException) -> Any:
+    """The ApiError value for an exception: its kind's case when the original has one, else `internal`.
+
+    Fields the error's `details` do not give are left empty; the message travels
+    in full beside the envelope (`X-E3-Error-Message`).
+    """
+    kind = getattr(e, "kind", "internal")
+    details = dict(getattr(e, "details", {}) or {})
+    message = str(e) if isinstance(e, E3Error) else f"internal error: {type(e).__name__}: {e}"
+    if kind not in _ERROR_CASES or kind == "internal":
+        return case("internal", struct(message=message))
+    if kind == "dataflow_aborted":
+        return case(kind, None)
+
+    def s(name: str) -> str:
+        return str(details.get(name, ""))
+
+    def o(name: str) -> Any:
+        return option(details.get(name))
+
+    fields = {
+        "repository_not_found": lambda: struct(repo=s("repo")),
+        "workspace_not_found": lambda: struct(workspace=s("workspace")),
+        "workspace_not_deployed": lambda: struct(workspace=s("workspace")),
+        "workspace_exists": lambda: struct(workspace=s("workspace")),
+        "workspace_locked": lambda: struct(workspace=s("workspace"), holder=case("unknown", None)),
+        "package_not_found": lambda: struct(packageName=s("packageName"), version=o("version")),
+        "package_exists": lambda: struct(packageName=s("packageName"), version=s("version")),
+        "package_invalid": lambda: struct(reason=str(details.get("reason", message))),
+        "dataset_not_found": lambda: struct(workspace=s("workspace"), path=s("path")),
+        "task_not_found": lambda: struct(task=s("task")),
+        "execution_not_found": lambda: struct(task=s("task")),
+        "object_not_found": lambda: struct(hash=s("hash")),
+        "dataflow_error": lambda: struct(message=message),
+        "permission_denied": lambda: struct(path=s("path")),
+    }
+    return case(kind, fields[kind]())
+
+
+def error_message(err: Any) -> str:
+    """A one-line message for an ApiError value from a server that sent no message of its own."""
+    k, f = err.type, err.value
+    if k == "dataflow_aborted":
+        return "the run was cancelled"
+    if k in ("internal", "dataflow_error"):
+        return f["message"]
+    if k == "package_invalid":
+        return f"invalid package: {f['reason']}"
+    what = k.replace("_", " ")
+    args = ", ".join(
+        f"{name} {value.value if hasattr(value, 'type') and value.type == 'some' else value}"
+        for name, value in f.items()
+        if not (hasattr(value, "type") and value.type in ("none", "unknown"))
+    )
+    return f"{what} ({args})" if args else what
 
 
 def response_type(t: Any) -> Any:
@@ -136,6 +210,7 @@ TransferDoneResponseType = _variant(completed=N, error=_struct(message=S))
 # ------------------------------------------------------------------ tasks and dataflow
 
 TaskListItemType = _struct(name=S, hash=S)
+TaskDetailsType = _struct(name=S, hash=S, commandIr=S, inputs=Arr(TreePathType), output=TreePathType)
 DataflowRequestType = _struct(concurrency=Opt(I), force=B, filter=Opt(S))
 DataflowGraphTaskType = _struct(name=S, hash=S, inputs=Arr(S), output=S, dependsOn=Arr(S))
 DataflowGraphType = _struct(tasks=Arr(DataflowGraphTaskType))
@@ -169,6 +244,40 @@ ExecutionListItemType = _struct(
     exitCode=Opt(I),
 )
 
+def frame_type(t: Any) -> Any:
+    """One frame of a streamed reply: an item, or the error that ended the stream."""
+    return E.VariantType([("item", t), ("error", _struct(kind=S, message=S))])
+
+
+def job_type(t: Any) -> Any:
+    """An e3 client's poll of a background job (import, export, gc)."""
+    return E.VariantType([("running", N), ("done", t)])
+
+
+@dataclass(frozen=True)
+class GcStarted:
+    id: str
+
+
+@dataclass(frozen=True)
+class UploadStarted:
+    """A job or an upload: its id, and the capability URL to PUT the bytes to ('' if none)."""
+
+    id: str
+    upload_url: str
+
+
+@dataclass(frozen=True)
+class ExportReady:
+    """An export written on the server: where to download it (once) and what it holds."""
+
+    url: str
+    size: int
+    export: v.PackageExport
+
+
+MAX_UPLOAD = 5 * 1024**3
+"""The largest package zip an upload may announce (the original's 5 GB)."""
 LOG_CHUNK_LIMIT = 65536
 """The original's default and largest `limit` of one polled log chunk, in bytes."""
 DATASET_INLINE_LIMIT = 1024 * 1024

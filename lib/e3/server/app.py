@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -82,7 +82,8 @@ class Guard:
         try:
             names.check_raw_path(scope.get("raw_path") or scope["path"].encode())
         except names.BadName as e:
-            await _plain(send, 400, str(e))
+            await _plain(send, 400, str(e), [(b"x-e3-error-kind", b"invalid_input"),
+                                             (b"x-e3-error-message", quote(str(e), safe="").encode())])
             return
         path = scope["path"]
         if self.config.check is not None and (path == "/api/repos" or path.startswith("/api/repos/")):

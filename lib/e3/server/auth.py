@@ -231,6 +231,7 @@ class Provider:
         payload = {
             "sub": sub, "iss": self.base_url, "aud": self.base_url,
             "iat": now, "nbf": now, "exp": now + lifetime, "token_type": kind,
+            "jti": secrets.token_hex(8),  # two tokens issued in the same second still differ
         }
         return jwt.encode(payload, self._key, algorithm="RS256", headers={"kid": self.kid})
 
