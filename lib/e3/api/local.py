@@ -543,7 +543,7 @@ def _summary(ws: str, s, cancelled: bool) -> "v.RunSummary":  # noqa: ANN001 - a
     from e3.api import values as v
 
     tasks = [v.TaskFinished(r.name, r.state, r.seconds, r.message, r.task_id) for r in sorted(s.reports.values(), key=lambda r: r.name)]
-    return v.RunSummary(ws, tasks, s.seconds, s.commits, s.reruns, cancelled)
+    return v.RunSummary(ws, tasks, s.seconds, s.commits, s.reruns, cancelled, list(s.dropped))
 
 
 # ---------------------------------------------------------------- conversions

@@ -407,6 +407,8 @@ class RunSummary:
     reruns: int = 0
     """Tasks evaluated again because an input changed during the run."""
     cancelled: bool = False
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+    """(task, execution id, why) of queue entries left by earlier runs that the run dropped unrun."""
 
     def count(self, state: str) -> int:
         return sum(1 for t in self.tasks if t.state == state)

@@ -61,6 +61,8 @@ def summary_lines(summary, repo: str, ws: str) -> list[str]:
             lines.append(f"failed: {r.name}: {r.message} (log: e3 logs {repo} {ws}.{r.name})")
         elif r.state in (SKIPPED, STUCK):
             lines.append(f"{r.state}: {r.name}: {r.message}")
+    for task, execution_id, why in summary.dropped:
+        lines.append(f"dropped: {task}: {execution_id}: {why}")
     counts = ", ".join(
         f"{summary.count(s)} {s}" for s in (RAN, CACHED, FAILED, SKIPPED, STUCK, "cancelled") if summary.count(s)
     )

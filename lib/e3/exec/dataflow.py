@@ -104,6 +104,8 @@ class Summary:
     seconds: float = 0.0
     reruns: int = 0
     """Tasks evaluated again because an input changed during the run."""
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+    """(task, execution id, why) of queue entries left by earlier runs that this run dropped unrun."""
 
     def count(self, state: str) -> int:
         return sum(1 for r in self.reports.values() if r.state == state)

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from e3.exec import queue, records
 from e3.exec.dataflow import Job
@@ -80,10 +80,48 @@ class QueueExecutor:
         self._served = False
         self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome, concurrent.futures.Future]] = []
         """Finished here and passed to the scheduler, record not yet known to be written (see `settle`)."""
+        self._adoptable: dict[tuple[str, str], list[queue.Entry]] = {}
+        """(task, task_id) -> entries of this workspace that earlier runs left pending (see `adopt`)."""
+        self._adopted: set[str] = set()
+        """Execution ids of those entries taken by a job of this run."""
 
     # ------------------------------------------------------------ Executor
 
+    def adopt(self, entries: Iterable[queue.Entry]) -> None:
+        """Take over entries of this workspace left pending by earlier runs (a killed run's
+        claims, requeued; `e3-enqueue` with no worker to serve it): a job for the same execution
+        (the same task on the same inputs) runs that entry, under its execution id, instead of
+        a new one. What no job takes is in `leftovers()` at the end, for the caller to `drop`."""
+        for entry in entries:
+            self._adoptable.setdefault((entry.task, entry.task_id), []).append(entry)
+
+    def leftovers(self) -> list[queue.Entry]:
+        """The adoptable entries that no job of this run took."""
+        return sorted((e for found in self._adoptable.values() for e in found), key=lambda e: e.execution_id)
+
+    def drop(self, items: list[tuple[queue.Entry, str]]) -> list[tuple[queue.Entry, str]]:
+        """Take these entries off the queue unrun, each with an `error` record giving its reason
+        (see e3.exec.worker.drop); return those dropped (an entry a live worker has claimed
+        meanwhile is that worker's)."""
+        from e3.exec.worker import drop
+
+        dropped = drop(self.repo, RUNNER, [(e, f"dropped from the queue by e3 start: {why}") for e, why in items])
+        reasons = {e.execution_id: why for e, why in items}
+        for entry in dropped:
+            found = self._adoptable.get((entry.task, entry.task_id), [])
+            if entry in found:
+                found.remove(entry)
+        return [(e, reasons[e.execution_id]) for e in dropped]
+
     def submit(self, job: Job) -> None:
+        found = self._adoptable.get((job.name, job.task_id))
+        for i, entry in enumerate(found or ()):
+            # A forced run takes only a forced entry: a worker reuses the memo for any other.
+            if entry.force or not self.force:
+                del found[i]
+                self._adopted.add(entry.execution_id)
+                self._waiting.append((job, entry))
+                return
         entry = queue.Entry(
             execution_id=queue.new_execution_id(),
             workspace=self.ws,
@@ -155,7 +193,11 @@ class QueueExecutor:
         self._to_enqueue.clear()
         for job, entry in self._waiting:
             claim = queue.claim_entry(self.repo, RUNNER, entry.execution_id)
-            if claim is not None:
+            if claim is None:
+                continue
+            if entry.execution_id in self._adopted:
+                claim.release()  # an earlier run's entry: left as this run found it
+            else:
                 claim.complete()  # never started: take it off the queue
         self._waiting.clear()
         cancelled.extend(self._foreign.values())

@@ -9,6 +9,14 @@ same workspace is refused at once while `e3 set` may go on alongside (the
 scheduler notices and reacts). The embedded executor puts each execution on
 the durable queue and serves it from a pool of warm workers; workers started
 by hand (`e3-run-task`) on the same repository may take some of them.
+
+Entries of the workspace that earlier runs left pending (a killed run's
+claims, `e3-enqueue` with no worker) are decided on by a run that completes:
+one for an execution the run wants (the same task on the same inputs) is run,
+under its own execution id; the rest of those of its tasks are dropped, each
+with an `error` record saying why. A run with `--filter` decides on its task's
+entries only (and on those of tasks the workspace no longer has); a cancelled
+run leaves them as it found them.
 """
 from __future__ import annotations
 
@@ -100,7 +108,7 @@ class WorkspaceRun:
     def steps(self, observer: Observer | None = None) -> Iterator[None]:
         """Carry the run out, yielding after each batch of settled tasks (see Scheduler.steps)."""
         from e3.exec import snapshot
-        from e3.exec.executor import QueueExecutor
+        from e3.exec.executor import RUNNER, QueueExecutor
 
         if self._started:
             raise RuntimeError("a run is carried out once")
@@ -117,6 +125,9 @@ class WorkspaceRun:
             from e3.exec.runner import sweep_scratch
 
             sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
+            executor.adopt(
+                q.entry for q in queue.list_entries(repo, RUNNER) if q.state == "pending" and q.entry.workspace == ws
+            )
             snap = snapshot.view(repo, ws)
             scheduler = Scheduler(
                 repo,
@@ -135,12 +146,37 @@ class WorkspaceRun:
             )
             self.summary = scheduler.summary
             yield from scheduler.steps()
+            if not self._cancel.is_set():
+                summary = scheduler.summary
+                decided = [(e, why) for e in executor.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]
+                summary.dropped = [(e.task, e.execution_id, why) for e, why in executor.drop(decided)]
             if scheduler.commit != snap.commit:  # the next run starts from here without git
                 snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, self.package_hash, scheduler.data))
         finally:
             if executor is not None:
                 executor.close()
             self._lock.release()
+
+
+def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) -> str | None:  # noqa: ANN001 - queue entry, plan graph
+    """Why a completed run does not run an entry an earlier run left, or None: not this run's to decide."""
+    from e3.exec.dataflow import CACHED, FAILED, RAN
+
+    node = graph.nodes.get(entry.task)
+    if node is None:
+        return f"workspace {ws} no longer has task {entry.task}"
+    if node.task_hash != entry.task_hash:
+        return f"task {entry.task} changed since it was queued (another package deployed)"
+    if entry.task not in selected:
+        return None
+    report = summary.reports.get(entry.task)
+    if report is None:
+        return "this run did not reach its task"
+    if report.task_id == entry.task_id:
+        return "this run reused that execution's result" if report.state == CACHED else "this run ran that execution itself"
+    if report.state in (RAN, CACHED, FAILED):
+        return "its inputs changed since it was queued"
+    return f"its task was not run ({report.state}: {report.message})"
 
 
 def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:

@@ -163,6 +163,59 @@ def record_outcome(repo: "Repository", entry: "Entry", outcome: "Outcome", start
     return records.write(repo, entry.task_id, rec, durable=durable)
 
 
+def drop(repo: "Repository", runner: str, items: Sequence[tuple["Entry", str]]) -> list["Entry"]:
+    """Take pending entries off the queue without running them; return those dropped.
+
+    Each is claimed first (one that a live worker claimed meanwhile is left to it). One
+    whose own outcome is recorded already (its worker died before completing it) is simply
+    completed; it is not among those returned. The others end with an `error` record
+    carrying their message, in their log too, unless their task_id has a success (the memo
+    stays) or the outcome of a later execution. The records are made durable together
+    before the claims are completed.
+    """
+    from e3.exec import logs
+    from e3.exec.runner import Outcome
+
+    claims = []
+    dropped = []
+    try:
+        for entry, message in items:
+            claim = queue.claim_entry(repo, runner, entry.execution_id)
+            if claim is None:
+                continue
+            claims.append(claim)
+            newest = _newest_outcome(repo, entry.task_id)
+            if newest is not None and newest[1] == entry.execution_id:
+                continue  # it ran: only its completion was missing
+            dropped.append(entry)
+            if newest is not None and (newest[0] == "success" or newest[1] > entry.execution_id):
+                continue
+            started = records.now()
+            with logs.open_log(repo, entry.task_id, entry.execution_id) as log:
+                log.write("stderr", f"e3: {message}\n".encode())
+                record_outcome(repo, entry, Outcome("error", message=message), started, durable=False)
+                log.end("error")
+        if claims:
+            repo.objects.sync()
+        for claim in claims:
+            claim.complete()
+    finally:
+        for claim in claims:
+            claim.release()  # not completed (an error above): back to the queue as it was
+    return dropped
+
+
+def _newest_outcome(repo: "Repository", task_id: str) -> tuple[str, str] | None:
+    """(kind, execution id) of the task_id's newest record, if it has one that can be read."""
+    s = records.summary(repo, task_id)
+    if s is None:
+        return None
+    try:
+        return s.kind, records.load(repo, s.record_hash).execution_id
+    except E3Error:
+        return None
+
+
 def write_outputs(repo: "Repository", ws: str, items: Sequence[tuple["Entry", str]]) -> dict[str, str | None]:
     """Step 4 for a batch of one workspace's successes, as one commit.
 
