@@ -87,7 +87,7 @@ def test_a_git_temporary_object_left_by_a_kill_is_reported_as_temp_and_swept(rep
     left = r.path("objects", "tmp_object_git2_AbCdEf")  # what libgit2 leaves when killed mid commit write
     left.write_bytes(b"x\x9c partial")
     os.utime(left, (time.time() - 10, time.time() - 10))
-    fsck = run("e3-fsck", "--repo", repo, expect=1)
+    fsck = run("e3-fsck", "--repo", repo)  # a leftover is a warning: listed, exit 0
     assert fsck.out.startswith("temp objects/tmp_object_git2_AbCdEf: git temporary object left behind")
     assert r.objects.sweep_temporaries() == 1 and not left.exists()
     run("e3-fsck", "--repo", repo)

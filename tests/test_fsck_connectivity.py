@@ -72,6 +72,6 @@ def test_fsck_reports_a_ref_file_that_is_not_a_ref_and_a_dead_writers_ref_lock(r
     assert "dev.lock" not in out, "a fresh lock may belong to a live writer"
     t = time.time() - 7200
     os.utime(lock, (t, t))
-    assert "corrupt refs/workspaces/dev.lock: ref lock left by a writer that died" in fsck(repo, expect=1).out
+    assert "temp refs/workspaces/dev.lock: ref lock left by a writer that died" in fsck(repo, expect=1).out
     run("e3-update-ref", "--repo", repo, "refs/workspaces/dev", "dev~1")  # breaks the dead lock
     assert not lock.exists()

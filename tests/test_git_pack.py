@@ -262,8 +262,7 @@ def test_gc_removes_and_fsck_reports_temporary_pack_files_left_by_a_kill(repo, e
     fresh.write_bytes(b"")
     old = time.time() - 2 * 3600
     os.utime(left, (old, old))
-    out = run("e3-fsck", "--repo", repo, expect=None)
-    assert out.returncode != 0
+    out = run("e3-fsck", "--repo", repo)  # a leftover is a warning: listed, exit 0
     assert "temp objects/pack/tmp_pack_0123456789ab: temporary pack file left behind (4 bytes)" in out.out
     assert "tmp_idx_ba9876543210" not in out.out  # a minute old at most: a writer may still be at it
     e3("repo", "gc", repo, "--prune=1.hour.ago")

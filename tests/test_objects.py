@@ -424,7 +424,7 @@ def test_writer_killed_mid_object_leaves_no_object_and_a_temp_file_fsck_reports(
         proc.stdin.close()
         proc.stderr.close()
     assert objects_in(repo) == [] and temp_files(repo) == [tmp]
-    r = run("e3-fsck", cwd=repo, expect=1)
+    r = run("e3-fsck", cwd=repo)  # a leftover is a warning: listed, exit 0
     assert r.out == f"temp tmp/{tmp.name}: partial object left behind (20 bytes)\n"
 
 

@@ -113,6 +113,7 @@ def gc(repo: "Repository", prune: str = DEFAULT_PRUNE, dry_run: bool = False, pa
 def _gc(repo: "Repository", started: float, cutoff: float | None, prune: str, dry_run: bool, pack: bool) -> GcReport:
     report = GcReport(dry_run)
     limit = None if cutoff is None else min(cutoff, started)
+    _refuse_on_damaged_packs(repo)
     walker = Walker(repo)
     reach = walker.walk()
     _refuse_on_damage(reach.problems)
@@ -167,6 +168,18 @@ def _refuse_on_damage(problems) -> None:  # noqa: ANN001 - list of Problem
     if serious:
         more = f" (and {len(serious) - 1} more)" if len(serious) > 1 else ""
         raise GcRefused(f"refusing to collect garbage: {serious[0]}{more}; run e3-fsck; nothing was removed")
+
+
+def _refuse_on_damaged_packs(repo: "Repository") -> None:
+    """A damaged pack may hold history the walk cannot read, and git's repack would fail on it."""
+    from e3 import git_pack
+
+    pack_dir = repo.path("objects", "pack")
+    damaged = [(name, why) for name in sorted(git_pack.pack_names(pack_dir)) if (why := git_pack.verify_pack(pack_dir, name))]
+    if damaged:
+        name, why = damaged[0]
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise GcRefused(f"refusing to collect garbage: objects/pack/{name}.pack is {why}{more}; run e3-fsck; nothing was removed")
 
 
 def _stat(path) -> os.stat_result | None:  # noqa: ANN001 - a path

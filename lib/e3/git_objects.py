@@ -159,7 +159,7 @@ class NewObjects:
             ordered = sorted(self.objects.items(), key=lambda item: item[1][0])
             pack_dir = os.path.join(self.repo.objects.objects_dir, "pack")
             write_pack(pack_dir, [(k, oid, d) for oid, (k, d) in ordered], durable)
-            if len(_pack_names(pack_dir)) >= PACKS_MAX:
+            if len(git_pack.pack_names(pack_dir)) >= PACKS_MAX:
                 consolidate(self.repo)
         else:
             odb = self.repo.git.odb
@@ -179,13 +179,6 @@ def _remember(root: str, oid: bytes, entries: Entries) -> None:
 
 
 # ---------------------------------------------------------------- keeping the number of packs small
-
-
-def _pack_names(pack_dir: str) -> list[str]:
-    try:
-        return [n[:-4] for n in os.listdir(pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
-    except FileNotFoundError:
-        return []
 
 
 def geometric_split(counts: Sequence[int], factor: int = 2) -> int:
@@ -227,7 +220,7 @@ def consolidate(repo: "Repository", durable: bool = True) -> list[str]:
         return []
     try:
         sized = []
-        for name in _pack_names(pack_dir):
+        for name in git_pack.pack_names(pack_dir):
             if os.path.exists(os.path.join(pack_dir, name + ".keep")):
                 continue
             try:

@@ -226,6 +226,66 @@ def _records(name: str, pack: bytes, entries: list[tuple[bytes, int, int]]) -> l
     return out
 
 
+def verify_pack(pack_dir: str, name: str) -> str | None:
+    """What is wrong with pack `name` (`pack-<sha>`) and its index as files, or None.
+
+    Checks what git's trailers promise: the pack's last 20 bytes are the SHA-1 of
+    the rest (read in chunks, never whole), the index is a version 2 index whose own
+    trailer matches it and which names that same pack checksum. Each object's
+    bytes are libgit2's to inflate (see e3.fsck).
+    """
+    path = os.path.join(pack_dir, name + ".pack")
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 32 or f.read(8)[:4] != b"PACK":
+                return "damaged: not a pack file"
+            f.seek(0)
+            h = hashlib.sha1()
+            left = size - 20
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    return "damaged: shorter than when it was opened"
+                h.update(chunk)
+                left -= len(chunk)
+            trailer = f.read(20)
+        if h.digest() != trailer:
+            return "damaged: its checksum does not match its contents"
+        with open(os.path.join(pack_dir, name + ".idx"), "rb") as f:
+            idx = f.read()
+    except FileNotFoundError as e:
+        return f"{os.path.basename(e.filename or '') or 'a file'} is missing"
+    except OSError as e:
+        return f"cannot be read: {(e.strerror or str(e)).lower()}"
+    if idx[:4] != _IDX_MAGIC or idx[4:8] != struct.pack(">I", 2) or len(idx) < 8 + 1024 + 40:
+        return "damaged: its index is not a version 2 pack index"
+    if hashlib.sha1(memoryview(idx)[:-20]).digest() != idx[-20:]:
+        return "damaged: its index's checksum does not match the index"
+    if idx[-40:-20] != trailer:
+        return "damaged: its index is for another pack"
+    return None
+
+
+def pack_names(pack_dir: str) -> list[str]:
+    """`pack-<sha>` of every pack in `pack_dir` that readers see: those with an index."""
+    try:
+        return [n[:-4] for n in os.listdir(pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
+    except FileNotFoundError:
+        return []
+
+
+def pack_holding(pack_dir: str, oid: bytes) -> str | None:
+    """The name (`pack-<sha>`) of a pack whose index lists object `oid` (raw id), or None."""
+    for name in pack_names(pack_dir):
+        try:
+            if _find_offset(os.path.join(pack_dir, name + ".idx"), oid) is not None:
+                return name
+        except (OSError, PackError, struct.error):
+            continue
+    return None
+
+
 def packed_type(pack_dir: str, oid: bytes) -> int | None:
     """The pack type number of object `oid` (raw id) if a pack in `pack_dir` holds it whole; else None.
 

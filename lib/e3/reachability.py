@@ -152,6 +152,10 @@ class Walker:
             except (KeyError, ValueError):
                 self._problem("missing", "commit", oid, where)
                 continue
+            except pygit2.GitError as e:
+                seen.add(oid)  # reported once, whoever else names it
+                self._problem("corrupt", "commit", oid, where, self._unreadable(oid, e))
+                continue
             if c.type != pygit2.GIT_OBJECT_COMMIT:
                 self._problem("corrupt", "commit", oid, where, f"a {c.type_str}, not a commit")
                 continue
@@ -173,6 +177,9 @@ class Walker:
         except (KeyError, ValueError):
             self._problem("missing", "tree", oid, where)
             return
+        except pygit2.GitError as e:
+            self._problem("corrupt", "tree", oid, where, self._unreadable(oid, e))
+            return
         seen.add(oid)
         for entry in tree:
             path = prefix + (entry.name,)
@@ -188,12 +195,18 @@ class Walker:
                 except (KeyError, ValueError):
                     self._problem("missing", "blob", child, f"{where}:{'/'.join(path)}")
                     continue
+                except pygit2.GitError as e:
+                    self._problem("corrupt", "blob", child, f"{where}:{'/'.join(path)}", self._unreadable(child, e))
+                    continue
                 seen.add(child)
                 text = data.decode("ascii", "replace").strip()
                 if not HASH_RE.fullmatch(text):
                     self._problem("corrupt", "blob", child, f"{where}:{'/'.join(path)}", "not an object hash")
                     continue
                 self._mark(text, kind, f"{where}:{'/'.join(path)}")
+
+    def _unreadable(self, oid: str, e: Exception) -> str:
+        return unreadable_git_object(self.repo, oid, e)
 
     # ------------------------------------------------------------ e3 objects
 
@@ -308,13 +321,25 @@ def _strings(item: object, key: str | None) -> Iterator[tuple[str | None, str]]:
             yield from _strings(v, key)
 
 
+def unreadable_git_object(repo: "Repository", oid: str, e: Exception) -> str:
+    """Why libgit2 could not read a git object, with the pack it is in (as git fsck says):
+    `in pack-<sha>.pack: incorrect data check`."""
+    from e3 import git_pack
+
+    reason = str(e)
+    if reason.startswith(oid):
+        reason = reason[len(oid) :].lstrip(": ")
+    pack = git_pack.pack_holding(os.path.join(repo.objects.objects_dir, "pack"), bytes.fromhex(oid))
+    return f"in {pack}.pack: {reason}" if pack else reason or type(e).__name__
+
+
 def reachable(repo: "Repository", check_objects: bool = False) -> Reachable:
     return Walker(repo, check_objects).walk()
 
 
 # ---------------------------------------------------------------- e3-fsck's connectivity pass
 
-MISSING, CORRUPT, DANGLING = "missing", "corrupt", "dangling"
+MISSING, CORRUPT, DANGLING, TEMP = "missing", "corrupt", "dangling", "temp"
 
 
 def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None:  # noqa: ANN001 - an e3.fsck.Report
@@ -383,7 +408,7 @@ def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: A
             rel = os.path.relpath(path, repo.root).replace(os.sep, "/")
             if f.endswith(".lock"):
                 if _dead_lock(path, now):
-                    report.add(CORRUPT, rel, "ref lock left by a writer that died (the next update of the ref removes it)")
+                    report.add(TEMP, rel, "ref lock left by a writer that died (the next update of the ref removes it)")
                 continue
             try:
                 refs.check_ref_name(rel)

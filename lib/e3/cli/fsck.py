@@ -31,7 +31,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.verbose:
         others = "".join(f", {n} {what}" for what, n in sorted(report.counts.items()))
         sys.stdout.flush()
-        sys.stderr.write(f"{PROG}: checked {report.objects} objects{others}; {len(report.problems)} problems\n")
+        leftovers = f", {report.leftovers} leftovers" if report.leftovers else ""
+        sys.stderr.write(f"{PROG}: checked {report.objects} objects{others}; {report.errors} problems{leftovers}\n")
     return EXIT_OK if report.ok else EXIT_NO
 
 
