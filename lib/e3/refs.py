@@ -46,10 +46,32 @@ LOCK_TIMEOUT = 1.0
 _BAD_COMPONENT = re.compile(r"(^\.|\.lock$|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|^$)")
 
 
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*")
+E3_NAMESPACES = {"refs/workspaces/": ("workspace",), "refs/packages/": ("package", "version"), "refs/tasks/": ("workspace", "task")}
+"""e3's own refs and the names each is made of, one component per name."""
+
+
 def check_ref_name(name: str) -> str:
-    """git's ref-name rules, plus: e3 refs live under refs/."""
+    """git's ref-name rules; e3 refs live under refs/; and e3's own namespaces (`E3_NAMESPACES`)
+    hold exactly their names, each checked by `check_component`: every path that makes or
+    reads a ref checks it here, so a name `e3 workspace create` refuses is refused by
+    e3-update-ref too."""
     if not isinstance(name, str) or not name.startswith("refs/") or name.endswith("/") or name.endswith("."):
         raise BadRefName(f"invalid ref name {name!r} (ref names start with refs/; see e3-update-ref(1))")
+    for prefix, kinds in E3_NAMESPACES.items():
+        if name.startswith(prefix):
+            parts = name[len(prefix) :].split("/")
+            if len(kinds) == 1:
+                parts = ["/".join(parts)]  # refused by check_component, as the command that makes it refuses it
+            if len(parts) != len(kinds):
+                shape = prefix + "/".join(k.upper() for k in kinds)
+                raise BadRefName(f"invalid ref name {name!r} (e3's refs here are {shape})")
+            for kind, part in zip(kinds, parts):
+                try:
+                    check_component(kind, part)
+                except BadRefName as e:
+                    raise BadRefName(f"invalid ref name {name!r}: {e}") from None
+            return name
     for part in name.split("/"):
         if _BAD_COMPONENT.search(part):
             raise BadRefName(f"invalid ref name {name!r}")
@@ -57,9 +79,13 @@ def check_ref_name(name: str) -> str:
 
 
 def check_component(kind: str, text: str) -> str:
-    """A single name that becomes one ref component (package, version, workspace, task)."""
+    """A single name that becomes one ref component (package, version, workspace, task). A
+    workspace name is also a lock file's and a command-line word: letters, digits, `_.@+=-`,
+    not starting with one of `.@+=-`."""
     if "/" in text or _BAD_COMPONENT.search(text):
         raise BadRefName(f"invalid {kind} name {text!r}")
+    if kind == "workspace" and not _WORKSPACE_NAME.fullmatch(text):
+        raise BadRefName(f"invalid workspace name {text!r} (use letters, digits and _ . @ + = -)")
     return text
 
 
@@ -107,8 +133,10 @@ def _read_raw(repo: "Repository", name: str, depth: int = 0) -> str | None:
     return text
 
 
-def list_refs(repo: "Repository", prefix: str = "refs/") -> Iterator[tuple[str, str]]:
-    """(name, commit id) of every ref under `prefix`, sorted by name."""
+def list_names(repo: "Repository", prefix: str = "refs/") -> list[str]:
+    """The name of every ref under `prefix` (loose or packed), sorted, without reading them:
+    one whose file holds garbage is listed (reading it then says so); a file whose name is
+    not a valid ref name is not (e3-fsck reports it)."""
     names = {n for n in _packed(repo) if n.startswith(prefix)}
     top = repo.path("refs")
     for dirpath, dirnames, filenames in os.walk(top):
@@ -117,11 +145,23 @@ def list_refs(repo: "Repository", prefix: str = "refs/") -> Iterator[tuple[str, 
             name = f"{rel}/{f}"
             if name.startswith(prefix) and not f.endswith(".lock"):
                 names.add(name)
+    out = []
     for name in sorted(names):
         try:
-            value = _read_raw(repo, check_ref_name(name))
+            out.append(check_ref_name(name))
         except RefError:
-            continue  # a stray file under refs/ that is not a ref: e3-fsck reports it
+            continue
+    return out
+
+
+def list_refs(repo: "Repository", prefix: str = "refs/") -> Iterator[tuple[str, str]]:
+    """(name, commit id) of every ref under `prefix`, sorted by name (one that is not a ref is
+    passed over: e3-fsck reports it)."""
+    for name in list_names(repo, prefix):
+        try:
+            value = _read_raw(repo, name)
+        except RefError:
+            continue
         if value is not None:
             yield name, value
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -138,18 +137,12 @@ def ref_name(ws: str) -> str:
     return REF_PREFIX + check_name(ws)
 
 
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*")
-
-
 def check_name(ws: str) -> str:
-    """A workspace name: one ref component that is also a lock file name (letters, digits, `_.@+=-`)."""
+    """A workspace name (the rule is e3.refs.check_component's, for every path that makes a ref)."""
     try:
-        refs.check_component("workspace", ws)
+        return refs.check_component("workspace", ws)
     except E3Error as e:
         raise UsageError(str(e)) from None
-    if not _NAME.fullmatch(ws):
-        raise UsageError(f"invalid workspace name {ws!r} (use letters, digits and _ . @ + = -)")
-    return ws
 
 
 _lock = threading.Lock()
@@ -263,7 +256,8 @@ def exists(repo: "Repository", ws: str) -> bool:
 
 
 def list_workspaces(repo: "Repository") -> list[str]:
-    return [name[len(REF_PREFIX) :] for name, _ in refs.list_refs(repo, REF_PREFIX)]
+    """Every workspace's name, a workspace whose ref is corrupt included: reading it says so."""
+    return [name[len(REF_PREFIX) :] for name in refs.list_names(repo, REF_PREFIX)]
 
 
 def read(repo: "Repository", ws: str) -> WorkspaceView:

@@ -66,11 +66,12 @@ def _workspaces(repo) -> None:
     from e3 import workspace
     from e3.cli.workspace import describe_deployment
 
-    names = workspace.list_workspaces(repo)
-    if not names:
+    # Every workspace is read before one is printed: a corrupt ref fails the listing whole.
+    lines = [f"{ws}  ({describe_deployment(repo, ws)})" for ws in workspace.list_workspaces(repo)]
+    if not lines:
         command.write_line("No workspaces")
-    for ws in names:
-        command.write_line(f"{ws}  ({describe_deployment(repo, ws)})")
+    for line in lines:
+        command.write_line(line)
 
 
 def main(argv: list[str] | None = None) -> int:
