@@ -245,7 +245,7 @@ def holder(repo: "Repository", name: str) -> LockHolder | None:
     """Who holds lock `name` now, or None if nobody does (a dead holder's text is ignored)."""
     path = lock_path(repo, name)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # flock needs no write access: a read-only repository is fine
     except FileNotFoundError:
         return None
     except OSError as e:
@@ -277,9 +277,11 @@ def in_use(repo: "Repository", name: str) -> bool:
 def _refused(repo: "Repository", name: str, mode: int) -> bool:
     path = lock_path(repo, name)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a question: never needs write access
     except FileNotFoundError:
         return False
+    except OSError as e:
+        raise StorageError(f"cannot open lock {path}: {e.strerror or e}") from None
     try:
         if _try_flock(fd, mode, path):
             fcntl.flock(fd, fcntl.LOCK_UN)
