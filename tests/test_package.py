@@ -318,6 +318,21 @@ def test_objects_the_package_does_not_reach_are_not_stored(repo, e3, built, tmp_
     assert not (repo / ".e3" / "objects" / h[:2] / f"{h[2:]}.beast2").exists()
 
 
+def test_an_object_entry_the_package_does_not_reach_is_never_read(repo, e3, built, tmp_path):
+    """Only what the package reaches is read (and hashed): a stray entry, however large or damaged, costs nothing."""
+    stray = east.encode(b"\0" * (4 << 20), east.BlobType)
+    h = hash_bytes(stray)
+    damaged = stray[:-1] + b"!"  # its bytes no longer hash to its name: reading it would say so
+    entries = entries_of(built) + [(f"objects/{h[:2]}/{h[2:]}.beast2", damaged), (f"objects/{h[:2]}/{h[2:]}.beast2", stray)]
+    z = make_zip(tmp_path / "stray.zip", entries)
+    assert "Imported demo@1.0.0" in e3("package", "import", repo, z).out
+    assert not (repo / ".e3" / "objects" / h[:2] / f"{h[2:]}.beast2").exists()
+    e3("package", "remove", repo, "demo@1.0.0")
+    # The objects it reaches are still each checked, duplicates of them too.
+    name, data = entries_of(built)[2]
+    refused(repo, e3, make_zip(tmp_path / "dup.zip", entries_of(built) + [(name, data + b"!")]), "appears twice with different contents")
+
+
 def test_package_name_that_cannot_be_a_ref_is_refused(repo, e3, built, tmp_path):
     entries = [("packages/bad name/1", (built.package_hash + "\n").encode())] + entries_of(built)[1:]
     refused(repo, e3, make_zip(tmp_path / "bad.zip", entries), "invalid package name")

@@ -177,7 +177,7 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
     (`e3 watch` rebuilds a source whose version did not change); the package
     ref's history keeps the version it replaced.
     """
-    from e3.package_zip import open_entry, read_package_zip
+    from e3.package_zip import read_package_zip, store_object
 
     with read_package_zip(zip_path) as contents:
         name, version, package_hash = contents.name, contents.version, contents.package_hash
@@ -191,12 +191,7 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
         needed, tasks = check_contents(contents)
         store = repo.objects
         for obj in needed:
-            data = contents.cached.get(obj)
-            if data is not None:
-                store.write(data, durable=False)
-            else:
-                with open_entry(contents, obj) as f:
-                    store.write_stream(f, expect=obj, durable=False)
+            store_object(contents, obj, store)
         store.sync()
     verb = "replace" if previous else "import"
     commit = refs.write_state(repo, {LEAF: package_hash}, previous, f"{verb} {name}@{version}")

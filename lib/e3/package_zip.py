@@ -12,9 +12,11 @@ fsynced and renamed, so a reader never sees half a zip; written into a file
 object (the repository interface's exports), the caller owns the file. The
 SDK's export and `e3 package export` both write through `write_package_zip`.
 
-Reading checks every name (absolute paths, `..`, duplicates with different
-bytes) and every object's hash against its name; it never extracts by name.
-It knows bytes, not East values: decoding is e3.package's job.
+Reading checks every name (absolute paths, `..`) up front, and an object's
+bytes against its name (and against those of another entry of the same name)
+when it is read: an entry the package does not reach is never read, so a
+stray or damaged one costs nothing. It never extracts by name. It knows bytes,
+not East values: decoding is e3.package's job.
 """
 from __future__ import annotations
 
@@ -143,23 +145,38 @@ def write_package_zip(
 
 @dataclass
 class ZipContents:
-    """What a package zip holds, every object already checked against its hash."""
+    """What a package zip holds. Objects are checked against their names as they are read."""
 
     path: str
     name: str
     version: str
     package_hash: str
     objects: dict[str, "zipfile.ZipInfo"] = field(default_factory=dict)
-    """Object hash -> the entry holding it."""
+    """Object hash -> the entry holding it (not read yet)."""
+    duplicates: dict[str, list["zipfile.ZipInfo"]] = field(default_factory=dict)
+    """Object hash -> further entries of the same name, which must hold the same bytes."""
     cached: dict[str, bytes] = field(default_factory=dict)
-    """Bytes of the objects small enough to keep."""
+    """Checked bytes of the objects read so far that are small enough to keep."""
     zip: "zipfile.ZipFile | None" = None
 
     def read(self, obj: str) -> bytes:
+        """The object's bytes, once they hash to its name (each entry of that name)."""
         data = self.cached.get(obj)
         if data is None:
             data = _read_entry(self.zip, self.objects[obj], self.path)
+            self.check(obj, hashlib.sha256(data).hexdigest())
+            if len(data) <= KEEP_IN_MEMORY:
+                self.cached[obj] = data
         return data
+
+    def check(self, obj: str, digest: str) -> None:
+        """Refuse an object whose first entry hashed to `digest`, or another entry of its name
+        that holds other bytes."""
+        if digest != obj:
+            raise CorruptObject(f"{self.path}: object {obj} does not match its contents (they hash to {digest})")
+        for info in self.duplicates.pop(obj, ()):
+            if _hash_entry(self.zip, info, self.path, keep=False)[0] != digest:
+                raise PackageInvalid(f"{self.path}: entry {info.filename} appears twice with different contents")
 
     def close(self) -> None:
         if self.zip is not None:
@@ -196,8 +213,7 @@ def read_package_zip(path: "str | os.PathLike[str] | BinaryIO") -> ZipContents:
 def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
     refs: dict[tuple[str, str], bytes] = {}
     objects: dict[str, zipfile.ZipInfo] = {}
-    cached: dict[str, bytes] = {}
-    seen: dict[str, str] = {}  # entry name -> sha256 of its bytes, to tell duplicates apart
+    duplicates: dict[str, list[zipfile.ZipInfo]] = {}
     for info in zf.infolist():
         name = info.filename
         _check_name(name, where)
@@ -206,27 +222,21 @@ def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
         if name.endswith("/"):
             continue
         m = _OBJECT_NAME.fullmatch(name)
-        is_ref = name.startswith("packages/")
-        if not m and not is_ref:
-            continue  # data/…, dataflows/…: redundant or for workspaces; ignored like the original engine
-        digest, data = _hash_entry(zf, info, where, keep=is_ref or info.file_size <= KEEP_IN_MEMORY)
-        if name in seen:
-            if seen[name] != digest:
-                raise PackageInvalid(f"{where}: entry {name} appears twice with different contents")
-            continue
-        seen[name] = digest
-        if m:
+        if m:  # read (and checked) only if the package reaches it: see ZipContents.read
             obj = m.group(1) + m.group(2)
-            if digest != obj:
-                raise CorruptObject(f"{where}: object {obj} does not match its contents (they hash to {digest})")
-            objects[obj] = info
-            if data is not None:
-                cached[obj] = data
-        else:
-            parts = name.split("/")
-            if len(parts) != 3:
-                raise PackageInvalid(f"{where}: malformed package entry {name!r} (expected packages/NAME/VERSION)")
-            refs[(parts[1], parts[2])] = data
+            if obj in objects:
+                duplicates.setdefault(obj, []).append(info)
+            else:
+                objects[obj] = info
+            continue
+        if not name.startswith("packages/"):
+            continue  # data/…, dataflows/…: redundant or for workspaces; ignored like the original engine
+        parts = name.split("/")
+        if len(parts) != 3:
+            raise PackageInvalid(f"{where}: malformed package entry {name!r} (expected packages/NAME/VERSION)")
+        data = _hash_entry(zf, info, where, keep=True)[1]
+        if refs.setdefault((parts[1], parts[2]), data) != data:
+            raise PackageInvalid(f"{where}: entry {name} appears twice with different contents")
     if not refs:
         raise PackageInvalid(f"{where}: no package entry (packages/NAME/VERSION); not a package zip")
     if len(refs) > 1:
@@ -243,7 +253,7 @@ def _check(zf: zipfile.ZipFile, where: str) -> ZipContents:
         package_hash = ""
     if not re.fullmatch(r"[0-9a-f]{64}", package_hash):
         raise PackageInvalid(f"{where}: package entry {ref_entry(pkg_name, version)} does not hold an object hash")
-    return ZipContents(where, pkg_name, version, package_hash, objects, cached, zf)
+    return ZipContents(where, pkg_name, version, package_hash, objects, duplicates, {}, zf)
 
 
 def _check_name(name: str, where: str) -> None:
@@ -257,7 +267,8 @@ def _check_name(name: str, where: str) -> None:
         raise PackageInvalid(f"{where}: entry {name!r} escapes the archive (zip-slip '..' path)")
 
 
-def _hash_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, keep: bool) -> tuple[str, bytes | None]:
+def _hash_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str, keep: bool) -> tuple[str, bytes | None]:
+    assert zf is not None
     h = hashlib.sha256()
     chunks: list[bytes] = []
     try:
@@ -282,10 +293,23 @@ def _read_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str) -
         raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
 
 
-def open_entry(contents: ZipContents, obj: str):  # noqa: ANN201 - a zipfile.ZipExtFile
-    """A stream over an object's bytes, for storing big objects without holding them."""
+def store_object(contents: ZipContents, obj: str, store) -> None:  # noqa: ANN001 - an e3.store.ObjectStore
+    """Write one object of the zip into `store` (without fsync: the caller syncs), checked against
+    its name as it is copied (one pass): a big one is streamed, never held whole."""
+    data = contents.cached.get(obj)
+    if data is not None:
+        store.write(data, durable=False)
+        return
     assert contents.zip is not None
-    return contents.zip.open(contents.objects[obj])
+    info = contents.objects[obj]
+    try:
+        with contents.zip.open(info) as f:
+            store.write_stream(f, expect=obj, durable=False)
+    except CorruptObject:
+        raise CorruptObject(f"{contents.path}: object {obj} does not match its contents") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
+        raise PackageInvalid(f"{contents.path}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
+    contents.check(obj, obj)  # and any other entry of its name
 
 
 def _one_line(e: BaseException) -> str:
