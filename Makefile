@@ -40,9 +40,12 @@ bench: install
 bench-dag: install
 	bash bench/setup_peers.sh && $(PYTHON) bench/dag.py --e3-10k --first 3
 
-# 200 kill -9 trials of workers: trials, executions lost, objects corrupt, executions completed twice.
+# 200 kill -9 trials of workers: trials, executions lost, objects corrupt, executions completed twice;
+# 200 of e3 start killed with its workers (the queue drained by the next run); 200 of a byte flipped in an object.
 soak: install
 	$(PYTHON) bench/soak.py --trials 200
+	$(PYTHON) bench/soak.py --mode drain --trials 200
+	$(PYTHON) bench/soak.py --mode flip --trials 200
 
 clean:
 	rm -rf build dist lib/*.egg-info

@@ -13,7 +13,16 @@ deployed package of 50 tasks in 5 chains, `e3 start` and two hand-started
 finished by a last `e3 start`; same counts, outputs checked against the
 expected values.
 
-Run alone: `python3 bench/soak.py [--mode queue|start] [--trials 200] [--kills 6] [--seed 0]`.
+`--mode drain` and `--mode flip` are issue 20's trials (tests/crash_integrity.py),
+on the same package: `e3 start` killed with its workers and nothing else serving
+the queue (1 to --kills times, the input sometimes changed between kills), then
+one `e3 start` to the end: entries left on the queue, or run by a later
+`e3-run-task`, are faults, beside lost, twice and corrupt. And a byte changed in
+one object (half the time one the next run reads), `e3 start --force`, the byte
+put back, `e3 start`: a success derived from the damaged object, a wrong value
+printed, a traceback, or a repository not whole again are faults.
+
+Run alone: `python3 bench/soak.py [--mode queue|start|drain|flip] [--trials 200] [--kills 6] [--seed 0]`.
 """
 from __future__ import annotations
 
@@ -40,9 +49,13 @@ def main() -> int:
     ap.add_argument("--tasks", type=int, default=50)
     ap.add_argument("--kills", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--mode", choices=("queue", "start"), default="queue")
+    ap.add_argument("--mode", choices=("queue", "start", "drain", "flip"), default="queue")
     ap.add_argument("-v", "--verbose", action="store_true", help="a line per trial")
     args = ap.parse_args()
+    if args.mode == "drain":
+        return soak_drain(args)
+    if args.mode == "flip":
+        return soak_flip(args)
     totals = dict(trials=0, executions=0, kills=0, interrupted=0, lost=0, corrupt=0, twice=0, stuck=0, leftovers=0)
     bad: list[str] = []
     t0 = time.monotonic()
@@ -86,6 +99,76 @@ def main() -> int:
     print(f"  {'entries stuck on the queue':<34} {totals['stuck']}")
     print(f"  {'temporary files left (gc sweeps)':<34} {totals['leftovers']}")
     print(f"  goal: {args.trials}, 0, 0, 0 -> {'met' if not bad else 'NOT met'}")
+    for line in bad:
+        print("  " + line)
+    return 0 if not bad else 1
+
+
+def soak_drain(args: argparse.Namespace) -> int:
+    import crash_integrity
+
+    totals = dict(trials=0, kills=0, stuck=0, lost=0, twice=0, corrupt=0, leftovers=0)
+    bad: list[str] = []
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="e3-soak-") as tmp:
+        repo = Path(tmp) / "repo"
+        crash_mixed.setup(repo, Path(tmp))
+        for k in range(args.trials):
+            v = crash_integrity.drain_trial(repo, Path(tmp), x=k + 1, kills=min(args.kills, 3), seed=args.seed + k)
+            totals["trials"] += 1
+            totals["kills"] += v.kills
+            for key in ("stuck", "lost", "twice", "corrupt"):
+                totals[key] += len(getattr(v, key))
+            totals["leftovers"] += v.leftovers
+            if not v.ok:
+                bad.append(f"trial {k} (seed {args.seed + k}): stuck {v.stuck[:3]} lost {v.lost[:3]} twice {v.twice[:3]} corrupt {v.corrupt[:3]}")
+            if args.verbose:
+                print(f"trial {k}: kills {v.kills}, {'ok' if v.ok else 'FAILED'}, {v.seconds:.1f}s", flush=True)
+    print(f"soak (drain): {totals['trials']} trials of {crash_integrity.TASKS} tasks, e3 start killed with its workers"
+          f" and no other worker, then one e3 start to the end ({time.monotonic() - t0:.0f} s)")
+    print(f"  {'trials':<40} {totals['trials']}")
+    print(f"  {'e3 start killed (kill -9 of its group)':<40} {totals['kills']}")
+    print(f"  {'entries left on the queue, or run later':<40} {totals['stuck']}")
+    print(f"  {'tasks lost (no success, wrong value)':<40} {totals['lost']}")
+    print(f"  {'executions completed twice':<40} {totals['twice']}")
+    print(f"  {'damage found by e3-fsck':<40} {totals['corrupt']}")
+    print(f"  {'temporary files left (gc sweeps)':<40} {totals['leftovers']}")
+    print(f"  goal: {args.trials} trials, 0 faults -> {'ok' if not bad and totals['trials'] == args.trials else 'MISSED'}")
+    for line in bad:
+        print("  " + line)
+    return 0 if not bad else 1
+
+
+def soak_flip(args: argparse.Namespace) -> int:
+    import crash_integrity
+
+    trials = read = detected = 0
+    kinds: dict[str, int] = {}
+    bad: list[str] = []
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="e3-soak-") as tmp:
+        repo = Path(tmp) / "repo"
+        crash_mixed.setup(repo, Path(tmp))
+        for k in range(args.trials):
+            reads = k % 2 == 0  # half the flips hit an object the next run reads
+            v = crash_integrity.flip_trial(repo, Path(tmp), x=k + 1, seed=args.seed + k, read=reads)
+            trials += 1
+            read += reads
+            detected += v.detected
+            kind = v.flipped.split()[0] if v.flipped else "none"
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if not v.ok:
+                bad.append(f"trial {k} (seed {args.seed + k}, {v.flipped}): {v.faults[:3]}")
+            if args.verbose:
+                print(f"trial {k}: {v.flipped}, {'named' if v.detected else 'not read'}, {'ok' if v.ok else 'FAILED'}, {v.seconds:.1f}s", flush=True)
+    print(f"soak (flip): {trials} trials, one byte of one object changed between runs, then e3 start --force,"
+          f" the byte put back, e3 start ({time.monotonic() - t0:.0f} s)")
+    print(f"  {'trials':<44} {trials}")
+    print(f"  {'objects flipped, by kind':<44} {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}")
+    print(f"  {'flips in an object the next run reads':<44} {read}")
+    print(f"  {'runs that named the damaged object':<44} {detected}")
+    print(f"  {'faults (success from it, wrong value, ...)':<44} {sum(1 for _ in bad)}")
+    print(f"  goal: {args.trials} trials, 0 faults -> {'ok' if not bad and trials == args.trials else 'MISSED'}")
     for line in bad:
         print("  " + line)
     return 0 if not bad else 1

@@ -1,0 +1,32 @@
+"""Issue 20's soak trials, a few of each (bench/soak.py runs 200): see tests/crash_integrity.py."""
+from __future__ import annotations
+
+from crash_integrity import drain_trial, flip_trial
+from crash_mixed import setup
+
+
+def test_a_start_killed_with_its_workers_leaves_nothing_on_the_queue_after_the_next_run(tmp_path):
+    repo = tmp_path / "repo"
+    setup(repo, tmp_path)
+    for k in range(1, 4):
+        v = drain_trial(repo, tmp_path, x=k, kills=2, seed=k)
+        assert v.ok, f"trial {k}: stuck {v.stuck} lost {v.lost} twice {v.twice} corrupt {v.corrupt}"
+
+
+def test_a_byte_flipped_in_an_object_the_next_run_reads_gives_no_success_and_is_named(tmp_path):
+    repo = tmp_path / "repo"
+    setup(repo, tmp_path)
+    detected = 0
+    for k in range(1, 4):
+        v = flip_trial(repo, tmp_path, x=k, seed=k, read=True)
+        assert v.ok, f"trial {k} ({v.flipped}): {v.faults}"
+        detected += v.detected
+    assert detected, "no flip was named by the run that read it"
+
+
+def test_a_byte_flipped_in_any_object_gives_no_success_derived_from_it(tmp_path):
+    repo = tmp_path / "repo"
+    setup(repo, tmp_path)
+    for k in range(1, 3):
+        v = flip_trial(repo, tmp_path, x=k, seed=100 + k, read=False)
+        assert v.ok, f"trial {k} ({v.flipped}): {v.faults}"
