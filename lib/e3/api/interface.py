@@ -382,9 +382,11 @@ class Repository(ABC):
         """A readable binary stream of an object's bytes; close it. Raises ObjectNotFound."""
 
     @abstractmethod
-    def object_write(self, source: BinaryIO) -> str:
-        """Store the bytes read from `source` (in chunks) as one durable object; return its hash."""
+    def object_write(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
+        """Store the bytes read from `source` (in chunks) as one durable object; return its hash.
+        `check(file)`, given the whole bytes as a file, may refuse them (by raising) before anything is kept."""
 
     @abstractmethod
-    def object_writer(self) -> ObjectWriter:
-        """A batch writer for many objects (see ObjectWriter)."""
+    def object_writer(self, *, batch: bool = True) -> ObjectWriter:
+        """A writer for many objects (see ObjectWriter). With `batch`, writes become durable together
+        at `flush()`; without, each write is durable when it returns (for a few objects)."""

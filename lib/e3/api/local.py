@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, BinaryIO, Iterator, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Sequence
 
 from e3.api.interface import DataflowRun, ObjectWriter, Repository
 from e3.repository import Repository as Directory
@@ -116,7 +116,7 @@ class LocalRepository(Repository):
         if not force:
             busy = self.repository_locks()
             if busy:
-                raise Conflict(f"repository {self.location} is in use ({_describe_lock(busy[0])}); stop it first")
+                raise Conflict(f"repository {self.location} is in use ({busy[0].describe()}); stop it first")
         remove_repository(self.directory)
 
     # ------------------------------------------------------------ packages
@@ -451,11 +451,11 @@ class LocalRepository(Repository):
     def object_read(self, hash: str) -> BinaryIO:
         return self.directory.objects.open(hash)
 
-    def object_write(self, source: BinaryIO) -> str:
-        return self.directory.objects.write_stream(source)
+    def object_write(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
+        return self.directory.objects.write_stream(source, check=check)
 
-    def object_writer(self) -> ObjectWriter:
-        return self.directory.objects.batch()
+    def object_writer(self, *, batch: bool = True) -> ObjectWriter:
+        return self.directory.objects.batch() if batch else _EachDurable(self.directory.objects)
 
     # ------------------------------------------------------------ helpers
 
@@ -583,10 +583,6 @@ def _imported(result, before) -> "v.PackageImport":  # noqa: ANN001 - an e3.pack
     return v.PackageImport(v.PackageInfo(result.name, result.version, result.package_hash), result.object_count, result.imported, replaced)
 
 
-def _describe_lock(lock: "v.LockInfo") -> str:
-    return f"lock {lock.name} held" + (f" by {lock.holder}" if lock.holder else "")
-
-
 def _task_hash(view: "WorkspaceView", task: str) -> str:
     h = view.package.tasks.get(task)
     if h is None:
@@ -632,3 +628,24 @@ class _seekable:
     def __exit__(self, *exc: object) -> None:
         if self.spool is not None:
             self.spool.close()
+
+
+class _EachDurable(ObjectWriter):
+    """The store itself as an ObjectWriter: each write durable when it returns, nothing to flush."""
+
+    pending = 0
+
+    def __init__(self, store) -> None:  # noqa: ANN001 - an e3.store.ObjectStore
+        self._store = store
+
+    def write(self, data: bytes | memoryview) -> str:
+        return self._store.write(data)
+
+    def write_stream(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
+        return self._store.write_stream(source, check=check)
+
+    def flush(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass

@@ -94,6 +94,10 @@ class LockInfo:
     """Who holds it, in words ('pid 123 (e3 start), since …'), if known."""
     pid: int | None = None
 
+    def describe(self) -> str:
+        """'lock dataflow-dev held by pid 123, e3 start ., since …'"""
+        return f"lock {self.name} held" + (f" by {self.holder}" if self.holder else "")
+
 
 # ---------------------------------------------------------------- packages
 
@@ -172,6 +176,10 @@ class WorkspaceInfo:
     @property
     def deployed(self) -> bool:
         return self.deployment is not None
+
+    def describe(self) -> str:
+        """'NAME@VERSION' of the deployed package, or 'not deployed'."""
+        return self.deployment.spec if self.deployment is not None else "not deployed"
 
 
 @dataclass(frozen=True)
@@ -346,8 +354,9 @@ class ValueInput:
 
     stream: Any
     """A readable binary file object."""
-    format: str
-    """'east', 'json' or 'beast2'."""
+    format: str | None
+    """'east', 'json' or 'beast2'; None when it could not be told (the operation refuses the
+    input, naming it, when it comes to it)."""
     name: str = "<stream>"
     """How to name it in an error message (the file's name)."""
 
