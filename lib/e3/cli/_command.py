@@ -8,9 +8,10 @@ traceback only under `E3_DEBUG=1`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from e3.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, E3Error
 
@@ -146,7 +147,103 @@ def write_line(text: str, end: str = "\n") -> None:
 
 def read_input(path: str | None) -> bytes:
     """All bytes of a file argument, or of stdin for None or '-'."""
-    if path is None or path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
+    with open_input(path) as f:
         return f.read()
+
+
+def open_input(path: str | None) -> BinaryIO:
+    """A file argument opened for reading, or stdin for None or '-' (not closed when done)."""
+    if path is None or path == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def open_zip(path: str) -> BinaryIO:
+    """A zip named on the command line, opened for reading; a one-line error naming it if it cannot be."""
+    from e3.errors import E3Error
+
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise E3Error(f"cannot read {path}: no such file") from None
+    except IsADirectoryError:
+        raise E3Error(f"cannot read {path}: is a directory") from None
+    except OSError as e:
+        raise E3Error(f"cannot read {path}: {(e.strerror or str(e)).lower()}") from None
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A user's output file, written whole or not at all: into `PATH.partial`, fsynced, renamed
+    over PATH when the block ends; removed if it raises. A reader of PATH never sees half a file."""
+    from e3.errors import StorageError
+
+    partial = f"{os.fspath(path)}.partial"
+    try:
+        f = open(partial, "wb")
+    except OSError as e:
+        raise StorageError(f"cannot write {partial}: {(e.strerror or str(e)).lower()}") from None
+    try:
+        with f:
+            yield f
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise StorageError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
+        try:
+            os.replace(partial, path)
+            _sync_directory(os.path.dirname(os.path.abspath(partial)))
+        except OSError as e:
+            raise StorageError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
+    except BaseException:
+        try:
+            os.unlink(partial)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _sync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def value_format(path: str, explicit: str | None) -> str:
+    """The value format of a file argument: `explicit`, else its extension."""
+    from e3.east import FORMATS, format_of_path
+    from e3.errors import UsageError
+
+    if explicit:
+        if explicit not in FORMATS:
+            raise UsageError(f"unknown format {explicit!r} (expected east, json or beast2)")
+        return explicit
+    fmt = format_of_path(path)
+    if fmt is None:
+        raise UsageError(f"cannot tell the format of {path!r} from its name (expected .east, .json or .beast2, or give --format)")
+    return fmt
+
+
+def format_size(n: int) -> str:
+    """42 B, 1.5 KB, 3 MB: the original engine's sizes (a KB is 1024 bytes); e3's one size format."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} B"
+
+
+def replay(chunks: Iterable[tuple[str, bytes]]) -> None:
+    """A task's output as it wrote it: (stream, bytes) pairs, stderr's to stderr, the rest to stdout, flushed as they come."""
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    sys.stdout.flush()
+    for stream, data in chunks:
+        target = err if stream == "stderr" else out
+        target.write(data)
+        target.flush()
