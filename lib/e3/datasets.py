@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from e3 import workspace
-from e3.errors import DatasetNotFound, DatasetNotWritable, FormatError, TypeMismatch, UsageError
+from e3.errors import DatasetNotFound, DatasetNotWritable, FormatError, TypeMismatch
 from e3.model.paths import TreePath, format_tree_path, parse_dataset_path
 
 if TYPE_CHECKING:
@@ -160,17 +160,3 @@ def set_value_at(
 def unset(repo: "Repository", spec: str, *, force: bool = False) -> workspace.WorkspaceView:
     view, path = locate(repo, spec)
     return workspace.set_dataset(repo, view.name, path, None, force=force)
-
-
-def format_of(path: str, explicit: str | None) -> str:
-    """The value format of a file: `explicit`, else its extension."""
-    from e3.east import FORMATS, format_of_path
-
-    if explicit:
-        if explicit not in FORMATS:
-            raise UsageError(f"unknown format {explicit!r} (expected east, json or beast2)")
-        return explicit
-    fmt = format_of_path(path)
-    if fmt is None:
-        raise UsageError(f"cannot tell the format of {path!r} from its name (expected .east, .json or .beast2, or give --format)")
-    return fmt

@@ -4,9 +4,9 @@ The Python counterpart of the original engine's `e3 watch` (which bundles a
 TypeScript file): the source is run as a script (not as `__main__`, so its
 own command-line entry point stays quiet) and must leave one package
 definition (`e3.sdk.package(...)`) in a global, preferably named `package`.
-Each load builds the package, imports it (replacing the same name@version if
-its content changed, which is what editing a file in place means), creates
-the workspace if needed and deploys it.
+`e3 watch` builds it after each load, imports it through the repository
+interface (replacing the same name@version if its content changed, which is
+what editing a file in place means) and deploys it.
 """
 from __future__ import annotations
 
@@ -14,27 +14,12 @@ import os
 import runpy
 import sys
 import traceback
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from e3.errors import E3Error, UsageError
-
-if TYPE_CHECKING:
-    from e3.repository import Repository
 
 
 class SourceError(E3Error):
     """The package source could not be loaded (syntax error, exception, no package in it)."""
-
-
-@dataclass(frozen=True)
-class Deployed:
-    name: str
-    version: str
-    package_hash: str
-    replaced: bool
-    created_workspace: bool
-    dropped: list
 
 
 def load_definition(source: str):
@@ -77,28 +62,6 @@ def _user_frame(e: BaseException, path: str) -> str:
         if os.path.abspath(frame.filename) == path:
             return f":{frame.lineno}"
     return ""
-
-
-def deploy_source(repo: "Repository", ws: str, source: str) -> Deployed:
-    """Load, build, import (replacing a changed name@version) and deploy."""
-    import tempfile
-
-    from e3 import package as packages
-    from e3 import sdk
-    from e3 import workspace
-
-    definition = load_definition(source)
-    with tempfile.TemporaryDirectory(dir=repo.path("tmp")) as scratch:
-        built = sdk.export(definition, os.path.join(scratch, "package.zip"))
-        before = packages.list_packages(repo, built.name)
-        result = packages.import_zip(repo, os.path.join(scratch, "package.zip"), replace=True)
-    replaced = result.imported and any(p.version == built.version for p in before)
-    created = False
-    if not workspace.exists(repo, ws):
-        workspace.create(repo, ws)
-        created = True
-    report = workspace.deploy(repo, ws, built.name, built.version)
-    return Deployed(built.name, built.version, built.package_hash, replaced, created, list(report.dropped))
 
 
 def mtimes(paths: list[str]) -> tuple:

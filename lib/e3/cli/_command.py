@@ -244,6 +244,8 @@ def replay(chunks: Iterable[tuple[str, bytes]]) -> None:
     out, err = sys.stdout.buffer, sys.stderr.buffer
     sys.stdout.flush()
     for stream, data in chunks:
+        if stream == "stderr" and stdout_closed():
+            raise BrokenPipeError  # the reader of stdout has gone: end quietly, as a write there would
         target = err if stream == "stderr" else out
         target.write(data)
         target.flush()

@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
+    from e3 import api
     from e3.errors import UsageError
-    from e3.repository import discover_repository
 
     batch = args.batch or args.batch_check
     if args.mode is None and not batch and args.fmt is None:
@@ -45,28 +45,28 @@ def _run(args: argparse.Namespace) -> int | None:
             raise UsageError("--batch and --batch-check read hashes from stdin, not arguments")
         if args.batch_check and args.fmt is not None:
             raise UsageError("-f goes with --batch, not --batch-check")
-        store = discover_repository(args.repo).objects
-        return _batch(store, batch, with_content=bool(args.batch), fmt=args.fmt or "beast2", flush=not args.buffer)
+        repo = api.discover(args.repo)
+        return _batch(repo, batch, with_content=bool(args.batch), fmt=args.fmt or "beast2", flush=not args.buffer)
     if args.hash is None:
         raise UsageError("missing HASH")
-    store = discover_repository(args.repo).objects
+    repo = api.discover(args.repo)
     if args.mode == "exists":
-        return _exists(store, args.hash)
-    obj = store.resolve(args.hash)
+        return _exists(repo, args.hash)
+    obj = repo.object_resolve(args.hash)
     if args.mode == "size":
-        command.write_line(str(store.size(obj)))
+        command.write_line(str(repo.object_size(obj)))
     elif args.mode == "type":
-        command.write_line(_type_of(store, obj))
+        command.write_line(_type_of(repo, obj))
     else:
-        _write_content(store, obj, args.fmt or "east")
+        _write_content(repo, obj, args.fmt or "east")
     return None
 
 
-def _exists(store, name: str) -> int:
+def _exists(repo, name: str) -> int:  # noqa: ANN001 - an e3.api.Repository
     from e3.errors import EXIT_NO, EXIT_OK, ObjectNotFound
 
     try:
-        store.resolve(name)
+        repo.object_resolve(name)
     except ObjectNotFound:
         return EXIT_NO
     return EXIT_OK
@@ -76,11 +76,11 @@ HEAD = 4096
 """Bytes read to find a value's type: enough for all but very wide types, which read on."""
 
 
-def _type_of(store, obj: str, size: int | None = None, head: bytes | None = None) -> str:
+def _type_of(repo, obj: str, size: int | None = None, head: bytes | None = None) -> str:  # noqa: ANN001 - an e3.api.Repository
     from e3.beast2_type import type_text
 
     if head is None:
-        size, head = store.peek(obj, HEAD)
+        size, head = repo.object_head(obj, HEAD)
     data = head
     while True:
         text = type_text(data)
@@ -95,15 +95,20 @@ def _type_of(store, obj: str, size: int | None = None, head: bytes | None = None
         except FormatError as e:
             if size <= len(data):
                 raise CorruptObject(f"object {obj} is corrupt: {e}") from None
-        data = store.read(obj)  # the type reaches past the head: read on
+        data = _read(repo, obj)  # the type reaches past the head: read on
         size = len(data)
 
 
-def _content(store, obj: str, fmt: str) -> bytes:
+def _read(repo, obj: str) -> bytes:  # noqa: ANN001 - an e3.api.Repository
+    with repo.object_read(obj) as f:
+        return f.read()
+
+
+def _content(repo, obj: str, fmt: str) -> bytes:  # noqa: ANN001 - an e3.api.Repository
     from e3 import east
     from e3.errors import CorruptObject, FormatError
 
-    data = store.read(obj)
+    data = _read(repo, obj)
     try:
         t, value = east.decode(data)
     except FormatError as e:
@@ -111,19 +116,19 @@ def _content(store, obj: str, fmt: str) -> bytes:
     return east.dump(value, t, fmt)
 
 
-def _write_content(store, obj: str, fmt: str) -> None:
+def _write_content(repo, obj: str, fmt: str) -> None:  # noqa: ANN001 - an e3.api.Repository
     out = sys.stdout.buffer
     sys.stdout.flush()
     if fmt == "beast2":
         import shutil
 
-        with store.open(obj) as f:
+        with repo.object_read(obj) as f:
             shutil.copyfileobj(f, out, 1 << 20)
         return
-    out.write(_content(store, obj, fmt))
+    out.write(_content(repo, obj, fmt))
 
 
-def _batch(store, template: str, with_content: bool, fmt: str, flush: bool) -> None:
+def _batch(repo, template: str, with_content: bool, fmt: str, flush: bool) -> None:
     """Answer one name per stdin line, like `git cat-file --batch[-check]`."""
     import contextlib
 
@@ -135,40 +140,43 @@ def _batch(store, template: str, with_content: bool, fmt: str, flush: bool) -> N
 
         quiet = east.quiet_runtime()
     with quiet:
-        _answer_each(store, template, with_content, fmt, flush, needs_type)
+        _answer_each(repo, template, with_content, fmt, flush, needs_type)
 
 
-def _answer_each(store, template: str, with_content: bool, fmt: str, flush: bool, needs_type: bool) -> None:
+FULL_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _answer_each(repo, template: str, with_content: bool, fmt: str, flush: bool, needs_type: bool) -> None:  # noqa: ANN001
     from e3.beast2_type import type_text as fast_type_text
     from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
-    from e3.store import HASH_RE
 
     needs_size = "%(objectsize)" in template
     wants_rest = "%(rest)" in template
     line_format = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", template.replace("{", "{{").replace("}", "}}")) + "\n"
-    full_hash = HASH_RE.fullmatch
-    peek = store.peek
+    full_hash = FULL_HASH.fullmatch
+    head_of = repo.object_head
+    resolve, size_of, exists = repo.object_resolve, repo.object_size, repo.object_exists
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         text = line.decode("utf-8", "surrogateescape").rstrip("\n")
         name, _, rest = text.partition(" ") if wants_rest else (text.strip(), "", "")
         try:
             # A full hash needs no separate existence check: opening the object is one.
-            obj = name if full_hash(name) else store.resolve(name)
+            obj = name if full_hash(name) else resolve(name)
             content = None
             size = None
             type_text = ""
             if with_content:
-                content = store.read(obj) if fmt == "beast2" else _content(store, obj, fmt)
+                content = _read(repo, obj) if fmt == "beast2" else _content(repo, obj, fmt)
                 size = len(content)
                 if needs_type:
-                    type_text = _type_of(store, obj, len(content), content) if fmt == "beast2" else _type_of(store, obj)
+                    type_text = _type_of(repo, obj, len(content), content) if fmt == "beast2" else _type_of(repo, obj)
             elif needs_type:
-                size, head = peek(obj, HEAD)
-                type_text = fast_type_text(head) or _type_of(store, obj, size, head)
+                size, head = head_of(obj, HEAD)
+                type_text = fast_type_text(head) or _type_of(repo, obj, size, head)
             elif needs_size:
-                size = store.size(obj)
-            elif obj is name and not store.exists(obj):
+                size = size_of(obj)
+            elif obj is name and not exists(obj):
                 raise ObjectNotFound(name)
         except (ObjectNotFound, InvalidHash):
             out.write(f"{name} missing\n".encode())

@@ -22,7 +22,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> None:
     from e3 import east
-    from e3.atomic_file import write_atomically
     from e3.container import MAGIC
     from e3.errors import FormatError, TypeMismatch
 
@@ -43,7 +42,8 @@ def _run(args: argparse.Namespace) -> None:
     except (FormatError, TypeMismatch) as e:
         raise type(e)(f"{name}: {e}") from None
     if args.output:
-        write_atomically(args.output, out)
+        with command.output_file(args.output) as f:
+            f.write(out)
     else:
         sys.stdout.flush()
         sys.stdout.buffer.write(out)

@@ -16,15 +16,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handle(args: argparse.Namespace) -> None:
-    from e3 import datasets
-    from e3.repository import open_repository
+    from e3 import api
+    from e3.model.paths import parse_dataset_path
 
-    repo = open_repository(args.repo)
-    t, h = datasets.get(repo, args.path)
-    data = repo.objects.read(h)
-    if args.format == "beast2":
-        sys.stdout.buffer.write(data)  # the stored bytes, exactly
-        return
+    repo = api.open(args.repo)
+    ws, path = parse_dataset_path(args.path)
+    with repo.dataset_get(ws, path) as f:
+        if args.format == "beast2":
+            import shutil
+
+            sys.stdout.flush()
+            shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)  # the stored bytes, exactly
+            return
+        data = f.read()
     import json
 
     from e3 import east

@@ -36,32 +36,33 @@ def _run(args: argparse.Namespace) -> None:
         raise UsageError("--stdin-paths takes no file arguments")
     if not (args.stdin or args.stdin_paths or args.files):
         raise UsageError("nothing to hash: give FILE..., --stdin or --stdin-paths")
-    store = None
+    repo = None
     if args.write:
-        from e3.repository import discover_repository
+        from e3 import api
 
-        store = discover_repository(args.repo).objects
+        repo = api.discover(args.repo)
     if args.stdin:
-        sys.stdout.write(Ingest(store, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")
+        each = repo.object_writer(batch=False) if repo is not None else None
+        sys.stdout.write(Ingest(each, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")
     if not (args.files or args.stdin_paths):
         return
     # Many inputs: written as one batch (one background sync per group of objects, not two
     # fsyncs per object); each hash is printed once its object is durable.
     from e3 import east
 
-    batch = store.batch() if store is not None else None
+    batch = repo.object_writer() if repo is not None else None
     ingest = Ingest(batch, args.type, args.fmt, args.literally)
     done: list[str] = []
     pool = None
     try:
         with east.quiet_runtime():  # silence the runtime's own stderr once, not per value
             for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
-                if pool is None and store is not None and len(group) >= PARALLEL_FROM and _cpus() > 1:
+                if pool is None and repo is not None and len(group) >= PARALLEL_FROM and _cpus() > 1:
                     # Bulk input: blocks of names to forked workers, answers in input order.
                     from e3.ingest_pool import IngestPool
 
                     _publish(batch, done)
-                    pool = IngestPool(lambda: _worker(store, args), min(_cpus(), 8))
+                    pool = IngestPool(lambda: _worker(repo, args), min(_cpus(), 8))
                 if pool is not None:
                     for block in _blocks(group):
                         _print_answer(*pool.submit(block))
@@ -96,10 +97,10 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _worker(store, args: argparse.Namespace):  # noqa: ANN001, ANN202 - an ObjectStore -> (Ingest, Batch)
+def _worker(repo, args: argparse.Namespace):  # noqa: ANN001, ANN202 - an e3.api.Repository -> (Ingest, ObjectWriter)
     from e3.ingest import Ingest
 
-    batch = store.batch()
+    batch = repo.object_writer()
     return Ingest(batch, args.type, args.fmt, args.literally), batch
 
 
@@ -121,7 +122,7 @@ def _print_answer(hashes: list[str], error: tuple[str, str] | None) -> None:
         raise_error(error)
 
 
-def _print_durable(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batch or None
+def _print_durable(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.api.ObjectWriter or None
     """Print the hashes whose objects the batch has made durable (in input order)."""
     ready = len(done) - (batch.pending if batch is not None else 0)
     if ready > 0:
@@ -130,7 +131,7 @@ def _print_durable(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.stor
         del done[:ready]
 
 
-def _publish(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.store.Batch or None
+def _publish(batch, done: list[str]) -> None:  # noqa: ANN001 - an e3.api.ObjectWriter or None
     """Make the pending values durable, then print their hashes."""
     if batch is not None:
         batch.flush()

@@ -15,30 +15,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def format_size(n: int) -> str:
-    """42 B, 1.5 KB, 3 MB (the original engine's sizes)."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1024
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} B"
-
-
 def _handle(args: argparse.Namespace) -> None:
-    from e3.repository import open_repository
+    from e3 import api
 
-    repo = open_repository(args.repo)
+    repo = api.open(args.repo)
     if not args.path:
         _workspaces(repo)
         return
-    from e3 import datasets, east
-    from e3.model.paths import format_tree_path
+    from e3 import east
+    from e3.model.paths import format_tree_path, parse_dataset_path
 
-    view, path = datasets.locate(repo, args.path)
-    entries = datasets.list_entries(view, path, recursive=args.recursive)
+    ws, path = parse_dataset_path(args.path)
+    entries = repo.dataset_list(ws, path, recursive=args.recursive)
     if args.recursive and not args.long:
         entries = [e for e in entries if e.kind == "dataset"]
     if not entries:
@@ -54,7 +42,7 @@ def _handle(args: argparse.Namespace) -> None:
         if e.kind == "tree":
             rows.append((name, "(tree)", "-", "-"))
             continue
-        size = "-" if e.hash is None else "0 B" if e.status == "null" else format_size(repo.objects.size(e.hash))
+        size = "-" if e.hash is None else "0 B" if e.status == "null" else command.format_size(e.size or 0)
         rows.append((name, east.format_type(e.type), e.status, size))
     header = ("PATH" if args.recursive else "NAME", "TYPE", "STATUS", "SIZE")
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(4)]
@@ -62,16 +50,12 @@ def _handle(args: argparse.Namespace) -> None:
         command.write_line("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
-def _workspaces(repo) -> None:
-    from e3 import workspace
-    from e3.cli.workspace import describe_deployment
-
-    # Every workspace is read before one is printed: a corrupt ref fails the listing whole.
-    lines = [f"{ws}  ({describe_deployment(repo, ws)})" for ws in workspace.list_workspaces(repo)]
-    if not lines:
+def _workspaces(repo) -> None:  # noqa: ANN001 - an e3.api.Repository
+    workspaces = repo.workspace_list()
+    if not workspaces:
         command.write_line("No workspaces")
-    for line in lines:
-        command.write_line(line)
+    for ws in workspaces:
+        command.write_line(f"{ws.name}  ({ws.describe()})")
 
 
 def main(argv: list[str] | None = None) -> int:

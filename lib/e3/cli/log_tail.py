@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from e3.cli import _command as command
 
@@ -27,28 +26,13 @@ def _run(args: argparse.Namespace) -> int | None:
 
     repo = discover_repository(args.repo)
     path = logs.resolve_log(repo, args.task_id, must_exist=not args.follow)
-    print_records(logs.follow(path, all_executions=args.all) if args.follow else _whole(logs, path, args.all))
+    if args.follow:
+        records = logs.follow(path, all_executions=args.all)
+    else:
+        records = logs.read_records(path)
+        records = records if args.all else logs.last_execution(records)
+    command.replay((r.get("stream"), r["bytes"]) for r in records if isinstance(r.get("bytes"), bytes))
     return None
-
-
-def _whole(logs, path, all_executions: bool):
-    records = logs.read_records(path)
-    return records if all_executions else logs.last_execution(records)
-
-
-def print_records(records) -> None:
-    """Replay records: stdout bytes to stdout, stderr bytes to stderr, flushed as they come."""
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    for rec in records:
-        stream = rec.get("stream")
-        data = rec.get("bytes")
-        if not isinstance(data, bytes):
-            continue
-        if stream == "stderr" and command.stdout_closed():
-            raise BrokenPipeError  # the reader of stdout has gone: end quietly, as a write there would
-        target = err if stream == "stderr" else out
-        target.write(data)
-        target.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

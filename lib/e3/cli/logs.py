@@ -22,17 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3.cli.log_tail import print_records
-    from e3.exec import logs
-    from e3.repository import open_repository
+    from e3 import api
+    from e3.errors import UsageError
+    from e3.model.paths import parse_dataset_path
 
-    repo = open_repository(args.repo)
-    path = logs.task_log(repo, args.target, follow=args.follow)
+    repo = api.open(args.repo)
+    ws, path = parse_dataset_path(args.target)
+    if len(path) != 1:
+        raise UsageError(f"invalid task {args.target!r} (expected WS.TASK, e.g. dev.greet)")
     if args.follow:
-        print_records(logs.follow(path, all_executions=args.all))
+        chunks = repo.log_follow(ws, path[0], all_executions=args.all)
     else:
-        records = logs.read_records(path)
-        print_records(records if args.all else logs.last_execution(records))
+        chunks = repo.log_read(ws, path[0], all_executions=args.all).chunks
+    command.replay((c.stream, c.data) for c in chunks)
     return None
 
 

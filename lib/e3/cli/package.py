@@ -27,44 +27,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _repo(args: argparse.Namespace):
-    from e3.repository import open_repository
+def _repo(args: argparse.Namespace):  # noqa: ANN202 - an e3.api.Repository
+    from e3 import api
 
-    return open_repository(args.repo)
+    return api.open(args.repo)
 
 
 def _import(args: argparse.Namespace) -> None:
-    from e3 import package
-
-    result = package.import_zip(_repo(args), args.zip)
+    repo = _repo(args)
+    with command.open_zip(args.zip) as f:
+        result = repo.package_import(f)
+    p = result.package
     if result.imported:
-        command.write_line(f"Imported {result.spec} (package {result.package_hash}, {result.object_count} objects)")
+        command.write_line(f"Imported {p.spec} (package {p.hash}, {result.object_count} objects)")
     else:
-        command.write_line(f"{result.spec} is already imported (package {result.package_hash})")
+        command.write_line(f"{p.spec} is already imported (package {p.hash})")
 
 
 def _export(args: argparse.Namespace) -> None:
-    from e3 import package
+    from e3.api import names
 
-    name, version = package.parse_spec(args.pkg)
-    result = package.export_zip(_repo(args), name, version, args.zip)
-    command.write_line(
-        f"Exported {result.name}@{result.version} to {args.zip} (package {result.package_hash}, {result.object_count} objects)"
-    )
+    name, version = names.package_spec(args.pkg)
+    repo = _repo(args)
+    with command.output_file(args.zip) as f:
+        result = repo.package_export(name, version, f)
+    p = result.package
+    command.write_line(f"Exported {p.spec} to {args.zip} (package {p.hash}, {result.object_count} objects)")
 
 
 def _list(args: argparse.Namespace) -> None:
-    from e3 import package
-
-    for p in package.list_packages(_repo(args)):
-        command.write_line(f"{p.package_hash} {p.spec}" if args.long else p.spec)
+    for p in _repo(args).package_list():
+        command.write_line(f"{p.hash} {p.spec}" if args.long else p.spec)
 
 
 def _remove(args: argparse.Namespace) -> None:
-    from e3 import package
+    from e3.api import names
 
-    name, version = package.parse_spec(args.pkg)
-    removed = package.remove_package(_repo(args), name, version)
+    name, version = names.package_spec(args.pkg)
+    removed = _repo(args).package_remove(name, version)
     command.write_line(f"Removed {removed.spec} (its objects stay until 'e3 repo gc')")
 
 

@@ -26,24 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _create(args: argparse.Namespace) -> None:
-    from e3.repository import create_repository
+    from e3 import api
 
-    repo = create_repository(args.path)
-    command.write_line(f"Initialized empty e3 repository in {repo.root}")
+    repo = api.create(args.path)
+    command.write_line(f"Initialized empty e3 repository in {repo.location}")
 
 
 def _status(args: argparse.Namespace) -> None:
-    from e3.repo_status import status
-    from e3.repository import open_repository
+    from e3 import api
 
-    st = status(open_repository(args.path))
+    st = api.open(args.path).repository_status()
+    size = command.format_size
     out = command.write_line
-    out(f"repository:  {st.root}")
-    out(f"objects:     {st.objects} ({human_bytes(st.object_bytes)})")
-    out(
-        f"git objects: {st.git_loose} loose ({human_bytes(st.git_loose_bytes)}), "
-        f"{st.git_packed} packed ({human_bytes(st.git_pack_bytes)})"
-    )
+    out(f"repository:  {st.location}")
+    out(f"objects:     {st.objects} ({size(st.object_bytes)})")
+    out(f"git objects: {st.git_loose} loose ({size(st.git_loose_bytes)}), {st.git_packed} packed ({size(st.git_pack_bytes)})")
     out(f"refs:        {st.refs}")
     out(f"packages:    {len(st.packages)}" + (f" ({', '.join(st.packages)})" if st.packages else ""))
     out(f"workspaces:  {len(st.workspaces)}")
@@ -61,26 +58,24 @@ def _status(args: argparse.Namespace) -> None:
     out(f"running:     {len(st.running)}")
     for task_id in sorted(st.running):
         out(f"  {task_id}")
-    if st.tmp_files:
-        out(f"temporary files: {st.tmp_files} (removed by 'e3 repo gc' once old)")
+    if st.temporary_files:
+        out(f"temporary files: {st.temporary_files} (removed by 'e3 repo gc' once old)")
 
 
 def _gc(args: argparse.Namespace) -> None:
-    from e3.gc import DEFAULT_PRUNE, gc
-    from e3.repository import open_repository
+    from e3 import api
 
-    prune = args.prune or DEFAULT_PRUNE
-    report = gc(open_repository(args.path), prune=prune, dry_run=args.dry_run)
+    report = api.open(args.path).repository_gc(dry_run=args.dry_run, prune=args.prune)
     verb = "Would remove" if report.dry_run else "Removed"
     if args.verbose:
         for h, _ in report.removed:
             command.write_line(f"{'would remove' if report.dry_run else 'removed'} {h}")
     command.write_line(
-        f"{verb} {len(report.removed)} unreachable object(s) ({human_bytes(report.removed_bytes)}); "
-        f"{report.reachable} reachable; {report.kept_recent} unreachable kept (newer than {prune})"
+        f"{verb} {len(report.removed)} unreachable object(s) ({command.format_size(report.removed_bytes)}); "
+        f"{report.reachable} reachable; {report.kept_recent} unreachable kept (newer than {report.prune})"
     )
-    if report.tmp_removed:
-        command.write_line(f"{verb} {report.tmp_removed} temporary file(s)")
+    if report.temporary_removed:
+        command.write_line(f"{verb} {report.temporary_removed} temporary file(s)")
     if report.git_packed:
         command.write_line(report.git_packed[0].upper() + report.git_packed[1:])
     if report.git_loose_removed and not report.dry_run:
@@ -88,56 +83,23 @@ def _gc(args: argparse.Namespace) -> None:
 
 
 def _remove(args: argparse.Namespace) -> None:
+    from e3 import api
     from e3.errors import Conflict, E3Error
-    from e3.repository import open_repository, remove_repository
 
-    repo = open_repository(args.path)
+    repo = api.open(args.path)
     if not args.force:
-        busy = busy_locks(repo)
+        busy = repo.repository_locks()
         if busy:
-            raise Conflict(f"repository {repo.root} is in use ({busy[0]}); stop it first, or use --force")
+            raise Conflict(f"repository {repo.location} is in use ({busy[0].describe()}); stop it first, or use --force")
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
-            raise E3Error(f"refusing to remove {repo.root} without confirmation: no terminal to ask; use --force")
-        sys.stderr.write(f"Remove the e3 repository {repo.root} and everything in it? [y/N] ")
+            raise E3Error(f"refusing to remove {repo.location} without confirmation: no terminal to ask; use --force")
+        sys.stderr.write(f"Remove the e3 repository {repo.location} and everything in it? [y/N] ")
         sys.stderr.flush()
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             raise E3Error("not removed")
-    remove_repository(repo)
-    command.write_line(f"Removed e3 repository {repo.root}")
-
-
-def busy_locks(repo) -> list[str]:  # noqa: ANN001 - a Repository
-    """Descriptions of the repository locks held right now (a running start, deploy, gc...)."""
-    import os
-
-    from e3.exec import locks
-
-    out = []
-    try:
-        names = sorted(os.listdir(repo.path("locks")))
-    except FileNotFoundError:
-        return out
-    for n in names:
-        if not n.endswith(".lock"):
-            continue
-        try:
-            name = locks.check_name(n[: -len(".lock")])
-            if locks.is_held(repo, name):
-                who = locks.holder(repo, name)
-                out.append(f"lock {name} held" + (f" by {who.describe()}" if who else ""))
-        except Exception:  # noqa: BLE001 - a stray file in locks/ is not a reason to fail
-            continue
-    return out
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    repo.repository_remove(force=args.force)
+    command.write_line(f"Removed e3 repository {repo.location}")
 
 
 ACTIONS = {"create": _create, "status": _status, "gc": _gc, "remove": _remove}

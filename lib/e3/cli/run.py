@@ -28,27 +28,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3.errors import EXIT_NO
-    from e3.exec import execution
-    from e3.repository import open_repository
+    from e3 import api, east
+    from e3.api import names
+    from e3.api.values import ValueInput
+    from e3.errors import EXIT_NO, UsageError
 
-    repo = open_repository(args.repo)
-    result = execution.run_task(
-        repo,
-        args.task,
-        args.inputs,
-        args.output,
-        force=args.force,
-        force_spawn=args.spawn,
-        timeout=args.timeout,
-        echo=sys.stderr.buffer,
+    repo = api.open(args.repo)
+    out_fmt = east.format_of_path(args.output)
+    if out_fmt is None:
+        raise UsageError(f"cannot tell the format of {args.output!r} from its name (expected .beast2, .east or .json)")
+    package, version, task = names.task_spec(args.task)
+    inputs = [ValueInput(_InputFile(file), east.format_of_path(file), file) for file in args.inputs]
+    result = repo.task_run(
+        package, version, task, inputs, force=args.force, spawn=args.spawn, timeout=args.timeout, echo=sys.stderr.buffer
     )
-    outcome = result.outcome
-    if outcome.status == "success":
+    if result.status == "success":
+        with repo.object_read(result.output_hash) as f:
+            data = f.read()
+        if out_fmt != "beast2":
+            t, value = east.decode(data)
+            data = east.dump(value, t, out_fmt)
+        with command.output_file(args.output) as out:
+            out.write(data)
         return None
-    what = f"exited with status {outcome.exit_code}" if outcome.status == "failed" else (outcome.message or outcome.status)
-    sys.stderr.write(f"e3 run: task {result.name} {outcome.status}: {what} (log: e3-log-tail {result.task_id[:12]})\n")
+    what = f"exited with status {result.exit_code}" if result.status == "failed" else (result.message or result.status)
+    sys.stderr.write(f"e3 run: task {result.label} {result.status}: {what} (log: e3-log-tail {result.task_id[:12]})\n")
     return EXIT_NO
+
+
+class _InputFile:
+    """An input file opened when the task comes to it, so that its problems are named in their turn."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def read(self) -> bytes:
+        from e3.errors import NotFound
+
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise NotFound(f"input file {self.path} not found") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,18 +17,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handle(args: argparse.Namespace) -> None:
-    from e3 import datasets
-    from e3.repository import open_repository
+    from e3 import api
+    from e3.api.values import ValueInput
+    from e3.model.paths import parse_dataset_path
 
-    fmt = datasets.format_of(args.file, args.format)
+    fmt = command.value_format(args.file, args.format)
     type_spec = None
     if args.type:
         from e3 import east
 
         type_spec = east.parse_type(args.type)
-    repo = open_repository(args.repo)
-    data = command.read_input(args.file)
-    datasets.set_value(repo, args.path, data, fmt, type_spec)
+    repo = api.open(args.repo)
+    ws, path = parse_dataset_path(args.path)
+    with command.open_input(args.file) as f:
+        repo.dataset_set(ws, path, ValueInput(f, fmt, args.file), type=type_spec)
     command.write_line(f"Set {args.path} from {args.file}")
 
 

@@ -26,47 +26,56 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from e3.exec.start import start_workspace
-    from e3.repository import open_repository
+    from e3 import api
+    from e3.api.values import RunFinished, TaskStarted
 
-    repo = open_repository(args.repo)
-    progress = _Progress(quiet=args.quiet, live=sys.stderr.isatty())
+    repo = api.open(args.repo)
+    progress = None
+    summary = None
     try:
-        summary = start_workspace(
-            repo,
+        run = repo.dataflow_start(
             args.workspace,
             task=args.filter,
             concurrency=args.concurrency,
             force=args.force,
             timeout=args.timeout,
             spawn=args.spawn,
-            observer=progress.event,
         )
+        progress = _Progress(quiet=args.quiet, live=sys.stderr.isatty())
+        for event in run.events():
+            if isinstance(event, TaskStarted):
+                progress.started()
+            elif isinstance(event, RunFinished):
+                summary = event.summary
+            else:
+                progress.finished(event)
     except KeyboardInterrupt:
-        progress.close()
+        if progress is not None:
+            progress.close()
         sys.stderr.write("e3 start: cancelled: running tasks were stopped; run `e3 start` again to resume\n")
         return EXIT_INTERRUPTED
     progress.close()
+    assert summary is not None
     for line in summary_lines(summary, args.repo, args.workspace):
         command.write_line(line)
     return 0 if summary.ok else EXIT_NO
 
 
-def summary_lines(summary, repo: str, ws: str) -> list[str]:
-    from e3.exec.dataflow import CACHED, FAILED, RAN, SKIPPED, STUCK
+def summary_lines(summary, repo: str, ws: str) -> list[str]:  # noqa: ANN001 - an e3.api.RunSummary
+    from e3.api.values import CACHED, CANCELLED, FAILED, RAN, SKIPPED, STUCK
 
     lines = []
-    for r in sorted(summary.reports.values(), key=lambda r: r.name):
+    for r in summary.tasks:
         if r.state == FAILED:
-            lines.append(f"failed: {r.name}: {r.message} (log: e3 logs {repo} {ws}.{r.name})")
+            lines.append(f"failed: {r.task}: {r.message} (log: e3 logs {repo} {ws}.{r.task})")
         elif r.state in (SKIPPED, STUCK):
-            lines.append(f"{r.state}: {r.name}: {r.message}")
+            lines.append(f"{r.state}: {r.task}: {r.message}")
     for task, execution_id, why in summary.dropped:
         lines.append(f"dropped: {task}: {execution_id}: {why}")
     counts = ", ".join(
-        f"{summary.count(s)} {s}" for s in (RAN, CACHED, FAILED, SKIPPED, STUCK, "cancelled") if summary.count(s)
+        f"{summary.count(s)} {s}" for s in (RAN, CACHED, FAILED, SKIPPED, STUCK, CANCELLED) if summary.count(s)
     )
-    lines.append(f"{len(summary.reports)} tasks: {counts or 'nothing to do'} in {summary.seconds:.2f}s")
+    lines.append(f"{len(summary.tasks)} tasks: {counts or 'nothing to do'} in {summary.seconds:.2f}s")
     return lines
 
 
@@ -92,16 +101,20 @@ class _Progress:
         done = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
         return Text(f"{time.monotonic() - self.t0:6.1f}s  running {self.running}  {done}")
 
-    def event(self, kind: str, report) -> None:
-        if kind == "start":
-            self.running += 1
-        else:
-            if report.state in ("ran", "failed", "cancelled"):
-                self.running = max(0, self.running - 1)
-            self.counts[report.state] = self.counts.get(report.state, 0) + 1
-            if self._live is None and not self.quiet:
-                took = f" ({report.seconds:.2f}s)" if report.state == "ran" else ""
-                command.write_line(f"{report.state} {report.name}{took}")
+    def started(self) -> None:
+        self.running += 1
+        self._update()
+
+    def finished(self, event) -> None:  # noqa: ANN001 - an e3.api.TaskFinished
+        if event.state in ("ran", "failed", "cancelled"):
+            self.running = max(0, self.running - 1)
+        self.counts[event.state] = self.counts.get(event.state, 0) + 1
+        if self._live is None and not self.quiet:
+            took = f" ({event.seconds:.2f}s)" if event.state == "ran" else ""
+            command.write_line(f"{event.state} {event.task}{took}")
+        self._update()
+
+    def _update(self) -> None:
         if self._live is not None:
             self._live.update(self._render())
 

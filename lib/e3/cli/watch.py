@@ -36,26 +36,35 @@ def _say(text: str) -> None:
 
 class _Watch:
     def __init__(self, args: argparse.Namespace) -> None:
-        from e3.repository import open_repository
+        from e3 import api
 
         self.args = args
-        self.repo = open_repository(args.repo)
+        self.repo = api.open(args.repo)
         self.files = [os.path.abspath(args.source)]
         self.child: subprocess.Popen | None = None
 
     def deploy(self) -> bool:
-        from e3.watch import deploy_source
+        """Load and build the source, import it (replacing a changed build of the same version), deploy it."""
+        import io
 
+        from e3 import sdk
+        from e3.watch import load_definition
+
+        ws = self.args.workspace
         try:
-            d = deploy_source(self.repo, self.args.workspace, self.args.source)
+            zip_bytes = io.BytesIO()
+            built = sdk.export(load_definition(self.args.source), zip_bytes)
+            zip_bytes.seek(0)
+            imported = self.repo.package_import(zip_bytes, replace=True)
+            deployed = self.repo.workspace_deploy(ws, built.name, built.version)
         except E3Error as e:
             _say(f"error: {e}")
             return False
-        if d.created_workspace:
-            _say(f"created workspace {self.args.workspace}")
-        note = " (replaced the previous build of this version)" if d.replaced else ""
-        _say(f"deployed {d.name}@{d.version} to {self.args.workspace}{note}")
-        for path in d.dropped:
+        if deployed.created:
+            _say(f"created workspace {ws}")
+        note = " (replaced the previous build of this version)" if imported.replaced else ""
+        _say(f"deployed {built.name}@{built.version} to {ws}{note}")
+        for path in deployed.dropped:
             _say(f"dropped input {'.'.join(path)}: it no longer matches the package")
         return True
 

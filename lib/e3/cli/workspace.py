@@ -37,107 +37,83 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _repo(args: argparse.Namespace):
-    from e3.repository import open_repository
+def _repo(args: argparse.Namespace):  # noqa: ANN202 - an e3.api.Repository
+    from e3 import api
 
-    return open_repository(args.repo)
+    return api.open(args.repo)
 
 
 def _create(args: argparse.Namespace) -> None:
-    from e3 import workspace
-
-    workspace.create(_repo(args), args.ws)
+    _repo(args).workspace_create(args.ws)
     command.write_line(f"Created workspace: {args.ws}")
     command.write_line("Deploy a package with: e3 workspace deploy <repo> <ws> <pkg>[@<ver>]")
 
 
 def _deploy(args: argparse.Namespace) -> None:
-    from e3 import workspace
+    from e3.api import names
     from e3.model.paths import format_tree_path
 
-    name, version = workspace.parse_package_spec(args.pkg)
-    report = workspace.deploy(_repo(args), args.ws, name, version)
-    command.write_line(f"Deployed {report.package_name}@{report.package_version} to workspace: {args.ws}")
+    name, version = names.package_spec(args.pkg)
+    report = _repo(args).workspace_deploy(args.ws, name, version)
+    spec = report.package.spec
+    command.write_line(f"Deployed {spec} to workspace: {args.ws}")
     for path in report.kept:
         command.write_line(f"  kept {format_tree_path(path)}")
     for path in report.dropped:
-        command.write_line(f"  dropped {format_tree_path(path)} (not an input of this type in {report.package_name}@{report.package_version})")
+        command.write_line(f"  dropped {format_tree_path(path)} (not an input of this type in {spec})")
 
 
 def _export(args: argparse.Namespace) -> None:
-    from e3 import workspace
-
-    report = workspace.export(_repo(args), args.ws, args.zip, args.name, args.pkg_version)
-    command.write_line(f"Exported workspace {args.ws} as {report.name}@{report.version}")
+    repo = _repo(args)
+    with command.output_file(args.zip) as f:
+        report = repo.workspace_export(args.ws, f, name=args.name, version=args.pkg_version)
+    command.write_line(f"Exported workspace {args.ws} as {report.package.spec}")
     command.write_line(f"  Output: {args.zip}")
-    command.write_line(f"  Package hash: {report.package_hash[:12]}...")
+    command.write_line(f"  Package hash: {report.package.hash[:12]}...")
     command.write_line(f"  Objects: {report.object_count}")
 
 
 def _import(args: argparse.Namespace) -> None:
-    from e3 import package, workspace
     from e3.model.paths import format_tree_path
 
     repo = _repo(args)
-    workspace.check_name(args.ws)
-    pid = workspace.running_pid(repo, args.ws)
-    if pid is not None:  # checked before importing too, so a refused import leaves no new package behind
-        from e3.errors import Conflict
-
-        raise Conflict(f"workspace {args.ws} is running (pid {pid or 'unknown'}); stop it first")
-    result = package.import_zip(repo, args.zip)
-    report = workspace.deploy(repo, args.ws, result.name, result.version)
-    command.write_line(f"Imported {result.name}@{result.version}")
-    command.write_line(f"  Package hash: {result.package_hash[:12]}...")
-    command.write_line(f"  Objects: {result.object_count}")
+    with command.open_zip(args.zip) as f:
+        result = repo.workspace_import(args.ws, f)
+    imported = result.imported
+    command.write_line(f"Imported {imported.package.spec}")
+    command.write_line(f"  Package hash: {imported.package.hash[:12]}...")
+    command.write_line(f"  Objects: {imported.object_count}")
     command.write_line(f"Deployed to workspace: {args.ws}")
-    for path in report.kept:
+    for path in result.deployed.kept:
         command.write_line(f"  kept {format_tree_path(path)}")
-    for path in report.dropped:
+    for path in result.deployed.dropped:
         command.write_line(f"  dropped {format_tree_path(path)}")
 
 
 def _list(args: argparse.Namespace) -> None:
-    from e3 import workspace
-
-    repo = _repo(args)
-    names = workspace.list_workspaces(repo)
-    if not names:
+    workspaces = _repo(args).workspace_list()
+    if not workspaces:
         command.write_line("No workspaces")
         return
     command.write_line("Workspaces:")
-    for ws in names:
-        command.write_line(f"  {ws} ({describe_deployment(repo, ws)})")
-
-
-def describe_deployment(repo, ws: str) -> str:
-    from e3 import workspace
-    from e3.errors import NotFound
-
-    try:
-        state = workspace.read(repo, ws).state
-    except NotFound:  # removed meanwhile
-        return "removed"
-    return f"{state.package_name}@{state.package_version}" if state else "not deployed"
+    for ws in workspaces:
+        command.write_line(f"  {ws.name} ({ws.describe()})")
 
 
 def _remove(args: argparse.Namespace) -> None:
-    from e3 import workspace
-
-    workspace.remove(_repo(args), args.ws)
+    _repo(args).workspace_remove(args.ws)
     command.write_line(f"Removed workspace: {args.ws}")
     command.write_line("Run `e3 repo gc` to reclaim disk space")
 
 
 def _status(args: argparse.Namespace) -> None:
     from e3.model.paths import format_tree_path
-    from e3.workspace_status import status
 
-    st = status(_repo(args), args.ws)
-    state = st.view.state
+    st = _repo(args).workspace_status(args.ws)
+    deployment = st.deployment
     w = command.write_line
     w(f"Workspace: {args.ws}")
-    w(f"Package: {state.package_name}@{state.package_version} (deployed {state.deployed_at:%Y-%m-%d %H:%M:%S} UTC)")
+    w(f"Package: {deployment.spec} (deployed {deployment.deployed_at:%Y-%m-%d %H:%M:%S} UTC)")
     if st.running_pid is not None:
         w(f"Running: e3 start, pid {st.running_pid or 'unknown'}")
     w("")
@@ -162,9 +138,7 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _log(args: argparse.Namespace) -> None:
-    from e3 import workspace
-
-    for i, entry in enumerate(workspace.history(_repo(args), args.ws, args.rev)):
+    for i, entry in enumerate(_repo(args).workspace_log(args.ws, args.rev)):
         if args.max_count is not None and i >= args.max_count:
             break
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
@@ -176,28 +150,24 @@ def _log(args: argparse.Namespace) -> None:
 
 
 def _diff(args: argparse.Namespace) -> None:
-    from e3 import workspace
     from e3.model.paths import format_tree_path
 
-    repo = _repo(args)
-    new = workspace.resolve(repo, args.ws, args.b or "")
-    old = workspace.resolve(repo, args.ws, args.a) if args.a else workspace.parent(repo, new)
-    before = workspace.state_at(repo, old) if old else None
-    after = workspace.state_at(repo, new)
-    if (before and (before.package_name, before.package_version, before.package_hash)) != (
-        after and (after.package_name, after.package_version, after.package_hash)
-    ):
-        show = lambda s: f"{s.package_name}@{s.package_version}" if s else "(not deployed)"  # noqa: E731
+    diff = _repo(args).workspace_diff(args.ws, args.a, args.b)
+    before, after = diff.old_deployment, diff.new_deployment
+    if _package_of(before) != _package_of(after):
+        show = lambda d: d.spec if d else "(not deployed)"  # noqa: E731
         command.write_line(f"P\t{show(before)} -> {show(after)}")
-    for change in workspace.diff_commits(repo, old, new):
+    for change in diff.changes:
         command.write_line(f"{change.kind}\t{format_tree_path(change.path)}")
 
 
-def _reset(args: argparse.Namespace) -> None:
-    from e3 import workspace
+def _package_of(deployment) -> tuple | None:  # noqa: ANN001 - an e3.api.Deployment or None
+    return deployment and (deployment.package_name, deployment.package_version, deployment.package_hash)
 
-    view, changes = workspace.reset(_repo(args), args.ws, args.rev)
-    command.write_line(f"Reset workspace {args.ws} to {args.rev} ({len(changes)} datasets changed); now at {view.commit[:12]}")
+
+def _reset(args: argparse.Namespace) -> None:
+    result = _repo(args).workspace_reset(args.ws, args.rev)
+    command.write_line(f"Reset workspace {args.ws} to {args.rev} ({len(result.changes)} datasets changed); now at {result.commit[:12]}")
 
 
 ACTIONS = {

@@ -1,4 +1,4 @@
-"""Ad-hoc executions (`e3 run`): one task of an imported package, on input files, to an output file.
+"""Ad-hoc executions (`e3 run`): one task of an imported package, on input values, outside any workspace.
 
 Outside any workspace, but memoized like every execution: the inputs are
 stored (canonical encoding, as `e3 set` stores them), the task_id is the task
@@ -40,50 +40,6 @@ def parse_task_spec(spec: str) -> tuple[str, str | None, str]:
         raise UsageError(f"invalid task {spec!r} (expected PKG/TASK or PKG@VERSION/TASK)")
     name, version = parse_spec(pkg)
     return name, version, task
-
-
-def run_task(
-    repo: "Repository",
-    spec: str,
-    input_files: Sequence[str],
-    output_file: str,
-    *,
-    force: bool = False,
-    force_spawn: bool = False,
-    timeout: float | None = None,
-    echo: BinaryIO | None = None,
-) -> AdhocResult:
-    """Run `PKG[@VER]/TASK` on input files (format by extension) and write its output to `output_file`."""
-    from e3 import east
-    from e3.atomic_file import write_atomically
-
-    out_fmt = east.format_of_path(output_file)
-    if out_fmt is None:
-        raise UsageError(f"cannot tell the format of {output_file!r} from its name (expected .beast2, .east or .json)")
-    name, version, task_name = parse_task_spec(spec)
-    inputs = [(_InputFile(file), east.format_of_path(file), file) for file in input_files]
-    result = run_adhoc(repo, name, version, task_name, inputs, force=force, force_spawn=force_spawn, timeout=timeout, echo=echo)
-    if result.outcome.status == "success":
-        data = repo.objects.read(result.outcome.output_hash)
-        if out_fmt != "beast2":
-            t, value = east.decode(data)
-            data = east.dump(value, t, out_fmt)
-        write_atomically(output_file, data)
-    return result
-
-
-class _InputFile:
-    """An input file opened when first read, so that its errors come in their turn."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def read(self) -> bytes:
-        try:
-            with open(self.path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise NotFound(f"input file {self.path} not found") from None
 
 
 def run_adhoc(

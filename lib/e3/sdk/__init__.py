@@ -16,6 +16,7 @@ the `East` builder come from `e3.east`. See e3-sdk(7).
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 from e3.sdk.definitions import DEFAULT_RUNNER, Dataset, Input, PackageDef, SdkError, Task, custom_task, input, package, task
 from e3.sdk.build import BuiltPackage, build
@@ -39,8 +40,9 @@ __all__ = [
 ]
 
 
-def export(pkg: PackageDef | BuiltPackage, zip_path: str | os.PathLike[str]) -> BuiltPackage:
-    """Build `pkg` (unless already built) and write it as a package zip; return what was built."""
+def export(pkg: PackageDef | BuiltPackage, zip_path: "str | os.PathLike[str] | BinaryIO") -> BuiltPackage:
+    """Build `pkg` (unless already built) and write it as a package zip (to a path, or into a
+    writable binary file); return what was built."""
     from e3.package_zip import write_package_zip
 
     built = pkg if isinstance(pkg, BuiltPackage) else build(pkg)
