@@ -1,0 +1,69 @@
+"""Commands reach a repository only through the repository interface (e3.api).
+
+An ast walk over lib/e3/cli: a porcelain command may import the interface, the
+frame, errors, and the helpers that print and parse values and paths; the
+object plumbing (e3-cat-object, e3-hash-object) reads and writes objects
+through the interface too; no command imports pygit2. A command that needs
+more than this needs a new operation on the interface instead.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+CLI = Path(__file__).resolve().parents[1] / "lib" / "e3" / "cli"
+
+PORCELAIN = ("repo", "package", "workspace", "list", "get", "set", "start", "logs", "run", "watch", "convert")
+PORCELAIN_MAY_IMPORT = (
+    "e3.api",
+    "e3.errors",
+    "e3.cli._command",
+    "e3.east",  # printing and parsing values
+    "e3.beast2_type",
+    "e3.container",
+    "e3.model",  # dataset paths
+    "e3.sdk",  # e3 watch builds the package it watches, as its author would
+    "e3.watch",
+)
+OBJECT_PLUMBING = ("cat_object", "hash_object")
+NEVER = ("pygit2",)
+NOT_BESIDE_THE_INTERFACE = ("e3.store", "e3.repository", "e3.storage")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports; `from M import x` counts as M.x (a submodule, or a name within M)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return out
+
+
+def within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize("name", PORCELAIN)
+def test_a_porcelain_command_imports_only_the_interface_and_value_helpers(name):
+    ours = {m for m in imported_modules(CLI / f"{name}.py") if within(m, ("e3",))}
+    assert {m for m in ours if not within(m, PORCELAIN_MAY_IMPORT)} == set()
+
+
+@pytest.mark.parametrize("name", OBJECT_PLUMBING)
+def test_object_plumbing_reaches_objects_through_the_interface(name):
+    assert {m for m in imported_modules(CLI / f"{name}.py") if within(m, NOT_BESIDE_THE_INTERFACE)} == set()
+
+
+@pytest.mark.parametrize("path", sorted(CLI.glob("*.py")), ids=lambda p: p.stem)
+def test_no_command_imports_pygit2(path):
+    assert {m for m in imported_modules(path) if within(m, NEVER)} == set()
+
+
+def test_every_porcelain_command_is_checked():
+    commands = {p.stem for p in CLI.glob("*.py") if not p.stem.startswith("_")}
+    plumbing = {"cat_object", "hash_object", "update_ref", "rev_parse", "show_ref", "fsck", "enqueue", "run_task", "log_tail"}
+    assert commands - plumbing == set(PORCELAIN), "a new command: list it as porcelain or plumbing here"
