@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "is_remote", "open"]
 
-_SCHEMES = ("http://", "https://")
-
 
 def is_remote(target: str | os.PathLike[str]) -> bool:
     """True if `target` names a repository behind a server (an http:// or https:// URL)."""
-    return isinstance(target, str) and target[:8].lower().startswith(_SCHEMES)
+    from e3.repository import URL_SCHEMES
+
+    return isinstance(target, str) and target[:8].lower().startswith(URL_SCHEMES)
 
 
 def open(target: str | os.PathLike[str]) -> Repository:  # noqa: A001 - e3.api.open(target) reads as meant
