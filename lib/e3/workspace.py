@@ -124,11 +124,6 @@ class DatasetChange:
     old: str | None
     new: str | None
 
-    @property
-    def kind(self) -> str:
-        """git's name-status letter: A added, D deleted (unassigned), M modified."""
-        return "A" if self.old is None else "D" if self.new is None else "M"
-
 
 # ---------------------------------------------------------------- names and caches
 

@@ -49,10 +49,6 @@ class TaskStatus:
     unset_inputs: list[TreePath] = field(default_factory=list)
     pid: int | None = None
 
-    def describe(self) -> str:
-        words = self.state.replace("-", " ")
-        return f"{words} ({self.detail})" if self.detail else words
-
 
 @dataclass
 class WorkspaceStatus:
@@ -62,12 +58,6 @@ class WorkspaceStatus:
     datasets_total: int
     datasets_set: int
     running_pid: int | None
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.tasks:
-            out[t.state] = out.get(t.state, 0) + 1
-        return out
 
 
 def _load_task(repo: "Repository", task_hash: str):
