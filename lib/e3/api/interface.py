@@ -123,6 +123,14 @@ class DataflowRun(ABC):
     def cancel(self) -> None:
         """Stop the run: no new task starts, running ones are stopped; the run still ends with RunFinished."""
 
+    def close(self) -> None:
+        """Give the run up: one not followed to its end is cancelled (a local run never iterated
+        does not start at all), and the workspace is free again when this returns."""
+        if self.summary is None:
+            self.cancel()
+            for _ in self.events():
+                pass
+
     def wait(self) -> "RunSummary":
         """Run (or follow) to the end; return the summary."""
         for _ in self.events():

@@ -513,9 +513,16 @@ class RemoteRepository(Repository):
     def object_read(self, hash: str) -> BinaryIO:  # noqa: A002
         return self._stream_get(f"/objects/{_object_name(hash)}", expect_hash=hash)
 
-    def object_write(self, source: BinaryIO) -> str:
+    def object_write(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
         from e3.api import wire as W
 
+        if check is not None:  # the check reads the whole bytes as a file before anything is sent
+            with tempfile.TemporaryFile() as f:
+                shutil.copyfileobj(source, f, CHUNK)
+                f.seek(0)
+                check(f)
+                f.seek(0)
+                return self.object_write(f)
         with _sized(source, spool=False) as (f, size):
             headers = {"Content-Type": W.BEAST2}
             if size is not None:
@@ -523,8 +530,8 @@ class RemoteRepository(Repository):
             resp = self._send("POST", "/objects", content=_chunks(f), headers=headers)
         return self._decode_reply(resp, str)
 
-    def object_writer(self) -> ObjectWriter:
-        return RemoteObjectWriter(self)
+    def object_writer(self, *, batch: bool = True) -> ObjectWriter:
+        return RemoteObjectWriter(self)  # batched or not, each write is durable when its request returns
 
 
 class RemoteRun(DataflowRun):
@@ -575,14 +582,7 @@ class RemoteObjectWriter(ObjectWriter):
         return self.repo.object_write(io.BytesIO(bytes(data)))
 
     def write_stream(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
-        if check is None:
-            return self.repo.object_write(source)
-        with tempfile.TemporaryFile() as f:
-            shutil.copyfileobj(source, f, CHUNK)
-            f.seek(0)
-            check(f)
-            f.seek(0)
-            return self.repo.object_write(f)
+        return self.repo.object_write(source, check)
 
     @property
     def pending(self) -> int:
