@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> None:
     try:
         with east.quiet_runtime():  # silence the runtime's own stderr once, not per value
             for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
-                if pool is None and repo is not None and len(group) >= PARALLEL_FROM and _cpus() > 1:
+                if pool is None and repo is not None and len(group) >= PARALLEL_FROM and _cpus() > 1 and _local(repo):
                     # Bulk input: blocks of names to forked workers, answers in input order.
                     from e3.ingest_pool import IngestPool
 
@@ -95,6 +95,13 @@ PARALLEL_FROM = 1024
 
 def _cpus() -> int:
     return len(os.sched_getaffinity(0))
+
+
+def _local(repo) -> bool:  # noqa: ANN001 - an e3.api.Repository
+    """Forked workers write through their own copy of the handle: only a local one can be copied so."""
+    from e3 import api
+
+    return not api.is_remote(repo.location)
 
 
 def _worker(repo, args: argparse.Namespace):  # noqa: ANN001, ANN202 - an e3.api.Repository -> (Ingest, ObjectWriter)
