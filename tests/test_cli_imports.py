@@ -72,3 +72,23 @@ def test_every_porcelain_command_is_checked():
     plumbing = {"cat_object", "hash_object", "update_ref", "rev_parse", "show_ref", "fsck", "enqueue", "run_task", "log_tail"}
     server = {"api_server"}  # serves repositories: it stands beside the interface (e3.server over e3.api.local)
     assert commands - plumbing - server == set(PORCELAIN), "a new command: list it as porcelain, plumbing or server here"
+
+
+def test_reading_an_object_through_the_interface_loads_no_heavy_module(tmp_path):
+    """Plumbing that opens a repository to read one object starts fast: no pygit2, East runtime,
+    rich, or the values' dataclasses."""
+    import subprocess
+    import sys
+
+    from conftest import command_env, run
+
+    run("e3", "repo", "create", tmp_path)
+    h = run("e3-hash-object", "-w", "--stdin", "--from", "east", "-t", "String", "--repo", tmp_path, input='"x"').out.strip()
+    probe = (
+        "import sys, e3.api\n"
+        f"r = e3.api.open({str(tmp_path)!r})\n"
+        f"r.object_size({h!r}); r.object_head({h!r}, 64)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pygit2', 'east', 'rich', 'dataclasses', 'httpx')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=command_env(), check=True).stdout
+    assert out.strip() == "[]"
