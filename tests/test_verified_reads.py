@@ -162,3 +162,20 @@ def test_verified_reader_withholds_the_last_bytes_of_a_damaged_object(tmp_path):
     with pytest.raises(CorruptObject):
         repo.objects.copy(h, tmp_path / "copy")
     assert not (tmp_path / "copy").exists()
+
+
+def test_a_server_answers_a_read_of_a_damaged_object_with_an_error_naming_it(ran):
+    """Over e3-api-server: the object and dataset routes refuse a damaged value before any byte is sent."""
+    from api_server import ApiServer
+
+    import e3.api
+    from e3.errors import CorruptObject
+
+    h = output_of(ran, "f")
+    flip_last_byte(ran, h)
+    with ApiServer(["--repo", ran / ".e3"]) as server:
+        remote = e3.api.open(server.repo_url())
+        for read in (lambda: remote.object_read(h), lambda: remote.dataset_get("dev", ("tasks", "f", "output"))):
+            with pytest.raises(CorruptObject, match=f"object {h} is corrupt"):
+                with read() as f:
+                    f.read()

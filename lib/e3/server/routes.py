@@ -505,11 +505,9 @@ def routes(config: Any) -> list[Route]:
         try:
             r = await thread(srv.open, d.repo)
             size = await thread(r.object_size, d.hash)
-            f = await thread(r.object_read, d.hash)
+            return await _object_response(await thread(r.object_read, d.hash), size, d.hash or "")
         except E3Error as e:
             return json_error(e)
-        return StreamingResponse(_stream_chunks(f), media_type=W.BEAST2,
-                                 headers={"Content-Length": str(size), "X-Content-SHA256": d.hash or ""})
 
     # exports (package, workspace): written to a staged file in the background, then downloaded once
 
@@ -655,9 +653,7 @@ def routes(config: Any) -> list[Route]:
             d = srv.transfers.new_download(repo(request), hash=entry.hash, size=size)
             return Response(json.dumps({"url": _abs(request, f"/api/downloads/{d.id}")}), media_type="application/json",
                             headers={"X-Content-Length": str(size), "X-Content-SHA256": entry.hash})
-        f = await thread(r.object_read, entry.hash)
-        return StreamingResponse(_stream_chunks(f), media_type=W.BEAST2,
-                                 headers={"Content-Length": str(size), "X-Content-SHA256": entry.hash})
+        return await _object_response(await thread(r.object_read, entry.hash), size, entry.hash)
 
     @rpc(W.N, str, lambda _: None)
     async def datasets_put(request: Request) -> Any:
@@ -853,9 +849,7 @@ def routes(config: Any) -> list[Route]:
         size = await thread(r.object_size, name)
         if request.method == "HEAD":
             return Response(b"", media_type=W.BEAST2, headers={"Content-Length": str(size), "X-Content-SHA256": name})
-        f = await thread(r.object_read, name)
-        return StreamingResponse(_stream_chunks(f), media_type=W.BEAST2,
-                                 headers={"Content-Length": str(size), "X-Content-SHA256": name})
+        return await _object_response(await thread(r.object_read, name), size, name)
 
     @rpc(None, str)
     async def object_put(request: Request) -> Any:
@@ -988,8 +982,24 @@ def _execution_state(run: Any, offset: int, limit: int | None) -> Any:
                     summary=W.option(summary), events=page, totalEvents=len(evs))
 
 
-def _stream_chunks(f: Any) -> Iterator[bytes]:
+async def _object_response(f: Any, size: int, h: str) -> Response:
+    """An object's bytes, streamed from `f` (a reader that checks them against their name as it
+    reads: e3.store). The first chunk is read before the status is sent, so an object of up to a
+    chunk that is damaged is an error reply naming it, not a connection cut mid-transfer; a larger
+    one is cut short, and the client's check of X-Content-SHA256 names it."""
     try:
+        first = await thread(f.read, CHUNK)
+    except BaseException:
+        f.close()
+        raise
+    return StreamingResponse(_stream_chunks(f, first), media_type=W.BEAST2,
+                             headers={"Content-Length": str(size), "X-Content-SHA256": h})
+
+
+def _stream_chunks(f: Any, first: bytes = b"") -> Iterator[bytes]:
+    try:
+        if first:
+            yield first
         while True:
             b = f.read(CHUNK)
             if not b:
