@@ -88,17 +88,31 @@ def main() -> int:
 
                 shutil.rmtree(d, ignore_errors=True)
     who = "e3 start + 2 e3-run-task" if args.mode == "start" else "3 workers"
-    print(f"soak ({args.mode}): {totals['trials']} trials of {args.tasks} executions, {who}, up to {args.kills} kill -9 each ({time.monotonic() - t0:.0f} s)")
-    print(f"  {'trials':<34} {totals['trials']}")
-    print(f"  {'executions':<34} {totals['executions']}")
-    print(f"  {'workers killed (kill -9)':<34} {totals['kills']}")
-    print(f"  {'attempts cut short by a kill':<34} {totals['interrupted']}")
-    print(f"  {'executions lost':<34} {totals['lost']}")
-    print(f"  {'objects corrupt (fsck problems)':<34} {totals['corrupt']}")
-    print(f"  {'executions completed twice':<34} {totals['twice']}")
-    print(f"  {'entries stuck on the queue':<34} {totals['stuck']}")
-    print(f"  {'temporary files left (gc sweeps)':<34} {totals['leftovers']}")
-    print(f"  goal: {args.trials}, 0, 0, 0 -> {'met' if not bad else 'NOT met'}")
+    return report(
+        f"soak ({args.mode}): {totals['trials']} trials of {args.tasks} executions, {who}, up to {args.kills} kill -9 each ({time.monotonic() - t0:.0f} s)",
+        [
+            ("trials", totals["trials"]),
+            ("executions", totals["executions"]),
+            ("workers killed (kill -9)", totals["kills"]),
+            ("attempts cut short by a kill", totals["interrupted"]),
+            ("executions lost", totals["lost"]),
+            ("objects corrupt (fsck problems)", totals["corrupt"]),
+            ("executions completed twice", totals["twice"]),
+            ("entries stuck on the queue", totals["stuck"]),
+            ("temporary files left (gc sweeps)", totals["leftovers"]),
+        ],
+        f"{args.trials}, 0, 0, 0",
+        bad,
+    )
+
+
+def report(title: str, rows: list[tuple[str, object]], goal: str, bad: list[str]) -> int:
+    """Print a soak's table and its goal, ok or MISSED, then each failed trial; the exit status."""
+    print(title)
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}} {value}")
+    print(f"  goal: {goal} -> {'ok' if not bad else 'MISSED'}")
     for line in bad:
         print("  " + line)
     return 0 if not bad else 1
@@ -124,19 +138,21 @@ def soak_drain(args: argparse.Namespace) -> int:
                 bad.append(f"trial {k} (seed {args.seed + k}): stuck {v.stuck[:3]} lost {v.lost[:3]} twice {v.twice[:3]} corrupt {v.corrupt[:3]}")
             if args.verbose:
                 print(f"trial {k}: kills {v.kills}, {'ok' if v.ok else 'FAILED'}, {v.seconds:.1f}s", flush=True)
-    print(f"soak (drain): {totals['trials']} trials of {crash_integrity.TASKS} tasks, e3 start killed with its workers"
-          f" and no other worker, then one e3 start to the end ({time.monotonic() - t0:.0f} s)")
-    print(f"  {'trials':<40} {totals['trials']}")
-    print(f"  {'e3 start killed (kill -9 of its group)':<40} {totals['kills']}")
-    print(f"  {'entries left on the queue, or run later':<40} {totals['stuck']}")
-    print(f"  {'tasks lost (no success, wrong value)':<40} {totals['lost']}")
-    print(f"  {'executions completed twice':<40} {totals['twice']}")
-    print(f"  {'damage found by e3-fsck':<40} {totals['corrupt']}")
-    print(f"  {'temporary files left (gc sweeps)':<40} {totals['leftovers']}")
-    print(f"  goal: {args.trials} trials, 0 faults -> {'ok' if not bad and totals['trials'] == args.trials else 'MISSED'}")
-    for line in bad:
-        print("  " + line)
-    return 0 if not bad else 1
+    return report(
+        f"soak (drain): {totals['trials']} trials of {crash_integrity.TASKS} tasks, e3 start killed with its workers"
+        f" and no other worker, then one e3 start to the end ({time.monotonic() - t0:.0f} s)",
+        [
+            ("trials", totals["trials"]),
+            ("e3 start killed (kill -9 of its group)", totals["kills"]),
+            ("entries left on the queue, or run later", totals["stuck"]),
+            ("tasks lost (no success, wrong value)", totals["lost"]),
+            ("executions completed twice", totals["twice"]),
+            ("damage found by e3-fsck", totals["corrupt"]),
+            ("temporary files left (gc sweeps)", totals["leftovers"]),
+        ],
+        f"{args.trials} trials, 0 faults",
+        bad,
+    )
 
 
 def soak_flip(args: argparse.Namespace) -> int:
@@ -161,17 +177,19 @@ def soak_flip(args: argparse.Namespace) -> int:
                 bad.append(f"trial {k} (seed {args.seed + k}, {v.flipped}): {v.faults[:3]}")
             if args.verbose:
                 print(f"trial {k}: {v.flipped}, {'named' if v.detected else 'not read'}, {'ok' if v.ok else 'FAILED'}, {v.seconds:.1f}s", flush=True)
-    print(f"soak (flip): {trials} trials, one byte of one object changed between runs, then e3 start --force,"
-          f" the byte put back, e3 start ({time.monotonic() - t0:.0f} s)")
-    print(f"  {'trials':<44} {trials}")
-    print(f"  {'objects flipped, by kind':<44} {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}")
-    print(f"  {'flips in an object the next run reads':<44} {read}")
-    print(f"  {'runs that named the damaged object':<44} {detected}")
-    print(f"  {'faults (success from it, wrong value, ...)':<44} {sum(1 for _ in bad)}")
-    print(f"  goal: {args.trials} trials, 0 faults -> {'ok' if not bad and trials == args.trials else 'MISSED'}")
-    for line in bad:
-        print("  " + line)
-    return 0 if not bad else 1
+    return report(
+        f"soak (flip): {trials} trials, one byte of one object changed between runs, then e3 start --force,"
+        f" the byte put back, e3 start ({time.monotonic() - t0:.0f} s)",
+        [
+            ("trials", trials),
+            ("objects flipped, by kind", ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))),
+            ("flips in an object the next run reads", read),
+            ("runs that named the damaged object", detected),
+            ("faults (success from it, wrong value, ...)", len(bad)),
+        ],
+        f"{args.trials} trials, 0 faults",
+        bad,
+    )
 
 
 if __name__ == "__main__":

@@ -78,6 +78,17 @@ def run_workers(repo: Path, count: int) -> list[str]:
     return lines
 
 
+def deployed(tmp_path: Path, zip_path: Path, spec: str) -> Path:
+    """A new repository `tmp_path/repo` with the package zip imported and deployed (PKG@VERSION
+    `spec`) in workspace `dev`; returns the directory that holds `.e3`."""
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "package", "import", repo, zip_path)
+    run("e3", "workspace", "create", repo, "dev")
+    run("e3", "workspace", "deploy", repo, "dev", spec)
+    return repo
+
+
 def write(directory: Path, name: str, data: str | bytes) -> Path:
     """Write `data` (text or bytes) to directory/name; return the path."""
     p = directory / name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from conftest import LIB, run
+from conftest import LIB, deployed, run
 
 sys.path.insert(0, str(LIB))
 
@@ -29,11 +29,7 @@ def test_a_worker_killed_after_a_shell_task_ran_but_before_its_record_runs_it_ag
     )
     zip_path = tmp_path / "p.zip"
     sdk.export(sdk.package("once", "1.0.0", task), zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", "once@1.0.0")
+    repo = deployed(tmp_path, zip_path, "once@1.0.0")
     (eid,) = run("e3-enqueue", repo, "dev").out.split()
     first = run("e3-run-task", repo, "--once", expect=None)
     assert first.returncode == -9 and killed.exists()

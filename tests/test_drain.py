@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import LIB, command_env, run, write
+from conftest import LIB, command_env, deployed, run, write
 
 sys.path.insert(0, str(LIB))
 
@@ -42,12 +42,7 @@ def _deploy(tmp_path: Path) -> tuple[Path, Path]:
     marker = tmp_path / "hold"
     zip_path = tmp_path / "drain.zip"
     sdk.export(_package(marker), zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", "drain@1.0.0")
-    return repo, marker
+    return deployed(tmp_path, zip_path, "drain@1.0.0"), marker
 
 
 def _entries(repo: Path) -> list[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, run
+from conftest import LIB, assert_one_line_error, deployed, run
 
 sys.path.insert(0, str(LIB))
 
@@ -24,11 +24,7 @@ from packages import chain_zip  # noqa: E402
 @pytest.fixture
 def packed(tmp_path) -> Path:
     """A repository whose history is all in one git pack (a run of a 20-task chain, then gc)."""
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, chain_zip(tmp_path, 20))
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", "chain@1.0.0")
+    repo = deployed(tmp_path, chain_zip(tmp_path, 20), "chain@1.0.0")
     run("e3", "start", repo, "dev", "-q")
     run("e3", "repo", "gc", repo, "--prune=now")
     return repo

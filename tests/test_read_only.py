@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import command_env, run
+from conftest import command_env, deployed, run
 from packages import chain_zip
 
 READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
@@ -28,11 +28,7 @@ def read_only(directory: Path, *argv) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def ran(tmp_path) -> Path:
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, chain_zip(tmp_path, 5))
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", "chain@1.0.0")
+    repo = deployed(tmp_path, chain_zip(tmp_path, 5), "chain@1.0.0")
     run("e3", "start", repo, "dev", "-q")
     probe = read_only(repo, "sh", "-c", f"! touch '{repo}/.e3/probe' 2>/dev/null")
     if probe.returncode != 0:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, run
+from conftest import LIB, assert_one_line_error, deployed, run
 
 sys.path.insert(0, str(LIB))
 
@@ -34,11 +34,7 @@ def ran(tmp_path) -> Path:
     """A repository with the package deployed in `dev` and run once (f = 15, s = 150, c = 15)."""
     zip_path = tmp_path / "integrity.zip"
     sdk.export(_package(), zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", "integrity@1.0.0")
+    repo = deployed(tmp_path, zip_path, "integrity@1.0.0")
     run("e3", "start", repo, "dev", "-q")
     return repo
 
