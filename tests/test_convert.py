@@ -1,7 +1,7 @@
 """e3 convert: values between .east, JSON and Beast2, from files or stdin, to stdout or a file."""
 from __future__ import annotations
 
-from conftest import assert_one_line_error, run
+from conftest import assert_one_line_error, run, write
 from test_objects import NUMBERS_BEAST2, unwritable
 
 ARRAY = "Array<Integer>"
@@ -101,3 +101,11 @@ def test_convert_into_an_unwritable_directory_fails_and_leaves_the_old_file(tmp_
         undo()
     assert_one_line_error(r, "cannot write", "n.json")
     assert sorted(p.name for p in out_dir.iterdir()) == ["n.json"] and (out_dir / "n.json").read_text() == "old"
+
+
+def test_convert_csv_round_trips_every_kind_of_cell(tmp_path):
+    spec = "Array<Struct{i: Integer, f: Float, s: String, b: Boolean, d: DateTime, o: Option<Integer>, x: Blob, a: Array<Integer>}>"
+    text = 'i,f,s,b,d,o,x,a\n-3,2.5,"q ""quoted""",true,2024-01-02T03:04:05.000Z,,0x00ff,"[1, 2]"\n'
+    east_text = run("e3", "convert", write(tmp_path, "t.csv", text), "--type", spec, "--to", "east").out
+    assert east_text == '[(i=-3, f=2.5, s="q \\"quoted\\"", b=true, d=2024-01-02T03:04:05.000, o=.none, x=0x00ff, a=[1, 2])]\n'
+    assert run("e3", "convert", write(tmp_path, "t.east", east_text), "--type", spec, "--to", "csv").out == text

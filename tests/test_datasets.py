@@ -75,6 +75,48 @@ def test_set_reads_east_json_and_checks_type(deployed, e3, tmp_path, name, data,
     assert e3("get", deployed, "dev.inputs.a").out == "7\n"
 
 
+def test_set_takes_a_json_number_for_an_integer(deployed, e3, tmp_path):
+    # East's JSON writes an Integer as a string ("7"); people and other tools write 7.
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "v.json", "7"))
+    assert e3("get", deployed, "dev.inputs.a").out == "7\n"
+    assert_one_line_error(e3("set", deployed, "dev.inputs.a", write(tmp_path, "f.json", "7.5"), expect=128), "integer")
+
+
+TABLE = east.ArrayType(east.StructType([("name", east.StringType), ("n", INT), ("w", east.OptionType(east.FloatType))]))
+
+
+@pytest.fixture
+def table(repo, e3):
+    make_package(repo, "tables", "1.0.0", inputs={"rows": (TABLE, [])})
+    e3("workspace", "deploy", repo, "dev", "tables@1.0.0")
+    return repo
+
+
+def test_set_reads_a_csv_table_into_an_array_of_structs(table, e3, tmp_path):
+    f = write(tmp_path, "rows.csv", 'n,name,w\n1,"a, b",0.5\n2,c,\n')  # columns in any order; empty = none
+    e3("set", table, "dev.inputs.rows", f)
+    assert e3("get", table, "dev.inputs.rows").out == '[(name="a, b", n=1, w=.some 0.5), (name="c", n=2, w=.none)]\n'
+    assert e3("get", table, "dev.inputs.rows", "-f", "csv").out == 'name,n,w\n"a, b",1,0.5\nc,2,\n'
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("name,n\nx,one\n", "line 2, column 'n'"),
+        ("name,w\nx,1\n", "no column 'n'"),
+        ("name,n,zz\nx,1,2\n", "column 'zz' is not a field"),
+        ("name,n\nx\n", "line 2: 1 cells"),
+        ("", "csv is empty"),
+    ],
+)
+def test_set_refuses_a_csv_that_does_not_fit_with_one_line(table, e3, tmp_path, text, needle):
+    assert_one_line_error(e3("set", table, "dev.inputs.rows", write(tmp_path, "bad.csv", text), expect=128), needle)
+
+
+def test_csv_is_only_for_tables(deployed, e3, tmp_path):
+    assert_one_line_error(e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.csv", "a\n1\n"), expect=128), "array of structs")
+
+
 def test_set_from_beast2_stores_the_canonical_encoding(deployed, e3, tmp_path):
     from east.serialization.beast2 import encode_beast2_with_header_for  # deflate-compressed, not canonical
 

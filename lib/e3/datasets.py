@@ -118,7 +118,7 @@ def set_value(
     *,
     force: bool = False,
 ) -> tuple[str, workspace.WorkspaceView]:
-    """Set `WS.a.b` from bytes in format `fmt` (east, json, beast2); return (value hash, new view).
+    """Set `WS.a.b` from bytes in format `fmt` (one of e3.east.FORMATS); return (value hash, new view).
 
     The value must have exactly the dataset's type: a Beast2 header must name
     it, text is parsed with it, and `type_spec`, if given, must equal it.

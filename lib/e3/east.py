@@ -129,7 +129,8 @@ class _Canonical:
 
 
 CANONICAL_VERSION = 5
-FORMATS = ("east", "json", "beast2")
+FORMATS = ("east", "json", "beast2", "csv")
+"""Value formats, by their file extensions; csv holds a table (an Array of Structs: e3.east_csv)."""
 
 
 # ---------------------------------------------------------------- types
@@ -356,10 +357,64 @@ def to_json(value: Any, t: Any) -> bytes:
 
 
 def from_json(data: bytes | str, t: Any) -> Any:
+    """A value from East's JSON form, which writes an Integer as a decimal string ("5").
+
+    A JSON number where the type has an Integer is taken too (5 for "5"): people and
+    other tools write numbers. Only a text the strict reader refuses pays for that look.
+    """
+    data = data if isinstance(data, (bytes, str)) else bytes(data)
     try:
-        return _decode_json_for(t)(data if isinstance(data, (bytes, str)) else bytes(data))
+        return _decode_json_for(t)(data)
     except Exception as e:
-        raise FormatError(f"invalid json value for type {format_type(t)}: {_one_line(e)}") from None
+        strict = e
+    lenient = _integers_as_strings(data, t)
+    if lenient is not None:
+        try:
+            return _decode_json_for(t)(lenient)
+        except Exception:
+            pass  # the strict reader's message says what is wrong where
+    raise FormatError(f"invalid json value for type {format_type(t)}: {_one_line(strict)}") from None
+
+
+def _integers_as_strings(data: bytes | str, t: Any) -> str | None:
+    """The JSON text with every number that stands for an Integer of `t` written as a string;
+    None if it is not JSON or has no such number."""
+    import json
+
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    changed = []
+
+    def walk(obj: Any, t: Any) -> Any:
+        kind = t.type
+        if kind == "Integer":
+            if type(obj) is int:  # not bool, not float: 5.5 stays an error
+                changed.append(obj)
+                return str(obj)
+            return obj
+        if kind in ("Array", "Set", "Ref") and isinstance(obj, list):
+            return [walk(x, t.value) for x in obj]
+        if kind == "Dict" and isinstance(obj, list):
+            return [
+                {**e, "key": walk(e["key"], t.value["key"]), "value": walk(e["value"], t.value["value"])}
+                if isinstance(e, dict) and "key" in e and "value" in e else e
+                for e in obj
+            ]
+        if kind == "Struct" and isinstance(obj, dict):
+            types = {f["name"]: f["type"] for f in t.value}
+            return {k: walk(v, types[k]) if k in types else v for k, v in obj.items()}
+        if kind == "Variant":
+            cases = {f["name"]: f["type"] for f in t.value}
+            if list(cases) == ["none", "some"]:  # an Option: null, or the value itself
+                return obj if obj is None else walk(obj, cases["some"])
+            if isinstance(obj, dict) and obj.get("type") in cases and "value" in obj:
+                return {**obj, "value": walk(obj["value"], cases[obj["type"]])}
+        return obj
+
+    out = walk(parsed, t)
+    return json.dumps(out) if changed else None
 
 
 def coerce(data: Any, t: Any) -> Any:
@@ -374,7 +429,7 @@ def coerce(data: Any, t: Any) -> Any:
 
 
 def format_of_path(path: str) -> str | None:
-    """`east`, `json` or `beast2` from a file name's extension, else None."""
+    """The value format a file name's extension names (one of FORMATS), else None."""
     for fmt in FORMATS:
         if path.endswith("." + fmt):
             return fmt
@@ -391,7 +446,11 @@ def load(data: bytes, fmt: str, t: Any | None = None) -> tuple[Any, Any]:
         return t, from_east(_text(data), t)
     if fmt == "json":
         return t, from_json(data, t)
-    raise UsageError(f"unknown format {fmt!r} (expected east, json or beast2)")
+    if fmt == "csv":
+        from e3 import east_csv
+
+        return t, east_csv.from_csv(_text(data), t)
+    raise UsageError(f"unknown format {fmt!r} (expected {', '.join(FORMATS)})")
 
 
 def dump(value: Any, t: Any, fmt: str) -> bytes:
@@ -402,7 +461,11 @@ def dump(value: Any, t: Any, fmt: str) -> bytes:
         return (to_east(value, t) + "\n").encode()
     if fmt == "json":
         return to_json(value, t) + b"\n"
-    raise UsageError(f"unknown format {fmt!r} (expected east, json or beast2)")
+    if fmt == "csv":
+        from e3 import east_csv
+
+        return east_csv.to_csv(value, t)
+    raise UsageError(f"unknown format {fmt!r} (expected {', '.join(FORMATS)})")
 
 
 def _text(data: bytes) -> str:

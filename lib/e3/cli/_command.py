@@ -219,11 +219,12 @@ def value_format(path: str, explicit: str | None) -> str:
 
     if explicit:
         if explicit not in FORMATS:
-            raise UsageError(f"unknown format {explicit!r} (expected east, json or beast2)")
+            raise UsageError(f"unknown format {explicit!r} (expected {', '.join(FORMATS)})")
         return explicit
     fmt = format_of_path(path)
     if fmt is None:
-        raise UsageError(f"cannot tell the format of {path!r} from its name (expected .east, .json or .beast2, or give --format)")
+        names = ", ".join("." + f for f in FORMATS)
+        raise UsageError(f"cannot tell the format of {path!r} from its name (expected {names}, or give --format)")
     return fmt
 
 

@@ -1,4 +1,4 @@
-"""Convert a value between .east, .json and .beast2."""
+"""Convert a value between .east, .json, .beast2 and .csv."""
 from __future__ import annotations
 
 import argparse
@@ -7,16 +7,16 @@ import sys
 from e3.cli import _command as command
 
 PROG = "e3 convert"
-FORMATS = ("east", "json", "beast2")
+FORMATS = ("east", "json", "beast2", "csv")  # e3.east.FORMATS, spelled out so --help does not load the runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command.parser(PROG, "Convert a value between .east text, JSON and Beast2.")
+    p = command.parser(PROG, "Convert a value between .east text, JSON, Beast2 and CSV (a table: an Array of Structs).")
     p.add_argument("input", nargs="?", metavar="INPUT", help="file to read (default or '-': standard input)")
     p.add_argument("--from", dest="src", choices=FORMATS, help="input format (default: by extension, else sniffed)")
     p.add_argument("--to", dest="dst", choices=FORMATS, help="output format (default: by -o's extension, else east)")
     p.add_argument("-o", dest="output", metavar="OUT", help="write to OUT, replacing it atomically (default: standard output)")
-    p.add_argument("--type", metavar="SPEC", help="the value's East type (needed for .east/JSON input)")
+    p.add_argument("--type", metavar="SPEC", help="the value's East type (needed for .east, JSON and CSV input)")
     return p
 
 

@@ -11,7 +11,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command.parser("e3 get", "Print the value of a dataset (ws.path.to.dataset).")
     p.add_argument("repo", metavar="REPO")
     p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name")
-    p.add_argument("-f", "--format", choices=("east", "json", "beast2"), default="east", help="output format (default: east)")
+    p.add_argument(
+        "-f", "--format", choices=("east", "json", "beast2", "csv"), default="east",
+        help="output format: east (default), json, beast2 (the stored bytes), csv (a table: an Array of Structs)",
+    )
     return p
 
 
@@ -37,6 +40,8 @@ def _handle(args: argparse.Namespace) -> None:
     t, value = east.decode(data)
     if args.format == "east":
         command.write_line(east.to_east(value, t))
+    elif args.format == "csv":
+        sys.stdout.write(east.dump(value, t, "csv").decode())
     else:
         # Pretty, like the original engine's JSON.stringify(value, null, 2).
         command.write_line(json.dumps(json.loads(east.to_json(value, t)), indent=2, ensure_ascii=False))

@@ -7,12 +7,17 @@ from e3.cli import _command as command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command.parser("e3 set", "Set a dataset's value from a .east, .json or .beast2 file (ws.path.to.dataset).")
+    p = command.parser(
+        "e3 set",
+        "Set a dataset's value from a file (ws.path.to.dataset). Formats, by extension: .east (East text), "
+        ".json (East's JSON; a number is taken for an Integer), .beast2 (binary, with its type), "
+        ".csv (a table with a header line, for an Array of Structs).",
+    )
     p.add_argument("repo", metavar="REPO")
     p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name")
     p.add_argument("file", metavar="FILE", help="the value; '-' reads stdin (then --format is needed)")
     p.add_argument("--type", metavar="SPEC", help="the value's type; must be the dataset's type (optional: the dataset knows it)")
-    p.add_argument("--format", choices=("east", "json", "beast2"), help="the file's format (default: from its extension)")
+    p.add_argument("--format", choices=("east", "json", "beast2", "csv"), help="the file's format (default: from its extension)")
     return p
 
 
