@@ -18,7 +18,7 @@ demo: install build/my-package.zip
 	DEMO_DIR=$(DEMO_DIR) bash examples/demo.sh
 
 # The example package (README quick start, demo, tests): rebuilt when its source or the SDK changes.
-build/my-package.zip: examples/my_package.py $(wildcard lib/e3/sdk/*.py) lib/e3/package_zip.py
+build/my-package.zip: examples/my_package.py $(wildcard lib/e3/sdk/*.py) lib/e3/repo/package_zip.py
 	$(PYTHON) examples/my_package.py $@
 
 # tests/test_man.py renders every page with the system's man and groff.

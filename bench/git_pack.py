@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A commit's new git objects: loose (libgit2, one file each) vs one pack (e3.git_pack), and merging packs.
+"""A commit's new git objects: loose (libgit2, one file each) vs one pack (e3.storage.git_pack), and merging packs.
 
 1. For N new objects (blobs of one hash each, like a workspace leaf), the time to
    store them: N loose writes through libgit2's odb (the baseline, e3's way
-   before e3.git_pack) vs one durable pack (tmp files, fsync, rename) vs one
-   pack without fsync. The crossing point is e3.git_objects.PACK_FROM.
+   before e3.storage.git_pack) vs one durable pack (tmp files, fsync, rename) vs one
+   pack without fsync. The crossing point is e3.storage.git_objects.PACK_FROM.
    Ratio: loose / pack (above 1: the pack is cheaper).
-2. e3.git_objects.consolidate on PACKS_MAX - 1 packs of --per objects each.
+2. e3.storage.git_objects.consolidate on PACKS_MAX - 1 packs of --per objects each.
 
 The disk of a shared machine varies 2x over minutes: each row interleaves the
 variants, --repeat times, and prints medians.
@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from e3 import git_objects, workspace  # noqa: E402
-from e3.git_pack import BLOB, object_id, write_pack  # noqa: E402
-from e3.repository import create_repository  # noqa: E402
+from e3.storage import git_objects
+from e3.repo import workspace  # noqa: E402
+from e3.storage.git_pack import BLOB, object_id, write_pack  # noqa: E402
+from e3.storage.repository import create_repository  # noqa: E402
 
 
 def store_times(root: Path, sizes: list[int], repeat: int) -> dict:

@@ -197,7 +197,7 @@ def bench_fsck(e3repo: Path, gitrepo: Path, n: int, repeat: int) -> None:
     # The same without the connectivity pass (refs, history, records; it loads pygit2): the object passes alone.
     objects_only = [
         sys.executable, "-c",
-        "import sys; from e3.fsck import check, check_objects, check_temp_files; from e3.repository import open_repository;"
+        "import sys; from e3.repo.fsck import check, check_objects, check_temp_files; from e3.storage.repository import open_repository;"
         " sys.exit(not check(open_repository(sys.argv[1]), passes=[check_objects, check_temp_files]).ok)",
         e3repo,
     ]

@@ -31,17 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from e3.exec import queue, records  # noqa: E402
-from e3.exec.identity import task_id  # noqa: E402
-from e3.repository import create_repository, open_repository  # noqa: E402
+from e3.storage import queue, records  # noqa: E402
+from e3.storage.identity import task_id  # noqa: E402
+from e3.storage.repository import create_repository, open_repository  # noqa: E402
 
 ENV = dict(os.environ, PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT / "lib"))
 
 # A worker that records outcomes but writes no workspace (the queue and runner cost alone).
 WORKER = """
 import sys
-from e3.repository import open_repository
-from e3.exec.worker import Worker
+from e3.storage.repository import open_repository
+from e3.exec.queue_worker import Worker
 Worker(open_repository(sys.argv[1]), once=sys.argv[2] == "once", write_output=False, poll=0.01).run()
 """
 
@@ -126,7 +126,7 @@ def throughput(base: Path, n: int, workers: int) -> float:
 
 
 def throughput_e2e(base: Path, zip_path: Path, n: int, workers: int) -> float:
-    from e3 import workspace
+    from e3.repo import workspace
 
     d = base / f"e2e{workers}"
     subprocess.run(["e3", "repo", "create", str(d)], env=ENV, check=True, capture_output=True)

@@ -4,7 +4,7 @@
 1. Ref updates with compare-and-swap, a loop of --count (default 1,000):
    - batched: one `e3-update-ref --stdin` transaction of N `update REF NEW OLD`
      lines vs one `git update-ref --stdin` of the same lines;
-   - library: N `e3.refs.update(..., old=...)` calls on one ref in one process
+   - library: N `e3.storage.refs.update(..., old=...)` calls on one ref in one process
      (what later layers call) vs N `Reference.set_target` calls through libgit2;
    - one process per update: N `e3-update-ref REF NEW OLD` vs N `git update-ref
      REF NEW OLD` (process start-up dominates both).
@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from e3 import refs  # noqa: E402
-from e3.repository import create_repository, open_repository  # noqa: E402
+from e3.storage import refs  # noqa: E402
+from e3.storage.repository import create_repository, open_repository  # noqa: E402
 
 ENV = dict(
     os.environ,

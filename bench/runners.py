@@ -2,10 +2,10 @@
 
 Runnable alone: `python3 bench/runners.py [--tasks N] [--spawned M]`. Every task
 is `x + 1` on its own input value (so nothing is cached anywhere), run through
-e3.exec.runner.execute. Rows:
+e3.exec.invocation.execute. Rows:
 
 - spawn: the original engine's way, `east-py run -p east-py-std ...` per task (baseline)
-- in-process: runner.execute in this process (command IR evaluated, function cached, output stored)
+- in-process: invocation.execute in this process (command IR evaluated, function cached, output stored)
 - pool round trip: one task at a time through WorkerPool (request frame, worker runs it, log written, answer)
 - pool throughput: all tasks submitted at once to a pool of 2 workers
 
@@ -31,10 +31,10 @@ from east.serialization.beast2 import encode_beast2_with_header_for  # noqa: E40
 from east.types.type_of_type import IRType  # noqa: E402
 
 from e3 import east as e3east  # noqa: E402
-from e3.exec import runner  # noqa: E402
+from e3.exec import invocation  # noqa: E402
 from e3.exec.pool import TaskRequest, WorkerPool  # noqa: E402
 from e3.model.task import TaskObject, store_task  # noqa: E402
-from e3.repository import create_repository  # noqa: E402
+from e3.storage.repository import create_repository  # noqa: E402
 
 AS = ArrayType(StringType)
 
@@ -86,7 +86,7 @@ def main() -> None:
 
         def spawned(jobs):
             for inputs in jobs:
-                assert runner.execute(repo, th, inputs, force_spawn=True, durable=False).status == "success"
+                assert invocation.execute(repo, th, inputs, force_spawn=True, durable=False).status == "success"
 
         th, jobs = setup(repo, args.spawned, 0)
         rows.append(("spawn east-py run per task (baseline)", per_task(spawned, jobs), len(jobs)))
@@ -94,14 +94,14 @@ def main() -> None:
         def direct(durable):
             def go(jobs):
                 for inputs in jobs:
-                    assert runner.execute(repo, th, inputs, durable=durable).status == "success"
+                    assert invocation.execute(repo, th, inputs, durable=durable).status == "success"
 
             return go
 
         th, jobs = setup(repo, 1, 10**6)
         direct(False)(jobs)  # compile once, as a warm worker has
         th, jobs = setup(repo, args.tasks, 2 * 10**6)
-        rows.append(("in-process runner.execute", per_task(direct(False), jobs), len(jobs)))
+        rows.append(("in-process invocation.execute", per_task(direct(False), jobs), len(jobs)))
         th, jobs = setup(repo, min(args.tasks, 200), 3 * 10**6)
         rows.append(("in-process, fsync per output (durable)", per_task(direct(True), jobs), len(jobs)))
 

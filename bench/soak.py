@@ -40,7 +40,7 @@ os.environ["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 import crash_mixed  # noqa: E402
 from crash_harness import trial  # noqa: E402
 
-from e3.repository import create_repository  # noqa: E402
+from e3.storage.repository import create_repository  # noqa: E402
 
 
 def main() -> int:

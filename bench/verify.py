@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What verified reads cost: every object read is hashed against its name (e3.store).
+"""What verified reads cost: every object read is hashed against its name (e3.storage.objects).
 
 Baseline, in the same run: the same e3 with the store's reads put back as they
 were before they verified (plain reads, `shutil.copyfile` to stage a spawned
@@ -44,7 +44,7 @@ SITECUSTOMIZE = '''
 """Loaded by every Python process of a bench/verify.py run; E3_BENCH_UNVERIFIED=1: reads as before verification."""
 import os
 
-import e3.store as _store
+import e3.storage.objects as _store
 
 if os.environ.get("E3_BENCH_UNVERIFIED") == "1":
     import shutil
@@ -142,7 +142,7 @@ def mark(ok: bool) -> str:
 
 def prove_arms(arms: Arms, work: Path) -> None:
     from e3 import east
-    from e3.repository import create_repository
+    from e3.storage.repository import create_repository
 
     repo = create_repository(work / "proof")
     h = repo.objects.write(east.encode(15, east.IntegerType))
@@ -204,9 +204,10 @@ def big_package(zero: Path):
 
 
 def bench_big(arms: Arms, work: Path, gib: float, repeat: int) -> bool:
-    from e3 import east, sdk, workspace
+    from e3 import east, sdk
+    from e3.repo import workspace
     from e3.east import BlobType, IntegerType
-    from e3.repository import create_repository
+    from e3.storage.repository import create_repository
 
     size = int(gib * (1 << 30))
     repo_dir = work / "big"
@@ -215,7 +216,7 @@ def bench_big(arms: Arms, work: Path, gib: float, repeat: int) -> bool:
     zero.write_bytes(east.encode(0, IntegerType))
     zip_path = work / "big.zip"
     sdk.export(big_package(zero), zip_path)
-    from e3 import package
+    from e3.repo import package
 
     package.import_zip(repo, zip_path)
     workspace.create(repo, "dev")

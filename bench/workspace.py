@@ -2,7 +2,7 @@
 """Workspace benchmark: read() and transact() against the naive full-tree commit.
 
 For a deployed workspace of N input datasets (N = 100, 1,000, 10,000) it times:
-  read (cached)     e3.workspace.read when the ref has not moved (one ref read)
+  read (cached)     e3.repo.workspace.read when the ref has not moved (one ref read)
   read (cold)       the first read in a fresh process: ref read + one tree walk
                     + decoding the package object
   re-read           a read after another writer moved the ref: a tree walk that
@@ -10,7 +10,7 @@ For a deployed workspace of N input datasets (N = 100, 1,000, 10,000) it times:
   transact 1        one dataset changed, as one commit (incremental tree build:
                     only the subtrees on the changed path are rebuilt)
   transact 100      100 datasets changed in one commit
-  baseline          the naive way: e3.refs.write_state of the whole tree + ref
+  baseline          the naive way: e3.storage.refs.write_state of the whole tree + ref
                     update (what a commit costs if every commit rebuilds the tree)
 Ratios are baseline / transact 1 (higher is better).
 
@@ -29,15 +29,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from e3 import east, refs, workspace  # noqa: E402
+from e3 import east
+from e3.storage import refs
+from e3.repo import workspace  # noqa: E402
 from e3.model.package import DatasetRef, DatasetSpec, Package, store_package  # noqa: E402
-from e3.repository import create_repository, open_repository  # noqa: E402
+from e3.storage.repository import create_repository, open_repository  # noqa: E402
 
 COLD = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from e3 import workspace
-from e3.repository import open_repository
+from e3.repo import workspace
+from e3.storage.repository import open_repository
 r = open_repository(sys.argv[2])
 t = time.perf_counter(); workspace.read(r, "dev"); print(time.perf_counter() - t)
 """

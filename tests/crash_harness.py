@@ -28,14 +28,14 @@ from conftest import LIB, command_env
 
 sys.path.insert(0, str(LIB))
 
-from e3.exec import logs, queue, records  # noqa: E402
-from e3.exec.identity import task_id  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import logs, queue, records  # noqa: E402
+from e3.storage.identity import task_id  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 WORKER = """
 import sys
-from e3.repository import open_repository
-from e3.exec.worker import Worker
+from e3.storage.repository import open_repository
+from e3.exec.queue_worker import Worker
 Worker(open_repository(sys.argv[1]), workers=int(sys.argv[2]), write_output=False, poll=0.01).run()
 """
 

@@ -33,8 +33,8 @@ from conftest import command_env, run
 from crash_harness import Verdict, fsck_into
 from crash_mixed import CHAINS, LENGTH, _kill, _spawn, check, expected
 
-from e3.exec import queue, records  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import queue, records  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 TASKS = CHAINS * LENGTH
 
@@ -162,8 +162,8 @@ def flip_trial(repo_dir: Path, scratch: Path, x: int, *, seed: int = 0, read: bo
 
 def _nodes(repo) -> list[tuple[str, tuple[str, ...], str]]:  # noqa: ANN001 - a Repository
     """(task_id, input hashes, command IR hash) of every task on the workspace's current inputs."""
-    from e3.exec.identity import task_id
-    from e3.exec.snapshot import graph, view
+    from e3.storage.identity import task_id
+    from e3.repo.snapshot import graph, view
 
     snap = view(repo, "dev")
     out = []

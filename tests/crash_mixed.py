@@ -30,9 +30,9 @@ sys.path.insert(0, str(LIB))
 
 from e3 import sdk  # noqa: E402
 from e3.east import East, IntegerType  # noqa: E402
-from e3.exec import logs, records  # noqa: E402
-from e3.exec.identity import task_id  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import logs, records  # noqa: E402
+from e3.storage.identity import task_id  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 CHAINS, LENGTH = 5, 10  # 50 tasks
 
@@ -119,7 +119,7 @@ _reported: set[str] = set()
 def check(repo_dir: Path, x: int, v: Verdict) -> Verdict:
     from crash_harness import fsck_into, recorded_outcomes
 
-    from e3.exec.snapshot import graph, view
+    from e3.repo.snapshot import graph, view
 
     repo = open_repository(repo_dir)
     outcomes = recorded_outcomes(repo)

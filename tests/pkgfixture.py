@@ -1,4 +1,4 @@
-"""A small package built with the SDK and imported with e3.package.import_zip (in-process, fast).
+"""A small package built with the SDK and imported with e3.repo.package.import_zip (in-process, fast).
 
 Package `demo` (versions differ in their inputs): by default inputs a (Integer,
 default 1), b (String, unassigned), c (Float, default 0.5); task `double`
@@ -13,9 +13,10 @@ from conftest import LIB
 
 sys.path.insert(0, str(LIB))
 
-from e3 import east, package, sdk  # noqa: E402
+from e3 import east, sdk
+from e3.repo import package  # noqa: E402
 from e3.east import East  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 INT = east.IntegerType
 STR = east.StringType

@@ -11,13 +11,13 @@ import pytest
 from runner_tasks import Integer, bash_command, make_task, value
 
 from conftest import assert_one_line_error, command_env, run
-from e3.exec import logs, queue, records
-from e3.exec.identity import task_id
-from e3.repository import open_repository
+from e3.storage import logs, queue, records
+from e3.storage.identity import task_id
+from e3.storage.repository import open_repository
 
 APPEND = """
 import sys
-from e3.exec.logs import LogWriter
+from e3.storage.logs import LogWriter
 w = LogWriter(sys.argv[1])
 i = 0
 print("go", flush=True)
@@ -81,7 +81,7 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_stops_the_worker_with_one_clear_line_and_the_run_resumes_after_space_is_freed(small_disk):
-    pytest.importorskip("e3.workspace")  # e3-run-task writes outputs into workspaces
+    pytest.importorskip("e3.repo.workspace")  # e3-run-task writes outputs into workspaces
     mnt, grow = small_disk
     run("e3", "repo", "create", mnt / "repo")
     r = open_repository(mnt / "repo")
@@ -103,7 +103,7 @@ def test_a_full_disk_stops_the_worker_with_one_clear_line_and_the_run_resumes_af
 
 
 def test_a_hanging_task_times_out_as_an_error_while_other_workers_go_on(repo):
-    pytest.importorskip("e3.workspace")  # e3-run-task writes outputs into workspaces
+    pytest.importorskip("e3.repo.workspace")  # e3-run-task writes outputs into workspaces
     r = open_repository(repo)
     hang = shell_entries(r, "sleep 60", 1)
     ok = shell_entries(r, 'cp "$1" "${@: -1}"', 6)

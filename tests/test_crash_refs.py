@@ -10,13 +10,15 @@ import time
 from packages import chain_zip
 
 from conftest import command_env, run
-from e3 import refs, workspace
-from e3.repository import open_repository
+from e3.storage import refs
+from e3.repo import workspace
+from e3.storage.repository import open_repository
 
 SETTER = """
 import sys
-from e3 import east, workspace
-from e3.repository import open_repository
+from e3 import east
+from e3.repo import workspace
+from e3.storage.repository import open_repository
 r = open_repository(sys.argv[1])
 print("go", flush=True)
 i = 0
@@ -29,8 +31,8 @@ while True:
 # Dies holding the ref's lock: between git's `<ref>.lock` being taken and renamed over the ref.
 DIE_LOCKED = """
 import sys, time
-from e3 import refs
-from e3.repository import open_repository
+from e3.storage import refs
+from e3.storage.repository import open_repository
 lock = refs._Lock.acquire(open_repository(sys.argv[1]), "refs/workspaces/dev")
 lock.write_bytes(b"0" * 20)  # half a new value
 print("locked", flush=True)

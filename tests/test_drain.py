@@ -69,7 +69,7 @@ def _kill_start_while_held(repo: Path, marker: Path) -> None:
 
 
 def _entry_task(path: Path) -> str | None:
-    from e3.exec.queue import decode_claim_file
+    from e3.storage.queue import decode_claim_file
     from e3.errors import FormatError
 
     try:
@@ -79,14 +79,14 @@ def _entry_task(path: Path) -> str | None:
 
 
 def _entry(path: Path):
-    from e3.exec.queue import decode_claim_file
+    from e3.storage.queue import decode_claim_file
 
     return decode_claim_file(path.read_bytes())[0]
 
 
 def _record(repo: Path, task_id: str):
-    from e3.exec import records
-    from e3.repository import open_repository
+    from e3.storage import records
+    from e3.storage.repository import open_repository
 
     return records.latest(open_repository(repo), task_id)
 
@@ -140,17 +140,17 @@ def test_a_start_drains_entries_queued_by_hand_that_no_worker_took(tmp_path):
     r = run("e3", "start", repo, "dev")
     assert "dropped" not in r.out and "ran a" in r.out and "ran side" in r.out, r.out
     _nothing_left_for_a_worker(repo)
-    from e3.exec import queue  # noqa: F401 - the records name the queued executions
+    from e3.storage import queue  # noqa: F401 - the records name the queued executions
 
     assert {_record(repo, _task_id(repo, t)).execution_id for t in ("a", "side")} == {queued["a"], queued["side"]}
 
 
 def _task_id(repo: Path, task: str) -> str:
     """The task_id of `task` on the workspace's current inputs."""
-    from e3 import workspace
-    from e3.exec.identity import task_id
+    from e3.repo import workspace
+    from e3.storage.identity import task_id
     from e3.model.task import load_task
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     r = open_repository(repo)
     view = workspace.read(r, "dev")

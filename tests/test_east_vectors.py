@@ -299,7 +299,7 @@ def test_the_runtime_free_type_reader_declines_what_it_does_not_know():
 
 @pytest.mark.parametrize("kind", ["running", "success", "failed", "error"])
 def test_execution_records_built_with_plain_constructors_encode_as_with_easts_general_ones(kind):
-    from e3.exec.records import Record
+    from e3.storage.records import Record
     from e3.model.types import ExecutionStatusType
 
     t0, t1 = datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2026, 1, 2, tzinfo=UTC)

@@ -6,9 +6,9 @@ import pytest
 from packages import chain_zip, fanout_zip, task_name
 
 from conftest import assert_one_line_error, run, run_workers
-from e3 import workspace
-from e3.exec import logs, queue, records
-from e3.repository import open_repository
+from e3.repo import workspace
+from e3.storage import logs, queue, records
+from e3.storage.repository import open_repository
 
 
 def deploy(repo, zip_path, e3, ws="dev"):

@@ -7,8 +7,8 @@ import time
 from conftest import run
 from test_gc import build_world
 
-import e3.refs  # noqa: F401  (sys.path set up by test_gc)
-from e3.repository import open_repository
+import e3.storage.refs  # noqa: F401  (sys.path set up by test_gc)
+from e3.storage.repository import open_repository
 
 
 def fsck(repo, *args, expect=0):

@@ -69,7 +69,7 @@ def test_fsck_reports_a_damaged_pack_and_its_unreadable_objects_and_goes_on(pack
 
 def test_gc_refuses_to_prune_with_a_damaged_pack_and_removes_nothing(packed):
     from e3 import east
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     r = open_repository(packed)
     garbage = r.objects.write(east.encode("garbage", east.StringType))

@@ -13,12 +13,13 @@ from conftest import LIB, assert_one_line_error, command_env, run
 
 sys.path.insert(0, str(LIB))
 
-from e3 import east, refs  # noqa: E402
-from e3.exec import queue, records  # noqa: E402
+from e3 import east
+from e3.storage import refs  # noqa: E402
+from e3.storage import queue, records  # noqa: E402
 from e3.model.package import DatasetRef, DatasetSpec, Package, store_package  # noqa: E402
 from e3.model.task import TaskObject, store_task  # noqa: E402
 from e3.model.types import WorkspaceStateType  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 MONTH = 30 * 86400
 
@@ -169,8 +170,8 @@ def test_gc_refuses_while_another_gc_runs(repo, e3):
         [sys.executable, "-c", f"""
 import sys, time
 sys.path.insert(0, {str(LIB)!r})
-from e3.repository import open_repository
-from e3.exec.locks import Lock
+from e3.storage.repository import open_repository
+from e3.storage.locks import Lock
 l = Lock(open_repository({str(repo)!r}), "gc", "gc").acquire()
 print("held", flush=True)
 time.sleep(30)
@@ -196,8 +197,8 @@ def test_gc_of_a_missing_repository_is_fatal(tmp_path, e3):
 _WRITER = """
 import os, sys, time
 sys.path.insert(0, {lib!r})
-from e3.repository import open_repository
-from e3 import refs
+from e3.storage.repository import open_repository
+from e3.storage import refs
 from e3.errors import RefMoved
 r = open_repository({repo!r})
 n, stop_at = int(sys.argv[1]), time.time() + float(sys.argv[2])
@@ -248,7 +249,7 @@ def test_gc_racing_eight_writers_removes_nothing_reachable_or_new(repo, tmp_path
         count = len(open(log + str(n)).read().split())
         new_garbage = [hashlib.sha256(f"writer {n} unreferenced {i}".encode()).hexdigest() for i in range(count)]
         assert all(present(repo, h) for h in new_garbage), "unreachable but written after gc started"
-    reach = __import__("e3.reachability").reachability.reachable(open_repository(repo), check_objects=True)
+    reach = __import__("e3.repo.reachability").repo.reachability.reachable(open_repository(repo), check_objects=True)
     assert reach.problems == []
     assert all(present(repo, h) for h in old_garbage), "revived objects are referenced now"
     for n in range(8):
@@ -336,8 +337,8 @@ def test_remove_refuses_a_repository_in_use_unless_forced(repo, e3):
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sys, time
 sys.path.insert(0, {str(LIB)!r})
-from e3.repository import open_repository
-from e3.exec.locks import Lock
+from e3.storage.repository import open_repository
+from e3.storage.locks import Lock
 l = Lock(open_repository({str(repo)!r}), "dataflow-dev", "dataflow").acquire()
 print("held", flush=True)
 time.sleep(30)

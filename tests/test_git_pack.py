@@ -1,4 +1,4 @@
-"""A commit's git objects written as one pack (e3.git_pack, e3.git_objects): same ids as pygit2, visible everywhere."""
+"""A commit's git objects written as one pack (e3.storage.git_pack, e3.storage.git_objects): same ids as pygit2, visible everywhere."""
 from __future__ import annotations
 
 import os
@@ -14,8 +14,10 @@ from conftest import LIB, command_env, run
 
 sys.path.insert(0, str(LIB))
 
-from e3 import east, git_objects, git_pack, refs, workspace  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3 import east
+from e3.storage import git_objects, git_pack, refs
+from e3.repo import workspace  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 HASH = "%064x"
 
@@ -272,7 +274,7 @@ def test_gc_removes_and_fsck_reports_temporary_pack_files_left_by_a_kill(repo, e
 def test_moving_a_ref_to_a_packed_commit_reads_its_type_without_pygit2(repo):
     r, view = workspace_with(repo, 20)
     tree = str(r.git[pygit2.Oid(hex=view.commit)].tree_id)
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from e3 import refs; from e3.repository import open_repository\n"
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from e3.storage import refs; from e3.storage.repository import open_repository\n"
              "r = open_repository(sys.argv[2]); print(refs.git_object_type(r, sys.argv[3]), 'pygit2' in sys.modules)")
     for oid, want in ((view.commit, "commit False"), (tree, "tree False"), ("0" * 40, "None True")):
         out = subprocess.run([sys.executable, "-c", probe, str(LIB), str(repo), oid], capture_output=True, text=True, check=True)
@@ -294,7 +296,7 @@ def test_packed_type_finds_every_object_of_many_packs_and_after_gc(repo, e3):
 
 
 def test_merging_is_skipped_while_gc_or_another_writer_holds_the_packs_lock(repo):
-    from e3.exec.locks import Lock
+    from e3.storage.locks import Lock
 
     r, states = many_packs(repo, 3)
     with Lock(r, git_objects.PACKS_LOCK, "gc"):

@@ -1,4 +1,4 @@
-"""Named repository locks (e3.exec.locks): held across processes, freed by death, naming their holder."""
+"""Named repository locks (e3.storage.locks): held across processes, freed by death, naming their holder."""
 from __future__ import annotations
 
 import os
@@ -14,13 +14,13 @@ from conftest import LIB, command_env
 sys.path.insert(0, str(LIB))
 
 from e3.errors import Conflict, UsageError  # noqa: E402
-from e3.exec.locks import Lock, LockHeld, holder, is_held  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage.locks import Lock, LockHeld, holder, is_held  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 HOLD = """
 import sys, time
-from e3.repository import open_repository
-from e3.exec.locks import Lock
+from e3.storage.repository import open_repository
+from e3.storage.locks import Lock
 lock = Lock(open_repository(sys.argv[1]), sys.argv[2], "dataflow", shared=sys.argv[3] == "shared").acquire()
 print("held", flush=True)
 time.sleep(60)
@@ -124,8 +124,8 @@ def test_two_lock_objects_in_one_process_exclude_each_other(repo):
 
 FORK_AND_HOLD = """
 import os, sys, time
-from e3.repository import open_repository
-from e3.exec.locks import Lock
+from e3.storage.repository import open_repository
+from e3.storage.locks import Lock
 lock = Lock(open_repository(sys.argv[1]), "x", "dataflow").acquire()
 child = os.fork()
 if child == 0:  # by now the at-fork hook has closed the lock's descriptor here
@@ -163,8 +163,8 @@ def test_lock_names_that_could_escape_locks_dir_are_refused(repo, bad):
 
 CHURN = """
 import sys
-from e3.repository import open_repository
-from e3.exec.locks import Lock
+from e3.storage.repository import open_repository
+from e3.storage.locks import Lock
 r = open_repository(sys.argv[1])
 print("go", flush=True)
 while True:

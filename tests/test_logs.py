@@ -11,8 +11,8 @@ from conftest import LIB, assert_one_line_error, command_env, run
 
 sys.path.insert(0, str(LIB))
 
-from e3.exec import logs  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import logs  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 TID = "ab" * 32
 
@@ -95,7 +95,7 @@ def test_log_tail_follow_sees_records_written_by_another_process(r, repo):
     writer = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(LIB)!r})\n"
-        "from e3.exec import logs\nfrom e3.repository import open_repository\n"
+        "from e3.storage import logs\nfrom e3.storage.repository import open_repository\n"
         f"log = logs.open_log(open_repository({str(repo)!r}), {TID!r}, 'e1')\n"
         "for i in range(3):\n"
         "    log.write('stdout', b'line %d\\n' % i)\n"
@@ -132,7 +132,7 @@ def test_follow_of_an_ended_execution_returns_at_once(r, repo):
 @pytest.fixture
 def dev(repo, runpkg_zip):
     """Workspace dev with runpkg deployed and every input assigned (library calls: quicker than five commands)."""
-    from e3 import datasets, package, workspace
+    from e3.repo import datasets, package, workspace
 
     r = open_repository(repo)
     package.import_zip(r, runpkg_zip)
@@ -143,8 +143,8 @@ def dev(repo, runpkg_zip):
 
 
 def current_task_id(repo, ws, task):
-    from e3 import workspace
-    from e3.exec.identity import task_id
+    from e3.repo import workspace
+    from e3.storage.identity import task_id
     from e3.model.task import load_task
 
     r = open_repository(repo)
@@ -161,13 +161,13 @@ def test_logs_prints_the_execution_for_the_tasks_current_inputs(dev):
 
 
 def test_logs_falls_back_to_the_newest_recorded_execution(dev):
-    from e3 import refs
-    from e3.exec import records
+    from e3.storage import refs
+    from e3.storage import records
 
     r = open_repository(dev)
     tid = current_task_id(dev, "dev", "noisy")
     write_log(r, ("stdout", b"ran on 2\n"), tid=tid)
-    from e3 import workspace
+    from e3.repo import workspace
 
     view = workspace.read(r, "dev")
     ins = tuple(view.datasets[p] for p in [("tasks", "noisy", "function_ir"), ("inputs", "times")])
@@ -175,7 +175,7 @@ def test_logs_falls_back_to_the_newest_recorded_execution(dev):
     rec_hash = records.write(r, tid, rec)
     commit = refs.write_state(r, {("execution",): rec_hash}, None, "noisy ran")
     refs.update(r, "refs/tasks/dev/noisy", commit)
-    from e3 import datasets
+    from e3.repo import datasets
 
     datasets.set_value(r, "dev.inputs.times", b"3", "east")  # now the current inputs have no log
     assert run("e3", "logs", dev, "dev.noisy").out == "ran on 2\n"
@@ -208,7 +208,7 @@ def test_logs_refuses_with_one_line(dev, target, code, needle):
 
 
 def test_logs_names_an_unassigned_input(dev):
-    from e3 import datasets
+    from e3.repo import datasets
 
     datasets.unset(open_repository(dev), "dev.inputs.name")
     assert_one_line_error(run("e3", "logs", dev, "dev.greet", "-f", expect=128), "unassigned")

@@ -11,11 +11,11 @@ sys.path.insert(0, str(LIB))
 
 from e3 import east  # noqa: E402
 from e3.errors import FormatError, UsageError  # noqa: E402
-from e3.exec.identity import inputs_hash, task_id  # noqa: E402
+from e3.storage.identity import inputs_hash, task_id  # noqa: E402
 from e3.model.package import UNASSIGNED, DatasetRef, DatasetSpec, Package, load_package, store_package  # noqa: E402
 from e3.model.paths import format_tree_path, parse_dataset_path, parse_tree_path  # noqa: E402
 from e3.model.task import TaskObject, load_task, store_task  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 
 def test_dataset_path_splits_workspace_from_tree_path():
@@ -62,7 +62,7 @@ def test_task_and_package_objects_round_trip_through_the_store(repo):
 
 
 def test_newest_execution_record_replaces_the_previous_one(repo):
-    from e3.exec import records
+    from e3.storage import records
 
     r = open_repository(repo)
     tid = task_id("t" * 64, ["a" * 64])
@@ -76,7 +76,7 @@ def test_newest_execution_record_replaces_the_previous_one(repo):
 
 
 def test_record_pointer_summarises_kind_and_output_without_decoding(repo):
-    from e3.exec import records
+    from e3.storage import records
 
     r = open_repository(repo)
     tid = task_id("t" * 64, [])

@@ -487,7 +487,7 @@ def test_hash_object_stdin_paths_in_bulk_answers_in_order_up_to_a_bad_file(repo,
 def test_store_batch_counts_a_write_durable_only_once_its_object_is_in_place(repo):
     if str(LIB) not in sys.path:
         sys.path.insert(0, str(LIB))
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     store = open_repository(repo).objects
     values = [f"value {i % 7}".encode() for i in range(12)]
@@ -505,7 +505,7 @@ def test_store_batch_counts_a_write_durable_only_once_its_object_is_in_place(rep
 def test_cat_object_e_loads_neither_the_east_runtime_nor_pygit2(repo, stored):
     r = run("python3", "-X", "importtime", BIN / "e3-cat-object", "-e", stored, cwd=repo)
     modules = {line.split("|")[-1].strip() for line in r.err.splitlines() if line.startswith("import time:")}
-    assert "e3.store" in modules
+    assert "e3.storage.objects" in modules
     assert not {m for m in modules if m.split(".")[0] in ("east", "pygit2", "numpy")}
 
 
@@ -542,8 +542,8 @@ def test_hash_object_stdin_paths_answers_while_stdin_is_still_open(repo, tmp_pat
 
 @pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "temporary-name"])
 def test_store_write_publishes_whole_read_only_objects_and_repairs_a_short_one(repo, monkeypatch, unnamed):
-    from e3 import store as store_module
-    from e3.repository import open_repository
+    from e3.storage import objects as store_module
+    from e3.storage.repository import open_repository
 
     monkeypatch.setattr(store_module, "_unnamed_files", unnamed and hasattr(os, "O_TMPFILE"))
     store = open_repository(repo).objects

@@ -106,8 +106,8 @@ def test_fsck_checks_large_objects_streaming(repo, tmp_path):
 
 
 def test_fsck_in_several_processes_finds_the_same_as_in_one(repo):
-    from e3.fsck import Options, check
-    from e3.repository import open_repository
+    from e3.repo.fsck import Options, check
+    from e3.storage.repository import open_repository
 
     from e3 import east
 

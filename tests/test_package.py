@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e3 import east, sdk  # noqa: E402
 from e3.model.package import DatasetRef, decode_package  # noqa: E402
 from e3.model.types import PackageObjectType  # noqa: E402
-from e3.store import hash_bytes  # noqa: E402
+from e3.storage.objects import hash_bytes  # noqa: E402
 
 import packages  # noqa: E402
 

@@ -14,7 +14,7 @@ from e3.errors import FormatError  # noqa: E402
 from e3.exec.plan import build  # noqa: E402
 from e3.model.package import UNASSIGNED, DatasetSpec, Package  # noqa: E402
 from e3.model.task import TaskObject, store_task  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 INT = east.parse_type("Integer")
 

@@ -10,10 +10,10 @@ from conftest import ROOT
 from runner_tasks import East, Integer, bash_command, east_command, east_task, function, make_task, value
 
 from e3 import east as e3east  # noqa: E402
-from e3.exec import logs  # noqa: E402
-from e3.exec.identity import task_id  # noqa: E402
+from e3.storage import logs  # noqa: E402
+from e3.storage.identity import task_id  # noqa: E402
 from e3.exec.pool import TaskRequest, WorkerPool  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 TEST_PLATFORM = "e3-test-platform"
 
@@ -72,7 +72,7 @@ def test_pool_writes_the_task_log_from_start_to_end(r, pool):
 def test_worker_writes_the_record_after_answering_when_asked(r, pool):
     from concurrent.futures import Future
 
-    from e3.exec import records
+    from e3.storage import records
 
     th, ins = inc_task(r, 41)
     recorded = Future()
@@ -90,7 +90,7 @@ def test_a_log_that_cannot_be_opened_fails_the_task_and_leaves_the_record_to_the
     import shutil
     from concurrent.futures import Future
 
-    from e3.exec import records
+    from e3.storage import records
 
     th, ins = inc_task(r, 9)
     logs_dir = r.path("logs")
@@ -116,7 +116,7 @@ def test_a_request_naming_the_command_runs_without_reading_the_task_object(r, po
 def test_a_worker_that_dies_leaves_the_record_to_the_caller(r, pool):
     from concurrent.futures import Future
 
-    from e3.exec import records
+    from e3.storage import records
 
     th, ins = breaking_task(r, "exit", 3)
     recorded = Future()

@@ -1,4 +1,4 @@
-"""The durable queue (e3.exec.queue): whole entries, one claimer each, dead claims requeued at once."""
+"""The durable queue (e3.storage.queue): whole entries, one claimer each, dead claims requeued at once."""
 from __future__ import annotations
 
 import os
@@ -13,8 +13,8 @@ from conftest import LIB, command_env
 sys.path.insert(0, str(LIB))
 
 from e3.errors import UsageError  # noqa: E402
-from e3.exec import queue  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import queue  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 H = "ab" * 32
 
@@ -39,8 +39,8 @@ def kill(proc: subprocess.Popen) -> None:
 
 CLAIM_AND_WAIT = """
 import sys, time
-from e3.repository import open_repository
-from e3.exec import queue
+from e3.storage.repository import open_repository
+from e3.storage import queue
 c = queue.claim(open_repository(sys.argv[1]), "local")
 print(c.execution_id if c else "none", flush=True)
 time.sleep(60)
@@ -48,8 +48,8 @@ time.sleep(60)
 
 CLAIM_ALL = """
 import sys
-from e3.repository import open_repository
-from e3.exec import queue
+from e3.storage.repository import open_repository
+from e3.storage import queue
 claimer = queue.Claimer(open_repository(sys.argv[1]), "local")
 while (c := claimer.claim()) is not None:
     print(c.execution_id, flush=True)
@@ -156,10 +156,10 @@ def test_worker_killed_between_rename_and_holder_write_is_detected_as_dead(repo)
 
 ENQUEUE_CLAIMED_AND_WAIT = """
 import sys, time
-from e3 import store
-from e3.repository import open_repository
-from e3.exec import queue
-store._unnamed_files = sys.argv[2] == "unnamed"
+from e3.storage import objects
+from e3.storage.repository import open_repository
+from e3.storage import queue
+objects._unnamed_files = sys.argv[2] == "unnamed"
 e = queue.Entry(queue.new_execution_id(), "dev", "t", "ab" * 32, "0" * 64, ("ab" * 32,), ("tasks", "t", "output"))
 c = queue.enqueue_claimed(open_repository(sys.argv[1]), "local", e)
 print(c.execution_id, flush=True)

@@ -10,8 +10,8 @@ from conftest import LIB, assert_one_line_error, command_env, run
 
 sys.path.insert(0, str(LIB))
 
-from e3.exec import queue  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import queue  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 
 def test_run_task_once_on_an_empty_queue_prints_nothing_and_exits_0(repo):

@@ -12,8 +12,8 @@ from conftest import LIB, assert_one_line_error, command_env, run
 
 sys.path.insert(0, str(LIB))
 
-from e3 import refs  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import refs  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 ZERO = "0" * 40
 
@@ -298,8 +298,8 @@ def test_show_ref_outside_a_repository_is_fatal(tmp_path):
 _CAS = """
 import sys
 sys.path.insert(0, {lib!r})
-from e3.repository import open_repository
-from e3 import refs
+from e3.storage.repository import open_repository
+from e3.storage import refs
 from e3.errors import RefMoved
 r = open_repository({repo!r})
 sys.stdin.readline()  # start together
@@ -352,8 +352,8 @@ def test_many_processes_incrementing_one_ref_lose_no_update(repo, tmp_path):
     script = f"""
 import sys
 sys.path.insert(0, {str(LIB)!r})
-from e3.repository import open_repository
-from e3 import refs
+from e3.storage.repository import open_repository
+from e3.storage import refs
 from e3.errors import RefMoved
 r = open_repository({str(repo)!r})
 for i in range(5):

@@ -97,8 +97,8 @@ def test_rev_parse_says_whether_a_dataset_is_unassigned_or_unknown(repo):
     build_world(repo)
     c = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
     # A state of the deployed workspace where inputs.x has no value.
-    from e3 import refs
-    from e3.repository import open_repository
+    from e3.storage import refs
+    from e3.storage.repository import open_repository
 
     r = open_repository(repo)
     entries = refs.read_state(r, c)

@@ -13,8 +13,8 @@ sys.path.insert(0, str(LIB))
 
 @pytest.fixture
 def prepo(repo, runpkg_zip):
-    from e3 import package
-    from e3.repository import open_repository
+    from e3.repo import package
+    from e3.storage.repository import open_repository
 
     package.import_zip(open_repository(repo), runpkg_zip)
     return repo

@@ -19,7 +19,7 @@ from e3.east import East, IntegerType, StringType  # noqa: E402
 from e3.model.package import decode_package  # noqa: E402
 from e3.model.task import TaskObject  # noqa: E402
 from e3.model.types import TaskObjectType  # noqa: E402
-from e3.store import hash_bytes  # noqa: E402
+from e3.storage.objects import hash_bytes  # noqa: E402
 
 import packages  # noqa: E402
 

@@ -93,9 +93,10 @@ def test_a_result_computed_in_one_workspace_is_reused_in_another(tmp_path):
 
 
 def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
-    from e3.exec import plan, snapshot
+    from e3.exec import plan
+    from e3.repo import snapshot
     from e3.model.package import load_package
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     repo = _deploy(tmp_path, _diamond())
     r = open_repository(repo)
@@ -109,7 +110,7 @@ def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
     run("e3", "set", repo, "dev.inputs.x", tmp_path / "x.east")
     commit = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
     assert (repo / ".e3" / "cache" / "views" / f"{commit}.cbor").exists()  # written by set
-    from e3 import workspace
+    from e3.repo import workspace
 
     truth = workspace.read(r, "dev")
     assert snapshot.view(r, "dev") == snapshot.Snapshot(commit, truth.package_hash, dict(truth.datasets))

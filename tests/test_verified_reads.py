@@ -134,7 +134,7 @@ def test_workspace_export_with_a_damaged_value_is_one_line_and_leaves_no_zip(ran
 def test_verified_reader_withholds_the_last_bytes_of_a_damaged_object(tmp_path):
     """The streaming reader hashes while reading: a consumer never gets the end of a damaged object."""
     from e3.errors import CorruptObject
-    from e3.repository import create_repository
+    from e3.storage.repository import create_repository
 
     repo = create_repository(tmp_path / "r")
     data = bytes(range(256)) * 20000  # 5 MB: several chunks

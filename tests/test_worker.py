@@ -1,4 +1,4 @@
-"""The worker (e3.exec.worker): memo first, outcome recorded once, claims completed last, timeouts."""
+"""The worker (e3.exec.queue_worker): memo first, outcome recorded once, claims completed last, timeouts."""
 from __future__ import annotations
 
 import sys
@@ -6,9 +6,10 @@ import sys
 from runner_tasks import Integer, bash_command, east_task, function, make_task, value
 
 from conftest import run_workers
-from e3.exec import logs, queue, records, worker
-from e3.exec.identity import task_id
-from e3.repository import open_repository
+from e3.storage import logs, queue, records
+from e3.exec import queue_worker
+from e3.storage.identity import task_id
+from e3.storage.repository import open_repository
 
 import east  # noqa: E402
 from east import East  # noqa: E402
@@ -28,7 +29,7 @@ def starts(r, tid) -> int:
 
 
 def run_all(r, **kw):
-    return worker.run_queue(r, write_output=False, **kw)
+    return queue_worker.run_queue(r, write_output=False, **kw)
 
 
 def test_worker_runs_a_queued_execution_records_success_and_completes_the_claim(repo):
@@ -71,7 +72,7 @@ def test_an_outcome_recorded_before_a_crash_is_not_run_again_when_requeued(repo)
     e = entry_for(th, ins, force=True)
     queue.enqueue(r, "local", e)
     c = queue.claim(r, "local")
-    worker.run_execution(r, e)  # recorded, then "crashed" before completing the claim
+    queue_worker.run_execution(r, e)  # recorded, then "crashed" before completing the claim
     c.abandon()
     [res] = run_all(r)
     assert res.how == "recorded" and res.status == "success"
@@ -113,7 +114,7 @@ def test_a_failing_task_is_recorded_failed_with_its_exit_code(repo):
 def test_several_worker_processes_run_each_execution_exactly_once(repo):
     import pytest
 
-    pytest.importorskip("e3.workspace")  # until the workspaces module lands
+    pytest.importorskip("e3.repo.workspace")  # until the workspaces module lands
     r = open_repository(repo)
     fn = function([Integer], Integer, lambda b, a: a.add(East.value(1, Integer)))
     entries = []

@@ -12,8 +12,9 @@ import pytest
 from conftest import assert_one_line_error, command_env, run, write
 from pkgfixture import FLOAT, INT, STR, make_package
 
-from e3 import refs, workspace  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.storage import refs
+from e3.repo import workspace  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 
 @pytest.fixture
@@ -129,8 +130,8 @@ def test_undeployed_workspace_has_no_datasets(repo, e3):
 
 HOLD = """
 import sys
-from e3.exec.locks import Lock
-from e3.repository import open_repository
+from e3.storage.locks import Lock
+from e3.storage.repository import open_repository
 lock = Lock(open_repository(sys.argv[1]), "dataflow-dev", "dataflow").acquire(wait=False)
 print("held", flush=True)
 sys.stdin.read()
@@ -245,8 +246,8 @@ def test_status_shows_task_states_and_unset_inputs(deployed, e3):
 
 
 def test_status_reads_execution_records_for_current_inputs(deployed, e3, tmp_path):
-    from e3.exec import records
-    from e3.exec.identity import task_id
+    from e3.storage import records
+    from e3.storage.identity import task_id
 
     from e3.model.task import load_task
 
@@ -343,7 +344,8 @@ def test_workspace_import_deploys_a_zip_and_export_round_trips_values(repo, e3, 
 
 
 def test_a_real_run_blocks_deploy_allows_set_and_ends_up_to_date(repo, e3, tmp_path):
-    from e3 import package, sdk
+    from e3.repo import package
+    from e3 import sdk
     from e3.east import East
 
     flag = tmp_path / "go"

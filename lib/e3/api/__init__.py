@@ -25,7 +25,7 @@ __all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "i
 
 def is_remote(target: str | os.PathLike[str]) -> bool:
     """True if `target` names a repository behind a server (an http:// or https:// URL)."""
-    from e3.repository import URL_SCHEMES
+    from e3.storage.repository import URL_SCHEMES
 
     return isinstance(target, str) and target[:8].lower().startswith(URL_SCHEMES)
 

@@ -1,7 +1,7 @@
 """The repository interface over a local directory, made of the library.
 
-Each operation is a thin composition of the library's calls (e3.workspace,
-e3.package, e3.datasets, e3.exec.start, …) that turns their results into the
+Each operation is a thin composition of the library's calls (e3.repo.workspace,
+e3.repo.package, e3.repo.datasets, e3.exec.start, …) that turns their results into the
 interface's values (e3.api.values). Library modules are imported inside the
 operations that need them, so opening a repository to read one object loads
 neither pygit2 nor the East runtime.
@@ -17,15 +17,15 @@ import threading
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Sequence
 
 from e3.api.interface import DataflowRun, ObjectWriter, Repository
-from e3.repository import Repository as Directory
-from e3.repository import create_repository, discover_repository, open_repository
-from e3.store import Batch
+from e3.storage.repository import Repository as Directory
+from e3.storage.repository import create_repository, discover_repository, open_repository
+from e3.storage.objects import Batch
 
 ObjectWriter.register(Batch)  # the store's batch is the local ObjectWriter: same methods
 
 if TYPE_CHECKING:
     from e3.api import values as v
-    from e3.workspace import WorkspaceState, WorkspaceView
+    from e3.repo.workspace import WorkspaceState, WorkspaceView
 
 
 class LocalRepository(Repository):
@@ -54,7 +54,7 @@ class LocalRepository(Repository):
 
     def repository_status(self) -> "v.RepositoryStatus":
         from e3.api import values as v
-        from e3.repo_status import status
+        from e3.repo.repo_status import status
 
         st = status(self.directory)
         return v.RepositoryStatus(
@@ -77,7 +77,7 @@ class LocalRepository(Repository):
 
     def repository_gc(self, *, dry_run: bool = False, prune: str | None = None) -> "v.GcReport":
         from e3.api import values as v
-        from e3.gc import DEFAULT_PRUNE, gc
+        from e3.repo.gc import DEFAULT_PRUNE, gc
 
         prune = prune or DEFAULT_PRUNE
         r = gc(self.directory, prune=prune, dry_run=dry_run)
@@ -94,7 +94,7 @@ class LocalRepository(Repository):
 
     def repository_locks(self) -> list["v.LockInfo"]:
         from e3.api import values as v
-        from e3.repo_status import held_locks
+        from e3.repo.repo_status import held_locks
 
         out = []
         for lock in held_locks(self.directory):
@@ -111,7 +111,7 @@ class LocalRepository(Repository):
 
     def repository_remove(self, *, force: bool = False) -> None:
         from e3.errors import Conflict
-        from e3.repository import remove_repository
+        from e3.storage.repository import remove_repository
 
         if not force:
             busy = self.repository_locks()
@@ -122,7 +122,7 @@ class LocalRepository(Repository):
     # ------------------------------------------------------------ packages
 
     def package_import(self, zip: BinaryIO, *, replace: bool = False) -> "v.PackageImport":
-        from e3 import package
+        from e3.repo import package
 
         with _seekable(zip, self.directory) as f:
             before = package.list_packages(self.directory) if replace else []
@@ -130,20 +130,20 @@ class LocalRepository(Repository):
         return _imported(result, before)
 
     def package_export(self, name: str, version: str | None, into: BinaryIO) -> "v.PackageExport":
-        from e3 import package
+        from e3.repo import package
         from e3.api import values as v
 
         result = package.export_zip(self.directory, name, version, into)
         return v.PackageExport(v.PackageInfo(result.name, result.version, result.package_hash), result.object_count)
 
     def package_list(self) -> list["v.PackageInfo"]:
-        from e3 import package
+        from e3.repo import package
         from e3.api import values as v
 
         return [v.PackageInfo(p.name, p.version, p.package_hash) for p in package.list_packages(self.directory)]
 
     def package_get(self, name: str, version: str | None = None) -> "v.PackageDetails":
-        from e3 import package
+        from e3.repo import package
         from e3.api import values as v
 
         found, pkg = package.read_package(self.directory, name, version)
@@ -155,7 +155,7 @@ class LocalRepository(Repository):
         )
 
     def package_remove(self, name: str, version: str | None = None) -> "v.PackageInfo":
-        from e3 import package
+        from e3.repo import package
         from e3.api import values as v
 
         removed = package.remove_package(self.directory, name, version)
@@ -164,21 +164,21 @@ class LocalRepository(Repository):
     # ------------------------------------------------------------ workspaces
 
     def workspace_create(self, ws: str) -> "v.WorkspaceInfo":
-        from e3 import workspace
+        from e3.repo import workspace
         from e3.api import values as v
 
         commit = workspace.create(self.directory, ws)
         return v.WorkspaceInfo(ws, commit, None)
 
     def workspace_deploy(self, ws: str, package: str, version: str | None = None) -> "v.DeployResult":
-        from e3 import workspace
+        from e3.repo import workspace
 
         existed = workspace.exists(self.directory, ws)
         report = workspace.deploy(self.directory, ws, package, version)
         return _deployed(ws, report, created=not existed)
 
     def workspace_list(self) -> list["v.WorkspaceInfo"]:
-        from e3 import workspace
+        from e3.repo import workspace
         from e3.errors import NotFound
 
         out = []
@@ -190,13 +190,13 @@ class LocalRepository(Repository):
         return out
 
     def workspace_get(self, ws: str) -> "v.WorkspaceInfo":
-        from e3 import workspace
+        from e3.repo import workspace
 
         return _info(workspace.read(self.directory, ws))
 
     def workspace_status(self, ws: str) -> "v.WorkspaceStatus":
         from e3.api import values as v
-        from e3.workspace_status import status
+        from e3.repo.workspace_status import status
 
         st = status(self.directory, ws)
         return v.WorkspaceStatus(
@@ -210,14 +210,14 @@ class LocalRepository(Repository):
         )
 
     def workspace_log(self, ws: str, rev: str | None = None) -> Iterator["v.HistoryEntry"]:
-        from e3 import workspace
+        from e3.repo import workspace
         from e3.api import values as v
 
         entries = workspace.history(self.directory, ws, rev)  # a bad name or revision is an error now, not when read
         return (v.HistoryEntry(e.commit, e.time, e.message, e.author) for e in entries)
 
     def workspace_diff(self, ws: str, old: str | None = None, new: str | None = None) -> "v.WorkspaceDiff":
-        from e3 import workspace
+        from e3.repo import workspace
         from e3.api import values as v
 
         d = self.directory
@@ -229,21 +229,21 @@ class LocalRepository(Repository):
         return v.WorkspaceDiff(old_commit, new_commit, _deployment(before), _deployment(after), _changes(changes))
 
     def workspace_reset(self, ws: str, rev: str) -> "v.ResetResult":
-        from e3 import workspace
+        from e3.repo import workspace
         from e3.api import values as v
 
         view, changes = workspace.reset(self.directory, ws, rev)
         return v.ResetResult(ws, view.commit, _changes(changes))
 
     def workspace_export(self, ws: str, into: BinaryIO, *, name: str | None = None, version: str | None = None) -> "v.PackageExport":
-        from e3 import workspace
+        from e3.repo import workspace
         from e3.api import values as v
 
         report = workspace.export(self.directory, ws, into, name, version)
         return v.PackageExport(v.PackageInfo(report.name, report.version, report.package_hash), report.object_count)
 
     def workspace_import(self, ws: str, zip: BinaryIO) -> "v.WorkspaceImport":
-        from e3 import package, workspace
+        from e3.repo import package, workspace
         from e3.api import values as v
         from e3.errors import WorkspaceLocked
 
@@ -259,33 +259,33 @@ class LocalRepository(Repository):
         return v.WorkspaceImport(_imported(result, []), _deployed(ws, report, created=not existed))
 
     def workspace_remove(self, ws: str) -> None:
-        from e3 import workspace
+        from e3.repo import workspace
 
         workspace.remove(self.directory, ws)
 
     # ------------------------------------------------------------ datasets
 
     def dataset_list(self, ws: str, path: "v.TreePath" = (), *, recursive: bool = False) -> list["v.DatasetEntry"]:
-        from e3 import datasets
+        from e3.repo import datasets
 
         view = self._deployed(ws)
         return [self._entry(e) for e in datasets.list_entries(view, tuple(path), recursive=recursive)]
 
     def dataset_status(self, ws: str, path: "v.TreePath") -> "v.DatasetEntry":
-        from e3 import datasets, workspace
+        from e3.repo import datasets, workspace
 
         view = self._deployed(ws)
         workspace.dataset_spec(view, tuple(path))  # a tree or nothing there is an error naming which
         return self._entry(datasets.list_entries(view, tuple(path))[0])
 
     def dataset_get(self, ws: str, path: "v.TreePath") -> BinaryIO:
-        from e3 import datasets
+        from e3.repo import datasets
 
         _, h = datasets.get_at(self.directory, ws, tuple(path))
         return self.directory.objects.open(h)
 
     def dataset_set(self, ws: str, path: "v.TreePath", value: "v.ValueInput", *, type: object = None) -> str:
-        from e3 import datasets
+        from e3.repo import datasets
 
         data = value.stream.read()
         h, _ = datasets.set_value_at(self.directory, ws, tuple(path), data, value.format, type)
@@ -311,7 +311,7 @@ class LocalRepository(Repository):
     def dataflow_cancel(self, ws: str) -> bool:
         import signal
 
-        from e3 import workspace
+        from e3.repo import workspace
 
         if not workspace.exists(self.directory, ws):
             from e3.errors import WorkspaceNotFound
@@ -332,7 +332,7 @@ class LocalRepository(Repository):
 
     def dataflow_graph(self, ws: str) -> "v.DataflowGraph":
         from e3.api import values as v
-        from e3.exec import snapshot
+        from e3.repo import snapshot
 
         view = self._deployed(ws)
         graph = snapshot.graph(self.directory, view.package_hash)
@@ -361,8 +361,8 @@ class LocalRepository(Repository):
 
     def task_executions(self, ws: str, task: str) -> list["v.ExecutionInfo"]:
         from e3.api import values as v
-        from e3.exec import records
-        from e3.exec.identity import task_id
+        from e3.storage import records
+        from e3.storage.identity import task_id
         from e3.model.task import load_task
 
         view = self._deployed(ws)
@@ -395,9 +395,9 @@ class LocalRepository(Repository):
         echo: BinaryIO | None = None,
     ) -> "v.TaskRun":
         from e3.api import values as v
-        from e3.exec import execution
+        from e3.exec import adhoc
 
-        result = execution.run_adhoc(
+        result = adhoc.run_adhoc(
             self.directory,
             package,
             version,
@@ -415,7 +415,7 @@ class LocalRepository(Repository):
 
     def log_read(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> "v.LogRead":
         from e3.api import values as v
-        from e3.exec import logs
+        from e3.storage import logs
 
         path = self._log(ws, task, follow=False)
         read = logs.read_from(path, offset, all_executions=all_executions)
@@ -423,16 +423,16 @@ class LocalRepository(Repository):
         return v.LogRead(chunks, read.offset, read.complete, path.name[: -len(logs.SUFFIX)])
 
     def log_follow(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> Iterator["v.LogChunk"]:
-        from e3.exec import logs
+        from e3.storage import logs
 
         path = self._log(ws, task, follow=True)
         return (_chunk(rec, end) for rec, end in logs.follow_from(path, offset, all_executions=all_executions) if _is_output(rec))
 
     def _log(self, ws: str, task: str, follow: bool):  # noqa: ANN202 - a Path
-        from e3.exec import logs
         from e3.model.paths import format_name
+        from e3.repo.task_log import task_log
 
-        return logs.task_log(self.directory, f"{ws}.{format_name(task)}", follow=follow)
+        return task_log(self.directory, f"{ws}.{format_name(task)}", follow=follow)
 
     # ------------------------------------------------------------ objects
 
@@ -460,11 +460,11 @@ class LocalRepository(Repository):
     # ------------------------------------------------------------ helpers
 
     def _deployed(self, ws: str) -> "WorkspaceView":
-        from e3 import workspace
+        from e3.repo import workspace
 
         return workspace.require_deployed(workspace.read(self.directory, ws))
 
-    def _entry(self, e) -> "v.DatasetEntry":  # noqa: ANN001 - an e3.datasets.Entry
+    def _entry(self, e) -> "v.DatasetEntry":  # noqa: ANN001 - an e3.repo.datasets.Entry
         from e3.api import values as v
 
         size = self.directory.objects.size(e.hash) if e.hash is not None else None
@@ -500,7 +500,7 @@ class LocalRun(DataflowRun):
         pending: list = []
         started, finished = v.TaskStarted, v.TaskFinished
 
-        def observe(kind: str, report) -> None:  # noqa: ANN001 - an e3.exec.dataflow.TaskReport
+        def observe(kind: str, report) -> None:  # noqa: ANN001 - an e3.exec.scheduler.TaskReport
             if kind == "start":
                 pending.append(started(report.name, report.task_id))
             else:
@@ -539,7 +539,7 @@ class LocalRun(DataflowRun):
                 del _runs[self._key]
 
 
-def _summary(ws: str, s, cancelled: bool) -> "v.RunSummary":  # noqa: ANN001 - an e3.exec.dataflow.Summary
+def _summary(ws: str, s, cancelled: bool) -> "v.RunSummary":  # noqa: ANN001 - an e3.exec.scheduler.Summary
     from e3.api import values as v
 
     tasks = [v.TaskFinished(r.name, r.state, r.seconds, r.message, r.task_id) for r in sorted(s.reports.values(), key=lambda r: r.name)]
@@ -563,20 +563,20 @@ def _info(view: "WorkspaceView") -> "v.WorkspaceInfo":
     return v.WorkspaceInfo(view.name, view.commit, _deployment(view.state))
 
 
-def _changes(changes) -> list:  # noqa: ANN001 - e3.workspace.DatasetChange values
+def _changes(changes) -> list:  # noqa: ANN001 - e3.repo.workspace.DatasetChange values
     from e3.api import values as v
 
     return [v.DatasetChange(c.path, c.old, c.new) for c in changes]
 
 
-def _deployed(ws: str, report, created: bool) -> "v.DeployResult":  # noqa: ANN001 - an e3.workspace.DeployReport
+def _deployed(ws: str, report, created: bool) -> "v.DeployResult":  # noqa: ANN001 - an e3.repo.workspace.DeployReport
     from e3.api import values as v
 
     package = v.PackageInfo(report.package_name, report.package_version, report.package_hash)
     return v.DeployResult(ws, report.commit, package, list(report.kept), list(report.dropped), created)
 
 
-def _imported(result, before) -> "v.PackageImport":  # noqa: ANN001 - an e3.package.ImportResult, PackageRefs
+def _imported(result, before) -> "v.PackageImport":  # noqa: ANN001 - an e3.repo.package.ImportResult, PackageRefs
     from e3.api import values as v
 
     replaced = result.imported and any(p.version == result.version and p.name == result.name for p in before)
@@ -635,7 +635,7 @@ class _EachDurable(ObjectWriter):
 
     pending = 0
 
-    def __init__(self, store) -> None:  # noqa: ANN001 - an e3.store.ObjectStore
+    def __init__(self, store) -> None:  # noqa: ANN001 - an e3.storage.objects.ObjectStore
         self._store = store
 
     def write(self, data: bytes | memoryview) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 def package_spec(text: str) -> tuple[str, str | None]:
     """'name@1.0.0' -> ('name', '1.0.0'); 'name' -> ('name', None). Raises UsageError / BadRefName."""
-    from e3.package import parse_spec
+    from e3.repo.package import parse_spec
 
     return parse_spec(text)
 
 
 def task_spec(text: str) -> tuple[str, str | None, str]:
     """'pkg/task' or 'pkg@1.0.0/task' -> (pkg, version or None, task). Raises UsageError / BadRefName."""
-    from e3.exec.execution import parse_task_spec
+    from e3.exec.adhoc import parse_task_spec
 
     return parse_task_spec(text)

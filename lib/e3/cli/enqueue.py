@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> None:
     import sys
 
     from e3.exec.ready import enqueue_ready
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     repo = open_repository(args.repo)
     entries, waiting = enqueue_ready(repo, args.workspace, args.tasks or None, force=args.force, runner=args.runner)

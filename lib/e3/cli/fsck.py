@@ -21,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from e3.errors import EXIT_NO, EXIT_OK
-    from e3.fsck import Options, check
-    from e3.repository import discover_repository
+    from e3.repo.fsck import Options, check
+    from e3.storage.repository import discover_repository
 
     repo = discover_repository(args.repo)
     report = check(repo, Options(decode=args.decode, dangling=args.dangling))

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> None:
     from e3.errors import UsageError
-    from e3.ingest import Ingest
+    from e3.repo.ingest import Ingest
 
     if args.stdin_paths and args.files:
         raise UsageError("--stdin-paths takes no file arguments")
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> None:
             for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
                 if pool is None and repo is not None and len(group) >= PARALLEL_FROM and _cpus() > 1 and _local(repo):
                     # Bulk input: blocks of names to forked workers, answers in input order.
-                    from e3.ingest_pool import IngestPool
+                    from e3.repo.ingest_pool import IngestPool
 
                     _publish(batch, done)
                     pool = IngestPool(lambda: _worker(repo, args), min(_cpus(), 8))
@@ -105,14 +105,14 @@ def _local(repo) -> bool:  # noqa: ANN001 - an e3.api.Repository
 
 
 def _worker(repo, args: argparse.Namespace):  # noqa: ANN001, ANN202 - an e3.api.Repository -> (Ingest, ObjectWriter)
-    from e3.ingest import Ingest
+    from e3.repo.ingest import Ingest
 
     batch = repo.object_writer()
     return Ingest(batch, args.type, args.fmt, args.literally), batch
 
 
 def _blocks(group: list[str]):  # noqa: ANN202 - an iterator of lists
-    from e3.ingest_pool import BLOCK
+    from e3.repo.ingest_pool import BLOCK
 
     for i in range(0, len(group), BLOCK):
         yield group[i : i + BLOCK]
@@ -124,7 +124,7 @@ def _print_answer(hashes: list[str], error: tuple[str, str] | None) -> None:
         sys.stdout.write("\n".join(hashes) + "\n")
         sys.stdout.flush()
     if error is not None:
-        from e3.ingest_pool import raise_error
+        from e3.repo.ingest_pool import raise_error
 
         raise_error(error)
 

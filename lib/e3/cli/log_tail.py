@@ -21,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3.exec import logs
-    from e3.repository import discover_repository
+    from e3.storage import logs
+    from e3.storage.repository import discover_repository
 
     repo = discover_repository(args.repo)
     path = logs.resolve_log(repo, args.task_id, must_exist=not args.follow)

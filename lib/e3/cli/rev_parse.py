@@ -23,9 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3 import revision
+    from e3.repo import revision
     from e3.errors import EXIT_NO, E3Error, NotFound, UsageError
-    from e3.repository import discover_repository
+    from e3.storage.repository import discover_repository
 
     if args.quiet and not args.verify:
         raise UsageError("--quiet only works with --verify")

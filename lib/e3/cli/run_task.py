@@ -26,8 +26,8 @@ def _run(args: argparse.Namespace) -> int:
     import signal
 
     from e3.errors import EXIT_NO
-    from e3.exec.worker import Worker
-    from e3.repository import open_repository
+    from e3.exec.queue_worker import Worker
+    from e3.storage.repository import open_repository
 
     repo = open_repository(args.repo)
 

@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from e3 import refs
+    from e3.storage import refs
     from e3.errors import EXIT_NO, NotFound, UsageError
-    from e3.repository import discover_repository
+    from e3.storage.repository import discover_repository
 
     repo = discover_repository(args.repo)
     if args.verify:

@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from e3 import refs
+    from e3.storage import refs
     from e3.errors import UsageError
-    from e3.repository import discover_repository
+    from e3.storage.repository import discover_repository
 
     message = args.message if args.message is not None else "update-ref"
     if args.stdin:
@@ -56,7 +56,8 @@ def _run(args: argparse.Namespace) -> None:
 
 def _value(repo, text: str, old: bool) -> str:  # noqa: ANN001 - a Repository
     """A commit id from a revision; as OLD, '' or all zeros means 'must not exist'; as NEW zeros delete."""
-    from e3 import refs, revision
+    from e3.storage import refs
+    from e3.repo import revision
 
     if text == refs.ZERO or (old and text == ""):
         return refs.ZERO
@@ -65,7 +66,7 @@ def _value(repo, text: str, old: bool) -> str:  # noqa: ANN001 - a Repository
 
 def parse_stdin(repo, data: bytes) -> list:  # noqa: ANN001 - a Repository
     """git's `update-ref --stdin` lines -> RefUpdates; any bad line is an error naming its number."""
-    from e3 import refs
+    from e3.storage import refs
     from e3.errors import E3Error, FormatError
 
     ops = []

@@ -48,7 +48,7 @@ class _Watch:
         import io
 
         from e3 import sdk
-        from e3.watch import load_definition
+        from e3.sdk.watch import load_definition
 
         ws = self.args.workspace
         try:
@@ -100,7 +100,7 @@ class _Watch:
         return ok
 
     def run(self) -> int:
-        from e3.watch import mtimes
+        from e3.sdk.watch import mtimes
 
         _say(f"watching {self.args.source} for workspace {self.args.workspace}")
         seen = mtimes(self.files)

@@ -1,1 +1,1 @@
-"""Execution: identity, dataflow planning, queue, workers, runners and logs."""
+"""Execution: planning a dataflow, scheduling it, executors, workers and running one task."""

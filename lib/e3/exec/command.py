@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from e3.errors import E3Error
 
 if TYPE_CHECKING:
-    from e3.store import ObjectStore
+    from e3.storage.objects import ObjectStore
 
 _compiled: dict[str, Any] = {}
 

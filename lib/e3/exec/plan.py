@@ -16,7 +16,7 @@ from e3.model.task import TaskObject, load_task
 
 if TYPE_CHECKING:
     from e3.model.package import Package
-    from e3.store import ObjectStore
+    from e3.storage.objects import ObjectStore
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Spawning `east-py run` costs ~150-250 ms per task; a worker that already has
 the East runtime and the platform packages loaded runs a small task in well
 under a millisecond, round trip included. `WorkerPool(size)` keeps `size`
-workers (e3.exec.worker_main), each reached over a pair of pipes carrying
+workers (e3.exec.pool_worker), each reached over a pair of pipes carrying
 length-prefixed CBOR frames.
 
 The pool has no threads of its own: whoever waits on it drives it. `pump`
@@ -44,8 +44,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from e3.exec.runner import KILL_GRACE, Outcome, kill_group
-from e3.exec.worker_main import HEADER, take_token, write_frame
+from e3.exec.invocation import KILL_GRACE, Outcome, kill_group
+from e3.exec.pool_worker import HEADER, take_token, write_frame
 
 DEFAULT_PLATFORMS = ("east-py-std",)
 START_TIMEOUT = 60.0
@@ -118,7 +118,7 @@ class _Worker:
         os.set_blocking(self.token_r, False)  # the worker's end shares this open file: neither waits
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "e3.exec.worker_main", str(req_r), str(resp_w), str(self.token_r), *preload],
+                [sys.executable, "-m", "e3.exec.pool_worker", str(req_r), str(resp_w), str(self.token_r), *preload],
                 pass_fds=(req_r, resp_w, self.token_r),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -650,8 +650,8 @@ class WorkerPool:
 
     def _log_failure(self, request: TaskRequest, status: str, message: str) -> None:
         """The worker could not finish the log: say what happened and close the execution."""
-        from e3.exec import identity, logs
-        from e3.repository import Repository
+        from e3.storage import identity, logs
+        from e3.storage.repository import Repository
 
         task_id = request.task_id or identity.task_id(request.task_hash, list(request.input_hashes))
         try:

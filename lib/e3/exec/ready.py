@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from e3.errors import NotFound
-from e3.exec import queue, records
-from e3.exec.identity import task_id as make_task_id
-from e3.exec.locks import Lock
+from e3.storage import queue, records
+from e3.storage.identity import task_id as make_task_id
+from e3.storage.locks import Lock
 from e3.model.paths import format_tree_path
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class NotReady:
 
 def plan(repo: "Repository", ws: str, tasks: Sequence[str] | None = None, *, force: bool = False) -> tuple[list[queue.Entry], list[NotReady]]:
     """The entries to queue for workspace `ws` (not yet written), and why the other tasks are not ready."""
-    from e3 import workspace
+    from e3.repo import workspace
     from e3.exec.plan import graph_for
 
     view = workspace.read(repo, ws)

@@ -24,10 +24,10 @@ import threading
 from typing import TYPE_CHECKING, Iterator
 
 from e3.errors import WorkspaceLocked, WorkspaceNotDeployed
-from e3.exec.dataflow import Observer, Scheduler, Summary, select
+from e3.exec.scheduler import Observer, Scheduler, Summary, select
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 
 def start_workspace(
@@ -64,8 +64,8 @@ class WorkspaceRun:
         timeout: float | None = None,
         spawn: bool = False,
     ) -> None:
-        from e3.exec import snapshot
-        from e3.exec.locks import Lock, LockHeld
+        from e3.repo import snapshot
+        from e3.storage.locks import Lock, LockHeld
 
         self.repo, self.ws = repo, ws
         self.concurrency, self.force, self.timeout, self.spawn = concurrency, force, timeout, spawn
@@ -107,8 +107,8 @@ class WorkspaceRun:
 
     def steps(self, observer: Observer | None = None) -> Iterator[None]:
         """Carry the run out, yielding after each batch of settled tasks (see Scheduler.steps)."""
-        from e3.exec import snapshot
-        from e3.exec.executor import RUNNER, QueueExecutor
+        from e3.repo import snapshot
+        from e3.exec.queue_executor import RUNNER, QueueExecutor
 
         if self._started:
             raise RuntimeError("a run is carried out once")
@@ -117,12 +117,12 @@ class WorkspaceRun:
         executor = None
         try:
             executor = QueueExecutor(repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force)
-            from e3.exec import queue
+            from e3.storage import queue
 
             queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
             queue.sweep_temporaries(repo)  # and the entries it was writing
             repo.objects.sweep_temporaries()  # and the partial objects it was writing
-            from e3.exec.runner import sweep_scratch
+            from e3.exec.invocation import sweep_scratch
 
             sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
             executor.adopt(
@@ -160,7 +160,7 @@ class WorkspaceRun:
 
 def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) -> str | None:  # noqa: ANN001 - queue entry, plan graph
     """Why a completed run does not run an entry an earlier run left, or None: not this run's to decide."""
-    from e3.exec.dataflow import CACHED, FAILED, RAN
+    from e3.exec.scheduler import CACHED, FAILED, RAN
 
     node = graph.nodes.get(entry.task)
     if node is None:
@@ -180,8 +180,8 @@ def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) ->
 
 
 def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
-    from e3 import workspace
-    from e3.exec import snapshot
+    from e3.repo import workspace
+    from e3.repo import snapshot
 
     repo.objects.sync()  # outputs and records were written without fsync: make them durable first
     view = workspace.transact(repo, ws, lambda v: fn(v.datasets), message)
@@ -189,15 +189,15 @@ def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
 
 
 def _prepare(repo: "Repository", ws: str) -> None:
-    from e3 import workspace
+    from e3.repo import workspace
 
     workspace.read(repo, ws)  # the view the first commit builds on, now cached in this process
 
 
 def _read(repo: "Repository", ws: str, known: str) -> tuple[str, dict | None]:
     """The workspace's commit, and its datasets only if it is not `known` (one small file read when idle)."""
-    from e3 import refs
-    from e3.exec import snapshot
+    from e3.storage import refs
+    from e3.repo import snapshot
 
     if refs.read(repo, f"refs/workspaces/{ws}") == known:
         return known, None

@@ -13,7 +13,7 @@ from e3.errors import FormatError
 from e3.model.paths import TreePath, from_ref_path, ref_path
 
 if TYPE_CHECKING:
-    from e3.store import ObjectStore
+    from e3.storage.objects import ObjectStore
 
 
 @dataclass(frozen=True)

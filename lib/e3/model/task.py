@@ -8,7 +8,7 @@ from e3.errors import FormatError
 from e3.model.paths import TreePath, tree_path_from_east, tree_path_to_east
 
 if TYPE_CHECKING:
-    from e3.store import ObjectStore
+    from e3.storage.objects import ObjectStore
 
 
 @dataclass(frozen=True)

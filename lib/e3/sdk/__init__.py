@@ -43,7 +43,7 @@ __all__ = [
 def export(pkg: PackageDef | BuiltPackage, zip_path: "str | os.PathLike[str] | BinaryIO") -> BuiltPackage:
     """Build `pkg` (unless already built) and write it as a package zip (to a path, or into a
     writable binary file); return what was built."""
-    from e3.package_zip import write_package_zip
+    from e3.repo.package_zip import write_package_zip
 
     built = pkg if isinstance(pkg, BuiltPackage) else build(pkg)
     write_package_zip(zip_path, built.name, built.version, built.package_hash, built.sorted_objects())

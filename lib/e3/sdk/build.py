@@ -27,7 +27,7 @@ from e3.model.package import UNASSIGNED, DatasetRef, DatasetSpec, Package
 from e3.model.task import TaskObject
 from e3.model.types import PackageObjectType, TaskObjectType
 from e3.sdk.definitions import PackageDef, SdkError, Task
-from e3.store import hash_bytes
+from e3.storage.objects import hash_bytes
 
 PATHS = east.ArrayType(east.StringType)
 

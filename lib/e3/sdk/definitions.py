@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from e3.errors import UsageError
-from e3.refs import check_component
+from e3.storage.refs import check_component
 
 DEFAULT_RUNNER = ("east-py", "run", "-p", "east-py-std")
 """The argv prefix of an East task, as the original engine runs it (inputs, `-o` output and the IR file follow)."""

@@ -984,7 +984,7 @@ def _execution_state(run: Any, offset: int, limit: int | None) -> Any:
 
 async def _object_response(f: Any, size: int, h: str) -> Response:
     """An object's bytes, streamed from `f` (a reader that checks them against their name as it
-    reads: e3.store). The first chunk is read before the status is sent, so an object of up to a
+    reads: e3.storage.objects). The first chunk is read before the status is sent, so an object of up to a
     chunk that is damaged is an error reply naming it, not a connection cut mid-transfer; a larger
     one is cut short, and the client's check of X-Content-SHA256 names it."""
     try:

@@ -87,7 +87,7 @@ def prepare(
     auth_issuer: str | None = None,
     auth_audience: str | None = None,
 ) -> Prepared:
-    from e3.repository import is_repository
+    from e3.storage.repository import is_repository
 
     if repos is not None:
         d = Path(repos).resolve()

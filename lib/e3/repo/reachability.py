@@ -26,13 +26,13 @@ import os
 import re
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
-from e3 import refs
+from e3.storage import refs
 from e3.errors import CorruptObject, E3Error
 
 if TYPE_CHECKING:
     import pygit2
 
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -272,7 +272,7 @@ def _children(kind: str, data: bytes) -> Iterator[tuple[str, str]]:
         value = _decode(data, "WorkspaceStateType", "workspace state")
         yield str(value["packageHash"]), PACKAGE
     elif kind == RECORD:
-        from e3.exec.records import Record
+        from e3.storage.records import Record
 
         record = Record.from_east(_decode(data, "ExecutionStatusType", "execution record"))
         for h in record.input_hashes:
@@ -324,7 +324,7 @@ def _strings(item: object, key: str | None) -> Iterator[tuple[str | None, str]]:
 def unreadable_git_object(repo: "Repository", oid: str, e: Exception) -> str:
     """Why libgit2 could not read a git object, with the pack it is in (as git fsck says):
     `in pack-<sha>.pack: incorrect data check`."""
-    from e3 import git_pack
+    from e3.storage import git_pack
 
     reason = str(e)
     if reason.startswith(oid):
@@ -342,7 +342,7 @@ def reachable(repo: "Repository", check_objects: bool = False) -> Reachable:
 MISSING, CORRUPT, DANGLING, TEMP = "missing", "corrupt", "dangling", "temp"
 
 
-def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None:  # noqa: ANN001 - an e3.fsck.Report
+def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None:  # noqa: ANN001 - an e3.repo.fsck.Report
     """Every hash named by a ref, commit tree, execution record, queue entry or stored value
     must exist; count (and with `list_dangling` list) e3 objects nothing reaches, which
     is informational as in git; report ref files that are not refs, and ref locks left
@@ -382,7 +382,7 @@ def _describe(p: Problem) -> str:
 
 
 def _dead_lock(path: str, now: float) -> bool:
-    """Not flocked (e3's ref writers hold theirs) and older than a moment: see e3.refs._break_stale."""
+    """Not flocked (e3's ref writers hold theirs) and older than a moment: see e3.storage.refs._break_stale."""
     import fcntl
 
     try:
@@ -400,7 +400,7 @@ def _dead_lock(path: str, now: float) -> bool:
         os.close(fd)
 
 
-def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: ANN001 - an e3.fsck.Report
+def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: ANN001 - an e3.repo.fsck.Report
     top = repo.path("refs")
     for dirpath, _, filenames in os.walk(top):
         for f in filenames:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping
 
-from e3 import refs
+from e3.storage import refs
 from e3.errors import (
     Conflict,
     DatasetNotFound,
@@ -42,7 +42,7 @@ from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
     from e3.model.package import Package
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 REF_PREFIX = "refs/workspaces/"
 STATE_PATH: TreePath = (".workspace",)
@@ -133,7 +133,7 @@ def ref_name(ws: str) -> str:
 
 
 def check_name(ws: str) -> str:
-    """A workspace name (the rule is e3.refs.check_component's, for every path that makes a ref)."""
+    """A workspace name (the rule is e3.storage.refs.check_component's, for every path that makes a ref)."""
     try:
         return refs.check_component("workspace", ws)
     except E3Error as e:
@@ -333,10 +333,10 @@ def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | N
     """A commit on `parent` whose tree is the parent's with `changes` applied, rebuilding only the changed subtrees.
 
     The new blobs, trees and commit are built in Python and written together
-    (one pack when there are many, see e3.git_objects): a flush of `e3 start`
+    (one pack when there are many, see e3.storage.git_objects): a flush of `e3 start`
     would otherwise write two loose objects per task output.
     """
-    from e3.git_objects import BLOB, BLOB_MODE, COMMIT, TREE, TREE_MODE, NewObjects, commit_bytes
+    from e3.storage.git_objects import BLOB, BLOB_MODE, COMMIT, TREE, TREE_MODE, NewObjects, commit_bytes
 
     new = NewObjects(repo)
     blobs: dict[str, bytes] = {}
@@ -403,8 +403,8 @@ def remove(repo: "Repository", ws: str) -> None:
 
 
 def resolve_package(repo: "Repository", name: str, version: str | None) -> tuple[str, str]:
-    """(version, package object hash) of NAME@VERSION, by e3.package's rules (no version: the only one imported)."""
-    from e3 import package
+    """(version, package object hash) of NAME@VERSION, by e3.repo.package's rules (no version: the only one imported)."""
+    from e3.repo import package
 
     found = package.resolve(repo, name, version)
     return found.version, found.package_hash
@@ -412,7 +412,7 @@ def resolve_package(repo: "Repository", name: str, version: str | None) -> tuple
 
 def parse_package_spec(spec: str) -> tuple[str, str | None]:
     """'name@1.0.0' -> ('name', '1.0.0'); 'name' -> ('name', None)."""
-    from e3 import package
+    from e3.repo import package
 
     return package.parse_spec(spec)
 
@@ -513,8 +513,8 @@ def deploy(repo: "Repository", ws: str, package_name: str, version: str | None =
 
 
 def _remember(repo: "Repository", view: WorkspaceView) -> None:
-    """Cache the new tree for `e3 start` (see e3.exec.snapshot): the next run then reads no git."""
-    from e3.exec import snapshot
+    """Cache the new tree for `e3 start` (see e3.repo.snapshot): the next run then reads no git."""
+    from e3.repo import snapshot
 
     snapshot.remember(repo, snapshot.Snapshot(view.commit, view.package_hash, dict(view.datasets)))
 
@@ -675,13 +675,13 @@ def _belongs(repo: "Repository", ws: str, commit: str) -> bool:
 
 
 def resolve(repo: "Repository", ws: str, rev: str) -> str:
-    """A commit of `ws` named by a revision (the grammar of e3-rev-parse(1), see e3.revision).
+    """A commit of `ws` named by a revision (the grammar of e3-rev-parse(1), see e3.repo.revision).
 
     Relative to the workspace: empty or `HEAD` is now, and a bare suffix
     (`~2`, `^`, `@{1}`) applies to it. The commit must be in the workspace's
     history or its reflog: `dev~1`, `dev@{3}`, `3f2a9c1`.
     """
-    from e3 import revision
+    from e3.repo import revision
 
     head = _head(repo, ws)  # an unknown workspace is named as such, not as a bad revision
     text = rev.strip()
@@ -709,7 +709,7 @@ def resolve(repo: "Repository", ws: str, rev: str) -> str:
 
 def running_pid(repo: "Repository", ws: str) -> int | None:
     """The pid of the `e3 start` running `ws`, 0 if it runs but its pid is unknown, or None if it is not running."""
-    from e3.exec import locks
+    from e3.storage import locks
 
     name = f"dataflow-{check_name(ws)}"
     if not locks.is_held(repo, name):
@@ -731,7 +731,7 @@ def dataflow_guard(repo: "Repository", ws: str, operation: str):
     """
     import time
 
-    from e3.exec.locks import Lock, LockHeld
+    from e3.storage.locks import Lock, LockHeld
 
     lock = Lock(repo, f"dataflow-{check_name(ws)}", operation)
     deadline = time.monotonic() + BUSY_WAIT
@@ -756,7 +756,7 @@ def dataflow_guard(repo: "Repository", ws: str, operation: str):
 @contextlib.contextmanager
 def workspace_lock(repo: "Repository", ws: str, operation: str):
     """Hold `locks/workspace-WS.lock` for one read-modify-commit; waits for the current holder."""
-    from e3.exec.locks import Lock
+    from e3.storage.locks import Lock
 
     with Lock(repo, f"workspace-{check_name(ws)}", operation):
         yield
@@ -818,7 +818,7 @@ def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | 
         objects.add(task_hash)
         objects.add(load_task(repo.objects, task_hash).command_ir)
     objects.update(r.hash for r in pkg.refs.values() if r.kind == "value" and r.hash)
-    from e3.package_zip import write_package_zip
+    from e3.repo.package_zip import write_package_zip
 
     count = write_package_zip(zip_path, name, version, package_hash, ((h, repo.objects.read(h)) for h in sorted(objects)))
     return ExportReport(name, version, package_hash, count)

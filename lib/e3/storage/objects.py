@@ -824,7 +824,7 @@ def sweep_files(directory: str | os.PathLike[str], limit: float, match: Callable
 
 def held_by_a_writer(path: str) -> bool:
     """True if a live writer holds the temporary file: the store's writers (and the queue's, see
-    e3.exec.queue.enqueue_claimed) flock theirs until the rename."""
+    e3.storage.queue.enqueue_claimed) flock theirs until the rename."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:

@@ -1,10 +1,10 @@
 """A warm worker process of e3.exec.pool: East loaded once, tasks run in-process one after another.
 
-Started as `python -m e3.exec.worker_main RFD WFD TFD [PLATFORM...]`: it reads
+Started as `python -m e3.exec.pool_worker RFD WFD TFD [PLATFORM...]`: it reads
 request frames from RFD and answers on WFD (frames: 4-byte big-endian length,
 then one CBOR map; see e3.exec.pool). Before its first task it imports the East
 runtime and the named platform packages, then says `{"ready": pid}`. For each
-request it opens the task's log, runs the execution through e3.exec.runner, and
+request it opens the task's log, runs the execution through e3.exec.invocation, and
 answers `{"id", "outcome"}`; when the task is spawned it first tells
 `{"id", "pgid"}`, so the pool can kill that group if this worker dies. A request
 with `record` (the execution's start time) also asks for its terminal record:
@@ -28,7 +28,7 @@ import sys
 
 import cbor2
 
-from e3.store import read_exactly, write_exactly
+from e3.storage.objects import read_exactly, write_exactly
 
 HEADER = struct.Struct(">I")
 
@@ -55,10 +55,11 @@ def write_frame(fd: int, *messages: dict) -> None:
 
 
 def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
-    from e3.exec import identity, logs, runner
-    from e3.repository import Repository
+    from e3.storage import identity, logs
+    from e3.exec import invocation
+    from e3.storage.repository import Repository
 
-    runner.preload(preload)
+    invocation.preload(preload)
     repos: dict[str, Repository] = {}
     write_frame(wfd, {"ready": os.getpid()})
     while True:
@@ -87,7 +88,7 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
                     write_frame(wfd, {"id": rid, "recorded": None})  # the pool owner records it
                 continue
         try:
-            outcome = _execute(runner, repo, req, inputs, log, wfd, rid)
+            outcome = _execute(invocation, repo, req, inputs, log, wfd, rid)
             if log is not None and bounds:
                 try:
                     log.end(outcome.status)
@@ -120,7 +121,7 @@ def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | 
     from datetime import datetime, timezone
 
     from e3.errors import E3Error
-    from e3.exec import records
+    from e3.storage import records
 
     try:
         started = datetime.fromtimestamp(float(req["record"]), timezone.utc)
@@ -131,14 +132,14 @@ def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | 
 
 
 def _storage_error(e: OSError, path):
-    from e3.store import _storage_error as store_error
+    from e3.storage.objects import _storage_error as store_error
 
     return store_error(e, path)
 
 
-def _execute(runner, repo, req: dict, inputs: list[str], log, wfd: int, rid: int):
+def _execute(invocation, repo, req: dict, inputs: list[str], log, wfd: int, rid: int):
     try:
-        return runner.execute(
+        return invocation.execute(
             repo,
             req["task"],
             inputs,
@@ -153,7 +154,7 @@ def _execute(runner, repo, req: dict, inputs: list[str], log, wfd: int, rid: int
         message = f"internal error: {type(e).__name__}: {e}"
         if log is not None:
             log.write("stderr", f"e3: {message}\n".encode())
-        return runner.Outcome("error", message=message)
+        return invocation.Outcome("error", message=message)
 
 
 def _die_with_parent() -> None:

@@ -26,13 +26,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
-from e3.exec import queue, records
-from e3.exec.dataflow import Job
-from e3.exec.runner import Outcome
+from e3.storage import queue, records
+from e3.exec.scheduler import Job
+from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
     from e3.exec.pool import WorkerPool
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 RUNNER = queue.DEFAULT_RUNNER
 PREFETCH = 2
@@ -42,7 +42,7 @@ SHARED = 4
 FOREIGN_POLL = 0.05
 """Seconds between looks at executions claimed by other workers."""
 SERVED_CHECK = 0.25
-"""Seconds between looks for workers started by hand (e3.exec.queue.served)."""
+"""Seconds between looks for workers started by hand (e3.storage.queue.served)."""
 
 
 class QueueExecutor:
@@ -101,9 +101,9 @@ class QueueExecutor:
 
     def drop(self, items: list[tuple[queue.Entry, str]]) -> list[tuple[queue.Entry, str]]:
         """Take these entries off the queue unrun, each with an `error` record giving its reason
-        (see e3.exec.worker.drop); return those dropped (an entry a live worker has claimed
+        (see e3.exec.queue_worker.drop); return those dropped (an entry a live worker has claimed
         meanwhile is that worker's)."""
-        from e3.exec.worker import drop
+        from e3.exec.queue_worker import drop
 
         dropped = drop(self.repo, RUNNER, [(e, f"dropped from the queue by e3 start: {why}") for e, why in items])
         reasons = {e.execution_id: why for e, why in items}
@@ -258,7 +258,7 @@ class QueueExecutor:
 
     def _start(self, job: Job, claim: queue.Claim, fresh: bool = False) -> None:
         from e3.exec.pool import TaskRequest
-        from e3.exec.worker import known_outcome
+        from e3.exec.queue_worker import known_outcome
 
         self._starting = (job, claim)  # a Ctrl-C from here on still finds the claim
 
@@ -310,7 +310,7 @@ class QueueExecutor:
         return o
 
     def _record(self, job: Job, claim: queue.Claim, started: datetime, outcome: Outcome) -> None:
-        from e3.exec.worker import record_outcome
+        from e3.exec.queue_worker import record_outcome
 
         record_outcome(self.repo, claim.entry, outcome, started, durable=False)
 
@@ -347,7 +347,7 @@ class QueueExecutor:
             return None
         if s.kind == "success" and s.output_hash and not self.force:
             return Outcome("success", s.output_hash)  # this execution or an equal one: the memo holds
-        from e3.exec.worker import outcome_of
+        from e3.exec.queue_worker import outcome_of
 
         rec = records.load(self.repo, s.record_hash)
         if rec.execution_id != eid:

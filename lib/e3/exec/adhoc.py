@@ -3,7 +3,7 @@
 Outside any workspace, but memoized like every execution: the inputs are
 stored (canonical encoding, as `e3 set` stores them), the task_id is the task
 object's hash with the input hashes, and a success recorded for that task_id
-is reused unless forced. The run itself goes through e3.exec.runner in this
+is reused unless forced. The run itself goes through e3.exec.invocation in this
 process (an East task never spawns `east-py run` unless asked), with its output
 in `logs/<TASK_ID>.eastl` and, live, on `echo`.
 """
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, BinaryIO, Sequence
 from e3.errors import NotFound, TaskNotFound, UsageError
 
 if TYPE_CHECKING:
-    from e3.exec.runner import Outcome
-    from e3.repository import Repository
+    from e3.exec.invocation import Outcome
+    from e3.storage.repository import Repository
 
 FUNCTION_IR = "function_ir"
 
@@ -33,7 +33,7 @@ class AdhocResult:
 
 def parse_task_spec(spec: str) -> tuple[str, str | None, str]:
     """`pkg/task` or `pkg@ver/task` -> (pkg, ver or None, task)."""
-    from e3.package import parse_spec
+    from e3.repo.package import parse_spec
 
     pkg, sep, task = spec.partition("/")
     if not sep or not pkg or not task:
@@ -58,8 +58,9 @@ def run_adhoc(
     task's input order (an East task's own function may be left out: the package has it).
     A format of None is refused, naming the input. The output stays in the store."""
     from e3 import east
-    from e3.package import read_package
-    from e3.exec import identity, records, runner
+    from e3.repo.package import read_package
+    from e3.storage import identity, records
+    from e3.exec import invocation
     from e3.model.paths import format_tree_path
     from e3.model.task import load_task
 
@@ -107,7 +108,7 @@ def run_adhoc(
     if not force:
         summary = records.summary(repo, tid)
         if summary is not None and summary.kind == "success" and summary.output_hash and repo.objects.exists(summary.output_hash):
-            outcome = runner.Outcome("success", output_hash=summary.output_hash, exit_code=0)
+            outcome = invocation.Outcome("success", output_hash=summary.output_hash, exit_code=0)
             cached = True
     if outcome is None:
         outcome = _execute(repo, tid, task_hash, input_hashes, force_spawn, timeout, echo)
@@ -115,13 +116,14 @@ def run_adhoc(
 
 
 def _execute(repo, tid, task_hash, input_hashes, force_spawn, timeout, echo) -> "Outcome":
-    from e3.exec import logs, records, runner
+    from e3.storage import logs, records
+    from e3.exec import invocation
 
     execution_id = uuid.uuid4().hex
     started = records.now()
     with logs.open_log(repo, tid, execution_id) as log:
         sink = logs.Tee(log, echo) if echo is not None else log
-        outcome = runner.execute(repo, task_hash, input_hashes, force_spawn=force_spawn, timeout=timeout, log=sink)
+        outcome = invocation.execute(repo, task_hash, input_hashes, force_spawn=force_spawn, timeout=timeout, log=sink)
         log.end(outcome.status)
     done = records.now()
     hashes = tuple(input_hashes)

@@ -6,17 +6,17 @@ Shared by `e3-run-task` and the pool embedded in `e3 start`. For one claim:
    reused, not run. An outcome already recorded under this very execution id
    means a worker finished it and died before completing the claim: it is not
    run again either.
-2. The task runs (e3.exec.runner), its output streaming into
+2. The task runs (e3.exec.invocation), its output streaming into
    `logs/<TASK_ID>.eastl`. (Who runs it is known from its claim, whose flock
    dies with the worker: no `running` record is written, as in `e3 start`.)
 3. The outcome's record (`success` / `failed` / `error`) is stored.
-4. A success's output is written into the workspace with e3.workspace.transact,
+4. A success's output is written into the workspace with e3.repo.workspace.transact,
    only if the task's input datasets still hold the hashes it ran on and the
    workspace still has that task: an output computed from inputs that have
    since changed is never written (it stays in the memo, under its task_id).
 5. Only then is the claim completed.
 
-A crash anywhere before 5 requeues the entry (e3.exec.queue), and the next
+A crash anywhere before 5 requeues the entry (e3.storage.queue), and the next
 worker resumes at the first step not yet done: so every execution's outcome is
 recorded once, and its output written once, whatever dies when. The task itself
 runs at least once: a crash between its end and step 3 runs it again
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from e3.errors import E3Error, NotFound, StorageError
-from e3.exec import queue, records
+from e3.storage import queue, records
 
 if TYPE_CHECKING:
-    from e3.exec.queue import Claim, Entry
-    from e3.exec.runner import Outcome
-    from e3.repository import Repository
+    from e3.storage.queue import Claim, Entry
+    from e3.exec.invocation import Outcome
+    from e3.storage.repository import Repository
 
 # How a claim ended, reported per execution.
 RAN, CACHED, RECORDED = "ran", "cached", "recorded"
@@ -82,7 +82,7 @@ Execute = Callable[..., "Outcome"]
 
 def known_outcome(repo: "Repository", entry: "Entry") -> tuple[str, "Outcome"] | None:
     """(how, outcome) if this entry needs no run: a reusable success, or its own outcome already recorded."""
-    from e3.exec.runner import Outcome
+    from e3.exec.invocation import Outcome
 
     s = records.summary(repo, entry.task_id)
     if s is None:
@@ -101,7 +101,7 @@ def known_outcome(repo: "Repository", entry: "Entry") -> tuple[str, "Outcome"] |
 
 
 def outcome_of(rec: records.Record) -> "Outcome":
-    from e3.exec.runner import Outcome
+    from e3.exec.invocation import Outcome
 
     if rec.kind == "success":
         return Outcome("success", output_hash=rec.output_hash, exit_code=0)
@@ -123,10 +123,10 @@ def run_execution(
 
     With `durable=False` nothing is fsynced: the caller syncs before the outcome counts (see `Batch`).
     """
-    from e3.exec import logs
+    from e3.storage import logs
 
     if execute is None:
-        from e3.exec.runner import execute
+        from e3.exec.invocation import execute
     # No `running` record: the claim's flock says who runs it and dies with its holder
     # (`e3 workspace status` reads the queue), and a record costs two file writes.
     started = records.now()
@@ -137,7 +137,7 @@ def run_execution(
                 repo, entry.task_hash, list(entry.input_hashes), timeout=timeout, log=log, on_spawn=on_spawn, durable=durable
             )
         except KeyboardInterrupt:
-            from e3.exec.runner import Outcome
+            from e3.exec.invocation import Outcome
 
             outcome = Outcome("cancelled", message="cancelled")
         if outcome.status == "error" and _disk_full(outcome.message):
@@ -155,7 +155,7 @@ def run_execution(
 
 
 def _disk_full(message: str | None) -> bool:
-    # e3.store words every ENOSPC this way (StorageError); the runner passes its message on.
+    # e3.storage.objects words every ENOSPC this way (StorageError); the runner passes its message on.
     return bool(message) and "no space left on device" in message.lower()
 
 
@@ -175,8 +175,8 @@ def drop(repo: "Repository", runner: str, items: Sequence[tuple["Entry", str]]) 
     stays) or the outcome of a later execution. The records are made durable together
     before the claims are completed.
     """
-    from e3.exec import logs
-    from e3.exec.runner import Outcome
+    from e3.storage import logs
+    from e3.exec.invocation import Outcome
 
     claims = []
     dropped = []
@@ -224,7 +224,7 @@ def write_outputs(repo: "Repository", ws: str, items: Sequence[tuple["Entry", st
     Returns execution id -> None if written (or already there), else why not.
     Entries are applied in order, so a batch may hold a task and its consumer.
     """
-    from e3 import workspace
+    from e3.repo import workspace
     from e3.model.task import load_task
 
     inputs = {e.execution_id: load_task(repo.objects, e.task_hash).inputs for e, _ in items}
@@ -486,7 +486,7 @@ class Worker:
     def stop(self) -> None:
         """Claim nothing more; kill running spawned tasks (they are recorded as failed or cancelled)."""
         self.stopping.set()
-        from e3.exec.runner import kill_group
+        from e3.exec.invocation import kill_group
 
         with self._mutex:
             groups = list(self._groups)

@@ -4,7 +4,7 @@ A workspace's package says which datasets exist and their types (its
 structure); the workspace's newest commit says which hold a value. Setting
 one type-checks the value against the dataset's type, stores its canonical
 encoding (so a value has one hash whichever format it came in, and memoized
-tasks see the same input), and commits through `e3.workspace.set_dataset`.
+tasks see the same input), and commits through `e3.repo.workspace.set_dataset`.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from e3 import workspace
+from e3.repo import workspace
 from e3.errors import DatasetNotFound, DatasetNotWritable, FormatError, TypeMismatch
 from e3.model.paths import TreePath, format_tree_path, parse_dataset_path
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 
 @dataclass(frozen=True)

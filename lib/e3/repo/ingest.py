@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Callable
 
 from e3.container import MAGIC, PREFIX_SIZE
 from e3.errors import FormatError, StorageError, TypeMismatch, UsageError
-from e3.store import CHUNK, ObjectStore
+from e3.storage.objects import CHUNK, ObjectStore
 
 FULL_CHECK_LIMIT = 256 << 20
 SMALL = 1 << 20

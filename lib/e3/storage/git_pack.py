@@ -28,7 +28,7 @@ import struct
 import zlib
 from typing import Sequence
 
-from e3.store import unlink_if_present, write_exactly
+from e3.storage.objects import unlink_if_present, write_exactly
 
 COMMIT, TREE, BLOB = 1, 2, 3
 """Pack type numbers (git's OBJ_COMMIT, OBJ_TREE, OBJ_BLOB)."""
@@ -232,7 +232,7 @@ def verify_pack(pack_dir: str, name: str) -> str | None:
     Checks what git's trailers promise: the pack's last 20 bytes are the SHA-1 of
     the rest (read in chunks, never whole), the index is a version 2 index whose own
     trailer matches it and which names that same pack checksum. Each object's
-    bytes are libgit2's to inflate (see e3.fsck).
+    bytes are libgit2's to inflate (see e3.repo.fsck).
     """
     path = os.path.join(pack_dir, name + ".pack")
     try:

@@ -22,15 +22,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterable
 
-from e3 import refs
+from e3.storage import refs
 from e3.errors import CorruptObject, E3Error, FormatError, PackageExists, PackageInvalid, PackageNotFound, RefMoved, UsageError
-from e3.store import hash_bytes
+from e3.storage.objects import hash_bytes
 
 if TYPE_CHECKING:
     from e3.model.package import Package
     from e3.model.task import TaskObject
-    from e3.package_zip import ZipContents
-    from e3.repository import Repository
+    from e3.repo.package_zip import ZipContents
+    from e3.storage.repository import Repository
 
 PREFIX = "refs/packages/"
 LEAF = ("package",)
@@ -177,7 +177,7 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
     (`e3 watch` rebuilds a source whose version did not change); the package
     ref's history keeps the version it replaced.
     """
-    from e3.package_zip import read_package_zip, store_object
+    from e3.repo.package_zip import read_package_zip, store_object
 
     with read_package_zip(zip_path) as contents:
         name, version, package_hash = contents.name, contents.version, contents.package_hash
@@ -203,7 +203,7 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
         if current != package_hash:
             raise PackageExists(_clash(name, version, current or "nothing", package_hash), packageName=name, version=version) from None
         return ImportResult(name, version, package_hash, 0, False)
-    from e3.exec import snapshot
+    from e3.repo import snapshot
 
     snapshot.remember_tasks(repo, package_hash, tasks)  # decoded above: the first run plans without East
     return ImportResult(name, version, package_hash, len(needed), True)
@@ -320,7 +320,7 @@ class ExportResult:
 
 def export_zip(repo: "Repository", name: str, version: str | None, out: "str | os.PathLike[str] | BinaryIO") -> ExportResult:
     """Write NAME@VERSION and every object it reaches as a package zip (deterministic bytes), to a path or into a binary file."""
-    from e3.package_zip import write_package_zip
+    from e3.repo.package_zip import write_package_zip
 
     found = resolve(repo, name, version)
     store = repo.objects

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 from e3.errors import CorruptObject, E3Error, ObjectNotFound
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 SPAWN_ALL_ENV = "E3_SPAWN_ALL"
 KILL_GRACE = 1.0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from e3.errors import NotARepository, RepositoryExists, StorageError
-from e3.store import ObjectStore
+from e3.storage.objects import ObjectStore
 
 if TYPE_CHECKING:
     import pygit2

@@ -9,8 +9,9 @@ from runner_tasks import AS, East, Integer, String, bash_command, constant_comma
 
 import east  # noqa: E402
 
-from e3.exec import command, logs, runner  # noqa: E402
-from e3.repository import open_repository  # noqa: E402
+from e3.exec import command, invocation
+from e3.storage import logs  # noqa: E402
+from e3.storage.repository import open_repository  # noqa: E402
 
 
 class ListLog:
@@ -53,20 +54,20 @@ def test_command_ir_that_is_not_a_function_is_a_command_error(r):
 
 def test_east_py_run_argv_is_recognised_with_or_without_uv_prefix():
     ins, out = ["/s/0", "/s/1", "/s/2"], "/s/o"
-    plan = runner.parse_east_run(["east-py", "run", "-p", "east-py-std", "-i", "/s/2", "-i", "/s/1", "-o", out, "/s/0"], ins, out)
-    assert plan == runner.EastRun(("east-py-std",), 0, (2, 1))
-    assert runner.parse_east_run(["uv", "run", "east-py", "run", "-o", out, "/s/0"], ins, out) == runner.EastRun((), 0, ())
+    plan = invocation.parse_east_run(["east-py", "run", "-p", "east-py-std", "-i", "/s/2", "-i", "/s/1", "-o", out, "/s/0"], ins, out)
+    assert plan == invocation.EastRun(("east-py-std",), 0, (2, 1))
+    assert invocation.parse_east_run(["uv", "run", "east-py", "run", "-o", out, "/s/0"], ins, out) == invocation.EastRun((), 0, ())
     # anything we do not emulate is spawned as given
-    assert runner.parse_east_run(["east-py", "run", "-v", "-o", out, "/s/0"], ins, out) is None
-    assert runner.parse_east_run(["east-py", "run", "-i", "/elsewhere", "-o", out, "/s/0"], ins, out) is None
-    assert runner.parse_east_run(["east-py", "run", "/s/0"], ins, out) is None
-    assert runner.parse_east_run(["docker", "run", "east-py", "run", "-o", out, "/s/0"], ins, out) is None
-    assert runner.parse_east_run(["bash", "-c", "x"], ins, out) is None
+    assert invocation.parse_east_run(["east-py", "run", "-v", "-o", out, "/s/0"], ins, out) is None
+    assert invocation.parse_east_run(["east-py", "run", "-i", "/elsewhere", "-o", out, "/s/0"], ins, out) is None
+    assert invocation.parse_east_run(["east-py", "run", "/s/0"], ins, out) is None
+    assert invocation.parse_east_run(["docker", "run", "east-py", "run", "-o", out, "/s/0"], ins, out) is None
+    assert invocation.parse_east_run(["bash", "-c", "x"], ins, out) is None
 
 
 def test_east_task_runs_in_process_and_stores_its_output(r):
     th, ins = east_task(r.objects, inc(), [value(41, Integer)])
-    out = runner.execute(r, th, ins)
+    out = invocation.execute(r, th, ins)
     assert out.status == "success", out
     assert e3_value(r, out.output_hash) == 42
 
@@ -94,32 +95,32 @@ def e3_value(r, h):
 )
 def test_in_process_output_is_byte_equal_to_a_spawned_east_py_run(r, params, out_type, body, inputs):
     th, ins = east_task(r.objects, function(params, out_type, body), [value(v, t) for v, t in inputs])
-    warm = runner.execute(r, th, ins)
-    cold = runner.execute(r, th, ins, force_spawn=True)
+    warm = invocation.execute(r, th, ins)
+    cold = invocation.execute(r, th, ins, force_spawn=True)
     assert warm.status == cold.status == "success", (warm, cold)
     assert warm.output_hash == cold.output_hash
 
 
 def test_a_worker_keeps_a_bounded_number_of_compiled_functions(r, monkeypatch):
     # A fan-out's tasks are each a function of their own: a long-lived worker must not keep them all.
-    monkeypatch.setattr(runner, "COMPILED_KEPT", 2)
-    monkeypatch.setattr(runner, "_functions", {})
+    monkeypatch.setattr(invocation, "COMPILED_KEPT", 2)
+    monkeypatch.setattr(invocation, "_functions", {})
     for k in range(1, 5):
         th, ins = east_task(r.objects, function([Integer], Integer, lambda b, x, k=k: x + k), [value(10, Integer)])
-        out = runner.execute(r, th, ins)
+        out = invocation.execute(r, th, ins)
         assert out.status == "success" and r.objects.read(out.output_hash) == value(10 + k, Integer)
-        assert len(runner._functions) <= 2
-    again = runner.execute(r, th, ins)  # the newest is still there; an evicted one is compiled again
+        assert len(invocation._functions) <= 2
+    again = invocation.execute(r, th, ins)  # the newest is still there; an evicted one is compiled again
     assert again.output_hash == out.output_hash
 
 
 def test_spawn_all_setting_spawns_east_tasks(r, monkeypatch):
     # A command whose argv names a runner that is not installed: only a spawn can fail on it.
     th, ins = east_task(r.objects, inc(), [value(1, Integer)], east_command(prefix=("uv", "run", "east-py", "run")))
-    assert runner.execute(r, th, ins).status == "success"
+    assert invocation.execute(r, th, ins).status == "success"
     monkeypatch.setenv("E3_SPAWN_ALL", "1")
     log = ListLog()
-    spawned = runner.execute(r, th, ins, log=log)
+    spawned = invocation.execute(r, th, ins, log=log)
     assert spawned.status in ("failed", "error")
 
 
@@ -127,11 +128,11 @@ def test_east_runtime_error_fails_the_task_with_its_message_in_the_log(r):
     fn = function([Integer], Integer, lambda b, x: East.error(East.str("boom")))
     th, ins = east_task(r.objects, fn, [value(1, Integer)])
     log = ListLog()
-    out = runner.execute(r, th, ins, log=log)
+    out = invocation.execute(r, th, ins, log=log)
     assert (out.status, out.exit_code) == ("failed", 1)
     assert log.text("stderr") == "Error: boom\n"
     spawned_log = ListLog()
-    spawned = runner.execute(r, th, ins, force_spawn=True, log=spawned_log)
+    spawned = invocation.execute(r, th, ins, force_spawn=True, log=spawned_log)
     assert (spawned.status, spawned.exit_code) == ("failed", 1)
     assert "Error: boom" in spawned_log.text("stderr")
 
@@ -146,7 +147,7 @@ def test_console_output_of_an_in_process_task_goes_to_its_log(r, capfd):
 
     th, ins = east_task(r.objects, function([Integer], Integer, body), [value(1, Integer)])
     log = ListLog()
-    assert runner.execute(r, th, ins, log=log).status == "success"
+    assert invocation.execute(r, th, ins, log=log).status == "success"
     assert log.records == [("stdout", b"hello\n"), ("stderr", b"warn\n")]
     seen = capfd.readouterr()
     assert "hello" not in seen.out and "warn" not in seen.err
@@ -157,7 +158,7 @@ def test_shell_task_runs_on_files_and_streams_its_output(r):
     th = make_task(r.objects, bash_command(script), 1)
     x = r.objects.write(value(7, Integer))
     log = ListLog()
-    out = runner.execute(r, th, [x], log=log)
+    out = invocation.execute(r, th, [x], log=log)
     assert out.status == "success" and out.output_hash == x
     assert log.text("stdout").startswith("reading ") and log.text("stderr") == "done\n"
     assert not any(p.name.startswith("run-") for p in r.path("tmp").iterdir()), "scratch directory left behind"
@@ -165,26 +166,26 @@ def test_shell_task_runs_on_files_and_streams_its_output(r):
 
 def test_shell_task_nonzero_exit_fails_with_its_status(r):
     th = make_task(r.objects, bash_command("exit 3"), 0)
-    out = runner.execute(r, th, [])
+    out = invocation.execute(r, th, [])
     assert (out.status, out.exit_code) == ("failed", 3)
 
 
 def test_shell_task_that_writes_no_output_is_an_error(r):
     th = make_task(r.objects, bash_command("true"), 0)
-    out = runner.execute(r, th, [])
+    out = invocation.execute(r, th, [])
     assert out.status == "error" and "no output" in out.message
 
 
 def test_missing_program_is_an_error(r):
     th = make_task(r.objects, constant_command(["/nonexistent/e3-prog"]), 0)
-    out = runner.execute(r, th, [])
+    out = invocation.execute(r, th, [])
     assert out.status == "error" and "cannot run" in out.message
 
 
 def test_timeout_kills_the_whole_process_group(r, tmp_path):
     marker = tmp_path / "child-survived"
     th = make_task(r.objects, bash_command(f"(sleep 1; touch {marker}) & sleep 30"), 0)
-    out = runner.execute(r, th, [], timeout=0.3)
+    out = invocation.execute(r, th, [], timeout=0.3)
     assert out.status == "error" and "timed out" in out.message
     import time
 
@@ -194,19 +195,19 @@ def test_timeout_kills_the_whole_process_group(r, tmp_path):
 
 def test_wrong_number_of_inputs_is_an_error(r):
     th, ins = east_task(r.objects, inc(), [value(1, Integer)])
-    assert runner.execute(r, th, ins[:1]).status == "error"
+    assert invocation.execute(r, th, ins[:1]).status == "error"
 
 
 def test_missing_input_object_is_an_error(r):
     th, ins = east_task(r.objects, inc(), [value(1, Integer)])
-    out = runner.execute(r, th, [ins[0], "0" * 64])
+    out = invocation.execute(r, th, [ins[0], "0" * 64])
     assert out.status == "error" and "not found" in out.message
 
 
 def test_runner_writes_into_a_task_log(r):
     th = make_task(r.objects, bash_command("echo hi; exit 1"), 0)
     with logs.open_log(r, "a" * 64, "exec-1") as log:
-        out = runner.execute(r, th, [], log=log)
+        out = invocation.execute(r, th, [], log=log)
         log.end(out.status)
     recs = logs.read_records(logs.log_path(r, "a" * 64))
     assert [x["stream"] for x in recs] == ["start", "stdout", "end"]

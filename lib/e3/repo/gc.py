@@ -1,10 +1,10 @@
 """Garbage collection: remove what nothing reaches, then pack git's objects.
 
-1. Mark (e3.reachability): refs, reflogs, all history, `tasks/`, the queue.
+1. Mark (e3.repo.reachability): refs, reflogs, all history, `tasks/`, the queue.
 2. Sweep e3 objects: an object is removed only if it is unreachable AND its
    mtime is older than the grace period (default two weeks, git's
    `gc.pruneExpire`) AND older than the moment gc started. Writers freshen the
-   mtime of an object they store again (e3.store), so an object a writer has
+   mtime of an object they store again (e3.storage.objects), so an object a writer has
    just (re)written is never taken, whatever the grace period. Before deleting,
    the roots are walked again (cheaply: history already seen is skipped) to
    catch refs moved during the mark, and each object's mtime is checked again.
@@ -21,7 +21,7 @@
    share the `objects/` directory (it would complain about every one of them).
    Every git command runs with `gc.auto=0`, so git never starts a gc of its own.
    The repack holds `locks/packs.lock`, which a writer consolidating e3's small
-   packs (e3.git_objects.consolidate) also takes, so neither removes a pack the
+   packs (e3.storage.git_objects.consolidate) also takes, so neither removes a pack the
    other reads.
    Without a `git` executable, step 4 packs nothing and says so.
 
@@ -41,11 +41,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from e3.errors import E3Error, StorageError, UsageError
-from e3.store import PACK_TMP_PREFIXES, sweep_files
-from e3.reachability import VALUE, Walker
+from e3.storage.objects import PACK_TMP_PREFIXES, sweep_files
+from e3.repo.reachability import VALUE, Walker
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 DEFAULT_PRUNE = "2.weeks.ago"
 TMP_MIN_AGE = 3600.0
@@ -99,7 +99,7 @@ class GcReport:
 
 
 def gc(repo: "Repository", prune: str = DEFAULT_PRUNE, dry_run: bool = False, pack: bool = True) -> GcReport:
-    from e3.exec.locks import Lock
+    from e3.storage.locks import Lock
 
     started = time.time()
     cutoff = parse_expiry(prune, started)
@@ -172,7 +172,7 @@ def _refuse_on_damage(problems) -> None:  # noqa: ANN001 - list of Problem
 
 def _refuse_on_damaged_packs(repo: "Repository") -> None:
     """A damaged pack may hold history the walk cannot read, and git's repack would fail on it."""
-    from e3 import git_pack
+    from e3.storage import git_pack
 
     pack_dir = repo.path("objects", "pack")
     damaged = [(name, why) for name in sorted(git_pack.pack_names(pack_dir)) if (why := git_pack.verify_pack(pack_dir, name))]
@@ -209,8 +209,8 @@ def _git_upkeep(repo: "Repository", reachable_git: set[str], prune: str, limit: 
         else:
             when = datetime.fromtimestamp(limit, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000")
             repack += ["-A", f"--unpack-unreachable={when}"]
-        from e3.exec.locks import Lock
-        from e3.git_objects import PACKS_LOCK
+        from e3.storage.locks import Lock
+        from e3.storage.git_objects import PACKS_LOCK
 
         # A writer's consolidation removes packs too: neither may delete a pack the other is reading.
         with Lock(repo, PACKS_LOCK, "gc"):
@@ -219,7 +219,7 @@ def _git_upkeep(repo: "Repository", reachable_git: set[str], prune: str, limit: 
                 if proc.returncode != 0:
                     detail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
                     raise StorageError(f"git {args[0]} failed: {detail}")
-        from e3 import refs
+        from e3.storage import refs
 
         refs._packed_cache.clear()
         summary = f"packed git's objects ({len(loose)} were loose)"

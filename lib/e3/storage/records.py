@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from e3.errors import FormatError
-from e3.store import link_new_file, unlink_if_present, write_exactly
+from e3.storage.objects import link_new_file, unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 KINDS = ("running", "success", "failed", "error")
 
@@ -75,7 +75,7 @@ def now() -> datetime:
 
 
 def terminal(execution_id: str, input_hashes, outcome, started_at: datetime) -> Record:
-    """The record that ends an execution with `outcome` (an e3.exec.runner.Outcome): success,
+    """The record that ends an execution with `outcome` (an e3.exec.invocation.Outcome): success,
     failed with its exit code, or error with its message (a cancelled run is an error saying so)."""
     done = now()
     inputs = tuple(input_hashes)

@@ -16,7 +16,7 @@ Reading checks every name (absolute paths, `..`) up front, and an object's
 bytes against its name (and against those of another entry of the same name)
 when it is read: an entry the package does not reach is never read, so a
 stray or damaged one costs nothing. It never extracts by name. It knows bytes,
-not East values: decoding is e3.package's job.
+not East values: decoding is e3.repo.package's job.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from e3.errors import CorruptObject, E3Error, PackageInvalid, StorageError
-from e3.refs import check_component
+from e3.storage.refs import check_component
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 """The earliest time a zip can record: entries carry it, so zips are reproducible."""
@@ -293,7 +293,7 @@ def _read_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str) -
         raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
 
 
-def store_object(contents: ZipContents, obj: str, store) -> None:  # noqa: ANN001 - an e3.store.ObjectStore
+def store_object(contents: ZipContents, obj: str, store) -> None:  # noqa: ANN001 - an e3.storage.objects.ObjectStore
     """Write one object of the zip into `store` (without fsync: the caller syncs), checked against
     its name as it is copied (one pass): a big one is streamed, never held whole."""
     data = contents.cached.get(obj)

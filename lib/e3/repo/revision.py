@@ -20,11 +20,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from e3 import refs
+from e3.storage import refs
 from e3.errors import AmbiguousObject, E3Error, InvalidHash, NotFound, ObjectNotFound, RefError, UsageError
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 _SPLIT = re.compile(r"^(?P<base>[^~^]*?)(?P<reflog>@\{(?P<n>\d+)\})?(?P<walk>(?:[~^]\d*)*)$")
 _STEP = re.compile(r"([~^])(\d*)")

@@ -25,12 +25,12 @@ import zlib
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, NamedTuple
 
 from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError
-from e3.store import unlink_if_present
+from e3.storage.objects import unlink_if_present
 
 if TYPE_CHECKING:
     import pygit2
 
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 ZERO = "0" * 40
 """As OLD: the ref must not exist yet. As NEW: delete."""
@@ -442,7 +442,7 @@ def git_object_type(repo: "Repository", oid: str) -> str | None:
     """'commit', 'tree', 'blob' or 'tag' for a full git object id, None if absent.
 
     A loose object's header is read with zlib alone, and an object stored whole
-    in a pack (e3's commits are, see e3.git_pack) from the pack's index, so
+    in a pack (e3's commits are, see e3.storage.git_pack) from the pack's index, so
     plumbing that moves refs to fresh commits never pays for importing pygit2;
     anything else (a delta, an object not found) asks libgit2.
     """
@@ -455,7 +455,7 @@ def git_object_type(repo: "Repository", oid: str) -> str | None:
         pass
     except (OSError, zlib.error, UnicodeDecodeError):
         raise RefError(f"git object {oid} is corrupt") from None
-    from e3 import git_pack
+    from e3.storage import git_pack
 
     kind = git_pack.packed_type(str(repo.path("objects", "pack")), bytes.fromhex(oid))
     if kind is not None:
@@ -607,7 +607,7 @@ def _in_the_way(repo: "Repository", name: str) -> str:
 
 def write_state(repo: "Repository", entries: Mapping[Path, str], parent: str | None, message: str) -> str:
     """Record `entries` (path -> object hash) as a commit on top of `parent`; return its id."""
-    from e3.git_objects import COMMIT, NewObjects, commit_bytes
+    from e3.storage.git_objects import COMMIT, NewObjects, commit_bytes
 
     new = NewObjects(repo)
     tree = new.build_tree(entries)

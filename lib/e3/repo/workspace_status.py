@@ -30,12 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from e3 import refs, workspace
+from e3.storage import refs
+from e3.repo import workspace
 from e3.errors import RefError
 from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 _tasks: dict[str, object] = {}
 
@@ -70,8 +71,8 @@ def _load_task(repo: "Repository", task_hash: str):
 
 
 def status(repo: "Repository", ws: str) -> WorkspaceStatus:
-    from e3.exec import records
-    from e3.exec.identity import task_id
+    from e3.storage import records
+    from e3.storage.identity import task_id
     from e3.process import Holder
 
     view = workspace.require_deployed(workspace.read(repo, ws))
@@ -142,7 +143,7 @@ def status(repo: "Repository", ws: str) -> WorkspaceStatus:
 
 def _queued(repo: "Repository", ws: str) -> dict[str, tuple[str, int | None]]:
     """Task name -> ('running' | 'queued' | 'interrupted', worker pid) for this workspace's queue entries."""
-    from e3.exec import queue
+    from e3.storage import queue
 
     out: dict[str, tuple[str, int | None]] = {}
     rank = {"queued": 0, "interrupted": 1, "running": 2}

@@ -20,13 +20,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from e3 import refs
+from e3.storage import refs
 from e3.model.paths import TreePath
 
 if TYPE_CHECKING:
     from e3.exec.plan import Graph
     from e3.model.task import TaskObject
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 FORMAT = 1
 
@@ -39,14 +39,14 @@ class Snapshot:
 
 
 def view(repo: "Repository", ws: str) -> Snapshot:
-    """The workspace's newest dataset tree; raises like e3.workspace.read for an unknown workspace."""
+    """The workspace's newest dataset tree; raises like e3.repo.workspace.read for an unknown workspace."""
     commit = refs.read(repo, f"refs/workspaces/{ws}") if _plain(ws) else None
     if commit is not None:
         cached = _load(repo, "views", commit)
         if cached is not None and cached.get("format") == FORMAT:
             datasets = {tuple(k.split("/")): v for k, v in cached["datasets"].items()}
             return Snapshot(commit, cached["package"], datasets)
-    from e3 import workspace
+    from e3.repo import workspace
 
     v = workspace.read(repo, ws)
     snap = Snapshot(v.commit, v.package_hash, dict(v.datasets))

@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from e3 import refs
+from e3.storage import refs
 from e3.errors import E3Error
 
 if TYPE_CHECKING:
-    from e3.exec.locks import LockHolder
-    from e3.repository import Repository
+    from e3.storage.locks import LockHolder
+    from e3.storage.repository import Repository
 
 _GIT_LOOSE = re.compile(r"[0-9a-f]{38}")
 
@@ -145,7 +145,7 @@ def _deployed(repo: "Repository", h: str) -> str | None:
 
 def _queue(repo: "Repository", st: Status) -> None:
     try:
-        from e3.exec import queue
+        from e3.storage import queue
     except ImportError:  # the queue is optional for status
         return
     try:
@@ -155,7 +155,7 @@ def _queue(repo: "Repository", st: Status) -> None:
 
 
 def _executions(repo: "Repository", st: Status) -> None:
-    from e3.exec import records
+    from e3.storage import records
 
     try:
         names = os.listdir(repo.path("tasks"))
@@ -177,7 +177,7 @@ def _executions(repo: "Repository", st: Status) -> None:
 
 
 def _alive(repo: "Repository", record_hash: str) -> bool:
-    from e3.exec import records
+    from e3.storage import records
     from e3.process import Holder
 
     try:
@@ -198,7 +198,7 @@ class HeldLock:
 
 def held_locks(repo: "Repository") -> list[HeldLock]:
     """The repository's locks held right now (a running start, a deploy, a gc), by name."""
-    from e3.exec import locks
+    from e3.storage import locks
 
     try:
         names = sorted(os.listdir(repo.path("locks")))

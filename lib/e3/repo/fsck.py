@@ -17,8 +17,8 @@ import re
 from typing import Callable, NamedTuple
 
 from e3.container import header_problem
-from e3.repository import Repository
-from e3.store import CHUNK, GIT_TMP_PREFIX, PACK_TMP_PREFIXES, SUFFIX, TMP_PREFIX, held_by_a_writer
+from e3.storage.repository import Repository
+from e3.storage.objects import CHUNK, GIT_TMP_PREFIX, PACK_TMP_PREFIXES, SUFFIX, TMP_PREFIX, held_by_a_writer
 
 CORRUPT = "corrupt"
 """An object whose bytes do not hash to its name or cannot be read (with `decode`: or do not decode)."""
@@ -171,7 +171,7 @@ def check_temp_files(repo: Repository, report: Report, options: Options) -> None
 
 
 def _live_scratch(name: str) -> bool:
-    """A `run-<pid>-…` scratch directory whose process lives (e3.exec.runner.sweep_scratch's rule)."""
+    """A `run-<pid>-…` scratch directory whose process lives (e3.exec.invocation.sweep_scratch's rule)."""
     parts = name.split("-")
     if parts[0] != "run" or len(parts) < 2 or not parts[1].isdigit():
         return False
@@ -211,7 +211,7 @@ def _check_pack_temp_files(repo: Repository, report: Report) -> None:
 
 def check_connectivity(repo: Repository, report: Report, options: Options) -> None:
     """Every hash named by refs, history, records, the queue and stored values exists; list dangling objects."""
-    from e3.reachability import fsck_pass
+    from e3.repo.reachability import fsck_pass
 
     fsck_pass(repo, report, list_dangling=options.dangling)
 
@@ -222,7 +222,7 @@ def check_packs(repo: Repository, report: Report, options: Options) -> None:
     The connectivity walk has reported those it reached (with who names them); this
     pass adds the pack itself and the objects in it that nothing reached.
     """
-    from e3 import git_pack
+    from e3.storage import git_pack
 
     pack_dir = os.path.join(repo.objects.objects_dir, "pack")
     names = git_pack.pack_names(pack_dir)
@@ -239,7 +239,7 @@ def check_packs(repo: Repository, report: Report, options: Options) -> None:
             continue
         import pygit2
 
-        from e3.reachability import unreadable_git_object
+        from e3.repo.reachability import unreadable_git_object
 
         odb = repo.git.odb
         for raw, _, _ in entries:

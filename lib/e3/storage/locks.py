@@ -40,7 +40,7 @@ from e3.process import Holder as ProcessHolder
 from e3.process import boot_id, start_time
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*")
 POLL_MIN = 0.002

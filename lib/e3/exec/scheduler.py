@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from e3.errors import E3Error, TaskNotFound
-from e3.exec import records
-from e3.exec.identity import task_id as make_task_id
-from e3.exec.runner import Outcome
+from e3.storage import records
+from e3.storage.identity import task_id as make_task_id
+from e3.exec.invocation import Outcome
 from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
     from e3.exec.plan import Graph, Node
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 FLUSH_INTERVAL = 0.25
 """Least seconds between workspace commits while tasks are finishing."""

@@ -31,7 +31,7 @@ Completion: the caller records the outcome (record written, output in the
 workspace) first, then `Claim.complete()` renames the file into `done/` while
 still holding its flock. A crash before that rename requeues the entry, and the
 next worker finds the outcome already recorded under the same execution id and
-does not run it again (see e3.exec.worker). Files in `done/` are written over
+does not run it again (see e3.exec.queue_worker). Files in `done/` are written over
 by the next `enqueue_claimed` of the process (see `_Reaper`), or deleted by a
 background thread: on a filesystem mounted with `discard`, freeing a file's
 blocks costs milliseconds (2.5 ms here), as much as the rest of an execution;
@@ -59,12 +59,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from e3.errors import FormatError, StorageError, UsageError
-from e3.exec import locks
+from e3.storage import locks
 from e3.process import boot_id, my_start_time
-from e3.store import link_unnamed, sweep_files, syncfs_path, unlink_if_present, unnamed_file, write_exactly
+from e3.storage.objects import link_unnamed, sweep_files, syncfs_path, unlink_if_present, unnamed_file, write_exactly
 
 if TYPE_CHECKING:
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 DEFAULT_RUNNER = "local"
 SUFFIX = ".cbor"
@@ -880,7 +880,7 @@ def _fsync_dir(path: str) -> None:
 def _storage_error(e: OSError, path: str) -> StorageError:
     from pathlib import Path
 
-    from e3.store import _storage_error as store_error
+    from e3.storage.objects import _storage_error as store_error
 
     return store_error(e, Path(path))
 

@@ -1,10 +1,10 @@
 """Building git trees and commits in Python, and writing a commit's new objects in one go.
 
-State commits (workspaces, packages, task histories: see e3.refs) are made of
+State commits (workspaces, packages, task histories: see e3.storage.refs) are made of
 blobs holding one hash, trees and a commit. `NewObjects` computes their bytes
 and ids here, exactly as git and libgit2 do (so the ids are the ones pygit2's
 TreeBuilder and create_commit would give), collects them, and writes them
-together: as one pack (e3.git_pack) when there are `PACK_FROM` or more, else as
+together: as one pack (e3.storage.git_pack) when there are `PACK_FROM` or more, else as
 loose objects through libgit2 and one syncfs(2), where a pack's two files and
 two fsyncs would cost more than the few objects.
 
@@ -18,13 +18,13 @@ import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from e3.errors import RefError
-from e3 import git_pack
-from e3.git_pack import BLOB, COMMIT, TREE, object_id, write_pack
+from e3.storage import git_pack
+from e3.storage.git_pack import BLOB, COMMIT, TREE, object_id, write_pack
 
 if TYPE_CHECKING:
     import pygit2
 
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 BLOB_MODE = 0o100644
 TREE_MODE = 0o40000
@@ -211,7 +211,7 @@ def consolidate(repo: "Repository", durable: bool = True) -> list[str]:
     readable throughout; libgit2 and git look again when a pack they knew is
     gone.
     """
-    from e3.exec.locks import Lock, LockHeld
+    from e3.storage.locks import Lock, LockHeld
 
     pack_dir = os.path.join(repo.objects.objects_dir, "pack")
     try:
