@@ -11,16 +11,18 @@ by the other.
 
   1. e3 start, first run of the 1,000- and 10,000-task DAGs of bench/dag.py
      (chain and fan-out)                          goal: CPU time <= 1.05x baseline
-  2. a 1 GiB value (a Blob):
+  2. a 1 GB value (a Blob of 10^9 bytes: Beast2 v5 frames stop at 1 GiB):
      e3-cat-object -f beast2 (streamed) and e3 get -f beast2 (read whole),
      e3 start --force of an East task over it (read in a warm worker) and of a
      shell task over it (staged into its scratch directory)
-                                                  goal: extra time <= 1.1x sha256sum of the same file
-     (the irreducible cost of checking is hashing the bytes once; a second pass
-     over them would cost a read more)
+                                                  goal: extra CPU time <= 1.15x hashing the file once
+     (the irreducible cost of checking is hashing the bytes once, with the
+     SHA-256 e3 uses: Python's hashlib, OpenSSL's, timed here over the same file
+     read in 1 MiB chunks; coreutils' sha256sum, printed for reference, is
+     several times slower on this machine)
 
 Each figure is the best of --repeat runs, the two arms taking turns.
-Usage: python3 bench/verify.py [--sizes 1000,10000] [--gib 1] [--repeat 3] [--only dag|big]
+Usage: python3 bench/verify.py [--sizes 1000,10000] [--gb 1] [--repeat 3] [--only dag|big] [--check]
 """
 from __future__ import annotations
 
@@ -184,11 +186,28 @@ def bench_dags(arms: Arms, work: Path, sizes: list[int], repeat: int, cores: int
             good = v.cpu <= 1.05 * b.cpu
             ok &= good
             print(f"   {shape:<8}{n:>7}  {v.wall:>9.2f}s  {b.wall:>9.2f}s  {v.wall / b.wall:>5.3f}x  {v.cpu / b.cpu:>5.3f}x  {mark(good)}"
-                  f"  (cpu {v.cpu:.2f}s / {b.cpu:.2f}s)")
+                  f"  (cpu {v.cpu:.2f}s / {b.cpu:.2f}s)", flush=True)
+            # Removed now, not at the end: the arms take turns, so what a deletion costs the
+            # next measurements (see dag.file_creation_us) falls on both alike.
+            shutil.rmtree(work / f"{shape}-{n}", ignore_errors=True)
     return ok
 
 
 # ---------------------------------------------------------------- one large value
+
+
+def hash_file(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds to read `path` in 1 MiB chunks through hashlib's SHA-256 (what e3.store uses)."""
+    import hashlib
+
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    t0, c0 = time.perf_counter(), time.process_time()
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def big_package(zero: Path):
@@ -203,13 +222,13 @@ def big_package(zero: Path):
     return sdk.package("big", "1.0.0", size, staged)
 
 
-def bench_big(arms: Arms, work: Path, gib: float, repeat: int) -> bool:
+def bench_big(arms: Arms, work: Path, gb: float, repeat: int) -> bool:
     from e3 import east, sdk
     from e3.repo import workspace
     from e3.east import BlobType, IntegerType
     from e3.storage.repository import create_repository
 
-    size = int(gib * (1 << 30))
+    size = int(gb * 1e9)
     repo_dir = work / "big"
     repo = create_repository(repo_dir)
     zero = work / "zero.beast2"
@@ -239,11 +258,14 @@ def bench_big(arms: Arms, work: Path, gib: float, repeat: int) -> bool:
     ]
     sha = Best()
     cat = Best()
+    hashing = Best()
     for _ in range(repeat):
         sha.add(*timed(["sha256sum", str(value)], arms.env["verified"]))
         cat.add(*timed(["cat", str(value)], arms.env["verified"]))
-    print(f"\n2. a {mib:,.0f} MiB value; best of {repeat} per arm; sha256sum {sha.wall:.2f}s, cat {cat.wall:.2f}s of the same file")
-    print(f"   {'read':<31}{'verified':>10}  {'baseline':>10}  {'ratio':>6}  {'extra':>7}  goal (extra <= 1.1x sha256sum)")
+        hashing.add(*hash_file(value))
+    print(f"\n2. a {mib:,.0f} MiB value ({size / 1e9:g} GB); best of {repeat} per arm; hashing it once (hashlib)"
+          f" {hashing.wall:.2f}s, cpu {hashing.cpu:.2f}s; for reference sha256sum {sha.wall:.2f}s, cat {cat.wall:.2f}s")
+    print(f"   {'read':<31}{'verified':>10}  {'baseline':>10}  {'ratio':>6}  {'extra':>7}  {'cpu':>7}  goal (extra cpu <= 1.15x hashing once)")
     ok = True
     for name, argv in cases:
         best = {arm: Best() for arm in ARMS}
@@ -251,10 +273,11 @@ def bench_big(arms: Arms, work: Path, gib: float, repeat: int) -> bool:
             for arm in ARMS if k % 2 == 0 else reversed(ARMS):
                 best[arm].add(*timed(argv, arms.env[arm]))
         v, b = best["verified"], best["baseline"]
-        extra = v.wall - b.wall
-        good = extra <= 1.1 * sha.wall
+        # CPU time: on a shared machine wall time also counts waiting for a core.
+        extra, extra_cpu = v.wall - b.wall, v.cpu - b.cpu
+        good = extra_cpu <= 1.15 * hashing.cpu
         ok &= good
-        print(f"   {name:<31}{v.wall:>9.2f}s  {b.wall:>9.2f}s  {v.wall / b.wall:>5.2f}x  {extra:>6.2f}s  {mark(good)}")
+        print(f"   {name:<31}{v.wall:>9.2f}s  {b.wall:>9.2f}s  {v.wall / b.wall:>5.2f}x  {extra:>6.2f}s  {extra_cpu:>6.2f}s  {mark(good)}", flush=True)
     got = subprocess.run([e3, "get", str(repo_dir), "dev.tasks.size.output"], env=arms.env["verified"], capture_output=True, text=True).stdout.strip()
     want = len(chunk) * (size // len(chunk))
     if got != str(want):
@@ -265,7 +288,7 @@ def bench_big(arms: Arms, work: Path, gib: float, repeat: int) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000", help="DAG sizes (default 1000,10000)")
-    ap.add_argument("--gib", type=float, default=1.0, help="size of the large value in GiB (default 1)")
+    ap.add_argument("--gb", type=float, default=1.0, help="size of the large value in GB, 10^9 bytes (default 1; at most 1.07)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--only", choices=("dag", "big"))
@@ -282,7 +305,7 @@ def main() -> int:
         if args.only in (None, "dag"):
             ok &= bench_dags(arms, work, [int(s) for s in args.sizes.split(",")], args.repeat, args.cores)
         if args.only in (None, "big"):
-            ok &= bench_big(arms, work, args.gib, args.repeat)
+            ok &= bench_big(arms, work, args.gb, args.repeat)
         print(f"\ngoals: {'all ok' if ok else 'MISSED'}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
