@@ -105,12 +105,8 @@ class QueueExecutor:
         meanwhile is that worker's)."""
         from e3.exec.queue_worker import drop
 
-        dropped = drop(self.repo, RUNNER, [(e, f"dropped from the queue by e3 start: {why}") for e, why in items])
         reasons = {e.execution_id: why for e, why in items}
-        for entry in dropped:
-            found = self._adoptable.get((entry.task, entry.task_id), [])
-            if entry in found:
-                found.remove(entry)
+        dropped = drop(self.repo, RUNNER, [(e, f"dropped from the queue by e3 start: {why}") for e, why in items])
         return [(e, reasons[e.execution_id]) for e in dropped]
 
     def submit(self, job: Job) -> None:
