@@ -498,13 +498,16 @@ class LocalRun(DataflowRun):
             raise RuntimeError("a run's events can be iterated once")
         self._iterated = True
         pending: list = []
+        settled: dict[str, v.TaskFinished] = {}
+        """Each task's newest TaskFinished: the summary's entries, made once."""
         started, finished = v.TaskStarted, v.TaskFinished
 
         def observe(kind: str, report) -> None:  # noqa: ANN001 - an e3.exec.scheduler.TaskReport
             if kind == "start":
                 pending.append(started(report.name, report.task_id))
             else:
-                pending.append(finished(report.name, report.state, report.seconds, report.message, report.task_id))
+                event = settled[report.name] = finished(report.name, report.state, report.seconds, report.message, report.task_id)
+                pending.append(event)
 
         try:
             for _ in self._run.steps(observe):
@@ -513,7 +516,7 @@ class LocalRun(DataflowRun):
                     pending.clear()
             yield from pending
             pending.clear()
-            self.summary = _summary(self.workspace, self._run.summary, self._run.cancelled)
+            self.summary = _summary(self.workspace, self._run.summary, self._run.cancelled, settled)
             yield v.RunFinished(self.summary)
         finally:
             self._forget()
@@ -539,10 +542,17 @@ class LocalRun(DataflowRun):
                 del _runs[self._key]
 
 
-def _summary(ws: str, s, cancelled: bool) -> "v.RunSummary":  # noqa: ANN001 - an e3.exec.scheduler.Summary
+def _summary(ws: str, s, cancelled: bool, settled: dict) -> "v.RunSummary":  # noqa: ANN001 - an e3.exec.scheduler.Summary
+    """The run's summary, its entries the TaskFinished events already handed on (each task's final report)."""
     from e3.api import values as v
 
-    tasks = [v.TaskFinished(r.name, r.state, r.seconds, r.message, r.task_id) for r in sorted(s.reports.values(), key=lambda r: r.name)]
+    tasks = []
+    for name in sorted(s.reports):
+        event = settled.get(name)
+        r = s.reports[name]
+        if event is None or event.state != r.state:  # cannot happen while every settle is observed; be exact anyway
+            event = v.TaskFinished(r.name, r.state, r.seconds, r.message, r.task_id)
+        tasks.append(event)
     return v.RunSummary(ws, tasks, s.seconds, s.commits, s.reruns, cancelled, list(s.dropped))
 
 
