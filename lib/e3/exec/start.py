@@ -1,8 +1,8 @@
 """`e3 start` as a library call: lock the workspace's dataflow, plan, run, commit.
 
-`WorkspaceRun` is a run taken in two steps, for the repository interface:
-made, it holds the lock (so every refusal is raised at once); `steps()`
-carries it out, handing control back after each batch of settled tasks.
+`WorkspaceRun` is a run taken in two steps (e3.api.local drives it): made, it
+holds the lock (so every refusal is raised at once); `steps()` carries it
+out, handing control back after each batch of settled tasks.
 
 A run holds `locks/dataflow-<WS>` for its whole life, so a second start on the
 same workspace is refused at once while `e3 set` may go on alongside (the
@@ -28,25 +28,6 @@ from e3.exec.scheduler import Observer, Scheduler, Summary, select
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
-
-
-def start_workspace(
-    repo: "Repository",
-    ws: str,
-    *,
-    task: str | None = None,
-    concurrency: int = 4,
-    force: bool = False,
-    timeout: float | None = None,
-    spawn: bool = False,
-    observer: Observer | None = None,
-) -> Summary:
-    """Run the workspace's dataflow to the end; return its summary."""
-    run = WorkspaceRun(repo, ws, task=task, concurrency=concurrency, force=force, timeout=timeout, spawn=spawn)
-    for _ in run.steps(observer):
-        pass
-    assert run.summary is not None
-    return run.summary
 
 
 class WorkspaceRun:
