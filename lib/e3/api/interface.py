@@ -18,8 +18,9 @@ Rules every implementation keeps:
 - Failures are e3.errors.E3Error subclasses; each has a `kind` that maps one to
   one onto a class, so a server sends the kind and a client raises the same
   class (`e3.errors.error_class`). The kinds each operation raises are listed
-  in its docstring; any operation may also raise `InvalidInput`-kind
-  `UsageError` for a malformed name and `StorageError` when the disk refuses.
+  in its docstring; any operation may also raise `UsageError` (kind
+  `invalid_input`; `BadRefName` for a package or version name) for a
+  malformed argument and `StorageError` when the disk refuses.
 - Names are checked the same way everywhere: a workspace name is one ref
   component of letters, digits and `_.@+=-`; a package is NAME or
   NAME@VERSION; `version=None` means the only version imported.
