@@ -542,10 +542,10 @@ def test_hash_object_stdin_paths_answers_while_stdin_is_still_open(repo, tmp_pat
 
 @pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "temporary-name"])
 def test_store_write_publishes_whole_read_only_objects_and_repairs_a_short_one(repo, monkeypatch, unnamed):
-    from e3.storage import objects as store_module
+    from e3.storage import files
     from e3.storage.repository import open_repository
 
-    monkeypatch.setattr(store_module, "_unnamed_files", unnamed and hasattr(os, "O_TMPFILE"))
+    monkeypatch.setattr(files, "_unnamed_files", unnamed and hasattr(os, "O_TMPFILE"))
     store = open_repository(repo).objects
     h = store.write(NUMBERS_BEAST2, durable=False)
     path = store.path(h)

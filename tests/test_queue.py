@@ -156,10 +156,10 @@ def test_worker_killed_between_rename_and_holder_write_is_detected_as_dead(repo)
 
 ENQUEUE_CLAIMED_AND_WAIT = """
 import sys, time
-from e3.storage import objects
+from e3.storage import files
 from e3.storage.repository import open_repository
 from e3.storage import queue
-objects._unnamed_files = sys.argv[2] == "unnamed"
+files._unnamed_files = sys.argv[2] == "unnamed"
 e = queue.Entry(queue.new_execution_id(), "dev", "t", "ab" * 32, "0" * 64, ("ab" * 32,), ("tasks", "t", "output"))
 c = queue.enqueue_claimed(open_repository(sys.argv[1]), "local", e)
 print(c.execution_id, flush=True)

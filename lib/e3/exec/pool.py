@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Sequence
 
 from e3.exec.invocation import KILL_GRACE, Outcome, kill_group
-from e3.exec.pool_worker import HEADER, take_token, write_frame
+from e3.exec.pool_protocol import split_frames, take_token, write_frame
 
 DEFAULT_PLATFORMS = ("east-py-std",)
 START_TIMEOUT = 60.0
@@ -142,24 +142,13 @@ class _Worker:
 
     def read(self) -> list[dict]:
         """The frames that arrived (the pipe is readable); WorkerDied at end of file."""
-        import cbor2
-
         try:
             chunk = os.read(self.resp_r, 1 << 16)
         except OSError:
             chunk = b""
         if not chunk:
             raise WorkerDied()
-        buf = self.buf + chunk if self.buf else chunk
-        frames = []
-        at = 0
-        while len(buf) - at >= HEADER.size:
-            (n,) = HEADER.unpack_from(buf, at)
-            if len(buf) - at - HEADER.size < n:
-                break
-            frames.append(cbor2.loads(buf[at + HEADER.size : at + HEADER.size + n]))
-            at += HEADER.size + n
-        self.buf = buf[at:]
+        frames, self.buf = split_frames(self.buf + chunk if self.buf else chunk)
         return frames
 
     def kill(self) -> None:

@@ -1,62 +1,27 @@
 """A warm worker process of e3.exec.pool: East loaded once, tasks run in-process one after another.
 
 Started as `python -m e3.exec.pool_worker RFD WFD TFD [PLATFORM...]`: it reads
-request frames from RFD and answers on WFD (frames: 4-byte big-endian length,
-then one CBOR map; see e3.exec.pool). Before its first task it imports the East
-runtime and the named platform packages, then says `{"ready": pid}`. For each
-request it opens the task's log, runs the execution through e3.exec.invocation, and
-answers `{"id", "outcome"}`; when the task is spawned it first tells
-`{"id", "pgid"}`, so the pool can kill that group if this worker dies. A request
-with `record` (the execution's start time) also asks for its terminal record:
-the worker writes it after answering, while the pool owner goes on with the
-tasks the outcome released, and then says `{"id", "recorded": HASH or None}`;
-with `record_first` (the pool has other requests queued, so the answer's
-latency matters less than a wake-up of the pool's owner per frame) it writes
-the record first and sends both frames at once. Before running a request it
-takes one byte from TFD, a non-blocking pipe the pool writes one byte to per
-request: a request sent while another runs can be taken back by the pool
-reading that byte first (then this process skips it, says `{"id", "skipped"}`,
-and another worker runs it). It exits when RFD reaches end of file. Its stdout
+requests from RFD and answers on WFD in the frames of e3.exec.pool_protocol,
+which also says what each message means. Before its first task it imports the
+East runtime and the named platform packages, then says it is ready. For each
+request it takes the request's token, opens the task's log, runs the execution
+through e3.exec.invocation and answers; with `record` it also writes the
+execution's terminal record. It exits when RFD reaches end of file. Its stdout
 is pointed at its stderr: output a task prints at C level must never mix into
 the pool owner's stdout.
 """
 from __future__ import annotations
 
 import os
-import struct
 import sys
 
-import cbor2
-
-from e3.storage.objects import read_exactly, write_exactly
-
-HEADER = struct.Struct(">I")
-
-
-def read_frame(fd: int) -> dict | None:
-    head = read_exactly(fd, HEADER.size)
-    if head is None:
-        return None
-    (n,) = HEADER.unpack(head)
-    body = read_exactly(fd, n)
-    if body is None:
-        return None
-    return cbor2.loads(body)
-
-
-def write_frame(fd: int, *messages: dict) -> None:
-    """Frames for `messages`, with one write (the reader wakes once)."""
-    out = b""
-    for message in messages:
-        body = cbor2.dumps(message)
-        out += HEADER.pack(len(body)) + body
-    write_exactly(fd, out)
-
+from e3.exec.pool_protocol import read_frame, take_token, write_frame
 
 
 def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
-    from e3.storage import identity, logs
     from e3.exec import invocation
+    from e3.storage import identity, logs
+    from e3.storage.files import storage_error
     from e3.storage.repository import Repository
 
     invocation.preload(preload)
@@ -82,7 +47,7 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
             try:
                 log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None)
             except OSError as e:  # a full disk: fail this execution, keep the worker
-                message = str(_storage_error(e, logs.log_path(repo, task_id)))
+                message = str(storage_error(e, logs.log_path(repo, task_id)))
                 write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
                 if req.get("record") is not None:
                     write_frame(wfd, {"id": rid, "recorded": None})  # the pool owner records it
@@ -107,15 +72,6 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
             write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
 
 
-def take_token(tfd: int) -> bool:
-    """Take one request's byte from the non-blocking token pipe (the worker, to start the request;
-    the pool, to take it back); False if there is none left."""
-    try:
-        return os.read(tfd, 1) != b""
-    except BlockingIOError:
-        return False
-
-
 def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
     """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
     from datetime import datetime, timezone
@@ -129,12 +85,6 @@ def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | 
         return records.write(repo, task_id, rec, durable=bool(req.get("durable", True)))
     except (E3Error, OSError, ValueError, TypeError, KeyError):
         return None
-
-
-def _storage_error(e: OSError, path):
-    from e3.storage.objects import _storage_error as store_error
-
-    return store_error(e, path)
 
 
 def _execute(invocation, repo, req: dict, inputs: list[str], log, wfd: int, rid: int):

@@ -18,7 +18,8 @@ from typing import Callable, NamedTuple
 
 from e3.container import header_problem
 from e3.storage.repository import Repository
-from e3.storage.objects import CHUNK, GIT_TMP_PREFIX, PACK_TMP_PREFIXES, SUFFIX, TMP_PREFIX, held_by_a_writer
+from e3.storage.objects import CHUNK, GIT_TMP_PREFIX, PACK_TMP_PREFIXES, SUFFIX, TMP_PREFIX
+from e3.storage.files import held_by_a_writer
 
 CORRUPT = "corrupt"
 """An object whose bytes do not hash to its name or cannot be read (with `decode`: or do not decode)."""

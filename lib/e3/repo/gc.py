@@ -41,7 +41,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from e3.errors import E3Error, StorageError, UsageError
-from e3.storage.objects import PACK_TMP_PREFIXES, sweep_files
+from e3.storage.objects import PACK_TMP_PREFIXES
+from e3.storage.files import sweep_files
 from e3.repo.reachability import VALUE, Walker
 
 if TYPE_CHECKING:

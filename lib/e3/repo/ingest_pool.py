@@ -23,7 +23,8 @@ from typing import Callable
 
 from e3 import errors
 from e3.repo.ingest import Ingest
-from e3.storage.objects import Batch, read_exactly, write_exactly
+from e3.storage.objects import Batch
+from e3.storage.files import read_exactly, write_exactly
 
 BLOCK = 256
 """Paths per block: one Batch group."""

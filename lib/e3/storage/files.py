@@ -1,13 +1,20 @@
-"""Replacing a user's file in one step: write beside it, fsync, rename.
+"""File helpers shared by every part of storage: whole reads and writes, durable writes, links, sweeps.
 
-A reader of the path sees the old file or the new one, never half of one, and a
-failure leaves the old file untouched and no temporary file behind.
+What makes e3's files crash-safe lives here once: a file is written whole and
+made durable (fsync, or one syncfs(2) for a batch) before a rename or a link
+makes it visible; a new file can be written unnamed (O_TMPFILE) and linked in,
+so a kill leaves no temporary name behind; `write_atomically` replaces a user's
+file in one step (a reader sees the old file or the new one, never half of
+one). Every OSError becomes one StorageError naming the path.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 from e3.errors import StorageError
 
@@ -25,11 +32,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, target)
         tmp_name = None
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        sync_dir(directory)
     except OSError as e:
         raise StorageError(f"cannot write {target}: {(e.strerror or str(e)).lower()}") from None
     finally:
@@ -44,3 +47,207 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_exactly(fd: int, n: int) -> bytes | None:
+    """`n` bytes from a pipe or file descriptor, or None at end of file (the writer went away)."""
+    parts = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
+def write_exactly(fd: int, data: bytes | memoryview) -> None:
+    """All of `data` to a pipe or file descriptor (one write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_all(sink: BinaryIO, data: memoryview) -> None:
+    """Write every byte to an unbuffered file (a raw write may take only part)."""
+    try:
+        while data:
+            n = sink.write(data)
+            data = data[n:]
+    except OSError as e:
+        raise storage_error(e, Path(sink.name)) from None
+
+
+def sync_file(f: BinaryIO) -> None:
+    try:
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as e:
+        raise storage_error(e, Path(f.name)) from None
+
+
+def sync_dir(path: "str | os.PathLike[str]") -> None:
+    """Make a directory's entries (a rename or a link just made in it) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: bool, mode: int = 0o444) -> bool:
+    """Create `path` holding `data`, whole or not at all, if it does not exist yet.
+
+    The bytes go to an unnamed file in `directory` (see `unnamed_file`), which is
+    then linked as `path`: one directory operation instead of a create and a
+    rename (about 15 against 25-30 us for a small object), and no temporary name
+    that a kill would leave behind. False when `path` exists (the caller renames
+    over it, which repairs an object a power loss left short) or when unnamed
+    files are not available here (the caller uses a temporary name); OSError for
+    the write's own faults, such as a full disk.
+    """
+    fd = unnamed_file(directory, os.O_WRONLY, mode)
+    if fd is None:
+        return False
+    try:
+        write_exactly(fd, data)
+        if durable:
+            os.fsync(fd)
+        try:
+            linked = link_unnamed(fd, path)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)  # a new fan-out directory
+            linked = link_unnamed(fd, path)
+    finally:
+        os.close(fd)
+    if linked and durable:
+        sync_dir(Path(os.path.dirname(path)))
+    return linked
+
+
+_unnamed_files = hasattr(os, "O_TMPFILE")
+"""False once this kernel or file system refused an unnamed file (then temporary names are used)."""
+
+
+def unnamed_file(directory: str, flags: int, mode: int) -> int | None:
+    """A new file without a name yet (O_TMPFILE) on `directory`'s file system, open with
+    `flags` (O_WRONLY or O_RDWR); None where the kernel or file system cannot make one."""
+    global _unnamed_files
+    if not _unnamed_files:
+        return None
+    try:
+        return os.open(directory, os.O_TMPFILE | flags | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            _unnamed_files = False
+            return None
+        raise
+
+
+def link_unnamed(fd: int, path: str) -> bool:
+    """Name the unnamed file `fd` `path`, whole as written so far; False if `path` is taken.
+    FileNotFoundError when `path`'s directory is missing."""
+    global _unnamed_files
+    # linkat(2) with AT_SYMLINK_FOLLOW names the open file through /proc; Python calls
+    # linkat only when given a directory descriptor (an absolute path ignores it).
+    try:
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        if not os.path.isdir("/proc/self/fd"):  # no /proc here: never again
+            _unnamed_files = False
+            return False
+        raise
+    return True
+
+
+def unlink_if_present(path: "str | os.PathLike[str]") -> None:
+    """Remove a file; one already gone is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def storage_error(e: OSError, path: "str | os.PathLike[str]") -> StorageError:
+    """One line for a failed write: a full disk and a refused permission are said as such."""
+    if e.errno == errno.ENOSPC:
+        return StorageError(f"no space left on device writing {path}")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"cannot write {path}: {os.strerror(e.errno).lower()}")
+    return StorageError(f"cannot write {path}: {e.strerror or e}")
+
+
+def syncfs_path(path: "str | os.PathLike[str]") -> None:
+    """syncfs(2) on the filesystem holding `path`: one flush for a whole batch of writes."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _syncfs(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(fd: int) -> None:
+    """syncfs(2) on the filesystem holding `fd`; falls back to sync(2)."""
+    global _libc_syncfs
+    if _libc_syncfs is None:
+        try:
+            import ctypes
+
+            _libc_syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+        except (OSError, AttributeError):
+            _libc_syncfs = False
+    if _libc_syncfs and _libc_syncfs(fd) == 0:
+        return
+    os.sync()
+
+
+_libc_syncfs = None
+
+
+def size_of(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+def sweep_files(directory: str | os.PathLike[str], limit: float, match: Callable[[str], bool], dry_run: bool = False) -> int:
+    """Remove the files of `directory` whose names `match`, last changed before `limit` (epoch
+    seconds) and held by no writer (`held_by_a_writer`); return how many (with `dry_run`: would
+    be). A file that goes meanwhile, or cannot be removed, is passed over."""
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit and not held_by_a_writer(entry.path):
+                if not dry_run:
+                    os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def held_by_a_writer(path: str) -> bool:
+    """True if a live writer holds the temporary file: the store's writers (and the queue's, see
+    e3.storage.queue.enqueue_claimed) flock theirs until the rename."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also drops the lock we may have taken
+    return False

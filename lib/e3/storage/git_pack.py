@@ -28,7 +28,7 @@ import struct
 import zlib
 from typing import Sequence
 
-from e3.storage.objects import unlink_if_present, write_exactly
+from e3.storage.files import unlink_if_present, write_exactly
 
 COMMIT, TREE, BLOB = 1, 2, 3
 """Pack type numbers (git's OBJ_COMMIT, OBJ_TREE, OBJ_BLOB)."""

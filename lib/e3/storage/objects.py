@@ -28,7 +28,18 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound, StorageError
+from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
+from e3.storage.files import (
+    link_new_file,
+    size_of,
+    storage_error,
+    sweep_files,
+    sync_dir,
+    sync_file,
+    syncfs_path,
+    unlink_if_present,
+    write_all,
+)
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
@@ -158,7 +169,7 @@ class ObjectStore:
     def nonempty(self, obj: str) -> bool:
         """Stored with some bytes. Objects written without fsync may be left empty by a power
         loss that kept their name; a memo hit checks this (one stat) before reusing an output."""
-        return _size(self.fspath(obj)) > 0
+        return size_of(self.fspath(obj)) > 0
 
     def resolve(self, name: str) -> str:
         """A full hash from a full hash or a unique prefix of at least 4 hex digits."""
@@ -264,12 +275,12 @@ class ObjectStore:
             try:
                 out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             except OSError as e:
-                raise _storage_error(e, Path(path)) from None
+                raise storage_error(e, Path(path)) from None
             try:
                 _copy_range(fd, out, size)
             except OSError as e:
                 unlink_if_present(path)
-                raise _storage_error(e, Path(path)) from None
+                raise storage_error(e, Path(path)) from None
             finally:
                 os.close(out)
         finally:
@@ -305,13 +316,13 @@ class ObjectStore:
             if link_new_file(self._objects, target, data, durable):
                 return obj
         except OSError as e:
-            raise _storage_error(e, Path(target)) from None
+            raise storage_error(e, Path(target)) from None
         tmp = self._temp()
         try:
             with tmp:
-                _write_all(tmp, memoryview(data))
+                write_all(tmp, memoryview(data))
                 if durable:
-                    _sync(tmp)
+                    sync_file(tmp)
                 self._install(tmp.name, obj, durable)
         except BaseException:
             unlink_if_present(tmp.name)
@@ -338,7 +349,7 @@ class ObjectStore:
         try:
             with tmp:
                 if durable:
-                    _sync(tmp)
+                    sync_file(tmp)
                 self._install(tmp.name, obj, durable)
         except BaseException:
             unlink_if_present(tmp.name)
@@ -400,7 +411,7 @@ class ObjectStore:
         """`obj` is stored with all its `size` bytes (and freshened, see `freshen`); a writer of
         the same bytes has nothing to do. A power loss after a `durable=False` rename can leave
         the name with fewer bytes: then the writer writes the value again, which repairs it."""
-        return self.freshen(obj) and _size(self.fspath(obj)) == size
+        return self.freshen(obj) and size_of(self.fspath(obj)) == size
 
     def remove(self, obj: str) -> None:
         """Delete one object (for gc); absent is fine."""
@@ -421,9 +432,9 @@ class ObjectStore:
                 try:
                     self.tmp_dir.mkdir(exist_ok=True)
                 except OSError as e:
-                    raise _storage_error(e, self.tmp_dir) from None
+                    raise storage_error(e, self.tmp_dir) from None
             except OSError as e:
-                raise _storage_error(e, self.tmp_dir) from None
+                raise storage_error(e, self.tmp_dir) from None
         # Held until the file is renamed or removed: marks the write as live for e3-fsck.
         fcntl.flock(tmp.fileno(), fcntl.LOCK_EX)
         return tmp
@@ -458,9 +469,9 @@ class ObjectStore:
                     pass
                 os.rename(tmp_name, target)
             if durable:
-                _sync_dir(Path(bucket))
+                sync_dir(Path(bucket))
         except OSError as e:
-            raise _storage_error(e, Path(target)) from None
+            raise storage_error(e, Path(target)) from None
 
 
 class Batch:
@@ -500,7 +511,7 @@ class Batch:
         elif not self.store.stored_whole(obj, len(data)):
             tmp = self.store._temp()
             try:
-                _write_all(tmp, memoryview(data))
+                write_all(tmp, memoryview(data))
             except BaseException:
                 _discard({obj: tmp})
                 raise
@@ -642,7 +653,7 @@ def _copy(source: BinaryIO, h: "hashlib._Hash", sink: BinaryIO | None) -> None:
             chunk = memoryview(data)
         h.update(chunk)
         if sink is not None:
-            _write_all(sink, chunk)
+            write_all(sink, chunk)
 
 
 _local = threading.local()
@@ -671,205 +682,3 @@ def _copy_range(src: int, dst: int, size: int) -> None:
         if n == 0:
             raise OSError(errno.EIO, "the object ended early while being copied")
         done += n
-
-
-def read_exactly(fd: int, n: int) -> bytes | None:
-    """`n` bytes from a pipe or file descriptor, or None at end of file (the writer went away)."""
-    parts = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
-
-
-def write_exactly(fd: int, data: bytes | memoryview) -> None:
-    """All of `data` to a pipe or file descriptor (one write may take only part of it)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _write_all(sink: BinaryIO, data: memoryview) -> None:
-    """Write every byte to an unbuffered file (a raw write may take only part)."""
-    try:
-        while data:
-            n = sink.write(data)
-            data = data[n:]
-    except OSError as e:
-        raise _storage_error(e, Path(sink.name)) from None
-
-
-def _sync(f: BinaryIO) -> None:
-    try:
-        f.flush()
-        os.fsync(f.fileno())
-    except OSError as e:
-        raise _storage_error(e, Path(f.name)) from None
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: bool, mode: int = 0o444) -> bool:
-    """Create `path` holding `data`, whole or not at all, if it does not exist yet.
-
-    The bytes go to an unnamed file in `directory` (see `unnamed_file`), which is
-    then linked as `path`: one directory operation instead of a create and a
-    rename (about 15 against 25-30 us for a small object), and no temporary name
-    that a kill would leave behind. False when `path` exists (the caller renames
-    over it, which repairs an object a power loss left short) or when unnamed
-    files are not available here (the caller uses a temporary name); OSError for
-    the write's own faults, such as a full disk.
-    """
-    fd = unnamed_file(directory, os.O_WRONLY, mode)
-    if fd is None:
-        return False
-    try:
-        write_exactly(fd, data)
-        if durable:
-            os.fsync(fd)
-        try:
-            linked = link_unnamed(fd, path)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)  # a new fan-out directory
-            linked = link_unnamed(fd, path)
-    finally:
-        os.close(fd)
-    if linked and durable:
-        _sync_dir(Path(os.path.dirname(path)))
-    return linked
-
-
-_unnamed_files = hasattr(os, "O_TMPFILE")
-"""False once this kernel or file system refused an unnamed file (then temporary names are used)."""
-
-
-def unnamed_file(directory: str, flags: int, mode: int) -> int | None:
-    """A new file without a name yet (O_TMPFILE) on `directory`'s file system, open with
-    `flags` (O_WRONLY or O_RDWR); None where the kernel or file system cannot make one."""
-    global _unnamed_files
-    if not _unnamed_files:
-        return None
-    try:
-        return os.open(directory, os.O_TMPFILE | flags | os.O_CLOEXEC, mode)
-    except OSError as e:
-        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            _unnamed_files = False
-            return None
-        raise
-
-
-def link_unnamed(fd: int, path: str) -> bool:
-    """Name the unnamed file `fd` `path`, whole as written so far; False if `path` is taken.
-    FileNotFoundError when `path`'s directory is missing."""
-    global _unnamed_files
-    # linkat(2) with AT_SYMLINK_FOLLOW names the open file through /proc; Python calls
-    # linkat only when given a directory descriptor (an absolute path ignores it).
-    try:
-        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
-    except FileExistsError:
-        return False
-    except FileNotFoundError:
-        if not os.path.isdir("/proc/self/fd"):  # no /proc here: never again
-            _unnamed_files = False
-            return False
-        raise
-    return True
-
-
-def unlink_if_present(path: "str | os.PathLike[str]") -> None:
-    """Remove a file; one already gone is fine."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _storage_error(e: OSError, path: Path) -> StorageError:
-    if e.errno == errno.ENOSPC:
-        return StorageError(f"no space left on device writing {path}")
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return StorageError(f"cannot write {path}: {os.strerror(e.errno).lower()}")
-    return StorageError(f"cannot write {path}: {e.strerror or e}")
-
-
-def syncfs_path(path: "str | os.PathLike[str]") -> None:
-    """syncfs(2) on the filesystem holding `path`: one flush for a whole batch of writes."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _syncfs(fd)
-    finally:
-        os.close(fd)
-
-
-def _syncfs(fd: int) -> None:
-    """syncfs(2) on the filesystem holding `fd`; falls back to sync(2)."""
-    global _libc_syncfs
-    if _libc_syncfs is None:
-        try:
-            import ctypes
-
-            _libc_syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-        except (OSError, AttributeError):
-            _libc_syncfs = False
-    if _libc_syncfs and _libc_syncfs(fd) == 0:
-        return
-    os.sync()
-
-
-_libc_syncfs = None
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1
-
-
-def sweep_files(directory: str | os.PathLike[str], limit: float, match: Callable[[str], bool], dry_run: bool = False) -> int:
-    """Remove the files of `directory` whose names `match`, last changed before `limit` (epoch
-    seconds) and held by no writer (`held_by_a_writer`); return how many (with `dry_run`: would
-    be). A file that goes meanwhile, or cannot be removed, is passed over."""
-    removed = 0
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        if not match(entry.name):
-            continue
-        try:
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit and not held_by_a_writer(entry.path):
-                if not dry_run:
-                    os.unlink(entry.path)
-                removed += 1
-        except OSError:
-            continue
-    return removed
-
-
-def held_by_a_writer(path: str) -> bool:
-    """True if a live writer holds the temporary file: the store's writers (and the queue's, see
-    e3.storage.queue.enqueue_claimed) flock theirs until the rename."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # also drops the lock we may have taken
-    return False

@@ -61,7 +61,16 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from e3.errors import FormatError, StorageError, UsageError
 from e3.storage import locks
 from e3.process import boot_id, my_start_time
-from e3.storage.objects import link_unnamed, sweep_files, syncfs_path, unlink_if_present, unnamed_file, write_exactly
+from e3.storage.files import (
+    link_unnamed,
+    storage_error,
+    sweep_files,
+    sync_dir,
+    syncfs_path,
+    unlink_if_present,
+    unnamed_file,
+    write_exactly,
+)
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
@@ -239,7 +248,7 @@ def _ensure_dirs(repo: "Repository", runner: str, again: bool = False) -> tuple[
         try:
             os.makedirs(c, exist_ok=True)
         except OSError as e:
-            raise _storage_error(e, c) from None
+            raise storage_error(e, c) from None
         _made.add(c)
     return d, c
 
@@ -291,11 +300,11 @@ def enqueue_many(repo: "Repository", runner: str, entries: Iterable[Entry], dura
         for tmp, final in written:
             os.rename(tmp, final)
         if durable:
-            _fsync_dir(d)
+            sync_dir(d)
     except OSError as e:
         for tmp, _ in written:
             unlink_if_present(tmp)
-        raise _storage_error(e, d) from None
+        raise storage_error(e, d) from None
     except BaseException:
         for tmp, _ in written:
             unlink_if_present(tmp)
@@ -324,7 +333,7 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
     try:
         fd = _create(repo, runner, tmp, os.O_RDWR)
     except OSError as e:
-        raise _storage_error(e, c) from None
+        raise storage_error(e, c) from None
     try:
         if not locks.try_flock(fd):
             raise StorageError(f"cannot lock new queue entry {tmp}")
@@ -334,7 +343,7 @@ def enqueue_claimed(repo: "Repository", runner: str, entry: Entry) -> "Claim":
         os.close(fd)
         unlink_if_present(tmp)
         if isinstance(e, OSError):
-            raise _storage_error(e, c) from None
+            raise storage_error(e, c) from None
         raise
     return Claim(repo, runner, entry, final, fd)
 
@@ -369,7 +378,7 @@ def _write_unnamed(repo: "Repository", runner: str, claimed: str, final: str, da
         _ensure_dirs(repo, runner, again=True)
         fd = unnamed_file(claimed, os.O_RDWR, 0o644)
     except OSError as e:
-        raise _storage_error(e, claimed) from None
+        raise storage_error(e, claimed) from None
     if fd is None:
         return None
     try:
@@ -381,7 +390,7 @@ def _write_unnamed(repo: "Repository", runner: str, claimed: str, final: str, da
     except BaseException as e:
         os.close(fd)
         if isinstance(e, OSError):
-            raise _storage_error(e, claimed) from None
+            raise storage_error(e, claimed) from None
         raise
     os.close(fd)  # the name is taken (or no /proc): the caller writes a temporary file
     return None
@@ -437,7 +446,7 @@ class Claim:
                 os.makedirs(os.path.join(d, DONE), exist_ok=True)
                 os.rename(self.path, done)
         except OSError as e:
-            raise _storage_error(e, self.path) from None
+            raise storage_error(e, self.path) from None
         finally:
             self._close()
         _reaper.delete(done, os.path.join(d, DONE))
@@ -515,7 +524,7 @@ def _try_claim(repo: "Repository", runner: str, name: str) -> Claim | None:
     except FileNotFoundError:
         return None  # taken by another worker since we listed
     except OSError as e:
-        raise _storage_error(e, src) from None
+        raise storage_error(e, src) from None
     try:
         if not locks.try_flock(fd):
             os.close(fd)
@@ -557,7 +566,7 @@ def _try_claim(repo: "Repository", runner: str, name: str) -> Claim | None:
             os.close(fd)
         except OSError:
             pass
-        raise _storage_error(e, src) from None
+        raise storage_error(e, src) from None
     except BaseException:
         try:
             os.close(fd)
@@ -623,7 +632,7 @@ def requeue_dead(repo: "Repository", runner: str | None = None) -> list[Requeued
                 _return_to_queue(repo, r, entry.execution_id, path, fd)
                 out.append(Requeued(r, entry, holder))
             except OSError as e:
-                raise _storage_error(e, path) from None
+                raise storage_error(e, path) from None
             finally:
                 os.close(fd)
     return out
@@ -867,20 +876,3 @@ def _read_path(path: str) -> bytes | None:
             return f.read()
     except FileNotFoundError:
         return None
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _storage_error(e: OSError, path: str) -> StorageError:
-    from pathlib import Path
-
-    from e3.storage.objects import _storage_error as store_error
-
-    return store_error(e, Path(path))
-

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from e3.errors import FormatError
-from e3.storage.objects import link_new_file, unlink_if_present, write_exactly
+from e3.storage.files import link_new_file, unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository

@@ -25,7 +25,7 @@ import zlib
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, NamedTuple
 
 from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError
-from e3.storage.objects import unlink_if_present
+from e3.storage.files import unlink_if_present
 
 if TYPE_CHECKING:
     import pygit2

@@ -1,0 +1,81 @@
+"""What e3.exec.pool and its warm workers (e3.exec.pool_worker) say to each other.
+
+Two pipes carry frames: a 4-byte big-endian length, then one CBOR map. A third,
+non-blocking pipe carries tokens, one byte per request.
+
+Worker to pool:
+- `{"ready": pid}` once, when the runtime and platform packages are loaded.
+- `{"id", "pgid"}` when the task is spawned, so the pool can kill that group if
+  the worker dies.
+- `{"id", "outcome": [status, output hash, exit code, message]}` when it ends.
+- `{"id", "recorded": HASH or None}` after the outcome, for a request with
+  `record` (the execution's start time): the worker writes the terminal record
+  after answering, while the pool owner goes on with the tasks the outcome
+  released; with `record_first` (the pool has other requests queued, so the
+  answer's latency matters less than a wake-up of the owner per frame) it
+  writes the record first and sends both frames in one write. None: it could
+  not, and the pool owner writes the record.
+- `{"id", "skipped": True}` for a request the pool took back (below).
+
+Pool to worker: one request map per execution (`id`, `repo`, `task`, `inputs`,
+and what the run needs: `task_id`, `command`, `timeout`, `force_spawn`, `log`,
+`durable`, `record`, ...; see WorkerPool).
+
+Tokens: the pool writes one byte to the token pipe per request it sends. Before
+running a request the worker takes one byte; a request sent behind a long run
+can be taken back by the pool reading that byte first, and the worker then
+skips it. Whoever reads the byte owns the request.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+import cbor2
+
+from e3.storage.files import read_exactly, write_exactly
+
+HEADER = struct.Struct(">I")
+
+
+def read_frame(fd: int) -> dict | None:
+    """The next frame's map, or None at end of file."""
+    head = read_exactly(fd, HEADER.size)
+    if head is None:
+        return None
+    (n,) = HEADER.unpack(head)
+    body = read_exactly(fd, n)
+    if body is None:
+        return None
+    return cbor2.loads(body)
+
+
+def write_frame(fd: int, *messages: dict) -> None:
+    """Frames for `messages`, with one write (the reader wakes once)."""
+    out = b""
+    for message in messages:
+        body = cbor2.dumps(message)
+        out += HEADER.pack(len(body)) + body
+    write_exactly(fd, out)
+
+
+def split_frames(buf: bytes) -> tuple[list[dict], bytes]:
+    """The whole frames at the start of `buf`, and the bytes of a frame not yet complete."""
+    frames = []
+    at = 0
+    while len(buf) - at >= HEADER.size:
+        (n,) = HEADER.unpack_from(buf, at)
+        if len(buf) - at - HEADER.size < n:
+            break
+        frames.append(cbor2.loads(buf[at + HEADER.size : at + HEADER.size + n]))
+        at += HEADER.size + n
+    return frames, buf[at:]
+
+
+def take_token(tfd: int) -> bool:
+    """Take one request's byte from the non-blocking token pipe (the worker, to start the request;
+    the pool, to take it back); False if there is none left."""
+    try:
+        return os.read(tfd, 1) != b""
+    except BlockingIOError:
+        return False
