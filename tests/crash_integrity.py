@@ -163,7 +163,8 @@ def flip_trial(repo_dir: Path, scratch: Path, x: int, *, seed: int = 0, read: bo
 def _nodes(repo) -> list[tuple[str, tuple[str, ...], str]]:  # noqa: ANN001 - a Repository
     """(task_id, input hashes, command IR hash) of every task on the workspace's current inputs."""
     from e3.storage.identity import task_id
-    from e3.repo.snapshot import graph, view
+    from e3.exec.plan import graph_of as graph
+    from e3.repo.workspace import read_snapshot as view
 
     snap = view(repo, "dev")
     out = []

@@ -119,7 +119,8 @@ _reported: set[str] = set()
 def check(repo_dir: Path, x: int, v: Verdict) -> Verdict:
     from crash_harness import fsck_into, recorded_outcomes
 
-    from e3.repo.snapshot import graph, view
+    from e3.exec.plan import graph_of as graph
+    from e3.repo.workspace import read_snapshot as view
 
     repo = open_repository(repo_dir)
     outcomes = recorded_outcomes(repo)

@@ -103,7 +103,7 @@ def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
     commit = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
     [package_hash] = [p.name[: -len(".cbor")] for p in (repo / ".e3" / "cache" / "plans").iterdir()]
     built = plan.build(r.objects, load_package(r.objects, package_hash))
-    cached = snapshot.graph(r, package_hash)  # from the file `e3 package import` wrote
+    cached = plan.graph_of(r, package_hash)  # from the file `e3 package import` wrote
     assert {n: (x.task_hash, x.task) for n, x in cached.nodes.items()} == {n: (x.task_hash, x.task) for n, x in built.nodes.items()}
     assert (repo / ".e3" / "cache" / "views" / f"{commit}.cbor").exists()  # written by deploy
     (tmp_path / "x.east").write_text("5")
@@ -113,7 +113,7 @@ def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
     from e3.repo import workspace
 
     truth = workspace.read(r, "dev")
-    assert snapshot.view(r, "dev") == snapshot.Snapshot(commit, truth.package_hash, dict(truth.datasets))
+    assert workspace.read_snapshot(r, "dev") == snapshot.Snapshot(commit, truth.package_hash, dict(truth.datasets))
     run("e3", "start", repo, "dev")
     assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "122"  # (5+1+10) + (5+1+100)
 

@@ -332,10 +332,10 @@ class LocalRepository(Repository):
 
     def dataflow_graph(self, ws: str) -> "v.DataflowGraph":
         from e3.api import values as v
-        from e3.repo import snapshot
+        from e3.exec import plan
 
         view = self._deployed(ws)
-        graph = snapshot.graph(self.directory, view.package_hash)
+        graph = plan.graph_of(self.directory, view.package_hash)
         tasks = []
         for name in graph.order:
             node = graph.nodes[name]

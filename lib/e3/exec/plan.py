@@ -17,6 +17,7 @@ from e3.model.task import TaskObject, load_task
 if TYPE_CHECKING:
     from e3.model.package import Package
     from e3.storage.objects import ObjectStore
+    from e3.storage.repository import Repository
 
 
 @dataclass
@@ -57,6 +58,25 @@ class Graph:
 
 
 _cache: dict[str, Graph] = {}
+
+
+def graph_of(repo: "Repository", package_hash: str) -> Graph:
+    """The task graph of a package object: kept in this process, else from e3.repo.snapshot,
+    else built from the stored package and task objects (and cached there)."""
+    from e3.repo import snapshot
+
+    g = _cache.get(package_hash)
+    if g is not None:
+        return g
+    tasks = snapshot.load_tasks(repo, package_hash)
+    if tasks is None:
+        from e3.model.package import load_package
+
+        package = load_package(repo.objects, package_hash)
+        tasks = {name: (h, load_task(repo.objects, h)) for name, h in package.tasks.items()}
+        snapshot.remember_tasks(repo, package_hash, tasks)
+    g = _cache[package_hash] = build_from_tasks(tasks)
+    return g
 
 
 def graph_for(store: "ObjectStore", package_hash: str, package: "Package") -> Graph:

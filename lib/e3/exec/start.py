@@ -45,7 +45,8 @@ class WorkspaceRun:
         timeout: float | None = None,
         spawn: bool = False,
     ) -> None:
-        from e3.repo import snapshot
+        from e3.exec import plan
+        from e3.repo import workspace
         from e3.storage.locks import Lock, LockHeld
 
         self.repo, self.ws = repo, ws
@@ -54,7 +55,7 @@ class WorkspaceRun:
         self._cancel = threading.Event()
         self._started = False
         lock = Lock(repo, f"dataflow-{ws}", "dataflow")
-        snap = snapshot.view(repo, ws)  # an unknown workspace is a clear error before anything else
+        snap = workspace.read_snapshot(repo, ws)  # an unknown workspace is a clear error before anything else
         if snap.package_hash is None:
             raise WorkspaceNotDeployed(f"workspace {ws} has no package deployed (e3 workspace deploy REPO {ws} PKG@VERSION)", workspace=ws)
         try:
@@ -66,7 +67,7 @@ class WorkspaceRun:
         try:
             # The package cannot change while the lock is held (deploy takes it too).
             self.package_hash = snap.package_hash
-            self.graph = snapshot.graph(repo, snap.package_hash)
+            self.graph = plan.graph_of(repo, snap.package_hash)
             self.selected = select(self.graph, task)
         except BaseException:
             lock.release()
@@ -88,8 +89,8 @@ class WorkspaceRun:
 
     def steps(self, observer: Observer | None = None) -> Iterator[None]:
         """Carry the run out, yielding after each batch of settled tasks (see Scheduler.steps)."""
-        from e3.repo import snapshot
         from e3.exec.queue_executor import RUNNER, QueueExecutor
+        from e3.repo import snapshot, workspace
 
         if self._started:
             raise RuntimeError("a run is carried out once")
@@ -109,7 +110,7 @@ class WorkspaceRun:
             executor.adopt(
                 q.entry for q in queue.list_entries(repo, RUNNER) if q.state == "pending" and q.entry.workspace == ws
             )
-            snap = snapshot.view(repo, ws)
+            snap = workspace.read_snapshot(repo, ws)
             scheduler = Scheduler(
                 repo,
                 ws,
@@ -162,7 +163,6 @@ def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) ->
 
 def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
     from e3.repo import workspace
-    from e3.repo import snapshot
 
     repo.objects.sync()  # outputs and records were written without fsync: make them durable first
     view = workspace.transact(repo, ws, lambda v: fn(v.datasets), message)
@@ -177,10 +177,10 @@ def _prepare(repo: "Repository", ws: str) -> None:
 
 def _read(repo: "Repository", ws: str, known: str) -> tuple[str, dict | None]:
     """The workspace's commit, and its datasets only if it is not `known` (one small file read when idle)."""
+    from e3.repo import workspace
     from e3.storage import refs
-    from e3.repo import snapshot
 
     if refs.read(repo, f"refs/workspaces/{ws}") == known:
         return known, None
-    snap = snapshot.view(repo, ws)
+    snap = workspace.read_snapshot(repo, ws)
     return snap.commit, snap.datasets

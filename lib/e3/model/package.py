@@ -13,7 +13,7 @@ from e3.errors import FormatError
 from e3.model.paths import TreePath, from_ref_path, ref_path
 
 if TYPE_CHECKING:
-    from e3.storage.objects import ObjectStore
+    from e3.model.objects import Objects
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Package:
         )
 
 
-def store_package(store: "ObjectStore", package: Package) -> str:
+def store_package(store: "Objects", package: Package) -> str:
     from e3.east import encode
     from e3.model.types import PackageObjectType
 
@@ -135,5 +135,5 @@ def decode_package(data: bytes, what: str = "package object") -> Package:
         raise FormatError(f"{what} is malformed: {e}") from None
 
 
-def load_package(store: "ObjectStore", package_hash: str) -> Package:
+def load_package(store: "Objects", package_hash: str) -> Package:
     return decode_package(store.read(package_hash), f"package object {package_hash}")

@@ -8,7 +8,7 @@ from e3.errors import FormatError
 from e3.model.paths import TreePath, tree_path_from_east, tree_path_to_east
 
 if TYPE_CHECKING:
-    from e3.storage.objects import ObjectStore
+    from e3.model.objects import Objects
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,14 @@ class TaskObject:
         )
 
 
-def store_task(store: "ObjectStore", task: TaskObject) -> str:
+def store_task(store: "Objects", task: TaskObject) -> str:
     from e3.east import encode
     from e3.model.types import TaskObjectType
 
     return store.write(encode(task.to_east(), TaskObjectType))
 
 
-def load_task(store: "ObjectStore", task_hash: str) -> TaskObject:
+def load_task(store: "Objects", task_hash: str) -> TaskObject:
     from e3.east import decode
     from e3.model.types import TaskObjectType
 

@@ -13,6 +13,11 @@ A key names exactly one content, so an entry is never stale; a missing or
 unreadable entry is rebuilt from the repository. The directory is derived
 data: deleting it loses nothing. Writes are atomic (tmp + rename) and not
 fsync'd: after a crash an entry is either whole or absent.
+
+This module only keeps the entries; the readers that fall back to the
+repository are e3.repo.workspace.read_snapshot and e3.exec.plan.graph_of, and
+the writers are the workspace's and the package's own commits. So it imports
+neither, and neither needs to be told about it through anything but a call.
 """
 from __future__ import annotations
 
@@ -20,11 +25,9 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from e3.storage import refs
 from e3.model.paths import TreePath
 
 if TYPE_CHECKING:
-    from e3.exec.plan import Graph
     from e3.model.task import TaskObject
     from e3.storage.repository import Repository
 
@@ -38,20 +41,13 @@ class Snapshot:
     datasets: dict[TreePath, str]
 
 
-def view(repo: "Repository", ws: str) -> Snapshot:
-    """The workspace's newest dataset tree; raises like e3.repo.workspace.read for an unknown workspace."""
-    commit = refs.read(repo, f"refs/workspaces/{ws}") if _plain(ws) else None
-    if commit is not None:
-        cached = _load(repo, "views", commit)
-        if cached is not None and cached.get("format") == FORMAT:
-            datasets = {tuple(k.split("/")): v for k, v in cached["datasets"].items()}
-            return Snapshot(commit, cached["package"], datasets)
-    from e3.repo import workspace
-
-    v = workspace.read(repo, ws)
-    snap = Snapshot(v.commit, v.package_hash, dict(v.datasets))
-    remember(repo, snap)
-    return snap
+def load_view(repo: "Repository", commit: str) -> Snapshot | None:
+    """The dataset tree one workspace commit recorded, if it is cached."""
+    cached = _load(repo, "views", commit)
+    if cached is None or cached.get("format") != FORMAT:
+        return None
+    datasets = {tuple(k.split("/")): v for k, v in cached["datasets"].items()}
+    return Snapshot(commit, cached["package"], datasets)
 
 
 def remember(repo: "Repository", snap: Snapshot) -> None:
@@ -61,41 +57,21 @@ def remember(repo: "Repository", snap: Snapshot) -> None:
     _store(repo, "views", snap.commit, {"format": FORMAT, "package": snap.package_hash, "datasets": datasets})
 
 
-def graph(repo: "Repository", package_hash: str) -> "Graph":
-    """The task graph of a package object, from the cache or built (and cached) from the store."""
-    from e3.exec import plan
+def load_tasks(repo: "Repository", package_hash: str) -> "dict[str, tuple[str, TaskObject]] | None":
+    """A package's tasks (name -> (task hash, task object)) if they are cached."""
     from e3.model.task import TaskObject
 
-    g = plan._cache.get(package_hash)
-    if g is not None:
-        return g
     cached = _load(repo, "plans", package_hash)
-    if cached is not None and cached.get("format") == FORMAT:
-        tasks = {
-            name: (h, TaskObject(ir, tuple(tuple(p) for p in ins), tuple(out)))
-            for name, h, ir, ins, out in cached["tasks"]
-        }
-        g = plan.build_from_tasks(tasks)
-    else:
-        from e3.model.package import load_package
-
-        package = load_package(repo.objects, package_hash)
-        tasks = {name: (h, plan.load_task(repo.objects, h)) for name, h in package.tasks.items()}
-        g = plan.build_from_tasks(tasks)
-        remember_tasks(repo, package_hash, tasks)
-    plan._cache[package_hash] = g
-    return g
+    if cached is None or cached.get("format") != FORMAT:
+        return None
+    return {name: (h, TaskObject(ir, tuple(tuple(p) for p in ins), tuple(out))) for name, h, ir, ins, out in cached["tasks"]}
 
 
 def remember_tasks(repo: "Repository", package_hash: str, tasks: "dict[str, tuple[str, TaskObject]]") -> None:
-    """Cache a package's tasks (name -> (task hash, task object)) for `graph`; `e3 package import`
+    """Cache a package's tasks (name -> (task hash, task object)) for e3.exec.plan.graph_of; `e3 package import`
     calls this while it has them decoded anyway, so a first run needs no East runtime to plan."""
     rows = [[name, h, t.command_ir, [list(p) for p in t.inputs], list(t.output)] for name, (h, t) in sorted(tasks.items())]
     _store(repo, "plans", package_hash, {"format": FORMAT, "tasks": rows})
-
-
-def _plain(ws: str) -> bool:
-    return bool(ws) and "/" not in ws and not ws.startswith(".") and ".." not in ws
 
 
 def _load(repo: "Repository", kind: str, key: str) -> dict | None:

@@ -42,6 +42,7 @@ from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
     from e3.model.package import Package
+    from e3.repo.snapshot import Snapshot
     from e3.storage.repository import Repository
 
 REF_PREFIX = "refs/workspaces/"
@@ -517,6 +518,26 @@ def _remember(repo: "Repository", view: WorkspaceView) -> None:
     from e3.repo import snapshot
 
     snapshot.remember(repo, snapshot.Snapshot(view.commit, view.package_hash, dict(view.datasets)))
+
+
+def read_snapshot(repo: "Repository", ws: str) -> "Snapshot":
+    """The workspace's newest dataset tree, from e3.repo.snapshot when its commit is cached
+    (one ref read), else read like `read` (and cached); raises like `read` for an unknown workspace."""
+    from e3.repo import snapshot
+
+    commit = refs.read(repo, f"refs/workspaces/{ws}") if _plain(ws) else None
+    if commit is not None:
+        cached = snapshot.load_view(repo, commit)
+        if cached is not None:
+            return cached
+    v = read(repo, ws)
+    snap = snapshot.Snapshot(v.commit, v.package_hash, dict(v.datasets))
+    snapshot.remember(repo, snap)
+    return snap
+
+
+def _plain(ws: str) -> bool:
+    return bool(ws) and "/" not in ws and not ws.startswith(".") and ".." not in ws
 
 
 # ---------------------------------------------------------------- datasets
