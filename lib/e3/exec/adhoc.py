@@ -106,9 +106,9 @@ def run_adhoc(
     outcome = None
     cached = False
     if not force:
-        summary = records.summary(repo, tid)
-        if summary is not None and summary.kind == "success" and summary.output_hash and repo.objects.exists(summary.output_hash):
-            outcome = invocation.Outcome("success", output_hash=summary.output_hash, exit_code=0)
+        reused = records.reusable_output(repo, records.summary(repo, tid))
+        if reused is not None:
+            outcome = invocation.Outcome("success", output_hash=reused, exit_code=0)
             cached = True
     if outcome is None:
         outcome = _execute(repo, tid, task_hash, input_hashes, force_spawn, timeout, echo)

@@ -341,8 +341,9 @@ class QueueExecutor:
         s = records.summary(self.repo, job.task_id)
         if s is None or s.kind == "running":
             return None
-        if s.kind == "success" and s.output_hash and not self.force:
-            return Outcome("success", s.output_hash)  # this execution or an equal one: the memo holds
+        reused = records.reusable_output(self.repo, s)
+        if reused is not None and not self.force:
+            return Outcome("success", reused)  # this execution or an equal one: the memo holds
         from e3.exec.queue_worker import outcome_of
 
         rec = records.load(self.repo, s.record_hash)

@@ -87,10 +87,13 @@ def known_outcome(repo: "Repository", entry: "Entry") -> tuple[str, "Outcome"] |
     s = records.summary(repo, entry.task_id)
     if s is None:
         return None
-    if s.kind == "success" and s.output_hash and not entry.force:
-        return CACHED, Outcome("success", output_hash=s.output_hash, exit_code=0)
+    reused = records.reusable_output(repo, s)
+    if reused is not None and not entry.force:
+        return CACHED, Outcome("success", output_hash=reused, exit_code=0)
     if s.kind == "running":
         return None  # a crashed attempt (or a concurrent duplicate): run it
+    if s.kind == "success" and reused is None:
+        return None  # its output's bytes were lost (a power loss): run it again
     try:
         rec = records.load(repo, s.record_hash)
     except E3Error:

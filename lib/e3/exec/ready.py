@@ -59,10 +59,8 @@ def plan(repo: "Repository", ws: str, tasks: Sequence[str] | None = None, *, for
         inputs = [data.get(p) for p in node.task.inputs]
         missing = [p for p, h in zip(node.task.inputs, inputs) if h is None]
         tid = None if missing else make_task_id(node.task_hash, inputs)
-        done = None if tid is None else records.summary(repo, tid)
-        up_to_date[name] = bool(
-            done is not None and done.kind == "success" and done.output_hash and data.get(node.task.output) == done.output_hash
-        )
+        reused = None if tid is None else records.reusable_output(repo, records.summary(repo, tid))
+        up_to_date[name] = reused is not None and data.get(node.task.output) == reused
         if name not in wanted:
             continue
         if missing:

@@ -200,9 +200,9 @@ class Scheduler:
         tid = make_task_id(node.task_hash, inputs)
         st = self.state[node.name]
         if not (self.force and not st.forced):
-            done = records.summary(self.repo, tid)
-            if done is not None and done.kind == "success" and done.output_hash and self.repo.objects.nonempty(done.output_hash):
-                self._produce(node, done.output_hash, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
+            reused = records.reusable_output(self.repo, records.summary(self.repo, tid))
+            if reused is not None:
+                self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
                 self._settle(node, CACHED, task_id=tid)
                 return
         job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output, command_ir=node.task.command_ir)

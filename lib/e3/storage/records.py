@@ -139,6 +139,19 @@ def summary(repo: "Repository", task_id: str) -> Summary | None:
     return Summary(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
 
 
+def reusable_output(repo: "Repository", s: Summary | None) -> str | None:
+    """The memo, decided here for every caller: the output hash of the success `s` records, if
+    its object is stored with its bytes; else None, and the execution runs (again).
+
+    Outputs and records are written without fsync and made durable per batch, so a power loss
+    can keep an output's name and lose its bytes: one stat here keeps such an output from being
+    reused (or written into a workspace) as if it were whole. Whether to ask at all (`--force`)
+    is the caller's; whether a workspace already holds the output is e3.exec.ready's question."""
+    if s is None or s.kind != "success" or not s.output_hash:
+        return None
+    return s.output_hash if repo.objects.nonempty(s.output_hash) else None
+
+
 def latest_hash(repo: "Repository", task_id: str) -> str | None:
     s = summary(repo, task_id)
     return None if s is None else s.record_hash
