@@ -598,13 +598,17 @@ class RemoteObjectWriter(ObjectWriter):
 # ------------------------------------------------------------------ streams
 
 
-class _ResponseReader(io.RawIOBase):
-    """A readable binary file over a streamed response, checking the bytes' SHA-256 at the end."""
+class _ResponseReader(io.BufferedIOBase):
+    """A readable binary file over a streamed response, checking the bytes' SHA-256 at the end.
+
+    `read(n)` hands on the network's chunks as they come (no copy into a buffer of
+    `n` bytes per call), so copying a large value out costs about what receiving it does.
+    """
 
     def __init__(self, resp: Any, origin: str, expect_hash: str | None) -> None:
         self.resp, self.origin, self.expect = resp, origin, expect_hash
         self.it = _iter(resp, origin)
-        self.buf = b""
+        self.buf = memoryview(b"")
         self.h = hashlib.sha256() if expect_hash else None
         self.length = int(resp.headers["content-length"]) if "content-length" in resp.headers else None
         self.n = 0
@@ -613,21 +617,39 @@ class _ResponseReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
-        if not self.buf and not self.eof:
+    def _fill(self) -> bool:
+        while not self.buf and not self.eof:
             try:
-                self.buf = next(self.it)
+                chunk = next(self.it)
             except StopIteration:
                 self.eof = True
                 self._finish()
-            else:
-                self.n += len(self.buf)
-                if self.h is not None:
-                    self.h.update(self.buf)
-        k = min(len(b), len(self.buf))
-        b[:k] = self.buf[:k]
-        self.buf = self.buf[k:]
-        return k
+                return False
+            self.n += len(chunk)
+            if self.h is not None:
+                self.h.update(chunk)
+            self.buf = memoryview(chunk)
+        return bool(self.buf)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while self._fill():
+                parts.append(bytes(self.buf))
+                self.buf = memoryview(b"")
+            return b"".join(parts)
+        if not self._fill():
+            return b""
+        out = bytes(self.buf[:n])
+        self.buf = self.buf[n:]
+        return out
+
+    read1 = read
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
     def _finish(self) -> None:
         if self.length is not None and self.n != self.length:

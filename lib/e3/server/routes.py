@@ -19,6 +19,7 @@ frames: a 4-byte big-endian length, then one Beast2 value of
 from __future__ import annotations
 
 import json
+import os
 import struct as _struct
 import threading
 from typing import Any, Callable, Iterator
@@ -80,6 +81,13 @@ def json_error(e: BaseException) -> Response:
                     headers=_error_headers(e))
 
 
+def not_a_repository(e: E3Error) -> Response:
+    """An unknown repository, answered as the original's middleware does (JSON 404, before any route)."""
+    name = (getattr(e, "details", None) or {}).get("repo", "")
+    return Response(json.dumps({"error": "not_found", "message": f"Repository '{name}' not found"}).encode(),
+                    status_code=404, media_type="application/json", headers=_error_headers(e))
+
+
 def beast2(body: bytes, status: int = 200, headers: dict | None = None) -> Response:
     return Response(body, status_code=status, media_type=W.BEAST2, headers=headers)
 
@@ -94,15 +102,35 @@ class Server:
         self.runs = Runs()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.jobs_lock = threading.Lock()
+        self._handles = threading.local()
 
-    def open(self, name: str) -> LocalRepository:
+    def open(self, name: str, keep: bool = True) -> LocalRepository:
+        """The repository `name`, opened once per worker thread and kept (its caches with it).
+
+        A handle is kept per thread because the library's handles are not shared across
+        threads; it is dropped when the repository's `.e3` is no longer the same directory
+        (removed, or removed and made again).
+        """
         if self.config.single and name != "default":
             raise errors.NotARepository(f"repository {name} not found", repo=name)
         path = self.config.repo_dir(name)
         try:
-            return LocalRepository.open(path)
+            ident = os.stat(path / ".e3").st_ino
+        except OSError:
+            ident = None
+        cache = self._handles.__dict__.setdefault("repos", {})
+        kept = cache.get(name)
+        if keep and kept is not None and ident is not None and kept[0] == ident:
+            return kept[1]
+        if keep:
+            cache.pop(name, None)
+        try:
+            repo = LocalRepository.open(path)
         except errors.NotARepository:
             raise errors.NotARepository(f"repository {name} not found", repo=name) from None
+        if ident is not None and keep:
+            cache[name] = (ident, repo)
+        return repo
 
     # jobs: background imports, exports and gcs, polled by id
 
@@ -152,6 +180,8 @@ def rpc(orig_t: Any = None, e3_t: Any = None, render: Callable[[Any], Any] | Non
                 else:
                     body = W.success(t, render(value) if render else value)
                 return beast2(body, status)
+            except errors.NotARepository as e:  # as the original's middleware: before the route, JSON
+                return not_a_repository(e)
             except (E3Error, TransferError) as e:
                 return beast2(W.failure(t, W.api_error(e)), headers=_error_headers(e))
             except ClientDisconnect:
@@ -211,7 +241,7 @@ async def _body(request: Request, t: Any, limit: int = 1 << 20) -> Any:
 
 def _frames(items: Iterator[Any], item_t: Any) -> Iterator[bytes]:
     """Frames of a streamed reply: each item, and at the end the error that stopped them, if any."""
-    frame_t = E_frame_type(item_t)
+    frame_t = W.frame_type(codec.east_type(item_t))
     try:
         for item in items:
             body = W.encode(W.case("item", codec.to_east(item, item_t)), frame_t)
@@ -219,10 +249,6 @@ def _frames(items: Iterator[Any], item_t: Any) -> Iterator[bytes]:
     except Exception as e:
         body = W.encode(W.case("error", W.struct(kind=getattr(e, "kind", "internal"), message=_message(e))), frame_t)
         yield _struct.pack(">I", len(body)) + body
-
-
-def E_frame_type(item_t: Any) -> Any:
-    return W.frame_type(codec.east_type(item_t))
 
 
 # ------------------------------------------------------------------ renderings in the original's shapes
@@ -268,7 +294,6 @@ def _orig_ws_status(st: v.WorkspaceStatus) -> Any:
     lock = None
     if st.running_pid is not None:
         lock = W.struct(pid=st.running_pid, acquiredAt="", bootId=W.option(None), command=W.option("e3 start"))
-    unset = len(st.unset_inputs)
     return W.struct(
         workspace=st.workspace,
         lock=W.option(lock),
@@ -279,7 +304,7 @@ def _orig_ws_status(st: v.WorkspaceStatus) -> Any:
                               upToDate=st.datasets_set),
             tasks=W.struct(**counts),
         ),
-    ) if unset >= 0 else None
+    )
 
 
 def _orig_entry_detail(e: v.DatasetEntry) -> Any:
@@ -329,8 +354,18 @@ def routes(config: Any) -> list[Route]:
     def dpath(request: Request) -> tuple[str, ...]:
         return names.dataset_path(request.path_params.get("path", ""))
 
-    async def opened(request: Request) -> LocalRepository:
-        return await thread(srv.open, repo(request))
+    async def on(request: Request, fn: Callable[[LocalRepository], Any]) -> Any:
+        """`fn(repository)` in one worker thread: the thread's own handle is used by that thread only."""
+        name = repo(request)
+        return await thread(lambda: fn(srv.open(name)))
+
+    async def opened(request: Request) -> None:
+        """Refuse an unknown repository now (before reading a body, starting a stream)."""
+        await on(request, lambda r: None)
+
+    async def own(request: Request) -> LocalRepository:
+        """A handle of its own, for work that another thread carries out (a run, a job)."""
+        return await thread(srv.open, repo(request), False)
 
     # ---------------------------------------------------------- repositories
 
@@ -344,6 +379,9 @@ def routes(config: Any) -> list[Route]:
         t = W.S
         try:
             path = config.repo_dir(name)
+        except names.BadName as e:
+            return json_error(e)
+        try:
             await thread(LocalRepository.create, path)
         except E3Error as e:
             return beast2(W.failure(t, W.api_error(e)), headers=_error_headers(e))
@@ -356,7 +394,11 @@ def routes(config: Any) -> list[Route]:
                 return JSONResponse({"error": "method_not_allowed", "message": "Repository deletion is disabled in single-repo mode"}, 405)
             return JSONResponse({"error": "not_found", "message": f"Repository '{name}' not found"}, 404)
         try:
-            r = await opened(request)
+            config.repo_dir(name)
+        except names.BadName as e:
+            return json_error(e)
+        try:
+            r = await own(request)
             await thread(r.repository_remove, force=_flag(request, "force"))
         except E3Error as e:
             return beast2(W.failure(W.N, W.api_error(e)), headers=_error_headers(e))
@@ -364,16 +406,16 @@ def routes(config: Any) -> list[Route]:
 
     @rpc(W.RepositoryStatusType, v.RepositoryStatus, _orig_status)
     async def status(request: Request) -> Any:
-        return await thread((await opened(request)).repository_status)
+        return await on(request, lambda r: r.repository_status())
 
     @rpc(None, list[v.LockInfo])
     async def locks(request: Request) -> Any:
-        return await thread((await opened(request)).repository_locks)
+        return await on(request, lambda r: r.repository_locks())
 
     @rpc(W.GcStartResultType, W.GcStarted, lambda j: W.struct(executionId=j.id), status=202)
     async def gc_start(request: Request) -> Any:
         body = await _body(request, W.GcRequestType)
-        r = await opened(request)
+        r = await own(request)  # used by another thread: a handle of its own
         prune = request.query_params.get("prune")
         if prune is None and body["minAge"].type == "some":
             prune = f"{int(body['minAge'].value) // 1000}.seconds.ago"
@@ -396,33 +438,30 @@ def routes(config: Any) -> list[Route]:
 
     @rpc(W.Arr(W.PackageListItemType), list[v.PackageInfo], lambda ps: [W.struct(name=p.name, version=p.version) for p in ps])
     async def packages(request: Request) -> Any:
-        return await thread((await opened(request)).package_list)
+        return await on(request, lambda r: r.package_list())
 
     async def package_get(request: Request) -> Response:
         name, version = request.path_params["name"], request.path_params.get("version")
 
         async def details(rq: Request) -> Any:
-            return await thread((await opened(rq)).package_get, name, version)
+            return await on(rq, lambda r: r.package_get(name, version))
 
         if wants_e3(request) or version is None:
             return await rpc(None, v.PackageDetails)(details)(request)
 
         async def package_object(rq: Request) -> Any:
-            r = await opened(rq)
-            d = await thread(r.package_get, name, version)
-
-            def read() -> Any:
+            def read(r: LocalRepository) -> Any:
+                d = r.package_get(name, version)
                 with r.object_read(d.package.hash) as f:
                     return W.decode(f.read(), W.PackageObjectType)
 
-            return await thread(read)
+            return await on(rq, read)
 
         return await rpc(W.PackageObjectType, v.PackageDetails)(package_object)(request)
 
     @rpc(W.N, v.PackageInfo, lambda p: None)
     async def package_remove(request: Request) -> Any:
-        r = await opened(request)
-        return await thread(r.package_remove, request.path_params["name"], request.path_params.get("version"))
+        return await on(request, lambda r: r.package_remove(request.path_params["name"], request.path_params.get("version")))
 
     # uploads of zips (package import, workspace import) and their jobs
 
@@ -449,7 +488,7 @@ def routes(config: Any) -> list[Route]:
             return W.UploadStarted(jid, "")
         if up.status != "uploaded" or up.path is None:
             raise errors.Conflict("upload not yet received")
-        r = await opened(request)
+        r = await own(request)  # used by another thread: a handle of its own
 
         def work() -> Any:
             try:
@@ -503,9 +542,12 @@ def routes(config: Any) -> list[Route]:
             return StreamingResponse(_file_chunks(d.path, delete=True), media_type=d.content_type,
                                      headers={"Content-Length": str(d.size)})
         try:
-            r = await thread(srv.open, d.repo)
-            size = await thread(r.object_size, d.hash)
-            return await _object_response(await thread(r.object_read, d.hash), size, d.hash or "")
+            def opened_object() -> tuple[int, Any]:
+                r = srv.open(d.repo)
+                return r.object_size(d.hash), r.object_read(d.hash)
+
+            size, f = await thread(opened_object)
+            return await _object_response(f, size, d.hash or "")
         except E3Error as e:
             return json_error(e)
 
@@ -532,7 +574,7 @@ def routes(config: Any) -> list[Route]:
 
     @rpc(W.PackageJobResponseType, W.UploadStarted, lambda u: W.struct(id=u.id))
     async def package_export(request: Request) -> Any:
-        r = await opened(request)
+        r = await own(request)  # used by another thread: a handle of its own
         name, version = request.path_params["name"], request.path_params.get("version")
         if version == "-":
             version = None
@@ -542,7 +584,7 @@ def routes(config: Any) -> list[Route]:
     @rpc(W.PackageJobResponseType, W.UploadStarted, lambda u: W.struct(id=u.id))
     async def workspace_export(request: Request) -> Any:
         body = await _body(request, W.WorkspaceExportRequestType)
-        r = await opened(request)
+        r = await own(request)  # used by another thread: a handle of its own
         name = body["name"].value if body["name"].type == "some" else None
         version = body["version"].value if body["version"].type == "some" else None
         w = ws(request)
@@ -568,56 +610,55 @@ def routes(config: Any) -> list[Route]:
 
     @rpc(W.Arr(W.WorkspaceInfoType), list[v.WorkspaceInfo], lambda ws_: [_orig_workspace(w) for w in ws_])
     async def workspaces(request: Request) -> Any:
-        return await thread((await opened(request)).workspace_list)
+        return await on(request, lambda r: r.workspace_list())
 
     @rpc(W.WorkspaceInfoType, v.WorkspaceInfo, _orig_workspace)
     async def workspace_create(request: Request) -> Any:
         body = await _body(request, W.WorkspaceCreateRequestType)
-        return await thread((await opened(request)).workspace_create, body["name"])
+        return await on(request, lambda r: r.workspace_create(body["name"]))
 
     @rpc(W.WorkspaceInfoType, v.WorkspaceInfo, _orig_workspace)
     async def workspace_get(request: Request) -> Any:
-        return await thread((await opened(request)).workspace_get, ws(request))
+        return await on(request, lambda r: r.workspace_get(ws(request)))
 
     @rpc(W.N, type(None), lambda _: None)
     async def workspace_remove(request: Request) -> Any:
-        await thread((await opened(request)).workspace_remove, ws(request))
+        await on(request, lambda r: r.workspace_remove(ws(request)))
 
     @rpc(W.WorkspaceStatusResultType, v.WorkspaceStatus, _orig_ws_status)
     async def workspace_status(request: Request) -> Any:
-        return await thread((await opened(request)).workspace_status, ws(request))
+        return await on(request, lambda r: r.workspace_status(ws(request)))
 
     @rpc(W.N, v.DeployResult, lambda _: None)
     async def workspace_deploy(request: Request) -> Any:
         body = await _body(request, W.WorkspaceDeployRequestType)
         name, version = _package_ref(body["packageRef"])
-        return await thread((await opened(request)).workspace_deploy, ws(request), name, version)
+        return await on(request, lambda r: r.workspace_deploy(ws(request), name, version))
 
     @rpc(None, list[v.HistoryEntry])
     async def workspace_log(request: Request) -> Any:
-        r = await opened(request)
         rev = request.query_params.get("rev") or None
         limit = _opt_int(request, "limit")
 
-        def collect() -> list:
+        def collect(r: LocalRepository) -> list:
             import itertools
 
             it = r.workspace_log(ws(request), rev)
             return list(itertools.islice(it, limit) if limit is not None else it)
 
-        return await thread(collect)
+        return await on(request, collect)
 
     @rpc(None, v.WorkspaceDiff)
     async def workspace_diff(request: Request) -> Any:
         q = request.query_params
-        return await thread((await opened(request)).workspace_diff, ws(request), q.get("old") or None, q.get("new") or None)
+        return await on(request, lambda r: r.workspace_diff(ws(request), q.get("old") or None, q.get("new") or None))
 
     @rpc(None, v.ResetResult)
     async def workspace_reset(request: Request) -> Any:
         rev = request.query_params.get("rev")
         if not rev:
             raise errors.UsageError("rev is required")
-        return await thread((await opened(request)).workspace_reset, ws(request), rev)
+        return await on(request, lambda r: r.workspace_reset(ws(request), rev))
 
     # ---------------------------------------------------------- datasets
 
@@ -627,7 +668,7 @@ def routes(config: Any) -> list[Route]:
             recursive = _flag(request, "recursive")
 
             async def listing(rq: Request) -> Any:
-                return await thread((await opened(rq)).dataset_list, ws(request), path, recursive=recursive)
+                return await on(rq, lambda r: r.dataset_list(ws(request), path, recursive=recursive))
 
             if _flag(request, "status") and not wants_e3(request):
                 return await rpc(W.Arr(W.ListEntryType), list[v.DatasetEntry], lambda es: [
@@ -637,29 +678,44 @@ def routes(config: Any) -> list[Route]:
             return await rpc(W.Arr(W.S), list[v.DatasetEntry], lambda es: [e.name for e in es])(listing)(request)
         if _flag(request, "status"):
             async def one(rq: Request) -> Any:
-                return await thread((await opened(rq)).dataset_status, ws(request), path)
+                return await on(rq, lambda r: r.dataset_status(ws(request), path))
 
             return await rpc(W.DatasetStatusDetailType, v.DatasetEntry, _orig_entry_detail)(one)(request)
         return await raw(_dataset_value)(request)
 
     async def _dataset_value(request: Request) -> Response:
-        r = await opened(request)
         path = dpath(request)
-        entry = await thread(r.dataset_status, ws(request), path)
-        if entry.hash is None:
-            raise errors.DatasetNotFound(f"dataset {ws(request)}{_tp(path)} has no value", workspace=ws(request), path=_tp(path))
+        inline = _flag(request, "inline")
+
+        def look(r: LocalRepository) -> tuple[Any, bytes | None]:
+            # One worker-thread hop for a small value: its status and its bytes together.
+            entry = r.dataset_status(ws(request), path)
+            if entry.hash is None:
+                raise errors.DatasetNotFound(f"dataset {ws(request)}{_tp(path)} has no value", workspace=ws(request),
+                                             path=_tp(path))
+            if (entry.size or 0) > W.DATASET_INLINE_LIMIT:
+                return entry, None
+            with r.object_read(entry.hash) as f:
+                return entry, f.read()
+
+        entry, data = await on(request, look)
+        headers = {"X-Content-SHA256": entry.hash}
+        if data is not None:
+            return Response(data, media_type=W.BEAST2, headers=headers)
         size = entry.size or 0
-        if size > W.DATASET_INLINE_LIMIT and not _flag(request, "inline"):
+        if not inline:
             d = srv.transfers.new_download(repo(request), hash=entry.hash, size=size)
             return Response(json.dumps({"url": _abs(request, f"/api/downloads/{d.id}")}), media_type="application/json",
-                            headers={"X-Content-Length": str(size), "X-Content-SHA256": entry.hash})
-        return await _object_response(await thread(r.object_read, entry.hash), size, entry.hash)
+                            headers={"X-Content-Length": str(size), **headers})
+        return await _object_response(await on(request, lambda r: r.object_read(entry.hash)), size, entry.hash)
 
     @rpc(W.N, str, lambda _: None)
     async def datasets_put(request: Request) -> Any:
-        r = await opened(request)
+        await opened(request)
         path = dpath(request)
-        fmt = request.query_params.get("format", "beast2")
+        fmt = request.query_params.get("format", "beast2")  # the original sends Beast2, and no format
+        fmt = None if fmt == "unknown" else fmt
+        label = request.query_params.get("name") or "request body"
         type_ = None
         if "x-e3-type" in request.headers:
             import base64
@@ -667,10 +723,10 @@ def routes(config: Any) -> list[Route]:
             type_ = W.decode(base64.b64decode(request.headers["x-e3-type"]), W.TYPE_OF_TYPE)
         up = await _receive_body(srv, request, "dataset")
         try:
-            def store() -> str:
+            def store(r: LocalRepository) -> str:
                 with open(up.path, "rb") as f:  # type: ignore[arg-type]
-                    return r.dataset_set(ws(request), path, v.ValueInput(f, fmt, "request body"), type=type_)
-            return await thread(store)
+                    return r.dataset_set(ws(request), path, v.ValueInput(f, fmt, label), type=type_)
+            return await on(request, store)
         finally:
             srv.transfers.finish(up)
 
@@ -688,16 +744,19 @@ def routes(config: Any) -> list[Route]:
 
     async def _upload_init(request: Request, path: tuple) -> Any:
         body = await _body(request, W.TransferUploadRequestType)
-        r = await opened(request)
         h, size = body["hash"], int(body["size"])
         if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
             raise errors.InvalidHash(f"invalid hash {h!r}")
-        await thread(r.dataset_status, ws(request), path)  # refuse an unknown dataset before any byte moves
-        if await thread(r.object_exists, h):
-            def set_existing() -> None:
-                with r.object_read(h) as f:
-                    r.dataset_set(ws(request), path, v.ValueInput(f, "beast2", h))
-            await thread(set_existing)
+
+        def set_if_stored(r: LocalRepository) -> bool:
+            r.dataset_status(ws(request), path)  # refuse an unknown dataset before any byte moves
+            if not r.object_exists(h):
+                return False
+            with r.object_read(h) as f:
+                r.dataset_set(ws(request), path, v.ValueInput(f, "beast2", h))
+            return True
+
+        if await on(request, set_if_stored):
             return W.UploadStarted("", "")
         up = srv.transfers.new_upload(repo(request), "dataset", size, h, ws=ws(request), path=path)
         return W.UploadStarted(up.id, _abs(request, f"/api/uploads/{up.id}"))
@@ -708,12 +767,11 @@ def routes(config: Any) -> list[Route]:
             raise errors.NotFound("transfer not found")
         if up.status != "uploaded":
             raise errors.Conflict("upload not yet received")
-        r = await opened(request)
         try:
-            def store() -> str:
+            def store(r: LocalRepository) -> str:
                 with open(up.path, "rb") as f:  # type: ignore[arg-type]
                     return r.dataset_set(up.target["ws"], up.target["path"], v.ValueInput(f, "beast2", "upload"))
-            return await thread(store)
+            return await on(request, store)
         finally:
             srv.transfers.finish(up)
 
@@ -721,24 +779,24 @@ def routes(config: Any) -> list[Route]:
 
     @rpc(W.Arr(W.TaskListItemType), list[v.TaskInfo], lambda ts: [W.struct(name=t.name, hash=t.hash) for t in ts])
     async def tasks(request: Request) -> Any:
-        return await thread((await opened(request)).task_list, ws(request))
+        return await on(request, lambda r: r.task_list(ws(request)))
 
     @rpc(W.TaskDetailsType, v.TaskInfo, lambda t: W.struct(name=t.name, hash=t.hash, commandIr=t.command_ir or "",
                                                            inputs=[_tree_path_value(p) for p in t.inputs],
                                                            output=_tree_path_value(t.output)))
     async def task_get(request: Request) -> Any:
-        return await thread((await opened(request)).task_get, ws(request), request.path_params["task"])
+        return await on(request, lambda r: r.task_get(ws(request), request.path_params["task"]))
 
     @rpc(W.Arr(W.ExecutionListItemType), list[v.ExecutionInfo], lambda xs: [_orig_execution(x) for x in xs])
     async def task_executions(request: Request) -> Any:
-        return await thread((await opened(request)).task_executions, ws(request), request.path_params["task"])
+        return await on(request, lambda r: r.task_executions(ws(request), request.path_params["task"]))
 
     # ---------------------------------------------------------- dataflow
 
     @rpc(W.N, type(None), lambda _: None, status=202)
     async def dataflow_start(request: Request) -> Any:
         body = await _body(request, W.DataflowRequestType)
-        r = await opened(request)
+        r = await own(request)  # used by another thread: a handle of its own
         w = ws(request)
         conc = int(body["concurrency"].value) if body["concurrency"].type == "some" else 4
         task = body["filter"].value if body["filter"].type == "some" else None
@@ -783,19 +841,19 @@ def routes(config: Any) -> list[Route]:
 
     @rpc(W.N, bool, lambda _: None)
     async def dataflow_cancel(request: Request) -> Any:
-        r = await opened(request)
+        await opened(request)
         run = srv.runs.active(repo(request), ws(request))
         if run is not None:
             await thread(run.handle.cancel)
             return True
-        found = await thread(r.dataflow_cancel, ws(request))
+        found = await on(request, lambda r: r.dataflow_cancel(ws(request)))
         if not found and not wants_e3(request):
             raise errors.DataflowError("No active execution for this workspace")
         return found
 
     @rpc(W.DataflowGraphType, v.DataflowGraph, _orig_graph)
     async def dataflow_graph(request: Request) -> Any:
-        return await thread((await opened(request)).dataflow_graph, ws(request))
+        return await on(request, lambda r: r.dataflow_graph(ws(request)))
 
     async def logs(request: Request) -> Response:
         task = request.path_params["task"]
@@ -814,12 +872,11 @@ def routes(config: Any) -> list[Route]:
         return await rpc(W.LogChunkType, v.LogRead, render)(lambda rq: _log_read(rq, task, offset, all_x))(request)
 
     async def _log_read(request: Request, task: str, offset: int | None, all_x: bool) -> Any:
-        r = await opened(request)
-        return await thread(r.log_read, ws(request), task, offset=offset, all_executions=all_x)
+        return await on(request, lambda r: r.log_read(ws(request), task, offset=offset, all_executions=all_x))
 
     async def logs_follow(request: Request) -> Response:
         try:
-            r = await opened(request)
+            r = await own(request)  # the chunks are read in other threads
             task = request.path_params["task"]
             offset = _opt_int(request, "offset")
             # Errors known before following (no such task, cannot start) are a status, not a frame.
@@ -831,35 +888,35 @@ def routes(config: Any) -> list[Route]:
     # ---------------------------------------------------------- objects
 
     async def object_get(request: Request) -> Response:
-        r = await opened(request)
+        await opened(request)
         name = request.path_params["hash"]
         if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
             if wants_e3(request) and _flag(request, "resolve"):
-                h = await thread(r.object_resolve, name)
-                return beast2(W.success(W.S, h))
+                return beast2(W.success(W.S, await on(request, lambda r: r.object_resolve(name))))
             return Response(W.json_error("bad_request", f"invalid hash format: {name}"), status_code=400,
                             media_type="application/json", headers={"X-E3-Error-Kind": "invalid_hash",
                                                                      "X-E3-Error-Message": quote(f"invalid hash {name!r}")})
         if wants_e3(request) and _flag(request, "resolve"):
-            return beast2(W.success(W.S, await thread(r.object_resolve, name)))
+            return beast2(W.success(W.S, await on(request, lambda r: r.object_resolve(name))))
         head = _opt_int(request, "head")
         if head is not None:
-            size, data = await thread(r.object_head, name, head)
+            size, data = await on(request, lambda r: r.object_head(name, head))
             return Response(data, media_type=W.BEAST2, headers={"X-Content-Length": str(size), "X-Content-SHA256": name})
-        size = await thread(r.object_size, name)
         if request.method == "HEAD":
+            size = await on(request, lambda r: r.object_size(name))
             return Response(b"", media_type=W.BEAST2, headers={"Content-Length": str(size), "X-Content-SHA256": name})
-        return await _object_response(await thread(r.object_read, name), size, name)
+        size, f = await on(request, lambda r: (r.object_size(name), r.object_read(name)))
+        return await _object_response(f, size, name)
 
     @rpc(None, str)
     async def object_put(request: Request) -> Any:
-        r = await opened(request)
+        await opened(request)
         up = await _receive_body(srv, request, "object")
         try:
-            def store() -> str:
+            def store(r: LocalRepository) -> str:
                 with open(up.path, "rb") as f:  # type: ignore[arg-type]
                     return r.object_write(f)
-            return await thread(store)
+            return await on(request, store)
         finally:
             srv.transfers.finish(up)
 

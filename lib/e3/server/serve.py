@@ -87,7 +87,8 @@ def prepare(
     auth_issuer: str | None = None,
     auth_audience: str | None = None,
 ) -> Prepared:
-    from e3.storage.repository import is_repository
+    from e3.api.local import LocalRepository
+    from e3.errors import NotARepository
 
     if repos is not None:
         d = Path(repos).resolve()
@@ -96,8 +97,10 @@ def prepare(
         config = ServerConfig(repos_dir=d)
     else:
         p = Path(repo).resolve()  # type: ignore[arg-type]
-        if not is_repository(p):
-            raise UsageError(f"--repo {repo}: not an e3 repository")
+        try:
+            LocalRepository.open(p).close()
+        except NotARepository:
+            raise UsageError(f"--repo {repo}: not an e3 repository") from None
         config = ServerConfig(repo_path=p)
     config.cors = cors
     if auth_key:
