@@ -100,9 +100,9 @@ def test_a_url_as_repository_is_a_server_and_makes_no_folder(e3, tmp_path, argv)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_url_as_plumbing_repository_is_a_one_line_error(tmp_path):
+def test_a_url_for_plumbing_that_works_on_a_directory_is_a_one_line_error(tmp_path):
     r = run("e3-show-ref", "--repo", "HTTPS://example.org/repos/x", expect=128, cwd=tmp_path)
-    assert_one_line_error(r, "remote repositories are not supported yet")
+    assert_one_line_error(r, "is a server", "local repository only")
 
 
 def run_into_closed_pipe(*argv) -> subprocess.CompletedProcess:

@@ -64,10 +64,11 @@ URL_SCHEMES = ("http://", "https://")
 
 
 def refuse_url(target: str | os.PathLike[str]) -> None:
-    """A repository named by URL is one behind a server, which this version cannot reach yet:
-    a one-line error, never a local directory named `http:`."""
+    """A repository named by URL is one behind a server, reached through e3.api; what opens a
+    directory (the plumbing that works on `.e3` itself) refuses it with one line, and never
+    makes a local directory named `http:`."""
     if isinstance(target, str) and target[:8].lower().startswith(URL_SCHEMES):
-        raise NotARepository(f"remote repositories are not supported yet: {target}")
+        raise NotARepository(f"{target} is a server: this command works on a local repository only")
 
 
 def open_repository(path: str | os.PathLike[str]) -> Repository:

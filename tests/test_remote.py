@@ -1,0 +1,549 @@
+"""e3 against a real e3-api-server on 127.0.0.1: the quick start by URL, faults, concurrency, 401s, traversal.
+
+One server per fixture scope where the tests allow it: most share a module-scoped
+server over a directory of repositories; the tests that kill a server start
+their own.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from api_server import ApiServer, free_port
+from conftest import BIN, LIB, ROOT, assert_one_line_error, command_env, run
+
+sys.path.insert(0, str(LIB))
+
+from e3 import east, sdk  # noqa: E402
+from e3.api import wire as W  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    d = tmp_path_factory.mktemp("served")
+    with ApiServer(["--repos", d]) as s:
+        s.dir = d
+        yield s
+
+
+@pytest.fixture(scope="session")
+def example_zip(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pkg") / "my-package.zip"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(out)], check=True, capture_output=True)
+    return out
+
+
+_count = iter(range(1_000_000))
+
+
+def new_url(server: ApiServer) -> str:
+    return server.repo_url(f"t{next(_count)}")
+
+
+# ------------------------------------------------------------------ the README's quick start, by URL
+
+
+def test_quick_start_runs_entirely_against_a_url(served, tmp_path, example_zip):
+    url = new_url(served)
+    e3 = lambda *a, **kw: run("e3", *a, cwd=tmp_path, **kw)  # noqa: E731
+    e3("repo", "create", url)
+    e3("package", "import", url, example_zip)
+    e3("workspace", "create", url, "dev")
+    e3("workspace", "deploy", url, "dev", "my-package@1.0.0")
+    started = e3("start", url, "dev")
+    assert [line.split()[0] for line in started.out.splitlines()[:3]] == ["ran"] * 3
+    logs = e3("logs", url, "dev.my-task", "--follow", timeout=30)
+    assert "my-task: repeating Hello, World! 2 times" in logs.out
+    assert e3("get", url, "dev.tasks.my-task.output").out.strip() == '"Hello, World! Hello, World!"'
+    (tmp_path / "times.east").write_text("3")
+    e3("set", url, "dev.inputs.times", "times.east")
+    again = e3("start", url, "dev")
+    ran = sorted(line.split()[1] for line in again.out.splitlines() if line.startswith("ran "))
+    assert ran == ["my-task", "shout"] and "cached greet" in again.out
+    assert e3("get", url, "dev.tasks.shout.output").out.strip() == '"HELLO, WORLD! HELLO, WORLD! HELLO, WORLD!"'
+    assert "set .inputs.times" in e3("workspace", "log", url, "dev").out
+    assert list(tmp_path.iterdir()) == [tmp_path / "times.east"]  # nothing local was made
+
+
+def test_remote_results_are_the_local_ones(served, tmp_path, example_zip):
+    """The same commands on a local repository and on a served one print the same."""
+    url = new_url(served)
+    local = tmp_path / "local"
+    for target in (str(local), url):
+        run("e3", "repo", "create", target)
+        run("e3", "package", "import", target, example_zip)
+        run("e3", "workspace", "create", target, "dev")
+        run("e3", "workspace", "deploy", target, "dev", "my-package@1.0.0")
+        run("e3", "start", target, "dev", "-q")
+    for args in (["list", "{}", "dev", "-r"], ["get", "{}", "dev.tasks.shout.output", "-f", "json"],
+                 ["package", "list", "{}"], ["workspace", "list", "{}"]):
+        here = run("e3", *[a.format(str(local)) for a in args]).out
+        there = run("e3", *[a.format(url) for a in args]).out
+        assert here == there, args
+
+
+def test_objects_plumbing_through_the_objects_routes(served, tmp_path):
+    url = new_url(served)
+    run("e3", "repo", "create", url)
+    (tmp_path / "v.east").write_text("[1, 2, 3]")
+    h = run("e3-hash-object", "-w", "-t", "Array<Integer>", "--repo", url, tmp_path / "v.east").out.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", h)
+    assert run("e3-hash-object", "-t", "Array<Integer>", tmp_path / "v.east").out.strip() == h
+    assert run("e3-cat-object", "--repo", url, "-p", h).out.strip() == "[1, 2, 3]"
+    assert run("e3-cat-object", "--repo", url, "-e", h, expect=0)
+    run("e3-cat-object", "--repo", url, "-e", "0" * 64, expect=1)
+
+
+def test_run_and_watch_say_they_are_local_only(served, tmp_path):
+    url = new_url(served)
+    run("e3", "repo", "create", url)
+    r = run("e3", "run", url, "pkg/task", "-o", tmp_path / "out.beast2", expect=None)
+    assert r.returncode != 0
+    assert_one_line_error(r, "local only")
+
+
+# ------------------------------------------------------------------ one-line errors naming the server
+
+
+def test_nothing_listening_is_one_line_naming_the_server(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/repos/x"
+    for args in (["list", url], ["repo", "create", url], ["get", url, "dev.inputs.x"]):
+        r = run("e3", *args, expect=128)
+        assert_one_line_error(r, "127.0.0.1", "cannot connect")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_repository_and_workspace_are_one_line(served):
+    r = run("e3", "workspace", "list", served.repo_url("nosuchrepo"), expect=128)
+    assert_one_line_error(r, "nosuchrepo", "not found")
+    url = new_url(served)
+    run("e3", "repo", "create", url)
+    r = run("e3", "get", url, "nosuchws.inputs.x", expect=128)
+    assert_one_line_error(r, "nosuchws")
+
+
+def test_a_bad_url_is_a_usage_error():
+    r = run("e3", "list", "http://127.0.0.1:1/elsewhere", expect=None)
+    assert r.returncode in (2, 128)
+    assert_one_line_error(r, "/repos/")
+
+
+def test_a_server_that_is_not_e3_is_one_line(tmp_path):
+    """Something answers, but not with what was asked for."""
+    port = free_port()
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        r = run("e3", "workspace", "list", f"http://127.0.0.1:{port}/repos/x", expect=128)
+        assert_one_line_error(r, f"127.0.0.1:{port}")
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+# ------------------------------------------------------------------ a server killed mid-request
+
+
+def _objects(repo_dir: Path) -> set[str]:
+    out = set()
+    for p in (repo_dir / ".e3" / "objects").glob("??/*"):
+        out.add(p.name)
+    return out
+
+
+def test_server_killed_during_a_package_upload_leaves_nothing(tmp_path):
+    d = tmp_path / "served"
+    d.mkdir()
+    big = tmp_path / "big.zip"
+    # Not a valid package, but big: the upload is what is cut.
+    with open(big, "wb") as f:
+        f.write(os.urandom(1 << 20) * 200)
+    server = ApiServer(["--repos", d])
+    try:
+        url = server.repo_url("r")
+        run("e3", "repo", "create", url)
+        before = _objects(d / "r")
+        p = subprocess.Popen([str(BIN / "e3"), "package", "import", url, str(big)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=command_env())
+        time.sleep(0.5)
+        server.kill()
+        out, err = p.communicate(timeout=60)
+    finally:
+        server.stop()
+    assert p.returncode == 128, err
+    line = err.decode().strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "127.0.0.1" in line
+    assert _objects(d / "r") == before
+    assert not list((d / "r" / ".e3").glob("refs/packages/**/*.*"))
+
+
+def test_server_killed_during_logs_follow_is_one_line(tmp_path):
+    d = tmp_path / "served"
+    d.mkdir()
+    slow = sdk.custom_task("slow", [sdk.input("x", east.IntegerType, 1)], east.IntegerType,
+                           lambda b, ins, out: east.East.str("echo started; sleep 30"))
+    zip_path = tmp_path / "slow.zip"
+    sdk.export(sdk.package("slow", "1.0.0", slow), zip_path)
+    server = ApiServer(["--repos", d])
+    try:
+        url = server.repo_url("r")
+        run("e3", "repo", "create", url)
+        run("e3", "package", "import", url, zip_path)
+        run("e3", "workspace", "create", url, "dev")
+        run("e3", "workspace", "deploy", url, "dev", "slow")
+        starter = subprocess.Popen([str(BIN / "e3"), "start", url, "dev"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=command_env())
+        follower = subprocess.Popen([str(BIN / "e3"), "logs", url, "dev.slow", "--follow"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=command_env())
+        assert follower.stdout.readline() == b"started\n"  # it follows while the task runs
+        server.kill()
+        out, err = follower.communicate(timeout=60)
+        starter.communicate(timeout=60)
+    finally:
+        server.stop()
+    assert follower.returncode == 128
+    assert_one_line_error(run_result(err), "127.0.0.1", "closed the connection")
+
+
+def run_result(err: bytes):
+    class R:
+        pass
+
+    r = R()
+    r.err = err.decode()
+    return r
+
+
+# ------------------------------------------------------------------ start: progress, Ctrl-C cancels on the server
+
+
+def test_ctrl_c_on_a_remote_start_cancels_the_run_on_the_server(served, tmp_path):
+    url = new_url(served)
+    slow = sdk.custom_task("slow", [sdk.input("x", east.IntegerType, 1)], east.IntegerType,
+                           lambda b, ins, out: east.East.str("sleep 60"))
+    zip_path = tmp_path / "slow.zip"
+    sdk.export(sdk.package("slow", "1.0.0", slow), zip_path)
+    run("e3", "repo", "create", url)
+    run("e3", "package", "import", url, zip_path)
+    run("e3", "workspace", "create", url, "dev")
+    run("e3", "workspace", "deploy", url, "dev", "slow")
+    p = subprocess.Popen([str(BIN / "e3"), "start", url, "dev"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=command_env())
+    import e3.api as api
+
+    repo = api.open(url)
+    deadline = time.monotonic() + 30
+    while not repo.repository_locks():  # the run has started on the server
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1)  # and its task with it
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and time.monotonic() - t0 < 20
+    # The run on the server ended (its lock is gone), the task was cancelled, not left running.
+    deadline = time.monotonic() + 20
+    while repo.repository_locks():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert [x.status for x in repo.task_executions("dev", "slow")] != ["running"]
+
+
+# ------------------------------------------------------------------ 50 clients at once
+
+
+def test_fifty_concurrent_clients_set_and_get_datasets_of_one_workspace(served, tmp_path):
+    import e3.api as api
+    from e3.api import values as v
+
+    n = 50
+    inputs = [sdk.input(f"i{k}", east.IntegerType, 0) for k in range(n)]
+    total = sdk.task("total", inputs, east.East.function([east.IntegerType] * n, east.IntegerType,
+                                                         lambda b, *xs: xs[0]))
+    zip_path = tmp_path / "wide.zip"
+    sdk.export(sdk.package("wide", "1.0.0", total), zip_path)
+    url = new_url(served)
+    repo = api.create(url)
+    with open(zip_path, "rb") as f:
+        repo.package_import(f)
+    repo.workspace_deploy("dev", "wide")
+    errors: list = []
+    barrier = threading.Barrier(n)
+
+    def client(k: int) -> None:
+        try:
+            r = api.open(url)
+            barrier.wait()
+            for rep in range(3):
+                value = str(1000 * k + rep + 1).encode()  # never the default 0: a set that changes nothing makes no commit
+                r.dataset_set("dev", ("inputs", f"i{k}"), v.ValueInput(__import__("io").BytesIO(value), "east"))
+                with r.dataset_get("dev", ("inputs", f"i{k}")) as f:
+                    _, got = east.decode(f.read())
+                assert got == 1000 * k + rep + 1, (k, rep, got)
+            r.close()
+        except BaseException as e:  # reported below, with the client's number
+            errors.append((k, e))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors[:3]
+    for k in range(n):
+        with repo.dataset_get("dev", ("inputs", f"i{k}")) as f:
+            assert east.decode(f.read())[1] == 1000 * k + 3
+    # History: one commit per set, in one line (each commit has one parent).
+    log = list(repo.workspace_log("dev"))
+    assert sum(1 for e in log if e.message.startswith("set ")) == 3 * n, [e.message for e in log if not e.message.startswith("set ")]
+    repo_dir = served.dir / url.rsplit("/", 1)[1]
+    parents = subprocess.run(["git", "--git-dir", str(repo_dir / ".e3"), "rev-list", "--parents", "refs/workspaces/dev"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    assert all(len(line.split()) <= 2 for line in parents) and len(parents) == len(log)
+
+
+# ------------------------------------------------------------------ uploads cut off or mismatching
+
+
+def _raw(server: ApiServer, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+         send_only: int | None = None) -> tuple[int, bytes]:
+    host, port = server.url.rsplit("//", 1)[1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    c.putrequest(method, path)
+    for k, val in (headers or {}).items():
+        c.putheader(k, val)
+    c.putheader("Content-Length", str(len(body)))
+    c.endheaders()
+    if send_only is not None:
+        c.send(body[:send_only])
+        c.sock.shutdown(socket.SHUT_RDWR)
+        c.close()
+        return 0, b""
+    c.send(body)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def _staged(server: ApiServer) -> list[str]:
+    import glob
+    import tempfile
+
+    return [p for d in glob.glob(os.path.join(tempfile.gettempdir(), "e3-api-server-*")) for p in os.listdir(d)]
+
+
+def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_path):
+    import e3.api as api
+
+    url = new_url(served)
+    name = url.rsplit("/", 1)[1]
+    repo = api.create(url)
+    sdk.export(sdk.package("one", "1.0.0", sdk.input("b", east.BlobType, b"")), tmp_path / "one.zip")
+    with open(tmp_path / "one.zip", "rb") as f:
+        repo.package_import(f)
+    repo.workspace_deploy("dev", "one")
+    value = east.encode(os.urandom(300_000), east.BlobType)
+    import hashlib
+
+    h = hashlib.sha256(value).hexdigest()
+    base = f"/api/repos/{name}/workspaces/dev/datasets/inputs/b/upload"
+    init = W.encode(W.struct(hash=h, size=len(value)), W.TransferUploadRequestType)
+    status, body = _raw(served, "POST", base, init, {"Content-Type": W.BEAST2})
+    started = W.decode(body, W.response_type(W.TransferUploadResponseType))
+    up = started.value.value
+    path = "/" + up["uploadUrl"].split("/", 3)[3]
+    before = set(_objects(served.dir / name))
+    _raw(served, "PUT", path, value, send_only=len(value) // 2)  # cut off halfway
+    time.sleep(0.3)
+    assert _raw(served, "POST", f"{base}/{up['id']}")[0] == 200  # commit refused: nothing uploaded
+    assert not repo.object_exists(h) and set(_objects(served.dir / name)) == before
+    # Wrong bytes for the announced hash: refused, nothing kept.
+    status, body = _raw(served, "POST", base, init, {"Content-Type": W.BEAST2})
+    up = W.decode(body, W.response_type(W.TransferUploadResponseType)).value.value
+    path = "/" + up["uploadUrl"].split("/", 3)[3]
+    status, text = _raw(served, "PUT", path, value[:-1] + b"\x00")
+    assert status == 400 and b"hash mismatch" in text
+    assert not repo.object_exists(h) and set(_objects(served.dir / name)) == before
+    # The whole, right bytes: stored, and the dataset set.
+    status, body = _raw(served, "POST", base, init, {"Content-Type": W.BEAST2})
+    up = W.decode(body, W.response_type(W.TransferUploadResponseType)).value.value
+    path = "/" + up["uploadUrl"].split("/", 3)[3]
+    assert _raw(served, "PUT", path, value)[0] == 200
+    assert _raw(served, "POST", f"{base}/{up['id']}")[0] == 200
+    assert repo.dataset_status("dev", ("inputs", "b")).hash == h
+
+
+def test_upload_and_download_urls_refuse_a_token(served):
+    assert _raw(served, "PUT", "/api/uploads/nosuch", b"x", {"Authorization": "Bearer x"})[0] == 400
+    assert _raw(served, "GET", "/api/downloads/nosuch")[0] == 404
+
+
+# ------------------------------------------------------------------ the original's shapes and statuses
+
+
+def test_original_shapes_and_statuses(served, example_zip):
+    name = f"orig{next(_count)}"
+    c = httpx.Client(base_url=served.url)
+    r = c.put(f"/api/repos/{name}")
+    assert r.status_code == 201 and r.headers["content-type"] == W.BEAST2
+    assert W.decode(r.content, W.response_type(W.S)).value == name
+    assert name in W.decode(c.get("/api/repos").content, W.response_type(W.Arr(W.S))).value
+    st = W.decode(c.get(f"/api/repos/{name}/status").content, W.response_type(W.RepositoryStatusType))
+    assert st.type == "success" and st.value["packageCount"] == 0
+    r = c.post(f"/api/repos/{name}/workspaces", content=W.encode(W.struct(name="dev"), W.WorkspaceCreateRequestType),
+               headers={"Content-Type": W.BEAST2})
+    assert W.decode(r.content, W.response_type(W.WorkspaceInfoType)).value["deployed"] is False
+    r = c.get(f"/api/repos/{name}/workspaces/nope")
+    err = W.decode(r.content, W.response_type(W.WorkspaceInfoType))
+    assert err.type == "error" and err.value.type == "workspace_not_found" and err.value.value["workspace"] == "nope"
+    r = c.post(f"/api/repos/{name}/workspaces", content=b"{}", headers={"Content-Type": "application/json"})
+    assert W.decode(r.content, W.response_type(W.WorkspaceInfoType)).type == "error"
+    r = c.get(f"/api/repos/{name}/objects/zz")
+    assert r.status_code == 400 and r.json()["error"]["type"] == "bad_request"
+    r = c.get(f"/api/repos/{name}/objects/{'0' * 64}")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "object_not_found"
+    r = c.post(f"/api/repos/{name}/gc", content=W.encode(W.struct(dryRun=True, minAge=W.option(None)), W.GcRequestType),
+               headers={"Content-Type": W.BEAST2})
+    assert r.status_code == 202
+
+
+def test_single_repository_mode_refuses_create_and_remove(tmp_path):
+    run("e3", "repo", "create", tmp_path / "one")
+    with ApiServer(["--repo", tmp_path / "one"]) as s:
+        assert httpx.put(s.url + "/api/repos/other").status_code == 405
+        assert httpx.delete(s.url + "/api/repos/default").status_code == 405
+        assert httpx.get(s.url + "/api/repos/other/status").status_code == 404
+        assert run("e3", "workspace", "list", s.repo_url()).out == "No workspaces\n"
+        r = run("e3", "repo", "remove", s.repo_url(), expect=None)
+        assert r.returncode != 0 and (tmp_path / "one" / ".e3").is_dir()
+
+
+# ------------------------------------------------------------------ traversal
+
+
+@pytest.mark.parametrize("raw", [
+    "/api/repos/..",
+    "/api/repos/..%2Fescaped",
+    "/api/repos/%2e%2e%2Fescaped",
+    "/api/repos/.hidden",
+    "/api/repos/a%00b",
+    "/api/repos/a%5Cb",
+])
+def test_traversal_in_a_repository_name_writes_nothing_outside(served, raw):
+    parent = served.dir.parent
+    before = sorted(os.listdir(parent))
+    status, _ = _raw(served, "PUT", raw)
+    assert status in (400, 404)
+    assert sorted(os.listdir(parent)) == before
+    assert not (parent / "escaped").exists()
+
+
+@pytest.mark.parametrize("path", ["inputs/..%2F..%2Fx", "inputs/%2e%2e/x", "..", "inputs/a%00", "inputs%5Cx"])
+def test_traversal_in_a_dataset_path_is_refused(served, path):
+    name = f"tr{next(_count)}"
+    assert httpx.put(f"{served.url}/api/repos/{name}").status_code == 201
+    status, _ = _raw(served, "PUT", f"/api/repos/{name}/workspaces/dev/datasets/{path}", b"x")
+    assert status == 400
+
+
+# ------------------------------------------------------------------ every repository route wants a token
+
+
+def _route_urls(name: str) -> list[tuple[str, str]]:
+    from e3.server.app import ServerConfig
+    from e3.server.routes import routes
+
+    out = []
+    params = {"repo": name, "ws": "dev", "name": "p", "version": "1.0.0", "id": "0" * 32, "task": "t",
+              "hash": "0" * 64, "path": "inputs/x"}
+    for route in routes(ServerConfig(repos_dir=Path("/nonexistent"))):
+        if not route.path.startswith("/api/repos"):
+            continue
+        path = route.path
+        for k, val in params.items():
+            path = path.replace("{" + k + "}", val).replace("{" + k + ":path}", val)
+        for m in sorted(route.methods - {"HEAD"}):
+            out.append((m, path))
+    return out
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keyed")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (d / "pub.pem").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    (d / "repos").mkdir()
+    with ApiServer(["--repos", d / "repos", "--auth-key", d / "pub.pem", "--auth-issuer", "iss", "--auth-audience", "aud"]) as s:
+        s.key = key
+        yield s
+
+
+def test_every_repository_route_without_a_valid_token_is_401(keyed):
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    tokens = {
+        "none": None,
+        "expired": jwt.encode({"iss": "iss", "aud": "aud", "exp": now - 60}, keyed.key, algorithm="RS256"),
+        "wrongly signed": jwt.encode({"iss": "iss", "aud": "aud", "exp": now + 600}, other, algorithm="RS256"),
+    }
+    urls = _route_urls("r")
+    assert len(urls) > 40
+    with httpx.Client(base_url=keyed.url) as c:
+        for why, tok in tokens.items():
+            headers = {"Authorization": f"Bearer {tok}"} if tok else {}
+            for method, path in urls:
+                r = c.request(method, path, headers=headers)
+                assert r.status_code == 401, (why, method, path, r.status_code)
+        good = jwt.encode({"iss": "iss", "aud": "aud", "exp": now + 600}, keyed.key, algorithm="RS256")
+        assert c.get("/api/repos", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    assert not os.listdir(keyed.args[1])  # nothing was created by any of them
+
+
+def test_a_command_against_a_server_wanting_a_token_says_to_log_in(keyed, tmp_path):
+    url = keyed.repo_url("r")
+    r = run("e3", "workspace", "list", url, env={"E3_CREDENTIALS_PATH": str(tmp_path / "none")}, expect=128)
+    assert_one_line_error(r, f"not logged in to {keyed.url}", f"e3 login {keyed.url}")
+    good = jwt.encode({"iss": "iss", "aud": "aud", "exp": int(time.time()) + 600}, keyed.key, algorithm="RS256")
+    run("e3", "repo", "create", url, env={"E3_TOKEN": good})
+    assert run("e3", "workspace", "list", url, env={"E3_TOKEN": good}).out == "No workspaces\n"
+
+
+def test_login_with_the_device_flow_then_a_command_works(tmp_path):
+    creds = tmp_path / "creds.json"
+    (tmp_path / "repos").mkdir()
+    with ApiServer(["--repos", tmp_path / "repos", "--oidc"]) as s:
+        env = command_env({"E3_CREDENTIALS_PATH": str(creds)})
+        env.pop("E3_TOKEN", None)
+        p = subprocess.Popen([str(BIN / "e3"), "login", s.url, "--no-browser"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+        code = re.search(r"enter the code (\S+)", p.stdout.readline().decode()).group(1)
+        assert httpx.post(f"{s.url}/device/approve", data={"user_code": code}).status_code == 200
+        p.communicate(timeout=60)
+        assert p.returncode == 0
+        run("e3", "repo", "create", s.repo_url("mine"), env={"E3_CREDENTIALS_PATH": str(creds)})
+        assert run("e3", "workspace", "list", s.repo_url("mine"), env={"E3_CREDENTIALS_PATH": str(creds)}).out == "No workspaces\n"
