@@ -44,7 +44,10 @@ def env() -> dict[str, str]:
 
 
 def sh(*argv, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, env=env(), **kw)
+    r = subprocess.run([str(a) for a in argv], capture_output=True, env=env(), **kw)
+    if r.returncode != 0:
+        raise SystemExit(f"bench/remote.py: {' '.join(map(str, argv))} exited {r.returncode}: {r.stderr.decode().strip()}")
+    return r
 
 
 def timed(argv: list, repeat: int, **kw) -> float:
@@ -156,7 +159,7 @@ def main() -> int:
         t_curl_up = time.perf_counter() - t0
         t0 = time.perf_counter()
         with open(work / "got.beast2", "wb") as f:
-            subprocess.run([BIN / "e3", "get", url, "dev.inputs.big", "-f", "beast2"], stdout=f, check=True, env=env())
+            subprocess.run([str(BIN / "e3"), "get", url, "dev.inputs.big", "-f", "beast2"], stdout=f, check=True, env=env())
         t_get = time.perf_counter() - t0
         assert os.path.getsize(work / "got.beast2") == os.path.getsize(value)
         os.unlink(work / "got.beast2")

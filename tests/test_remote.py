@@ -188,10 +188,14 @@ def test_server_killed_during_a_package_upload_leaves_nothing(tmp_path):
         p = subprocess.Popen([str(BIN / "e3"), "package", "import", url, str(big)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=command_env())
         time.sleep(0.5)
+        killed = server.pid
         server.kill()
         out, err = p.communicate(timeout=60)
     finally:
         server.stop()
+    assert _staging_of(killed)  # what it had received is staged, outside the repository
+    ApiServer(["--repos", d]).stop()  # the next server removes a dead server's staging
+    assert not _staging_of(killed)
     assert p.returncode == 128, err
     line = err.decode().strip()
     assert "\n" not in line and "Traceback" not in line
@@ -349,11 +353,12 @@ def _raw(server: ApiServer, method: str, path: str, body: bytes = b"", headers: 
     return r.status, data
 
 
-def _staged(server: ApiServer) -> list[str]:
+def _staging_of(pid: int) -> list[str]:
+    """The staging directories a server process made (e3-api-server-PID-*)."""
     import glob
     import tempfile
 
-    return [p for d in glob.glob(os.path.join(tempfile.gettempdir(), "e3-api-server-*")) for p in os.listdir(d)]
+    return glob.glob(os.path.join(tempfile.gettempdir(), f"e3-api-server-{pid}-*"))
 
 
 def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_path):

@@ -203,7 +203,7 @@ class RemoteRepository(Repository):
         with _sized(source) as (f, size):
             started = self._rpc("POST", path, W.UploadStarted, body=(W.struct(size=size), W.PackageTransferInitRequestType),
                                 params=params)
-            resp = self._send("PUT", started.upload_url, auth=False, content=_chunks(f),
+            resp = self._send("PUT", started.upload_url, auth=False, content=_chunks(f), timeout=_body_timeout(),
                               headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
             if resp.status_code != 200:
                 raise RemoteError(f"{self.origin}: upload refused: {_text(resp) or resp.status_code}")
@@ -422,13 +422,14 @@ class RemoteRepository(Repository):
         from e3.api import wire as W
 
         headers = {"Content-Type": W.BEAST2 if value.format == "beast2" else "application/octet-stream"}
+        fmt = value.format or "unknown"  # the server refuses it, naming it, as the local implementation does
         if type is not None:
             headers["X-E3-Type"] = base64.b64encode(W.encode(type, W.TYPE_OF_TYPE)).decode()
         with _sized(value.stream, spool=False) as (f, size):
             if size is not None:
                 headers["Content-Length"] = str(size)
             resp = self._send("PUT", f"/workspaces/{_q(ws)}/datasets/{_path(path)}", content=_chunks(f),
-                              params={"format": value.format}, headers=headers)
+                              params={"format": fmt, "name": value.name}, headers=headers, timeout=_body_timeout())
         return self._decode_reply(resp, str)
 
     # ------------------------------------------------------------ dataflow
@@ -527,7 +528,7 @@ class RemoteRepository(Repository):
             headers = {"Content-Type": W.BEAST2}
             if size is not None:
                 headers["Content-Length"] = str(size)
-            resp = self._send("POST", "/objects", content=_chunks(f), headers=headers)
+            resp = self._send("POST", "/objects", content=_chunks(f), headers=headers, timeout=_body_timeout())
         return self._decode_reply(resp, str)
 
     def object_writer(self, *, batch: bool = True) -> ObjectWriter:
@@ -672,6 +673,14 @@ def _iter(resp: Any, origin: str) -> Iterator[bytes]:
         raise RemoteError(f"{origin}: the server closed the connection mid-transfer") from None
     except httpx.TimeoutException:
         raise RemoteError(f"{origin}: no answer in time") from None
+
+
+def _body_timeout() -> Any:
+    """A request carrying a value waits for the answer as long as the server takes to check and
+    store it (minutes for a large value); connecting still times out."""
+    import httpx
+
+    return httpx.Timeout(None, connect=10.0)
 
 
 def _chunks(f: BinaryIO) -> Iterator[bytes]:

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 CHUNK = 1 << 20
+STAGING_PREFIX = "e3-api-server-"
+"""Staging directories are named e3-api-server-PID-*: a server killed with SIGKILL leaves its
+own behind, and the next server to start removes those whose process is gone."""
 TTL = 3600
 """Seconds an unused upload or download ID stays valid."""
 
@@ -67,7 +70,8 @@ class Transfers:
     """Every upload and download ID of one server process, and its staging directory."""
 
     def __init__(self, staging: str | None = None):
-        self.dir = tempfile.mkdtemp(prefix="e3-api-server-", dir=staging)
+        sweep(staging)
+        self.dir = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=staging)
         self.uploads: dict[str, Upload] = {}
         self.downloads: dict[str, Download] = {}
         self.jobs: dict[str, Upload] = {}
@@ -147,6 +151,28 @@ class Transfers:
             up.path = None
         with self.lock:
             self.uploads.pop(up.id, None)
+
+
+def sweep(staging: str | None = None) -> None:
+    """Remove the staging directories of servers that are no longer running."""
+    base = staging or tempfile.gettempdir()
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return
+    for name in entries:
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        pid = name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its server is alive
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _unlink(path: str) -> None:
