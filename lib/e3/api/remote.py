@@ -79,6 +79,7 @@ class RemoteRepository(Repository):
     def __init__(self, url: str) -> None:
         import httpx
 
+        _larger_reads()
         self.origin, self.name = parse_url(url)
         self.location = f"{self.origin}/repos/{self.name}"
         self.base = f"{self.origin}/api/repos/{_q(self.name)}"
@@ -673,6 +674,21 @@ def _iter(resp: Any, origin: str) -> Iterator[bytes]:
         raise RemoteError(f"{origin}: the server closed the connection mid-transfer") from None
     except httpx.TimeoutException:
         raise RemoteError(f"{origin}: no answer in time") from None
+
+
+def _larger_reads() -> None:
+    """Read responses from the socket 1 MiB at a time instead of httpcore's 64 KiB.
+
+    A large value's download is bound by the per-read cost of the pure-Python
+    HTTP/1.1 stack: measured here, 1 MiB reads move ~60% more bytes per second.
+    The setting is httpcore's class attribute; e3's CLI is its only user in the process.
+    """
+    try:
+        from httpcore._sync.http11 import HTTP11Connection
+    except ImportError:  # another httpcore: keep its default
+        return
+    if getattr(HTTP11Connection, "READ_NUM_BYTES", 0) < CHUNK:
+        HTTP11Connection.READ_NUM_BYTES = CHUNK
 
 
 def _body_timeout() -> Any:
