@@ -224,3 +224,38 @@ def test_traversal_in_the_request_path_is_400(keyed, keys, raw):
     r = c.getresponse()
     assert r.status == 400, (raw, r.status, r.read())
     c.close()
+
+
+def test_public_url_and_token_lifetimes_shape_the_provider(tmp_path):
+    with ApiServer(["--repos", tmp_path, "--oidc", "--public-url", "https://e3.example.test",
+                    "--token-expiry", "15m", "--refresh-token-expiry", "2d"]) as s:
+        disc = httpx.get(s.url + "/.well-known/openid-configuration").json()
+        assert disc["issuer"] == "https://e3.example.test"
+        assert disc["token_endpoint"] == "https://e3.example.test/oauth2/token"
+        code = httpx.post(s.url + "/oauth2/device_authorization", data={"client_id": "t"}).json()
+        assert code["verification_uri"] == "https://e3.example.test/device"
+        httpx.post(s.url + "/device/approve", data={"user_code": code["user_code"]})
+        tokens = httpx.post(s.url + "/oauth2/token", data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": code["device_code"]}).json()
+        assert tokens["expires_in"] == 900
+        access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+        refresh = jwt.decode(tokens["refresh_token"], options={"verify_signature": False})
+        assert access["iss"] == access["aud"] == "https://e3.example.test"
+        assert access["exp"] - access["iat"] == 900 and refresh["exp"] - refresh["iat"] == 2 * 86400
+        # The token works against the server that issued it, whatever URL it is reached by.
+        assert _get(s.url + "/api/repos", tokens["access_token"]).status_code == 200
+
+
+def test_a_bad_duration_is_a_usage_error(tmp_path):
+    r = run(BIN / "e3-api-server", "--repos", tmp_path, "--oidc", "--token-expiry", "soon", "--port", "0", expect=2)
+    assert_one_line_error(r, "invalid duration")
+
+
+def test_cors_answers_a_preflight_only_when_asked(tmp_path):
+    pre = {"Origin": "https://app.example.test", "Access-Control-Request-Method": "GET"}
+    with ApiServer(["--repos", tmp_path, "--cors"]) as s:
+        r = httpx.options(s.url + "/api/repos", headers=pre)
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+    with ApiServer(["--repos", tmp_path]) as s:
+        r = httpx.options(s.url + "/api/repos", headers=pre)
+        assert "access-control-allow-origin" not in r.headers
