@@ -276,6 +276,34 @@ def test_ctrl_c_on_a_remote_start_cancels_the_run_on_the_server(served, tmp_path
     assert [x.status for x in repo.task_executions("dev", "slow")] != ["running"]
 
 
+def test_clients_that_leave_their_streams_do_not_wear_the_server_out(served, tmp_path):
+    """More followers than the server has worker threads come and go; the server still answers."""
+    import e3.api as api
+
+    url = new_url(served)
+    slow = sdk.custom_task("quiet", [sdk.input("x", east.IntegerType, 1)], east.IntegerType,
+                           lambda b, ins, out: east.East.str("sleep 60"))
+    sdk.export(sdk.package("quiet", "1.0.0", slow), tmp_path / "quiet.zip")
+    repo = api.create(url)
+    with open(tmp_path / "quiet.zip", "rb") as f:
+        repo.package_import(f)
+    repo.workspace_deploy("dev", "quiet")
+    run_ = repo.dataflow_start("dev")
+    try:
+        name = url.rsplit("/", 1)[1]
+        base = f"{served.url}/api/repos/{name}/workspaces/dev/dataflow"
+        with httpx.Client(timeout=30) as c:
+            for _ in range(45):  # the server's pool has 40 worker threads
+                for path in ("/events", "/logs/quiet/follow"):
+                    with c.stream("GET", base + path) as r:
+                        assert r.status_code == 200
+            t0 = time.monotonic()
+            assert c.get(f"{served.url}/api/repos").status_code == 200
+            assert time.monotonic() - t0 < 10
+    finally:
+        run_.close()
+
+
 # ------------------------------------------------------------------ 50 clients at once
 
 

@@ -273,6 +273,9 @@ class RemoteRepository(Repository):
                     n = _struct.unpack(">I", buf[:4])[0]
                     if len(buf) < 4 + n:
                         break
+                    if n == 0:  # a heartbeat: the server is there, with nothing to say yet
+                        del buf[:4]
+                        continue
                     frame = W.decode(bytes(buf[4:4 + n]), ft)
                     del buf[:4 + n]
                     if frame.type == "error":

@@ -239,16 +239,65 @@ async def _body(request: Request, t: Any, limit: int = 1 << 20) -> Any:
     return W.decode(data, t)
 
 
+HEARTBEAT = 1.0
+"""Seconds between empty frames of a stream that has nothing to say: a client that has gone
+is noticed within that time, and the worker thread that fed its stream is let go."""
+
+
 def _frames(items: Iterator[Any], item_t: Any) -> Iterator[bytes]:
-    """Frames of a streamed reply: each item, and at the end the error that stopped them, if any."""
+    """Frames of a streamed reply: each item, and at the end the error that stopped them, if any.
+
+    The items are pulled by a thread of their own (a run's events and a log's
+    chunks wait for something to happen); this generator, run by Starlette in a
+    worker thread, hands them on and sends an empty frame every HEARTBEAT seconds
+    meanwhile, so that a closed connection ends it, not the run.
+    """
+    import queue
+
     frame_t = W.frame_type(codec.east_type(item_t))
+    q: "queue.Queue[tuple[str, Any]]" = queue.Queue(maxsize=64)
+    gone = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in items:
+                while not gone.is_set():
+                    try:
+                        q.put(("item", item), timeout=HEARTBEAT)
+                        break
+                    except queue.Full:
+                        continue
+                if gone.is_set():
+                    return
+            q.put(("end", None))
+        except Exception as e:  # the error that ended the stream, sent as its last frame
+            q.put(("error", e))
+        finally:
+            close = getattr(items, "close", None)
+            if gone.is_set() and close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    threading.Thread(target=pump, name="stream", daemon=True).start()
     try:
-        for item in items:
-            body = W.encode(W.case("item", codec.to_east(item, item_t)), frame_t)
+        while True:
+            try:
+                what, x = q.get(timeout=HEARTBEAT)
+            except queue.Empty:
+                yield _struct.pack(">I", 0)
+                continue
+            if what == "end":
+                return
+            if what == "error":
+                body = W.encode(W.case("error", W.struct(kind=getattr(x, "kind", "internal"), message=_message(x))), frame_t)
+                yield _struct.pack(">I", len(body)) + body
+                return
+            body = W.encode(W.case("item", codec.to_east(x, item_t)), frame_t)
             yield _struct.pack(">I", len(body)) + body
-    except Exception as e:
-        body = W.encode(W.case("error", W.struct(kind=getattr(e, "kind", "internal"), message=_message(e))), frame_t)
-        yield _struct.pack(">I", len(body)) + body
+    finally:
+        gone.set()
 
 
 # ------------------------------------------------------------------ renderings in the original's shapes

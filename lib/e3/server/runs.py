@@ -38,7 +38,7 @@ class Run:
     done: bool = False
     cond: threading.Condition = field(default_factory=threading.Condition)
 
-    def follow(self, offset: int = 0, timeout: float | None = None) -> Iterator[tuple[str, Any]]:
+    def follow(self, offset: int = 0) -> Iterator[tuple[str, Any]]:
         """Events from `offset` on, waiting for each, until the run ends."""
         i = offset
         while True:
