@@ -76,6 +76,7 @@ def test_quick_start_runs_entirely_against_a_url(served, tmp_path, example_zip):
     assert ran == ["my-task", "shout"] and "cached greet" in again.out
     assert e3("get", url, "dev.tasks.shout.output").out.strip() == '"HELLO, WORLD! HELLO, WORLD! HELLO, WORLD!"'
     assert "set .inputs.times" in e3("workspace", "log", url, "dev").out
+    assert e3("repo", "status", url).out.startswith(f"repository:  {url}\n")  # not the server's directory
     assert list(tmp_path.iterdir()) == [tmp_path / "times.east"]  # nothing local was made
 
 

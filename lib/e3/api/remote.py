@@ -289,9 +289,12 @@ class RemoteRepository(Repository):
     # ------------------------------------------------------------ repository
 
     def repository_status(self):  # noqa: ANN201
+        import dataclasses
+
         from e3.api import values as v
 
-        return self._rpc("GET", "/status", v.RepositoryStatus)
+        # The server names its own directory; to the user the repository is where they reached it.
+        return dataclasses.replace(self._rpc("GET", "/status", v.RepositoryStatus), location=self.location)
 
     def repository_gc(self, *, dry_run: bool = False, prune: str | None = None):  # noqa: ANN201
         from e3.api import values as v
