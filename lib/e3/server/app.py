@@ -13,7 +13,7 @@ and creating or removing repositories answers 405.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -37,16 +37,12 @@ class ServerConfig:
     check: TokenCheck | None = None
     provider: Provider | None = None
     cors: bool = False
-    executor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    staging: str | None = None
+    """Where uploads are staged (default: $TMPDIR)."""
 
     @property
     def single(self) -> bool:
         return self.repo_path is not None
-
-    @property
-    def authenticated(self) -> bool:
-        return self.check is not None
 
     def repo_dir(self, name: str) -> Path:
         """Where repository `name` lives; the name is checked before it becomes a path."""

@@ -98,7 +98,7 @@ def beast2(body: bytes, status: int = 200, headers: dict | None = None) -> Respo
 class Server:
     def __init__(self, config: Any):
         self.config = config
-        self.transfers = Transfers(config.extra.get("staging"))
+        self.transfers = Transfers(config.staging)
         self.runs = Runs()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.jobs_lock = threading.Lock()
@@ -392,7 +392,6 @@ def _package_ref(text: str) -> tuple[str, str | None]:
 
 def routes(config: Any) -> list[Route]:
     srv = Server(config)
-    config.extra["server"] = srv
 
     def repo(request: Request) -> str:
         return request.path_params["repo"]
