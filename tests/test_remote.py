@@ -6,6 +6,7 @@ their own.
 """
 from __future__ import annotations
 
+import glob
 import http.client
 import os
 import re
@@ -188,9 +189,12 @@ def test_server_killed_during_a_package_upload_leaves_nothing(tmp_path):
         before = _objects(d / "r")
         p = subprocess.Popen([str(BIN / "e3"), "package", "import", url, str(big)], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=command_env())
-        time.sleep(0.5)
         killed = server.pid
-        server.kill()
+        deadline = time.monotonic() + 30
+        while not any(os.path.getsize(f) for d in _staging_of(killed) for f in glob.glob(os.path.join(d, "part-*"))):
+            assert time.monotonic() < deadline and p.poll() is None, "the upload never started"
+            time.sleep(0.01)
+        server.kill()  # halfway through the upload
         out, err = p.communicate(timeout=60)
     finally:
         server.stop()
@@ -384,7 +388,6 @@ def _raw(server: ApiServer, method: str, path: str, body: bytes = b"", headers: 
 
 def _staging_of(pid: int) -> list[str]:
     """The staging directories a server process made (e3-api-server-PID-*)."""
-    import glob
     import tempfile
 
     return glob.glob(os.path.join(tempfile.gettempdir(), f"e3-api-server-{pid}-*"))
