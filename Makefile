@@ -30,15 +30,17 @@ test: install-test
 man:
 	$(PYTHON) man/build_man.py build/man
 
-# Benchmarks print ratios against baselines measured in the same run (never part of `make test`).
-BENCHES = objects refs package_bench workspace runners queue_bench verify
+# Benchmarks print ratios against baselines measured in the same run (never part of `make test`),
+# and mark each goal ok or MISSED. `make bench BENCH_FLAGS=--check` fails when a goal is missed.
+BENCHES = objects refs package_bench workspace runners queue_bench verify git_pack
+BENCH_FLAGS ?=
 bench: install
-	for b in $(BENCHES); do $(PYTHON) bench/$$b.py || exit 1; done
+	for b in $(BENCHES); do $(PYTHON) bench/$$b.py $(BENCH_FLAGS) || exit 1; done
 
 # e3 against Snakemake and DVC, installed in their own venv (build/bench-venv), never e3 dependencies.
 # Each first run is timed three times, on copies of the built pipeline, and the best is reported.
 bench-dag: install
-	bash bench/setup_peers.sh && $(PYTHON) bench/dag.py --e3-10k --first 3
+	bash bench/setup_peers.sh && $(PYTHON) bench/dag.py --e3-10k --first 3 $(BENCH_FLAGS)
 
 # 200 kill -9 trials of workers: trials, executions lost, objects corrupt, executions completed twice;
 # 200 of e3 start killed with its workers (the queue drained by the next run); 200 of a byte flipped in an object.

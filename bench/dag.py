@@ -20,8 +20,10 @@ How each tool runs a task, chosen as the cheapest idiomatic form it offers:
              `east-py run` process per task, as the original engine does)
   Snakemake  one wildcard rule with a `run:` block and --force-use-threads, so
              the job runs in a thread of Snakemake's own process (without
-             it Snakemake 9 starts a whole new Snakemake, ~2.5 s, per job;
-             a `shell:` rule was slower too), --cores C
+             it Snakemake 9 starts a whole new Snakemake, ~2.5 s, per job),
+             --cores C: its cheapest form
+  snakemake-shell  the same rules with `shell:` one-liners (a shell per job),
+             what most Snakefiles use
   DVC        one stage per task in dvc.yaml whose cmd is a shell one-liner
              (DVC spawns a shell per stage; it has no in-process form);
              `dvc repro`, which runs stages one at a time
@@ -29,16 +31,25 @@ How each tool runs a task, chosen as the cheapest idiomatic form it offers:
 All tools get the same --cores (e3 start --concurrency). The peers live in a
 separate venv (bash bench/setup_peers.sh); they are never a dependency of e3.
 DVC costs 0.4-1 s per stage, so by default it runs at N=100 only; --full adds
-the larger sizes (the run says so when it skips them). --e3-10k adds e3 at N=10,000 (scaling). e3 also runs once
-with E3_SPAWN_ALL=1 at N=100 (--no-spawn skips it) for the per-task overhead
-of spawning `east-py run` against the warm in-process path.
+the larger sizes (the run says so when it skips them). --e3-10k adds e3 at
+N=10,000 and --e3-100k at N=100,000 (scaling; the 100,000 first run is timed
+once). e3 also runs once with E3_SPAWN_ALL=1 at N=100 (--no-spawn skips it)
+for the per-task overhead of spawning `east-py run` against the warm
+in-process path.
+
+Memory: the peak, over each first run, of the resident memory of the tool's
+whole process tree (the command and every process below it, summed, sampled
+every 20 ms; shared pages counted in each process, so an upper bound).
+
+Goals (issue 6 at N=1,000; issue 21 at 10,000 and 100,000) are printed ok or
+MISSED; --check exits 1 when one is missed.
 
 Every first run is timed on its own copy of the built pipeline; --first K
 times K of them and reports the best (the machine's file-creation cost, printed
 at the top, moves every tool's figures; see file_creation_us).
 
-Usage: python3 bench/dag.py [--full] [--e3-10k] [--sizes 100,1000] [--first K]
-                            [--shapes chain,fanout] [--tools e3,snakemake,dvc]
+Usage: python3 bench/dag.py [--full] [--e3-10k] [--e3-100k] [--sizes 100,1000] [--first K]
+                            [--shapes chain,fanout] [--tools e3,snakemake,snakemake-shell,dvc] [--check]
 """
 from __future__ import annotations
 
@@ -55,8 +66,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from goals import Goals, add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # the SDK of this checkout builds the e3 package
@@ -90,34 +104,89 @@ class Measure:
     noop_cpu: float = 0.0
     noops: list[float] = field(default_factory=list)
     firsts: list[float] = field(default_factory=list)
+    first_memory: int = 0  # bytes: peak resident memory of the process tree over the best first run
 
 
 @dataclass
 class Timing:
     wall: float  # seconds of wall clock
     cpu: float  # user + system seconds of the command and every process it waited for
+    memory: int = 0  # bytes: peak resident memory of the whole process tree (sampled)
 
 
-def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None, log: Path) -> Timing:
+class TreeMemory(threading.Thread):
+    """Samples the resident memory of a process and all its descendants, summed, until stopped.
+
+    RUSAGE_CHILDREN's ru_maxrss is the largest single process; a tool that runs
+    a pool of workers uses the sum.
+    """
+
+    PERIOD = 0.02
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.done = threading.Event()
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        while not self.done.wait(self.PERIOD):
+            self.peak = max(self.peak, self.sample())
+
+    def sample(self) -> int:
+        children: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(name)
+            children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: ppid
+            rss[pid] = int(fields[21]) * self.page  # fields[21]: rss in pages
+        total, todo = 0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            total += rss.get(pid, 0)
+            todo.extend(children.get(pid, ()))
+        return total
+
+    def stop(self) -> int:
+        self.done.set()
+        self.join()
+        return self.peak
+
+
+def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None, log: Path, memory: bool = False) -> Timing:
     """Run a command to completion and time it. Output goes to `log`.
 
     CPU time comes from RUSAGE_CHILDREN, which counts a child once it is
     reaped, with the descendants it reaped itself: on a machine shared with
     other work it is steadier than wall time, which includes waiting for a core.
+    With `memory`, the process tree's resident memory is sampled meanwhile.
     """
     with open(log, "ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        sampler = TreeMemory(proc.pid) if memory else None
+        if sampler:
+            sampler.start()
+        proc.wait()
         elapsed = time.perf_counter() - start
+        peak = sampler.stop() if sampler else 0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise BenchError(f"{argv[0]} exited {proc.returncode} in {cwd}:\n" + "\n".join(tail))
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Timing(elapsed, cpu)
+    return Timing(elapsed, cpu, peak)
 
 
 def file_creation_us(directory: Path, count: int = 1000) -> float:
@@ -185,19 +254,18 @@ class Peer:
     def argv(self) -> list[str]:
         raise NotImplementedError
 
-    def execute(self) -> Timing:
+    def execute(self, memory: bool = False) -> Timing:
         """One run of the whole pipeline; the first builds everything, later ones should do nothing."""
-        return run_timed(self.argv(), self.dir, self.env(), self.log)
+        return run_timed(self.argv(), self.dir, self.env(), self.log, memory)
 
 
 class Snakemake(Peer):
-    name = "snakemake"
+    """One wildcard rule per shape: the idiomatic way to write N similar jobs.
 
-    def prepare(self) -> None:
-        super().prepare()
-        # One wildcard rule per shape: the idiomatic way to write N similar jobs.
-        # `run:` executes in Snakemake's own process: no shell per job.
-        body = """
+    `run:` actions execute in Snakemake's own process (no shell per job)."""
+
+    name = "snakemake"
+    HEADER = """
 import sys
 
 # Snakemake resolves a chain's DAG recursively: the default limit stops it
@@ -212,8 +280,17 @@ def _write(path, value):
     with open(path, "w") as f:
         f.write(f"{value}\\n")
 """
+    ACTIONS = {
+        "step": "run:\n        _write(output[0], _read(input[0]) + 1)",
+        "leaf": "run:\n        _write(output[0], _read(input[0]) + int(wildcards.i))",
+        "join": "run:\n        _write(output[0], sum(_read(p) for p in input))",
+    }
+
+    def prepare(self) -> None:
+        super().prepare()
+        a = self.ACTIONS
         if self.shape == "chain":
-            body += f"""
+            rules = f"""
 rule all:
     input: "out/{self.n - 1}.txt"
 
@@ -221,11 +298,10 @@ rule step:
     input: lambda wc: "input.txt" if int(wc.i) == 0 else f"out/{{int(wc.i) - 1}}.txt"
     output: "out/{{i}}.txt"
     wildcard_constraints: i=r"\\d+"
-    run:
-        _write(output[0], _read(input[0]) + 1)
+    {a["step"]}
 """
         else:
-            body += f"""
+            rules = f"""
 rule all:
     input: "out/join.txt"
 
@@ -233,22 +309,33 @@ rule leaf:
     input: "input.txt"
     output: "out/{{i}}.txt"
     wildcard_constraints: i=r"\\d+"
-    run:
-        _write(output[0], _read(input[0]) + int(wildcards.i))
+    {a["leaf"]}
 
 rule join:
     input: [f"out/{{i}}.txt" for i in range(1, {self.n})]
     output: "out/join.txt"
-    run:
-        _write(output[0], sum(_read(p) for p in input))
+    {a["join"]}
 """
-        (self.dir / "Snakefile").write_text(body.replace("NTASKS", str(self.n), 1))
+        (self.dir / "Snakefile").write_text(self.HEADER.replace("NTASKS", str(self.n), 1) + rules)
 
     def argv(self) -> list[str]:
         # Without --force-use-threads Snakemake 9 spawns a new Snakemake process
         # (~2.5 s of imports) for every `run:` job; with it the job runs in a thread.
         return [str(VENV / "bin" / "snakemake"), "--cores", str(self.cores), "--force-use-threads", "--quiet", "all"]
 
+
+class SnakemakeShell(Snakemake):
+    """The same rules with `shell:` one-liners (a shell per job), as most Snakefiles are written."""
+
+    name = "snakemake-shell"
+    ACTIONS = {
+        "step": 'shell: "echo $(( $(cat {input}) + 1 )) > {output}"',
+        "leaf": 'shell: "echo $(( $(cat {input}) + {wildcards.i} )) > {output}"',
+        "join": "shell: \"cat {input} | awk '{{s += $1}} END {{print s}}' > {output}\"",
+    }
+
+    def argv(self) -> list[str]:
+        return [str(VENV / "bin" / "snakemake"), "--cores", str(self.cores), "--quiet", "all"]
 
 
 class Dvc(Peer):
@@ -444,13 +531,13 @@ def measure(cls, shape: str, n: int, repeat: int, cores: int, first_runs: int = 
     best = None
     for d in dirs:
         tool.dir = d
-        t = tool.execute()
+        t = tool.execute(memory=True)
         tool.check_first()
         check_result(tool.name, tool.result(), shape, n)
         m.firsts.append(t.wall)
         if best is None or t.wall < best.wall:
             best = t
-    m.first, m.first_cpu = best.wall, best.cpu
+    m.first, m.first_cpu, m.first_memory = best.wall, best.cpu, best.memory
     before = tool.state()
     cpus = []
     for _ in range(repeat):
@@ -483,17 +570,18 @@ def fmt_ms(v: float | None, n: int) -> str:
 
 def print_table(measures: list[Measure]) -> None:
     print("wall s = wall clock of the tool's command; cpu s = its CPU time with its children; ms/task = wall / N;")
-    print("first = the best of the first runs (each on its own copy of the pipeline); no-op = the median")
+    print("first = the best of the first runs (each on its own copy of the pipeline); no-op = the median;")
+    print("MB = peak resident memory of the tool's process tree over that first run")
     print(
-        f"{'tool':<11}{'shape':<8}{'N':>7}{'first s':>9}{'cpu s':>8}{'ms/task':>9}"
+        f"{'tool':<16}{'shape':<8}{'N':>7}{'first s':>9}{'cpu s':>8}{'ms/task':>9}{'MB':>7}"
         f"{'no-op s':>9}{'cpu s':>8}{'ms/task':>9}  no-op runs | first runs"
     )
-    order = ["e3", "e3-spawn", "snakemake", "dvc"]
+    order = ["e3", "e3-spawn", "snakemake", "snakemake-shell", "dvc"]
     for m in sorted(measures, key=lambda m: (m.shape, m.n, order.index(m.tool) if m.tool in order else len(order))):
         runs = " ".join(f"{t:.2f}" for t in m.noops)
         print(
-            f"{m.tool:<11}{m.shape:<8}{m.n:>7}{fmt_s(m.first):>9}{fmt_s(m.first_cpu):>8}{fmt_ms(m.first, m.n):>9}"
-            f"{fmt_s(m.noop):>9}{fmt_s(m.noop_cpu):>8}{fmt_ms(m.noop, m.n):>9}  {runs} | "
+            f"{m.tool:<16}{m.shape:<8}{m.n:>7}{fmt_s(m.first):>9}{fmt_s(m.first_cpu):>8}{fmt_ms(m.first, m.n):>9}"
+            f"{m.first_memory / 1e6:>7.0f}{fmt_s(m.noop):>9}{fmt_s(m.noop_cpu):>8}{fmt_ms(m.noop, m.n):>9}  {runs} | "
             + " ".join(f"{t:.2f}" for t in m.firsts)
         )
 
@@ -507,7 +595,7 @@ def print_ratios(measures: list[Measure]) -> None:
         if m.tool.startswith("e3") or ours is None:
             continue
         lines.append(
-            f"  {m.tool:<10}{m.shape:<8}{m.n:>7}   first run: e3 {m.first / ours.first:6.1f}x faster"
+            f"  {m.tool:<16}{m.shape:<8}{m.n:>7}   first run: e3 {m.first / ours.first:6.1f}x faster"
             f" (cpu {m.first_cpu / ours.first_cpu:6.1f}x)   no-op: e3 {m.noop / ours.noop:6.1f}x faster"
             f" (cpu {m.noop_cpu / ours.noop_cpu:6.1f}x)"
         )
@@ -550,46 +638,52 @@ def print_e3_details(measures: list[Measure]) -> None:
             )
 
 
-def print_goals(measures: list[Measure]) -> None:
-    """The targets of issue 6, against this run's figures."""
+def print_goals(measures: list[Measure], goals: Goals) -> None:
+    """The targets of issue 6 (N=1,000 against Snakemake's cheapest form) and issue 21 (10,000
+    and 100,000 tasks), against this run's figures."""
     index = {(m.tool, m.shape, m.n): m for m in measures}
-    lines = []
+    print("\ngoals:")
     for shape in SHAPES:
         e3 = index.get(("e3", shape, 1000))
         sm = index.get(("snakemake", shape, 1000))
         if e3:
-            lines.append(f"  {shape}: no-op re-run at N=1000 <= 0.35 s: {e3.noop:.2f} s {mark(e3.noop <= 0.35)}")
+            goals.check(f"{shape}: no-op re-run at N=1000", e3.noop <= 0.35, f"{e3.noop:.2f} s", "<= 0.35 s, issue 6")
         if e3 and sm:
             r = sm.noop / e3.noop
-            lines.append(f"  {shape}: no-op >= 4x faster than Snakemake at N=1000: {r:.1f}x {mark(r >= 4)}")
+            goals.check(f"{shape}: no-op against Snakemake (run: rules) at N=1000", r >= 4, f"{r:.1f}x faster", ">= 4x, issue 6")
             r = sm.first / e3.first
-            lines.append(f"  {shape}: first run >= 7x faster than Snakemake at N=1000: {r:.1f}x {mark(r >= 7)}")
+            goals.check(f"{shape}: first run against Snakemake (run: rules) at N=1000", r >= 7, f"{r:.1f}x faster", ">= 7x, issue 6")
         small, big = index.get(("e3", shape, 100)), index.get(("e3", shape, 1000))
         if small and big:
             hit = (big.noop - small.noop) / (big.n - small.n)
-            lines.append(f"  {shape}: cache-hit cost per task <= 0.5 ms: {1000 * hit:.3f} ms {mark(hit <= 0.0005)}")
+            goals.check(f"{shape}: cache-hit cost per task", hit <= 0.0005, f"{1000 * hit:.3f} ms", "<= 0.5 ms, issue 6")
         warm, spawn = index.get(("e3", shape, 100)), index.get(("e3-spawn", shape, 100))
         if warm and spawn:
             cold = (spawn.first - spawn.noop) / spawn.n
             r = cold / ((warm.first - warm.noop) / warm.n)
             # At N=100 the warm side still pays for starting its worker pool (~0.2 s, once
             # per run, not per task): the goal is read on the slope from 100 to 1,000 tasks.
-            lines.append(f"  {shape}: spawn / warm, end to end at N=100, pool start-up included (for reference): {r:.1f}x")
+            print(f"  {shape}: spawn / warm, end to end at N=100, pool start-up included (for reference): {r:.1f}x")
             if big:
                 r = cold / ((big.first - small.first) / (big.n - small.n))
-                lines.append(f"  {shape}: per-task overhead, spawn / warm >= 100x (warm: the 100->1000 slope): {r:.1f}x {mark(r >= 100)}")
+                goals.check(f"{shape}: per-task overhead, spawn / warm (warm: the 100->1000 slope)", r >= 100, f"{r:.1f}x", ">= 100x, issue 6")
                 # CPU time: what a task costs whatever the number of cores. In the fan-out, two
                 # spawns run at once, which halves the baseline's wall time but not its cost.
                 cold_cpu = (spawn.first_cpu - spawn.noop_cpu) / spawn.n
                 r = cold_cpu / ((big.first_cpu - small.first_cpu) / (big.n - small.n))
-                lines.append(f"  {shape}:   same slope, in CPU time: {r:.1f}x {mark(r >= 100)}")
-    if lines:
-        print("\ngoals (issue 6):")
-        print("\n".join(lines))
-
-
-def mark(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
+                goals.check(f"{shape}: the same slope, in CPU time", r >= 100, f"{r:.1f}x", ">= 100x, issue 6")
+        e3_10k, e3_100k = index.get(("e3", shape, 10_000)), index.get(("e3", shape, 100_000))
+        if e3_10k:
+            goals.check(f"{shape}: first run at N=10000", e3_10k.first < 3, f"{e3_10k.first:.2f} s (cpu {e3_10k.first_cpu:.2f} s)", "< 3 s, issue 21")
+        if e3_100k:
+            goals.check(f"{shape}: memory of the first run at N=100000", e3_100k.first_memory < 1e9,
+                        f"{e3_100k.first_memory / 1e6:.0f} MB", "< 1 GB, issue 21")
+            goals.check(f"{shape}: no-op re-run at N=100000", e3_100k.noop < 4, f"{e3_100k.noop:.2f} s", "< 4 s, issue 21")
+            if e3_10k:
+                r = (e3_100k.first / e3_100k.n) / (e3_10k.first / e3_10k.n)
+                goals.check(f"{shape}: first-run cost per task at N=100000 against N=10000", r <= 1.2,
+                            f"{1000 * e3_100k.first / e3_100k.n:.3f} against {1000 * e3_10k.first / e3_10k.n:.3f} ms: {r:.2f}x",
+                            "the same, <= 1.2x, issue 21")
 
 
 def versions() -> dict[str, str]:
@@ -626,15 +720,18 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="100,1000", help="comma-separated N for every tool (default 100,1000)")
     p.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated shapes (default chain,fanout)")
-    p.add_argument("--tools", default="e3,snakemake,dvc", help="comma-separated tools (default all three)")
+    p.add_argument("--tools", default="e3,snakemake,snakemake-shell,dvc",
+                   help="comma-separated tools (default all: e3,snakemake,snakemake-shell,dvc)")
     p.add_argument("--full", action="store_true", help="also run DVC at N > 100 (about 1 s per stage)")
     p.add_argument("--e3-10k", action="store_true", help="also run e3 at N=10,000 (scaling)")
+    p.add_argument("--e3-100k", action="store_true", help="also run e3 at N=100,000 (scaling; its first run timed once)")
     p.add_argument("--no-spawn", action="store_true", help="skip e3 with E3_SPAWN_ALL=1 at N=100")
     p.add_argument("--repeat", type=int, default=3, help="no-op re-runs per case, median reported (default 3)")
     p.add_argument("--first", type=int, default=1, metavar="K",
                    help="first runs per case, each on a copy of the built pipeline; the best is reported (default 1)")
     p.add_argument("--cores", type=int, default=2, help="tasks at once, for every tool (default 2)")
     p.add_argument("--keep", action="store_true", help="keep this run's work directory (build/bench-dag/run-*)")
+    add_check_option(p)
     args = p.parse_args(argv)
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -658,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     print("# " + "  ".join(f"{k} {v}" for k, v in versions().items()))
     print(f"# file creation here: {file_creation_us(RUN_DIR):.1f} us each (see file_creation_us)")
     peers_ok = (VENV / "bin" / "snakemake").exists() and (VENV / "bin" / "dvc").exists()
-    if not peers_ok and {"snakemake", "dvc"} & set(tools):
+    if not peers_ok and {"snakemake", "snakemake-shell", "dvc"} & set(tools):
         print("# peers missing: run `bash bench/setup_peers.sh` (creates build/bench-venv); skipping Snakemake and DVC")
     if "e3" in tools and (why := e3_missing()):
         print(f"# e3: skipped, {why}")
@@ -671,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal failed
         print(f"# running {label} {shape} N={n} ...", file=sys.stderr, flush=True)
         try:
-            m = measure(cls, shape, n, args.repeat, args.cores, args.first, **kw)
+            m = measure(cls, shape, n, args.repeat, args.cores, args.first if n < 100_000 else 1, **kw)
             measures.append(m)
             # Progress with the figures, so a long run (--full) that is cut short still told something.
             print(f"#   first {m.first:.2f} s (cpu {m.first_cpu:.2f}), no-op {m.noop:.2f} s (cpu {m.noop_cpu:.2f})",
@@ -684,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     # slows later file creations on ext4 for minutes (the inode allocator steps over recently
     # freed inodes), and the spawn baseline deletes a scratch directory per task; e3 deletes
     # none, so it disturbs no one measured after it.
-    e3_sizes = sorted(set(sizes) | ({10_000} if args.e3_10k else set()))
+    e3_sizes = sorted(set(sizes) | ({10_000} if args.e3_10k else set()) | ({100_000} if args.e3_100k else set()))
     if "e3" in tools:
         for shape in shapes:
             for n in e3_sizes:
@@ -693,6 +790,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             if peers_ok and "snakemake" in tools:
                 attempt("snakemake", Snakemake, shape, n)
+            if peers_ok and "snakemake-shell" in tools:
+                attempt("snakemake-shell", SnakemakeShell, shape, n)
             if peers_ok and "dvc" in tools:
                 if n > 100 and not args.full:
                     print(f"# dvc {shape} N={n}: skipped (0.4-1 s per stage; --full runs it)")
@@ -706,10 +805,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(measures)
     print_ratios(measures)
     print_e3_details(measures)
-    print_goals(measures)
+    goals = Goals("issues 6 and 21")
+    print_goals(measures, goals)
     if not args.keep:
         shutil.rmtree(RUN_DIR, ignore_errors=True)
-    return 1 if failed else 0
+    code = goals.finish(args.check)
+    return 1 if failed else code
 
 
 if __name__ == "__main__":

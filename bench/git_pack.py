@@ -8,6 +8,9 @@
    Ratio: loose / pack (above 1: the pack is cheaper).
 2. e3.storage.git_objects.consolidate on PACKS_MAX - 1 packs of --per objects each.
 
+Goal (the choice of PACK_FROM): from PACK_FROM new objects on, one durable pack
+costs no more than the loose writes.
+
 The disk of a shared machine varies 2x over minutes: each row interleaves the
 variants, --repeat times, and prints medians.
 
@@ -22,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from goals import Goals, add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
@@ -71,12 +76,14 @@ def consolidate_time(root: Path, per: int) -> tuple[float, int]:
     return time.perf_counter() - t, len(removed)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2,4,8,16,32,64,256")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--per", type=int, default=500, help="task outputs per pack for the consolidation row")
+    add_check_option(ap)
     args = ap.parse_args()
+    goals = Goals("the choice of PACK_FROM")
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="e3-bench-pack-") as tmp:
         t = store_times(Path(tmp) / "a", sizes, args.repeat)
@@ -85,9 +92,14 @@ def main() -> None:
             loose, pack, nosync = t[(n, "loose")], t[(n, "pack")], t[(n, "pack, no fsync")]
             print(f"{n:>8} {loose * 1e3:>9.2f} {pack * 1e3:>8.2f} {nosync * 1e3:>9.2f} {loose / pack:>10.1f}x")
         print(f"(e3 writes a pack from {git_objects.PACK_FROM} new objects on)")
+        for n in sizes:
+            if n >= git_objects.PACK_FROM:
+                ratio = t[(n, "loose")] / t[(n, "pack")]
+                goals.check(f"{n} objects: loose / durable pack", ratio >= 1, f"{ratio:.1f}x", ">= 1x")
         seconds, removed = consolidate_time(Path(tmp) / "b", args.per)
         print(f"consolidate: {removed} packs of {args.per} task outputs merged in {seconds * 1e3:.0f} ms")
+    return goals.finish(args.check)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from goals import Goals, add_check_option
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -45,6 +47,7 @@ def sh(*argv) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000", help="comma-separated task counts")
+    add_check_option(ap)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     have_unzip = shutil.which("unzip") is not None
@@ -72,7 +75,7 @@ def main() -> int:
         )
     for n, build, *_ in rows:
         print(f"  sdk build per task at N={n}: {build / n * 1e6:.0f} us")
-    return 0
+    return Goals("figures against unzip only", none_set=True).finish(args.check)
 
 
 if __name__ == "__main__":

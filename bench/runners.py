@@ -9,6 +9,8 @@ e3.exec.invocation.execute. Rows:
 - pool round trip: one task at a time through WorkerPool (request frame, worker runs it, log written, answer)
 - pool throughput: all tasks submitted at once to a pool of 2 workers
 
+Goal (issue 6): the warm paths' per-task cost >= 100x cheaper than spawning.
+
 Outputs are stored with durable=False (the dataflow syncs once per batch); the
 "durable" row shows the fsync-per-object cost for comparison.
 """
@@ -21,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from goals import Goals, add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
@@ -74,10 +78,11 @@ def per_task(fn, jobs) -> float:
     return (time.perf_counter() - start) / len(jobs)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--spawned", type=int, default=8)
+    add_check_option(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="e3-bench-runners-") as tmp:
         repo = create_repository(tmp)
@@ -144,7 +149,12 @@ def main() -> None:
     print(f"pool round trip median {statistics.median(samples) * 1e3:.3f} ms, p90 "
           f"{sorted(samples)[int(len(samples) * 0.9)] * 1e3:.3f} ms ({len(samples)} tasks)")
     print(f"(cpus: {os.cpu_count()})")
+    goals = Goals("issue 6")
+    for name, t, n in rows[1:]:
+        if name.startswith("pool"):
+            goals.check(f"{name}: per-task cost against spawning", base / t >= 100, f"{base / t:.0f}x", ">= 100x")
+    return goals.finish(args.check)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

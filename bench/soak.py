@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from goals import add_check_option
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -51,6 +53,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mode", choices=("queue", "start", "drain", "flip"), default="queue")
     ap.add_argument("-v", "--verbose", action="store_true", help="a line per trial")
+    add_check_option(ap)
     args = ap.parse_args()
     if args.mode == "drain":
         return soak_drain(args)
@@ -115,7 +118,7 @@ def report(title: str, rows: list[tuple[str, object]], goal: str, bad: list[str]
     print(f"  goal: {goal} -> {'ok' if not bad else 'MISSED'}")
     for line in bad:
         print("  " + line)
-    return 0 if not bad else 1
+    return 0 if not bad else 1  # a fault is a failure, with --check or without
 
 
 def soak_drain(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from goals import Goals, add_check_option
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
@@ -73,10 +75,11 @@ def timed(fn, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--repeat", type=int, default=20)
+    add_check_option(ap)
     args = ap.parse_args()
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
@@ -123,7 +126,8 @@ def main() -> None:
             f"{n:>9} {cached * 1e6:>10.0f}us {cold * 1e3:>8.1f}ms {rewalk * 1e3:>7.1f}ms {t1 * 1e3:>9.2f}ms {t100 * 1e3:>11.2f}ms"
             f" {base * 1e3:>8.1f}ms {base / t1:>6.1f}x"
         )
+    return Goals("figures against a full-tree commit only", none_set=True).finish(args.check)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
