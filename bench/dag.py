@@ -66,11 +66,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from goals import Goals, add_check_option
+from measure import TreeMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))  # the SDK of this checkout builds the e3 package
@@ -112,53 +112,6 @@ class Timing:
     wall: float  # seconds of wall clock
     cpu: float  # user + system seconds of the command and every process it waited for
     memory: int = 0  # bytes: peak resident memory of the whole process tree (sampled)
-
-
-class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and all its descendants, summed, until stopped.
-
-    RUSAGE_CHILDREN's ru_maxrss is the largest single process; a tool that runs
-    a pool of workers uses the sum.
-    """
-
-    PERIOD = 0.02
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = 0
-        self.done = threading.Event()
-        self.page = os.sysconf("SC_PAGE_SIZE")
-
-    def run(self) -> None:
-        while not self.done.wait(self.PERIOD):
-            self.peak = max(self.peak, self.sample())
-
-    def sample(self) -> int:
-        children: dict[int, list[int]] = {}
-        rss: dict[int, int] = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            pid = int(name)
-            children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: ppid
-            rss[pid] = int(fields[21]) * self.page  # fields[21]: rss in pages
-        total, todo = 0, [self.pid]
-        while todo:
-            pid = todo.pop()
-            total += rss.get(pid, 0)
-            todo.extend(children.get(pid, ()))
-        return total
-
-    def stop(self) -> int:
-        self.done.set()
-        self.join()
-        return self.peak
 
 
 def run_timed(argv: list[str], cwd: Path, env: dict[str, str] | None, log: Path, memory: bool = False) -> Timing:
