@@ -140,6 +140,11 @@ def type_equal(a: Any, b: Any) -> bool:
     return bool(_east.is_type_equal(a, b))
 
 
+def compare_for(t: Any) -> Any:
+    """A function (a, b) -> negative, zero or positive: East's total order on values of type `t`."""
+    return _east.compare_for(t)
+
+
 def type_key(t: Any) -> bytes:
     """A hashable identity of a type (its canonical Beast2), for caches."""
     return encoder_for(_EastTypeType)(t)

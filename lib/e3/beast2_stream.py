@@ -1,0 +1,886 @@
+"""Beast2 values as streams: checked, made canonical and printed a piece at a time, never held whole.
+
+A value may be larger than memory, so the commands that move one (`e3 set`,
+`e3-hash-object -w`, `e3 get -f json`) read it a piece at a time. Only the
+East runtime decodes values, and it decodes a whole value or a whole
+segment of a collection; e3's canonical encoding (see e3.east) puts a
+collection in one segment. So this module walks the bytes itself, without
+building the value:
+
+- A Beast2 container (version 5) is a header (magic, version, type section,
+  source map), a value stream of frames (codec, logical length, payload
+  length, payload; codec 1 payloads are raw DEFLATE), and optionally a
+  segment index and a footer. The frames' payloads, in order, are the
+  value's logical encoding. A collection at the root is `NEW`, segments
+  (`varint(n)` then n elements), and `varint(0)`.
+- The walker finds where each element of a root collection ends, knowing
+  the encoding of every type (fixed-width floats, varints, length-prefixed
+  strings, tags of variants and containers). Elements of a few scalar types
+  (Float, Integer, DateTime, Boolean, Null) it checks itself, whole runs at
+  a time; any other element goes to the runtime a few megabytes of elements
+  at a time, as a small collection built around their bytes, so every value
+  is checked by the runtime's own decoder without being held whole.
+- e3's canonical encoding of a collection is the header, one frame (codec 0)
+  and one segment. Bytes already in that form are kept as they are; any
+  other encoding of the value (several segments, deflate frames, an index) is
+  written out again as the header, the frame's lengths and the elements in
+  the canonical encoding, after a first pass has counted them.
+
+Values whose root is not a collection, container version 4, recursive and
+function types, and collections whose nested containers are shared between
+elements (a reference that reaches into an earlier piece) are handled whole,
+by the runtime: those hold the value in memory. A single frame holds at most
+1 GiB (the runtime refuses more), so a canonical collection is at most that.
+"""
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Iterator
+
+from e3.container import MAGIC, header_problem
+from e3.errors import FormatError, TypeMismatch
+
+READ_SIZE = 1 << 20
+"""Bytes read from the source at a time."""
+PIECE = 1 << 20
+"""Bytes of elements handed to the runtime at a time (checks of complex elements, text, re-encoding)."""
+FRAME_MAX = 1 << 30
+"""The most logical bytes one frame may declare: the runtime refuses a larger frame."""
+FOOTER_MAGIC = MAGIC + b"\xf5"
+TRAILER_MAX = 1 << 28
+"""The most bytes of index and footer read after a value stream (an index holds ~5 bytes per segment)."""
+_NEW, _REF = 0, 1
+_COLLECTIONS = ("Array", "Set", "Dict")
+_FIXED = {"Float": 8, "Null": 0}
+
+
+class _Whole(Exception):
+    """This value cannot be walked a piece at a time: handle it whole, with the runtime."""
+
+
+def _bad(message: str) -> FormatError:
+    return FormatError(f"malformed beast2 value: {message}")
+
+
+# ------------------------------------------------------------------ reading
+
+
+class _Input:
+    """The source's bytes in order, read a piece at a time; every byte read is also given to `tee`."""
+
+    def __init__(self, source: BinaryIO, tee: Callable[[bytes], object] | None = None):
+        self.source = source
+        self.tee = tee
+        self.buf = b""
+        self.pos = 0
+        self.offset = 0
+        """Where buf[0] is in the source."""
+
+    def tell(self) -> int:
+        return self.offset + self.pos
+
+    def fill(self, n: int) -> bool:
+        """At least `n` bytes buffered past `pos`, unless the source ends first (then False)."""
+        while len(self.buf) - self.pos < n:
+            more = self.source.read(max(READ_SIZE, n - (len(self.buf) - self.pos)))
+            if not more:
+                return False
+            if self.tee is not None:
+                self.tee(more)
+            self.offset += self.pos
+            self.buf = self.buf[self.pos :] + more if self.pos < len(self.buf) else more
+            self.pos = 0
+        return True
+
+    def take(self, n: int) -> bytes:
+        if not self.fill(n):
+            raise _bad("truncated")
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def byte(self) -> int:
+        if self.pos >= len(self.buf) and not self.fill(1):
+            raise _bad("truncated")
+        b = self.buf[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise _bad("varint too long")
+
+    def rest(self) -> bytes:
+        """Everything left in the source (the index and footer after a value stream: small)."""
+        while self.fill(len(self.buf) - self.pos + READ_SIZE):
+            if len(self.buf) - self.pos > TRAILER_MAX:
+                raise _bad("bytes after the end of the value")
+        out = self.buf[self.pos :]
+        self.pos = len(self.buf)
+        return out
+
+
+@dataclass
+class Header:
+    type: Any
+    raw: bytes
+    """The header's bytes: magic, version, type section and source map."""
+
+
+class _Short(Exception):
+    pass
+
+
+def _read_header(inp: _Input) -> Header:
+    """The header of a version 5 container (_Whole for version 4, which is read whole)."""
+    from e3 import east
+
+    size = 1 << 12
+    while True:
+        complete = inp.fill(size)
+        data = inp.buf[inp.pos : inp.pos + size]
+        problem = header_problem(data)
+        if problem:
+            raise FormatError(problem)
+        if data[len(MAGIC)] != 5:
+            raise _Whole
+        try:
+            n = _header_length(data)
+            break
+        except _Short:
+            if not complete:
+                raise _bad("truncated header") from None
+            size *= 4
+    inp.pos += n
+    return Header(east.read_type(data[:n]), data[:n])
+
+
+def _header_length(data: bytes) -> int:
+    """The length of the header starting `data`: magic and version, type section, source map."""
+    at = len(MAGIC) + 1
+
+    def varint() -> int:
+        nonlocal at
+        value = shift = 0
+        while True:
+            if at >= len(data):
+                raise _Short
+            b = data[at]
+            at += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise _bad("varint too long")
+
+    kind = varint()
+    if kind == 0:
+        n = varint()
+        at += n
+    elif kind in (1, 2):
+        varint()
+        at += 8
+        if kind == 2:
+            n = varint()
+            at += n
+    else:
+        raise _bad(f"unknown type section kind {kind}")
+    n = varint()  # the source map
+    at += n
+    if at > len(data):
+        raise _Short
+    return at
+
+
+class _Value:
+    """The logical bytes of a value stream: the payloads of its frames, inflated where compressed.
+
+    The walker reads through `buf`/`pos` (refilled by `fill`). While a piece is being
+    recorded, the bytes it reads are kept, so the runtime can be given that piece.
+    """
+
+    def __init__(self, inp: _Input):
+        self.inp = inp
+        self.buf = b""
+        self.pos = 0
+        self.frame_left = 0
+        """Payload bytes of the current frame not read yet."""
+        self.inflater: Any = None
+        self.logical_left = 0
+        """Logical bytes of the current frame not produced yet."""
+        self.frames = 0
+        self.codecs: set[int] = set()
+        self.frame_offsets: list[int] = []
+        """Where each frame starts in the source (an index names the frames of the root's segments)."""
+        self.recording = False
+        self.record_parts: list[bytes] = []
+        self.record_from = 0
+        self.defs = 0
+        """Containers defined so far (NEW tags), for references."""
+        self.piece_defs = 0
+        """`defs` where the piece being recorded began: a reference below it crosses pieces."""
+
+    # -- frames
+
+    def _next_frame(self) -> bool:
+        if self.inp.pos >= len(self.inp.buf) and not self.inp.fill(1):
+            return False
+        self.frame_offsets.append(self.inp.tell())
+        codec = self.inp.varint()
+        ulen = self.inp.varint()
+        plen = self.inp.varint()
+        if ulen > FRAME_MAX:
+            raise _bad("a frame declares more than the 1 GiB the runtime reads")
+        if codec == 0:
+            if plen != ulen:
+                raise _bad("an uncompressed frame's lengths differ")
+            self.inflater = None
+        elif codec == 1:
+            self.inflater = zlib.decompressobj(-15)
+        else:
+            raise _bad(f"unknown frame codec {codec}")
+        if ulen == 0:
+            raise _bad("empty frame")
+        self.frames += 1
+        self.codecs.add(codec)
+        self.frame_left = plen
+        self.logical_left = ulen
+        return True
+
+    def _produce(self, want: int) -> bytes:
+        """Up to `want` more logical bytes (at least one), from the current frame or the next."""
+        while self.logical_left == 0:
+            if not self._next_frame():
+                raise _bad("truncated (the value stream ends early)")
+        inp = self.inp
+        if self.inflater is None:
+            n = min(want, self.logical_left)
+            if inp.pos >= len(inp.buf):
+                inp.fill(1)
+            n = min(n, len(inp.buf) - inp.pos)
+            if n == 0:
+                raise _bad("truncated frame")
+            out = inp.buf[inp.pos : inp.pos + n]
+            inp.pos += n
+            self.frame_left -= n
+            self.logical_left -= n
+            return out
+        out = b""
+        while not out:
+            out = self._inflate(self.inflater.unconsumed_tail or self._payload(), min(want, self.logical_left))
+        self.logical_left -= len(out)
+        if self.logical_left == 0:  # the rest of the payload must inflate to nothing, and end the stream
+            while self.inflater.unconsumed_tail or self.frame_left:
+                if self._inflate(self.inflater.unconsumed_tail or self._payload(), 1):
+                    raise _bad("a deflate frame inflates to more than it declares")
+            if self._inflate(b"", 1) or not self.inflater.eof or self.inflater.unused_data:
+                raise _bad("a deflate frame does not end where it declares")
+        return out
+
+    def _inflate(self, data: bytes, most: int) -> bytes:
+        try:
+            return self.inflater.decompress(data, most)
+        except zlib.error as e:
+            raise _bad(f"a deflate frame does not inflate ({e})") from None
+
+    def _payload(self) -> bytes:
+        """More of the current frame's payload (compressed bytes)."""
+        inp = self.inp
+        if self.frame_left == 0:
+            raise _bad("a deflate frame inflates to less than it declares")
+        if inp.pos >= len(inp.buf):
+            inp.fill(1)
+        n = min(self.frame_left, len(inp.buf) - inp.pos, READ_SIZE)
+        if n == 0:
+            raise _bad("truncated frame")
+        data = inp.buf[inp.pos : inp.pos + n]
+        inp.pos += n
+        self.frame_left -= n
+        return data
+
+    def frame_done(self) -> bool:
+        return self.logical_left == 0 and self.pos >= len(self.buf)
+
+    # -- logical bytes
+
+    def fill(self, n: int) -> None:
+        while len(self.buf) - self.pos < n:
+            more = self._produce(max(n - (len(self.buf) - self.pos), READ_SIZE))
+            if self.recording:  # the bytes read so far leave the buffer: keep them
+                self.record_parts.append(self.buf[self.record_from : self.pos])
+                self.record_from = 0
+            self.buf = self.buf[self.pos :] + more if self.pos < len(self.buf) else more
+            self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.buf):
+            self.fill(1)
+        b = self.buf[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise _bad("varint too long")
+
+    def skip(self, n: int) -> None:
+        while n:
+            if self.pos >= len(self.buf):
+                self.fill(1)
+            k = min(n, len(self.buf) - self.pos)
+            self.pos += k
+            n -= k
+
+    def take(self, n: int) -> bytes:
+        self.fill(n)
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    # -- pieces
+
+    def start_piece(self) -> None:
+        self.recording = True
+        self.record_parts = []
+        self.record_from = self.pos
+        self.piece_defs = self.defs
+
+    def end_piece(self) -> bytes:
+        self.recording = False
+        self.record_parts.append(self.buf[self.record_from : self.pos])
+        data = b"".join(self.record_parts)
+        self.record_parts = []
+        return data
+
+
+# ------------------------------------------------------------------ the walker
+
+
+def _skipper(t: Any) -> Callable[[_Value], None]:
+    """A function that moves a stream past one value of type `t`, checking its structure."""
+    kind = t.type
+    if kind == "Null":
+        return lambda s: None
+    if kind == "Boolean":
+
+        def boolean(s: _Value) -> None:
+            if s.byte() > 1:
+                raise _bad("a boolean is neither 0 nor 1")
+
+        return boolean
+    if kind in ("Integer", "DateTime"):
+        return _skip_varint
+    if kind == "Float":
+        return lambda s: s.skip(8)
+    if kind in ("String", "Blob"):
+        return lambda s: s.skip(s.varint())
+    if kind == "Struct":
+        fields = [_skipper(f["type"]) for f in t.value]
+
+        def struct(s: _Value) -> None:
+            for f in fields:
+                f(s)
+
+        return struct
+    if kind == "Variant":
+        cases = [_skipper(c["type"]) for c in t.value]
+
+        def variant(s: _Value) -> None:
+            i = s.varint()
+            if i >= len(cases):
+                raise _bad("a variant's case is out of range")
+            cases[i](s)
+
+        return variant
+    if kind == "Ref":
+        inner = _skipper(t.value)
+
+        def ref(s: _Value) -> None:
+            if _container_tag(s):
+                inner(s)
+
+        return ref
+    if kind in _COLLECTIONS:
+        element = _element_skipper(t)
+
+        def collection(s: _Value) -> None:
+            if not _container_tag(s):
+                return
+            while True:
+                n = s.varint()
+                if n == 0:
+                    return
+                for _ in range(n):
+                    element(s)
+
+        return collection
+    raise _Whole  # recursive, function, vector, matrix, never: the runtime reads these whole
+
+
+def _element_skipper(t: Any) -> Callable[[_Value], None]:
+    if t.type == "Dict":
+        key, value = _skipper(t.value["key"]), _skipper(t.value["value"])
+
+        def pair(s: _Value) -> None:
+            key(s)
+            value(s)
+
+        return pair
+    return _skipper(t.value)
+
+
+def _container_tag(s: _Value) -> bool:
+    """Read a container's tag: True for NEW (its contents follow), False for a reference."""
+    tag = s.byte()
+    if tag == _NEW:
+        s.defs += 1
+        return True
+    if tag != _REF:
+        raise _bad(f"unknown container tag {tag}")
+    delta = s.varint()
+    target = s.defs - delta
+    if delta < 1 or target < 0:
+        raise _bad("a reference reaches before the first container")
+    if s.recording and target < s.piece_defs:
+        raise _Whole  # shared with an earlier piece: a piece alone would not decode
+    return False
+
+
+def _skip_varint(s: _Value) -> None:
+    s.varint()
+
+
+# Runs of scalar elements, checked here: (checker(s, count) -> canonical?)
+
+
+def _run_fixed(width: int) -> Callable[[_Value, int], bool]:
+    def run(s: _Value, n: int) -> bool:
+        s.skip(width * n)
+        return True
+
+    return run
+
+
+def _run_boolean(s: _Value, n: int) -> bool:
+    while n:
+        if s.pos >= len(s.buf):
+            s.fill(1)
+        k = min(n, len(s.buf) - s.pos)
+        if s.buf[s.pos : s.pos + k].translate(None, b"\x00\x01"):
+            raise _bad("a boolean is neither 0 nor 1")
+        s.pos += k
+        n -= k
+    return True
+
+
+def _run_varints(s: _Value, n: int) -> bool:
+    """Move past `n` zigzag varints of 64-bit integers; True if every one is minimal (canonical)."""
+    import numpy
+
+    canonical = True
+    length = 0  # bytes of a varint begun in an earlier piece
+    while n:
+        if s.pos >= len(s.buf):
+            s.fill(1)
+        window = s.buf[s.pos : s.pos + min(len(s.buf) - s.pos, 10 * n)]
+        arr = numpy.frombuffer(window, dtype=numpy.uint8)
+        ends = numpy.flatnonzero(arr < 0x80)
+        if len(ends) > n:
+            ends = ends[:n]
+        if len(ends) == 0:
+            length += len(arr)
+            if length > 10:
+                raise _bad("varint too long")
+            s.pos += len(arr)
+            continue
+        lengths = numpy.diff(ends, prepend=-1)
+        lengths[0] += length
+        if lengths.max() > 10:
+            raise _bad("varint too long")
+        last = arr[ends]
+        if ((lengths == 10) & (last > 1)).any():
+            raise _bad("an integer does not fit 64 bits")
+        if canonical and ((lengths > 1) & (last == 0)).any():
+            canonical = False
+        used = int(ends[-1]) + 1
+        s.pos += used
+        n -= len(ends)
+        length = 0
+    return canonical
+
+
+_RUNS: dict[str, Callable[[_Value, int], bool]] = {
+    "Float": _run_fixed(8),
+    "Null": _run_fixed(0),
+    "Boolean": _run_boolean,
+    "Integer": _run_varints,
+    "DateTime": _run_varints,
+}
+
+
+# ------------------------------------------------------------------ a root collection, piece by piece
+
+
+@dataclass
+class Piece:
+    count: int
+    data: bytes | None
+    """The elements' logical bytes, when recorded."""
+    canonical: bool | None
+    """Checked here (a run of scalars): whether the bytes are canonical. None: only the runtime can say."""
+
+
+class _Collection:
+    """Walks a root collection's elements, a piece at a time."""
+
+    def __init__(self, s: _Value, t: Any, record: bool):
+        self.s = s
+        self.t = t
+        # Runs of scalars in an Array are checked here; a Set's elements must also ascend,
+        # which the runtime checks.
+        self.run = _RUNS.get(t.value.type) if t.type == "Array" else None
+        self.element = None if self.run is not None else _element_skipper(t)
+        self.record = record or self.run is None
+        """Pieces of elements this module does not check itself go to the runtime."""
+        self.canonical = True
+        self.segments: list[int] = []
+        """Each root segment's element count."""
+        self.count = 0
+
+    def pieces(self) -> Iterator[Piece]:
+        s = self.s
+        if s.byte() != _NEW:
+            raise _bad("a root collection must start with a new container")
+        s.defs = 1
+        while True:
+            n = s.varint()
+            if n == 0:
+                return
+            self.segments.append(n)
+            while n:
+                if self.record:
+                    s.start_piece()
+                canonical = None
+                if self.run is not None:
+                    k = min(n, PIECE // 8)
+                    canonical = self.run(s, k)
+                    if not canonical:
+                        self.canonical = False
+                else:
+                    k = 0
+                    start = self._position()
+                    while k < n:
+                        self.element(s)
+                        k += 1
+                        if self.record and self._position() - start >= PIECE:
+                            break
+                n -= k
+                self.count += k
+                yield Piece(k, s.end_piece() if self.record else None, canonical)
+
+    def _position(self) -> int:
+        s = self.s
+        return sum(len(p) for p in s.record_parts) + s.pos - s.record_from
+
+
+# ------------------------------------------------------------------ the runtime, a piece at a time
+
+
+class _Runtime:
+    """Decoding and encoding pieces of a root collection with the East runtime."""
+
+    def __init__(self, t: Any):
+        from e3 import east
+
+        self.t = t
+        self.prefix = canonical_prefix(t)
+        self.encode = east.encoder_for(t)
+        self.compare = east.compare_for(t.value["key"] if t.type == "Dict" else t.value) if t.type in ("Set", "Dict") else None
+        self.last = None
+
+    def blob(self, piece: Piece) -> bytes:
+        segment = _varint(piece.count) + piece.data
+        payload = len(segment) + 2
+        return self.prefix + b"\x00" + _varint(payload) * 2 + b"\x00" + segment + b"\x00"
+
+    def value(self, piece: Piece) -> Any:
+        """The piece decoded; a Set's or Dict's pieces must also ascend one after another."""
+        from e3 import east
+
+        _, value = east.decode(self.blob(piece), self.t)
+        if self.compare is not None:
+            try:  # the keys come out as Python values: a string that is not UTF-8 fails here
+                keys = iter(value)
+                first = next(keys)
+                if self.last is not None and self.compare(self.last, first) >= 0:
+                    raise _bad("a set's elements or a dict's keys do not ascend")
+                last = first
+                for last in keys:
+                    pass
+            except UnicodeDecodeError:
+                raise _bad("a string is not UTF-8") from None
+            self.last = last
+        return value
+
+    def canonical(self, value: Any, count: int) -> bytes:
+        """The canonical bytes of a piece's elements: the runtime's encoding of the piece, unwrapped."""
+        data = self.encode(value)
+        at = len(self.prefix) + 1
+        for _ in range(2):  # the frame's two lengths
+            while data[at] >= 0x80:
+                at += 1
+            at += 1
+        return data[at + 1 + len(_varint(count)) : -1]
+
+
+def canonical_prefix(t: Any) -> bytes:
+    """The canonical header of a collection of type `t`: magic, version 5, type section, empty source map."""
+    from e3 import east
+
+    empty = east.encode({} if t.type == "Dict" else set() if t.type == "Set" else [], t)
+    return empty[: -len(b"\x00\x02\x02\x00\x00")]  # an empty collection's frame: codec 0, 2, 2, NEW, end
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+# ------------------------------------------------------------------ the operations
+
+
+@dataclass
+class Checked:
+    type: Any
+    canonical: bool
+    """The bytes are e3's canonical encoding of the value (so storing them as they are is storing it canonically)."""
+
+
+def _check_type(found: Any, t: Any | None) -> None:
+    from e3 import east
+
+    if t is not None and not east.type_equal(found, t):
+        raise TypeMismatch(f"value has type {east.format_type(found)}, expected {east.format_type(t)}")
+
+
+def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None) -> Checked:
+    """Read the Beast2 value in `source` to its end and check it (of type `t`, if given).
+
+    Every byte read is also given to `tee` (a writer storing them). Memory stays
+    bounded for a collection at the root; other values are decoded whole.
+    `source` must be seekable: a value that cannot be walked is read again, whole.
+    """
+    inp = _Input(source, tee)
+    try:
+        header = _read_header(inp)
+        _check_type(header.type, t)
+        if header.type.type not in _COLLECTIONS:
+            raise _Whole
+        s = _Value(inp)
+        walk = _Collection(s, header.type, record=False)
+        runtime = None
+        for piece in walk.pieces():
+            if piece.canonical is None:
+                runtime = runtime or _Runtime(header.type)
+                value = runtime.value(piece)
+                if walk.canonical and runtime.canonical(value, piece.count) != piece.data:
+                    walk.canonical = False
+        if not s.frame_done():
+            raise _bad("bytes after the end of the value in its frame")
+        canonical = walk.canonical and len(walk.segments) <= 1 and s.frames == 1 and s.codecs == {0}
+        if _check_trailer(inp, s, walk):
+            canonical = False
+        canonical = canonical and header.raw == canonical_prefix(header.type)
+        return Checked(header.type, canonical)
+    except _Whole:
+        return _check_whole(source, inp, t)
+
+
+def _check_trailer(inp: _Input, s: _Value, walk: "_Collection") -> bool:
+    """After the value stream: nothing, or an index of the root's segments and its footer; True if an index.
+
+    The index's flags, its segments' frame offsets (each a frame of the stream) and element counts
+    (those the walk found), then the footer: the index's offset and the footer magic.
+    """
+    at = inp.tell()
+    trailer = inp.rest()
+    if not trailer:
+        return False
+    if len(trailer) < 16 or trailer[-8:] != FOOTER_MAGIC or int.from_bytes(trailer[-16:-8], "little") != at:
+        raise _bad("bytes after the end of the value")
+    index = _Input(io.BytesIO(trailer[:-16]))
+    if index.varint() > 1:  # flags: bit 0, self-contained segments, is the only one
+        raise _bad("unknown index flags")
+    if index.varint() != len(walk.segments):
+        raise _bad("the index does not count the value's segments")
+    frames = set(s.frame_offsets)
+    offset = 0
+    for count in walk.segments:
+        offset += index.varint()
+        if offset not in frames or index.varint() != count:
+            raise _bad("the index does not match the value's segments")
+    if index.fill(1):
+        raise _bad("bytes after the index")
+    return True
+
+
+
+def _check_whole(source: BinaryIO, inp: _Input, t: Any | None) -> Checked:
+    from e3 import east
+
+    data = _all_bytes(source, inp)
+    found, value = east.decode(data, t)
+    return Checked(found, east.encoder_for(found)(value) == data)
+
+
+def _all_bytes(source: BinaryIO, inp: _Input) -> bytes:
+    """The whole source, whatever has been read of it (the rest still goes to `tee`)."""
+    source.seek(0)
+    data = source.read()
+    if inp.tee is not None:
+        inp.tee(data[inp.offset + len(inp.buf) :])
+    return data
+
+
+def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], spool: Callable[[], BinaryIO]) -> Any:
+    """Write the canonical encoding of the Beast2 value in `source` (of type `t`) to `sink`; return its type.
+
+    `source` is seekable and holds a value that `check` found not canonical. The
+    elements go, in their canonical encoding, to a scratch file `spool()` gives
+    (a first pass counts them), then `sink` gets the header, the frame's
+    lengths and the elements. Memory stays bounded for a collection at the root.
+    """
+    from e3 import east
+
+    source.seek(0)
+    inp = _Input(source)
+    try:
+        header = _read_header(inp)
+        _check_type(header.type, t)
+        if header.type.type not in _COLLECTIONS:
+            raise _Whole
+        s = _Value(inp)
+        walk = _Collection(s, header.type, record=True)
+        runtime = _Runtime(header.type)
+        size = 0
+        with spool() as scratch:
+            for piece in walk.pieces():
+                data = piece.data if piece.canonical else runtime.canonical(runtime.value(piece), piece.count)
+                scratch.write(data)
+                size += len(data)
+            if not s.frame_done():
+                raise _bad("bytes after the end of the value in its frame")
+            _check_trailer(inp, s, walk)
+            count = walk.count
+            payload = 1 + (len(_varint(count)) + size if count else 0) + 1
+            if payload > FRAME_MAX:
+                raise FormatError(f"value too large: its canonical encoding would need a frame of {payload} bytes (the runtime reads at most {FRAME_MAX})")
+            sink(runtime.prefix + b"\x00" + _varint(payload) * 2 + b"\x00" + (_varint(count) if count else b""))
+            scratch.seek(0)
+            while chunk := scratch.read(READ_SIZE):
+                sink(chunk)
+            sink(b"\x00")
+        return header.type
+    except _Whole:
+        source.seek(0)
+        found, value = east.decode(source.read(), t)
+        sink(east.encode(value, found))
+        return found
+
+
+def print_text(source: BinaryIO, fmt: str, out: Callable[[str], object]) -> None:
+    """Write the value in `source` as `.east` text or (indented) JSON to `out`, a piece at a time,
+    followed by a newline: the same text the runtime prints for the whole value."""
+    from e3 import east
+
+    inp = _Input(source)
+    try:
+        header = _read_header(inp)
+        t = header.type
+        if t.type not in _COLLECTIONS:
+            raise _Whole
+        s = _Value(inp)
+        walk = _Collection(s, t, record=True)
+        runtime = _Runtime(t)
+        open_, sep, close = _brackets(t, fmt)
+        first = True
+        for piece in walk.pieces():
+            value = runtime.value(piece)
+            if fmt == "east":
+                text = east.to_east(value, t)[1:-1]
+            else:
+                text = _json_items(east.to_json(value, t), t)
+            out((open_ if first else sep) + text)
+            first = False
+        if first:
+            out(_empty(t, fmt) + "\n")
+        else:
+            out(close + "\n")
+    except _Whole:
+        source.seek(0)
+        found, value = east.decode(source.read())
+        out(_whole_text(value, found, fmt) + "\n")
+
+
+def _brackets(t: Any, fmt: str) -> tuple[str, str, str]:
+    if fmt == "json":
+        return "[\n", ",\n", "\n]"
+    if t.type == "Array":
+        return "[", ", ", "]"
+    return "{", ",", "}"
+
+
+def _empty(t: Any, fmt: str) -> str:
+    if fmt == "json" or t.type == "Array":
+        return "[]"
+    return "{:}" if t.type == "Dict" else "{}"
+
+
+_PLAIN_JSON = ("Float", "Integer", "Boolean", "Null", "DateTime")
+"""Element types whose JSON holds no comma but between items (numbers, quoted digits and dates, literals)."""
+
+
+def _json_items(data: bytes, t: Any) -> str:
+    """The items of a piece's JSON array, one per line and indented by two, as json.dumps(indent=2)
+    lays out an array (the runtime's own text for numbers, as the original engine's JSON.stringify)."""
+    import json
+
+    element = t.value if t.type == "Array" else None
+    if element is not None and element.type in _PLAIN_JSON:
+        return "  " + data[1:-1].decode().replace(",", ",\n  ")
+    items = json.loads(data)
+    if element is not None and element.type == "String":
+        return ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in items)
+    return ",\n".join("  " + json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ") for item in items)
+
+
+def _whole_text(value: Any, t: Any, fmt: str) -> str:
+    import json
+
+    from e3 import east
+
+    if fmt == "east":
+        return east.to_east(value, t)
+    # Pretty, like the original engine's JSON.stringify(value, null, 2).
+    return json.dumps(json.loads(east.to_json(value, t)), indent=2, ensure_ascii=False)

@@ -1,0 +1,237 @@
+"""e3.beast2_stream: Beast2 values checked, made canonical and printed a piece at a time.
+
+Each result is held to the East runtime's own decoding and encoding of the whole
+value; memory is measured in a child process on values several times the limit,
+made on the fly.
+"""
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import LIB
+
+if str(LIB) not in sys.path:
+    sys.path.insert(0, str(LIB))
+
+from east.serialization import beast2 as runtime_beast2  # noqa: E402
+
+from e3 import beast2_stream, east  # noqa: E402
+from e3.errors import FormatError, TypeMismatch  # noqa: E402
+
+ROW = east.StructType([("id", east.IntegerType), ("tags", east.ArrayType(east.StringType)), ("score", east.OptionType(east.FloatType))])
+SHARED = [1, 2]
+
+VALUES = {
+    "empty floats": (east.ArrayType(east.FloatType), []),
+    "floats": (east.ArrayType(east.FloatType), [i * 0.5 - 7 for i in range(3000)] + [float("inf"), -0.0]),
+    "integers": (east.ArrayType(east.IntegerType), [0, -1, 1, 2**63 - 1, -(2**63)] + [(i * 7919) % 10**12 - i for i in range(3000)]),
+    "datetimes": (east.ArrayType(east.DateTimeType), [__import__("datetime").datetime(2026, 1, 1, tzinfo=__import__("datetime").timezone.utc)] * 5),
+    "booleans": (east.ArrayType(east.BooleanType), [True, False, False] * 1000),
+    "nulls": (east.ArrayType(east.NullType), [None] * 10),
+    "strings": (east.ArrayType(east.StringType), ["", "a,b", "é" * 9, '"quoted"'] + [f"s{i}" * (i % 40) for i in range(3000)]),
+    "rows": (east.ArrayType(ROW), [{"id": i, "tags": [str(i)] * (i % 3), "score": east.some(i / 3) if i % 2 else east.none} for i in range(2000)]),
+    "set": (east.SetType(east.StringType), {f"k{i}" for i in range(3000)}),
+    "empty set": (east.SetType(east.IntegerType), set()),
+    "dict": (east.DictType(east.StringType, east.ArrayType(east.IntegerType)), {f"k{i}": [i, -i] for i in range(3000)}),
+    "empty dict": (east.DictType(east.StringType, east.IntegerType), {}),
+    "shared inner arrays": (east.ArrayType(east.ArrayType(east.IntegerType)), [SHARED, SHARED, [3]]),
+    "struct root": (ROW, {"id": 1, "tags": ["x"], "score": east.none}),
+    "integer root": (east.IntegerType, 42),
+}
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch):
+    """Pieces of 4 KiB: every value above crosses many piece boundaries (the real size is 1 MiB)."""
+    monkeypatch.setattr(beast2_stream, "PIECE", 1 << 12)
+
+
+def decoded(data: bytes, t):
+    return east.decoder_for(t)(data)
+
+
+@pytest.mark.parametrize("name", list(VALUES))
+def test_canonical_bytes_pass_through_unchanged_and_are_recognised(name):
+    t, value = VALUES[name]
+    data = east.encode(value, t)
+    seen = bytearray()
+    checked = beast2_stream.check(io.BytesIO(data), t, tee=seen.extend)
+    assert bytes(seen) == data
+    assert checked.canonical
+    assert east.type_equal(checked.type, t)
+
+
+@pytest.mark.parametrize("name", [n for n, (t, _) in VALUES.items() if t.type in ("Array", "Set", "Dict")])
+@pytest.mark.parametrize("codec", ["none", "deflate"])
+def test_other_encodings_of_a_collection_are_rewritten_canonically(name, codec):
+    t, value = VALUES[name]
+    paged = runtime_beast2.encode_beast2_paged_for(t, codec=codec)(value)  # segments, an index: what east-py run writes
+    assert beast2_stream.check(io.BytesIO(paged), t).canonical is (paged == east.encode(decoded(paged, t), t))
+    out = bytearray()
+    found = beast2_stream.write_canonical(io.BytesIO(paged), t, out.extend, io.BytesIO)
+    assert east.type_equal(found, t)
+    assert bytes(out) == east.encode(decoded(paged, t), t)
+
+
+def test_a_value_of_another_type_is_refused():
+    data = east.encode([1.0], east.ArrayType(east.FloatType))
+    with pytest.raises(TypeMismatch, match="Array<Float>"):
+        beast2_stream.check(io.BytesIO(data), east.ArrayType(east.IntegerType))
+
+
+@pytest.mark.parametrize("name", ["floats", "integers", "rows", "set", "dict"])
+def test_every_truncation_is_refused_unless_it_cuts_only_the_index(name):
+    t, value = VALUES[name]
+    value = value[:40] if isinstance(value, list) else type(value)(list(value.items())[:40] if isinstance(value, dict) else sorted(value)[:40])
+    for data in (east.encode(value, t), runtime_beast2.encode_beast2_paged_for(t)(value)):
+        for n in range(len(data)):
+            try:
+                beast2_stream.check(io.BytesIO(data[:n]), t)
+            except FormatError:
+                continue
+            decoded(data[:n], t)  # accepted: the runtime reads it too (the cut fell at the index)
+
+
+@pytest.mark.parametrize("name", ["floats", "integers", "booleans", "strings", "rows", "set", "dict"])
+def test_a_flipped_bit_is_accepted_only_where_the_runtime_reads_the_value(name):
+    t, value = VALUES[name]
+    value = value[:30] if isinstance(value, list) else type(value)(list(value.items())[:30] if isinstance(value, dict) else sorted(value)[:30])
+    rng = random.Random(name)
+    for data in (east.encode(value, t), runtime_beast2.encode_beast2_paged_for(t)(value)):
+        for _ in range(150):
+            flipped = bytearray(data)
+            flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+            try:
+                beast2_stream.check(io.BytesIO(bytes(flipped)), t)
+            except (FormatError, TypeMismatch):
+                continue
+            with east.quiet_runtime():
+                decoded(bytes(flipped), t)
+
+
+@pytest.mark.parametrize("name", list(VALUES))
+@pytest.mark.parametrize("fmt", ["east", "json"])
+def test_text_is_the_runtimes_text_of_the_whole_value(name, fmt):
+    t, value = VALUES[name]
+    data = east.encode(value, t)
+    parts: list[str] = []
+    beast2_stream.print_text(io.BytesIO(data), fmt, parts.append)
+    whole = decoded(data, t)
+    if fmt == "east":
+        assert "".join(parts) == east.to_east(whole, t) + "\n"
+    else:
+        import json
+
+        assert json.loads("".join(parts)) == json.loads(east.to_json(whole, t))
+
+
+def test_json_of_a_collection_is_indented_like_json_dumps():
+    parts: list[str] = []
+    t = east.ArrayType(east.StructType([("a", east.IntegerType)]))
+    beast2_stream.print_text(io.BytesIO(east.encode([{"a": 1}, {"a": 2}], t)), "json", parts.append)
+    assert "".join(parts) == '[\n  {\n    "a": "1"\n  },\n  {\n    "a": "2"\n  }\n]\n'
+
+
+# A child process reads a value several times the memory limit, made on the fly: its peak
+# resident memory, the runtime's own ~30 MB included, stays under the limit.
+FLAT = textwrap.dedent(
+    r"""
+    import sys, io
+    sys.path.insert(0, sys.argv[1])
+    def peak_mb():  # this process's own peak (ru_maxrss would count the parent's, carried over fork and exec)
+        return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) // 1024
+    from e3 import beast2_stream, east
+
+    MB = int(sys.argv[3])
+    T = east.ArrayType(east.FloatType)
+    header = beast2_stream.canonical_prefix(T)
+    chunk = bytes(range(256)) * 4096          # 1 MiB: 131,072 doubles
+    per = len(chunk) // 8
+
+    def varint(n):
+        return beast2_stream._varint(n)
+
+    class Source(io.RawIOBase):
+        # the value's bytes, made as they are read
+        def __init__(self, parts):
+            self.parts = iter(parts); self.left = b""
+        def readable(self): return True
+        def readinto(self, b):
+            while not self.left:
+                self.left = next(self.parts, None)
+                if self.left is None: return 0
+            n = min(len(b), len(self.left)); b[:n] = self.left[:n]; self.left = self.left[n:]; return n
+        def seekable(self): return False
+
+    def canonical():                           # one frame, one segment
+        count = per * MB
+        payload = 1 + len(varint(count)) + 8 * count + 1
+        yield header + b"\x00" + varint(payload) * 2 + b"\x00" + varint(count)
+        for _ in range(MB): yield chunk
+        yield b"\x00"
+
+    def segmented():                           # a frame per segment of one chunk, as a paged writer cuts
+        yield header + b"\x00\x01\x01\x00"
+        seg = varint(per) + chunk
+        for _ in range(MB): yield b"\x00" + varint(len(seg)) * 2 + seg
+        yield b"\x00\x01\x01\x00"
+
+    what = sys.argv[2]
+    if what == "check":
+        assert beast2_stream.check(io.BufferedReader(Source(canonical())), T, tee=lambda b: None).canonical
+    elif what == "canonical":
+        import tempfile
+        class Seekable(io.BytesIO): pass
+        src = io.BufferedReader(Source(segmented()))
+        spool = tempfile.TemporaryFile()
+        while b := src.read(1 << 20): spool.write(b)
+        spool.seek(0)
+        beast2_stream.write_canonical(spool, T, lambda b: None, tempfile.TemporaryFile)
+    print(peak_mb())
+    """
+)
+
+
+@pytest.mark.parametrize("what", ["check", "canonical"])
+def test_memory_stays_flat_on_a_value_several_times_the_limit(what):
+    mb = 256 if what == "check" else 160
+    out = subprocess.run([sys.executable, "-c", FLAT, str(LIB), what, str(mb)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 64, f"{what} of a {mb} MB value peaked at {out.stdout.strip()} MB"
+
+
+def test_text_memory_stays_flat_on_a_value_several_times_the_limit():
+    """Each piece is decoded, printed and dropped: 200 strings of 1 MiB, printed as .east text."""
+    script = textwrap.dedent(
+        r"""
+        import sys, io, tempfile
+        sys.path.insert(0, sys.argv[1])
+        def peak_mb():
+            return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) // 1024
+        from e3 import beast2_stream, east
+        T = east.ArrayType(east.StringType)
+        f = tempfile.TemporaryFile()
+        element = beast2_stream._varint(1 << 20) + b"x" * (1 << 20)
+        count = 200
+        payload = 1 + len(beast2_stream._varint(count)) + len(element) * count + 1
+        f.write(beast2_stream.canonical_prefix(T) + b"\x00" + beast2_stream._varint(payload) * 2 + b"\x00" + beast2_stream._varint(count))
+        for _ in range(count): f.write(element)
+        f.write(b"\x00"); f.seek(0)
+        n = 0
+        def out(text):
+            global n
+            n += len(text)
+        beast2_stream.print_text(f, "east", out)
+        assert n > count * (1 << 20), n
+        print(peak_mb())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(LIB)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 64, f"printing a 200 MB value peaked at {out.stdout.strip()} MB"
