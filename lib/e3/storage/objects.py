@@ -360,6 +360,10 @@ class ObjectStore:
         """A group of writes made durable together (see `Batch`)."""
         return Batch(self, limit)
 
+    def new_object(self, durable: bool = True) -> "NewObject":
+        """An object to write a piece at a time, hashed as it is written (see `NewObject`)."""
+        return NewObject(self, durable)
+
     def _spool(
         self, source: BinaryIO, expect: str | None = None, check: Callable[[BinaryIO], object] | None = None
     ) -> tuple[str, "io.FileIO | None"]:
@@ -367,25 +371,23 @@ class ObjectStore:
 
         The file is None (and nothing is left behind) when the object is already stored.
         """
-        h = hashlib.sha256()
-        tmp = self._temp()
+        new = NewObject(self)
         try:
-            _copy(source, h, tmp)
-            obj = h.hexdigest()
+            _copy(source, new.hash, new.tmp)
+            new.size = new.tmp.tell()
+            obj = new.hash.hexdigest()
             if expect is not None and obj != expect:
                 raise CorruptObject(f"content hashes to {obj}, not {expect}")
             if check is not None:
-                with open(tmp.name, "rb") as again:
+                with new.reopen() as again:
                     check(again)
-            if self.stored_whole(obj, tmp.tell()):
-                tmp.close()
-                unlink_if_present(tmp.name)
+            if self.stored_whole(obj, new.size):
+                new.abort()
                 return obj, None
         except BaseException:
-            tmp.close()
-            unlink_if_present(tmp.name)
+            new.abort()
             raise
-        return obj, tmp
+        return obj, new.tmp
 
     def write_file(self, path: str | os.PathLike[str]) -> str:
         with open(path, "rb") as f:
@@ -472,6 +474,67 @@ class ObjectStore:
                 sync_dir(Path(bucket))
         except OSError as e:
             raise storage_error(e, Path(target)) from None
+
+
+class NewObject:
+    """An object written a piece at a time (`write`), hashed as it is written, stored by `commit`.
+
+    The bytes go to a locked temporary file in `tmp/` (see `ObjectStore._temp`), which
+    `reopen` reads back while it is written: a check can read what was written so far
+    without a copy. `commit()` names the object by its hash (and stores nothing new when
+    the same bytes are stored already); leaving a `with` block without `commit`, or by an
+    exception, removes the file, so a failed or refused write leaves nothing.
+    """
+
+    def __init__(self, store: ObjectStore, durable: bool = True):
+        self.store = store
+        self.durable = durable
+        self.tmp = store._temp()
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self._done = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.hash.update(data)
+        _write_all(self.tmp, memoryview(data))
+        self.size += len(data)
+
+    def reopen(self) -> BinaryIO:
+        """The bytes written so far, as a new readable (seekable) file."""
+        return open(self.tmp.name, "rb")
+
+    def commit(self, expect: str | None = None) -> str:
+        """Store the bytes written; return their hash. With `expect`, refuse (storing nothing)
+        bytes that hash to anything else."""
+        obj = self.hash.hexdigest()
+        try:
+            if expect is not None and obj != expect:
+                raise CorruptObject(f"content hashes to {obj}, not {expect}")
+            if self.store.stored_whole(obj, self.size):
+                self.abort()
+                return obj
+            with self.tmp:
+                if self.durable:
+                    _sync(self.tmp)
+                self.store._install(self.tmp.name, obj, self.durable)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return obj
+
+    def abort(self) -> None:
+        """Drop what was written (nothing is stored)."""
+        if not self._done:
+            self._done = True
+            self.tmp.close()
+            unlink_if_present(self.tmp.name)
+
+    def __enter__(self) -> "NewObject":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
 
 
 class Batch:
