@@ -13,7 +13,6 @@ are stored and hashed exactly as they came.
 """
 from __future__ import annotations
 
-import mmap
 import os
 import re
 from typing import Any, BinaryIO
@@ -311,6 +310,25 @@ def read_type(data: bytes | memoryview) -> Any:
         raise FormatError(f"malformed beast2 header: {_one_line(e)}") from None
 
 
+def type_of_stream(f: BinaryIO) -> Any:
+    """The East type in the Beast2 header at the start of `f`, without holding the value: the
+    head is read until the type is whole, the rest is read through (a verified reader checks the
+    whole object's bytes on the way)."""
+    head = f.read(1 << 12)
+    while True:
+        try:
+            found = read_type(head)
+            break
+        except FormatError:
+            more = f.read(len(head) * 15)
+            if not more:
+                raise
+            head += more
+    while f.read(1 << 20):
+        pass
+    return found
+
+
 def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
     """Decode Beast2 bytes to `(type, value)`; with `t`, the header must name exactly `t`."""
     found = read_type(data)
@@ -324,23 +342,16 @@ def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
     return found, value
 
 
-def check_file(f: BinaryIO, t: Any | None = None, full: bool = True) -> Any:
+def check_file(f: BinaryIO, t: Any | None = None) -> Any:
     """Check that an open file holds one Beast2 value (of type `t`, if given); return its type.
 
-    The file is mapped, not read. With `full=False` only the header and type are
-    checked, so the decoded value is never held in memory.
+    The value is read a piece at a time (e3.beast2_stream), never held whole.
     """
+    from e3 import beast2_stream
+
     if os.fstat(f.fileno()).st_size == 0:
         raise FormatError("not beast2 data (empty)")
-    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        if full:
-            found, value = decode(mm, t)
-            del value  # it may borrow the mapping, which must close
-            return found
-        found = read_type(mm)
-        if t is not None and not type_equal(found, t):
-            raise TypeMismatch(f"value has type {format_type(found)}, expected {format_type(t)}")
-        return found
+    return beast2_stream.check(f, t).type
 
 
 # ---------------------------------------------------------------- text and JSON

@@ -287,8 +287,7 @@ class LocalRepository(Repository):
     def dataset_set(self, ws: str, path: "v.TreePath", value: "v.ValueInput", *, type: object = None) -> str:
         from e3.repo import datasets
 
-        data = value.stream.read()
-        h, _ = datasets.set_value_at(self.directory, ws, tuple(path), data, value.format, type)
+        h, _ = datasets.set_value_at(self.directory, ws, tuple(path), value.stream, value.format, type)
         return h
 
     # ------------------------------------------------------------ dataflow

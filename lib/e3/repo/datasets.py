@@ -8,9 +8,12 @@ tasks see the same input), and commits through `e3.repo.workspace.set_dataset`.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from e3.repo import workspace
 from e3.errors import DatasetNotFound, DatasetNotWritable, FormatError, TypeMismatch
@@ -112,17 +115,19 @@ def get_at(repo: "Repository", ws: str, path: TreePath) -> tuple[Any, str]:
 def set_value(
     repo: "Repository",
     spec: str,
-    data: bytes,
+    data: "bytes | BinaryIO",
     fmt: str,
     type_spec: Any | None = None,
     *,
     force: bool = False,
 ) -> tuple[str, workspace.WorkspaceView]:
-    """Set `WS.a.b` from bytes in format `fmt` (one of e3.east.FORMATS); return (value hash, new view).
+    """Set `WS.a.b` from bytes or a binary stream in format `fmt` (one of e3.east.FORMATS); return
+    (value hash, new view).
 
     The value must have exactly the dataset's type: a Beast2 header must name
     it, text is parsed with it, and `type_spec`, if given, must equal it.
     Task outputs and function IR are refused unless `force` (library callers only).
+    Beast2 is read a piece at a time and never held whole (see `store_beast2`).
     """
     ws, path = parse_dataset_path(spec)
     return set_value_at(repo, ws, path, data, fmt, type_spec, force=force)
@@ -132,7 +137,7 @@ def set_value_at(
     repo: "Repository",
     ws: str,
     path: TreePath,
-    data: bytes,
+    data: "bytes | BinaryIO",
     fmt: str,
     type_spec: Any | None = None,
     *,
@@ -149,12 +154,50 @@ def set_value_at(
     if type_spec is not None and not east.type_equal(type_spec, ds.type):
         raise TypeMismatch(f"{where} has type {east.format_type(ds.type)}, not {east.format_type(type_spec)}")
     try:
-        _, value = east.load(data, fmt, ds.type)
+        if fmt == "beast2":
+            h = store_beast2(repo, io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data, ds.type)
+        else:
+            _, value = east.load(data if isinstance(data, (bytes, bytearray)) else data.read(), fmt, ds.type)
+            h = repo.objects.write(east.encode(value, ds.type))
     except (TypeMismatch, FormatError) as e:
         raise type(e)(f"cannot set {where}: {e}") from None
-    h = repo.objects.write(east.encode(value, ds.type))
     new = workspace.set_dataset(repo, view.name, path, h, value_type=ds.type, force=force)
     return h, new
+
+
+def store_beast2(repo: "Repository", source: BinaryIO, t: Any) -> str:
+    """Store the Beast2 value read from `source` (of type `t`) in its canonical encoding; return its hash.
+
+    The value is read a piece at a time (e3.beast2_stream) and never held whole: bytes
+    already canonical go to the store as they are read, checked on the way; any other
+    encoding of the value (segments, deflate frames, an index: what `east-py run` writes)
+    is written again canonically from a second reading. A stream that cannot seek (a
+    pipe) is first written to the store's temporary file, which is then read back.
+    """
+    from e3 import beast2_stream
+
+    store = repo.objects
+    seekable = _seekable(source)
+    with store.new_object() as new:
+        if seekable:
+            canonical = beast2_stream.check(source, t, tee=new.write).canonical
+        else:
+            while chunk := source.read(1 << 20):
+                new.write(chunk)
+            with new.reopen() as spooled:
+                canonical = beast2_stream.check(spooled, t).canonical
+        if canonical:
+            return new.commit()
+        with store.new_object() as again, (contextlib.nullcontext(source) if seekable else new.reopen()) as rest:
+            beast2_stream.write_canonical(rest, t, again.write, lambda: tempfile.TemporaryFile(dir=store.tmp_dir))
+            return again.commit()
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def unset(repo: "Repository", spec: str, *, force: bool = False) -> workspace.WorkspaceView:

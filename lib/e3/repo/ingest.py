@@ -7,15 +7,13 @@ or sniffed: bytes starting with the Beast2 magic are Beast2, anything else is
 `.east` text.
 
 Beast2 input streams through the hash (and into the store) without being held
-in memory. Before it is accepted it is decoded once to prove it is a whole,
-well-formed value; values larger than `FULL_CHECK_LIMIT` have only their
-header and type checked, so a huge value never has to fit in memory (git
-treats files above core.bigFileThreshold differently for the same reason).
+in memory. Before it is accepted it is read once more, a piece at a time
+(e3.beast2_stream), to prove it is a whole, well-formed value of its type,
+whatever its size.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from typing import Any, BinaryIO, Callable
 
@@ -23,7 +21,6 @@ from e3.container import MAGIC, PREFIX_SIZE
 from e3.errors import FormatError, StorageError, TypeMismatch, UsageError
 from e3.storage.objects import CHUNK, ObjectStore
 
-FULL_CHECK_LIMIT = 256 << 20
 SMALL = 1 << 20
 """Files up to this size are read whole and checked from memory; larger ones stream."""
 FIRST_READ = 1 << 16
@@ -141,13 +138,12 @@ class Ingest:
         """Refuse Beast2 bytes that are not one whole value (of the -t type, if given)."""
         from e3 import east
 
-        size = os.fstat(f.fileno()).st_size
         head = f.read(PREFIX_SIZE)
         f.seek(0)
         east.check_header(head)
         if self.literally:
             return
-        east.check_file(f, self.type, full=size <= FULL_CHECK_LIMIT)
+        east.check_file(f, self.type)
 
     def _text(self, data: bytes, fmt: str, name: str) -> str:
         from e3 import east

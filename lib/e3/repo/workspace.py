@@ -562,7 +562,7 @@ def set_dataset(
     deploy that changes the dataset's type meanwhile is not overwritten by a
     value of the old type.
     """
-    from e3.east import format_type, read_type, type_equal
+    from e3.east import format_type, type_equal, type_of_stream
     from e3.errors import TypeMismatch
 
     path = tuple(path)
@@ -571,7 +571,7 @@ def set_dataset(
             raise ObjectNotFound(f"object {value_hash} not found", hash=value_hash)
         if check_type and value_type is None:
             with repo.objects.open(value_hash) as f:
-                value_type = read_type(f.read())
+                value_type = type_of_stream(f)
 
     def change(view: WorkspaceView):
         spec = dataset_spec(view, path)
@@ -839,7 +839,8 @@ def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | 
         objects.add(task_hash)
         objects.add(load_task(repo.objects, task_hash).command_ir)
     objects.update(r.hash for r in pkg.refs.values() if r.kind == "value" and r.hash)
+    from e3.repo.package import zip_objects
     from e3.repo.package_zip import write_package_zip
 
-    count = write_package_zip(zip_path, name, version, package_hash, ((h, repo.objects.read(h)) for h in sorted(objects)))
+    count = write_package_zip(zip_path, name, version, package_hash, zip_objects(repo, sorted(objects)))
     return ExportReport(name, version, package_hash, count)
