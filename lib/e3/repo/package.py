@@ -20,16 +20,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Iterator
 
 from e3.storage import refs
-from e3.errors import CorruptObject, E3Error, FormatError, PackageExists, PackageInvalid, PackageNotFound, RefMoved, UsageError
-from e3.storage.objects import hash_bytes
+from e3.errors import E3Error, FormatError, PackageExists, PackageInvalid, PackageNotFound, RefMoved, UsageError
 
 if TYPE_CHECKING:
     from e3.model.package import Package
     from e3.model.task import TaskObject
-    from e3.repo.package_zip import ZipContents
+    from e3.repo.package_zip import Stored, ZipContents
     from e3.storage.repository import Repository
 
 PREFIX = "refs/packages/"
@@ -246,14 +245,27 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
             raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
         return data
 
+    def type_of(obj: str, what: str) -> Any:
+        """The type in an object's header, read from the head of its entry (a value may be large)."""
+        if obj not in contents.objects:
+            raise PackageInvalid(f"{where}: {what} (object {obj}) is missing from the zip")
+        n = 1 << 12
+        while True:
+            head = contents.head(obj, n)
+            problem = header_problem(head)
+            if problem:
+                raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
+            try:
+                return east.read_type(head)
+            except E3Error as e:
+                if len(head) < n:  # the whole object, and still no type
+                    raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {e}") from None
+                n *= 16
+
     def check_type(obj: str, what: str, want: Any, want_key: bytes) -> None:
         if (obj, want_key) in checked:
             return
-        data = read(obj, what)
-        try:
-            found = east.read_type(data)
-        except E3Error as e:
-            raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {e}") from None
+        found = type_of(obj, what)
         if not east.type_equal(found, want):
             raise PackageInvalid(
                 f"{where}: {what} (object {obj[:12]}) has type {east.format_type(found)}, expected {east.format_type(want)}"
@@ -323,22 +335,20 @@ def export_zip(repo: "Repository", name: str, version: str | None, out: "str | o
     from e3.repo.package_zip import write_package_zip
 
     found = resolve(repo, name, version)
-    store = repo.objects
-
-    def read(obj: str) -> bytes:
-        data = store.read(obj)
-        if hash_bytes(data) != obj:
-            raise CorruptObject(f"object {obj} in the repository does not match its contents (run e3-fsck)")
-        return data
-
-    hashes = package_objects(found.package_hash, read)
-
-    def objects() -> Iterable[tuple[str, bytes]]:
-        for obj in sorted(hashes):
-            yield obj, read(obj)
-
-    count = write_package_zip(out, found.name, found.version, found.package_hash, objects())
+    hashes = package_objects(found.package_hash, repo.objects.read)  # reads verify each object's bytes
+    count = write_package_zip(out, found.name, found.version, found.package_hash, zip_objects(repo, sorted(hashes)))
     return ExportResult(found.name, found.version, found.package_hash, count)
+
+
+def zip_objects(repo: "Repository", hashes: Iterable[str]) -> "Iterator[tuple[str, bytes | Stored]]":
+    """The objects for a zip: small ones read whole, large ones copied into it a piece at a time;
+    every one verified against its name as it is read."""
+    from e3.repo.package_zip import KEEP_IN_MEMORY, Stored
+
+    store = repo.objects
+    for obj in hashes:
+        size = store.size(obj)
+        yield obj, store.read(obj) if size <= KEEP_IN_MEMORY else Stored(size, lambda obj=obj: store.open(obj))
 
 
 def remove_package(repo: "Repository", name: str, version: str | None = None) -> PackageRef:
