@@ -809,38 +809,74 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
         return found
 
 
-def print_text(source: BinaryIO, fmt: str, out: Callable[[str], object]) -> None:
-    """Write the value in `source` as `.east` text or (indented) JSON to `out`, a piece at a time,
-    followed by a newline: the same text the runtime prints for the whole value."""
+def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str], object]) -> None:
+    """Write a Beast2 value as `.east` text or (indented) JSON to `out`, a piece at a time, followed
+    by a newline: the same text the runtime prints for the whole value.
+
+    `open_source()` opens the value's bytes (an object's verified reader); it is called again
+    when the value must be read twice: once to see that no reference reaches from one piece
+    into another (only for elements holding containers), or whole, for a value this module
+    cannot walk (see the module's text).
+    """
     from e3 import east
 
-    inp = _Input(source)
     try:
-        header = _read_header(inp)
-        t = header.type
-        if t.type not in _COLLECTIONS:
-            raise _Whole
-        s = _Value(inp)
-        walk = _Collection(s, t, record=True)
-        runtime = _Runtime(t)
-        open_, sep, close = _brackets(t, fmt)
-        first = True
-        for piece in walk.pieces():
-            value = runtime.value(piece)
-            if fmt == "east":
-                text = east.to_east(value, t)[1:-1]
-            else:
-                text = _json_items(east.to_json(value, t), t)
-            out((open_ if first else sep) + text)
-            first = False
-        if first:
-            out(_empty(t, fmt) + "\n")
+        with open_source() as source:
+            inp = _Input(source)
+            t = _read_header(inp).type
+            if t.type not in _COLLECTIONS:
+                raise _Whole
+            if _holds_containers(_element_type(t)):
+                for _ in _Collection(_Value(inp), t, record=True).pieces():  # raises _Whole on a shared container
+                    pass
+                source = None
+        if source is None:
+            with open_source() as again:
+                inp = _Input(again)
+                _read_header(inp)
+                _print_pieces(inp, t, fmt, out)
         else:
-            out(close + "\n")
+            with open_source() as source:
+                inp = _Input(source)
+                _read_header(inp)
+                _print_pieces(inp, t, fmt, out)
     except _Whole:
-        source.seek(0)
-        found, value = east.decode(source.read())
+        with open_source() as source:
+            found, value = east.decode(source.read())
         out(_whole_text(value, found, fmt) + "\n")
+
+
+def _print_pieces(inp: _Input, t: Any, fmt: str, out: Callable[[str], object]) -> None:
+    from e3 import east
+
+    s = _Value(inp)
+    walk = _Collection(s, t, record=True)
+    runtime = _Runtime(t)
+    open_, sep, close = _brackets(t, fmt)
+    first = True
+    for piece in walk.pieces():
+        value = runtime.value(piece)
+        text = east.to_east(value, t)[1:-1] if fmt == "east" else _json_items(east.to_json(value, t), t)
+        out((open_ if first else sep) + text)
+        first = False
+    if not s.frame_done():
+        raise _bad("bytes after the end of the value in its frame")
+    _check_trailer(inp, s, walk)
+    out((_empty(t, fmt) if first else close) + "\n")
+
+
+def _element_type(t: Any) -> Any:
+    return t.value["value"] if t.type == "Dict" else t.value
+
+
+def _holds_containers(t: Any) -> bool:
+    """Whether values of type `t` may hold a container (Array, Set, Dict, Ref), which a reference can share."""
+    kind = t.type
+    if kind in _COLLECTIONS or kind == "Ref":
+        return True
+    if kind in ("Struct", "Variant"):
+        return any(_holds_containers(f["type"]) for f in t.value)
+    return kind not in ("Null", "Boolean", "Integer", "Float", "String", "DateTime", "Blob")
 
 
 def _brackets(t: Any, fmt: str) -> tuple[str, str, str]:
