@@ -116,15 +116,17 @@ def test_a_flipped_bit_is_accepted_only_where_the_runtime_reads_the_value(name):
 
 
 @pytest.mark.parametrize("name", list(VALUES))
-@pytest.mark.parametrize("fmt", ["east", "json"])
+@pytest.mark.parametrize("fmt", ["east", "json", "compact json"])
 def test_text_is_the_runtimes_text_of_the_whole_value(name, fmt):
     t, value = VALUES[name]
     data = east.encode(value, t)
     parts: list[str] = []
-    beast2_stream.print_text(lambda: io.BytesIO(data), fmt, parts.append)
+    beast2_stream.print_text(lambda: io.BytesIO(data), fmt.split()[-1], parts.append, indent=fmt == "json")
     whole = decoded(data, t)
     if fmt == "east":
         assert "".join(parts) == east.to_east(whole, t) + "\n"
+    elif fmt == "compact json":
+        assert "".join(parts) == east.to_json(whole, t).decode() + "\n"
     else:
         import json
 

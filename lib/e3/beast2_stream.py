@@ -809,9 +809,10 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
         return found
 
 
-def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str], object]) -> None:
-    """Write a Beast2 value as `.east` text or (indented) JSON to `out`, a piece at a time, followed
-    by a newline: the same text the runtime prints for the whole value.
+def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str], object], indent: bool = True) -> None:
+    """Write a Beast2 value as `.east` text or JSON to `out`, a piece at a time, followed by a
+    newline: the same text the runtime prints for the whole value (JSON indented by two, as
+    `json.dumps(indent=2)` lays it out, unless `indent` is False: then the runtime's compact JSON).
 
     `open_source()` opens the value's bytes (an object's verified reader); it is called again
     when the value must be read twice: once to see that no reference reaches from one piece
@@ -834,29 +835,34 @@ def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str
             with open_source() as again:
                 inp = _Input(again)
                 _read_header(inp)
-                _print_pieces(inp, t, fmt, out)
+                _print_pieces(inp, t, fmt, out, indent)
         else:
             with open_source() as source:
                 inp = _Input(source)
                 _read_header(inp)
-                _print_pieces(inp, t, fmt, out)
+                _print_pieces(inp, t, fmt, out, indent)
     except _Whole:
         with open_source() as source:
             found, value = east.decode(source.read())
-        out(_whole_text(value, found, fmt) + "\n")
+        out(_whole_text(value, found, fmt, indent) + "\n")
 
 
-def _print_pieces(inp: _Input, t: Any, fmt: str, out: Callable[[str], object]) -> None:
+def _print_pieces(inp: _Input, t: Any, fmt: str, out: Callable[[str], object], indent: bool) -> None:
     from e3 import east
 
     s = _Value(inp)
     walk = _Collection(s, t, record=True)
     runtime = _Runtime(t)
-    open_, sep, close = _brackets(t, fmt)
+    open_, sep, close = _brackets(t, fmt, indent)
     first = True
     for piece in walk.pieces():
         value = runtime.value(piece)
-        text = east.to_east(value, t)[1:-1] if fmt == "east" else _json_items(east.to_json(value, t), t)
+        if fmt == "east":
+            text = east.to_east(value, t)[1:-1]
+        elif indent:
+            text = _json_items(east.to_json(value, t), t)
+        else:
+            text = east.to_json(value, t)[1:-1].decode()
         out((open_ if first else sep) + text)
         first = False
     if not s.frame_done():
@@ -879,9 +885,9 @@ def _holds_containers(t: Any) -> bool:
     return kind not in ("Null", "Boolean", "Integer", "Float", "String", "DateTime", "Blob")
 
 
-def _brackets(t: Any, fmt: str) -> tuple[str, str, str]:
+def _brackets(t: Any, fmt: str, indent: bool) -> tuple[str, str, str]:
     if fmt == "json":
-        return "[\n", ",\n", "\n]"
+        return ("[\n", ",\n", "\n]") if indent else ("[", ",", "]")
     if t.type == "Array":
         return "[", ", ", "]"
     return "{", ",", "}"
@@ -911,12 +917,14 @@ def _json_items(data: bytes, t: Any) -> str:
     return ",\n".join("  " + json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ") for item in items)
 
 
-def _whole_text(value: Any, t: Any, fmt: str) -> str:
+def _whole_text(value: Any, t: Any, fmt: str, indent: bool = True) -> str:
     import json
 
     from e3 import east
 
     if fmt == "east":
         return east.to_east(value, t)
+    if not indent:
+        return east.to_json(value, t).decode()
     # Pretty, like the original engine's JSON.stringify(value, null, 2).
     return json.dumps(json.loads(east.to_json(value, t)), indent=2, ensure_ascii=False)

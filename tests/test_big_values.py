@@ -1,0 +1,194 @@
+"""Values larger than memory should be: every command that moves one keeps its peak memory flat.
+
+A 160 MB Array<Float> (2.5 times the 64 MB limit), written on the fly, goes in with
+`e3 set` (from a pipe) and `e3-hash-object -w`, out with `e3 get` and
+`e3-cat-object`, through a package zip with `e3 workspace export` and
+`e3 workspace import`; each command's peak resident memory is measured by the
+operating system, and the bytes that come out are the bytes that went in.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import LIB, assert_one_line_error, command_env, run
+
+if str(LIB) not in sys.path:
+    sys.path.insert(0, str(LIB))
+
+from e3 import beast2_stream, east  # noqa: E402
+
+MB = 160
+LIMIT_MB = 64
+FLOATS = east.ArrayType(east.FloatType)
+
+# Runs a command as a child of a small process and prints the child's own peak memory: a child
+# of the test process would count the test process's memory too (Linux carries the peak resident
+# memory over fork and exec).
+PEAK = textwrap.dedent(
+    """
+    import os, sys
+    pid = os.fork()
+    if pid == 0:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    _, status, usage = os.wait4(pid, 0)
+    sys.stderr.write(f"\\npeak-kb {usage.ru_maxrss}\\n")
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def peak(*argv, stdin=None, stdout=None) -> tuple[int, str]:
+    """Run an e3 command; its exit code must be 0. Returns (peak MB, its stderr)."""
+    proc = subprocess.run([sys.executable, "-c", PEAK, *map(str, argv)], stdin=stdin, stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=command_env(), timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    head, _, kb = err.rstrip().rpartition("peak-kb ")
+    return int(kb) // 1024, head
+
+
+def value_pieces(megabytes: int):
+    """The canonical Beast2 of an Array<Float> of `megabytes` MiB of doubles, a piece at a time."""
+    chunk = bytes(range(256)) * 4096  # 1 MiB: 131,072 doubles
+    count = len(chunk) // 8 * megabytes
+    payload = 1 + len(beast2_stream._varint(count)) + 8 * count + 1
+    yield beast2_stream.canonical_prefix(FLOATS) + b"\x00" + beast2_stream._varint(payload) * 2 + b"\x00" + beast2_stream._varint(count)
+    for _ in range(megabytes):
+        yield chunk
+    yield b"\x00"
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A repository whose dev.inputs.xs holds the large value, set from a pipe; and the value's file."""
+    from e3 import sdk
+
+    d = tmp_path_factory.mktemp("big")
+    value = d / "xs.beast2"
+    h = hashlib.sha256()
+    with open(value, "wb") as f:
+        for piece in value_pieces(MB):
+            h.update(piece)
+            f.write(piece)
+    zip_path = d / "big.zip"
+    sdk.export(sdk.package("big", "1.0.0", sdk.input("xs", FLOATS)), zip_path)
+    repo = d / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", zip_path)
+    setter = subprocess.Popen([sys.executable, "-c", PEAK, "e3", "set", str(repo), "dev.inputs.xs", "-", "--format", "beast2"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    for piece in value_pieces(MB):  # made as it is sent: the value never exists whole in any process
+        setter.stdin.write(piece)
+    setter.stdin.close()
+    err = setter.stderr.read().decode()
+    assert setter.wait(timeout=300) == 0, err
+    set_peak = int(err.rstrip().rpartition("peak-kb ")[2]) // 1024
+    return {"repo": repo, "value": value, "sha": h.hexdigest(), "dir": d, "set_peak": set_peak}
+
+
+def test_set_of_a_value_larger_than_memory_streams_it_in(big):
+    assert big["set_peak"] < LIMIT_MB, f"e3 set of a {MB} MB value peaked at {big['set_peak']} MB"
+    assert run("e3-rev-parse", "--repo", big["repo"], "dev.inputs.xs").out.strip() == big["sha"]
+
+
+def test_get_and_cat_object_stream_the_stored_bytes_out(big, tmp_path):
+    for argv in (["e3", "get", big["repo"], "dev.inputs.xs", "-f", "beast2"], ["e3-cat-object", "--repo", big["repo"], "-f", "beast2", big["sha"]]):
+        out = tmp_path / "out.beast2"
+        with open(out, "wb") as f:
+            mb, _ = peak(*argv, stdout=f)
+        assert mb < LIMIT_MB, f"{argv[0]} of a {MB} MB value peaked at {mb} MB"
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == big["sha"]
+        out.unlink()
+
+
+def test_hash_object_checks_and_stores_a_value_larger_than_memory(big, tmp_path):
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    mb, _ = peak("e3-hash-object", "-w", "--repo", repo, big["value"])
+    assert mb < LIMIT_MB, f"e3-hash-object -w of a {MB} MB value peaked at {mb} MB"
+    assert run("e3-cat-object", "--repo", repo, "-s", big["sha"]).out.strip() == str(big["value"].stat().st_size)
+
+
+def test_a_truncated_large_value_is_refused_whole_and_nothing_is_stored(big, tmp_path):
+    cut = tmp_path / "cut.beast2"
+    with open(big["value"], "rb") as src, open(cut, "wb") as dst:
+        dst.write(src.read(big["value"].stat().st_size - 1000))
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    r = run("e3-hash-object", "-w", "--repo", repo, cut, expect=128)
+    assert_one_line_error(r, "truncated")
+    assert not any((repo / ".e3" / "objects").glob("??/*.beast2"))
+
+
+def test_a_package_zip_carries_a_large_value_out_and_in(big, tmp_path):
+    zip_path = tmp_path / "ws.zip"
+    mb, _ = peak("e3", "workspace", "export", big["repo"], "dev", zip_path)
+    assert mb < LIMIT_MB, f"e3 workspace export of a {MB} MB value peaked at {mb} MB"
+    with zipfile.ZipFile(zip_path) as z:
+        entry = z.getinfo(f"objects/{big['sha'][:2]}/{big['sha'][2:]}.beast2")
+        assert entry.compress_type == zipfile.ZIP_STORED  # large values go in as they are
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    mb, _ = peak("e3", "workspace", "import", repo, "copy", zip_path)
+    assert mb < LIMIT_MB, f"e3 workspace import of a {MB} MB value peaked at {mb} MB"
+    assert run("e3-rev-parse", "--repo", repo, "copy.inputs.xs").out.strip() == big["sha"]
+
+
+def test_another_encoding_of_a_value_is_stored_canonically(tmp_path):
+    """What `east-py run` writes (segments, deflate, an index) is set as e3's canonical bytes."""
+    from east.serialization import beast2 as runtime_beast2
+
+    from e3 import sdk
+
+    values = [i * 0.25 for i in range(300_000)]
+    paged = tmp_path / "paged.beast2"
+    paged.write_bytes(runtime_beast2.encode_beast2_paged_for(FLOATS)(values))
+    zip_path = tmp_path / "p.zip"
+    sdk.export(sdk.package("p", "1.0.0", sdk.input("xs", FLOATS)), zip_path)
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", zip_path)
+    run("e3", "set", repo, "dev.inputs.xs", paged)
+    canonical = east.encode(values, FLOATS)
+    assert run("e3-rev-parse", "--repo", repo, "dev.inputs.xs").out.strip() == hashlib.sha256(canonical).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["east", "json"])
+def test_text_of_a_large_value_is_written_a_piece_at_a_time(tmp_path, fmt):
+    """200 strings of 1 MiB: the text is 200 MB, the command's memory stays under the limit."""
+    from e3 import sdk
+
+    strings = east.ArrayType(east.StringType)
+    element = beast2_stream._varint(1 << 20) + b"x" * (1 << 20)
+    count = 200
+    payload = 1 + len(beast2_stream._varint(count)) + len(element) * count + 1
+    value = tmp_path / "s.beast2"
+    with open(value, "wb") as f:
+        f.write(beast2_stream.canonical_prefix(strings) + b"\x00" + beast2_stream._varint(payload) * 2 + b"\x00" + beast2_stream._varint(count))
+        for _ in range(count):
+            f.write(element)
+        f.write(b"\x00")
+    zip_path = tmp_path / "s.zip"
+    sdk.export(sdk.package("s", "1.0.0", sdk.input("s", strings)), zip_path)
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", zip_path)
+    run("e3", "set", repo, "dev.inputs.s", value)
+    value.unlink()
+    out = tmp_path / f"out.{fmt}"
+    with open(out, "wb") as f:
+        mb, _ = peak("e3", "get", repo, "dev.inputs.s", "-f", fmt, stdout=f)
+    assert mb < LIMIT_MB, f"e3 get -f {fmt} of a value of {out.stat().st_size // (1 << 20)} MB of text peaked at {mb} MB"
+    with open(out, "rb") as f:
+        start = f.read(16)
+    assert start.startswith(b'["xxxx' if fmt == "east" else b'[\n  "xxxx')
+    assert out.stat().st_size > count << 20
