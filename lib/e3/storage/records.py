@@ -129,14 +129,23 @@ class Summary:
 
 def summary(repo: "Repository", task_id: str) -> Summary | None:
     """The newest record's hash, kind and output, read from the pointer alone."""
+    # Plain descriptor calls: a no-op run reads one pointer per task, and a text-mode file
+    # object cost as much again as the read itself.
     try:
-        with open(pointer_path(repo, task_id)) as f:
-            parts = f.read().split()
+        fd = os.open(pointer_path(repo, task_id), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    if len(parts) < 2 or parts[1] not in KINDS:
+    try:
+        parts = os.read(fd, 512).split()
+    finally:
+        os.close(fd)
+    try:
+        fields = [p.decode("ascii") for p in parts]
+    except UnicodeDecodeError:
+        return None
+    if len(fields) < 2 or fields[1] not in KINDS:
         return None  # torn or foreign: treat as no record (the object store still has it)
-    return Summary(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
+    return Summary(fields[0], fields[1], fields[2] if len(fields) > 2 else None)
 
 
 def reusable_output(repo: "Repository", s: Summary | None) -> str | None:
