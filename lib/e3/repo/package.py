@@ -246,9 +246,11 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         return data
 
     def type_of(obj: str, what: str) -> Any:
-        """The type in an object's header, read from the head of its entry (a value may be large)."""
+        """The type in an object's header; a value may be large: its entry is checked a piece at a
+        time and its type read from its head."""
         if obj not in contents.objects:
             raise PackageInvalid(f"{where}: {what} (object {obj}) is missing from the zip")
+        contents.verify(obj)
         n = 1 << 12
         while True:
             head = contents.head(obj, n)

@@ -202,9 +202,14 @@ class ZipContents:
             if _hash_entry(self.zip, info, self.path, keep=False)[0] != digest:
                 raise PackageInvalid(f"{self.path}: entry {info.filename} appears twice with different contents")
 
+    def verify(self, obj: str) -> None:
+        """Check an object's entry (and any other of its name) against its name, a piece at a
+        time: nothing is kept, so a large object is checked without holding it."""
+        if obj not in self.cached:
+            self.check(obj, _hash_entry(self.zip, self.objects[obj], self.path, keep=False)[0])
+
     def head(self, obj: str, n: int) -> bytes:
-        """The first `n` bytes of an object (its Beast2 header), without reading the rest: not yet
-        checked against its name, which `store_object` does as it copies the object in."""
+        """The first `n` bytes of an object (its Beast2 header), without reading the rest (see `verify`)."""
         data = self.cached.get(obj)
         if data is not None:
             return data[:n]
