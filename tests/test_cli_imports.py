@@ -24,6 +24,7 @@ PORCELAIN_MAY_IMPORT = (
     "e3.errors",
     "e3.cli._command",
     "e3.east",  # printing and parsing values
+    "e3.beast2_stream",  # ... a piece at a time
     "e3.beast2_type",
     "e3.container",
     "e3.model",  # dataset paths

@@ -117,6 +117,9 @@ def _content(repo, obj: str, fmt: str) -> bytes:  # noqa: ANN001 - an e3.api.Rep
 
 
 def _write_content(repo, obj: str, fmt: str) -> None:  # noqa: ANN001 - an e3.api.Repository
+    from e3.beast2_stream import print_text
+    from e3.errors import CorruptObject, FormatError
+
     out = sys.stdout.buffer
     sys.stdout.flush()
     if fmt == "beast2":
@@ -125,7 +128,11 @@ def _write_content(repo, obj: str, fmt: str) -> None:  # noqa: ANN001 - an e3.ap
         with repo.object_read(obj) as f:
             shutil.copyfileobj(f, out, 1 << 20)
         return
-    out.write(_content(repo, obj, fmt))
+    # A piece at a time: a value can be larger than memory.
+    try:
+        print_text(lambda: repo.object_read(obj), fmt, sys.stdout.write, indent=False)
+    except FormatError as e:
+        raise CorruptObject(f"object {obj} is corrupt: {e}") from None
 
 
 def _batch(repo, template: str, with_content: bool, fmt: str, flush: bool) -> None:

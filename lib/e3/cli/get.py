@@ -24,27 +24,26 @@ def _handle(args: argparse.Namespace) -> None:
 
     repo = api.open(args.repo)
     ws, path = parse_dataset_path(args.path)
-    with repo.dataset_get(ws, path) as f:
-        if args.format == "beast2":
-            import shutil
+    if args.format == "beast2":
+        import shutil
 
+        with repo.dataset_get(ws, path) as f:
             sys.stdout.flush()
             shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)  # the stored bytes, exactly
-            return
-        data = f.read()
-    import json
+        return
+    if args.format == "csv":
+        from e3 import east
 
-    from e3 import east
-
-    # The value's own header type: a `null` dataset ref of a type without null holds Null.
-    t, value = east.decode(data)
-    if args.format == "east":
-        command.write_line(east.to_east(value, t))
-    elif args.format == "csv":
+        with repo.dataset_get(ws, path) as f:
+            t, value = east.decode(f.read())
         sys.stdout.write(east.dump(value, t, "csv").decode())
-    else:
-        # Pretty, like the original engine's JSON.stringify(value, null, 2).
-        command.write_line(json.dumps(json.loads(east.to_json(value, t)), indent=2, ensure_ascii=False))
+        return
+    # A piece at a time (a value can be larger than memory), in the value's own header type: a
+    # `null` dataset ref of a type without null holds Null. JSON is indented, like the original
+    # engine's JSON.stringify(value, null, 2).
+    from e3.beast2_stream import print_text
+
+    print_text(lambda: repo.dataset_get(ws, path), args.format, sys.stdout.write)
 
 
 def main(argv: list[str] | None = None) -> int:
