@@ -46,6 +46,11 @@ _trees: dict[tuple[str, bytes], Entries] = {}
 """(repository root, tree id) -> entries of large trees recently written or read: the next commit builds on them."""
 _TREE_CACHE_FROM = 32
 _TREE_CACHE_MAX = 64
+_TREE_CACHE_ENTRIES = 400_000
+"""The most entries the cache holds in all (~150 bytes each): every commit of a run makes a new
+version of the workspace's `tasks` tree, and 64 versions of a 100,000-entry tree held ~1 GB;
+the next commit needs only the newest."""
+_cached_entries = 0
 
 
 def tree_bytes(entries: Mapping[bytes, tuple[int, bytes]]) -> bytes:
@@ -173,9 +178,14 @@ class NewObjects:
 
 
 def _remember(root: str, oid: bytes, entries: Entries) -> None:
-    if len(_trees) >= _TREE_CACHE_MAX:
-        del _trees[next(iter(_trees))]  # the oldest: dicts keep insertion order
-    _trees[(root, oid)] = dict(entries)
+    global _cached_entries
+    key = (root, oid)
+    if key in _trees:
+        return
+    while _trees and (len(_trees) >= _TREE_CACHE_MAX or _cached_entries + len(entries) > _TREE_CACHE_ENTRIES):
+        _cached_entries -= len(_trees.pop(next(iter(_trees))))  # the oldest: dicts keep insertion order
+    _trees[key] = dict(entries)
+    _cached_entries += len(entries)
 
 
 # ---------------------------------------------------------------- keeping the number of packs small
