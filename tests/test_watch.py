@@ -65,6 +65,8 @@ def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=command_env(),
+        # Started with SIGINT ignored, as a shell's `&` leaves it: Ctrl-C still ends the watch.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         _read_until(proc, "dataflow complete")

@@ -102,6 +102,9 @@ class _Watch:
     def run(self) -> int:
         from e3.sdk.watch import mtimes
 
+        # Ctrl-C is how a watch ends: a parent may have left SIGINT ignored (a shell's `&`
+        # does), and Python then never raises KeyboardInterrupt; the watch would run for ever.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         _say(f"watching {self.args.source} for workspace {self.args.workspace}")
         seen = mtimes(self.files)
         deployed = self.cycle()
