@@ -9,6 +9,8 @@ type them that way.
 """
 from __future__ import annotations
 
+import sys
+
 import re
 from typing import Any
 
@@ -36,7 +38,8 @@ def ref_path(path: TreePath) -> str:
 
 
 def from_ref_path(text: str) -> TreePath:
-    return tuple(p for p in text.split("/") if p)
+    # Interned: a package's 100,000 refs share a few names ("tasks", "output") between them.
+    return tuple(sys.intern(p) for p in text.split("/") if p)
 
 
 def split_names(text: str) -> list[str]:

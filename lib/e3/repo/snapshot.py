@@ -22,6 +22,7 @@ neither, and neither needs to be told about it through anything but a call.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,7 +65,11 @@ def load_tasks(repo: "Repository", package_hash: str) -> "dict[str, tuple[str, T
     cached = _load(repo, "plans", package_hash)
     if cached is None or cached.get("format") != FORMAT:
         return None
-    return {name: (h, TaskObject(ir, tuple(tuple(p) for p in ins), tuple(out))) for name, h, ir, ins, out in cached["tasks"]}
+    intern = sys.intern  # the names in paths ("tasks", "output") and the command, shared by every task
+    return {
+        name: (h, TaskObject(intern(ir), tuple(tuple(map(intern, p)) for p in ins), tuple(map(intern, out))))
+        for name, h, ir, ins, out in cached["tasks"]
+    }
 
 
 def remember_tasks(repo: "Repository", package_hash: str, tasks: "dict[str, tuple[str, TaskObject]]") -> None:
