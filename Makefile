@@ -12,7 +12,7 @@ install:
 	$(PIP) install $(PIP_FLAGS) .
 
 install-test:
-	$(PIP) install $(PIP_FLAGS) '.[test,server]'
+	$(PIP) install $(PIP_FLAGS) '.[test,server,dask]'
 
 demo: install build/my-package.zip
 	DEMO_DIR=$(DEMO_DIR) bash examples/demo.sh

@@ -216,6 +216,13 @@ class DataflowError(E3Error):
     kind = "dataflow_error"
 
 
+class ExecutorUnavailable(DataflowError):
+    """The executor named for a run cannot run its tasks: a Dask scheduler out of reach, a cluster
+    without workers, a worker without the East runtime."""
+
+    kind = "executor_unavailable"
+
+
 class DataflowAborted(E3Error):
     """A run was cancelled before it ended."""
 

@@ -294,15 +294,19 @@ class Repository(ABC):
         ws: str,
         *,
         task: str | None = None,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         force: bool = False,
         timeout: float | None = None,
         spawn: bool = False,
+        executor: str | None = None,
     ) -> DataflowRun:
         """Start running every task that is not up to date, in dataflow order, reusing cached results.
 
         `task` runs only that task (its upstream is not run); `force` ignores the cache;
-        `timeout` fails a task that runs longer; `spawn` runs every task as its own process.
+        `timeout` fails a task that runs longer; `spawn` runs every task as its own process;
+        `executor` says where tasks run (`local`, or a Dask cluster `dask://HOST:PORT`; None: the
+        repository's `e3.executor`, else local), and `concurrency` how many at once (None: the
+        executor's default). ExecutorUnavailable: the cluster cannot run the tasks.
         Errors known before anything runs are raised here: WorkspaceNotFound,
         WorkspaceNotDeployed, WorkspaceLocked (a run holds it already), TaskNotFound.
         """

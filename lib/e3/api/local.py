@@ -297,14 +297,17 @@ class LocalRepository(Repository):
         ws: str,
         *,
         task: str | None = None,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         force: bool = False,
         timeout: float | None = None,
         spawn: bool = False,
+        executor: str | None = None,
     ) -> DataflowRun:
         from e3.exec.start import WorkspaceRun
 
-        run = WorkspaceRun(self.directory, ws, task=task, concurrency=concurrency, force=force, timeout=timeout, spawn=spawn)
+        run = WorkspaceRun(
+            self.directory, ws, task=task, concurrency=concurrency, force=force, timeout=timeout, spawn=spawn, executor=executor
+        )
         return LocalRun(self, ws, run)
 
     def dataflow_cancel(self, ws: str) -> bool:

@@ -17,10 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("repo", metavar="REPO", help="repository path")
     p.add_argument("workspace", metavar="WS", help="workspace name")
     p.add_argument("--filter", metavar="TASK", help="run only this task (its upstream is not run)")
-    p.add_argument("--concurrency", "-j", type=command.positive_int, default=4, metavar="N", help="tasks at once (default 4)")
+    p.add_argument(
+        "--concurrency", "-j", type=command.positive_int, metavar="N",
+        help="tasks at once (default 4; on a Dask cluster, 8 per worker thread)",
+    )
     p.add_argument("--force", action="store_true", help="run tasks even when a cached result exists")
     p.add_argument("--timeout", type=command.positive_float, metavar="SECONDS", help="fail a task that runs longer than this")
     p.add_argument("--spawn", action="store_true", help="spawn every task as its own process (no warm workers)")
+    p.add_argument(
+        "--executor", metavar="URL",
+        help="where tasks run: local (warm workers here), or a Dask cluster dask://HOST:PORT (default: e3.executor in the repository's config, else local)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     return p
 
@@ -40,6 +47,7 @@ def _start(args: argparse.Namespace) -> int:
             force=args.force,
             timeout=args.timeout,
             spawn=args.spawn,
+            executor=args.executor,
         )
         progress = _Progress(quiet=args.quiet, live=sys.stderr.isatty())
         for event in run.events():

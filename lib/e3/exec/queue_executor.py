@@ -1,16 +1,17 @@
-"""The executor `e3 start` embeds: the durable queue served by a pool of warm workers.
+"""The executor `e3 start` embeds: the durable queue, served by warm workers here or on a cluster.
 
 Each job the scheduler submits becomes a queue entry (queue/local/). What this
-process has room to run is written already claimed and handed to a warm
-worker. While workers started by hand (`e3-run-task`) serve the queue, a
+process has room to run is written already claimed and handed to the run's
+executor (e3.exec.executors: the local pool of warm workers, or a Dask cluster). While workers started by hand (`e3-run-task`) serve the queue, a
 window of the rest waits on the queue (written in batches), where such a
 worker may claim an entry first; then this process follows that execution
 through its record instead.
 
 Records: `success` / `failed` / `error` with the output when a job ends
 (no `running` record: the claim's flock says who runs it), written without
-fsync by the worker that ran the job, after it answered: in a chain of tasks
-the next one runs on another worker meanwhile. When a worker could not (it
+fsync by the worker that ran the job, after it answered (for a Dask worker, by
+this process's writer thread): in a chain of tasks the next one runs on
+another worker meanwhile. When a worker could not (it
 died), this process writes the record, after handing the jobs the outcome
 released to the workers (`settle`). The scheduler syncs the object store once per
 batch before committing outputs to the workspace, and only then are the
@@ -31,7 +32,7 @@ from e3.exec.scheduler import Job
 from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
-    from e3.exec.pool import WorkerPool
+    from e3.exec.executors import Executor
     from e3.storage.repository import Repository
 
 RUNNER = queue.DEFAULT_RUNNER
@@ -55,14 +56,17 @@ class QueueExecutor:
         timeout: float | None = None,
         spawn: bool = False,
         force: bool = False,
+        executor: "Executor | None" = None,
     ) -> None:
+        """`executor` runs the executions (e3.exec.executors); None: a local WorkerPool of
+        `concurrency` warm workers, started when first needed."""
         self.repo = repo
         self.force = force
         self.ws = ws
         self.concurrency = concurrency
         self.timeout = timeout
         self.spawn = spawn
-        self._pool: "WorkerPool | None" = None
+        self._pool: "Executor | None" = executor
         self._to_enqueue: deque[tuple[Job, queue.Entry]] = deque()
         """Submitted by the scheduler, not yet on the queue."""
         self._waiting: deque[tuple[Job, queue.Entry]] = deque()
@@ -288,7 +292,7 @@ class QueueExecutor:
         self._running[self._pool_started().submit(request)] = (job, claim, started, recorded)
         self._starting = None
 
-    def _pool_started(self) -> "WorkerPool":
+    def _pool_started(self) -> "Executor":
         if self._pool is None:
             from e3.exec.pool import WorkerPool
 

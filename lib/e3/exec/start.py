@@ -7,8 +7,9 @@ out, handing control back after each batch of settled tasks.
 A run holds `locks/dataflow-<WS>` for its whole life, so a second start on the
 same workspace is refused at once while `e3 set` may go on alongside (the
 scheduler notices and reacts). The embedded executor puts each execution on
-the durable queue and serves it from a pool of warm workers; workers started
-by hand (`e3-run-task`) on the same repository may take some of them.
+the durable queue and serves it from a pool of warm workers, or from the
+workers of a Dask cluster (e3.exec.executors); workers started by hand
+(`e3-run-task`) on the same repository may take some of them.
 
 Entries of the workspace that earlier runs left pending (a killed run's
 claims, `e3-enqueue` with no worker) are decided on by a run that completes:
@@ -40,17 +41,20 @@ class WorkspaceRun:
         ws: str,
         *,
         task: str | None = None,
-        concurrency: int = 4,
+        concurrency: int | None = None,
         force: bool = False,
         timeout: float | None = None,
         spawn: bool = False,
+        executor: str | None = None,
     ) -> None:
+        """`executor`: where the executions run (e3.exec.executors: `local`, `dask://HOST:PORT`);
+        None: the repository's `e3.executor`, else local. `concurrency` None: the executor's default."""
         from e3.exec import plan
         from e3.repo import workspace
         from e3.storage.locks import Lock, LockHeld
 
         self.repo, self.ws = repo, ws
-        self.concurrency, self.force, self.timeout, self.spawn = concurrency, force, timeout, spawn
+        self.force, self.timeout, self.spawn = force, timeout, spawn
         self.summary: Summary | None = None
         self._cancel = threading.Event()
         self._started = False
@@ -64,11 +68,16 @@ class WorkspaceRun:
             who = f" ({e.holder.describe()})" if e.holder else ""
             raise WorkspaceLocked(f"workspace {ws} is already running{who}", workspace=ws) from None
         self._lock = lock
+        self._executor = None
         try:
             # The package cannot change while the lock is held (deploy takes it too).
             self.package_hash = snap.package_hash
             self.graph = plan.graph_of(repo, snap.package_hash)
             self.selected = select(self.graph, task)
+            from e3.exec.executors import open_executor
+
+            # A cluster that cannot run the tasks is an error now, before anything runs.
+            self._executor, self.concurrency = open_executor(repo, executor, concurrency)
         except BaseException:
             lock.release()
             raise
@@ -85,6 +94,8 @@ class WorkspaceRun:
         """Give up a run that was never started: release the workspace."""
         if not self._started:
             self._started = True
+            if self._executor is not None:
+                self._executor.shutdown(cancel=True)
             self._lock.release()
 
     def steps(self, observer: Observer | None = None) -> Iterator[None]:
@@ -98,7 +109,9 @@ class WorkspaceRun:
         repo, ws = self.repo, self.ws
         executor = None
         try:
-            executor = QueueExecutor(repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force)
+            executor = QueueExecutor(
+                repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force, executor=self._executor
+            )
             from e3.storage import queue
 
             queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
@@ -137,6 +150,8 @@ class WorkspaceRun:
         finally:
             if executor is not None:
                 executor.close()
+            elif self._executor is not None:
+                self._executor.shutdown(cancel=True)
             self._lock.release()
 
 

@@ -46,6 +46,13 @@ class Repository:
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
+    def config(self, key: str) -> str | None:
+        """A setting of the repository's config (`git config` in `.e3`), or None if it is unset."""
+        try:
+            return self.git.config[key]
+        except KeyError:
+            return None
+
     def fspath(self, *parts: str) -> str:
         """`path` as a string, without pathlib's cost: for paths built once per task."""
         return os.path.join(self._root, *parts)

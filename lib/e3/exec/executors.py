@@ -1,0 +1,71 @@
+"""Where `e3 start` runs executions: the executor interface, its two implementations, and choosing one.
+
+`e3 start` is the coordinator either way: it plans, checks the memo, claims
+each execution on the durable queue, writes logs and records, stores outputs
+and commits them (e3.exec.executor.QueueExecutor). An executor only runs
+executions: it takes a TaskRequest and gives a Future of its Outcome.
+
+- `local` (the default): e3.exec.pool.WorkerPool, warm worker processes on
+  this machine.
+- `dask://HOST:PORT` or `tcp://HOST:PORT`: e3.exec.dask_executor.DaskPool, the
+  workers of a Dask cluster (the `dask` extra: `pip install 'e3-py[dask]'`).
+
+The executor of a run is the one named for it (`e3 start --executor`), else
+`e3.executor` in the repository's config, else `local`.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from e3.exec.pool import TaskRequest
+    from e3.exec.runner import Outcome
+    from e3.repository import Repository
+
+CONFIG_KEY = "e3.executor"
+LOCAL_CONCURRENCY = 4
+"""Executions at once on the local pool when not told (its number of warm workers)."""
+CLUSTER_CONCURRENCY = 8
+"""Executions handed to a Dask cluster at once per worker thread when not told: enough in flight
+that no worker waits on a round trip to this process between tasks."""
+
+
+class Executor(Protocol):
+    """Runs executions somewhere; the caller drives it (wait) from one thread."""
+
+    size: int
+    """Executions it runs at once (warm workers, or the cluster's worker threads)."""
+
+    def submit(self, request: "TaskRequest") -> "Future[Outcome]": ...
+
+    def wait(self, futures: Sequence[Future], timeout: float | None) -> list[Future]:
+        """Work until one of `futures` is done or `timeout` seconds pass; return the done ones."""
+
+    def cancel(self, future: Future) -> bool:
+        """Stop a pending or running execution (its outcome becomes 'cancelled')."""
+
+    def shutdown(self, cancel: bool = False) -> None: ...
+
+
+def configured(repo: "Repository") -> str | None:
+    """`e3.executor` from the repository's config, if set."""
+    return repo.config(CONFIG_KEY)
+
+
+def open_executor(repo: "Repository", name: str | None, concurrency: int | None) -> tuple["Executor | None", int]:
+    """The executor called `name` (else the configured one, else local), and the concurrency to run it at.
+
+    The local pool is started by its user when first needed (None here); a Dask
+    cluster is connected to now, so that a cluster that cannot run the tasks is
+    an error before anything runs (e3.errors.ExecutorUnavailable).
+    """
+    from e3.exec.dask_executor import parse_address
+
+    address = parse_address(name if name is not None else configured(repo) or "local")
+    if address is None:
+        return None, concurrency or LOCAL_CONCURRENCY
+    from e3.exec.dask_executor import DaskPool
+
+    pool = DaskPool(repo, address)
+    return pool, concurrency or CLUSTER_CONCURRENCY * pool.size

@@ -1,0 +1,371 @@
+"""`e3 start --executor dask://…`: the work on a real Dask cluster, the same results, records and logs.
+
+One cluster for the module (a `dask scheduler` and two single-threaded `dask
+worker` processes on 127.0.0.1, started once per test session and run on one
+xdist worker: see the `xdist_group` mark). Its workers live in a mount
+namespace where this session's temporary directory, which holds every
+repository the tests make, is an empty tmpfs: they cannot read a repository,
+as on a cluster that shares no filesystem with the coordinator.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import LIB, assert_one_line_error, command_env, run
+
+try:
+    import distributed  # noqa: F401
+except ImportError:  # the `dask` extra; `make test` installs it, and CI must not skip these
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("dask is not installed (pip install 'e3-py[dask]')", allow_module_level=True)
+
+from dask_cluster import Cluster, can_hide  # noqa: E402
+
+sys.path.insert(0, str(LIB))
+
+from e3 import sdk  # noqa: E402
+from e3.east import BlobType, East, IntegerType, StringType  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group("dask")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    if not can_hide():
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("unshare -m is not permitted: the dask tests need it to hide the repositories from the workers")
+        pytest.skip("unshare -m is not permitted here")
+    with Cluster(workers=2, hide=[tmp_path_factory.getbasetemp()]) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def dask_url(cluster) -> str:
+    return "dask://" + cluster.address.split("://", 1)[1]
+
+
+def _deploy(tmp_path: Path, pkg, name: str = "repo") -> Path:
+    zip_path = tmp_path / f"{pkg.name}.zip"
+    if not zip_path.exists():
+        sdk.export(pkg, zip_path)
+    repo = tmp_path / name
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", zip_path)
+    return repo
+
+
+def _script(text: str):
+    """A custom task's script: {in0}, {in1}, … and {out} become the quoted paths."""
+
+    def command(b, inputs, output):
+        parts: list = []
+        rest = text
+        while rest:
+            i = rest.find("{")
+            if i < 0:
+                parts.append(rest)
+                break
+            j = rest.index("}", i)
+            key = rest[i + 1 : j]
+            parts += [rest[:i], sdk.quote(output if key == "out" else inputs.get(int(key[2:])))]
+            rest = rest[j + 1 :]
+        return East.str(*parts)
+
+    return command
+
+
+def _tree(repo: Path) -> list[str]:
+    """The workspace's datasets as git names them (equal blobs hold equal hashes), without its state
+    (`.workspace`, which holds when it was deployed)."""
+    listing = subprocess.run(
+        ["git", f"--git-dir={repo / '.e3'}", "ls-tree", "-r", "refs/workspaces/dev"], capture_output=True, check=True
+    ).stdout.decode()
+    return [line for line in listing.splitlines() if not line.endswith("\t.workspace")]
+
+
+def _task_ids(repo: Path) -> set[str]:
+    return set(os.listdir(repo / ".e3" / "tasks"))
+
+
+def _log_names(repo: Path) -> set[str]:
+    return {n[: -len(".eastl")] for n in os.listdir(repo / ".e3" / "logs") if n.endswith(".eastl")}
+
+
+def _states(out: str) -> dict[str, str]:
+    states = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("ran", "cached", "failed", "skipped", "stuck", "cancelled"):
+            states[parts[1]] = parts[0]
+    return states
+
+
+# ---------------------------------------------------------------- the example and the memo
+
+
+def test_the_example_package_runs_on_the_cluster_with_the_local_pools_results(tmp_path, dask_url, cluster):
+    from test_quickstart import ROOT
+
+    zip_path = tmp_path / "my-package.zip"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(zip_path)], check=True, capture_output=True)
+    repos = {}
+    for where in ("local", "dask"):
+        repo = repos[where] = tmp_path / where
+        run("e3", "repo", "create", repo)
+        run("e3", "package", "import", repo, zip_path)
+        run("e3", "workspace", "create", repo, "dev")
+        run("e3", "workspace", "deploy", repo, "dev", "my-package@1.0.0")
+    run("e3", "start", repos["local"], "dev")
+    ran = run("e3", "start", repos["dask"], "dev", "--executor", dask_url)
+    assert _states(ran.out) == {"greet": "ran", "my-task": "ran", "shout": "ran"}
+    assert run("e3", "get", repos["dask"], "dev.tasks.shout.output").out.strip() == '"HELLO, WORLD! HELLO, WORLD!"'
+    assert _tree(repos["dask"]) == _tree(repos["local"])
+    assert _task_ids(repos["dask"]) == _task_ids(repos["local"]) == _log_names(repos["dask"])
+    logs = run("e3", "logs", repos["dask"], "dev.my-task").out
+    assert "my-task: repeating Hello, World! 2 times" in logs  # printed on a worker, in the coordinator's log
+    again = run("e3", "start", repos["dask"], "dev", "--executor", dask_url)
+    assert set(_states(again.out).values()) == {"cached"}
+
+
+def test_the_workers_cannot_read_the_repository(tmp_path, cluster):
+    from distributed import Client
+
+    repo = _deploy(tmp_path, sdk.package("one", "1.0.0", sdk.input("x", IntegerType, 1)))
+    with Client(cluster.address, set_as_default=False) as client:
+        seen = client.run(os.path.exists, str(repo / ".e3"))
+    assert len(seen) == 2 and not any(seen.values())
+
+
+def _layers(width: int, depth: int):
+    """depth layers of width East tasks; a task adds two outputs of the layer before (the first layer adds its index to x)."""
+    x = sdk.input("x", IntegerType, 1)
+    add = East.function([IntegerType, IntegerType], IntegerType, lambda b, p, q: p + q)
+    layer = [sdk.task(f"l0-{i:03d}", [x], East.function([IntegerType], IntegerType, lambda b, v, i=i: v + i)) for i in range(width)]
+    for d in range(1, depth):
+        layer = [sdk.task(f"l{d}-{i:03d}", [layer[i].output, layer[(i + 1) % width].output], add) for i in range(width)]
+    return sdk.package("layers", "1.0.0", *layer)
+
+
+def test_a_1000_task_dag_gives_the_outputs_task_ids_and_logs_of_the_local_pool(tmp_path, dask_url):
+    pkg = _layers(100, 10)
+    local, remote = _deploy(tmp_path, pkg, "local"), _deploy(tmp_path, pkg, "dask")
+    run("e3", "start", local, "dev", "-q")
+    out = run("e3", "start", remote, "dev", "-q", "--executor", dask_url, timeout=300).out
+    assert "1000 tasks: 1000 ran" in out
+    assert _tree(remote) == _tree(local)
+    assert _task_ids(remote) == _task_ids(local) == _log_names(remote)
+    sys.path.insert(0, str(LIB))
+    from e3.exec.logs import read_records
+
+    for name in list(_log_names(remote))[:50]:
+        streams = [r["stream"] for r in read_records(remote / ".e3" / "logs" / f"{name}.eastl")]
+        assert streams == ["start", "end"]
+
+
+# ---------------------------------------------------------------- large values
+
+
+def test_a_100_mb_input_is_sent_to_the_cluster_once_and_read_by_every_task(tmp_path, dask_url):
+    big = sdk.input("big", BlobType, b"")
+    size = sdk.task("size", [big], East.function([BlobType], IntegerType, lambda b, x: x.size()))
+    byte = sdk.task("byte", [big], East.function([BlobType], IntegerType, lambda b, x: x.get_uint8(East.value(12345, IntegerType))))
+    shell = sdk.custom_task(
+        "shell", [big], StringType, _script("printf '\"%s\"' $(head -c 4 {in0} | od -An -tx1 | tr -d ' ') | e3 convert --from east --type String -o {out}")
+    )
+    repo = _deploy(tmp_path, sdk.package("big", "1.0.0", size, byte, shell))
+    data = os.urandom(100 << 20)
+    from e3 import east
+
+    (tmp_path / "big.beast2").write_bytes(east.encode(data, BlobType))
+    run("e3", "set", repo, "dev.inputs.big", tmp_path / "big.beast2")
+    out = run("e3", "start", repo, "dev", "--executor", dask_url, timeout=300).out
+    assert _states(out) == {"size": "ran", "byte": "ran", "shell": "ran"}
+    assert run("e3", "get", repo, "dev.tasks.size.output").out.strip() == str(len(data))
+    assert run("e3", "get", repo, "dev.tasks.byte.output").out.strip() == str(data[12345])
+    assert run("e3", "get", repo, "dev.tasks.shell.output").out.strip() == '"89456173"'  # Beast2's magic
+
+
+def test_a_value_many_tasks_read_is_scattered_once(tmp_path, cluster):
+    from runner_tasks import Integer, east_task, function, value
+
+    from e3.exec.dask_executor import DaskPool
+    from e3.exec.pool import TaskRequest
+    from e3.repository import open_repository
+
+    repo_dir = tmp_path / "repo"
+    run("e3", "repo", "create", repo_dir)
+    repo = open_repository(repo_dir)
+    blob = value(os.urandom(20 << 20), BlobType)
+    fn = function([BlobType, Integer], Integer, lambda b, x, i: x.size().add(i))
+    requests = []
+    for i in range(6):
+        th, ins = east_task(repo.objects, fn, [blob, value(i, Integer)])
+        requests.append(TaskRequest(repo=str(repo_dir), task_hash=th, input_hashes=ins))
+    with DaskPool(repo, cluster.address) as pool:
+        outcomes = [f.result() for f in [pool.submit(r) for r in requests]]
+        assert [o.status for o in outcomes] == ["success"] * 6
+        assert pool.scattered_bytes < len(blob) + (1 << 20)  # the blob once, and the small objects
+        first = pool.scattered_bytes
+        more = [pool.submit(TaskRequest(repo=str(repo_dir), task_hash=requests[0].task_hash, input_hashes=requests[0].input_hashes))]
+        assert more[0].result().status == "success" and pool.scattered_bytes == first  # still on the cluster
+
+
+# ---------------------------------------------------------------- logs while a task runs
+
+
+def test_e3_logs_follow_shows_a_task_running_on_a_worker_as_it_prints(tmp_path, dask_url):
+    x = sdk.input("x", IntegerType, 1)
+    talk = sdk.custom_task("talk", [x], IntegerType, _script("echo first; sleep 3; echo second; cp {in0} {out}"))
+    repo = _deploy(tmp_path, sdk.package("talk", "1.0.0", talk))
+    start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", dask_url], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=command_env())
+    try:
+        follow = subprocess.Popen(["e3", "logs", str(repo), "dev.talk", "--follow"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=command_env())
+        first = follow.stdout.readline()
+        assert first == b"first\n" and start.poll() is None  # seen while the task still runs on its worker
+        rest, err = follow.communicate(timeout=60)
+        assert rest == b"second\n" and b"Traceback" not in err
+    finally:
+        out, err = start.communicate(timeout=60)
+    assert start.returncode == 0, err
+
+
+# ---------------------------------------------------------------- faults
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started, from any of its threads."""
+    found = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def test_a_worker_killed_mid_task_has_its_task_run_again_elsewhere_and_completed_once(tmp_path, dask_url, cluster):
+    from crash_harness import Verdict, fsck_into, recorded_outcomes
+
+    x = sdk.input("x", IntegerType, 1)
+    tasks = [sdk.custom_task(f"s{i:02d}", [x], IntegerType, _script(f"echo begin {i}; sleep 1; cp {{in0}} {{out}}")) for i in range(6)]
+    repo = _deploy(tmp_path, sdk.package("sleepy", "1.0.0", *tasks))
+    start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", dask_url], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=command_env())
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # a worker whose shell task is running: its child
+            busy = [w for w in cluster.workers if w.poll() is None and _children(w.pid)]
+            if busy:
+                break
+            assert time.monotonic() < deadline and start.poll() is None, "no worker ran a task"
+            time.sleep(0.02)
+        cluster.kill(busy[0])
+        out, err = start.communicate(timeout=120)
+    finally:
+        if start.poll() is None:
+            start.kill()
+        cluster.add_worker()  # two workers again for the tests that follow
+    assert start.returncode == 0, out.decode() + err.decode()
+    assert _states(out.decode()) == {f"s{i:02d}": "ran" for i in range(6)}
+    for i in range(6):
+        assert run("e3", "get", repo, f"dev.tasks.s{i:02d}.output").out.strip() == "1"
+    assert not [eid for eid, kinds in recorded_outcomes(_open(repo)).items() if len(kinds) > 1]
+    v = Verdict()
+    fsck_into(repo, v)
+    assert not v.corrupt
+    logs = "".join(run("e3", "logs", repo, f"dev.s{i:02d}").err for i in range(6))
+    # Dask ran it again on another worker, or e3 sent it again with the objects lost on the way.
+    assert "was lost; running again on" in logs or "sending it again" in logs
+
+
+def _open(repo: Path):
+    from e3.repository import open_repository
+
+    return open_repository(repo)
+
+
+def test_the_coordinator_killed_mid_run_is_resumed_by_the_next_start(tmp_path, dask_url):
+    from crash_harness import Verdict, fsck_into, recorded_outcomes
+
+    x = sdk.input("x", IntegerType, 1)
+    tasks = []
+    for c in range(3):
+        prev = x
+        for i in range(4):
+            source = prev if i == 0 else prev.output
+            prev = sdk.custom_task(f"c{c}-{i}", [source], IntegerType, _script("sleep 0.3; cp {in0} {out}"))
+        tasks.append(prev)
+    repo = _deploy(tmp_path, sdk.package("chains", "1.0.0", *tasks))
+    start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", dask_url], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=command_env(), start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(os.listdir(repo / ".e3" / "tasks")) < 4:  # some finished, others running
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(start.pid, signal.SIGKILL)
+    start.wait()
+    done = run("e3", "start", repo, "dev", "--executor", dask_url, timeout=120).out
+    assert "12 tasks:" in done and "failed" not in done
+    for c in range(3):
+        assert run("e3", "get", repo, f"dev.tasks.c{c}-3.output").out.strip() == "1"
+    assert not [eid for eid, kinds in recorded_outcomes(_open(repo)).items() if len(kinds) > 1]
+    v = Verdict()
+    fsck_into(repo, v)
+    assert not v.corrupt
+
+
+def test_a_scheduler_that_cannot_be_reached_is_one_line_error(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    repo = _deploy(tmp_path, sdk.package("one", "1.0.0", sdk.task("t", [sdk.input("x", IntegerType, 1)], East.function([IntegerType], IntegerType, lambda b, v: v))))
+    r = run("e3", "start", repo, "dev", "--executor", f"dask://127.0.0.1:{port}", expect=128)
+    assert_one_line_error(r, f"cannot reach dask scheduler tcp://127.0.0.1:{port}")
+    r = run("e3", "start", repo, "dev", "--executor", "ftp://somewhere", expect=2)
+    assert "invalid executor" in r.err and "Traceback" not in r.err
+    assert run("e3", "start", repo, "dev").out.startswith("ran t")  # nothing was left locked or claimed
+
+
+def test_the_executor_named_in_the_repository_config_is_used_unless_told_otherwise(tmp_path, dask_url):
+    x = sdk.input("x", StringType, "")
+    # Where its input file is: a scratch directory of a Dask worker, or of the repository.
+    where = sdk.custom_task("where", [x], StringType, _script("printf '\"%s\"' {in0} | e3 convert --from east --type String -o {out}"))
+    repo = _deploy(tmp_path, sdk.package("where", "1.0.0", where))
+    subprocess.run(["git", f"--git-dir={repo / '.e3'}", "config", "e3.executor", dask_url], check=True)
+    run("e3", "start", repo, "dev")
+    ran_in = run("e3", "get", repo, "dev.tasks.where.output").out
+    assert "e3-dask-" in ran_in  # a scratch directory of a worker
+    assert str(repo) not in ran_in
+    (tmp_path / "x.east").write_text('"again"')
+    run("e3", "set", repo, "dev.inputs.x", tmp_path / "x.east")
+    run("e3", "start", repo, "dev", "--executor", "local")
+    assert str(repo) in run("e3", "get", repo, "dev.tasks.where.output").out
+
+
+def test_a_worker_without_the_east_runtime_is_named_in_one_line(tmp_path):
+    fake = tmp_path / "no-east"
+    (fake / "east").mkdir(parents=True)
+    (fake / "east" / "__init__.py").write_text("raise ImportError('no East runtime on this worker')\n")
+    repo = _deploy(tmp_path, sdk.package("one", "1.0.0", sdk.task("t", [sdk.input("x", IntegerType, 1)], East.function([IntegerType], IntegerType, lambda b, v: v))))
+    with Cluster(workers=0) as bare:
+        worker = bare.add_worker(pythonpath=[str(fake)])
+        from distributed import Client
+
+        with Client(bare.address, set_as_default=False) as client:
+            [address] = client.scheduler_info(n_workers=-1)["workers"]
+        r = run("e3", "start", repo, "dev", "--executor", bare.address, expect=128)
+        assert worker.poll() is None
+    assert_one_line_error(r, f"dask worker {address}", "no east runtime")
