@@ -369,3 +369,26 @@ def test_a_worker_without_the_east_runtime_is_named_in_one_line(tmp_path):
         r = run("e3", "start", repo, "dev", "--executor", bare.address, expect=128)
         assert worker.poll() is None
     assert_one_line_error(r, f"dask worker {address}", "no east runtime")
+
+
+def test_an_api_server_started_with_an_executor_runs_its_runs_there(tmp_path, dask_url):
+    from api_server import ApiServer
+
+    from e3 import api
+
+    x = sdk.input("x", StringType, "")
+    where = sdk.custom_task("where", [x], StringType, _script("printf '\"%s\"' {in0} | e3 convert --from east --type String -o {out}"))
+    repo = _deploy(tmp_path, sdk.package("where", "1.0.0", where))
+    bad = subprocess.run([str(LIB.parent / "bin" / "e3-api-server"), "--repos", str(tmp_path), "--executor", "ftp://x"],
+                         capture_output=True, env=command_env())
+    assert bad.returncode == 2 and b"invalid executor" in bad.stderr
+    with ApiServer(["--repos", tmp_path, "--executor", dask_url]) as server:
+        remote = api.open(server.repo_url("repo"))
+        summary = remote.dataflow_start("dev").wait()
+        assert summary.count("ran") == 1 and summary.ok
+        from e3.errors import UsageError
+
+        with pytest.raises(UsageError, match="server says"):
+            remote.dataflow_start("dev", executor="local")
+    ran_in = run("e3", "get", repo, "dev.tasks.where.output").out
+    assert "e3-dask-" in ran_in and str(repo) not in ran_in

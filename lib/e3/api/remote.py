@@ -441,9 +441,12 @@ class RemoteRepository(Repository):
 
     # ------------------------------------------------------------ dataflow
 
-    def dataflow_start(self, ws: str, *, task: str | None = None, concurrency: int = 4, force: bool = False,
-                       timeout: float | None = None, spawn: bool = False) -> DataflowRun:
+    def dataflow_start(self, ws: str, *, task: str | None = None, concurrency: int | None = None, force: bool = False,
+                       timeout: float | None = None, spawn: bool = False, executor: str | None = None) -> DataflowRun:
         from e3.api import wire as W
+
+        if executor is not None:
+            raise errors.UsageError("a server's runs execute where the server says (e3-api-server --executor), not where a client asks")
 
         body = W.struct(concurrency=W.option(concurrency), force=force, filter=W.option(task))
         self._rpc("POST", f"/workspaces/{_q(ws)}/dataflow", type(None), body=(body, W.DataflowRequestType),

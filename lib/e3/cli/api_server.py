@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-key", metavar="PEM", help="require RS256 bearer tokens signed by this public key")
     p.add_argument("--auth-issuer", metavar="ISS", help="the `iss` that tokens must carry (with --auth-key)")
     p.add_argument("--auth-audience", metavar="AUD", help="the `aud` that tokens must carry (with --auth-key)")
+    p.add_argument(
+        "--executor", metavar="URL",
+        help="where the runs it starts execute tasks: local, or a Dask cluster dask://HOST:PORT (default: each repository's e3.executor, else local)",
+    )
     return p
 
 
@@ -60,6 +64,7 @@ def _handle(args: argparse.Namespace) -> int:
         auth_key=args.auth_key,
         auth_issuer=args.auth_issuer,
         auth_audience=args.auth_audience,
+        executor=args.executor,
     )
     out = sys.stdout
     out.write(f"e3-api-server listening on {server.url}\n")

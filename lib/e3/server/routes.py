@@ -846,11 +846,13 @@ def routes(config: Any) -> list[Route]:
         body = await _body(request, W.DataflowRequestType)
         r = await own(request)  # used by another thread: a handle of its own
         w = ws(request)
-        conc = int(body["concurrency"].value) if body["concurrency"].type == "some" else 4
+        conc = int(body["concurrency"].value) if body["concurrency"].type == "some" else None  # the executor's default
         task = body["filter"].value if body["filter"].type == "some" else None
         timeout = request.query_params.get("timeout")
+        # Where tasks run is the server's to say (e3-api-server --executor), else each repository's e3.executor.
         handle = await thread(r.dataflow_start, w, task=task, concurrency=conc, force=bool(body["force"]),
-                              timeout=float(timeout) if timeout else None, spawn=_flag(request, "spawn"))
+                              timeout=float(timeout) if timeout else None, spawn=_flag(request, "spawn"),
+                              executor=config.executor)
         srv.runs.start(repo(request), w, handle)
         return None
 

@@ -86,6 +86,7 @@ def prepare(
     auth_key: str | None = None,
     auth_issuer: str | None = None,
     auth_audience: str | None = None,
+    executor: str | None = None,
 ) -> Prepared:
     from e3.api.local import LocalRepository
     from e3.errors import NotARepository
@@ -103,6 +104,11 @@ def prepare(
             raise UsageError(f"--repo {repo}: not an e3 repository") from None
         config = ServerConfig(repo_path=p)
     config.cors = cors
+    if executor is not None:
+        from e3.exec.dask_executor import parse_address
+
+        parse_address(executor)  # a malformed one is a usage error now, not at the first run
+        config.executor = executor
     if auth_key:
         config.check = TokenCheck.from_pem_file(auth_key, auth_issuer or "", auth_audience or "")
     access = parse_duration(token_expiry)
