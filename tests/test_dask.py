@@ -392,3 +392,49 @@ def test_an_api_server_started_with_an_executor_runs_its_runs_there(tmp_path, da
             remote.dataflow_start("dev", executor="local")
     ran_in = run("e3", "get", repo, "dev.tasks.where.output").out
     assert "e3-dask-" in ran_in and str(repo) not in ran_in
+
+
+def test_ctrl_c_cancels_what_the_cluster_runs_and_kills_what_it_spawned(tmp_path, dask_url, cluster):
+    x = sdk.input("x", IntegerType, 1)
+    slow = sdk.custom_task("slow", [x], IntegerType, _script("echo going; sleep 60; cp {in0} {out}"))
+    repo = _deploy(tmp_path, sdk.package("slow", "1.0.0", slow))
+    start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", dask_url], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=command_env())
+    deadline = time.monotonic() + 60
+    while not (busy := [c for w in cluster.workers if w.poll() is None for c in _children(w.pid)]):
+        assert time.monotonic() < deadline and start.poll() is None, "the task never started"
+        time.sleep(0.02)
+    start.send_signal(signal.SIGINT)
+    out, err = start.communicate(timeout=60)
+    assert start.returncode == 130 and b"cancelled" in err and b"Traceback" not in err
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in busy):  # the shell and its sleep, killed on the worker
+        assert time.monotonic() < deadline, "the spawned task still runs"
+        time.sleep(0.05)
+    log = run("e3", "logs", repo, "dev.slow")
+    assert "going" in log.out and "cancelled" in log.err
+
+
+def test_timeout_fails_a_spawned_task_and_one_run_in_a_workers_process(tmp_path, dask_url):
+    n = sdk.input("n", IntegerType, 5_000_000)
+
+    def spin(b, v):
+        acc = b.let(East.value(0, IntegerType))
+        i = b.let(East.value(0, IntegerType))
+
+        def loop(b2):
+            b2.assign(acc, East.Integer.remainder(acc * 31 + i, East.value(1000003, IntegerType)))
+            b2.assign(i, i + 1)
+
+        b.while_(i < v, loop)
+        return acc
+
+    spun = sdk.task("spin", [n], East.function([IntegerType], IntegerType, spin))
+    slept = sdk.custom_task("sleep", [n], IntegerType, _script("sleep 60; cp {in0} {out}"))
+    repo = _deploy(tmp_path, sdk.package("slow", "1.0.0", spun, slept))
+    t0 = time.monotonic()
+    r = run("e3", "start", repo, "dev", "--executor", dask_url, "--timeout", "0.5", expect=1)
+    assert time.monotonic() - t0 < 30
+    assert _states(r.out) == {"spin": "failed", "sleep": "failed"}
+    assert "failed: sleep: timed out after 0.5s" in r.out
+    assert "failed: spin: timed out after 0.5s (it runs on in dask worker tcp://" in r.out

@@ -551,11 +551,11 @@ class DaskPool:
             if "answer" in msg:
                 job.answer = msg["answer"]
                 return
+            worker, moved = msg.get("w"), job.worker
+            job.worker = worker
             if msg.get("due"):
                 self._woken.put(("due", job.key))
                 return
-            worker, moved = msg.get("w"), job.worker
-            job.worker = worker
             if job.log is None:
                 return
             try:
