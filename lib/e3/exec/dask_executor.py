@@ -31,15 +31,15 @@ while the task runs, so `e3 logs --follow` works as with the local pool.
 from __future__ import annotations
 
 import concurrent.futures
-import os
+import logging
 import queue as queues
 import socket
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from e3.errors import E3Error, ExecutorUnavailable, UsageError
@@ -60,7 +60,6 @@ CACHE_BYTES = 512 << 20
 """Objects and task results kept on the cluster for tasks to come, by total size."""
 ATTEMPTS = 3
 """Submissions of one execution whose objects were lost or damaged on the way, before it is an error."""
-TIMEOUT_MARGIN = 2.0
 
 
 # ---------------------------------------------------------------- addresses
@@ -94,6 +93,7 @@ def _import_distributed():
 def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     """A Dask client of the scheduler at `address`; ExecutorUnavailable (one line) if it cannot be reached."""
     distributed = _import_distributed()
+    _quiet()
     parts = urlsplit(address)
     try:  # a plain connection first: "refused" is known at once, not after the client's retries
         socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
@@ -104,6 +104,14 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
         return distributed.Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as e:
         raise ExecutorUnavailable(f"cannot reach dask scheduler {address}: {_one_line(e)}") from None
+
+
+def _quiet() -> None:
+    """The library never prints: Dask's own log lines (a reconnection, a lost worker) stay out of the
+    user's terminal; what goes wrong reaches the caller as an error."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
+    for name in ["distributed", "tornado", *names]:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def check_workers(client, wait: float = WORKERS_TIMEOUT) -> int:
@@ -182,6 +190,10 @@ class DaskPool:
         self.address = address
         self.cache_bytes = cache_bytes
         self.client = client if client is not None else connect(address)
+        from distributed.client import ClosedClientError
+
+        self._errors = (OSError, TimeoutError, ClosedClientError)
+        """What a call to the cluster raises when its scheduler is gone (comms closed, timed out)."""
         self.run_id = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._outbox: list[_Job] = []
@@ -268,6 +280,7 @@ class DaskPool:
 
     def pump(self, timeout: float | None) -> None:
         """Send what was submitted; wait up to `timeout` seconds for news and act on all that came."""
+        self._check()
         self._send()
         for w in [w for w in self._writing if w.done()]:
             self._writing.discard(w)
@@ -300,11 +313,13 @@ class DaskPool:
             elif job.dask.status == "error":
                 self._errored(job)
             else:  # cancelled by the cluster, not by us: an object it reads was lost with a worker
+                self._check()  # ...or the scheduler is gone, and every task with it
                 self._again(job, "a dask worker was lost with objects this task reads")
         if fetch:  # larger outputs: one gather for all
             try:
                 answers = self.client.gather([job.dask for job in fetch])
             except Exception:  # noqa: BLE001 - one was lost meanwhile: take them one by one
+                self._check()
                 answers = [_result(job.dask) for job in fetch]
             for job, answer in zip(fetch, answers):
                 if self._jobs.get(job.key) is not job:
@@ -344,14 +359,24 @@ class DaskPool:
                 self.pump(1.0)
         self._closing = True
         self._writer.shutdown(wait=True)
+        self._objects.clear()
         try:
             from e3.exec import dask_worker
 
-            self.client.unsubscribe_topic(dask_worker.TOPIC)
-        except (ValueError, OSError):
+            if self.client.status == "running":
+                self.client.unsubscribe_topic(dask_worker.TOPIC)
+            self.client.close()
+        except Exception:  # noqa: BLE001 - the cluster may be gone already: nothing of ours is left there
             pass
-        self._objects.clear()
-        self.client.close()
+
+    def _check(self) -> None:
+        """ExecutorUnavailable if the client has lost the scheduler (it gave up reconnecting)."""
+        if self.client.status in ("closing", "closed"):
+            raise self._lost()
+
+    def _lost(self, e: BaseException | None = None) -> ExecutorUnavailable:
+        why = f": {_one_line(e)}" if e is not None else ""
+        return ExecutorUnavailable(f"lost the dask scheduler {self.address}{why}")
 
     # ------------------------------------------------------------ sending
 
@@ -361,6 +386,7 @@ class DaskPool:
             return
         from e3.exec import dask_worker
 
+        self._check()
         jobs, self._outbox = self._outbox, []
         self._scatter({h for job in jobs for h in job.objects if h not in self._objects})
         specs, deps, keys = [], [], []
@@ -385,7 +411,10 @@ class DaskPool:
             })
             deps.append([self._objects[h][0] for h in job.objects])
             keys.append(job.key)
-        futures = self.client.map(dask_worker.run, specs, deps, key=keys, pure=False)
+        try:
+            futures = self.client.map(dask_worker.run, specs, deps, key=keys, pure=False)
+        except self._errors as e:
+            raise self._lost(e) from None
         for job, fut in zip(jobs, futures):
             job.dask = fut
             self._jobs[job.key] = job
@@ -400,7 +429,10 @@ class DaskPool:
         self._scatters += 1
         names = {f"e3-object-{h}-{self._scatters}": h for h in sorted(missing)}
         data = {name: self.repo.objects.read(h) for name, h in names.items()}
-        futures = self.client.scatter(data, hash=False, direct=True)
+        try:
+            futures = self.client.scatter(data, hash=False, direct=True)
+        except self._errors as e:
+            raise self._lost(e) from None
         self.scattered_bytes += sum(len(d) for d in data.values())
         for name, fut in futures.items():
             self._keep(names[name], fut, len(data[name]))
@@ -510,10 +542,10 @@ class DaskPool:
             return
         for job in jobs:
             self._jobs.pop(job.key, None)
-        self.client.cancel([job.dask for job in jobs])
         try:
+            self.client.cancel([job.dask for job in jobs])
             self.client.run(dask_worker.cancel, [job.execution_id for job in jobs], on_error="ignore")
-        except OSError:
+        except Exception:  # noqa: BLE001 - the scheduler is gone, and what ran there with it
             pass
 
     def _end(self, job: _Job, outcome: Outcome, say: bool = False, recorded: bool = True) -> None:
