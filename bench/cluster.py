@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from dask_cluster import Cluster  # noqa: E402
+from packages import spin  # noqa: E402
 
 from e3 import sdk  # noqa: E402
 from e3.east import East, IntegerType  # noqa: E402
@@ -69,18 +70,6 @@ def trivial_package(n: int):
     x = sdk.input("x", IntegerType, 1)
     tasks = [sdk.task(f"t{i:05d}", [x], East.function([IntegerType], IntegerType, lambda b, v, i=i: v + i)) for i in range(n)]
     return sdk.package("trivial", "1.0.0", *tasks)
-
-
-def spin(b, n, seed):
-    acc = b.let(seed)
-    i = b.let(East.value(0, IntegerType))
-
-    def loop(b2):
-        b2.assign(acc, East.Integer.remainder(acc * 31 + i, East.value(1000003, IntegerType)))
-        b2.assign(i, i + 1)
-
-    b.while_(i < n, loop)
-    return acc
 
 
 SPIN = East.function([IntegerType, IntegerType], IntegerType, spin)

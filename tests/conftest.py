@@ -64,6 +64,16 @@ def assert_one_line_error(result: Result, *needles: str) -> None:
         assert needle.lower() in lines[0].lower(), f"{needle!r} not in {lines[0]!r}"
 
 
+def start_states(out: str) -> dict[str, str]:
+    """`e3 start`'s 'ran NAME (..s)' lines -> {NAME: 'ran'}."""
+    states = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("ran", "cached", "failed", "skipped", "stuck", "cancelled"):
+            states[parts[1]] = parts[0]
+    return states
+
+
 def run_workers(repo: Path, count: int) -> list[str]:
     """Run `count` `e3-run-task REPO --once` processes at once; return all their output lines."""
     procs = [

@@ -5,7 +5,9 @@
     zip_path = fanout_zip(tmp_path, 1000)       # inputs.x -> t00000 … t00999 (each adds its index)
 
 Both return the zip path; `chain(n)` / `fanout(n)` return the package definition
-for callers that want `e3.sdk.build` without a zip.
+for callers that want `e3.sdk.build` without a zip. `script(text)` is a custom task's
+command from a bash script with `{in0}`… `{out}` placeholders; `spin` is a CPU-bound
+East body (a loop of n rounds).
 """
 from __future__ import annotations
 
@@ -19,6 +21,39 @@ from e3.east import East, IntegerType  # noqa: E402
 
 INCREMENT = East.function([IntegerType], IntegerType, lambda b, v: v + 1)
 ADD = East.function([IntegerType, IntegerType], IntegerType, lambda b, x, y: x + y)
+
+
+def script(text: str):
+    """A custom task's command: the bash script `text` with {in0}, {in1}... and {out} replaced by the quoted paths."""
+
+    def command(b, inputs, output):
+        parts: list = []
+        rest = text
+        while rest:
+            i = rest.find("{")
+            if i < 0:
+                parts.append(rest)
+                break
+            j = rest.index("}", i)
+            key = rest[i + 1 : j]
+            parts += [rest[:i], sdk.quote(output if key == "out" else inputs.get(int(key[2:])))]
+            rest = rest[j + 1 :]
+        return East.str(*parts)
+
+    return command
+
+
+def spin(b, n, seed):
+    """An East function body that loops `n` rounds from `seed` (CPU-bound; about 0.4 µs a round here)."""
+    acc = b.let(seed)
+    i = b.let(East.value(0, IntegerType))
+
+    def loop(b2):
+        b2.assign(acc, East.Integer.remainder(acc * 31 + i, East.value(1000003, IntegerType)))
+        b2.assign(i, i + 1)
+
+    b.while_(i < n, loop)
+    return acc
 
 
 def task_name(i: int) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
+from conftest import LIB, assert_one_line_error, command_env, run, start_states as _states
 
 try:
     import distributed  # noqa: F401
@@ -28,6 +28,7 @@ except ImportError:  # the `dask` extra; `make test` installs it, and CI must no
     pytest.skip("dask is not installed (pip install 'e3-py[dask]')", allow_module_level=True)
 
 from dask_cluster import Cluster, can_hide  # noqa: E402
+from packages import script as _script, spin  # noqa: E402
 
 sys.path.insert(0, str(LIB))
 
@@ -62,26 +63,6 @@ def _deploy(tmp_path: Path, pkg, name: str = "repo") -> Path:
     return repo
 
 
-def _script(text: str):
-    """A custom task's script: {in0}, {in1}, … and {out} become the quoted paths."""
-
-    def command(b, inputs, output):
-        parts: list = []
-        rest = text
-        while rest:
-            i = rest.find("{")
-            if i < 0:
-                parts.append(rest)
-                break
-            j = rest.index("}", i)
-            key = rest[i + 1 : j]
-            parts += [rest[:i], sdk.quote(output if key == "out" else inputs.get(int(key[2:])))]
-            rest = rest[j + 1 :]
-        return East.str(*parts)
-
-    return command
-
-
 def _tree(repo: Path) -> list[str]:
     """The workspace's datasets as git names them (equal blobs hold equal hashes), without its state
     (`.workspace`, which holds when it was deployed)."""
@@ -97,15 +78,6 @@ def _task_ids(repo: Path) -> set[str]:
 
 def _log_names(repo: Path) -> set[str]:
     return {n[: -len(".eastl")] for n in os.listdir(repo / ".e3" / "logs") if n.endswith(".eastl")}
-
-
-def _states(out: str) -> dict[str, str]:
-    states = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("ran", "cached", "failed", "skipped", "stuck", "cancelled"):
-            states[parts[1]] = parts[0]
-    return states
 
 
 # ---------------------------------------------------------------- the example and the memo
@@ -255,8 +227,6 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_worker_killed_mid_task_has_its_task_run_again_elsewhere_and_completed_once(tmp_path, dask_url, cluster):
-    from crash_harness import Verdict, fsck_into, recorded_outcomes
-
     x = sdk.input("x", IntegerType, 1)
     tasks = [sdk.custom_task(f"s{i:02d}", [x], IntegerType, _script(f"echo begin {i}; sleep 1; cp {{in0}} {{out}}")) for i in range(6)]
     repo = _deploy(tmp_path, sdk.package("sleepy", "1.0.0", *tasks))
@@ -280,24 +250,25 @@ def test_a_worker_killed_mid_task_has_its_task_run_again_elsewhere_and_completed
     assert _states(out.decode()) == {f"s{i:02d}": "ran" for i in range(6)}
     for i in range(6):
         assert run("e3", "get", repo, f"dev.tasks.s{i:02d}.output").out.strip() == "1"
-    assert not [eid for eid, kinds in recorded_outcomes(_open(repo)).items() if len(kinds) > 1]
-    v = Verdict()
-    fsck_into(repo, v)
-    assert not v.corrupt
+    _assert_completed_once_and_sound(repo)
     logs = "".join(run("e3", "logs", repo, f"dev.s{i:02d}").err for i in range(6))
     # Dask ran it again on another worker, or e3 sent it again with the objects lost on the way.
     assert "was lost; running again on" in logs or "sending it again" in logs
 
 
-def _open(repo: Path):
+def _assert_completed_once_and_sound(repo: Path) -> None:
+    """No execution has two terminal records, and e3-fsck finds nothing wrong."""
+    from crash_harness import Verdict, fsck_into, recorded_outcomes
+
     from e3.repository import open_repository
 
-    return open_repository(repo)
+    assert not [eid for eid, kinds in recorded_outcomes(open_repository(repo)).items() if len(kinds) > 1]
+    v = Verdict()
+    fsck_into(repo, v)
+    assert not v.corrupt
 
 
 def test_the_coordinator_killed_mid_run_is_resumed_by_the_next_start(tmp_path, dask_url):
-    from crash_harness import Verdict, fsck_into, recorded_outcomes
-
     x = sdk.input("x", IntegerType, 1)
     tasks = []
     for c in range(3):
@@ -319,10 +290,7 @@ def test_the_coordinator_killed_mid_run_is_resumed_by_the_next_start(tmp_path, d
     assert "12 tasks:" in done and "failed" not in done
     for c in range(3):
         assert run("e3", "get", repo, f"dev.tasks.c{c}-3.output").out.strip() == "1"
-    assert not [eid for eid, kinds in recorded_outcomes(_open(repo)).items() if len(kinds) > 1]
-    v = Verdict()
-    fsck_into(repo, v)
-    assert not v.corrupt
+    _assert_completed_once_and_sound(repo)
 
 
 def test_a_scheduler_that_cannot_be_reached_is_one_line_error(tmp_path):
@@ -418,18 +386,7 @@ def test_ctrl_c_cancels_what_the_cluster_runs_and_kills_what_it_spawned(tmp_path
 def test_timeout_fails_a_spawned_task_and_one_run_in_a_workers_process(tmp_path, dask_url):
     n = sdk.input("n", IntegerType, 5_000_000)
 
-    def spin(b, v):
-        acc = b.let(East.value(0, IntegerType))
-        i = b.let(East.value(0, IntegerType))
-
-        def loop(b2):
-            b2.assign(acc, East.Integer.remainder(acc * 31 + i, East.value(1000003, IntegerType)))
-            b2.assign(i, i + 1)
-
-        b.while_(i < v, loop)
-        return acc
-
-    spun = sdk.task("spin", [n], East.function([IntegerType], IntegerType, spin))
+    spun = sdk.task("spin", [n], East.function([IntegerType], IntegerType, lambda b, v: spin(b, v, East.value(0, IntegerType))))
     slept = sdk.custom_task("sleep", [n], IntegerType, _script("sleep 60; cp {in0} {out}"))
     repo = _deploy(tmp_path, sdk.package("slow", "1.0.0", spun, slept))
     t0 = time.monotonic()
@@ -437,4 +394,6 @@ def test_timeout_fails_a_spawned_task_and_one_run_in_a_workers_process(tmp_path,
     assert time.monotonic() - t0 < 30
     assert _states(r.out) == {"spin": "failed", "sleep": "failed"}
     assert "failed: sleep: timed out after 0.5s" in r.out
-    assert "failed: spin: timed out after 0.5s (it runs on in dask worker tcp://" in r.out
+    # East holds the GIL: the worker says so once the function returns, or the coordinator
+    # fails it when it is due (the worker runs it on until it returns).
+    assert "failed: spin: timed out after 0.5s" in r.out

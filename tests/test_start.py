@@ -10,33 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
+from conftest import LIB, assert_one_line_error, command_env, run, start_states as _states
+from packages import script as _script
 
 sys.path.insert(0, str(LIB))
 
 from e3 import sdk  # noqa: E402
 from e3.east import East, IntegerType, StringType  # noqa: E402
-
-
-def _script(text: str):
-    """A custom task body: `text` with {in0}, {in1}... and {out} replaced by the quoted paths."""
-
-    def command(b, inputs, output):
-        parts: list = []
-        rest = text
-        while rest:
-            i = rest.find("{")
-            if i < 0:
-                parts.append(rest)
-                break
-            j = rest.index("}", i)
-            parts.append(rest[:i])
-            key = rest[i + 1 : j]
-            parts.append(sdk.quote(output if key == "out" else inputs.get(int(key[2:]))))
-            rest = rest[j + 1 :]
-        return East.str(*parts)
-
-    return command
 
 
 def _deploy(tmp_path: Path, pkg) -> Path:
@@ -49,16 +29,6 @@ def _deploy(tmp_path: Path, pkg) -> Path:
     run("e3", "workspace", "create", repo, "dev")
     run("e3", "workspace", "deploy", repo, "dev", f"{pkg.name}@{pkg.version}")
     return repo
-
-
-def _states(out: str) -> dict[str, str]:
-    """'ran NAME (..s)' lines -> {NAME: 'ran'}."""
-    states = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("ran", "cached", "failed", "skipped", "stuck", "cancelled"):
-            states[parts[1]] = parts[0]
-    return states
 
 
 def _add(name, source, n=1):

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from e3.errors import E3Error, ExecutorUnavailable, UsageError
+from e3.exec.executors import Pumped
 from e3.exec.runner import Outcome
 
 if TYPE_CHECKING:
@@ -168,19 +169,7 @@ class _Job:
     """The worker's answer, when it came with its events (a small output)."""
 
 
-class _Future(concurrent.futures.Future):
-    """A Future whose `result()` drives its pool until the answer is in."""
-
-    def __init__(self, pool: "DaskPool"):
-        super().__init__()
-        self._pool = pool
-
-    def result(self, timeout: float | None = None):
-        self._pool.wait([self], timeout)
-        return super().result(timeout=0 if not self.done() else None)
-
-
-class DaskPool:
+class DaskPool(Pumped):
     """The local pool's interface over a Dask cluster (see the module text)."""
 
     def __init__(self, repo: "Repository", address: str, *, cache_bytes: int = CACHE_BYTES, client=None):
@@ -245,7 +234,9 @@ class DaskPool:
         eid = request.execution_id or uuid.uuid4().hex
         task_id = request.task_id or identity.task_id(request.task_hash, list(request.input_hashes))
         objects = list(dict.fromkeys([command_ir, *request.input_hashes]))
-        job = _Job(request, _Future(self), eid, task_id, command_ir, objects)
+        from e3.exec.executors import DrivenFuture
+
+        job = _Job(request, DrivenFuture(self), eid, task_id, command_ir, objects)
         job.future.set_running_or_notify_cancel()
         if request.log:
             try:
@@ -257,26 +248,6 @@ class DaskPool:
             self._live[eid] = job
         self._outbox.append(job)
         return job.future
-
-    def run(self, request: "TaskRequest") -> Outcome:
-        """Submit and wait for the outcome, and for the record when the request asks for one."""
-        future = self.submit(request)
-        for waited in (future, request.recorded):
-            if waited is not None:
-                self.wait([waited], None)
-        return future.result()
-
-    def wait(self, futures, timeout: float | None) -> list:
-        """Drive the pool until one of `futures` is done or `timeout` seconds pass; return the done ones."""
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            done = [f for f in futures if f.done()]
-            if done:
-                return done
-            left = None if end is None else max(0.0, end - time.monotonic())
-            self.pump(left)
-            if left == 0.0:
-                return [f for f in futures if f.done()]
 
     def pump(self, timeout: float | None) -> None:
         """Send what was submitted; wait up to `timeout` seconds for news and act on all that came."""

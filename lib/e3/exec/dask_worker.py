@@ -27,6 +27,7 @@ import itertools
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
@@ -152,11 +153,14 @@ def run(spec: dict, values: Sequence[Any]) -> dict:
     store = Objects(objects, where)
     eid = spec["execution_id"]
     timeout = spec.get("timeout")
-    # A spawned task's timeout is the runner's (it kills the process group); one run in this
-    # process cannot be stopped, so the coordinator is told when it is due and fails it then.
+    # A spawned task's timeout is the runner's (it kills the process group). A run in this process
+    # cannot be stopped: the coordinator is told when it is due (and fails it then), if East lets
+    # this process's other threads run meanwhile; either way a run that took longer fails.
     timer = threading.Timer(timeout, log.due) if timeout and log is not None else None
+    was_spawned = []
 
     def spawned(pgid: int) -> None:
+        was_spawned.append(pgid)
         if timer is not None:
             timer.cancel()
         with _lock:
@@ -165,6 +169,7 @@ def run(spec: dict, values: Sequence[Any]) -> dict:
     if timer is not None:
         timer.daemon = True
         timer.start()
+    began = time.monotonic()
     try:
         outcome = runner.execute(
             _Repository(root, store),
@@ -185,6 +190,8 @@ def run(spec: dict, values: Sequence[Any]) -> dict:
         with _lock:
             _spawned.pop(eid, None)
         shutil.rmtree(root, ignore_errors=True)
+    if timeout and not was_spawned and outcome.status != "error" and time.monotonic() - began > timeout:
+        return _failed(log, f"timed out after {timeout:g}s", worker)
     data = objects.get(outcome.output_hash) if outcome.status == "success" and outcome.output_hash else None
     answer = _answer(outcome.status, outcome.output_hash, outcome.exit_code, outcome.message, data, worker)
     if log is not None:

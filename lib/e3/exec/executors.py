@@ -15,6 +15,7 @@ The executor of a run is the one named for it (`e3 start --executor`), else
 """
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol, Sequence
 
@@ -46,6 +47,54 @@ class Executor(Protocol):
         """Stop a pending or running execution (its outcome becomes 'cancelled')."""
 
     def shutdown(self, cancel: bool = False) -> None: ...
+
+
+class Pumped:
+    """The part of an executor driven by whoever waits on it: `pump(timeout)` does the work that
+    has come in (answers, deaths, deadlines); `wait` and `run` are built on it."""
+
+    def submit(self, request: "TaskRequest") -> "Future[Outcome]":
+        raise NotImplementedError
+
+    def pump(self, timeout: float | None) -> None:
+        raise NotImplementedError
+
+    def run(self, request: "TaskRequest") -> "Outcome":
+        """Submit and wait for the outcome, and for the record when the request asks for one."""
+        future = self.submit(request)
+        for waited in (future, request.recorded):
+            if waited is not None:
+                self.wait([waited], None)
+        return future.result()
+
+    def wait(self, futures: Sequence[Future], timeout: float | None) -> list[Future]:
+        """Drive the executor until one of `futures` is done or `timeout` seconds pass; return the done ones."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            done = [f for f in futures if f.done()]
+            if done:
+                return done
+            left = None if end is None else max(0.0, end - time.monotonic())
+            self.pump(left)  # with no time left, still takes in what has arrived
+            if left == 0.0:
+                return [f for f in futures if f.done()]
+
+
+class DrivenFuture(Future):
+    """A Future whose `result()` drives its executor until the answer is in (executors have no
+    threads that would resolve it meanwhile: whoever waits does the work)."""
+
+    def __init__(self, executor: "Executor"):
+        super().__init__()
+        self._executor = executor
+
+    def result(self, timeout: float | None = None):
+        self._executor.wait([self], timeout)
+        return super().result(timeout=0 if not self.done() else None)
+
+    def exception(self, timeout: float | None = None):
+        self._executor.wait([self], timeout)
+        return super().exception(timeout=0 if not self.done() else None)
 
 
 def configured(repo: "Repository") -> str | None:

@@ -44,6 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
+from e3.exec.executors import DrivenFuture, Pumped
 from e3.exec.invocation import KILL_GRACE, Outcome, kill_group
 from e3.exec.pool_protocol import split_frames, take_token, write_frame
 
@@ -214,23 +215,7 @@ class _Slot:
         """Requests its current worker was sent (a worker never given one may still be loading East)."""
 
 
-class _PoolFuture(Future):
-    """A Future whose `result()` drives its pool until the answer is in."""
-
-    def __init__(self, pool: "WorkerPool"):
-        super().__init__()
-        self._pool = pool
-
-    def result(self, timeout: float | None = None):
-        self._pool.wait([self], timeout)
-        return super().result(timeout=0 if not self.done() else None)
-
-    def exception(self, timeout: float | None = None):
-        self._pool.wait([self], timeout)
-        return super().exception(timeout=0 if not self.done() else None)
-
-
-class WorkerPool:
+class WorkerPool(Pumped):
     def __init__(
         self,
         size: int,
@@ -265,30 +250,10 @@ class WorkerPool:
         with self._lock:
             if self._closing:
                 raise RuntimeError("worker pool is shut down")
-            future = _PoolFuture(self)
+            future = DrivenFuture(self)
             self._pending.append((request, future))
             self._dispatch()
             return future
-
-    def run(self, request: TaskRequest) -> Outcome:
-        """Submit and wait for the outcome, and for the record when the request asks for one."""
-        future = self.submit(request)
-        for waited in (future, request.recorded):
-            if waited is not None:
-                self.wait([waited], None)
-        return future.result()
-
-    def wait(self, futures, timeout: float | None) -> list[Future]:
-        """Drive the pool until one of `futures` is done or `timeout` seconds pass; return the done ones."""
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            done = [f for f in futures if f.done()]
-            if done:
-                return done
-            left = None if end is None else max(0.0, end - time.monotonic())
-            self.pump(left)  # with no time left, still takes in what has arrived
-            if left == 0.0:
-                return [f for f in futures if f.done()]
 
     def pump(self, timeout: float | None) -> None:
         """Wait up to `timeout` seconds for the workers; act on every answer, death and deadline."""
