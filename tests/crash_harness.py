@@ -166,12 +166,21 @@ def recorded_outcomes(repo) -> dict[str, list[str]]:
     from e3.model.types import ExecutionStatusType
 
     if _RECORD_HEADER is None:
-        a = east.encode(records.Record("error", "a", (), records.now(), records.now(), message="a").to_east(), ExecutionStatusType)
-        b = east.encode(records.Record("running", "bb", ("c",), records.now(), pid=1, pid_start_time=1, boot_id="d").to_east(), ExecutionStatusType)
+        # The type header every record shares: the common prefix of records of every kind and of
+        # other sizes (two alike in size would share the first bytes of their values too, and a
+        # header that long would miss the records of other sizes).
+        now = records.now()
+        samples = [
+            records.Record("error", "a", (), now, now, message="a"),
+            records.Record("running", "bb", ("c",), now, pid=1, pid_start_time=1, boot_id="d"),
+            records.Record("success", "e" * 40, ("f" * 64,) * 3, now, now, output_hash="0" * 64),
+            records.Record("failed", "g" * 7, ("h" * 64,), now, now, exit_code=3),
+        ]
+        encoded = [east.encode(r.to_east(), ExecutionStatusType) for r in samples]
         n = 0
-        while a[n] == b[n]:
+        while all(e[n] == encoded[0][n] for e in encoded):
             n += 1
-        _RECORD_HEADER = a[:n]  # the type header every record shares
+        _RECORD_HEADER = encoded[0][:n]
     out: dict[str, list[str]] = {}
     for h in repo.objects:
         with repo.objects.open(h) as f:
