@@ -397,3 +397,33 @@ def test_timeout_fails_a_spawned_task_and_one_run_in_a_workers_process(tmp_path,
     # East holds the GIL: the worker says so once the function returns, or the coordinator
     # fails it when it is due (the worker runs it on until it returns).
     assert "failed: spin: timed out after 0.5s" in r.out
+
+
+@pytest.mark.parametrize("where", ["local", "dask"])
+def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_end(tmp_path, cluster, where):
+    """Ctrl-C between a task's end and the run taking it in: its record is that end, not a second one."""
+    from crash_harness import recorded_outcomes
+    from runner_tasks import Integer, east_task, function, value
+
+    from e3.exec.dataflow import Job
+    from e3.exec.executor import QueueExecutor
+    from e3.exec.executors import open_executor
+    from e3.exec.identity import task_id
+    from e3.repository import open_repository
+
+    run("e3", "repo", "create", tmp_path / "repo")
+    repo = open_repository(tmp_path / "repo")
+    th, ins = east_task(repo.objects, function([Integer], Integer, lambda b, a: a), [value(7, Integer)])
+    job = Job("t", th, tuple(ins), task_id(th, ins), ("tasks", "t", "output"))
+    pool, concurrency = open_executor(repo, where if where == "local" else cluster.address, 1)
+    executor = QueueExecutor(repo, "dev", concurrency=concurrency, executor=pool)
+    try:
+        executor.submit(job)
+        executor.settle()
+        [future] = executor._running
+        executor._pool_started().wait([future], 60)
+        assert future.done()  # it ended; the run has not taken it in
+        assert executor.cancel() == [job]
+    finally:
+        executor.close()
+    assert list(recorded_outcomes(repo).values()) == [["success"]]

@@ -194,7 +194,8 @@ class DaskPool(Pumped):
         """(what, Dask key): finished on the cluster, due (timeout), or settled by the writer."""
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="e3-dask-writer")
         """Stores outputs, closes logs and writes records while this thread sends and receives."""
-        self._writing: set[concurrent.futures.Future] = set()
+        self._writing: dict[concurrent.futures.Future, concurrent.futures.Future] = {}
+        """Outcome future -> the writer's work on it, for jobs the writer is settling."""
         self._objects: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         """object hash -> (Dask future holding it, size): scattered objects and task results."""
         self._cached = 0
@@ -253,8 +254,8 @@ class DaskPool(Pumped):
         """Send what was submitted; wait up to `timeout` seconds for news and act on all that came."""
         self._check()
         self._send()
-        for w in [w for w in self._writing if w.done()]:
-            self._writing.discard(w)
+        for future, w in [(f, w) for f, w in self._writing.items() if w.done()]:
+            del self._writing[future]
             w.result()  # a bug of ours in the writer's thread surfaces here
         if not self._jobs and not self._writing:
             time.sleep(0.05 if timeout is None else min(timeout, 0.05))
@@ -313,6 +314,9 @@ class DaskPool(Pumped):
                 self._stop([job])
                 self._end(job, Outcome("cancelled", message="cancelled"), say=True)
                 return True
+        settling = self._writing.get(future)
+        if settling is not None:  # it ended already: its outcome and record are being written
+            concurrent.futures.wait([settling])
         return False
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -438,7 +442,7 @@ class DaskPool(Pumped):
         if answer["status"] == "success" and answer["data"] is not None:
             self._keep(answer["output"], job.dask, len(answer["data"]))  # tasks that read it find it there
             self._trim()
-        self._writing.add(self._writer.submit(self._settle, job, answer))
+        self._writing[job.future] = self._writer.submit(self._settle, job, answer)
 
     def _settle(self, job: _Job, answer: dict) -> None:
         """(The writer's thread.) Store the output, close the log, give the outcome, then write the record."""

@@ -172,10 +172,17 @@ class QueueExecutor:
         cancelled = []
         self._write_records()
         pool = self._pool
-        for fut, (job, claim, started, _) in list(self._running.items()):
+        for fut, (job, claim, started, recorded) in list(self._running.items()):
             if pool is not None:
                 pool.cancel(fut)
-            self._record(job, claim, started, Outcome("cancelled", message="cancelled"))
+            outcome = self._outcome(fut) if fut.done() else None
+            if outcome is not None and outcome.status != "cancelled":
+                # It ended before it could be stopped: its record is the one of that end (the
+                # worker's, or ours if it could not), never a second one saying "cancelled".
+                self._unrecorded.append((job, claim, started, outcome, recorded))
+                self._write_records()
+            else:
+                self._record(job, claim, started, Outcome("cancelled", message="cancelled"))
             claim.complete()
             cancelled.append(job)
         self._running.clear()
