@@ -60,7 +60,6 @@ class Objects:
     def __init__(self, objects: dict[str, bytes], where: str):
         self._objects = objects
         self._where = where
-        self.written: list[str] = []
 
     def read(self, obj: str) -> bytes:
         try:
@@ -77,7 +76,6 @@ class Objects:
     def write(self, data: bytes | memoryview, durable: bool = True) -> str:
         obj = hash_bytes(data)
         self._objects[obj] = bytes(data)
-        self.written.append(obj)
         return obj
 
     def write_stream(self, source: BinaryIO, expect: str | None = None, check=None, durable: bool = True) -> str:
