@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run, start_states as _states
+from conftest import LIB, assert_one_line_error, command_env, deployed, run, start_states as _states
 
 try:
     import distributed  # noqa: F401
@@ -88,13 +88,7 @@ def test_the_example_package_runs_on_the_cluster_with_the_local_pools_results(tm
 
     zip_path = tmp_path / "my-package.zip"
     subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(zip_path)], check=True, capture_output=True)
-    repos = {}
-    for where in ("local", "dask"):
-        repo = repos[where] = tmp_path / where
-        run("e3", "repo", "create", repo)
-        run("e3", "package", "import", repo, zip_path)
-        run("e3", "workspace", "create", repo, "dev")
-        run("e3", "workspace", "deploy", repo, "dev", "my-package@1.0.0")
+    repos = {where: deployed(tmp_path / where, zip_path, "my-package@1.0.0") for where in ("local", "dask")}
     run("e3", "start", repos["local"], "dev")
     ran = run("e3", "start", repos["dask"], "dev", "--executor", dask_url)
     assert _states(ran.out) == {"greet": "ran", "my-task": "ran", "shout": "ran"}
