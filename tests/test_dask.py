@@ -129,7 +129,7 @@ def test_a_1000_task_dag_gives_the_outputs_task_ids_and_logs_of_the_local_pool(t
     assert _tree(remote) == _tree(local)
     assert _task_ids(remote) == _task_ids(local) == _log_names(remote)
     sys.path.insert(0, str(LIB))
-    from e3.exec.logs import read_records
+    from e3.storage.logs import read_records
 
     for name in list(_log_names(remote))[:50]:
         streams = [r["stream"] for r in read_records(remote / ".e3" / "logs" / f"{name}.eastl")]
@@ -164,7 +164,7 @@ def test_a_value_many_tasks_read_is_scattered_once(tmp_path, cluster):
 
     from e3.exec.dask_executor import DaskPool
     from e3.exec.pool import TaskRequest
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     repo_dir = tmp_path / "repo"
     run("e3", "repo", "create", repo_dir)
@@ -254,7 +254,7 @@ def _assert_completed_once_and_sound(repo: Path) -> None:
     """No execution has two terminal records, and e3-fsck finds nothing wrong."""
     from crash_harness import Verdict, fsck_into, recorded_outcomes
 
-    from e3.repository import open_repository
+    from e3.storage.repository import open_repository
 
     assert not [eid for eid, kinds in recorded_outcomes(open_repository(repo)).items() if len(kinds) > 1]
     v = Verdict()
@@ -399,11 +399,11 @@ def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_e
     from crash_harness import recorded_outcomes
     from runner_tasks import Integer, east_task, function, value
 
-    from e3.exec.dataflow import Job
-    from e3.exec.executor import QueueExecutor
+    from e3.exec.scheduler import Job
+    from e3.exec.queue_executor import QueueExecutor
     from e3.exec.executors import open_executor
-    from e3.exec.identity import task_id
-    from e3.repository import open_repository
+    from e3.storage.identity import task_id
+    from e3.storage.repository import open_repository
 
     run("e3", "repo", "create", tmp_path / "repo")
     repo = open_repository(tmp_path / "repo")

@@ -4,7 +4,7 @@
 repository's config) connects to a Dask scheduler. The run is the same as with
 the local warm pool: this process plans, checks the memo, claims each execution
 on the durable queue, writes its log and its record, stores its output and
-commits it to the workspace (e3.exec.executor). Only the execution itself runs
+commits it to the workspace (e3.exec.queue_executor). Only the execution itself runs
 on the cluster: `DaskPool` has the local pool's interface (submit a
 TaskRequest, get a Future of its Outcome; wait; cancel; shutdown), and sends
 each request to e3.exec.dask_worker.run.
@@ -44,11 +44,11 @@ from urllib.parse import urlsplit
 
 from e3.errors import E3Error, ExecutorUnavailable, UsageError
 from e3.exec.executors import Pumped
-from e3.exec.runner import Outcome
+from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
     from e3.exec.pool import TaskRequest
-    from e3.repository import Repository
+    from e3.storage.repository import Repository
 
 SCHEMES = {"dask": "tcp", "tcp": "tcp", "tls": "tls"}
 """Executor address schemes and the Dask protocol each means."""
@@ -223,7 +223,7 @@ class DaskPool(Pumped):
     # ------------------------------------------------------------ the caller's side
 
     def submit(self, request: "TaskRequest") -> concurrent.futures.Future:
-        from e3.exec import identity, logs
+        from e3.storage import identity, logs
 
         if self._closing:
             raise RuntimeError("dask pool is shut down")
@@ -459,7 +459,7 @@ class DaskPool(Pumped):
             return
         record = None
         if r.record_started is not None:
-            from e3.exec import records
+            from e3.storage import records
 
             try:
                 rec = records.terminal(job.execution_id, r.input_hashes, outcome, r.record_started)

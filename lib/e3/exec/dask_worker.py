@@ -8,11 +8,11 @@ on the worker that computed it). Nothing here reads the coordinator's
 repository: the worker needs no shared filesystem, only e3 and the East
 runtime installed.
 
-The execution itself is e3.exec.runner's, the same code the local warm pool
-runs: East functions evaluated in this process (the runner's caches of
+The execution itself is e3.exec.invocation's, the same code the local warm pool
+runs: East functions evaluated in this process (its caches of
 compiled functions, keyed by hash, live as long as the worker process, so the
 runtime stays warm across tasks), anything else spawned in its own process
-group in a scratch directory under the worker's local directory. The runner
+group in a scratch directory under the worker's local directory. The invocation
 reads and writes objects through `Objects`, this execution's objects in memory,
 instead of a repository's store.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
 from e3.errors import CorruptObject, ObjectNotFound
-from e3.store import hash_bytes
+from e3.storage.objects import hash_bytes
 
 TOPIC = "e3-log"
 """The Dask event topic of task output (one topic, so a long-lived scheduler keeps one bounded list)."""
@@ -51,11 +51,11 @@ _counter = itertools.count()
 _lock = threading.Lock()
 
 
-# ---------------------------------------------------------------- the runner's view of this worker
+# ---------------------------------------------------------------- the invocation's view of this worker
 
 
 class Objects:
-    """One execution's objects, in memory: the part of e3.store.ObjectStore that e3.exec.runner uses."""
+    """One execution's objects, in memory: the part of e3.storage.objects.ObjectStore that e3.exec.invocation uses."""
 
     def __init__(self, objects: dict[str, bytes], where: str):
         self._objects = objects
@@ -89,7 +89,7 @@ class Objects:
 
 
 class _Repository:
-    """What e3.exec.runner.execute needs of a repository: its objects and a root for scratch directories."""
+    """What e3.exec.invocation.execute needs of a repository: its objects and a root for scratch directories."""
 
     def __init__(self, root: Path, objects: Objects):
         self.root = root
@@ -97,10 +97,10 @@ class _Repository:
 
 
 class _EventLog:
-    """A task's log as Dask events: what the runner writes reaches the coordinator's log file."""
+    """A task's log as Dask events: what the invocation writes reaches the coordinator's log file."""
 
     def __init__(self, worker: Any, spec: dict):
-        from e3.exec.logs import MAX_RECORD_BYTES
+        from e3.storage.logs import MAX_RECORD_BYTES
 
         self.worker = worker
         self.head = {"run": spec["run"], "e": spec["execution_id"], "a": spec.get("attempt"), "w": worker.address}
@@ -141,7 +141,7 @@ def run(spec: dict, values: Sequence[Any]) -> dict:
     missing = _runtime_missing()
     if missing is not None:
         return _failed(log, f"{where} cannot run e3 tasks: {missing}", worker)
-    from e3.exec import runner
+    from e3.exec import invocation
 
     try:
         objects = dict(_checked(spec["objects"], values, where))
@@ -151,7 +151,7 @@ def run(spec: dict, values: Sequence[Any]) -> dict:
     store = Objects(objects, where)
     eid = spec["execution_id"]
     timeout = spec.get("timeout")
-    # A spawned task's timeout is the runner's (it kills the process group). A run in this process
+    # A spawned task's timeout is the invocation's (it kills the process group). A run in this process
     # cannot be stopped: the coordinator is told when it is due (and fails it then), if East lets
     # this process's other threads run meanwhile; either way a run that took longer fails.
     timer = threading.Timer(timeout, log.due) if timeout and log is not None else None
@@ -169,7 +169,7 @@ def run(spec: dict, values: Sequence[Any]) -> dict:
         timer.start()
     began = time.monotonic()
     try:
-        outcome = runner.execute(
+        outcome = invocation.execute(
             _Repository(root, store),
             spec["task_hash"],
             list(spec["inputs"]),
@@ -255,9 +255,9 @@ def _runtime_missing() -> str | None:
     """Why this process cannot run East tasks (the runtime or a platform will not import), or None."""
     if not _missing:
         try:
-            from e3.exec import runner
+            from e3.exec import invocation
 
-            runner.preload(PLATFORMS)
+            invocation.preload(PLATFORMS)
             _missing.append(None)
         except ImportError as e:
             _missing.append(f"no East runtime ({e})")
@@ -283,7 +283,7 @@ def check() -> dict:
 
 def cancel(execution_ids: Sequence[str]) -> int:
     """Kill the process groups of these executions' spawned tasks, if they run here; return how many."""
-    from e3.exec.runner import kill_group
+    from e3.exec.invocation import kill_group
 
     with _lock:
         groups = [_spawned[e] for e in execution_ids if e in _spawned]

@@ -2,7 +2,7 @@
 
 `e3 start` is the coordinator either way: it plans, checks the memo, claims
 each execution on the durable queue, writes logs and records, stores outputs
-and commits them (e3.exec.executor.QueueExecutor). An executor only runs
+and commits them (e3.exec.queue_executor.QueueExecutor). An executor only runs
 executions: it takes a TaskRequest and gives a Future of its Outcome.
 
 - `local` (the default): e3.exec.pool.WorkerPool, warm worker processes on
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:
     from e3.exec.pool import TaskRequest
-    from e3.exec.runner import Outcome
-    from e3.repository import Repository
+    from e3.exec.invocation import Outcome
+    from e3.storage.repository import Repository
 
 CONFIG_KEY = "e3.executor"
 LOCAL_CONCURRENCY = 4
