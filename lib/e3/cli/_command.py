@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence
 
 from e3.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, E3Error
 
@@ -21,7 +21,7 @@ Handler = Callable[[argparse.Namespace], "int | None"]
 class Parser(argparse.ArgumentParser):
     """argparse with git's usage exit code (2 is argparse's own, kept) and one-line errors."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n{self.format_usage()}")
 
 

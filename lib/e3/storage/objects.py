@@ -496,7 +496,7 @@ class NewObject:
 
     def write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
-        _write_all(self.tmp, memoryview(data))
+        write_all(self.tmp, memoryview(data))
         self.size += len(data)
 
     def reopen(self) -> BinaryIO:
@@ -515,7 +515,7 @@ class NewObject:
                 return obj
             with self.tmp:
                 if self.durable:
-                    _sync(self.tmp)
+                    sync_file(self.tmp)
                 self.store._install(self.tmp.name, obj, self.durable)
         except BaseException:
             self.abort()
