@@ -401,7 +401,7 @@ def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_e
 
     from e3.exec.scheduler import Job
     from e3.exec.queue_executor import QueueExecutor
-    from e3.exec.executors import open_executor
+    from e3.exec.executor_choice import open_executor
     from e3.storage.identity import task_id
     from e3.storage.repository import open_repository
 

@@ -35,6 +35,7 @@ by the runtime: those hold the value in memory. A single frame holds at most
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator
@@ -682,6 +683,13 @@ def _check_type(found: Any, t: Any | None) -> None:
 
     if t is not None and not east.type_equal(found, t):
         raise TypeMismatch(f"value has type {east.format_type(found)}, expected {east.format_type(t)}")
+
+
+def check_file(f: BinaryIO, t: Any | None = None) -> Any:
+    """Check that an open file holds one Beast2 value (of type `t`, if given); return its type."""
+    if os.fstat(f.fileno()).st_size == 0:
+        raise FormatError("not beast2 data (empty)")
+    return check(f, t).type
 
 
 def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None) -> Checked:

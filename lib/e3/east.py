@@ -342,18 +342,6 @@ def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
     return found, value
 
 
-def check_file(f: BinaryIO, t: Any | None = None) -> Any:
-    """Check that an open file holds one Beast2 value (of type `t`, if given); return its type.
-
-    The value is read a piece at a time (e3.beast2_stream), never held whole.
-    """
-    from e3 import beast2_stream
-
-    if os.fstat(f.fileno()).st_size == 0:
-        raise FormatError("not beast2 data (empty)")
-    return beast2_stream.check(f, t).type
-
-
 # ---------------------------------------------------------------- text and JSON
 
 

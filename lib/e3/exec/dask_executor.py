@@ -47,7 +47,7 @@ from e3.exec.executors import Pumped
 from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
-    from e3.exec.pool import TaskRequest
+    from e3.exec.executors import TaskRequest
     from e3.storage.repository import Repository
 
 SCHEMES = {"dask": "tcp", "tcp": "tcp", "tls": "tls"}

@@ -1,4 +1,4 @@
-"""Where `e3 start` runs executions: the executor interface, its two implementations, and choosing one.
+"""Where `e3 start` runs executions: the executor interface (what is submitted, what comes back), and its two implementations.
 
 `e3 start` is the coordinator either way: it plans, checks the memo, claims
 each execution on the durable queue, writes logs and records, stores outputs
@@ -10,26 +10,64 @@ executions: it takes a TaskRequest and gives a Future of its Outcome.
 - `dask://HOST:PORT` or `tcp://HOST:PORT`: e3.exec.dask_executor.DaskPool, the
   workers of a Dask cluster (the `dask` extra: `pip install 'e3-py[dask]'`).
 
-The executor of a run is the one named for it (`e3 start --executor`), else
-`e3.executor` in the repository's config, else `local`.
+Which one a run uses is e3.exec.executor_choice's to say.
 """
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:
-    from e3.exec.pool import TaskRequest
     from e3.exec.invocation import Outcome
-    from e3.storage.repository import Repository
 
-CONFIG_KEY = "e3.executor"
-LOCAL_CONCURRENCY = 4
-"""Executions at once on the local pool when not told (its number of warm workers)."""
-CLUSTER_CONCURRENCY = 8
-"""Executions handed to a Dask cluster at once per worker thread when not told: enough in flight
-that no worker waits on a round trip to this process between tasks."""
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """One execution to run: the task and its inputs by hash, and how to run and record it."""
+    repo: str
+    """The repository root (the `.e3` directory)."""
+    task_hash: str
+    input_hashes: Sequence[str]
+    task_id: str | None = None
+    """Names the log; computed from task and inputs when None."""
+    execution_id: str | None = None
+    """Written in the log's "start" record; a fresh id when None."""
+    timeout: float | None = None
+    force_spawn: bool = False
+    durable: bool = True
+    log: bool = True
+    """The worker appends the task's output to `logs/<TASK_ID>.eastl`."""
+    log_start_end: bool = True
+    """...and opens the execution with its "start" record and closes it with "end". False when the
+    caller writes those itself (it records the execution around the run)."""
+    command_ir: str | None = None
+    """The task's command IR hash, when the caller has it (spares the worker decoding the task object)."""
+    record_started: datetime | None = None
+    """When set, the worker also writes the execution's terminal record (started then), after answering."""
+    recorded: "Future[str | None] | None" = field(default=None, compare=False)
+    """Resolved with the record's hash once the worker wrote it, or None if it did not (the caller writes it)."""
+
+    def frame(self, rid: int) -> dict:
+        return {
+            "id": rid,
+            "repo": str(self.repo),
+            "task": self.task_hash,
+            "inputs": list(self.input_hashes),
+            "task_id": self.task_id,
+            "execution_id": self.execution_id or uuid.uuid4().hex,
+            "timeout": self.timeout,
+            "force_spawn": self.force_spawn,
+            "durable": self.durable,
+            "log": self.log,
+            "log_start_end": self.log_start_end,
+            "command": self.command_ir,
+            "record": None if self.record_started is None else self.record_started.timestamp(),
+        }
+
 
 
 class Executor(Protocol):
@@ -95,26 +133,3 @@ class DrivenFuture(Future):
     def exception(self, timeout: float | None = None):
         self._executor.wait([self], timeout)
         return super().exception(timeout=0 if not self.done() else None)
-
-
-def configured(repo: "Repository") -> str | None:
-    """`e3.executor` from the repository's config, if set."""
-    return repo.config(CONFIG_KEY)
-
-
-def open_executor(repo: "Repository", name: str | None, concurrency: int | None) -> tuple["Executor | None", int]:
-    """The executor called `name` (else the configured one, else local), and the concurrency to run it at.
-
-    The local pool is started by its user when first needed (None here); a Dask
-    cluster is connected to now, so that a cluster that cannot run the tasks is
-    an error before anything runs (e3.errors.ExecutorUnavailable).
-    """
-    from e3.exec.dask_executor import parse_address
-
-    address = parse_address(name if name is not None else configured(repo) or "local")
-    if address is None:
-        return None, concurrency or LOCAL_CONCURRENCY
-    from e3.exec.dask_executor import DaskPool
-
-    pool = DaskPool(repo, address)
-    return pool, concurrency or CLUSTER_CONCURRENCY * pool.size

@@ -36,15 +36,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from e3.exec.executors import DrivenFuture, Pumped
+from e3.exec.executors import DrivenFuture, Pumped, TaskRequest
 from e3.exec.invocation import KILL_GRACE, Outcome, kill_group
 from e3.exec.pool_protocol import split_frames, take_token, write_frame
 
@@ -59,48 +56,6 @@ RETRACT_AFTER = 0.02
 """Seconds a request may wait behind a running one while another worker is free, before it is
 taken back for that worker (a request is sent behind another only when no worker is free)."""
 
-
-@dataclass(frozen=True)
-class TaskRequest:
-    repo: str
-    """The repository root (the `.e3` directory)."""
-    task_hash: str
-    input_hashes: Sequence[str]
-    task_id: str | None = None
-    """Names the log; computed from task and inputs when None."""
-    execution_id: str | None = None
-    """Written in the log's "start" record; a fresh id when None."""
-    timeout: float | None = None
-    force_spawn: bool = False
-    durable: bool = True
-    log: bool = True
-    """The worker appends the task's output to `logs/<TASK_ID>.eastl`."""
-    log_start_end: bool = True
-    """...and opens the execution with its "start" record and closes it with "end". False when the
-    caller writes those itself (it records the execution around the run)."""
-    command_ir: str | None = None
-    """The task's command IR hash, when the caller has it (spares the worker decoding the task object)."""
-    record_started: datetime | None = None
-    """When set, the worker also writes the execution's terminal record (started then), after answering."""
-    recorded: "Future[str | None] | None" = field(default=None, compare=False)
-    """Resolved with the record's hash once the worker wrote it, or None if it did not (the caller writes it)."""
-
-    def frame(self, rid: int) -> dict:
-        return {
-            "id": rid,
-            "repo": str(self.repo),
-            "task": self.task_hash,
-            "inputs": list(self.input_hashes),
-            "task_id": self.task_id,
-            "execution_id": self.execution_id or uuid.uuid4().hex,
-            "timeout": self.timeout,
-            "force_spawn": self.force_spawn,
-            "durable": self.durable,
-            "log": self.log,
-            "log_start_end": self.log_start_end,
-            "command": self.command_ir,
-            "record": None if self.record_started is None else self.record_started.timestamp(),
-        }
 
 
 class WorkerDied(Exception):

@@ -74,7 +74,7 @@ class WorkspaceRun:
             self.package_hash = snap.package_hash
             self.graph = plan.graph_of(repo, snap.package_hash)
             self.selected = select(self.graph, task)
-            from e3.exec.executors import open_executor
+            from e3.exec.executor_choice import open_executor
 
             # A cluster that cannot run the tasks is an error now, before anything runs.
             self._executor, self.concurrency = open_executor(repo, executor, concurrency)

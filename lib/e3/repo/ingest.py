@@ -143,7 +143,9 @@ class Ingest:
         east.check_header(head)
         if self.literally:
             return
-        east.check_file(f, self.type)
+        from e3 import beast2_stream
+
+        beast2_stream.check_file(f, self.type)
 
     def _text(self, data: bytes, fmt: str, name: str) -> str:
         from e3 import east

@@ -39,6 +39,8 @@ class ServerConfig:
     cors: bool = False
     staging: str | None = None
     """Where uploads are staged (default: $TMPDIR)."""
+    executor: str | None = None
+    """Where the runs it starts execute tasks (e3-api-server --executor); None: each repository's own choice."""
 
     @property
     def single(self) -> bool:
