@@ -84,7 +84,7 @@ def imported(repo: api.Repository, zip_path: Path) -> v.PackageImport:
 
 def deployed(repo: api.Repository, zip_path: Path, ws: str = "dev") -> api.Repository:
     imported(repo, zip_path)
-    repo.workspace_deploy(ws, "runpkg")
+    repo.workspace_deploy(ws, "runpkg", create=True)
     return repo
 
 
@@ -274,7 +274,7 @@ def test_an_unknown_package_is_package_not_found(repo, runpkg_zip, op):
         elif op == "export":
             repo.package_export("nosuch", None, io.BytesIO())
         else:
-            repo.workspace_deploy("dev", "nosuch")
+            repo.workspace_deploy("dev", "nosuch", create=True)
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "..", "bad name"])
@@ -351,9 +351,12 @@ def test_a_workspace_with_nothing_deployed_is_workspace_not_deployed(repo, op):
         calls[op]()
 
 
-def test_workspace_deploy_creates_a_missing_workspace(repo, runpkg_zip):
+def test_workspace_deploy_to_a_missing_workspace_is_workspace_not_found_unless_create(repo, runpkg_zip):
     imported(repo, runpkg_zip)
-    result = repo.workspace_deploy("dev", "runpkg", "1.0.0")
+    with pytest.raises(errors.WorkspaceNotFound):
+        repo.workspace_deploy("dev", "runpkg", "1.0.0")
+    assert [w.name for w in repo.workspace_list()] == []
+    result = repo.workspace_deploy("dev", "runpkg", "1.0.0", create=True)
     assert result.created and result.package.spec == "runpkg@1.0.0"
     assert repo.workspace_get("dev").deployment.spec == "runpkg@1.0.0"
 
@@ -555,7 +558,7 @@ def test_dataflow_cancel_from_another_thread_ends_the_run(repo, tmp_path):
     sdk.export(sdk.package("slow", "1.0.0", slow), zip_path)
     with open(zip_path, "rb") as f:
         repo.package_import(f)
-    repo.workspace_deploy("dev", "slow")
+    repo.workspace_deploy("dev", "slow", create=True)
     run = repo.dataflow_start("dev")
     seen = []
     t0 = time.monotonic()

@@ -17,12 +17,16 @@ CLI = Path(__file__).resolve().parents[1] / "lib" / "e3" / "cli"
 
 PORCELAIN = (
     "repo", "package", "workspace", "list", "get", "set", "start", "logs", "run", "watch", "convert",
-    "login", "logout", "auth",
+    "login", "logout", "auth", "status",
 )
 PORCELAIN_MAY_IMPORT = (
     "e3.api",
     "e3.errors",
     "e3.cli._command",
+    "e3.cli._json",  # --json: the interface's values as JSON
+    "e3.cli._graph",  # e3 workspace graph: text, DOT, Mermaid
+    "e3.cli._progress",  # e3 start's display
+    "e3.cli._complete",  # completion of what exists, through the interface
     "e3.east",  # printing and parsing values
     "e3.beast2_stream",  # ... a piece at a time
     "e3.beast2_type",

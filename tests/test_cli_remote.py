@@ -59,7 +59,7 @@ def test_a_package_zip_goes_up_and_comes_back_byte_for_byte(url, runpkg_zip, tmp
 
 def test_a_workspace_runs_behind_the_server(url, runpkg_zip, tmp_path):
     run("e3", "package", "import", url, runpkg_zip)
-    run("e3", "workspace", "deploy", url, "dev", "runpkg")
+    run("e3", "workspace", "deploy", url, "dev", "runpkg", "--create")
     (tmp_path / "name.east").write_text('"World"')
     run("e3", "set", url, "dev.inputs.name", tmp_path / "name.east")
     out = run("e3", "start", url, "dev", "--filter", "noisy").out

@@ -18,7 +18,7 @@ from e3.storage.repository import open_repository  # noqa: E402
 @pytest.fixture
 def deployed(repo, e3):
     make_package(repo)
-    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
+    e3("workspace", "deploy", repo, "dev", "demo@1.0.0", "--create")
     return repo
 
 
@@ -47,6 +47,15 @@ def test_list_long_shows_type_status_and_size(deployed, e3):
     assert lines[2].split() == ["b", "String", "unset", "-"]
     rl = e3("list", deployed, "dev", "-r", "-l").out.splitlines()
     assert rl[0].split()[0] == "PATH" and rl[1].split() == [".inputs", "(tree)", "-", "-"]
+
+
+def test_list_as_json(deployed, e3):
+    rows = json.loads(e3("list", deployed, "dev.inputs", "--json").out)
+    assert [(r["path"], r["type"], r["status"], r["writable"]) for r in rows] == [
+        (".inputs.a", "Integer", "set", True), (".inputs.b", "String", "unset", True), (".inputs.c", "Float", "set", True)
+    ]
+    assert rows[0]["size"] == 19 and len(rows[0]["hash"]) == 64 and rows[1]["hash"] is None
+    assert json.loads(e3("list", deployed, "--json").out)[0]["name"] == "dev"
 
 
 def test_list_of_unknown_path_is_one_line(deployed, e3):
@@ -90,7 +99,7 @@ TABLE = east.ArrayType(east.StructType([("name", east.StringType), ("n", INT), (
 @pytest.fixture
 def table(repo, e3):
     make_package(repo, "tables", "1.0.0", inputs={"rows": (TABLE, [])})
-    e3("workspace", "deploy", repo, "dev", "tables@1.0.0")
+    e3("workspace", "deploy", repo, "dev", "tables@1.0.0", "--create")
     return repo
 
 
@@ -191,9 +200,22 @@ def test_null_dataset_refs_read_as_null_and_export_as_null(repo, e3, tmp_path):
     pkg = Package({}, {"inputs": specs}, {("inputs", k): DatasetRef("null") for k in specs})
     commit = refs.write_state(r, {("package",): store_package(r.objects, pkg)}, None, "import p@1")
     refs.update(r, "refs/packages/p/1", commit)
-    e3("workspace", "deploy", repo, "dev", "p@1")
+    e3("workspace", "deploy", repo, "dev", "p@1", "--create")
     assert e3("get", repo, "dev.inputs.n").out == "null\n"
     assert [line.split()[2] for line in e3("list", repo, "dev.inputs", "-l").out.splitlines()[1:]] == ["null", "null"]
     e3("workspace", "export", repo, "dev", tmp_path / "p.zip", "--version", "2")
     exported = workspace.current_package(r, workspace.read(r, "dev"))
     assert {p: ref.kind for p, ref in exported.refs.items()} == {("inputs", "n"): "null", ("inputs", "z"): "null"}
+
+
+def test_status_shows_one_dataset_its_writer_and_whether_it_is_up_to_date(deployed, e3):
+    out = e3("status", deployed, "dev.tasks.double.output").out.splitlines()
+    assert out[0] == "dataset:    dev.tasks.double.output" and out[1] == "type:       Integer"
+    assert out[2] == "value:      unassigned"
+    assert out[3] == "written by: task double, never run" and out[4] == "read by:    greet"
+    e3("start", deployed, "dev", "--filter", "double")
+    out = e3("status", deployed, "dev.tasks.double.output").out.splitlines()
+    assert out[2].startswith("value:      set, 19 B, ") and out[3] == "written by: task double, up to date"
+    st = json.loads(e3("status", deployed, "dev.inputs.a", "--json").out)
+    assert (st["written_by"], st["read_by"], st["type"], st["status"]) == (None, ["double"], "Integer", "set")
+    assert_one_line_error(e3("status", deployed, "dev.inputs", expect=128), "is a tree")

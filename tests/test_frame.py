@@ -82,9 +82,55 @@ def test_repo_create_in_unwritable_directory_fails_cleanly(e3, tmp_path):
         locked.chmod(0o700)
 
 
-def test_repo_create_missing_argument_is_usage_error(e3):
-    r = e3("repo", "create", expect=2)
-    assert "usage:" in r.err
+def test_repo_create_without_a_path_makes_the_repository_here_or_in_e3_repo(e3, tmp_path):
+    e3("repo", "create", cwd=tmp_path)
+    assert (tmp_path / ".e3" / "config").is_file()
+    e3("repo", "create", cwd=tmp_path, env={"E3_REPO": str(tmp_path / "elsewhere")})
+    assert (tmp_path / "elsewhere" / ".e3" / "config").is_file()
+
+
+# ---------------------------------------------------------------- naming the repository
+
+
+@pytest.fixture
+def deployed(repo, e3):
+    """dev, deployed: two commits, so that dev~1 exists."""
+    from pkgfixture import make_package
+
+    make_package(repo)
+    e3("workspace", "create", repo, "dev")
+    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
+    return repo
+
+
+def test_inside_a_repository_the_repository_argument_may_be_left_out(deployed, e3):
+    sub = deployed / "sub" / "dir"
+    sub.mkdir(parents=True)
+    assert e3("list", cwd=sub).out == "dev  (demo@1.0.0)\n"
+    assert e3("list", "dev", cwd=sub).out == "inputs\ntasks\n"  # `dev` names no repository: it is the PATH
+    assert e3("get", "dev.inputs.a", cwd=sub).out == "1\n"
+    assert e3("workspace", "status", "dev", cwd=sub).out.startswith("Workspace: dev\n")
+    first = e3("rev-parse", "dev~1", cwd=sub).out
+    assert e3("rev-parse", ".", "dev~1", cwd=deployed).out == first  # `.` is the repository, as in the README
+    assert run("e3-show-ref", "--workspaces", cwd=sub).out.split()[1] == "refs/workspaces/dev"
+
+
+def test_e3_repo_and_repo_option_name_it_from_anywhere(deployed, e3, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert e3("list", cwd=elsewhere, env={"E3_REPO": str(deployed)}).out == "dev  (demo@1.0.0)\n"
+    assert e3("list", "--repo", deployed, "dev", cwd=elsewhere).out == "inputs\ntasks\n"
+    assert run("e3-rev-parse", deployed, "dev", cwd=elsewhere).out == run("e3-rev-parse", "--repo", deployed, "dev").out
+    assert_one_line_error(e3("list", deployed, "dev", "--repo", elsewhere, expect=2, cwd=elsewhere), "two repositories")
+
+
+def test_outside_any_repository_the_error_is_one_line(e3, tmp_path):
+    assert_one_line_error(e3("workspace", "list", cwd=tmp_path, expect=128), "not an e3 repository")
+
+
+def test_repo_remove_never_finds_its_repository(repo, e3):
+    assert_one_line_error(e3("repo", "remove", "--force", cwd=repo, expect=2), "name the repository")
+    assert (repo / ".e3").is_dir()
 
 
 @pytest.mark.parametrize(
@@ -121,10 +167,19 @@ def test_a_closed_pipe_on_stdout_ends_quietly(argv):
     assert (res.returncode, res.stderr) == (0, b"")
 
 
-def _complete(tmp_path, executable: str, line: str) -> list[str]:
+def test_repo_status_as_json(repo, e3):
+    import json
+
+    st = json.loads(e3("repo", "status", repo, "--json").out)
+    assert st["location"].endswith(".e3") and st["workspaces"] == [] and st["queue"] == {}
+    assert {"objects", "object_bytes", "refs", "packages", "executions", "running"} <= set(st)
+
+
+def _complete(tmp_path, executable: str, line: str, cwd=None) -> list[str]:
     out = tmp_path / "completions"
     run(
         executable,
+        cwd=cwd,
         env={
             "_ARGCOMPLETE": "1",
             "_ARGCOMPLETE_IFS": "\n",
@@ -148,3 +203,21 @@ def test_every_plumbing_executable_completes_its_options(tmp_path):
     for exe in sorted(BIN.glob("e3-*")):
         words = _complete(tmp_path, exe.name, f"{exe.name} --")
         assert "--help" in words, f"{exe.name} offers no completion: {words}"
+
+
+def test_completion_offers_what_exists_in_the_repository(deployed, tmp_path):
+    r = str(deployed)
+    assert "dev" in _complete(tmp_path, "e3", f"e3 start {r} ")
+    assert _complete(tmp_path, "e3", f"e3 get {r} dev.in") == ["dev.inputs."]
+    assert _complete(tmp_path, "e3", f"e3 get {r} dev.inputs.") == ["dev.inputs.a", "dev.inputs.b", "dev.inputs.c"]
+    assert _complete(tmp_path, "e3", f"e3 workspace deploy {r} dev d") == ["demo", "demo@1.0.0"]
+    assert _complete(tmp_path, "e3", f"e3 logs {r} dev.") == ["dev.double", "dev.greet"]
+    assert _complete(tmp_path, "e3", f"e3 start {r} dev --filter g") == ["greet"]
+    assert _complete(tmp_path, "e3", f"e3 workspace status {r} dev d") == ["double"]
+
+
+def test_completion_finds_the_repository_from_here_and_completes_help_topics(deployed, tmp_path):
+    assert "dev" in _complete(tmp_path, "e3", "e3 start ", cwd=deployed)  # REPO left out: WS's completions
+    assert _complete(tmp_path, "e3", "e3 start . ", cwd=deployed)[-1] == "dev"
+    assert _complete(tmp_path, "e3", "e3 help works") == ["workspace"]
+    assert "repository" in _complete(tmp_path, "e3", "e3 help rep")

@@ -226,3 +226,13 @@ def test_logs_all_into_a_closed_pipe_prints_nothing_more(dev):
     write_log(r, ("stdout", b"second run\n"), tid=tid)
     res = run_into_closed_pipe("e3", "logs", dev, "dev.greet", "--all")
     assert (res.returncode, res.stderr) == (0, b"")
+
+
+def test_logs_as_json_lines(dev):
+    import json
+
+    r = open_repository(dev)
+    write_log(r, ("stdout", b"hello\n"), ("stderr", b"careful\n"), tid=current_task_id(dev, "dev", "greet"))
+    lines = [json.loads(line) for line in run("e3", "logs", dev, "dev.greet", "--json").out.splitlines()]
+    assert [(c["stream"], c["data"]) for c in lines] == [("stdout", "hello\n"), ("stderr", "careful\n")]
+    assert lines[0]["offset"] < lines[1]["offset"]

@@ -119,6 +119,13 @@ def test_list_long_prints_the_package_hash_first(repo, e3, good_zip, built):
     assert e3("package", "list", "-l", repo).out == f"{built.package_hash} demo@1.0.0\n"
 
 
+def test_list_as_json_gives_name_version_and_hash(repo, e3, good_zip, built):
+    import json
+
+    e3("package", "import", repo, good_zip)
+    assert json.loads(e3("package", "list", repo, "--json").out) == [{"name": "demo", "version": "1.0.0", "hash": built.package_hash}]
+
+
 def test_list_of_a_repository_without_packages_prints_nothing(repo, e3):
     assert e3("package", "list", repo).out == ""
 

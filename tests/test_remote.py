@@ -292,7 +292,7 @@ def test_clients_that_leave_their_streams_do_not_wear_the_server_out(served, tmp
     repo = api.create(url)
     with open(tmp_path / "quiet.zip", "rb") as f:
         repo.package_import(f)
-    repo.workspace_deploy("dev", "quiet")
+    repo.workspace_deploy("dev", "quiet", create=True)
     run_ = repo.dataflow_start("dev")
     try:
         name = url.rsplit("/", 1)[1]
@@ -326,7 +326,7 @@ def test_fifty_concurrent_clients_set_and_get_datasets_of_one_workspace(served, 
     repo = api.create(url)
     with open(zip_path, "rb") as f:
         repo.package_import(f)
-    repo.workspace_deploy("dev", "wide")
+    repo.workspace_deploy("dev", "wide", create=True)
     errors: list = []
     barrier = threading.Barrier(n)
 
@@ -402,7 +402,7 @@ def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_pa
     sdk.export(sdk.package("one", "1.0.0", sdk.input("b", east.BlobType, b"")), tmp_path / "one.zip")
     with open(tmp_path / "one.zip", "rb") as f:
         repo.package_import(f)
-    repo.workspace_deploy("dev", "one")
+    repo.workspace_deploy("dev", "one", create=True)
     value = east.encode(os.urandom(300_000), east.BlobType)
     import hashlib
 

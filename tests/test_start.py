@@ -276,9 +276,29 @@ def test_on_a_terminal_progress_is_live_on_stderr_and_the_summary_on_stdout(tmp_
         shown += chunk
     os.close(master)
     assert proc.returncode == 0
-    assert b"running" in shown and b"Traceback" not in shown  # the live line, drawn on the terminal
+    assert b"Traceback" not in shown
+    text = shown.decode(errors="replace")
+    assert "4 tasks: " in text and " done (" in text  # the live lines, drawn on the terminal
+    # left behind: the summary table, slowest first
+    assert "dev: 4 tasks in" in text and "state" in text and "ran " in text and " 4 " in text
     assert out.decode().splitlines()[-1].startswith("4 tasks: 4 ran")
     assert "ran a" not in out.decode()  # per-task lines are for pipes only
+
+
+def test_json_prints_the_runs_events_as_lines_and_the_summary_last(tmp_path):
+    import json
+
+    repo = _deploy(tmp_path, _diamond())
+    events = [json.loads(line) for line in run("e3", "start", repo, "dev", "--json").out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "run_finished" and kinds.count("task_finished") == 4
+    assert kinds.index("task_started") < kinds.index("task_finished")
+    summary = events[-1]["summary"]
+    assert summary["workspace"] == "dev" and sorted((t["task"], t["state"]) for t in summary["tasks"]) == [
+        ("a", "ran"), ("b", "ran"), ("c", "ran"), ("d", "ran")
+    ]
+    again = [json.loads(line) for line in run("e3", "start", repo, "dev", "--json").out.splitlines()]
+    assert {e["state"] for e in again if e["event"] == "task_finished"} == {"cached"}
 
 
 def test_a_path_that_is_not_a_repository_is_one_line_error(tmp_path):

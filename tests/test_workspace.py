@@ -60,13 +60,21 @@ def test_deploy_writes_initial_values_as_one_commit(deployed, e3):
 
 def test_deploy_without_version_takes_the_only_version(repo, e3):
     make_package(repo, version="1.9.0", inputs={"a": (INT, 7)})
-    out = e3("workspace", "deploy", repo, "dev", "demo").out
-    assert out.startswith("Deployed demo@1.9.0 to workspace: dev\n")  # created on the way, like the original engine
+    out = e3("workspace", "deploy", repo, "dev", "demo", "--create").out
+    assert out.startswith("Deployed demo@1.9.0 to workspace: dev\n")
     assert e3("get", repo, "dev.inputs.a").out == "7\n"
     make_package(repo, version="1.10.0")
     r = e3("workspace", "deploy", repo, "dev", "demo", expect=None)
     assert r.returncode != 0
     assert_one_line_error(r, "1.9.0, 1.10.0")
+
+
+def test_deploy_to_an_unknown_workspace_is_refused_unless_create(repo, e3):
+    make_package(repo)
+    r = e3("workspace", "deploy", repo, "nosuchws", "demo", expect=128)
+    assert_one_line_error(r, "workspace nosuchws does not exist", "--create")
+    assert e3("workspace", "list", repo).out == "No workspaces\n"
+    assert e3("workspace", "deploy", repo, "dev", "demo", "--create").out.startswith("Deployed demo@1.0.0 to workspace: dev\n")
 
 
 def test_deploy_of_unknown_package_is_one_line_and_writes_nothing(repo, e3):
@@ -170,12 +178,23 @@ def test_log_lists_history_newest_first(deployed, e3, tmp_path):
 def test_diff_names_changed_datasets_between_revisions(deployed, e3, tmp_path):
     e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
     e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
-    assert e3("workspace", "diff", deployed, "dev").out == "A\t.inputs.b\n"
-    assert e3("workspace", "diff", deployed, "dev", "dev~2").out == "M\t.inputs.a\nA\t.inputs.b\n"
+    assert e3("workspace", "diff", deployed, "dev", "--name-status").out == "A\t.inputs.b\n"
+    assert e3("workspace", "diff", deployed, "dev", "dev~2", "--name-status").out == "M\t.inputs.a\nA\t.inputs.b\n"
     first = e3("workspace", "log", deployed, "dev").out.splitlines()[-1].split()[0]
-    out = e3("workspace", "diff", deployed, "dev", first, "dev~2").out
+    out = e3("workspace", "diff", deployed, "dev", first, "dev~2", "--name-status").out
     assert out.startswith("P\t(not deployed) -> demo@1.0.0\n") and "A\t.inputs.a" in out
-    assert e3("workspace", "diff", deployed, "dev", "dev@{1}", "dev@{0}").out == "A\t.inputs.b\n"
+    assert e3("workspace", "diff", deployed, "dev", "dev@{1}", "dev@{0}", "--name-status").out == "A\t.inputs.b\n"
+
+
+def test_diff_shows_short_values_inline_and_long_ones_by_hash(deployed, e3, tmp_path):
+    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"' + "x" * 100 + '"'))
+    out = e3("workspace", "diff", deployed, "dev", "dev~2").out.splitlines()
+    assert out[0] == "M\t.inputs.a\t1 -> 2"
+    kind, path, change = out[1].split("\t")
+    assert (kind, path) == ("A", ".inputs.b") and change.startswith("(unassigned) -> ")
+    h = run("e3-rev-parse", deployed, "dev.inputs.b").out.strip()
+    assert change.endswith(f"{h[:12]}… (119 B)"), change
 
 
 @pytest.mark.parametrize("rev", ["dev~9", "dev@{9}", "zzz", "dev^2", "ffff"])
@@ -358,7 +377,7 @@ def test_a_real_run_blocks_deploy_allows_set_and_ends_up_to_date(repo, e3, tmp_p
     zpath = tmp_path / "wait.zip"
     sdk.export(sdk.package("wait", "1.0.0", sdk.custom_task("hold", [a], INT, script)), zpath)
     package.import_zip(open_repository(repo), zpath)
-    e3("workspace", "deploy", repo, "dev", "wait@1.0.0")
+    e3("workspace", "deploy", repo, "dev", "wait@1.0.0", "--create")
     start = subprocess.Popen(["e3", "start", str(repo), "dev"], env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -402,3 +421,51 @@ def test_e3_set_makes_its_commit_durable_before_the_workspace_ref_names_it(deplo
     calls = [line for line in trace.read_text().splitlines() if "syncfs(" in line or "rename(" in line]
     [moved] = [i for i, c in enumerate(calls) if "rename(" in c and "refs/workspaces/dev.lock" in c]
     assert any("syncfs(" in c for c in calls[:moved]), calls
+
+
+# ---------------------------------------------------------------- status filters, graph, --json
+
+
+@pytest.fixture
+def chained(repo, e3, tmp_path):
+    """demo deployed with b set, then run: double and greet up to date; a changed after, so both stale."""
+    make_package(repo)
+    e3("workspace", "create", repo, "dev")
+    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
+    e3("set", repo, "dev.inputs.b", write(tmp_path, "b.east", '"hi"'))
+    return repo
+
+
+def test_status_shows_only_the_tasks_named_or_in_the_states_asked_for(chained, e3):
+    out = e3("workspace", "status", chained, "dev", "gr*").out
+    assert "Tasks (1 of 2):\n  greet: " in out and "double:" not in out
+    out = e3("workspace", "status", chained, "dev", "--state", "never-run,waiting").out
+    assert "  double: never run\n" in out and "  greet: waiting" in out
+    assert "Tasks (0 of 2)" not in e3("workspace", "status", chained, "dev", "--state", "failed").out
+    assert_one_line_error(e3("workspace", "status", chained, "dev", "nosuch", expect=128), "no task matches 'nosuch'")
+    r = e3("workspace", "status", chained, "dev", "--state", "bogus", expect=2)
+    assert "unknown state 'bogus'" in r.err
+
+
+def test_status_and_list_as_json(chained, e3):
+    import json
+
+    st = json.loads(e3("workspace", "status", chained, "dev", "--json", "--state", "never-run").out)
+    assert st["workspace"] == "dev" and st["deployment"]["package_name"] == "demo"
+    assert [t["name"] for t in st["tasks"]] == ["double"] and st["tasks"][0]["state"] == "never-run"
+    assert st["datasets_total"] == 7 and st["unset_inputs"] == []
+    listed = json.loads(e3("workspace", "list", chained, "--json").out)
+    assert [(w["name"], w["deployment"]["package_version"]) for w in listed] == [("dev", "1.0.0")]
+    assert listed[0]["deployment"]["deployed_at"].endswith("Z")
+
+
+def test_graph_as_text_dot_mermaid_and_json(chained, e3):
+    import json
+
+    assert e3("workspace", "graph", chained, "dev").out == "double  <- .inputs.a\ngreet   <- .inputs.b double\n"
+    dot = e3("workspace", "graph", chained, "dev", "--format", "dot").out
+    assert '"double" -> "greet";' in dot and '".inputs.a" [shape=ellipse];' in dot
+    assert "t0 --> t1" in e3("workspace", "graph", chained, "dev", "--format", "mermaid").out
+    g = json.loads(e3("workspace", "graph", chained, "dev", "--json").out)
+    assert [(t["name"], t["depends_on"]) for t in g["tasks"]] == [("double", []), ("greet", ["double"])]
+    assert g["tasks"][1]["inputs"][-2:] == [".inputs.b", ".tasks.double.output"]

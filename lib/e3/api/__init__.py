@@ -20,7 +20,7 @@ from e3.api.interface import DataflowRun, ObjectWriter, Repository
 if TYPE_CHECKING:
     from e3.api.local import LocalRepository
 
-__all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "is_remote", "open"]
+__all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "is_remote", "names_repository", "open"]
 
 
 def is_remote(target: str | os.PathLike[str]) -> bool:
@@ -55,14 +55,27 @@ def create(target: str | os.PathLike[str]) -> Repository:
 
 
 def discover(explicit: str | None = None) -> Repository:
-    """The repository for plumbing: `explicit` (`--repo`), then `$E3_DIR`, then the nearest
-    directory upward from the current one that holds `.e3`."""
-    target = explicit or os.environ.get("E3_DIR")
-    if target:
+    """The repository a command names: `explicit` (its REPO or --repo), else `$E3_REPO`, else
+    `$E3_DIR`, else the nearest directory upward from the current one that holds `.e3`.
+    `explicit` "." searches upward from here too (a subdirectory of a repository is in it)."""
+    target = explicit if explicit != "." else None
+    if target is None and explicit is None:
+        target = os.environ.get("E3_REPO") or os.environ.get("E3_DIR")
+    if target is not None and is_remote(target):
         return open(target)
     from e3.api.local import LocalRepository
 
-    return LocalRepository.discover()
+    return LocalRepository.discover(explicit)
+
+
+def names_repository(target: str | os.PathLike[str]) -> bool:
+    """Does `target` name a repository: a server's URL, or a directory holding `.e3` (or `.e3` itself)?
+    Nothing is opened or asked: commands use it to tell a REPO argument from what follows it."""
+    if is_remote(target):
+        return True
+    from e3.api.local import LocalRepository
+
+    return LocalRepository.exists(target)
 
 
 def __getattr__(name: str) -> Any:

@@ -115,6 +115,8 @@ class DataflowRun(ABC):
 
     workspace: str
     summary: "RunSummary | None" = None
+    tasks: int | None = None
+    """How many tasks the run is to settle (a progress display's total), if known."""
 
     @abstractmethod
     def events(self) -> Iterator["DataflowEvent"]:
@@ -213,9 +215,10 @@ class Repository(ABC):
         """Make an empty, undeployed workspace. Raises WorkspaceExists, UsageError (bad name)."""
 
     @abstractmethod
-    def workspace_deploy(self, ws: str, package: str, version: str | None = None) -> "DeployResult":
-        """Deploy NAME@VERSION (created if the workspace is missing), keeping the inputs set by hand that
-        still fit. Raises PackageNotFound, WorkspaceLocked (a run holds it)."""
+    def workspace_deploy(self, ws: str, package: str, version: str | None = None, *, create: bool = False) -> "DeployResult":
+        """Deploy NAME@VERSION, keeping the inputs set by hand that still fit. A missing workspace
+        is WorkspaceNotFound, as for every other operation, unless `create` (then it is made first).
+        Raises PackageNotFound, WorkspaceLocked (a run holds it)."""
 
     @abstractmethod
     def workspace_list(self) -> list["WorkspaceInfo"]:

@@ -47,8 +47,18 @@ class LocalRepository(Repository):
         return cls(create_repository(target))
 
     @classmethod
-    def discover(cls) -> "LocalRepository":
-        return cls(discover_repository())
+    def discover(cls, explicit: str | None = None) -> "LocalRepository":
+        return cls(discover_repository(explicit))
+
+    @staticmethod
+    def exists(target: str | os.PathLike[str]) -> bool:
+        """Is there a repository at `target` (a directory holding `.e3`, or `.e3` itself)?"""
+        from pathlib import Path
+
+        from e3.storage.repository import DIRNAME, is_repository
+
+        p = Path(target)
+        return is_repository(p / DIRNAME) or is_repository(p)
 
     # ------------------------------------------------------------ repository
 
@@ -170,11 +180,15 @@ class LocalRepository(Repository):
         commit = workspace.create(self.directory, ws)
         return v.WorkspaceInfo(ws, commit, None)
 
-    def workspace_deploy(self, ws: str, package: str, version: str | None = None) -> "v.DeployResult":
+    def workspace_deploy(self, ws: str, package: str, version: str | None = None, *, create: bool = False) -> "v.DeployResult":
         from e3.repo import workspace
 
         existed = workspace.exists(self.directory, ws)
-        report = workspace.deploy(self.directory, ws, package, version)
+        if not existed and not create:  # before the package is looked for, as the HTTP client must
+            from e3.errors import WorkspaceNotFound
+
+            raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
+        report = workspace.deploy(self.directory, ws, package, version, create_missing=create)
         return _deployed(ws, report, created=not existed)
 
     def workspace_list(self) -> list["v.WorkspaceInfo"]:
@@ -487,6 +501,7 @@ class LocalRun(DataflowRun):
     def __init__(self, repo: LocalRepository, ws: str, run) -> None:  # noqa: ANN001 - an e3.exec.start.WorkspaceRun
         self.workspace = ws
         self.summary = None
+        self.tasks = len(run.graph.nodes) if run.selected is None else len(run.selected)
         self._key = (repo.location, ws)
         self._run = run
         self._iterated = False

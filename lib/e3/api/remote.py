@@ -353,10 +353,12 @@ class RemoteRepository(Repository):
 
         return self._rpc("POST", "/workspaces", v.WorkspaceInfo, body=(W.struct(name=ws), W.WorkspaceCreateRequestType))
 
-    def workspace_deploy(self, ws: str, package: str, version: str | None = None):  # noqa: ANN201
+    def workspace_deploy(self, ws: str, package: str, version: str | None = None, *, create: bool = False):  # noqa: ANN201
         from e3.api import values as v
         from e3.api import wire as W
 
+        if not create:
+            self.workspace_get(ws)  # WorkspaceNotFound: the route makes a missing one, as the original engine's does
         ref = f"{package}@{version}" if version else package
         return self._rpc("POST", f"/workspaces/{_q(ws)}/deploy", v.DeployResult,
                          body=(W.struct(packageRef=ref), W.WorkspaceDeployRequestType))

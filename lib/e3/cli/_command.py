@@ -34,6 +34,9 @@ def complete(p: argparse.ArgumentParser) -> None:
     if "_ARGCOMPLETE" in os.environ:
         import argcomplete
 
+        from e3.cli import _complete
+
+        _complete.attach(p)
         argcomplete.autocomplete(p)
 
 
@@ -41,9 +44,86 @@ def run(prog: str, build_parser: Callable[[], argparse.ArgumentParser], handler:
     def body() -> "int | None":
         p = build_parser()
         complete(p)
-        return handler(p.parse_args(argv))
+        return handler(settle_repository(p.parse_args(argv)))
 
     return guarded(prog, body)
+
+
+# ---------------------------------------------------------------- naming the repository
+#
+# Every command, plumbing or porcelain, names its repository the same way: a first
+# argument REPO (optional), or `--repo PATH`; without either, $E3_REPO, then $E3_DIR,
+# then the nearest directory upward from the current one that holds `.e3` (e3.api.discover).
+# REPO `.` searches upward from here too. When REPO is left out and the command's other
+# arguments are optional as well, argparse fills REPO first; a word that names no
+# repository is then moved along to the argument it was meant for (`e3 list dev`).
+
+REPO_HELP = "the repository: a directory holding .e3, or a server's URL (default: $E3_REPO, else found upward from here)"
+
+
+def add_repository(p: argparse.ArgumentParser, help: str = REPO_HELP) -> argparse.ArgumentParser:
+    """Give a parser the repository arguments: an optional first positional REPO, and --repo."""
+    p.add_argument("repo", nargs="?", metavar="REPO", help=help)
+    p.add_argument("--repo", dest="repo_option", metavar="REPO", help="the repository, as an option (for scripts)")
+    p.set_defaults(_repository_parser=p)
+    return p
+
+
+def names_repository(target: str) -> bool:
+    """Does this word name a repository (rather than what the command takes after one)?"""
+    if target == "." or "://" in target:
+        return True
+    from e3 import api
+
+    return api.names_repository(target)
+
+
+def settle_repository(args: argparse.Namespace) -> argparse.Namespace:
+    """One `args.repo` from REPO and --repo; REPO moved along when it was another argument."""
+    p = getattr(args, "_repository_parser", None)
+    if p is None:
+        return args
+    del args._repository_parser
+    option = args.__dict__.pop("repo_option", None)
+    if args.repo is not None and option is None and not names_repository(args.repo):
+        _move_along(p, args)
+    if option is not None:
+        if args.repo is not None:
+            _move_along(p, args)  # with --repo, every positional is what comes after REPO
+            if args.repo is not None:
+                from e3.errors import UsageError
+
+                raise UsageError(f"two repositories named: {args.repo!r} and --repo {option!r}")
+        args.repo = option
+    return args
+
+
+def _move_along(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Shift REPO's word into the next positional, and so on, if the last one has room."""
+    positionals = [a for a in p._actions if not a.option_strings and a.dest != "repo" and a.nargs != argparse.PARSER]
+    if not positionals:
+        return
+    last = positionals[-1]
+    has_room = last.nargs in ("*", argparse.ZERO_OR_MORE) or getattr(args, last.dest) is None
+    if not has_room:
+        return
+    carry = args.repo
+    for a in positionals:
+        if a.nargs in ("*", "+"):
+            setattr(args, a.dest, [carry, *(getattr(args, a.dest) or [])])
+            break
+        carry, value = getattr(args, a.dest), carry
+        setattr(args, a.dest, value)
+        if carry is None:
+            break
+    args.repo = None
+
+
+def open_repository(target: str | None):  # noqa: ANN201 - an e3.api.Repository
+    """The repository a command named (see add_repository), opened through the interface."""
+    from e3 import api
+
+    return api.discover(target)
 
 
 def guarded(prog: str, body: Callable[[], "int | None"]) -> int:

@@ -120,9 +120,12 @@ def man_page(name: str | None) -> Path | None:
     return None
 
 
+TOPICS = ("repository", "sdk")
+"""Pages that are not commands: e3-repository(5), e3-sdk(7)."""
+
+
 def show_help(name: str | None) -> int:
-    topics = ("repository", "sdk")  # pages that are not commands: e3-repository(5), e3-sdk(7)
-    if name is not None and command_module(name) is None and not shutil.which(f"e3-{name}") and name not in topics:
+    if name is not None and command_module(name) is None and not shutil.which(f"e3-{name}") and name not in TOPICS:
         from e3.errors import UsageError
 
         raise UsageError(f"no manual entry for {name!r}: not an e3 command")
@@ -152,7 +155,13 @@ def _complete() -> None:
             continue
         child = build()
         sub.add_parser(name, parents=[child], add_help=False, conflict_handler="resolve", description=child.description)
-    for name in ("help", *path_commands()):
-        if name not in builtin_commands():
+    commands = builtin_commands()
+    for name in path_commands():
+        if name not in commands:
             sub.add_parser(name)
+    topics = sorted({*commands, *path_commands(), *TOPICS})
+    sub.add_parser("help").add_argument("topic", nargs="?", choices=topics)  # `e3 help <TAB>`: command names
+    from e3.cli import _complete
+
+    _complete.attach(top)
     argcomplete.autocomplete(top)

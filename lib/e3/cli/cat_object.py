@@ -17,7 +17,6 @@ def build_parser() -> argparse.ArgumentParser:
         PROG,
         "Show a stored value. HASH is a full object hash or a unique prefix of at least 4 hex digits.",
     )
-    p.add_argument("--repo", metavar="PATH", help="repository to read (default: $E3_DIR, else search upward)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("-t", dest="mode", action="store_const", const="type", help="print the value's East type")
     mode.add_argument("-s", dest="mode", action="store_const", const="size", help="print the object's size in bytes")
@@ -27,12 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--batch-check", nargs="?", const=DEFAULT_FORMAT, metavar="FORMAT", help="for each hash on stdin print FORMAT only")
     p.add_argument("-f", dest="fmt", choices=("east", "json", "beast2"), help="print the value in this format (with --batch: the content's format)")
     p.add_argument("--buffer", action="store_true", help="with --batch/--batch-check: do not flush after each answer")
+    command.add_repository(p)
     p.add_argument("hash", nargs="?", metavar="HASH")
     return p
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3 import api
     from e3.errors import UsageError
 
     batch = args.batch or args.batch_check
@@ -45,11 +44,11 @@ def _run(args: argparse.Namespace) -> int | None:
             raise UsageError("--batch and --batch-check read hashes from stdin, not arguments")
         if args.batch_check and args.fmt is not None:
             raise UsageError("-f goes with --batch, not --batch-check")
-        repo = api.discover(args.repo)
+        repo = command.open_repository(args.repo)
         return _batch(repo, batch, with_content=bool(args.batch), fmt=args.fmt or "beast2", flush=not args.buffer)
     if args.hash is None:
         raise UsageError("missing HASH")
-    repo = api.discover(args.repo)
+    repo = command.open_repository(args.repo)
     if args.mode == "exists":
         return _exists(repo, args.hash)
     obj = repo.object_resolve(args.hash)

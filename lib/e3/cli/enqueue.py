@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from e3.cli import _command as command
+from e3.cli import _complete
 
 PROG = "e3-enqueue"
 
@@ -13,8 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
         PROG,
         "Queue every ready task execution of workspace WS (or of the named TASKs) and print their execution ids.",
     )
-    p.add_argument("repo", metavar="REPO", help="repository (a directory holding .e3, or .e3 itself)")
-    p.add_argument("workspace", metavar="WS", help="workspace")
+    command.add_repository(p)
+    p.add_argument("workspace", metavar="WS", help="workspace").completer = _complete.workspaces
     p.add_argument("tasks", nargs="*", metavar="TASK", help="only these tasks (default: every task)")
     p.add_argument("--force", action="store_true", help="queue the tasks even if up to date or already queued")
     p.add_argument("--runner", default="local", metavar="R", help="queue to put them on (default: local)")
@@ -27,9 +28,9 @@ def _run(args: argparse.Namespace) -> None:
     import sys
 
     from e3.exec.ready import enqueue_ready
-    from e3.storage.repository import open_repository
+    from e3.storage.repository import discover_repository
 
-    repo = open_repository(args.repo)
+    repo = discover_repository(args.repo)
     entries, waiting = enqueue_ready(repo, args.workspace, args.tasks or None, force=args.force, runner=args.runner)
     for e in entries:
         command.write_line(f"{e.execution_id} {e.task}" if args.verbose else e.execution_id)

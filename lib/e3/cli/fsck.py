@@ -12,7 +12,7 @@ PROG = "e3-fsck"
 def build_parser() -> argparse.ArgumentParser:
     p = command.parser(PROG, "Verify the repository: re-hash every object, report corrupt, misnamed and leftover files, and "
         "objects that refs, history, records or the queue name but that are missing.")
-    p.add_argument("--repo", metavar="PATH", help="repository to check (default: $E3_DIR, else search upward)")
+    command.add_repository(p)
     p.add_argument("--decode", action="store_true", help="also decode every value with the East runtime (slower)")
     p.add_argument("--dangling", action="store_true", help="also list e3 objects that nothing reaches (not an error)")
     p.add_argument("-v", "--verbose", action="store_true", help="print what was checked on stderr")

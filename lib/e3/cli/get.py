@@ -5,12 +5,13 @@ import argparse
 import sys
 
 from e3.cli import _command as command
+from e3.cli import _complete
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command.parser("e3 get", "Print the value of a dataset (ws.path.to.dataset).")
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name")
+    command.add_repository(p)
+    p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name").completer = _complete.dataset_paths
     p.add_argument(
         "-f", "--format", choices=("east", "json", "beast2", "csv"), default="east",
         help="output format: east (default), json, beast2 (the stored bytes), csv (a table: an Array of Structs)",
@@ -19,10 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handle(args: argparse.Namespace) -> None:
-    from e3 import api
     from e3.model.paths import parse_dataset_path
 
-    repo = api.open(args.repo)
+    repo = command.open_repository(args.repo)
     ws, path = parse_dataset_path(args.path)
     if args.format == "beast2":
         import shutil

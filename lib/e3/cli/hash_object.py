@@ -20,10 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", dest="type", metavar="TYPE", help="East type of .east/JSON input; Beast2 input must have exactly this type")
     p.add_argument("--from", dest="fmt", choices=("east", "json", "beast2"), help="input format (default: by extension, else sniffed)")
     p.add_argument("--literally", action="store_true", help="check only the Beast2 header, not that the whole value decodes")
-    p.add_argument("--repo", metavar="PATH", help="repository to write to (default: $E3_DIR, else search upward)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--stdin", action="store_true", help="read a value from standard input")
     src.add_argument("--stdin-paths", action="store_true", help="read file names from standard input, one per line")
+    command.add_repository(p)
     p.add_argument("files", nargs="*", metavar="FILE", help="files holding values")
     return p
 
@@ -38,9 +38,8 @@ def _run(args: argparse.Namespace) -> None:
         raise UsageError("nothing to hash: give FILE..., --stdin or --stdin-paths")
     repo = None
     if args.write:
-        from e3 import api
 
-        repo = api.discover(args.repo)
+        repo = command.open_repository(args.repo)
     if args.stdin:
         each = repo.object_writer(batch=False) if repo is not None else None
         sys.stdout.write(Ingest(each, args.type, args.fmt, args.literally).stream(sys.stdin.buffer.raw) + "\n")

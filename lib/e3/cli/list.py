@@ -4,22 +4,27 @@ from __future__ import annotations
 import argparse
 
 from e3.cli import _command as command
+from e3.cli import _complete
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command.parser("e3 list", "List workspaces, or the datasets and subtrees at a path (ws.path.to.tree).")
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("path", nargs="?", metavar="PATH", help="WS or WS.path.to.tree (default: list workspaces)")
+    command.add_repository(p)
+    p.add_argument("path", nargs="?", metavar="PATH", help="WS or WS.path.to.tree (default: list workspaces)").completer = _complete.dataset_paths
     p.add_argument("-r", "--recursive", action="store_true", help="list every dataset below PATH, as paths")
     p.add_argument("-l", "--long", action="store_true", help="a table with each entry's type, status and size")
+    p.add_argument("--json", action="store_true", help="print the entries (or the workspaces) as one JSON document")
     return p
 
 
 def _handle(args: argparse.Namespace) -> None:
-    from e3 import api
-
-    repo = api.open(args.repo)
+    repo = command.open_repository(args.repo)
     if not args.path:
+        if args.json:
+            from e3.cli import _json
+
+            _json.dump(repo.workspace_list())
+            return
         _workspaces(repo)
         return
     from e3 import east
@@ -29,6 +34,11 @@ def _handle(args: argparse.Namespace) -> None:
     entries = repo.dataset_list(ws, path, recursive=args.recursive)
     if args.recursive and not args.long:
         entries = [e for e in entries if e.kind == "dataset"]
+    if args.json:
+        from e3.cli import _json
+
+        _json.dump(entries)
+        return
     if not entries:
         command.write_line("(empty)")
         return

@@ -13,9 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
         PROG,
         "Print the newest execution's output from a task's log: its stdout on stdout, its stderr on stderr.",
     )
-    p.add_argument("--repo", metavar="PATH", help="repository to read (default: $E3_DIR, else search upward)")
     p.add_argument("-f", "--follow", action="store_true", help="wait for the log to appear and print records as they come, until the execution ends")
     p.add_argument("--all", action="store_true", help="every execution recorded in the log, not only the newest")
+    command.add_repository(p)
     p.add_argument("task_id", metavar="TASK_ID", help="the task_id (64 hex digits, or a unique prefix of at least 4)")
     return p
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from e3.cli import _command as command
+from e3.cli import _complete
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -11,26 +12,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        a = sub.add_parser(name, help=help, description=help)
-        a.add_argument("repo", metavar="REPO", help="the repository: a directory holding .e3")
-        return a
+        return command.add_repository(sub.add_parser(name, help=help, description=help))
 
     imp = add("import", "import a package zip (all or nothing; the same zip twice is a no-op)")
     imp.add_argument("zip", metavar="ZIP")
     exp = add("export", "write a package and every object it reaches as a zip")
-    exp.add_argument("pkg", metavar="NAME[@VERSION]")
+    exp.add_argument("pkg", metavar="NAME[@VERSION]").completer = _complete.packages
     exp.add_argument("zip", metavar="ZIP")
     lst = add("list", "list imported packages, one NAME@VERSION per line")
     lst.add_argument("-l", "--long", action="store_true", help="also print each package object's hash")
+    lst.add_argument("--json", action="store_true", help="print the packages as one JSON document")
     rm = add("remove", "remove a package's ref (objects stay until gc)")
-    rm.add_argument("pkg", metavar="NAME[@VERSION]")
+    rm.add_argument("pkg", metavar="NAME[@VERSION]").completer = _complete.packages
     return p
 
 
 def _repo(args: argparse.Namespace):  # noqa: ANN202 - an e3.api.Repository
-    from e3 import api
-
-    return api.open(args.repo)
+    return command.open_repository(args.repo)
 
 
 def _import(args: argparse.Namespace) -> None:
@@ -56,7 +54,13 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
-    for p in _repo(args).package_list():
+    packages = _repo(args).package_list()
+    if args.json:
+        from e3.cli import _json
+
+        _json.dump(packages)
+        return
+    for p in packages:
         command.write_line(f"{p.hash} {p.spec}" if args.long else p.spec)
 
 

@@ -10,32 +10,38 @@ from e3.cli import _command as command
 def build_parser() -> argparse.ArgumentParser:
     p = command.parser("e3 repo", "Create, inspect, clean and remove e3 repositories.")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = sub.add_parser("create", help="create a repository at PATH/.e3")
-    create.add_argument("path", metavar="PATH")
+    create = sub.add_parser("create", help="create a repository at REPO/.e3 (default: $E3_REPO, else here)")
+    command.add_repository(create, help="the directory to create it in (default: $E3_REPO, else the current directory)")
     status = sub.add_parser("status", help="objects, sizes, refs, workspaces, queued and running executions")
-    status.add_argument("path", metavar="PATH")
+    command.add_repository(status)
+    status.add_argument("--json", action="store_true", help="print the status as one JSON document")
     gc = sub.add_parser("gc", help="remove unreachable objects past the grace period; pack git's objects")
-    gc.add_argument("path", metavar="PATH")
+    command.add_repository(gc)
     gc.add_argument("-n", "--dry-run", action="store_true", help="report what would be removed; remove nothing")
     gc.add_argument("--prune", metavar="AGE", default=None, help="grace period: 'now', 'never', '2.weeks.ago' (default) or a date")
     gc.add_argument("-v", "--verbose", action="store_true", help="list every object removed (or that would be)")
-    remove = sub.add_parser("remove", help="delete PATH/.e3 after confirmation")
-    remove.add_argument("path", metavar="PATH")
+    remove = sub.add_parser("remove", help="delete REPO/.e3 after confirmation (REPO must be named)")
+    command.add_repository(remove, help="the repository to remove: named, never found")
     remove.add_argument("-f", "--force", action="store_true", help="do not ask; remove even while the repository is in use")
     return p
 
 
 def _create(args: argparse.Namespace) -> None:
+    import os
+
     from e3 import api
 
-    repo = api.create(args.path)
+    repo = api.create(args.repo or os.environ.get("E3_REPO") or ".")
     command.write_line(f"Initialized empty e3 repository in {repo.location}")
 
 
 def _status(args: argparse.Namespace) -> None:
-    from e3 import api
+    st = command.open_repository(args.repo).repository_status()
+    if args.json:
+        from e3.cli import _json
 
-    st = api.open(args.path).repository_status()
+        _json.dump(st)
+        return
     size = command.format_size
     out = command.write_line
     out(f"repository:  {st.location}")
@@ -63,9 +69,7 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _gc(args: argparse.Namespace) -> None:
-    from e3 import api
-
-    report = api.open(args.path).repository_gc(dry_run=args.dry_run, prune=args.prune)
+    report = command.open_repository(args.repo).repository_gc(dry_run=args.dry_run, prune=args.prune)
     verb = "Would remove" if report.dry_run else "Removed"
     if args.verbose:
         for h, _ in report.removed:
@@ -84,9 +88,11 @@ def _gc(args: argparse.Namespace) -> None:
 
 def _remove(args: argparse.Namespace) -> None:
     from e3 import api
-    from e3.errors import Conflict, E3Error
+    from e3.errors import Conflict, E3Error, UsageError
 
-    repo = api.open(args.path)
+    if args.repo is None:
+        raise UsageError("name the repository to remove (e3 repo remove REPO): it is never found for you")
+    repo = api.open(args.repo)
     if not args.force:
         busy = repo.repository_locks()
         if busy:

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="exactly one NAME, which must resolve")
     p.add_argument("-q", "--quiet", action="store_true", help="with --verify: no message on failure, only exit status 1")
     p.add_argument("--symbolic-full-name", action="store_true", help="print the full ref name each NAME starts from")
-    p.add_argument("--repo", metavar="PATH", help="repository (default: $E3_DIR, else search upward)")
+    command.add_repository(p)
     p.add_argument("names", nargs="*", metavar="NAME")
     return p
 

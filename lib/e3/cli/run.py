@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         "task's input types, in the task's input order; an East task's own function is taken "
         "from the package.",
     )
-    p.add_argument("repo", metavar="REPO", help="the repository (a directory holding .e3)")
+    command.add_repository(p)
     p.add_argument("task", metavar="PKG[@VER]/TASK", help="the task, e.g. my-package/greet or my-package@1.0.0/greet")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="input files, in the task's input order")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the output file; its extension (.beast2, .east, .json) picks the format")
@@ -28,12 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3 import api, east
+    from e3 import east
     from e3.api import names
     from e3.api.values import ValueInput
     from e3.errors import EXIT_NO, UsageError
 
-    repo = api.open(args.repo)
+    repo = command.open_repository(args.repo)
     out_fmt = east.format_of_path(args.output)
     if out_fmt is None:
         raise UsageError(f"cannot tell the format of {args.output!r} from its name (expected .beast2, .east or .json)")

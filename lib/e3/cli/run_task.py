@@ -13,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
         PROG,
         "Claim queued executions and run each to completion: record its outcome, write its output into its workspace.",
     )
-    p.add_argument("repo", metavar="REPO", help="repository (a directory holding .e3, or .e3 itself)")
+    command.add_repository(p)
     p.add_argument("--once", action="store_true", help="process the queue until it is empty, then exit")
     p.add_argument("--runner", default="local", metavar="R", help="queue to serve (default: local)")
     p.add_argument("--workers", type=command.positive_int, default=1, metavar="N", help="executions to run at once (default: 1)")
@@ -27,9 +27,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from e3.errors import EXIT_NO
     from e3.exec.queue_worker import Worker
-    from e3.storage.repository import open_repository
+    from e3.storage.repository import discover_repository
 
-    repo = open_repository(args.repo)
+    repo = discover_repository(args.repo)
 
     def report(r) -> None:
         if not args.quiet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from e3.cli import _command as command
+from e3.cli import _complete
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,8 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
         ".json (East's JSON; a number is taken for an Integer), .beast2 (binary, with its type), "
         ".csv (a table with a header line, for an Array of Structs).",
     )
-    p.add_argument("repo", metavar="REPO")
-    p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name")
+    command.add_repository(p)
+    p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name").completer = _complete.dataset_paths
     p.add_argument("file", metavar="FILE", help="the value; '-' reads stdin (then --format is needed)")
     p.add_argument("--type", metavar="SPEC", help="the value's type; must be the dataset's type (optional: the dataset knows it)")
     p.add_argument("--format", choices=("east", "json", "beast2", "csv"), help="the file's format (default: from its extension)")
@@ -22,7 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handle(args: argparse.Namespace) -> None:
-    from e3 import api
     from e3.api.values import ValueInput
     from e3.model.paths import parse_dataset_path
 
@@ -32,7 +32,7 @@ def _handle(args: argparse.Namespace) -> None:
         from e3 import east
 
         type_spec = east.parse_type(args.type)
-    repo = api.open(args.repo)
+    repo = command.open_repository(args.repo)
     ws, path = parse_dataset_path(args.path)
     with command.open_input(args.file) as f:
         repo.dataset_set(ws, path, ValueInput(f, fmt, args.file), type=type_spec)

@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hash", action="store_true", help="print only the commit ids")
     p.add_argument("--verify", action="store_true", help="PATTERNs are exact full ref names; each must exist")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing; only the exit status tells")
-    p.add_argument("--repo", metavar="PATH", help="repository (default: $E3_DIR, else search upward)")
+    command.add_repository(p)
     p.add_argument("patterns", nargs="*", metavar="PATTERN")
     return p
 

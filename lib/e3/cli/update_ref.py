@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", dest="message", metavar="MSG", help="reflog message (default: 'update-ref')")
     p.add_argument("-d", dest="delete", action="store_true", help="delete REF (checking OLD if given)")
     p.add_argument("--stdin", action="store_true", help="read a transaction from standard input")
-    p.add_argument("--repo", metavar="PATH", help="repository (default: $E3_DIR, else search upward)")
+    command.add_repository(p)
     p.add_argument("args", nargs="*", metavar="REF NEW OLD", help="the ref, its new value, its expected old value")
     return p
 

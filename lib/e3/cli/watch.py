@@ -9,13 +9,14 @@ import sys
 import time
 
 from e3.cli import _command as command
+from e3.cli import _complete
 from e3.errors import E3Error
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = command.parser("e3 watch", "Deploy a Python package source to a workspace on every save, and optionally run it.")
-    p.add_argument("repo", metavar="REPO", help="repository path")
-    p.add_argument("workspace", metavar="WS", help="workspace (created if missing)")
+    command.add_repository(p)
+    p.add_argument("workspace", metavar="WS", help="workspace (created if missing)").completer = _complete.workspaces
     p.add_argument("source", metavar="SOURCE", help="Python file defining the package (e3.sdk.package)")
     p.add_argument("--start", action="store_true", help="run the dataflow after each deploy")
     p.add_argument("--abort-on-change", action="store_true", help="stop a running dataflow when the source changes")
@@ -36,10 +37,8 @@ def _say(text: str) -> None:
 
 class _Watch:
     def __init__(self, args: argparse.Namespace) -> None:
-        from e3 import api
-
         self.args = args
-        self.repo = api.open(args.repo)
+        self.repo = command.open_repository(args.repo)
         self.files = [os.path.abspath(args.source)]
         self.child: subprocess.Popen | None = None
 
@@ -56,7 +55,7 @@ class _Watch:
             built = sdk.export(load_definition(self.args.source), zip_bytes)
             zip_bytes.seek(0)
             imported = self.repo.package_import(zip_bytes, replace=True)
-            deployed = self.repo.workspace_deploy(ws, built.name, built.version)
+            deployed = self.repo.workspace_deploy(ws, built.name, built.version, create=True)
         except E3Error as e:
             _say(f"error: {e}")
             return False
@@ -69,7 +68,7 @@ class _Watch:
         return True
 
     def start(self) -> None:
-        argv = ["e3", "start", self.args.repo, self.args.workspace, "--concurrency", str(self.args.concurrency)]
+        argv = ["e3", "start", self.repo.location, self.args.workspace, "--concurrency", str(self.args.concurrency)]
         _say("starting dataflow")
         self.child = subprocess.Popen(argv, start_new_session=True)
 

@@ -681,7 +681,8 @@ def routes(config: Any) -> list[Route]:
     async def workspace_deploy(request: Request) -> Any:
         body = await _body(request, W.WorkspaceDeployRequestType)
         name, version = _package_ref(body["packageRef"])
-        return await on(request, lambda r: r.workspace_deploy(ws(request), name, version))
+        # The original engine's deploy makes a missing workspace; its clients count on that.
+        return await on(request, lambda r: r.workspace_deploy(ws(request), name, version, create=True))
 
     @rpc(None, list[v.HistoryEntry])
     async def workspace_log(request: Request) -> Any:

@@ -89,10 +89,11 @@ def open_repository(path: str | os.PathLike[str]) -> Repository:
 
 
 def discover_repository(explicit: str | None = None, start: str | os.PathLike[str] | None = None) -> Repository:
-    """Find the repository for plumbing: `--repo`, then `$E3_DIR`, then upward from the current directory."""
-    if explicit:
+    """The repository a command names: `explicit` (REPO or --repo), else `$E3_REPO`, else `$E3_DIR`,
+    else upward from the current directory. `explicit` "." searches upward from here too."""
+    if explicit and explicit != ".":
         return open_repository(explicit)
-    env = os.environ.get("E3_DIR")
+    env = None if explicit == "." else os.environ.get("E3_REPO") or os.environ.get("E3_DIR")
     if env:
         return open_repository(env)
     here = Path(start or os.getcwd()).resolve()
