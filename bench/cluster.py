@@ -56,11 +56,14 @@ def deploy(directory: Path, name: str, pkg) -> Path:
 
 def start(repo: Path, executor: str | None, concurrency: int | None = None) -> float:
     """Seconds for one `e3 start` (the library call, in this process); every task must run."""
-    from e3.exec.start import start_workspace
+    from e3.exec.start import WorkspaceRun
     from e3.storage.repository import open_repository
 
     t0 = time.perf_counter()
-    summary = start_workspace(open_repository(repo), "dev", executor=executor, concurrency=concurrency)
+    run = WorkspaceRun(open_repository(repo), "dev", executor=executor, concurrency=concurrency)
+    for _ in run.steps():
+        pass
+    summary = run.summary
     took = time.perf_counter() - t0
     if summary.count("ran") != len(summary.reports):
         bad = [r for r in summary.reports.values() if r.state != "ran"][:3]

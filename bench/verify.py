@@ -197,7 +197,7 @@ def bench_dags(arms: Arms, work: Path, sizes: list[int], repeat: int, cores: int
 
 
 def hash_file(path: Path) -> tuple[float, float]:
-    """Wall and CPU seconds to read `path` in 1 MiB chunks through hashlib's SHA-256 (what e3.store uses)."""
+    """Wall and CPU seconds to read `path` in 1 MiB chunks through hashlib's SHA-256 (what e3.storage.objects uses)."""
     import hashlib
 
     buf = bytearray(1 << 20)
