@@ -552,6 +552,35 @@ def test_dataflow_start_with_an_unset_input_reports_the_task_stuck(repo, runpkg_
     assert [(t.task, t.state) for t in summary.tasks] == [("greet", "stuck")]
 
 
+def test_dataflow_start_of_a_task_runs_what_it_needs_first_unless_not_upstream(repo, runpkg_zip):
+    deployed(repo, runpkg_zip)
+    repo.dataset_set("dev", ("inputs", "name"), text('"World"'))
+    summary = repo.dataflow_start("dev", task="copy").wait()
+    assert [(t.task, t.state) for t in summary.tasks] == [("copy", "ran"), ("greet", "ran")]
+    summary = repo.dataflow_start("dev", task="copy", upstream=False, force=True).wait()
+    assert [(t.task, t.state) for t in summary.tasks] == [("copy", "ran")]
+    # --force with a task forces that task, not what it needs: greet's result is reused
+    summary = repo.dataflow_start("dev", task="c*", force=True).wait()
+    assert [(t.task, t.state) for t in summary.tasks] == [("copy", "ran"), ("greet", "cached")]
+
+
+def test_dataflow_plan_says_what_would_run_what_is_cached_and_what_waits_without_running(repo, runpkg_zip):
+    deployed(repo, runpkg_zip)
+    plan = {t.task: t for t in repo.dataflow_plan("dev").tasks}
+    assert (plan["greet"].action, plan["copy"].action, plan["noisy"].action) == ("stuck", "stuck", "run")
+    assert "input .inputs.name is unassigned" in plan["greet"].reason and "greet cannot run" in plan["copy"].reason
+    repo.dataset_set("dev", ("inputs", "name"), text('"World"'))
+    plan = {t.task: t for t in repo.dataflow_plan("dev", task="copy").tasks}
+    assert set(plan) == {"greet", "copy"} and plan["greet"].action == "run" and plan["greet"].task_id
+    assert plan["copy"].action == "waits" and plan["copy"].waits_for == ["greet"] and plan["copy"].task_id is None
+    repo.dataflow_start("dev", task="greet").wait()
+    plan = {t.task: t for t in repo.dataflow_plan("dev", task="copy").tasks}
+    assert (plan["greet"].action, plan["copy"].action) == ("up-to-date", "run")
+    assert [t.action for t in repo.dataflow_plan("dev", task="greet", force=True).tasks] == ["run"]
+    with pytest.raises(errors.TaskNotFound):
+        repo.dataflow_plan("dev", task="nosuch")
+
+
 def test_dataflow_cancel_from_another_thread_ends_the_run(repo, tmp_path):
     slow = sdk.custom_task("slow", [sdk.input("x", east.IntegerType, 1)], east.IntegerType, lambda b, ins, out: east.East.str("sleep 30"))
     zip_path = tmp_path / "slow.zip"

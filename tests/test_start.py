@@ -106,12 +106,40 @@ def test_force_runs_cached_tasks_again(tmp_path):
     assert set(_states(run("e3", "start", repo, "dev", "--force").out).values()) == {"ran"}
 
 
-def test_filter_runs_only_the_named_task(tmp_path):
+def test_filter_runs_the_task_and_what_it_needs_first(tmp_path):
     repo = _deploy(tmp_path, _diamond())
-    run("e3", "start", repo, "dev", "--filter", "a")
-    assert _states(run("e3", "start", repo, "dev", "--filter", "b").out) == {"b": "ran"}
+    assert _states(run("e3", "start", repo, "dev", "--filter", "b").out) == {"a": "ran", "b": "ran"}
+    assert _states(run("e3", "start", repo, "dev", "--filter", "[cd]").out) == {"a": "cached", "b": "cached", "c": "ran", "d": "ran"}
     r = run("e3", "start", repo, "dev", "--filter", "nope", expect=128)
-    assert_one_line_error(r, "nope")
+    assert_one_line_error(r, "nope", "tasks: a, b, c, d")
+
+
+def test_filter_with_only_runs_the_task_alone_and_force_forces_only_it(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    r = run("e3", "start", repo, "dev", "--filter", "b", "--only", expect=1)
+    assert _states(r.out) == {"b": "stuck"}  # a has not run: b's input has no value
+    run("e3", "start", repo, "dev", "--filter", "b")
+    assert _states(run("e3", "start", repo, "dev", "--filter", "b", "--force").out) == {"a": "cached", "b": "ran"}
+    assert _states(run("e3", "start", repo, "dev", "--filter", "b", "--only", "--force").out) == {"b": "ran"}
+    assert "--only needs --filter" in run("e3", "start", repo, "dev", "--only", expect=2).err
+
+
+def test_dry_run_says_what_would_run_what_is_cached_and_what_waits_and_runs_nothing(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    before = run("e3-rev-parse", repo, "dev").out
+    out = run("e3", "start", repo, "dev", "--dry-run").out.splitlines()
+    assert out[0].split()[:2] == ["a", "run"] and "no result for its current inputs" in out[0]
+    assert out[1].split()[:2] == ["b", "waits"] and "after a" in out[1]
+    assert out[-1] == "4 tasks: 1 to run, 3 waiting (dry run: nothing was run)"
+    assert run("e3-rev-parse", repo, "dev").out == before  # nothing ran, nothing committed
+    run("e3", "start", repo, "dev", "--filter", "b")
+    out = run("e3", "start", repo, "dev", "-n").out.splitlines()
+    assert [line.split()[:2] for line in out[:4]] == [["a", "up-to-date"], ["b", "up-to-date"], ["c", "run"], ["d", "waits"]]
+    import json
+
+    plan = json.loads(run("e3", "start", repo, "dev", "--dry-run", "--json", "--filter", "b", "--force").out)
+    assert [(t["task"], t["action"]) for t in plan["tasks"]] == [("a", "up-to-date"), ("b", "run")]
+    assert plan["tasks"][1]["reason"] == "--force"
 
 
 def test_a_failed_task_skips_its_dependents_and_the_others_go_on(tmp_path):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from e3.api.values import (
         DataflowEvent,
         DataflowGraph,
+        DataflowPlan,
         DatasetEntry,
         DeployResult,
         ExecutionInfo,
@@ -297,6 +298,7 @@ class Repository(ABC):
         ws: str,
         *,
         task: str | None = None,
+        upstream: bool = True,
         concurrency: int | None = None,
         force: bool = False,
         timeout: float | None = None,
@@ -305,14 +307,22 @@ class Repository(ABC):
     ) -> DataflowRun:
         """Start running every task that is not up to date, in dataflow order, reusing cached results.
 
-        `task` runs only that task (its upstream is not run); `force` ignores the cache;
-        `timeout` fails a task that runs longer; `spawn` runs every task as its own process;
-        `executor` says where tasks run (`local`, or a Dask cluster `dask://HOST:PORT`; None: the
-        repository's `e3.executor`, else local), and `concurrency` how many at once (None: the
-        executor's default). ExecutorUnavailable: the cluster cannot run the tasks.
-        Errors known before anything runs are raised here: WorkspaceNotFound,
-        WorkspaceNotDeployed, WorkspaceLocked (a run holds it already), TaskNotFound.
+        `task` (a name, or a shell pattern such as `load-*`) runs the tasks it names and, with
+        `upstream`, every task they need first; without `upstream`, only them. `force` ignores
+        the cache (with `task`, for the tasks it names only); `timeout` fails a task that runs
+        longer; `spawn` runs every task as its own process; `executor` says where tasks run
+        (`local`, or a Dask cluster `dask://HOST:PORT`; None: the repository's `e3.executor`,
+        else local), and `concurrency` how many at once (None: the executor's default).
+        ExecutorUnavailable: the cluster cannot run the tasks. Errors known before anything runs
+        are raised here: WorkspaceNotFound, WorkspaceNotDeployed, WorkspaceLocked (a run holds
+        it already), TaskNotFound.
         """
+
+    @abstractmethod
+    def dataflow_plan(self, ws: str, *, task: str | None = None, upstream: bool = True, force: bool = False) -> "DataflowPlan":
+        """What `dataflow_start` with the same options would do now, task by task, without doing
+        anything or taking a lock: which results are reused, what runs, what waits on what, and
+        what cannot run and why. Raises WorkspaceNotFound, WorkspaceNotDeployed, TaskNotFound."""
 
     @abstractmethod
     def dataflow_cancel(self, ws: str) -> bool:

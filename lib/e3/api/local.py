@@ -311,6 +311,7 @@ class LocalRepository(Repository):
         ws: str,
         *,
         task: str | None = None,
+        upstream: bool = True,
         concurrency: int | None = None,
         force: bool = False,
         timeout: float | None = None,
@@ -320,9 +321,17 @@ class LocalRepository(Repository):
         from e3.exec.start import WorkspaceRun
 
         run = WorkspaceRun(
-            self.directory, ws, task=task, concurrency=concurrency, force=force, timeout=timeout, spawn=spawn, executor=executor
+            self.directory, ws, task=task, upstream=upstream, concurrency=concurrency, force=force, timeout=timeout,
+            spawn=spawn, executor=executor,
         )
         return LocalRun(self, ws, run)
+
+    def dataflow_plan(self, ws: str, *, task: str | None = None, upstream: bool = True, force: bool = False) -> "v.DataflowPlan":
+        from e3.api import values as v
+        from e3.exec.start import plan
+
+        steps = plan(self.directory, ws, task=task, upstream=upstream, force=force)
+        return v.DataflowPlan(ws, [v.PlannedTask(s.task, s.action, s.reason, s.task_id, list(s.waits_for)) for s in steps])
 
     def dataflow_cancel(self, ws: str) -> bool:
         import signal

@@ -443,17 +443,25 @@ class RemoteRepository(Repository):
 
     # ------------------------------------------------------------ dataflow
 
-    def dataflow_start(self, ws: str, *, task: str | None = None, concurrency: int | None = None, force: bool = False,
-                       timeout: float | None = None, spawn: bool = False, executor: str | None = None) -> DataflowRun:
+    def dataflow_start(self, ws: str, *, task: str | None = None, upstream: bool = True, concurrency: int | None = None,
+                       force: bool = False, timeout: float | None = None, spawn: bool = False,
+                       executor: str | None = None) -> DataflowRun:
         from e3.api import wire as W
 
         if executor is not None:
             raise errors.UsageError("a server's runs execute where the server says (e3-api-server --executor), not where a client asks")
 
         body = W.struct(concurrency=W.option(concurrency), force=force, filter=W.option(task))
+        params = {"timeout": timeout, "spawn": "1" if spawn else None, "upstream": None if upstream else "0"}
         self._rpc("POST", f"/workspaces/{_q(ws)}/dataflow", type(None), body=(body, W.DataflowRequestType),
-                  params={"timeout": timeout, "spawn": "1" if spawn else None}, expect=(202,))
+                  params=params, expect=(202,))
         return RemoteRun(self, ws)
+
+    def dataflow_plan(self, ws: str, *, task: str | None = None, upstream: bool = True, force: bool = False):  # noqa: ANN201
+        from e3.api import values as v
+
+        params = {"filter": task, "upstream": None if upstream else "0", "force": "1" if force else None}
+        return self._rpc("GET", f"/workspaces/{_q(ws)}/dataflow/plan", v.DataflowPlan, params=params)
 
     def dataflow_cancel(self, ws: str) -> bool:
         return self._rpc("POST", f"/workspaces/{_q(ws)}/dataflow/cancel", bool)

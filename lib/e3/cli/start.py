@@ -16,7 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_repository(p)
     p.add_argument("workspace", metavar="WS", help="workspace name").completer = _complete.workspaces
-    p.add_argument("--filter", metavar="TASK", help="run only this task (its upstream is not run)").completer = _complete.tasks
+    p.add_argument(
+        "--filter", metavar="TASK", help="run this task (a name, or a pattern such as 'load-*') and what it needs first"
+    ).completer = _complete.tasks
+    p.add_argument("--only", action="store_true", help="with --filter: run only the tasks it names, not what they need first")
+    p.add_argument("--dry-run", "-n", action="store_true", help="say what would run, what is cached and what waits, and why; run nothing")
     p.add_argument(
         "--concurrency", "-j", type=command.positive_int, metavar="N",
         help="tasks at once (default 4; on a Dask cluster, 8 per worker thread)",
@@ -37,7 +41,13 @@ def _start(args: argparse.Namespace) -> int:
     from e3.api.values import RunFinished, TaskStarted
     from e3.cli._progress import Progress
 
+    if args.only and args.filter is None:
+        from e3.errors import UsageError
+
+        raise UsageError("--only needs --filter TASK (the tasks to run alone)")
     repo = command.open_repository(args.repo)
+    if args.dry_run:
+        return _dry_run(repo, args)
     if args.json:
         from e3.cli import _json
     progress = None
@@ -46,6 +56,7 @@ def _start(args: argparse.Namespace) -> int:
         run = repo.dataflow_start(
             args.workspace,
             task=args.filter,
+            upstream=not args.only,
             concurrency=args.concurrency,
             force=args.force,
             timeout=args.timeout,
@@ -76,6 +87,25 @@ def _start(args: argparse.Namespace) -> int:
         for line in summary_lines(summary, args.repo, args.workspace):
             command.write_line(line)
     return 0 if summary.ok else EXIT_NO
+
+
+def _dry_run(repo, args: argparse.Namespace) -> int:  # noqa: ANN001 - an e3.api.Repository
+    plan = repo.dataflow_plan(args.workspace, task=args.filter, upstream=not args.only, force=args.force)
+    if args.json:
+        from e3.cli import _json
+
+        _json.dump(plan)
+        return 0
+    width = max((len(t.task) for t in plan.tasks), default=0)
+    for t in plan.tasks:
+        command.write_line(f"{t.task.ljust(width)}  {t.action.ljust(10)}  {t.reason}")
+    counts = ", ".join(
+        f"{plan.count(a)} {words}"
+        for a, words in (("run", "to run"), ("waits", "waiting"), ("cached", "cached"), ("up-to-date", "up to date"), ("stuck", "stuck"))
+        if plan.count(a)
+    )
+    command.write_line(f"{len(plan.tasks)} tasks: {counts or 'nothing to do'} (dry run: nothing was run)")
+    return 0
 
 
 def summary_lines(summary, repo: str | None, ws: str) -> list[str]:  # noqa: ANN001 - an e3.api.RunSummary

@@ -138,7 +138,7 @@ class Scheduler:
         executor: Executor,
         *,
         selected: set[str] | None = None,
-        force: bool = False,
+        force: bool | set[str] = False,
         observer: Observer | None = None,
         read_workspace: Callable[[str], tuple[str, dict[TreePath, str] | None]],
         commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
@@ -153,7 +153,8 @@ class Scheduler:
         self.commit = commit
         self.executor = executor
         self.selected = set(graph.nodes) if selected is None else selected
-        self.force = force
+        self.force = set(graph.nodes) if force is True else set(force or ())
+        """The tasks run once even if a cached result exists (--force: every task, or the ones --filter names)."""
         self.observer = observer or (lambda event, report: None)
         self.read_workspace = read_workspace
         self.commit_outputs = commit_outputs
@@ -199,7 +200,7 @@ class Scheduler:
             inputs.append(h)
         tid = make_task_id(node.task_hash, inputs)
         st = self.state[node.name]
-        if not (self.force and not st.forced):
+        if not (node.name in self.force and not st.forced):
             reused = records.reusable_output(self.repo, records.summary(self.repo, tid))
             if reused is not None:
                 self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
@@ -208,7 +209,7 @@ class Scheduler:
         job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output, command_ir=node.task.command_ir)
         st.running = job
         self.in_flight += 1
-        st.forced = self.force
+        st.forced = node.name in self.force
         self.observer("start", TaskReport(node.name, "running", task_id=tid))
         self.executor.submit(job)
 
@@ -426,10 +427,24 @@ def _message(names: list[str]) -> str:
     return f"dataflow: {len(names)} task output{'s' if len(names) != 1 else ''} ({shown})"
 
 
-def select(graph: "Graph", pattern: str | None) -> set[str] | None:
-    """`--filter NAME`: that one task, like the original engine (its upstream is not run)."""
+def matching(graph: "Graph", pattern: str) -> set[str]:
+    """`--filter TASK`: the tasks named by a name or a shell pattern (`load-*`); none is an error."""
+    from fnmatch import fnmatchcase
+
+    if pattern in graph.nodes:
+        return {pattern}
+    found = {name for name in graph.nodes if fnmatchcase(name, pattern)}
+    if not found:
+        known = ", ".join(sorted(graph.nodes)[:10]) or "none"
+        raise TaskNotFound(f"no task named {pattern!r} in this workspace (tasks: {known})", task=pattern)
+    return found
+
+
+def select(graph: "Graph", pattern: str | None, upstream: bool = True) -> set[str] | None:
+    """The tasks a run settles: every task (None), or those `pattern` names and, with `upstream`,
+    every task they need first (Snakemake's and the newer original engine's `--filter`; the
+    older original ran the named task alone, which `upstream=False` still does)."""
     if pattern is None:
         return None
-    if pattern not in graph.nodes:
-        raise TaskNotFound(f"no task named {pattern!r} in this workspace", task=pattern)
-    return {pattern}
+    named = matching(graph, pattern)
+    return graph.upstream_closure(named) if upstream else named

@@ -25,7 +25,7 @@ import threading
 from typing import TYPE_CHECKING, Iterator
 
 from e3.errors import WorkspaceLocked, WorkspaceNotDeployed
-from e3.exec.scheduler import Observer, Scheduler, Summary, select
+from e3.exec.scheduler import Observer, Scheduler, Summary, matching, select
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
@@ -41,6 +41,7 @@ class WorkspaceRun:
         ws: str,
         *,
         task: str | None = None,
+        upstream: bool = True,
         concurrency: int | None = None,
         force: bool = False,
         timeout: float | None = None,
@@ -73,7 +74,9 @@ class WorkspaceRun:
             # The package cannot change while the lock is held (deploy takes it too).
             self.package_hash = snap.package_hash
             self.graph = plan.graph_of(repo, snap.package_hash)
-            self.selected = select(self.graph, task)
+            self.selected = select(self.graph, task, upstream)
+            # --force with --filter runs again what the filter names, not the upstream it needs.
+            self.forced = force and (matching(self.graph, task) if task is not None else True)
             from e3.exec.executor_choice import open_executor
 
             # A cluster that cannot run the tasks is an error now, before anything runs.
@@ -132,7 +135,7 @@ class WorkspaceRun:
                 snap.commit,
                 executor,
                 selected=self.selected,
-                force=self.force,
+                force=self.forced,
                 observer=observer,
                 read_workspace=lambda known: _read(repo, ws, known),
                 commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
@@ -199,3 +202,18 @@ def _read(repo: "Repository", ws: str, known: str) -> tuple[str, dict | None]:
         return known, None
     snap = workspace.read_snapshot(repo, ws)
     return snap.commit, snap.datasets
+
+
+def plan(repo: "Repository", ws: str, *, task: str | None = None, upstream: bool = True, force: bool = False) -> list:
+    """What a run with these options would do now, without doing it (e3.exec.preview); locks nothing."""
+    from e3.exec.plan import graph_of
+    from e3.exec.preview import preview
+    from e3.repo import workspace
+
+    snap = workspace.read_snapshot(repo, ws)
+    if snap.package_hash is None:
+        raise WorkspaceNotDeployed(f"workspace {ws} has no package deployed (e3 workspace deploy REPO {ws} PKG@VERSION)", workspace=ws)
+    graph = graph_of(repo, snap.package_hash)
+    selected = select(graph, task, upstream)
+    forced = force and (matching(graph, task) if task is not None else set(graph.nodes))
+    return preview(repo, graph, snap.datasets, selected, forced or set())

@@ -850,8 +850,10 @@ def routes(config: Any) -> list[Route]:
         conc = int(body["concurrency"].value) if body["concurrency"].type == "some" else None  # the executor's default
         task = body["filter"].value if body["filter"].type == "some" else None
         timeout = request.query_params.get("timeout")
+        # `filter` runs what the task needs first, as the newer original engine's; ?upstream=0 only it.
+        upstream = request.query_params.get("upstream", "1").lower() not in ("0", "false", "no")
         # Where tasks run is the server's to say (e3-api-server --executor), else each repository's e3.executor.
-        handle = await thread(r.dataflow_start, w, task=task, concurrency=conc, force=bool(body["force"]),
+        handle = await thread(r.dataflow_start, w, task=task, upstream=upstream, concurrency=conc, force=bool(body["force"]),
                               timeout=float(timeout) if timeout else None, spawn=_flag(request, "spawn"),
                               executor=config.executor)
         srv.runs.start(repo(request), w, handle)
@@ -905,6 +907,13 @@ def routes(config: Any) -> list[Route]:
     @rpc(W.DataflowGraphType, v.DataflowGraph, _orig_graph)
     async def dataflow_graph(request: Request) -> Any:
         return await on(request, lambda r: r.dataflow_graph(ws(request)))
+
+    @rpc(None, v.DataflowPlan)
+    async def dataflow_plan(request: Request) -> Any:
+        q = request.query_params
+        upstream = q.get("upstream", "1").lower() not in ("0", "false", "no")
+        return await on(request, lambda r: r.dataflow_plan(ws(request), task=q.get("filter") or None,
+                                                    upstream=upstream, force=_flag(request, "force")))
 
     async def logs(request: Request) -> Response:
         task = request.path_params["task"]
@@ -1016,6 +1025,7 @@ def routes(config: Any) -> list[Route]:
         Route(W_ + "/dataflow/events", raw(dataflow_events), methods=["GET"]),
         Route(W_ + "/dataflow/cancel", dataflow_cancel, methods=["POST"]),
         Route(W_ + "/dataflow/graph", dataflow_graph, methods=["GET"]),
+        Route(W_ + "/dataflow/plan", dataflow_plan, methods=["GET"]),
         Route(W_ + "/dataflow/logs/{task}", raw(logs), methods=["GET"]),
         Route(W_ + "/dataflow/logs/{task}/follow", raw(logs_follow), methods=["GET"]),
         Route(R + "/objects", object_put, methods=["POST"]),

@@ -36,6 +36,8 @@ _HOME = {
     "STUCK": "dataflow",
     "TaskFinished": "dataflow",
     "TaskStarted": "dataflow",
+    "DataflowPlan": "dataflow",
+    "PlannedTask": "dataflow",
     "DatasetEntry": "datasets",
     "ValueInput": "datasets",
     "LogChunk": "logs",

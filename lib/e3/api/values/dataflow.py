@@ -58,3 +58,28 @@ class RunFinished:
 
 
 DataflowEvent = TaskStarted | TaskFinished | RunFinished
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """What a run would do with one task (`e3 start --dry-run`)."""
+
+    task: str
+    action: str
+    """up-to-date (its output is its result for its current inputs), cached (that result exists and
+    would be reused), run, waits (runs after the tasks in `waits_for`, unless their new outputs
+    find a cached result), stuck (an input has no value and nothing in the run gives it one)."""
+    reason: str
+    task_id: str | None = None
+    """Known when every input of the task has a value now."""
+    waits_for: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DataflowPlan:
+    workspace: str
+    tasks: list[PlannedTask]
+    """The tasks the run would settle, in dataflow order."""
+
+    def count(self, action: str) -> int:
+        return sum(1 for t in self.tasks if t.action == action)
