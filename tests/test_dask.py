@@ -101,6 +101,19 @@ def test_the_example_package_runs_on_the_cluster_with_the_local_pools_results(tm
     assert set(_states(again.out).values()) == {"cached"}
 
 
+def test_every_task_run_on_the_cluster_is_reported_started_before_it_ends(tmp_path, dask_url):
+    """The cluster does not say when a worker starts a task: it counts as started once handed over."""
+    import json
+
+    repo = _deploy(tmp_path, _layers(3, 2))
+    out = run("e3", "start", repo, "dev", "--executor", dask_url, "--json").out
+    events = [json.loads(line) for line in out.splitlines()]
+    started = {e["task"]: i for i, e in enumerate(events) if e["event"] == "task_started"}
+    ran = {e["task"]: i for i, e in enumerate(events) if e["event"] == "task_finished" and e["state"] == "ran"}
+    assert len(ran) == 6 and started.keys() == ran.keys()
+    assert all(started[t] < ran[t] for t in ran)
+
+
 def test_the_workers_cannot_read_the_repository(tmp_path, cluster):
     from distributed import Client
 

@@ -313,6 +313,26 @@ def test_on_a_terminal_progress_is_live_on_stderr_and_the_summary_on_stdout(tmp_
     assert "ran a" not in out.decode()  # per-task lines are for pipes only
 
 
+def test_a_task_is_reported_started_when_a_worker_starts_it_never_more_than_concurrency(tmp_path):
+    # The executor hands a worker its next task while it runs one, so that none idles: a task
+    # handed over is not running yet. "running 291 with a limit of 4" was counting those.
+    import json
+
+    x = sdk.input("x", IntegerType, 1)
+    repo = _deploy(tmp_path, sdk.package("wide", "1.0.0", *[_add(f"t{i}", x, i) for i in range(10)]))
+    events = [json.loads(line) for line in run("e3", "start", repo, "dev", "-j", "2", "--json").out.splitlines()]
+    running, most = set(), 0
+    for e in events:
+        if e["event"] == "task_started":
+            running.add(e["task"])
+            most = max(most, len(running))
+        elif e["event"] == "task_finished":
+            assert e["task"] in running, f"{e['task']} ended without starting"
+            running.discard(e["task"])
+    assert 1 <= most <= 2 and not running
+    assert sum(e["event"] == "task_finished" for e in events) == 10
+
+
 def test_json_prints_the_runs_events_as_lines_and_the_summary_last(tmp_path):
     import json
 

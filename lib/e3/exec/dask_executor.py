@@ -239,6 +239,7 @@ class DaskPool(Pumped):
 
         job = _Job(request, DrivenFuture(self), eid, task_id, command_ir, objects)
         job.future.set_running_or_notify_cancel()
+        job.future.began_at = time.monotonic()  # the cluster does not say when a worker starts it
         if request.log:
             try:
                 job.log = logs.open_log(self.repo, task_id, eid if request.log_start_end else None)

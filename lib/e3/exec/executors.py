@@ -125,6 +125,10 @@ class DrivenFuture(Future):
     def __init__(self, executor: "Executor"):
         super().__init__()
         self._executor = executor
+        self.began_at: float | None = None
+        """When the execution started (monotonic), once the executor knows: the local pool sets it
+        when a worker starts it, not when it is handed over (a request sent behind a busy worker
+        waits there); Dask's, which is not told, when it is handed to the cluster."""
 
     def result(self, timeout: float | None = None):
         self._executor.wait([self], timeout)

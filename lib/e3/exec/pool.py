@@ -382,6 +382,8 @@ class WorkerPool(Pumped):
     def _began(self, slot: _Slot) -> None:
         """The slot's execution starts now: its timeout counts from here."""
         slot.state, slot.pgid, slot.started = RUNNING, None, time.monotonic()
+        if isinstance(slot.future, DrivenFuture):
+            slot.future.began_at = slot.started
         timeout = slot.request.timeout
         slot.deadline = None if timeout is None else slot.started + timeout
 

@@ -82,6 +82,10 @@ class QueueExecutor:
         """Claimed entries whose outcome was already recorded (a worker died before completing them)."""
         self._served_at = -SERVED_CHECK
         self._served = False
+        self._announced: set[concurrent.futures.Future] = set()
+        """Running futures `began` has reported."""
+        self._began: list[Job] = []
+        """Jobs that started and that `began` has yet to report."""
         self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome, concurrent.futures.Future]] = []
         """Finished here and passed to the scheduler, record not yet known to be written (see `settle`)."""
         self._adoptable: dict[tuple[str, str], list[queue.Entry]] = {}
@@ -141,6 +145,17 @@ class QueueExecutor:
         self._dispatch()
         self._write_records()
 
+    def began(self) -> list[Job]:
+        """The jobs whose execution started since the last call: in a warm worker (not when handed
+        to one: a request sent behind a busy worker waits there), handed to a Dask cluster (which
+        does not say when a worker starts it), or taken by another worker."""
+        out, self._began = self._began, []
+        for fut, (job, *_) in self._running.items():
+            if fut not in self._announced and getattr(fut, "began_at", None) is not None:
+                self._announced.add(fut)
+                out.append(job)
+        return out
+
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
         self.settle()
         done: list[tuple[Job, Outcome]] = []
@@ -152,6 +167,10 @@ class QueueExecutor:
             wait_for = 0 if done else FOREIGN_POLL if self._foreign else timeout
             for fut in self._pool.wait(list(self._running), wait_for):
                 job, claim, started, recorded = self._running.pop(fut)
+                if fut in self._announced:
+                    self._announced.discard(fut)
+                elif getattr(fut, "began_at", None) is not None:
+                    self._began.append(job)  # it started and ended between two looks
                 outcome = self._outcome(fut)
                 self._unrecorded.append((job, claim, started, outcome, recorded))
                 self._claims[job.task_id] = claim
@@ -186,6 +205,8 @@ class QueueExecutor:
             claim.complete()
             cancelled.append(job)
         self._running.clear()
+        self._announced.clear()
+        self._began.clear()
         for job, claim, _ in self._known:
             claim.release()  # recorded already: whoever claims it next only completes it
             cancelled.append(job)
@@ -238,6 +259,7 @@ class QueueExecutor:
             claim = queue.claim_entry(self.repo, RUNNER, entry.execution_id)
             if claim is None:  # a worker started by hand took it: follow its record
                 self._foreign[entry.execution_id] = job
+                self._began.append(job)
             else:
                 self._start(job, claim)
                 room -= 1

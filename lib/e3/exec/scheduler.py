@@ -210,7 +210,8 @@ class Scheduler:
         st.running = job
         self.in_flight += 1
         st.forced = node.name in self.force
-        self.observer("start", TaskReport(node.name, "running", task_id=tid))
+        if not hasattr(self.executor, "began"):  # else reported when a worker starts it (_began)
+            self.observer("start", TaskReport(node.name, "running", task_id=tid))
         self.executor.submit(job)
 
     def _produce(self, node: "Node", output_hash: str, job: Job) -> None:
@@ -373,6 +374,7 @@ class Scheduler:
             if self.in_flight:
                 self.executor.settle()
                 self.prepare_commit()
+            self._announce(self._began())
             yield
             while True:
                 while self.running():
@@ -380,8 +382,16 @@ class Scheduler:
                         raise KeyboardInterrupt
                     if cancelled.is_set():
                         break
-                    for job, outcome in self.executor.wait(timeout=FLUSH_INTERVAL / 2):
+                    done = self.executor.wait(timeout=FLUSH_INTERVAL / 2)
+                    began = {id(job): job for job in self._began()}
+                    # A task that started and ended meanwhile is reported started just before it
+                    # ended; those still running, after every end: the events never show more
+                    # tasks running than there are places to run them.
+                    for job, outcome in done:
+                        if began.pop(id(job), None) is not None:
+                            self._announce([job])
                         self._finished(job, outcome)
+                    self._announce(list(began.values()))
                     self.executor.settle()  # the released tasks start before this process bookkeeps
                     if time.monotonic() - self.last_flush >= self.flush_interval:
                         self.flush()
@@ -400,6 +410,16 @@ class Scheduler:
         finally:
             restore()
             self.summary.seconds = time.monotonic() - t0
+
+    def _began(self) -> list[Job]:
+        """The jobs a worker started since the last look: running, not merely handed over (the
+        executor holds more than it runs at once, so that no worker idles)."""
+        began = getattr(self.executor, "began", None)
+        return began() if began is not None else []
+
+    def _announce(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.observer("start", TaskReport(job.name, "running", task_id=job.task_id))
 
     def _cancel(self) -> None:
         for job in self.executor.cancel():
