@@ -660,6 +660,20 @@ def test_log_follow_ends_with_the_execution(repo, runpkg_zip):
     assert b"counting to 2" in b"".join(c.data for c in chunks)
 
 
+def test_log_markers_give_each_executions_id_start_and_outcome(repo, runpkg_zip):
+    deployed(repo, runpkg_zip)
+    repo.dataflow_start("dev", task="noisy").wait()
+    repo.dataflow_start("dev", task="noisy", force=True).wait()
+    chunks = repo.log_read("dev", "noisy", all_executions=True, markers=True).chunks
+    marks = [(c.stream, c.status) for c in chunks if c.stream in ("start", "end")]
+    assert marks == [("start", None), ("end", "success"), ("start", None), ("end", "success")]
+    starts = [c for c in chunks if c.stream == "start"]
+    assert starts[0].execution_id != starts[1].execution_id and starts[0].time <= starts[1].time
+    assert all(c.stream in ("stdout", "stderr") for c in repo.log_read("dev", "noisy").chunks)
+    followed = [c.stream for c in repo.log_follow("dev", "noisy", markers=True)]
+    assert followed[0] == "start" and followed[-1] == "end"
+
+
 def test_log_of_a_task_that_never_ran_is_execution_not_found(repo, runpkg_zip):
     deployed(repo, runpkg_zip)
     with pytest.raises(errors.ExecutionNotFound):

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import LIB, assert_one_line_error, command_env, run
+from conftest import write as write_file
 
 sys.path.insert(0, str(LIB))
 
@@ -200,18 +201,101 @@ def test_logs_follow_waits_for_the_execution_to_start(dev):
         ("dev.greet", 128, "has not run"),
         ("dev.nosuch", 128, "task 'nosuch' not found"),
         ("nows.greet", 128, "workspace nows does not exist"),
-        ("dev", 2, "expected ws.task"),
+        ("dev.a.b", 2, "expected ws.task"),
     ],
 )
 def test_logs_refuses_with_one_line(dev, target, code, needle):
     assert_one_line_error(run("e3", "logs", dev, target, expect=code), needle)
 
 
-def test_logs_names_an_unassigned_input(dev):
+def test_logs_names_an_unassigned_input_and_follow_waits_for_it(dev):
     from e3.repo import datasets
 
     datasets.unset(open_repository(dev), "dev.inputs.name")
-    assert_one_line_error(run("e3", "logs", dev, "dev.greet", "-f", expect=128), "unassigned")
+    assert_one_line_error(run("e3", "logs", dev, "dev.greet", expect=128), "unassigned")
+    follower = subprocess.Popen(["e3", "logs", str(dev), "dev.greet", "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    try:
+        time.sleep(0.5)
+        assert follower.poll() is None  # waiting, not "no log … an input is unassigned"
+        datasets.set_value(open_repository(dev), "dev.inputs.name", b'"You"', "east")
+        write_log(open_repository(dev), ("stdout", b"hello you\n"), tid=current_task_id(dev, "dev", "greet"))
+        out, err = follower.communicate(timeout=20)
+        assert (follower.returncode, out, err) == (0, b"hello you\n", b"")
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+
+
+def test_follow_during_a_forced_run_follows_the_new_execution_not_the_old(tmp_path):
+    from e3 import sdk
+    from e3.east import East, IntegerType
+
+    count = tmp_path / "count"
+
+    def script(b, ins, out):
+        return East.str(
+            f"n=$(( $(cat '{count}' 2>/dev/null || echo 0) + 1 )); echo $n > '{count}'; echo run $n; sleep 1; cp ",
+            sdk.quote(ins.get(0)), " ", sdk.quote(out),
+        )
+
+    x = sdk.input("x", IntegerType, 1)
+    sdk.export(sdk.package("counted", "1.0.0", sdk.custom_task("t", [x], IntegerType, script)), tmp_path / "p.zip")
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", tmp_path / "p.zip")
+    run("e3", "start", repo, "dev")
+    assert run("e3", "logs", repo, "dev.t", "--follow").out == "run 1\n"  # no run going: the ended one, at once
+    start = subprocess.Popen(["e3", "start", str(repo), "dev", "--force"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    try:
+        deadline = time.monotonic() + 30
+        while "Running: e3 start" not in run("e3", "workspace", "status", repo, "dev").out:
+            assert time.monotonic() < deadline and start.poll() is None
+        assert run("e3", "logs", repo, "dev.t", "--follow").out == "run 2\n"
+        assert start.wait(timeout=30) == 0
+    finally:
+        if start.poll() is None:
+            start.kill()
+    out = run("e3", "logs", repo, "dev.t", "--all").out.splitlines()
+    assert [line for line in out if not line.startswith("==>")] == ["run 1", "run 2"]
+    assert len([line for line in out if line.startswith("==> execution ") and line.endswith(" <==") and ": success after " in line]) == 2
+
+
+def test_logs_all_puts_a_header_with_id_start_and_outcome_before_each_execution(dev):
+    r, tid = open_repository(dev), current_task_id(dev, "dev", "greet")
+    with logs.open_log(r, tid, "exec-one") as log:
+        log.write("stdout", b"first\n")
+        log.end("failed")
+    with logs.open_log(r, tid, "exec-two") as log:
+        log.write("stdout", b"second\n")
+    out = run("e3", "logs", dev, "dev.greet", "--all").out.splitlines()
+    assert out[0].startswith("==> execution exec-one, started ") and out[0].endswith(": failed after 0.00s <==")
+    assert out[1] == "first"
+    assert out[2].startswith("==> execution exec-two, started ") and out[2].endswith(": running <==")
+    assert out[3:] == ["second"]
+    assert run("e3", "logs", dev, "dev.greet").out == "second\n"  # without --all: the newest, no header
+
+
+def test_logs_of_a_workspace_lists_its_tasks_and_how_they_last_ran(tmp_path):
+    from runner_tasks import run_package
+
+    from e3 import sdk
+
+    sdk.export(run_package(), tmp_path / "p.zip")
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", tmp_path / "p.zip")
+    run("e3", "set", repo, "dev.inputs.name", write_file(tmp_path, "n.east", '"World"'))
+    run("e3", "start", repo, "dev", "--filter", "noisy")
+    run("e3", "start", repo, "dev", "--filter", "broken", expect=1)
+    lines = run("e3", "logs", repo, "dev").out.splitlines()
+    assert lines[0].split() == ["TASK", "LAST", "RUN", "TOOK", "OUTCOME"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert rows["noisy"].endswith("  success") and rows["broken"].endswith("  failed (exit code 1)")
+    assert rows["greet"].endswith("never run")
+    import json
+
+    listed = {t["task"]: t for t in json.loads(run("e3", "logs", repo, "dev", "--json").out)}
+    assert listed["noisy"]["last"]["status"] == "success" and listed["greet"]["last"] is None
 
 
 def test_logs_all_into_a_closed_pipe_prints_nothing_more(dev):

@@ -372,16 +372,24 @@ class Repository(ABC):
     # ------------------------------------------------------------ logs
 
     @abstractmethod
-    def log_read(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> "LogRead":
+    def log_read(
+        self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False, markers: bool = False
+    ) -> "LogRead":
         """What the task's execution wrote so far: of the execution for its current inputs, else of
         its newest recorded one. From `offset` (a LogChunk's or LogRead's), else from the newest
-        execution's start (or the first execution's, with `all_executions`).
-        Raises TaskNotFound, ExecutionNotFound (it has not run)."""
+        execution's start (or the first execution's, with `all_executions`). With `markers`, each
+        execution's start and end come as chunks too (LogChunk). Raises TaskNotFound,
+        ExecutionNotFound (it has not run)."""
 
     @abstractmethod
-    def log_follow(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> Iterator["LogChunk"]:
-        """Chunks as the execution writes them, until it ends; waits for it to start if it has not.
-        Raises TaskNotFound, ExecutionNotFound (an input is unassigned, so it cannot start)."""
+    def log_follow(
+        self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False, markers: bool = False
+    ) -> Iterator["LogChunk"]:
+        """Chunks of the task's execution as it writes them, until it ends. Without `offset`: the
+        execution running now; else, while a run holds the workspace, the task's next execution
+        (or, if the run ends without one, its newest); else its ended execution on its current
+        inputs; else (never run on them, or an input unassigned) waits for it to start. With
+        `offset`, reads on in that log from there. `markers`: as log_read. Raises TaskNotFound."""
 
     # ------------------------------------------------------------ objects
 

@@ -438,20 +438,30 @@ class LocalRepository(Repository):
 
     # ------------------------------------------------------------ logs
 
-    def log_read(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> "v.LogRead":
+    def log_read(
+        self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False, markers: bool = False
+    ) -> "v.LogRead":
         from e3.api import values as v
         from e3.storage import logs
 
         path = self._log(ws, task, follow=False)
         read = logs.read_from(path, offset, all_executions=all_executions)
-        chunks = [_chunk(rec, end) for rec, end in read.records if _is_output(rec)]
+        chunks = [_chunk(rec, end) for rec, end in read.records if _wanted(rec, markers)]
         return v.LogRead(chunks, read.offset, read.complete, path.name[: -len(logs.SUFFIX)])
 
-    def log_follow(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False) -> Iterator["v.LogChunk"]:
-        from e3.storage import logs
+    def log_follow(
+        self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False, markers: bool = False
+    ) -> Iterator["v.LogChunk"]:
+        from e3.repo.task_log import follow_task, task_logs
+        from e3.storage.logs import follow_from
 
-        path = self._log(ws, task, follow=True)
-        return (_chunk(rec, end) for rec, end in logs.follow_from(path, offset, all_executions=all_executions) if _is_output(rec))
+        if offset is None:
+            self._deployed(ws)  # an unknown workspace or task is an error now, not when iterated
+            task_logs(self.directory, ws, task)
+            records = follow_task(self.directory, ws, task, all_executions=all_executions)
+        else:  # reading on from where a reader stopped: that log
+            records = follow_from(self._log(ws, task, follow=True), offset, all_executions=all_executions)
+        return (_chunk(rec, end) for rec, end in records if _wanted(rec, markers))
 
     def _log(self, ws: str, task: str, follow: bool):  # noqa: ANN202 - a Path
         from e3.model.paths import format_name
@@ -629,14 +639,20 @@ def _task_hash(view: "WorkspaceView", task: str) -> str:
     return h
 
 
-def _is_output(rec: dict) -> bool:
-    return rec.get("stream") in ("stdout", "stderr") and isinstance(rec.get("bytes"), bytes)
+def _wanted(rec: dict, markers: bool) -> bool:
+    stream = rec.get("stream")
+    if stream in ("stdout", "stderr"):
+        return isinstance(rec.get("bytes"), bytes)
+    return markers and stream in ("start", "end")
 
 
 def _chunk(rec: dict, end: int) -> "v.LogChunk":
     from e3.api import values as v
 
-    return v.LogChunk(rec["stream"], rec["bytes"], end)
+    stream = rec["stream"]
+    if stream in ("start", "end"):
+        return v.LogChunk(stream, b"", end, rec.get("executionId"), rec.get("time"), rec.get("status"))
+    return v.LogChunk(stream, rec["bytes"], end)
 
 
 class _seekable:

@@ -493,16 +493,18 @@ class RemoteRepository(Repository):
 
     # ------------------------------------------------------------ logs
 
-    def log_read(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False):  # noqa: ANN201
+    def log_read(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False,  # noqa: ANN201
+                 markers: bool = False):
         from e3.api import values as v
 
         return self._rpc("GET", f"/workspaces/{_q(ws)}/dataflow/logs/{_q(task)}", v.LogRead,
-                         params={"offset": offset, "all": "1" if all_executions else None})
+                         params={"offset": offset, "all": "1" if all_executions else None, "markers": "1" if markers else None})
 
-    def log_follow(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False):  # noqa: ANN201
+    def log_follow(self, ws: str, task: str, *, offset: int | None = None, all_executions: bool = False,  # noqa: ANN201
+                   markers: bool = False):
         from e3.api import values as v
 
-        params = {"offset": offset, "all": "1" if all_executions else None}
+        params = {"offset": offset, "all": "1" if all_executions else None, "markers": "1" if markers else None}
         return self._frames(f"/workspaces/{_q(ws)}/dataflow/logs/{_q(task)}/follow", v.LogChunk,
                             {k: x for k, x in params.items() if x is not None})
 

@@ -932,7 +932,8 @@ def routes(config: Any) -> list[Route]:
         return await rpc(W.LogChunkType, v.LogRead, render)(lambda rq: _log_read(rq, task, offset, all_x))(request)
 
     async def _log_read(request: Request, task: str, offset: int | None, all_x: bool) -> Any:
-        return await on(request, lambda r: r.log_read(ws(request), task, offset=offset, all_executions=all_x))
+        markers = _flag(request, "markers")
+        return await on(request, lambda r: r.log_read(ws(request), task, offset=offset, all_executions=all_x, markers=markers))
 
     async def logs_follow(request: Request) -> Response:
         try:
@@ -940,7 +941,8 @@ def routes(config: Any) -> list[Route]:
             task = request.path_params["task"]
             offset = _opt_int(request, "offset")
             # Errors known before following (no such task, cannot start) are a status, not a frame.
-            it = await thread(r.log_follow, ws(request), task, offset=offset, all_executions=_flag(request, "all"))
+            it = await thread(r.log_follow, ws(request), task, offset=offset, all_executions=_flag(request, "all"),
+                              markers=_flag(request, "markers"))
         except E3Error as e:
             return json_error(e)
         return StreamingResponse(_frames(it, v.LogChunk), media_type=W.FRAMES)

@@ -6,13 +6,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class LogChunk:
-    """Output a task wrote: bytes of one stream, and where the next read starts."""
+    """Output a task wrote: bytes of one stream, and where the next read starts.
+
+    Asked for (`markers=True`), an execution's bounds come as chunks too, with no data:
+    stream 'start' (with `execution_id` and `time`) and 'end' (with `status` and `time`)."""
 
     stream: str
-    """'stdout' or 'stderr'."""
+    """'stdout' or 'stderr'; 'start' or 'end' for a marker."""
     data: bytes
     offset: int
     """Position in the task's log just after this chunk: give it back to read on from here."""
+    execution_id: str | None = None
+    time: float | None = None
+    """Seconds since the epoch, of a marker."""
+    status: str | None = None
+    """An 'end' marker's outcome: success, failed, error or cancelled."""
 
 
 @dataclass(frozen=True)
