@@ -138,9 +138,11 @@ def test_set_from_beast2_stores_the_canonical_encoding(deployed, e3, tmp_path):
 
 
 def test_set_from_stdin_needs_a_format(deployed, e3):
-    e3("set", deployed, "dev.inputs.a", "-", "--format", "east", input="9")
+    e3("set", deployed, "dev.inputs.a", "-", "--from", "east", input="9")
     assert e3("get", deployed, "dev.inputs.a").out == "9\n"
-    assert_one_line_error(e3("set", deployed, "dev.inputs.a", "-", input="9", expect=2), "--format")
+    e3("set", deployed, "dev.inputs.a", "-", "--format", "east", input="8")  # the option's older name still works
+    assert e3("get", deployed, "dev.inputs.a").out == "8\n"
+    assert_one_line_error(e3("set", deployed, "dev.inputs.a", "-", input="9", expect=2), "--from")
 
 
 def test_set_refuses_wrong_types_and_writes_nothing(deployed, e3, tmp_path):

@@ -221,3 +221,50 @@ def test_completion_finds_the_repository_from_here_and_completes_help_topics(dep
     assert _complete(tmp_path, "e3", "e3 start . ", cwd=deployed)[-1] == "dev"
     assert _complete(tmp_path, "e3", "e3 help works") == ["workspace"]
     assert "repository" in _complete(tmp_path, "e3", "e3 help rep")
+
+
+def all_parsers():
+    """Every command's parser and subcommand parser: (name, parser)."""
+    import argparse
+    import importlib
+
+    from conftest import LIB
+
+    for path in sorted((LIB / "e3" / "cli").glob("*.py")):
+        if path.stem.startswith("_"):
+            continue
+        module = importlib.import_module(f"e3.cli.{path.stem}")
+        build = getattr(module, "build_parser", None)
+        if build is None:
+            continue
+        todo = [(path.stem, build())]
+        while todo:
+            name, p = todo.pop()
+            yield name, p
+            for a in p._actions:
+                if isinstance(a, argparse._SubParsersAction):
+                    todo += [(f"{name} {sub}", sp) for sub, sp in a.choices.items()]
+
+
+def test_options_that_mean_the_same_thing_have_the_same_name():
+    import sys
+
+    from conftest import LIB
+
+    sys.path.insert(0, str(LIB))
+    formats = {"east", "json", "beast2", "csv"}
+    for name, p in all_parsers():
+        for a in p._actions:
+            strings = set(a.option_strings)
+            if not strings:
+                continue
+            if a.dest == "type":
+                assert "--type" in strings, f"{name}: a type is given with --type ({strings})"
+            if a.choices and set(a.choices) <= formats and a.help != "==SUPPRESS==":
+                # a value read: --from; a value printed: -f/--format (e3 convert: --to, beside --from)
+                assert strings & {"--from", "--format", "--to"}, f"{name}: {strings}"
+                assert not ("--format" in strings and "read" in (a.help or "")), name
+            if a.dest in ("timeout", "concurrency", "interval"):
+                assert a.type.__name__ in ("positive_float", "positive_int"), f"{name} {a.dest}: {a.type}"
+            if a.dest == "repo_option":
+                assert strings == {"--repo"}

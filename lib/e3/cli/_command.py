@@ -304,7 +304,7 @@ def value_format(path: str, explicit: str | None) -> str:
     fmt = format_of_path(path)
     if fmt is None:
         names = ", ".join("." + f for f in FORMATS)
-        raise UsageError(f"cannot tell the format of {path!r} from its name (expected {names}, or give --format)")
+        raise UsageError(f"cannot tell the format of {path!r} from its name (expected {names}, or give --from)")
     return fmt
 
 

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("-p", dest="mode", action="store_const", const="pretty", help="print the value as .east text")
     mode.add_argument("--batch", nargs="?", const=DEFAULT_FORMAT, metavar="FORMAT", help="for each hash on stdin print FORMAT and the content")
     mode.add_argument("--batch-check", nargs="?", const=DEFAULT_FORMAT, metavar="FORMAT", help="for each hash on stdin print FORMAT only")
-    p.add_argument("-f", dest="fmt", choices=("east", "json", "beast2"), help="print the value in this format (with --batch: the content's format)")
+    p.add_argument("-f", "--format", dest="fmt", choices=("east", "json", "beast2"), help="print the value in this format (with --batch: the content's format)")
     p.add_argument("--buffer", action="store_true", help="with --batch/--batch-check: do not flush after each answer")
     command.add_repository(p)
     p.add_argument("hash", nargs="?", metavar="HASH")

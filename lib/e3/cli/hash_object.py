@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         ".east or JSON input is encoded canonically as a value of TYPE. With -w, store it.",
     )
     p.add_argument("-w", dest="write", action="store_true", help="store the value in the repository")
-    p.add_argument("-t", dest="type", metavar="TYPE", help="East type of .east/JSON input; Beast2 input must have exactly this type")
+    p.add_argument("-t", "--type", dest="type", metavar="TYPE", help="East type of .east/JSON input; Beast2 input must have exactly this type")
     p.add_argument("--from", dest="fmt", choices=("east", "json", "beast2"), help="input format (default: by extension, else sniffed)")
     p.add_argument("--literally", action="store_true", help="check only the Beast2 header, not that the whole value decodes")
     src = p.add_mutually_exclusive_group()

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="the output file; its extension (.beast2, .east, .json) picks the format")
     p.add_argument("--force", action="store_true", help="run even if this task already succeeded on these exact inputs")
     p.add_argument("--spawn", action="store_true", help="spawn the task's command as given, even an East task (as the original engine does)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="stop a spawned task after SECONDS (an error)")
+    p.add_argument("--timeout", type=command.positive_float, metavar="SECONDS", help="stop a spawned task after SECONDS (an error)")
     return p
 
 

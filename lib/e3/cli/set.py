@@ -16,9 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_repository(p)
     p.add_argument("path", metavar="PATH", help="WS.path.to.dataset, e.g. dev.inputs.name").completer = _complete.dataset_paths
-    p.add_argument("file", metavar="FILE", help="the value; '-' reads stdin (then --format is needed)")
+    p.add_argument("file", metavar="FILE", help="the value; '-' reads stdin (then --from is needed)")
     p.add_argument("--type", metavar="SPEC", help="the value's type; must be the dataset's type (optional: the dataset knows it)")
-    p.add_argument("--format", choices=("east", "json", "beast2", "csv"), help="the file's format (default: from its extension)")
+    formats = ("east", "json", "beast2", "csv")
+    p.add_argument("--from", dest="format", choices=formats, help="the file's format (default: from its extension)")
+    p.add_argument("--format", dest="format", choices=formats, help=argparse.SUPPRESS)  # its name before --from agreed with convert and hash-object
     return p
 
 

@@ -20,8 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SOURCE", help="Python file defining the package (e3.sdk.package)")
     p.add_argument("--start", action="store_true", help="run the dataflow after each deploy")
     p.add_argument("--abort-on-change", action="store_true", help="stop a running dataflow when the source changes")
-    p.add_argument("--concurrency", "-j", type=int, default=4, metavar="N", help="tasks at once for --start (default 4)")
-    p.add_argument("--interval", type=float, default=0.2, metavar="SECONDS", help="how often to look for changes (default 0.2)")
+    p.add_argument("--concurrency", "-j", type=command.positive_int, default=4, metavar="N", help="tasks at once for --start (default 4)")
+    p.add_argument("--interval", type=command.positive_float, default=0.2, metavar="SECONDS", help="how often to look for changes (default 0.2)")
     p.add_argument("--once", action="store_true", help="deploy (and run) once, then exit: for scripts")
     return p
 
