@@ -13,6 +13,7 @@ import os
 import sys
 from typing import BinaryIO, Callable, Iterable, Iterator, NoReturn, Sequence
 
+from e3.cli._repository import names_repository, open_repository  # noqa: F401 - commands call command.open_repository
 from e3.errors import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK, E3Error
 
 Handler = Callable[[argparse.Namespace], "int | None"]
@@ -69,15 +70,6 @@ def add_repository(p: argparse.ArgumentParser, help: str = REPO_HELP) -> argpars
     return p
 
 
-def names_repository(target: str) -> bool:
-    """Does this word name a repository (rather than what the command takes after one)?"""
-    if target == "." or "://" in target:
-        return True
-    from e3 import api
-
-    return api.names_repository(target)
-
-
 def settle_repository(args: argparse.Namespace) -> argparse.Namespace:
     """One `args.repo` from REPO and --repo; REPO moved along when it was another argument."""
     p = getattr(args, "_repository_parser", None)
@@ -117,13 +109,6 @@ def _move_along(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if carry is None:
             break
     args.repo = None
-
-
-def open_repository(target: str | None):  # noqa: ANN201 - an e3.api.Repository
-    """The repository a command named (see add_repository), opened through the interface."""
-    from e3 import api
-
-    return api.discover(target)
 
 
 def guarded(prog: str, body: Callable[[], "int | None"]) -> int:
@@ -294,7 +279,7 @@ def _sync_directory(directory: str) -> None:
 
 def value_format(path: str, explicit: str | None) -> str:
     """The value format of a file argument: `explicit`, else its extension."""
-    from e3.east import FORMATS, format_of_path
+    from e3.formats import FORMATS, format_of_path
     from e3.errors import UsageError
 
     if explicit:

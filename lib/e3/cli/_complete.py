@@ -14,7 +14,7 @@ Completer = Callable[..., Iterable[str]]
 
 
 def _repository(parsed_args: Any):  # noqa: ANN202 - an e3.api.Repository or None
-    from e3.cli._command import open_repository
+    from e3.cli._repository import open_repository
 
     try:
         named = getattr(parsed_args, "repo_option", None) or getattr(parsed_args, "repo", None)
@@ -157,6 +157,6 @@ def _a_repository_is_typed() -> bool:
         words = line.split()
     if words and not line.endswith((" ", "\t")):
         words = words[:-1]  # the word being completed is not typed yet
-    from e3.cli._command import names_repository
+    from e3.cli._repository import names_repository
 
     return any(not w.startswith("-") and names_repository(w) for w in words[1:])
