@@ -27,6 +27,7 @@ PORCELAIN_MAY_IMPORT = (
     "e3.cli._graph",  # e3 workspace graph: text, DOT, Mermaid
     "e3.cli._progress",  # e3 start's display
     "e3.cli._complete",  # completion of what exists, through the interface
+    "e3.formats",  # a value's file formats (.east, .json, .beast2, .csv)
     "e3.east",  # printing and parsing values
     "e3.beast2_stream",  # ... a piece at a time
     "e3.beast2_type",

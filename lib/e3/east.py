@@ -128,8 +128,6 @@ class _Canonical:
 
 
 CANONICAL_VERSION = 5
-FORMATS = ("east", "json", "beast2", "csv")
-"""Value formats, by their file extensions; csv holds a table (an Array of Structs: e3.east_csv)."""
 
 
 # ---------------------------------------------------------------- types
@@ -430,53 +428,6 @@ def coerce(data: Any, t: Any) -> Any:
 
 
 # ---------------------------------------------------------------- conversion
-
-
-def format_of_path(path: str) -> str | None:
-    """The value format a file name's extension names (one of FORMATS), else None."""
-    for fmt in FORMATS:
-        if path.endswith("." + fmt):
-            return fmt
-    return None
-
-
-def load(data: bytes, fmt: str, t: Any | None = None) -> tuple[Any, Any]:
-    """Read `data` in format `fmt` to `(type, value)`; text formats need `t`."""
-    if fmt == "beast2":
-        return decode(data, t)
-    if t is None:
-        raise UsageError(f"reading .{fmt} needs a type (--type)")
-    if fmt == "east":
-        return t, from_east(_text(data), t)
-    if fmt == "json":
-        return t, from_json(data, t)
-    if fmt == "csv":
-        from e3 import east_csv
-
-        return t, east_csv.from_csv(_text(data), t)
-    raise UsageError(f"unknown format {fmt!r} (expected {', '.join(FORMATS)})")
-
-
-def dump(value: Any, t: Any, fmt: str) -> bytes:
-    """Write `value` in format `fmt`; text formats end with a newline."""
-    if fmt == "beast2":
-        return encode(value, t)
-    if fmt == "east":
-        return (to_east(value, t) + "\n").encode()
-    if fmt == "json":
-        return to_json(value, t) + b"\n"
-    if fmt == "csv":
-        from e3 import east_csv
-
-        return east_csv.to_csv(value, t)
-    raise UsageError(f"unknown format {fmt!r} (expected {', '.join(FORMATS)})")
-
-
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise FormatError(f"text is not utf-8 at byte {e.start}") from None
 
 
 class _quiet_stderr:

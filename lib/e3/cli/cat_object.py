@@ -104,7 +104,7 @@ def _read(repo, obj: str) -> bytes:  # noqa: ANN001 - an e3.api.Repository
 
 
 def _content(repo, obj: str, fmt: str) -> bytes:  # noqa: ANN001 - an e3.api.Repository
-    from e3 import east
+    from e3 import east, formats
     from e3.errors import CorruptObject, FormatError
 
     data = _read(repo, obj)
@@ -112,7 +112,7 @@ def _content(repo, obj: str, fmt: str) -> bytes:  # noqa: ANN001 - an e3.api.Rep
         t, value = east.decode(data)
     except FormatError as e:
         raise CorruptObject(f"object {obj} is corrupt: {e}") from None
-    return east.dump(value, t, fmt)
+    return formats.dump(value, t, fmt)
 
 
 def _write_content(repo, obj: str, fmt: str) -> None:  # noqa: ANN001 - an e3.api.Repository

@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from e3.cli import _command as command
+from e3.formats import FORMATS, dump, format_of_path, load
 
 PROG = "e3 convert"
-FORMATS = ("east", "json", "beast2", "csv")  # e3.east.FORMATS, spelled out so --help does not load the runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +32,13 @@ def _run(args: argparse.Namespace) -> None:
         data = command.read_input(args.input)
     except OSError as e:
         raise FormatError(f"cannot read {name}: {(e.strerror or str(e)).lower()}") from None
-    src = args.src or (None if reading_stdin else east.format_of_path(args.input))
+    src = args.src or (None if reading_stdin else format_of_path(args.input))
     if src is None:
         src = "beast2" if data.startswith(MAGIC) or t is None else "east"
-    dst = args.dst or (args.output and east.format_of_path(args.output)) or "east"
+    dst = args.dst or (args.output and format_of_path(args.output)) or "east"
     try:
-        found, value = east.load(data, src, t)
-        out = east.dump(value, found, dst)
+        found, value = load(data, src, t)
+        out = dump(value, found, dst)
     except (FormatError, TypeMismatch) as e:
         raise type(e)(f"{name}: {e}") from None
     if args.output:

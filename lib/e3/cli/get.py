@@ -32,11 +32,11 @@ def _handle(args: argparse.Namespace) -> None:
             shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)  # the stored bytes, exactly
         return
     if args.format == "csv":
-        from e3 import east
+        from e3 import east, formats
 
         with repo.dataset_get(ws, path) as f:
             t, value = east.decode(f.read())
-        sys.stdout.write(east.dump(value, t, "csv").decode())
+        sys.stdout.write(formats.dump(value, t, "csv").decode())
         return
     # A piece at a time (a value can be larger than memory), in the value's own header type: a
     # `null` dataset ref of a type without null holds Null. JSON is indented, like the original

@@ -28,17 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int | None:
-    from e3 import east
+    from e3 import east, formats
     from e3.api import names
     from e3.api.values import ValueInput
     from e3.errors import EXIT_NO, UsageError
 
     repo = command.open_repository(args.repo)
-    out_fmt = east.format_of_path(args.output)
+    out_fmt = formats.format_of_path(args.output)
     if out_fmt is None:
         raise UsageError(f"cannot tell the format of {args.output!r} from its name (expected .beast2, .east or .json)")
     package, version, task = names.task_spec(args.task)
-    inputs = [ValueInput(_InputFile(file), east.format_of_path(file), file) for file in args.inputs]
+    inputs = [ValueInput(_InputFile(file), formats.format_of_path(file), file) for file in args.inputs]
     result = repo.task_run(
         package, version, task, inputs, force=args.force, spawn=args.spawn, timeout=args.timeout, echo=sys.stderr.buffer
     )
@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int | None:
             data = f.read()
         if out_fmt != "beast2":
             t, value = east.decode(data)
-            data = east.dump(value, t, out_fmt)
+            data = formats.dump(value, t, out_fmt)
         with command.output_file(args.output) as out:
             out.write(data)
         return None

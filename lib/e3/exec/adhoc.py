@@ -57,7 +57,7 @@ def run_adhoc(
     """Run one task of an imported package on input values: (stream, format, name) each, in the
     task's input order (an East task's own function may be left out: the package has it).
     A format of None is refused, naming the input. The output stays in the store."""
-    from e3 import east
+    from e3 import east, formats
     from e3.repo.package import read_package
     from e3.storage import identity, records
     from e3.exec import invocation
@@ -97,7 +97,7 @@ def run_adhoc(
             raise UsageError(f"cannot tell the format of {name!r} from its name (expected .beast2, .east or .json)")
         data = stream.read()
         try:
-            _, value = east.load(data, fmt, spec_.type)
+            _, value = formats.load(data, fmt, spec_.type)
         except Exception as e:  # FormatError / TypeMismatch: name the file
             raise type(e)(f"input {name} ({format_tree_path(path)}): {e}") from None
         input_hashes.append(repo.objects.write(east.encode(value, spec_.type)))

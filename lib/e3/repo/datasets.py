@@ -121,7 +121,7 @@ def set_value(
     *,
     force: bool = False,
 ) -> tuple[str, workspace.WorkspaceView]:
-    """Set `WS.a.b` from bytes or a binary stream in format `fmt` (one of e3.east.FORMATS); return
+    """Set `WS.a.b` from bytes or a binary stream in format `fmt` (one of e3.formats.FORMATS); return
     (value hash, new view).
 
     The value must have exactly the dataset's type: a Beast2 header must name
@@ -144,7 +144,7 @@ def set_value_at(
     force: bool = False,
 ) -> tuple[str, workspace.WorkspaceView]:
     """`set_value` for the dataset at `path` in `ws`."""
-    from e3 import east
+    from e3 import east, formats
 
     view = workspace.require_deployed(workspace.read(repo, ws))
     ds = workspace.dataset_spec(view, path)
@@ -157,7 +157,7 @@ def set_value_at(
         if fmt == "beast2":
             h = store_beast2(repo, io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data, ds.type)
         else:
-            _, value = east.load(data if isinstance(data, (bytes, bytearray)) else data.read(), fmt, ds.type)
+            _, value = formats.load(data if isinstance(data, (bytes, bytearray)) else data.read(), fmt, ds.type)
             h = repo.objects.write(east.encode(value, ds.type))
     except (TypeMismatch, FormatError) as e:
         raise type(e)(f"cannot set {where}: {e}") from None

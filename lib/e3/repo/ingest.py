@@ -148,11 +148,11 @@ class Ingest:
         beast2_stream.check_file(f, self.type)
 
     def _text(self, data: bytes, fmt: str, name: str) -> str:
-        from e3 import east
+        from e3 import east, formats
 
         if self.type is None:
             raise UsageError(f"{name}: hashing .{fmt} input needs a type (-t TYPE)")
-        t, value = east.load(data, fmt, self.type)
+        t, value = formats.load(data, fmt, self.type)
         encoded = east.encode(value, t)
         if self.store is not None:
             return self.store.write(encoded)
