@@ -61,6 +61,28 @@ def test_pool_runs_east_tasks_in_its_workers(r, pool):
     assert [result(r, f.result()) for f in futures] == list(range(1, 11))
 
 
+def test_workers_start_as_requests_need_them(r):
+    """One task loads East once, not once per slot; a chain keeps to the worker it has, even one
+    still writing the record of the task before; independent requests each get a worker of their own."""
+    from concurrent.futures import Future
+
+    from e3.storage import records
+
+    with WorkerPool(4, env=worker_env()) as p:
+        assert p.workers == 0
+        assert result(r, p.run(TaskRequest(str(r.root), *inc_task(r, 90)))) == 91
+        assert p.workers == 1
+        x = 100
+        for _ in range(5):  # each waits on the one before, which records after answering
+            recorded = Future()
+            x = result(r, p.run(TaskRequest(str(r.root), *inc_task(r, x), record_started=records.now(), recorded=recorded)))
+        assert x == 105 and recorded.result(timeout=60) is not None
+        assert p.workers == 1
+        futures = [p.submit(TaskRequest(str(r.root), *inc_task(r, 200 + i))) for i in range(3)]
+        assert [result(r, f.result(timeout=60)) for f in futures] == [201, 202, 203]
+        assert p.workers == 3
+
+
 def test_pool_writes_the_task_log_from_start_to_end(r, pool):
     th, ins = inc_task(r, 5)
     out = pool.run(TaskRequest(str(r.root), th, ins, execution_id="exec-1"))

@@ -13,6 +13,12 @@ future's `result()` and `run` pump until their answer is in. A thread per
 worker would cost the owner a thread hand-off and a wake-up per task, and the
 owner (e3 start) is what bounds a run of many small tasks.
 
+Workers start when requests need them, not with the pool: a request goes to
+a free worker, else behind one that is only writing its last record (free
+within milliseconds), else to a new worker while fewer than `size` run, else
+behind a running one. A run of one large task thus loads East once, not `size`
+times on cores the task needs, and a chain of tasks keeps to one worker.
+
 `submit(TaskRequest)` returns a Future[Outcome]. A worker runs one execution
 at a time: East tasks in-process, shell tasks spawned by the worker in their
 own process group (the worker reports the group, so the pool can kill it), so
@@ -190,8 +196,6 @@ class WorkerPool(Pumped):
         self._closing = False
         self._rid = 0
         self._slots = [_Slot(i) for i in range(size)]
-        for slot in self._slots:
-            self._spawn(slot)  # they load East while the caller prepares its first tasks
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -307,10 +311,17 @@ class WorkerPool(Pumped):
         return None
 
     def _dispatch(self) -> None:
-        """Give pending requests to free slots: a ready worker first, then one still starting."""
+        """Give pending requests out: to a ready worker, then one still starting, then behind one
+        that is only recording, then to a new worker, then behind a running one."""
         while self._pending:
             slot = self._free_slot()
-            behind = None if slot is not None else self._slot_to_queue_on()
+            behind = None
+            if slot is None:
+                behind = self._slot_to_queue_on((RECORDING,))
+            if slot is None and behind is None:
+                slot = self._empty_slot()
+            if slot is None and behind is None:
+                behind = self._slot_to_queue_on((RUNNING,))
             if slot is None and behind is None:
                 return
             request, future = self._pending.popleft()
@@ -332,11 +343,25 @@ class WorkerPool(Pumped):
                 self._send(slot)
 
     def _free_slot(self) -> _Slot | None:
-        for wanted in (IDLE, STARTING, EMPTY):
+        """A started worker with nothing to do: ready, else still loading East."""
+        for wanted in (IDLE, STARTING):
             for slot in self._slots:
                 if slot.state == wanted and slot.request is None and slot.skipping is None:
                     return slot
         return None
+
+    def _empty_slot(self) -> _Slot | None:
+        """A place for one more worker (it starts with the request given to it)."""
+        for slot in self._slots:
+            if slot.state == EMPTY and slot.request is None:
+                return slot
+        return None
+
+    @property
+    def workers(self) -> int:
+        """Worker processes this pool has now (started, loading East, or busy)."""
+        with self._lock:
+            return sum(1 for slot in self._slots if slot.worker is not None)
 
     def _retract(self, now: float) -> None:
         """A worker is free and nothing waits here: take back a request stuck behind a long run."""
@@ -356,9 +381,9 @@ class WorkerPool(Pumped):
         """Is a started worker waiting for work that nothing here waits for?"""
         return not self._pending and any(s.state == IDLE and s.request is None and s.skipping is None for s in self._slots)
 
-    def _slot_to_queue_on(self) -> _Slot | None:
-        """A busy worker with nothing sent behind its request; one that is only recording first."""
-        for wanted in (RECORDING, RUNNING):
+    def _slot_to_queue_on(self, states: tuple[str, ...]) -> _Slot | None:
+        """A busy worker in one of `states` with nothing sent behind its request."""
+        for wanted in states:
             for slot in self._slots:
                 if slot.state == wanted and slot.queued is None and slot.skipping is None:
                     return slot
