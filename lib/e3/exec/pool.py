@@ -14,10 +14,12 @@ worker would cost the owner a thread hand-off and a wake-up per task, and the
 owner (e3 start) is what bounds a run of many small tasks.
 
 Workers start when requests need them, not with the pool: a request goes to
-a free worker, else behind one that is only writing its last record (free
-within milliseconds), else to a new worker while fewer than `size` run, else
-behind a running one. A run of one large task thus loads East once, not `size`
-times on cores the task needs, and a chain of tasks keeps to one worker.
+an idle worker, else behind one that is only writing its last record (free
+within milliseconds; a second worker then starts loading East, so that the
+next request of a chain runs while this one records), else to a worker still
+starting, else to a new worker while fewer than `size` run, else behind a
+running one. A run of one large task loads East once, not `size` times on the
+cores the task needs.
 
 `submit(TaskRequest)` returns a Future[Outcome]. A worker runs one execution
 at a time: East tasks in-process, shell tasks spawned by the worker in their
@@ -311,15 +313,15 @@ class WorkerPool(Pumped):
         return None
 
     def _dispatch(self) -> None:
-        """Give pending requests out: to a ready worker, then one still starting, then behind one
-        that is only recording, then to a new worker, then behind a running one."""
+        """Give pending requests out: to an idle worker, then behind one that is only recording,
+        then to one still starting, then to a new worker, then behind a running one."""
         while self._pending:
-            slot = self._free_slot()
-            behind = None
-            if slot is None:
-                behind = self._slot_to_queue_on((RECORDING,))
+            slot = self._free_slot((IDLE,))
+            behind = None if slot is not None else self._slot_to_queue_on((RECORDING,))
+            if behind is not None:
+                self._warm_up()
             if slot is None and behind is None:
-                slot = self._empty_slot()
+                slot = self._free_slot((STARTING,)) or self._empty_slot()
             if slot is None and behind is None:
                 behind = self._slot_to_queue_on((RUNNING,))
             if slot is None and behind is None:
@@ -342,13 +344,21 @@ class WorkerPool(Pumped):
             if slot.state == IDLE:
                 self._send(slot)
 
-    def _free_slot(self) -> _Slot | None:
-        """A started worker with nothing to do: ready, else still loading East."""
-        for wanted in (IDLE, STARTING):
+    def _free_slot(self, states: tuple[str, ...]) -> _Slot | None:
+        """A started worker in one of `states` with nothing to do."""
+        for wanted in states:
             for slot in self._slots:
                 if slot.state == wanted and slot.request is None and slot.skipping is None:
                     return slot
         return None
+
+    def _warm_up(self) -> None:
+        """Start one more worker, without a request, unless one is starting already or the pool is full."""
+        if any(slot.state == STARTING for slot in self._slots):
+            return
+        slot = self._empty_slot()
+        if slot is not None:
+            self._spawn(slot)
 
     def _empty_slot(self) -> _Slot | None:
         """A place for one more worker (it starts with the request given to it)."""
