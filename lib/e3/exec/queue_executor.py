@@ -1,8 +1,9 @@
-"""The executor `e3 start` embeds: the durable queue, served by warm workers here or on a cluster.
+"""The job runner `e3 start` embeds (e3.exec.scheduler.JobRunner): the durable queue, served by warm workers here or on a cluster.
 
 Each job the scheduler submits becomes a queue entry (queue/local/). What this
 process has room to run is written already claimed and handed to the run's
-executor (e3.exec.executors: the local pool of warm workers, or a Dask cluster). While workers started by hand (`e3-run-task`) serve the queue, a
+executor (e3.exec.executors: the local pool of warm workers, or a Dask
+cluster). While workers started by hand (`e3-run-task`) serve the queue, a
 window of the rest waits on the queue (written in batches), where such a
 worker may claim an entry first; then this process follows that execution
 through its record instead.
@@ -93,7 +94,7 @@ class QueueExecutor:
         self._adopted: set[str] = set()
         """Execution ids of those entries taken by a job of this run."""
 
-    # ------------------------------------------------------------ Executor
+    # ------------------------------------------------------------ JobRunner (e3.exec.scheduler)
 
     def adopt(self, entries: Iterable[queue.Entry]) -> None:
         """Take over entries of this workspace left pending by earlier runs (a killed run's

@@ -70,8 +70,11 @@ class Job:
     """The task's command (IR hash), from the plan: the worker need not decode the task object."""
 
 
-class Executor(Protocol):
-    """Runs jobs somewhere (warm workers, spawned processes, other machines' workers)."""
+class JobRunner(Protocol):
+    """What the scheduler hands its jobs to: it claims each on the durable queue, has it run (by an
+    executor of e3.exec.executors), and keeps the claim until `release`. e3 start's is
+    e3.exec.queue_executor.QueueExecutor. It may also have `began() -> list[Job]`: the jobs a
+    worker started since the last call (see `Scheduler._began`)."""
 
     def submit(self, job: Job) -> None: ...
 
@@ -135,7 +138,7 @@ class Scheduler:
         graph: "Graph",
         datasets: dict[TreePath, str],
         commit: str,
-        executor: Executor,
+        runner: JobRunner,
         *,
         selected: set[str] | None = None,
         force: bool | set[str] = False,
@@ -151,7 +154,7 @@ class Scheduler:
         self.data = dict(datasets)
         """The dataset tree as this run sees it: last commit plus outputs not yet committed."""
         self.commit = commit
-        self.executor = executor
+        self.runner = runner
         self.selected = set(graph.nodes) if selected is None else selected
         self.force = set(graph.nodes) if force is True else set(force or ())
         """The tasks run once even if a cached result exists (--force: every task, or the ones --filter names)."""
@@ -210,9 +213,9 @@ class Scheduler:
         st.running = job
         self.in_flight += 1
         st.forced = node.name in self.force
-        if not hasattr(self.executor, "began"):  # else reported when a worker starts it (_began)
+        if not hasattr(self.runner, "began"):  # else reported when a worker starts it (_began)
             self.observer("start", TaskReport(node.name, "running", task_id=tid))
-        self.executor.submit(job)
+        self.runner.submit(job)
 
     def _produce(self, node: "Node", output_hash: str, job: Job) -> None:
         if self.data.get(node.task.output) != output_hash:
@@ -263,7 +266,7 @@ class Scheduler:
         seconds = time.monotonic() - job.started
         current = tuple(self.data.get(p) for p in node.task.inputs)
         if outcome.status != "success" or current != job.input_hashes:
-            self.executor.release([job])  # its record says all there is to say
+            self.runner.release([job])  # its record says all there is to say
         if current != job.input_hashes:
             # An input changed while it ran: its result belongs to the old inputs.
             self.summary.reruns += 1
@@ -293,7 +296,7 @@ class Scheduler:
 
     def _flush(self) -> None:
         if self.settled_jobs:
-            self.executor.release(self.settled_jobs)
+            self.runner.release(self.settled_jobs)
             self.settled_jobs = []
         if not self.pending:
             commit, data = self.read_workspace(self.commit)
@@ -318,7 +321,7 @@ class Scheduler:
         message = _message(names)
         commit, data = self.commit_outputs(changes, message)
         self.summary.commits += commit != self.commit
-        self.executor.release([batch[n][0] for n in names])
+        self.runner.release([batch[n][0] for n in names])
         self._rebase(commit, data)
 
     def _rebase(self, commit: str, data: dict[TreePath, str]) -> None:
@@ -372,7 +375,7 @@ class Scheduler:
         try:
             self.start()
             if self.in_flight:
-                self.executor.settle()
+                self.runner.settle()
                 self.prepare_commit()
             self._announce(self._began())
             yield
@@ -382,7 +385,7 @@ class Scheduler:
                         raise KeyboardInterrupt
                     if cancelled.is_set():
                         break
-                    done = self.executor.wait(timeout=FLUSH_INTERVAL / 2)
+                    done = self.runner.wait(timeout=FLUSH_INTERVAL / 2)
                     began = {id(job): job for job in self._began()}
                     # A task that started and ended meanwhile is reported started just before it
                     # ended; those still running, after every end: the events never show more
@@ -392,7 +395,7 @@ class Scheduler:
                             self._announce([job])
                         self._finished(job, outcome)
                     self._announce(list(began.values()))
-                    self.executor.settle()  # the released tasks start before this process bookkeeps
+                    self.runner.settle()  # the released tasks start before this process bookkeeps
                     if time.monotonic() - self.last_flush >= self.flush_interval:
                         self.flush()
                     yield
@@ -413,8 +416,8 @@ class Scheduler:
 
     def _began(self) -> list[Job]:
         """The jobs a worker started since the last look: running, not merely handed over (the
-        executor holds more than it runs at once, so that no worker idles)."""
-        began = getattr(self.executor, "began", None)
+        runner holds more than it runs at once, so that no worker idles)."""
+        began = getattr(self.runner, "began", None)
         return began() if began is not None else []
 
     def _announce(self, jobs: list[Job]) -> None:
@@ -422,7 +425,7 @@ class Scheduler:
             self.observer("start", TaskReport(job.name, "running", task_id=job.task_id))
 
     def _cancel(self) -> None:
-        for job in self.executor.cancel():
+        for job in self.runner.cancel():
             node = self.graph.nodes[job.name]
             self.state[job.name].running = None
             self.in_flight -= 1

@@ -6,9 +6,10 @@ out, handing control back after each batch of settled tasks.
 
 A run holds `locks/dataflow-<WS>` for its whole life, so a second start on the
 same workspace is refused at once while `e3 set` may go on alongside (the
-scheduler notices and reacts). The embedded executor puts each execution on
-the durable queue and serves it from a pool of warm workers, or from the
-workers of a Dask cluster (e3.exec.executors); workers started by hand
+scheduler notices and reacts). The scheduler's job runner
+(e3.exec.queue_executor) puts each execution on the durable queue and has it
+run by an executor (e3.exec.executors): a pool of warm workers, or the
+workers of a Dask cluster; workers started by hand
 (`e3-run-task`) on the same repository may take some of them.
 
 Entries of the workspace that earlier runs left pending (a killed run's
@@ -110,9 +111,9 @@ class WorkspaceRun:
             raise RuntimeError("a run is carried out once")
         self._started = True
         repo, ws = self.repo, self.ws
-        executor = None
+        runner = None
         try:
-            executor = QueueExecutor(
+            runner = QueueExecutor(
                 repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force, executor=self._executor
             )
             from e3.storage import queue
@@ -123,7 +124,7 @@ class WorkspaceRun:
             from e3.exec.invocation import sweep_scratch
 
             sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
-            executor.adopt(
+            runner.adopt(
                 q.entry for q in queue.list_entries(repo, RUNNER) if q.state == "pending" and q.entry.workspace == ws
             )
             snap = workspace.read_snapshot(repo, ws)
@@ -133,7 +134,7 @@ class WorkspaceRun:
                 self.graph,
                 snap.datasets,
                 snap.commit,
-                executor,
+                runner,
                 selected=self.selected,
                 force=self.forced,
                 observer=observer,
@@ -146,13 +147,13 @@ class WorkspaceRun:
             yield from scheduler.steps()
             if not self._cancel.is_set():
                 summary = scheduler.summary
-                decided = [(e, why) for e in executor.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]
-                summary.dropped = [(e.task, e.execution_id, why) for e, why in executor.drop(decided)]
+                decided = [(e, why) for e in runner.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]
+                summary.dropped = [(e.task, e.execution_id, why) for e, why in runner.drop(decided)]
             if scheduler.commit != snap.commit:  # the next run starts from here without git
                 snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, self.package_hash, scheduler.data))
         finally:
-            if executor is not None:
-                executor.close()
+            if runner is not None:
+                runner.close()
             elif self._executor is not None:
                 self._executor.shutdown(cancel=True)
             self._lock.release()
