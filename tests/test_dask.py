@@ -149,6 +149,53 @@ def test_a_1000_task_dag_gives_the_outputs_task_ids_and_logs_of_the_local_pool(t
         assert streams == ["start", "end"]
 
 
+def test_a_worker_with_two_threads_runs_many_east_tasks_of_a_recursive_type_side_by_side(tmp_path, tmp_path_factory):
+    """Two threads of one worker evaluate East tasks at once (in the worker's process, sharing its
+    East runtime): the local pool's outputs, and the worker alive. The runtime is not safe under
+    threads (its type conversions keep module-wide state, worst for recursive types); e3.east
+    holds a lock around it. The worker switches threads as often as it can, so a race shows."""
+    from e3 import east
+
+    tree_type = east.recursive_type(lambda self: east.VariantType([("leaf", IntegerType), ("node", east.ArrayType(self))]))
+    x = sdk.input("x", IntegerType, 1)
+    tree = sdk.input("tree", tree_type, east.variant("node", [east.variant("leaf", 0), east.variant("node", [])]))
+    grow = East.function([tree_type, IntegerType], tree_type,
+                         lambda b, t, n: East.value(east.variant("node", [t, east.variant("leaf", n)]), tree_type))
+    tasks = []
+    for i in range(150):
+        n = sdk.task(f"n{i:03d}", [x], East.function([IntegerType], IntegerType, lambda b, v, i=i: v + i))
+        tasks += [n, sdk.task(f"t{i:03d}", [tree, n.output], grow)]
+    pkg = sdk.package("trees", "1.0.0", *tasks)
+    local, remote = _deploy(tmp_path, pkg, "local"), _deploy(tmp_path, pkg, "dask")
+    run("e3", "start", local, "dev", "-q")
+    with Cluster(workers=1, nthreads=2, hide=[tmp_path_factory.getbasetemp()]) as two:
+        from distributed import Client
+
+        with Client(two.address, set_as_default=False) as client:
+            assert [w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values()] == [2]
+            client.run(sys.setswitchinterval, 1e-6)
+        [worker] = two.workers
+        start = subprocess.Popen(["e3", "start", str(remote), "dev", "-q", "--executor", two.address],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+        try:
+            deadline = time.monotonic() + 300
+            while start.poll() is None:
+                if worker.poll() is not None:  # Dask would wait for another worker forever
+                    log = (two.dir / worker.name / "worker.log").read_text(errors="replace")[-3000:]
+                    pytest.fail(f"the two-thread worker died ({worker.returncode}) while running East tasks:\n{log}")
+                assert time.monotonic() < deadline, "e3 start did not finish"
+                time.sleep(0.1)
+            out, err = start.communicate()
+        finally:
+            if start.poll() is None:
+                start.kill()
+                start.wait()
+        assert worker.poll() is None
+    assert start.returncode == 0, out.decode() + err.decode()
+    assert "300 tasks: 300 ran" in out.decode()
+    assert _tree(remote) == _tree(local)
+
+
 # ---------------------------------------------------------------- large values
 
 
