@@ -27,6 +27,7 @@ import re
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from e3.storage import refs
+from e3.storage.locks import lock_file_abandoned
 from e3.errors import CorruptObject, E3Error
 
 if TYPE_CHECKING:
@@ -381,25 +382,6 @@ def _describe(p: Problem) -> str:
     return f"{what} {p.hash} is unreadable{detail}, named by {p.where}"
 
 
-def _dead_lock(path: str, now: float) -> bool:
-    """Not flocked (e3's ref writers hold theirs) and older than a moment: see e3.storage.refs._break_stale."""
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        if now - os.fstat(fd).st_mtime < refs.STALE_LOCK_AGE:
-            return False
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: ANN001 - an e3.repo.fsck.Report
     top = repo.path("refs")
     for dirpath, _, filenames in os.walk(top):
@@ -407,7 +389,7 @@ def _check_ref_files(repo: "Repository", report, now: float) -> None:  # noqa: A
             path = os.path.join(dirpath, f)
             rel = os.path.relpath(path, repo.root).replace(os.sep, "/")
             if f.endswith(".lock"):
-                if _dead_lock(path, now):
+                if lock_file_abandoned(path, refs.STALE_LOCK_AGE, now):
                     report.add(TEMP, rel, "ref lock left by a writer that died (the next update of the ref removes it)")
                 continue
             try:

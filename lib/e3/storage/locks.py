@@ -1,10 +1,12 @@
-"""Named locks on a repository: `locks/<name>.lock`, held with flock(2).
+"""Locks, all held with flock(2): named locks on a repository (`locks/<name>.lock`), and git's
+lock files (`<path>.lock`, created exclusively and renamed over the path) for refs.
 
 Why flock: the kernel releases it when the holding process dies (its last file
 descriptor closes), so a dead holder never blocks anyone and nothing has to be
-"broken" or cleaned up after kill -9 or a reboot. The lock file itself is never
+"broken" or cleaned up after kill -9 or a reboot. A named lock's file is never
 deleted: removing it while another process waits on it would let two processes
-hold "the same" lock on different inodes.
+hold "the same" lock on different inodes. (A git lock file, `LockFile` at the end,
+is removed by its protocol; the flock there tells a dead writer's file from a live one's.)
 
 After taking the lock, the holder writes who it is into the file (JSON: pid,
 process start time, boot id, command line, operation, time) so that a refusal
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING
 from e3.errors import Conflict, StorageError, UsageError
 from e3.process import Holder as ProcessHolder
 from e3.process import boot_id, start_time
+from e3.storage.files import unlink_if_present
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
@@ -367,4 +370,122 @@ def _try_flock(fd: int, mode: int, path: str) -> bool:
         raise StorageError(f"cannot lock {path}: {e.strerror or e}") from None
 
 
-__all__ = ["Lock", "LockHeld", "LockHolder", "holder", "is_held", "lock_path", "boot_id", "start_time"]
+# ---------------------------------------------------------------- git's lock files
+
+
+class LockFileBusy(Exception):
+    """The lock file exists and is held (or was not given up) until the timeout."""
+
+
+class LockFile:
+    """git's lock protocol for a file replaced whole: `<path>.lock` is created exclusively,
+    written, and renamed over `<path>` (so git and e3 exclude each other; refs use it).
+
+    The same flock as `Lock` says whether its writer lives: e3's writers hold it on the lock
+    file from creation to rename, so a lock file that nobody holds and that is older than
+    `stale_age` was left by a writer that died (kill -9 between create and rename), and
+    `acquire` removes it and goes on where git would ask a human. Plain git does not flock,
+    but holds a lock for milliseconds. Like a `Lock`, a forked child does not keep it.
+
+    OSErrors of the file system (a directory in the way, a full disk) reach the caller, who
+    words them for what the file is.
+    """
+
+    def __init__(self, path: str, fd: int):
+        self.path, self._fd = path, fd
+        self.lock_path = path + ".lock"
+        close_on_fork(self)
+
+    @classmethod
+    def acquire(cls, path: str, timeout: float, stale_age: float) -> "LockFile":
+        lock_path = path + ".lock"
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except FileExistsError:
+                if break_stale_lock_file(lock_path, stale_age):
+                    continue
+                if time.monotonic() >= deadline:
+                    raise LockFileBusy(lock_path) from None
+                time.sleep(delay)
+                delay = min(delay * 2, POLL_MAX)
+                continue
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(lock_path), exist_ok=True)  # a new directory of refs
+                continue
+            # Held while the lock file exists: see break_stale_lock_file.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return cls(path, fd)
+
+    def write(self, data: bytes) -> None:
+        os.write(self._fd, data)
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def commit(self) -> None:
+        """Rename the lock file over the path, still holding the flock: once closed, an old lock
+        file looks like a dead writer's, and another writer could replace it under our rename."""
+        os.rename(self.lock_path, self.path)
+        self.lock_path = ""
+        self._close()
+
+    def release(self) -> None:
+        """Give the lock up without changing the path."""
+        if self.lock_path:  # unlink before closing: closed, it could pass for a dead writer's (see commit)
+            unlink_if_present(self.lock_path)
+            self.lock_path = ""
+        self._close()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            forget_on_fork(self)
+            os.close(fd)
+
+
+def break_stale_lock_file(lock_path: str, age: float) -> bool:
+    """Remove `lock_path` if its writer is gone (not flocked, older than `age` seconds); True if removed."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if time.time() - st.st_mtime < age:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(lock_path).st_ino != st.st_ino:
+            return False  # replaced meanwhile by a live writer's
+        os.unlink(lock_path)
+        return True
+    except OSError:  # held (BlockingIOError), or gone
+        return False
+    finally:
+        os.close(fd)
+
+
+def lock_file_abandoned(lock_path: str, age: float, now: float | None = None) -> bool:
+    """Left by a writer that died: nobody holds its flock and it is older than `age` seconds
+    (e3-fsck's report; `break_stale_lock_file` is the writer's remedy)."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if (time.time() if now is None else now) - os.fstat(fd).st_mtime < age:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+__all__ = [
+    "Lock", "LockHeld", "LockHolder", "holder", "is_held", "lock_path", "boot_id", "start_time",
+    "LockFile", "LockFileBusy", "break_stale_lock_file", "lock_file_abandoned",
+]

@@ -17,7 +17,6 @@ pygit2 import, so shell loops over plumbing stay fast.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import re
 import time
@@ -30,6 +29,7 @@ from e3.storage.files import unlink_if_present
 if TYPE_CHECKING:
     import pygit2
 
+    from e3.storage.locks import LockFile
     from e3.storage.repository import Repository
 
 ZERO = "0" * 40
@@ -477,75 +477,28 @@ PACKED_LOCK_AGE = 60.0
 """For `packed-refs.lock`: `git pack-refs` (run by e3 repo gc) holds it without flock, for longer than a moment."""
 
 
-def _break_stale(lock_path: str, age: float = STALE_LOCK_AGE) -> bool:
-    """Remove `lock_path` if its writer is gone; True if removed.
-
-    e3's writers flock their lock file from creation to rename, so one that is
-    not flocked and older than a moment (the gap between O_EXCL and flock is
-    microseconds; plain git does not flock, but holds a lock for milliseconds)
-    was left by a process that died. git would ask a human to remove it; e3 must
-    resume unattended after a crash.
-    """
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        st = os.fstat(fd)
-        if time.time() - st.st_mtime < age:
-            return False
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if os.stat(lock_path).st_ino != st.st_ino:
-            return False  # replaced meanwhile by a live writer's
-        os.unlink(lock_path)
-        return True
-    except OSError:  # held (BlockingIOError), or gone
-        return False
-    finally:
-        os.close(fd)
-
-
 class _Lock:
-    """git's `<path>.lock`: created exclusively; committing renames it over the path."""
+    """A ref's lock: git's `<ref>.lock` (e3.storage.locks.LockFile), with errors in the words of refs."""
 
-    def __init__(self, repo: "Repository", name: str, fd: int):
-        self.repo, self.name, self.fd = repo, name, fd
-        self.path = str(repo.path(name))
-        self.lock_path = self.path + ".lock"
+    def __init__(self, name: str, file: LockFile):
+        self.name, self.file = name, file
 
     @classmethod
     def acquire(cls, repo: "Repository", name: str, timeout: float = LOCK_TIMEOUT) -> "_Lock":
-        lock_path = str(repo.path(name)) + ".lock"
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            try:
-                fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                # Held while the lock file exists, so a lock file nobody holds is known to be
-                # left by a writer that died (kill -9 between create and rename): see _break_stale.
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                return cls(repo, name, fd)
-            except FileExistsError:
-                if _break_stale(lock_path, PACKED_LOCK_AGE if name == "packed-refs" else STALE_LOCK_AGE):
-                    continue
-                if time.monotonic() >= deadline:
-                    raise RefError(
-                        f"cannot lock ref {name}: {lock_path} exists; another process is updating it "
-                        "(if none is, remove the file)"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-            except FileNotFoundError:
-                try:
-                    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-                except (FileExistsError, NotADirectoryError):
-                    raise RefError(f"cannot create ref {name}: {_in_the_way(repo, name)} exists") from None
-                except OSError as e:
-                    raise StorageError(f"cannot lock ref {name}: {e.strerror or e}") from None
-            except NotADirectoryError:
-                raise RefError(f"cannot create ref {name}: {_in_the_way(repo, name)} exists") from None
-            except OSError as e:
-                raise StorageError(f"cannot lock ref {name}: {e.strerror or e}") from None
+        # Imported here: e3.storage.locks brings json and dataclasses, which readers of refs never need.
+        from e3.storage.locks import LockFile, LockFileBusy
+
+        stale_age = PACKED_LOCK_AGE if name == "packed-refs" else STALE_LOCK_AGE
+        try:
+            return cls(name, LockFile.acquire(str(repo.path(name)), timeout, stale_age))
+        except LockFileBusy as e:
+            raise RefError(
+                f"cannot lock ref {name}: {e} exists; another process is updating it (if none is, remove the file)"
+            ) from None
+        except (FileExistsError, NotADirectoryError):
+            raise RefError(f"cannot create ref {name}: {_in_the_way(repo, name)} exists") from None
+        except OSError as e:
+            raise StorageError(f"cannot lock ref {name}: {e.strerror or e}") from None
 
     def commit(self, oid: str, durable: bool = True) -> None:
         self.commit_bytes(f"{oid}\n".encode(), durable)
@@ -554,7 +507,7 @@ class _Lock:
         self.write_bytes(data)
         if durable:
             try:
-                os.fsync(self.fd)
+                self.file.sync()
             except OSError as e:
                 raise StorageError(f"cannot write ref {self.name}: {e.strerror or e}") from None
         self.rename()
@@ -564,7 +517,7 @@ class _Lock:
 
     def write_bytes(self, data: bytes) -> None:
         try:
-            os.write(self.fd, data)
+            self.file.write(data)
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise StorageError(f"no space left on device writing ref {self.name}") from None
@@ -572,26 +525,16 @@ class _Lock:
 
     def rename(self) -> None:
         try:
-            # Rename while still holding the flock: once closed, an old lock file looks like a
-            # dead writer's (see _break_stale) and another writer could replace it under our rename.
-            os.rename(self.lock_path, self.path)
-            os.close(self.fd)
-            self.fd = -1
+            self.file.commit()
         except IsADirectoryError:
             raise RefError(f"cannot create ref {self.name}: refs exist under {self.name}/") from None
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise StorageError(f"no space left on device writing ref {self.name}") from None
             raise StorageError(f"cannot write ref {self.name}: {e.strerror or e}") from None
-        self.lock_path = ""
 
     def release(self) -> None:
-        if self.lock_path:  # unlink before closing: closed, it could pass for a dead writer's (see rename)
-            unlink_if_present(self.lock_path)
-            self.lock_path = ""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self.file.release()
 
 
 def _in_the_way(repo: "Repository", name: str) -> str:
