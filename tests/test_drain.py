@@ -166,3 +166,26 @@ def test_a_filtered_start_leaves_other_tasks_entries_for_a_run_that_decides_on_t
     assert [_entry_task(p) for p in _entries(repo)] == ["a"]
     run("e3", "start", repo, "dev")
     _nothing_left_for_a_worker(repo)
+
+
+def test_a_start_after_a_killed_one_tries_again_a_task_whose_failure_that_run_recorded(tmp_path):
+    # The killed run's worker recorded `held`'s failure (a full disk, say) and the run died
+    # before completing its claim: that execution has ended. The next run retries the task
+    # under a new execution, as any run retries a failure; the old entry is only completed.
+    from e3.exec.invocation import Outcome
+    from e3.exec.queue_worker import record_outcome
+    from e3.storage import records
+    from e3.storage.repository import open_repository
+
+    repo, marker = _deploy(tmp_path)
+    _kill_start_while_held(repo, marker)
+    (left,) = [_entry(p) for p in _entries(repo) if _entry_task(p) == "held"]
+    record_outcome(open_repository(repo), left, Outcome("failed", exit_code=1, message="exited with status 1"), records.now())
+    marker.unlink()
+    r = run("e3", "start", repo, "dev")
+    assert "ran held" in r.out and "failed" not in r.out and "dropped" not in r.out, r.out
+    _nothing_left_for_a_worker(repo)
+    rec = _record(repo, left.task_id)
+    assert rec.kind == "success" and rec.execution_id != left.execution_id
+    assert run("e3", "get", repo, "dev.tasks.b.output").out == "3\n"
+    run("e3-fsck", "--repo", repo)

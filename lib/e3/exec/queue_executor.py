@@ -100,8 +100,15 @@ class QueueExecutor:
         """Take over entries of this workspace left pending by earlier runs (a killed run's
         claims, requeued; `e3-enqueue` with no worker to serve it): a job for the same execution
         (the same task on the same inputs) runs that entry, under its execution id, instead of
-        a new one. What no job takes is in `leftovers()` at the end, for the caller to `drop`."""
-        for entry in entries:
+        a new one. What no job takes is in `leftovers()` at the end, for the caller to `drop`.
+
+        An entry whose execution has ended already (its outcome recorded before its run was
+        killed) is completed here instead: this run decides on its task afresh, and reusing
+        that outcome would report an earlier run's failure as this run's (see
+        e3.exec.queue_worker.complete_ended)."""
+        from e3.exec.queue_worker import complete_ended
+
+        for entry in complete_ended(self.repo, RUNNER, entries):
             self._adoptable.setdefault((entry.task, entry.task_id), []).append(entry)
 
     def leftovers(self) -> list[queue.Entry]:

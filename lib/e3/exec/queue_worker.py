@@ -210,6 +210,26 @@ def drop(repo: "Repository", runner: str, items: Sequence[tuple["Entry", str]]) 
     return dropped
 
 
+def complete_ended(repo: "Repository", runner: str, entries: Iterable["Entry"]) -> list["Entry"]:
+    """Complete the entries whose own execution has ended (its outcome is recorded: the run or
+    worker that ran it died before completing its claim); return the others.
+
+    Such an entry needs no run, and its outcome belongs to the run that ended: whoever
+    decides on its task afresh (`e3 start`) finds a success in the memo and tries a failure
+    again, as every run does. One that a live worker claims meanwhile is left to it.
+    """
+    pending = []
+    for entry in entries:
+        newest = _newest_outcome(repo, entry.task_id)
+        if newest is None or newest[1] != entry.execution_id:
+            pending.append(entry)
+            continue
+        claim = queue.claim_entry(repo, runner, entry.execution_id)
+        if claim is not None:
+            claim.complete()  # its record is already on disk: only the completion was missing
+    return pending
+
+
 def _newest_outcome(repo: "Repository", task_id: str) -> tuple[str, str] | None:
     """(kind, execution id) of the task_id's newest record, if it has one that can be read."""
     s = records.summary(repo, task_id)
