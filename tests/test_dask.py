@@ -253,6 +253,37 @@ def test_a_value_many_tasks_read_is_scattered_once(tmp_path, cluster):
         assert more[0].result().status == "success" and pool.scattered_bytes == first  # still on the cluster
 
 
+def test_a_request_whose_task_or_input_is_damaged_ends_in_an_error_naming_it_and_the_others_run(tmp_path, cluster):
+    from runner_tasks import Integer, east_task, function, value
+
+    from e3.exec.dask_executor import DaskPool
+    from e3.exec.pool import TaskRequest
+    from e3.storage.repository import open_repository
+
+    repo_dir = tmp_path / "repo"
+    run("e3", "repo", "create", repo_dir)
+    repo = open_repository(repo_dir)
+    fn = function([Integer], Integer, lambda b, x: x.add(1))
+    sound, bad_input = (east_task(repo.objects, fn, [value(i, Integer)]) for i in (10, 20))
+    # A task object of its own (two inputs) to damage; the others' stays sound.
+    bad_task = east_task(repo.objects, function([Integer, Integer], Integer, lambda b, x, y: x.add(y)), [value(3, Integer), value(4, Integer)])
+
+    def damage(h: str) -> None:
+        path = repo.objects.path(h)
+        data = path.read_bytes()
+        path.chmod(0o644)
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+
+    damage(bad_input[1][1])  # its Integer (the function comes first)
+    damage(bad_task[0])
+    with DaskPool(repo, cluster.address) as pool:
+        futures = [pool.submit(TaskRequest(repo=str(repo_dir), task_hash=th, input_hashes=ins)) for th, ins in (sound, bad_input, bad_task)]
+        ok, input_damaged, task_damaged = (f.result(timeout=60) for f in futures)
+    assert ok.status == "success" and repo.objects.read(ok.output_hash) == value(11, Integer)
+    assert input_damaged.status == "error" and input_damaged.message.startswith(f"object {bad_input[1][1]} is corrupt"), input_damaged
+    assert task_damaged.status == "error" and task_damaged.message.startswith(f"object {bad_task[0]} is corrupt"), task_damaged
+
+
 # ---------------------------------------------------------------- logs while a task runs
 
 
@@ -490,3 +521,20 @@ def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_e
     finally:
         executor.close()
     assert list(recorded_outcomes(repo).values()) == [["success"]]
+
+
+@pytest.mark.parametrize("task", ["s", "c"])
+def test_a_task_whose_input_is_damaged_fails_on_the_cluster_naming_it_and_records_no_success(tmp_path, dask_url, task):
+    """Issue 20's reproducer with the work on the cluster: s (in a worker's process) and c
+    (spawned there) read f's output, whose last byte flipped after the first run."""
+    from test_verified_reads import _package, flip_last_byte, output_of
+
+    repo = _deploy(tmp_path, _package())
+    run("e3", "start", repo, "dev", "--executor", dask_url, "-q")
+    h = output_of(repo, "f")
+    before = output_of(repo, task)
+    flip_last_byte(repo, h)
+    r = run("e3", "start", repo, "dev", "--filter", task, "--force", "--executor", dask_url, expect=1)
+    assert f"failed: {task}: object {h} is corrupt" in r.out, r.out
+    assert output_of(repo, task) == before
+    assert f"object {h} is corrupt" in run("e3", "logs", repo, f"dev.{task}").err

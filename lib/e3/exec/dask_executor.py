@@ -227,14 +227,17 @@ class DaskPool(Pumped):
 
         if self._closing:
             raise RuntimeError("dask pool is shut down")
-        command_ir = request.command_ir
+        command_ir, unreadable = request.command_ir, None
         if command_ir is None:
             from e3.model.task import load_task
 
-            command_ir = load_task(self.repo.objects, request.task_hash).command_ir
+            try:
+                command_ir = load_task(self.repo.objects, request.task_hash).command_ir
+            except E3Error as e:  # a damaged task object fails its task, as in the local pool
+                command_ir, unreadable = "", str(e)
         eid = request.execution_id or uuid.uuid4().hex
         task_id = request.task_id or identity.task_id(request.task_hash, list(request.input_hashes))
-        objects = list(dict.fromkeys([command_ir, *request.input_hashes]))
+        objects = [] if unreadable else list(dict.fromkeys([command_ir, *request.input_hashes]))
         from e3.exec.executors import DrivenFuture
 
         job = _Job(request, DrivenFuture(self), eid, task_id, command_ir, objects)
@@ -246,6 +249,9 @@ class DaskPool(Pumped):
             except OSError as e:
                 self._end(job, Outcome("error", message=f"cannot open the task's log: {e}"))
                 return job.future
+        if unreadable is not None:
+            self._end(job, Outcome("error", message=unreadable), say=True)
+            return job.future
         with self._lock:
             self._live[eid] = job
         self._outbox.append(job)
@@ -364,7 +370,13 @@ class DaskPool(Pumped):
 
         self._check()
         jobs, self._outbox = self._outbox, []
-        self._scatter({h for job in jobs for h in job.objects if h not in self._objects})
+        unreadable = self._scatter({h for job in jobs for h in job.objects if h not in self._objects})
+        if unreadable:  # a task whose input (or command) is damaged fails naming it; the others go on
+            for job in [job for job in jobs if any(h in unreadable for h in job.objects)]:
+                jobs.remove(job)
+                self._end(job, Outcome("error", message=next(unreadable[h] for h in job.objects if h in unreadable)), say=True)
+            if not jobs:
+                return
         specs, deps, keys = [], [], []
         for job in jobs:
             for h in job.objects:
@@ -397,14 +409,26 @@ class DaskPool(Pumped):
             fut.add_done_callback(lambda f, key=job.key: self._woken.put(("done", key)))
         self._trim()
 
-    def _scatter(self, missing: set[str]) -> None:
+    def _scatter(self, missing: set[str]) -> dict[str, str]:
+        """Send these objects to the cluster, each read verified; return hash -> why for those
+        that cannot be read (damaged or missing), which are not sent."""
+        unreadable: dict[str, str] = {}
         if not missing:
-            return
+            return unreadable
         # Keys of their own each time: an object sent again after it was lost with a worker must
         # not meet the cancelled state its old key may still have in the client.
         self._scatters += 1
-        names = {f"e3-object-{h}-{self._scatters}": h for h in sorted(missing)}
-        data = {name: self.repo.objects.read(h) for name, h in names.items()}
+        names, data = {}, {}
+        for h in sorted(missing):
+            name = f"e3-object-{h}-{self._scatters}"
+            try:
+                data[name] = self.repo.objects.read(h)
+            except E3Error as e:
+                unreadable[h] = str(e)
+                continue
+            names[name] = h
+        if not data:
+            return unreadable
         try:
             futures = self.client.scatter(data, hash=False, direct=True)
         except self._errors as e:
@@ -412,6 +436,7 @@ class DaskPool(Pumped):
         self.scattered_bytes += sum(len(d) for d in data.values())
         for name, fut in futures.items():
             self._keep(names[name], fut, len(data[name]))
+        return unreadable
 
     def _keep(self, h: str, fut, size: int) -> None:
         old = self._objects.pop(h, None)
