@@ -124,3 +124,13 @@ def test_fsck_lists_leftovers_of_a_killed_writer_as_warnings_and_exits_0(packed)
     value = run("e3-rev-parse", "--repo", packed, "dev.tasks.t00001.output").out.strip()
     _flip(packed / ".e3" / "objects" / value[:2] / f"{value[2:]}.beast2")
     assert run("e3-fsck", "--repo", packed, expect=1).out.count("temp ") == 3
+
+
+def test_fsck_lists_a_damaged_cache_entry_as_a_warning_and_the_next_run_rebuilds_it(packed):
+    (plan,) = (packed / ".e3" / "cache" / "plans").glob("*.cbor")
+    _flip(plan)
+    r = run("e3-fsck", "--repo", packed, "-v")
+    assert r.out.splitlines() == [f"cache cache/plans/{plan.name}: damaged: its checksum does not match (never used; rebuilt when next needed)"]
+    assert "1 damaged cache entries" in r.err and "cache entries" in r.err
+    run("e3", "start", packed, "dev", "--force", "-q")  # plans from the package, and caches the plan again
+    assert run("e3-fsck", "--repo", packed).out == ""

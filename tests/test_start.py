@@ -88,6 +88,27 @@ def test_import_deploy_and_set_cache_what_the_next_start_plans_from(tmp_path):
     assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "122"  # (5+1+10) + (5+1+100)
 
 
+def test_a_damaged_plan_or_view_in_the_cache_is_rebuilt_from_the_repository_never_used(tmp_path):
+    """The cache feeds tasks (their inputs' paths, the datasets' hashes) but is named by a key,
+    not by its bytes: it carries a checksum, and an entry that fails it is rebuilt."""
+    repo = _deploy(tmp_path, _diamond())
+    run("e3", "start", repo, "dev")
+    [plan_file] = (repo / ".e3" / "cache" / "plans").iterdir()
+    data = plan_file.read_bytes()
+    b_output = b"\x83\x65tasks\x61b\x66output"  # ["tasks", "b", "output"]: last in d's inputs (rows go a, b, c, d)
+    at = data.rindex(b_output) + 8
+    plan_file.write_bytes(data[:at] + b"c" + data[at + 1 :])  # one bit: d would read c's output twice
+    (tmp_path / "x.east").write_text("5")
+    run("e3", "set", repo, "dev.inputs.x", tmp_path / "x.east")
+    commit = run("e3-rev-parse", "--repo", repo, "dev").out.strip()
+    view = repo / ".e3" / "cache" / "views" / f"{commit}.cbor"
+    data = view.read_bytes()
+    x = run("e3-rev-parse", "--repo", repo, "dev.inputs.x").out.strip().encode()
+    view.write_bytes(data.replace(x, x[:-1] + (b"0" if x[-1:] != b"0" else b"1")))  # x's hash, one digit off
+    run("e3", "start", repo, "dev")
+    assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "122"  # (5+1+10) + (5+1+100)
+
+
 def test_a_recorded_output_whose_bytes_were_lost_is_computed_again(tmp_path):
     repo = _deploy(tmp_path, _diamond())
     run("e3", "start", repo, "dev")

@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
         others = "".join(f", {n} {what}" for what, n in sorted(report.counts.items()))
         sys.stdout.flush()
         leftovers = f", {report.leftovers} leftovers" if report.leftovers else ""
+        leftovers += f", {report.damaged_cache} damaged cache entries" if report.damaged_cache else ""
         sys.stderr.write(f"{PROG}: checked {report.objects} objects{others}; {report.errors} problems{leftovers}\n")
     return EXIT_OK if report.ok else EXIT_NO
 

@@ -31,9 +31,13 @@ MISSING = "missing"
 """An object named by a ref, commit tree, execution record, queue entry or stored value, but absent."""
 DANGLING = "dangling"
 """An e3 object nothing reaches: listed, but not a problem (git's `dangling`); gc removes it once old."""
+CACHE = "cache"
+"""An entry of `.e3/cache/` (derived data, e3.repo.snapshot) whose checksum fails: never used; the
+next run that needs it rebuilds it from the repository."""
 INFO_KINDS = frozenset({DANGLING})
-WARNING_KINDS = frozenset({TEMP})
-"""Leftovers of a writer that was killed: listed, but not damage (the next run or gc removes them)."""
+WARNING_KINDS = frozenset({TEMP, CACHE})
+"""Listed, but not damage: leftovers of a writer that was killed (the next run or gc removes them),
+and cache entries that are rebuilt rather than used."""
 
 _E3_NAME = re.compile(r"[0-9a-f]{62}" + re.escape(SUFFIX))
 _GIT_NAME = re.compile(r"[0-9a-f]{38}")
@@ -90,7 +94,11 @@ class Report:
 
     @property
     def leftovers(self) -> int:
-        return sum(1 for p in self.problems if p.kind in WARNING_KINDS)
+        return sum(1 for p in self.problems if p.kind == TEMP)
+
+    @property
+    def damaged_cache(self) -> int:
+        return sum(1 for p in self.problems if p.kind == CACHE)
 
     def add(self, kind: str, path: str, detail: str) -> None:
         self.problems.append(Problem(kind, path, detail))
@@ -185,6 +193,33 @@ def _live_scratch(name: str) -> bool:
     return True
 
 
+def check_cache(repo: Repository, report: Report, options: Options) -> None:
+    """Report cache entries whose checksum fails (a power loss may leave one empty; a disk may flip a bit)."""
+    from e3.repo.snapshot import decode_entry
+
+    top = repo.path("cache")
+    try:
+        kinds = sorted(e.name for e in os.scandir(top) if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return
+    checked = 0
+    for kind in kinds:
+        try:
+            names = sorted(n for n in os.listdir(os.path.join(top, kind)) if n.endswith(".cbor"))
+        except FileNotFoundError:
+            continue
+        for n in names:
+            try:
+                with open(os.path.join(top, kind, n), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            checked += 1
+            if decode_entry(data) is None:
+                report.add(CACHE, f"cache/{kind}/{n}", "damaged: its checksum does not match (never used; rebuilt when next needed)")
+    report.counts["cache entries"] = report.counts.get("cache entries", 0) + checked
+
+
 PACK_TMP_AGE = 60.0
 """Seconds after which a temporary file in objects/pack/ that no e3 writer holds counts as left behind:
 git repack (run by e3 repo gc) writes its own there without flock."""
@@ -256,7 +291,7 @@ def check_packs(repo: Repository, report: Report, options: Options) -> None:
                 continue
 
 
-PASSES: list[Pass] = [check_objects, check_temp_files, check_connectivity, check_packs]
+PASSES: list[Pass] = [check_objects, check_temp_files, check_connectivity, check_packs, check_cache]
 
 
 # ---------------------------------------------------------------- helpers

@@ -14,6 +14,12 @@ unreadable entry is rebuilt from the repository. The directory is derived
 data: deleting it loses nothing. Writes are atomic (tmp + rename) and not
 fsync'd: after a crash an entry is either whole or absent.
 
+An entry feeds tasks (the paths of their inputs, the hashes of the datasets)
+but is named by its key, not by its bytes, so it ends with the SHA-256 of its
+CBOR body (as git's index ends with its checksum): an entry whose bytes
+changed on disk fails the check, is never used, and is rebuilt like a missing
+one (e3-fsck lists it).
+
 This module only keeps the entries; the readers that fall back to the
 repository are e3.repo.workspace.read_snapshot and e3.exec.plan.graph_of, and
 the writers are the workspace's and the package's own commits. So it imports
@@ -21,6 +27,7 @@ neither, and neither needs to be told about it through anything but a call.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -32,7 +39,9 @@ if TYPE_CHECKING:
     from e3.model.task import TaskObject
     from e3.storage.repository import Repository
 
-FORMAT = 1
+FORMAT = 2
+DIGEST_SIZE = 32
+"""The SHA-256 of the body that ends every entry."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +89,25 @@ def remember_tasks(repo: "Repository", package_hash: str, tasks: "dict[str, tupl
 
 
 def _load(repo: "Repository", kind: str, key: str) -> dict | None:
-    import cbor2
-
     try:
         with open(repo.path("cache", kind, key + ".cbor"), "rb") as f:
-            data = cbor2.load(f)
-    except (OSError, ValueError, cbor2.CBORDecodeError):
+            return decode_entry(f.read())
+    except OSError:
         return None
-    return data if isinstance(data, dict) else None
+
+
+def decode_entry(data: bytes) -> dict | None:
+    """A cache entry's contents, or None if its checksum fails or it does not decode."""
+    import cbor2
+
+    body, digest = data[:-DIGEST_SIZE], data[-DIGEST_SIZE:]
+    if len(data) <= DIGEST_SIZE or hashlib.sha256(body).digest() != digest:
+        return None
+    try:
+        value = cbor2.loads(body)
+    except (ValueError, cbor2.CBORDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _store(repo: "Repository", kind: str, key: str, value: dict) -> None:
@@ -98,8 +118,9 @@ def _store(repo: "Repository", kind: str, key: str, value: dict) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(d, exist_ok=True)
+        body = cbor2.dumps(value)
         with open(tmp, "wb") as f:
-            cbor2.dump(value, f)
+            f.write(body + hashlib.sha256(body).digest())
         os.replace(tmp, path)
     except OSError:
         try:  # a cache that cannot be written is only slower, never wrong
