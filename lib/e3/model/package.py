@@ -126,10 +126,15 @@ class Package:
 
 
 def store_package(store: "Objects", package: Package) -> str:
+    return store.write(encode_package(package))
+
+
+def encode_package(package: Package) -> bytes:
+    """The package object's bytes (its hash is their SHA-256)."""
     from e3.east import encode
     from e3.model.types import PackageObjectType
 
-    return store.write(encode(package.to_east(), PackageObjectType))
+    return encode(package.to_east(), PackageObjectType)
 
 
 def decode_package(data: bytes, what: str = "package object") -> Package:

@@ -342,13 +342,17 @@ def export_zip(repo: "Repository", name: str, version: str | None, out: "str | o
     return ExportResult(found.name, found.version, found.package_hash, count)
 
 
-def zip_objects(repo: "Repository", hashes: Iterable[str]) -> "Iterator[tuple[str, bytes | Stored]]":
+def zip_objects(repo: "Repository", hashes: Iterable[str], made: "dict[str, bytes] | None" = None) -> "Iterator[tuple[str, bytes | Stored]]":
     """The objects for a zip: small ones read whole, large ones copied into it a piece at a time;
-    every one verified against its name as it is read."""
+    every one verified against its name as it is read. `made`: objects given by their bytes
+    rather than read from the store (one made for the zip alone is never stored)."""
     from e3.repo.package_zip import KEEP_IN_MEMORY, Stored
 
     store = repo.objects
     for obj in hashes:
+        if made and obj in made:
+            yield obj, made[obj]
+            continue
         size = store.size(obj)
         yield obj, store.read(obj) if size <= KEEP_IN_MEMORY else Stored(size, lambda obj=obj: store.open(obj))
 

@@ -826,12 +826,15 @@ def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | 
     package's, version to `<deployed version>-<first 8 hex of the new package
     object's hash>`. A zip path is written to `ZIP.partial` and renamed; a binary file is written into.
     """
-    from e3.model.package import store_package
+    from e3.model.package import encode_package
     from e3.model.task import load_task
 
     view = require_deployed(read(repo, ws))
     pkg = current_package(repo, view)
-    package_hash = store_package(repo.objects, pkg)
+    # The new package object goes into the zip only: exporting writes nothing into the
+    # repository, so it works on one this process cannot write.
+    package_bytes = encode_package(pkg)
+    package_hash = _hash_of(package_bytes)
     name = refs.check_component("package", name or view.state.package_name)
     version = refs.check_component("version", version or f"{view.state.package_version}-{package_hash[:8]}")
     objects = {package_hash}
@@ -842,5 +845,5 @@ def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | 
     from e3.repo.package import zip_objects
     from e3.repo.package_zip import write_package_zip
 
-    count = write_package_zip(zip_path, name, version, package_hash, zip_objects(repo, sorted(objects)))
+    count = write_package_zip(zip_path, name, version, package_hash, zip_objects(repo, sorted(objects), {package_hash: package_bytes}))
     return ExportReport(name, version, package_hash, count)
