@@ -55,6 +55,9 @@ READERS = [
     ["e3-log-tail", "--repo", "{repo}", "{task_id}"],
     ["e3", "package", "export", "{repo}", "chain@1.0.0", "{out}/chain.zip"],
     ["e3", "workspace", "export", "{repo}", "dev", "{out}/dev.zip"],
+    ["e3", "status", "{repo}", "dev.tasks.t00004.output"],
+    ["e3", "logs", "{repo}", "dev"],
+    ["e3", "start", "{repo}", "dev", "--dry-run"],
 ]
 
 
