@@ -133,5 +133,17 @@ def repo(tmp_path) -> Path:
 
 
 @pytest.fixture
+def demo_dev(repo) -> Path:
+    """`repo` with tests/pkgfixture.py's package demo@1.0.0 deployed to workspace dev (two
+    commits in dev's history, so that dev~1 exists)."""
+    from pkgfixture import make_package
+
+    make_package(repo)
+    run("e3", "workspace", "create", repo, "dev")
+    run("e3", "workspace", "deploy", repo, "dev", "demo@1.0.0")
+    return repo
+
+
+@pytest.fixture
 def python() -> str:
     return sys.executable

@@ -92,36 +92,25 @@ def test_repo_create_without_a_path_makes_the_repository_here_or_in_e3_repo(e3, 
 # ---------------------------------------------------------------- naming the repository
 
 
-@pytest.fixture
-def deployed(repo, e3):
-    """dev, deployed: two commits, so that dev~1 exists."""
-    from pkgfixture import make_package
-
-    make_package(repo)
-    e3("workspace", "create", repo, "dev")
-    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
-    return repo
-
-
-def test_inside_a_repository_the_repository_argument_may_be_left_out(deployed, e3):
-    sub = deployed / "sub" / "dir"
+def test_inside_a_repository_the_repository_argument_may_be_left_out(demo_dev, e3):
+    sub = demo_dev / "sub" / "dir"
     sub.mkdir(parents=True)
     assert e3("list", cwd=sub).out == "dev  (demo@1.0.0)\n"
     assert e3("list", "dev", cwd=sub).out == "inputs\ntasks\n"  # `dev` names no repository: it is the PATH
     assert e3("get", "dev.inputs.a", cwd=sub).out == "1\n"
     assert e3("workspace", "status", "dev", cwd=sub).out.startswith("Workspace: dev\n")
     first = e3("rev-parse", "dev~1", cwd=sub).out
-    assert e3("rev-parse", ".", "dev~1", cwd=deployed).out == first  # `.` is the repository, as in the README
+    assert e3("rev-parse", ".", "dev~1", cwd=demo_dev).out == first  # `.` is the repository, as in the README
     assert run("e3-show-ref", "--workspaces", cwd=sub).out.split()[1] == "refs/workspaces/dev"
 
 
-def test_e3_repo_and_repo_option_name_it_from_anywhere(deployed, e3, tmp_path):
+def test_e3_repo_and_repo_option_name_it_from_anywhere(demo_dev, e3, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    assert e3("list", cwd=elsewhere, env={"E3_REPO": str(deployed)}).out == "dev  (demo@1.0.0)\n"
-    assert e3("list", "--repo", deployed, "dev", cwd=elsewhere).out == "inputs\ntasks\n"
-    assert run("e3-rev-parse", deployed, "dev", cwd=elsewhere).out == run("e3-rev-parse", "--repo", deployed, "dev").out
-    assert_one_line_error(e3("list", deployed, "dev", "--repo", elsewhere, expect=2, cwd=elsewhere), "two repositories")
+    assert e3("list", cwd=elsewhere, env={"E3_REPO": str(demo_dev)}).out == "dev  (demo@1.0.0)\n"
+    assert e3("list", "--repo", demo_dev, "dev", cwd=elsewhere).out == "inputs\ntasks\n"
+    assert run("e3-rev-parse", demo_dev, "dev", cwd=elsewhere).out == run("e3-rev-parse", "--repo", demo_dev, "dev").out
+    assert_one_line_error(e3("list", demo_dev, "dev", "--repo", elsewhere, expect=2, cwd=elsewhere), "two repositories")
 
 
 def test_outside_any_repository_the_error_is_one_line(e3, tmp_path):
@@ -205,8 +194,8 @@ def test_every_plumbing_executable_completes_its_options(tmp_path):
         assert "--help" in words, f"{exe.name} offers no completion: {words}"
 
 
-def test_completion_offers_what_exists_in_the_repository(deployed, tmp_path):
-    r = str(deployed)
+def test_completion_offers_what_exists_in_the_repository(demo_dev, tmp_path):
+    r = str(demo_dev)
     assert "dev" in _complete(tmp_path, "e3", f"e3 start {r} ")
     assert _complete(tmp_path, "e3", f"e3 get {r} dev.in") == ["dev.inputs."]
     assert _complete(tmp_path, "e3", f"e3 get {r} dev.inputs.") == ["dev.inputs.a", "dev.inputs.b", "dev.inputs.c"]
@@ -216,9 +205,9 @@ def test_completion_offers_what_exists_in_the_repository(deployed, tmp_path):
     assert _complete(tmp_path, "e3", f"e3 workspace status {r} dev d") == ["double"]
 
 
-def test_completion_finds_the_repository_from_here_and_completes_help_topics(deployed, tmp_path):
-    assert "dev" in _complete(tmp_path, "e3", "e3 start ", cwd=deployed)  # REPO left out: WS's completions
-    assert _complete(tmp_path, "e3", "e3 start . ", cwd=deployed)[-1] == "dev"
+def test_completion_finds_the_repository_from_here_and_completes_help_topics(demo_dev, tmp_path):
+    assert "dev" in _complete(tmp_path, "e3", "e3 start ", cwd=demo_dev)  # REPO left out: WS's completions
+    assert _complete(tmp_path, "e3", "e3 start . ", cwd=demo_dev)[-1] == "dev"
     assert _complete(tmp_path, "e3", "e3 help works") == ["workspace"]
     assert "repository" in _complete(tmp_path, "e3", "e3 help rep")
 

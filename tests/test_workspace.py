@@ -18,15 +18,6 @@ from e3.repo import workspace  # noqa: E402
 from e3.storage.repository import open_repository  # noqa: E402
 
 
-@pytest.fixture
-def deployed(repo, e3):
-    """`repo` with package demo@1.0.0 deployed to workspace dev."""
-    make_package(repo)
-    e3("workspace", "create", repo, "dev")
-    e3("workspace", "deploy", repo, "dev", "demo@1.0.0")
-    return repo
-
-
 def test_create_makes_an_undeployed_workspace_listed_as_such(repo, e3):
     out = e3("workspace", "create", repo, "dev").out
     assert out.startswith("Created workspace: dev\n")
@@ -48,15 +39,15 @@ def test_create_refuses_invalid_workspace_names(repo, e3, bad):
     assert_one_line_error(e3("workspace", "create", repo, bad, expect=2), "invalid workspace name")
 
 
-def test_deploy_writes_initial_values_as_one_commit(deployed, e3):
-    r = open_repository(deployed)
+def test_deploy_writes_initial_values_as_one_commit(demo_dev, e3):
+    r = open_repository(demo_dev)
     view = workspace.read(r, "dev")
     assert view.state.package_name == "demo" and view.state.package_version == "1.0.0"
     # b and task outputs unassigned; the East tasks' function IR is assigned
     assert sorted(view.datasets) == [("inputs", "a"), ("inputs", "c"), ("tasks", "double", "function_ir"), ("tasks", "greet", "function_ir")]
     tree = refs.read_state(r, view.commit)
     assert (".workspace",) in tree and ("inputs", "b") not in tree
-    assert e3("get", deployed, "dev.inputs.a").out == "1\n"
+    assert e3("get", demo_dev, "dev.inputs.a").out == "1\n"
 
 
 def test_deploy_without_version_takes_the_only_version(repo, e3):
@@ -87,34 +78,34 @@ def test_deploy_of_unknown_package_is_one_line_and_writes_nothing(repo, e3):
     assert refs.read(open_repository(repo), "refs/workspaces/dev") == before
 
 
-def test_redeploy_keeps_inputs_that_still_fit_and_names_the_dropped(deployed, e3, tmp_path):
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "41"))
-    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"hi"'))
-    e3("set", deployed, "dev.inputs.c", write(tmp_path, "c.east", "2.5"))
+def test_redeploy_keeps_inputs_that_still_fit_and_names_the_dropped(demo_dev, e3, tmp_path):
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "41"))
+    e3("set", demo_dev, "dev.inputs.b", write(tmp_path, "b.east", '"hi"'))
+    e3("set", demo_dev, "dev.inputs.c", write(tmp_path, "c.east", "2.5"))
     # 2.0.0: a keeps its type, b becomes an Integer, c is gone, d is new
-    make_package(deployed, version="2.0.0", inputs={"a": (INT, 1), "b": (INT, 3), "d": (FLOAT, 1.0)})
-    out = e3("workspace", "deploy", deployed, "dev", "demo@2.0.0").out
+    make_package(demo_dev, version="2.0.0", inputs={"a": (INT, 1), "b": (INT, 3), "d": (FLOAT, 1.0)})
+    out = e3("workspace", "deploy", demo_dev, "dev", "demo@2.0.0").out
     assert "kept .inputs.a" in out
     assert "dropped .inputs.b" in out and "dropped .inputs.c" in out
-    assert e3("get", deployed, "dev.inputs.a").out == "41\n"
-    assert e3("get", deployed, "dev.inputs.b").out == "3\n"
-    assert e3("get", deployed, "dev.inputs.d").out == "1.0\n"
-    log = e3("workspace", "log", deployed, "dev").out
+    assert e3("get", demo_dev, "dev.inputs.a").out == "41\n"
+    assert e3("get", demo_dev, "dev.inputs.b").out == "3\n"
+    assert e3("get", demo_dev, "dev.inputs.d").out == "1.0\n"
+    log = e3("workspace", "log", demo_dev, "dev").out
     assert "deploy demo@2.0.0" in log and "dropped: .inputs.b, .inputs.c" in log
 
 
-def test_redeploy_applies_new_defaults_to_inputs_the_user_never_set(deployed, e3):
-    make_package(deployed, version="2.0.0", inputs={"a": (INT, 5), "b": (STR, None), "c": (FLOAT, 0.5)})
-    out = e3("workspace", "deploy", deployed, "dev", "demo@2.0.0").out
+def test_redeploy_applies_new_defaults_to_inputs_the_user_never_set(demo_dev, e3):
+    make_package(demo_dev, version="2.0.0", inputs={"a": (INT, 5), "b": (STR, None), "c": (FLOAT, 0.5)})
+    out = e3("workspace", "deploy", demo_dev, "dev", "demo@2.0.0").out
     assert "kept" not in out and "dropped" not in out
-    assert e3("get", deployed, "dev.inputs.a").out == "5\n"
+    assert e3("get", demo_dev, "dev.inputs.a").out == "5\n"
 
 
-def test_remove_deletes_the_workspace(deployed, e3):
-    out = e3("workspace", "remove", deployed, "dev").out
+def test_remove_deletes_the_workspace(demo_dev, e3):
+    out = e3("workspace", "remove", demo_dev, "dev").out
     assert out.startswith("Removed workspace: dev\n")
-    assert e3("workspace", "list", deployed).out == "No workspaces\n"
-    assert_one_line_error(e3("workspace", "remove", deployed, "dev", expect=128), "workspace dev does not exist")
+    assert e3("workspace", "list", demo_dev).out == "No workspaces\n"
+    assert_one_line_error(e3("workspace", "remove", demo_dev, "dev", expect=128), "workspace dev does not exist")
 
 
 def test_unknown_workspace_is_one_line_everywhere(repo, e3, tmp_path):
@@ -148,97 +139,97 @@ sys.stdin.read()
 
 
 @pytest.fixture
-def running(deployed):
+def running(demo_dev):
     """Hold locks/dataflow-dev.lock from another process, as `e3 start` does."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(deployed)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=command_env())
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(demo_dev)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=command_env())
     assert proc.stdout.readline() == b"held\n"
     yield proc
     proc.stdin.close()
     proc.wait(timeout=10)
 
 
-def test_deploy_and_remove_refuse_while_the_workspace_runs(running, deployed, e3, tmp_path):
-    head = refs.read(open_repository(deployed), "refs/workspaces/dev")
-    r = e3("workspace", "deploy", deployed, "dev", "demo@1.0.0", expect=128)
+def test_deploy_and_remove_refuse_while_the_workspace_runs(running, demo_dev, e3, tmp_path):
+    head = refs.read(open_repository(demo_dev), "refs/workspaces/dev")
+    r = e3("workspace", "deploy", demo_dev, "dev", "demo@1.0.0", expect=128)
     assert_one_line_error(r, f"workspace dev is running (pid {running.pid})")
-    assert_one_line_error(e3("workspace", "remove", deployed, "dev", expect=128), "is running")
+    assert_one_line_error(e3("workspace", "remove", demo_dev, "dev", expect=128), "is running")
     # set is allowed alongside a run
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
-    assert "Running: e3 start, pid" in e3("workspace", "status", deployed, "dev").out
-    assert refs.read(open_repository(deployed), "refs/workspaces/dev") != head
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    assert "Running: e3 start, pid" in e3("workspace", "status", demo_dev, "dev").out
+    assert refs.read(open_repository(demo_dev), "refs/workspaces/dev") != head
 
 
-def test_log_lists_history_newest_first(deployed, e3, tmp_path):
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
-    lines = e3("workspace", "log", deployed, "dev").out.splitlines()
+def test_log_lists_history_newest_first(demo_dev, e3, tmp_path):
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    lines = e3("workspace", "log", demo_dev, "dev").out.splitlines()
     assert [line.split("  ", 2)[2] for line in lines] == ["set .inputs.a", "deploy demo@1.0.0", "create workspace dev"]
-    assert len(e3("workspace", "log", deployed, "dev", "-n", "1").out.splitlines()) == 1
-    assert e3("workspace", "log", deployed, "dev", "dev~1").out.splitlines()[0].endswith("deploy demo@1.0.0")
+    assert len(e3("workspace", "log", demo_dev, "dev", "-n", "1").out.splitlines()) == 1
+    assert e3("workspace", "log", demo_dev, "dev", "dev~1").out.splitlines()[0].endswith("deploy demo@1.0.0")
 
 
-def test_diff_names_changed_datasets_between_revisions(deployed, e3, tmp_path):
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
-    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
-    assert e3("workspace", "diff", deployed, "dev", "--name-status").out == "A\t.inputs.b\n"
-    assert e3("workspace", "diff", deployed, "dev", "dev~2", "--name-status").out == "M\t.inputs.a\nA\t.inputs.b\n"
-    first = e3("workspace", "log", deployed, "dev").out.splitlines()[-1].split()[0]
-    out = e3("workspace", "diff", deployed, "dev", first, "dev~2", "--name-status").out
+def test_diff_names_changed_datasets_between_revisions(demo_dev, e3, tmp_path):
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    e3("set", demo_dev, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
+    assert e3("workspace", "diff", demo_dev, "dev", "--name-status").out == "A\t.inputs.b\n"
+    assert e3("workspace", "diff", demo_dev, "dev", "dev~2", "--name-status").out == "M\t.inputs.a\nA\t.inputs.b\n"
+    first = e3("workspace", "log", demo_dev, "dev").out.splitlines()[-1].split()[0]
+    out = e3("workspace", "diff", demo_dev, "dev", first, "dev~2", "--name-status").out
     assert out.startswith("P\t(not deployed) -> demo@1.0.0\n") and "A\t.inputs.a" in out
-    assert e3("workspace", "diff", deployed, "dev", "dev@{1}", "dev@{0}", "--name-status").out == "A\t.inputs.b\n"
+    assert e3("workspace", "diff", demo_dev, "dev", "dev@{1}", "dev@{0}", "--name-status").out == "A\t.inputs.b\n"
 
 
-def test_diff_shows_short_values_inline_and_long_ones_by_hash(deployed, e3, tmp_path):
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
-    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"' + "x" * 100 + '"'))
-    out = e3("workspace", "diff", deployed, "dev", "dev~2").out.splitlines()
+def test_diff_shows_short_values_inline_and_long_ones_by_hash(demo_dev, e3, tmp_path):
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    e3("set", demo_dev, "dev.inputs.b", write(tmp_path, "b.east", '"' + "x" * 100 + '"'))
+    out = e3("workspace", "diff", demo_dev, "dev", "dev~2").out.splitlines()
     assert out[0] == "M\t.inputs.a\t1 -> 2"
     kind, path, change = out[1].split("\t")
     assert (kind, path) == ("A", ".inputs.b") and change.startswith("(unassigned) -> ")
-    h = run("e3-rev-parse", deployed, "dev.inputs.b").out.strip()
+    h = run("e3-rev-parse", demo_dev, "dev.inputs.b").out.strip()
     assert change.endswith(f"{h[:12]}… (119 B)"), change
 
 
 @pytest.mark.parametrize("rev", ["dev~9", "dev@{9}", "zzz", "dev^2", "ffff"])
-def test_diff_refuses_bad_revisions_in_one_line(deployed, e3, rev):
-    r = e3("workspace", "diff", deployed, "dev", rev, expect=None)
+def test_diff_refuses_bad_revisions_in_one_line(demo_dev, e3, rev):
+    r = e3("workspace", "diff", demo_dev, "dev", rev, expect=None)
     assert r.returncode in (2, 128)
     assert_one_line_error(r, "revision")
 
 
-def test_reset_restores_an_earlier_tree_as_a_new_commit(deployed, e3, tmp_path):
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "2"))
-    e3("set", deployed, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
-    out = e3("workspace", "reset", deployed, "dev", "dev~2").out
+def test_reset_restores_an_earlier_tree_as_a_new_commit(demo_dev, e3, tmp_path):
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "2"))
+    e3("set", demo_dev, "dev.inputs.b", write(tmp_path, "b.east", '"x"'))
+    out = e3("workspace", "reset", demo_dev, "dev", "dev~2").out
     assert out.startswith("Reset workspace dev to dev~2 (2 datasets changed)")
-    assert e3("get", deployed, "dev.inputs.a").out == "1\n"
-    assert_one_line_error(e3("get", deployed, "dev.inputs.b", expect=128), "unassigned")
-    log = e3("workspace", "log", deployed, "dev").out.splitlines()
+    assert e3("get", demo_dev, "dev.inputs.a").out == "1\n"
+    assert_one_line_error(e3("get", demo_dev, "dev.inputs.b", expect=128), "unassigned")
+    log = e3("workspace", "log", demo_dev, "dev").out.splitlines()
     assert len(log) == 5 and "reset to" in log[0]
     # the reset is undone by resetting to the state before it
-    e3("workspace", "reset", deployed, "dev", "dev@{1}")
-    assert e3("get", deployed, "dev.inputs.a").out == "2\n"
+    e3("workspace", "reset", demo_dev, "dev", "dev@{1}")
+    assert e3("get", demo_dev, "dev.inputs.a").out == "2\n"
 
 
-def test_workspace_import_refuses_while_running_and_imports_nothing(running, deployed, e3, tmp_path):
-    e3("workspace", "export", deployed, "dev", tmp_path / "x.zip", "--version", "9.9.9")
-    assert_one_line_error(e3("workspace", "import", deployed, "dev", tmp_path / "x.zip", expect=128), "is running")
-    assert "9.9.9" not in e3("package", "list", deployed).out
+def test_workspace_import_refuses_while_running_and_imports_nothing(running, demo_dev, e3, tmp_path):
+    e3("workspace", "export", demo_dev, "dev", tmp_path / "x.zip", "--version", "9.9.9")
+    assert_one_line_error(e3("workspace", "import", demo_dev, "dev", tmp_path / "x.zip", expect=128), "is running")
+    assert "9.9.9" not in e3("package", "list", demo_dev).out
 
 
-def test_reset_that_changes_the_deployment_refuses_while_running(running, deployed, e3):
-    assert_one_line_error(e3("workspace", "reset", deployed, "dev", "dev~1", expect=128), "is running")
+def test_reset_that_changes_the_deployment_refuses_while_running(running, demo_dev, e3):
+    assert_one_line_error(e3("workspace", "reset", demo_dev, "dev", "dev~1", expect=128), "is running")
 
 
-def test_reset_refuses_a_commit_outside_the_workspace(deployed, e3):
-    r = open_repository(deployed)
+def test_reset_refuses_a_commit_outside_the_workspace(demo_dev, e3):
+    r = open_repository(demo_dev)
     pkg_commit = refs.read(r, "refs/packages/demo/1.0.0")
-    assert_one_line_error(e3("workspace", "reset", deployed, "dev", pkg_commit, expect=128), "not in the history")
+    assert_one_line_error(e3("workspace", "reset", demo_dev, "dev", pkg_commit, expect=128), "not in the history")
 
 
-def test_export_writes_a_package_zip_with_current_values(deployed, e3, tmp_path):
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "42"))
+def test_export_writes_a_package_zip_with_current_values(demo_dev, e3, tmp_path):
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "42"))
     zpath = tmp_path / "ws.zip"
-    out = e3("workspace", "export", deployed, "dev", zpath, "--name", "snap", "--version", "2.0").out
+    out = e3("workspace", "export", demo_dev, "dev", zpath, "--name", "snap", "--version", "2.0").out
     assert out.startswith("Exported workspace dev as snap@2.0\n")
     with zipfile.ZipFile(zpath) as z:
         names = z.namelist()
@@ -246,33 +237,33 @@ def test_export_writes_a_package_zip_with_current_values(deployed, e3, tmp_path)
         assert f"objects/{pkg_hash[:2]}/{pkg_hash[2:]}.beast2" in names
         assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in z.infolist())
         pkg = decode_package(z.read(f"objects/{pkg_hash[:2]}/{pkg_hash[2:]}.beast2"))
-    r = open_repository(deployed)
+    r = open_repository(demo_dev)
     assert not r.objects.exists(pkg_hash)  # made for the zip only: exporting writes nothing into the repository
     a = pkg.refs[("inputs", "a")]
     assert a.kind == "value" and f"objects/{a.hash[:2]}/{a.hash[2:]}.beast2" in names
     assert pkg.refs[("inputs", "b")].kind == "unassigned"
     assert not (tmp_path / "ws.zip.partial").exists()
     # default name and version: the deployed package's, with the new package hash
-    out = e3("workspace", "export", deployed, "dev", tmp_path / "d.zip").out
+    out = e3("workspace", "export", demo_dev, "dev", tmp_path / "d.zip").out
     assert f"as demo@1.0.0-{pkg_hash[:8]}\n" in out
     assert (tmp_path / "d.zip").read_bytes() != b"" and zpath.read_bytes() != (tmp_path / "d.zip").read_bytes()
 
 
-def test_status_shows_task_states_and_unset_inputs(deployed, e3):
-    out = e3("workspace", "status", deployed, "dev").out
+def test_status_shows_task_states_and_unset_inputs(demo_dev, e3):
+    out = e3("workspace", "status", demo_dev, "dev").out
     assert "Package: demo@1.0.0" in out
     assert "  double: never run\n" in out
     assert "  greet: waiting (unset: .inputs.b; on task double)\n    depends on: double\n" in out
     assert "Unset inputs:\n  .inputs.b\n" in out
 
 
-def test_status_reads_execution_records_for_current_inputs(deployed, e3, tmp_path):
+def test_status_reads_execution_records_for_current_inputs(demo_dev, e3, tmp_path):
     from e3.storage import records
     from e3.storage.identity import task_id
 
     from e3.model.task import load_task
 
-    r = open_repository(deployed)
+    r = open_repository(demo_dev)
     view = workspace.read(r, "dev")
     double = view.package.tasks["double"]
     task = load_task(r.objects, double)
@@ -280,27 +271,27 @@ def test_status_reads_execution_records_for_current_inputs(deployed, e3, tmp_pat
     out_hash = r.objects.write(b"not really an integer")
     rec = records.Record("success", "e1", tuple(ins), records.now(), records.now(), output_hash=out_hash)
     records.write(r, task_id(double, ins), rec)
-    assert "  double: stale (result cached)\n" in e3("workspace", "status", deployed, "dev").out
+    assert "  double: stale (result cached)\n" in e3("workspace", "status", demo_dev, "dev").out
     workspace.set_dataset(r, "dev", ("tasks", "double", "output"), out_hash, check_type=False, force=True)
-    assert "  double: up to date\n" in e3("workspace", "status", deployed, "dev").out
-    e3("set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "5"))
-    assert "  double: stale (inputs changed)\n" in e3("workspace", "status", deployed, "dev").out
+    assert "  double: up to date\n" in e3("workspace", "status", demo_dev, "dev").out
+    e3("set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "5"))
+    assert "  double: stale (inputs changed)\n" in e3("workspace", "status", demo_dev, "dev").out
     now = workspace.read(r, "dev").datasets
     ins2 = [now[p] for p in task.inputs]
     failed = records.Record("failed", "e2", tuple(ins2), records.now(), records.now(), exit_code=3)
     records.write(r, task_id(double, ins2), failed)
-    assert "  double: failed (exit code 3)\n" in e3("workspace", "status", deployed, "dev").out
+    assert "  double: failed (exit code 3)\n" in e3("workspace", "status", demo_dev, "dev").out
     me = os.getpid()
     from e3.process import Holder
 
     h = Holder.me()
     live = records.Record("running", "e3", tuple(ins2), records.now(), pid=me, pid_start_time=h.start_time, boot_id=h.boot_id)
     records.write(r, task_id(double, ins2), live)
-    assert f"  double: running (pid {me})\n" in e3("workspace", "status", deployed, "dev").out
+    assert f"  double: running (pid {me})\n" in e3("workspace", "status", demo_dev, "dev").out
 
 
-def test_read_is_cheap_when_nothing_changed(deployed):
-    r = open_repository(deployed)
+def test_read_is_cheap_when_nothing_changed(demo_dev):
+    r = open_repository(demo_dev)
     first = workspace.read(r, "dev")
     t0 = time.perf_counter()
     for _ in range(200):
@@ -309,17 +300,17 @@ def test_read_is_cheap_when_nothing_changed(deployed):
     assert time.perf_counter() - t0 >= 0
 
 
-def test_transact_aborts_without_a_commit_when_fn_returns_none(deployed):
-    r = open_repository(deployed)
+def test_transact_aborts_without_a_commit_when_fn_returns_none(demo_dev):
+    r = open_repository(demo_dev)
     before = workspace.read(r, "dev").commit
     assert workspace.transact(r, "dev", lambda v: None, "nothing").commit == before
     assert workspace.transact(r, "dev", lambda v: {("inputs", "a"): v.datasets[("inputs", "a")]}, "same").commit == before
 
 
-def test_transact_rebuilds_only_changed_subtrees(deployed):
+def test_transact_rebuilds_only_changed_subtrees(demo_dev):
     import pygit2
 
-    r = open_repository(deployed)
+    r = open_repository(demo_dev)
     before = workspace.read(r, "dev")
     h = r.objects.write(b"x")
     after = workspace.transact(r, "dev", lambda v: {("tasks", "double", "output"): h}, "output of double")
@@ -410,7 +401,7 @@ def test_concurrent_deploys_are_serialised_not_refused(repo, e3):
     assert log.count("deploy demo@1.0.0") == 3
 
 
-def test_e3_set_makes_its_commit_durable_before_the_workspace_ref_names_it(deployed, tmp_path):
+def test_e3_set_makes_its_commit_durable_before_the_workspace_ref_names_it(demo_dev, tmp_path):
     """A small commit's objects are loose ones, which libgit2 writes without fsync: a syncfs(2)
     must come between them and the ref's rename, or a power loss could leave the ref naming a
     commit that is gone. Watched with strace, as the system calls happen."""
@@ -419,7 +410,7 @@ def test_e3_set_makes_its_commit_durable_before_the_workspace_ref_names_it(deplo
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed")
     trace = tmp_path / "trace"
-    run("strace", "-f", "-qq", "-e", "trace=syncfs,rename", "-o", trace, "e3", "set", deployed, "dev.inputs.a", write(tmp_path, "a.east", "7"))
+    run("strace", "-f", "-qq", "-e", "trace=syncfs,rename", "-o", trace, "e3", "set", demo_dev, "dev.inputs.a", write(tmp_path, "a.east", "7"))
     calls = [line for line in trace.read_text().splitlines() if "syncfs(" in line or "rename(" in line]
     [moved] = [i for i, c in enumerate(calls) if "rename(" in c and "refs/workspaces/dev.lock" in c]
     assert any("syncfs(" in c for c in calls[:moved]), calls
