@@ -82,15 +82,6 @@ class Work:
 # ------------------------------------------------------------------ values
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
 def floats(start: int, n: int):
     """Elements start..start+n of the benchmark's array: noisy doubles (measurements, not a
     sequence: deflate barely shrinks them), the same in every run."""
@@ -108,15 +99,16 @@ def write_float_array(path: Path, count: int) -> int:
     holds this to the runtime's own encoder.
     """
     from e3 import east
+    from e3.beast2_stream import encode_varint
 
     empty = east.encode([], east.ArrayType(east.FloatType))
     header = empty[: -len(b"\x00\x02\x02\x00\x00")]  # an empty array's frame: codec 0, length 2, 2, NEW, 0
     # One segment of all the elements, then the terminator; an empty array is the terminator alone.
-    segment = len(_varint(count)) + 8 * count if count else 0
+    segment = len(encode_varint(count)) + 8 * count if count else 0
     payload = 1 + segment + 1
     step = 1 << 20
     with open(path, "wb") as f:
-        f.write(header + b"\x00" + _varint(payload) + _varint(payload) + b"\x00" + (_varint(count) if count else b""))
+        f.write(header + b"\x00" + encode_varint(payload) + encode_varint(payload) + b"\x00" + (encode_varint(count) if count else b""))
         for done in range(0, count, step):
             n = min(step, count - done)
             f.write(floats(done, n).tobytes())

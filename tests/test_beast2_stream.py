@@ -170,7 +170,7 @@ FLAT = textwrap.dedent(
     per = len(chunk) // 8
 
     def varint(n):
-        return beast2_stream._varint(n)
+        return beast2_stream.encode_varint(n)
 
     class Source(io.RawIOBase):
         # the value's bytes, made as they are read
@@ -232,10 +232,10 @@ def test_text_memory_stays_flat_on_a_value_several_times_the_limit():
         from e3 import beast2_stream, east
         T = east.ArrayType(east.StringType)
         f = tempfile.TemporaryFile()
-        element = beast2_stream._varint(1 << 20) + b"x" * (1 << 20)
+        element = beast2_stream.encode_varint(1 << 20) + b"x" * (1 << 20)
         count = 200
-        payload = 1 + len(beast2_stream._varint(count)) + len(element) * count + 1
-        f.write(beast2_stream.canonical_prefix(T) + b"\x00" + beast2_stream._varint(payload) * 2 + b"\x00" + beast2_stream._varint(count))
+        payload = 1 + len(beast2_stream.encode_varint(count)) + len(element) * count + 1
+        f.write(beast2_stream.canonical_prefix(T) + b"\x00" + beast2_stream.encode_varint(payload) * 2 + b"\x00" + beast2_stream.encode_varint(count))
         for _ in range(count): f.write(element)
         f.write(b"\x00"); f.seek(0)
         n = 0

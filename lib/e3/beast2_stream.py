@@ -68,7 +68,25 @@ def _bad(message: str) -> FormatError:
 # ------------------------------------------------------------------ reading
 
 
-class _Input:
+class _Bytes:
+    """What both readers share: a LEB128 varint from their `byte()`."""
+
+    def byte(self) -> int:
+        raise NotImplementedError
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise _bad("varint too long")
+
+
+class _Input(_Bytes):
     """The source's bytes in order, read a piece at a time; every byte read is also given to `tee`."""
 
     def __init__(self, source: BinaryIO, tee: Callable[[bytes], object] | None = None):
@@ -108,17 +126,6 @@ class _Input:
         b = self.buf[self.pos]
         self.pos += 1
         return b
-
-    def varint(self) -> int:
-        value = shift = 0
-        while True:
-            b = self.byte()
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise _bad("varint too long")
 
     def rest(self) -> bytes:
         """Everything left in the source (the index and footer after a value stream: small)."""
@@ -203,7 +210,7 @@ def _header_length(data: bytes) -> int:
     return at
 
 
-class _Value:
+class _Value(_Bytes):
     """The logical bytes of a value stream: the payloads of its frames, inflated where compressed.
 
     The walker reads through `buf`/`pos` (refilled by `fill`). While a piece is being
@@ -329,17 +336,6 @@ class _Value:
         b = self.buf[self.pos]
         self.pos += 1
         return b
-
-    def varint(self) -> int:
-        value = shift = 0
-        while True:
-            b = self.byte()
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise _bad("varint too long")
 
     def skip(self, n: int) -> None:
         while n:
@@ -617,9 +613,9 @@ class _Runtime:
         self.last = None
 
     def blob(self, piece: Piece) -> bytes:
-        segment = _varint(piece.count) + piece.data
+        segment = encode_varint(piece.count) + piece.data
         payload = len(segment) + 2
-        return self.prefix + b"\x00" + _varint(payload) * 2 + b"\x00" + segment + b"\x00"
+        return self.prefix + b"\x00" + encode_varint(payload) * 2 + b"\x00" + segment + b"\x00"
 
     def value(self, piece: Piece) -> Any:
         """The piece decoded; a Set's or Dict's pieces must also ascend one after another."""
@@ -648,7 +644,7 @@ class _Runtime:
             while data[at] >= 0x80:
                 at += 1
             at += 1
-        return data[at + 1 + len(_varint(count)) : -1]
+        return data[at + 1 + len(encode_varint(count)) : -1]
 
 
 def canonical_prefix(t: Any) -> bytes:
@@ -659,7 +655,8 @@ def canonical_prefix(t: Any) -> bytes:
     return empty[: -len(b"\x00\x02\x02\x00\x00")]  # an empty collection's frame: codec 0, 2, 2, NEW, end
 
 
-def _varint(n: int) -> bytes:
+def encode_varint(n: int) -> bytes:
+    """`n` as a LEB128 varint (the frame header's and a collection's count)."""
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
@@ -801,10 +798,10 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
                 raise _bad("bytes after the end of the value in its frame")
             _check_trailer(inp, s, walk)
             count = walk.count
-            payload = 1 + (len(_varint(count)) + size if count else 0) + 1
+            payload = 1 + (len(encode_varint(count)) + size if count else 0) + 1
             if payload > FRAME_MAX:
                 raise FormatError(f"value too large: its canonical encoding would need a frame of {payload} bytes (the runtime reads at most {FRAME_MAX})")
-            sink(runtime.prefix + b"\x00" + _varint(payload) * 2 + b"\x00" + (_varint(count) if count else b""))
+            sink(runtime.prefix + b"\x00" + encode_varint(payload) * 2 + b"\x00" + (encode_varint(count) if count else b""))
             scratch.seek(0)
             while chunk := scratch.read(READ_SIZE):
                 sink(chunk)
