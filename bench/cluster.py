@@ -28,10 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # e3_testing: the helpers the tests use too
 
-from dask_cluster import Cluster  # noqa: E402
-from packages import spin  # noqa: E402
+from e3_testing.dask_cluster import Cluster  # noqa: E402
+from e3_testing.packages import spin  # noqa: E402
 
 from e3 import sdk  # noqa: E402
 from e3.east import East, IntegerType  # noqa: E402

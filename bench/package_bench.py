@@ -25,11 +25,11 @@ from goals import Goals, add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # e3_testing: the helpers the tests use too
 
 from e3 import sdk  # noqa: E402
 
-import packages  # noqa: E402
+from e3_testing import packages  # noqa: E402
 
 ENV = dict(os.environ, PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT / "lib"))
 

@@ -31,7 +31,7 @@ from goals import Goals, add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # e3_testing: the helpers the tests use too
 
 from e3.storage import queue, records  # noqa: E402
 from e3.storage.identity import task_id  # noqa: E402
@@ -49,7 +49,7 @@ Worker(open_repository(sys.argv[1]), once=sys.argv[2] == "once", write_output=Fa
 
 
 def tasks(repo, n: int, script: str | None = None):
-    from runner_tasks import Integer, bash_command, east_task, function, make_task, value
+    from e3_testing.runner_tasks import Integer, bash_command, east_task, function, make_task, value
 
     from east import East
 
@@ -195,7 +195,7 @@ def main() -> int:
             dt = throughput(base, args.tasks, w)
             base_t = base_t or dt
             print(f"  {w:>7} {dt:>8.2f} {args.tasks / dt:>8.0f} {dt / args.tasks * 1000:>8.2f} {base_t / dt:>5.2f}x")
-        from packages import fanout_zip
+        from e3_testing.packages import fanout_zip
 
         zip_path = fanout_zip(base, args.tasks)
         print(f"\nend to end: e3-enqueue of a deployed {args.tasks}-task fan-out, e3-run-task workers writing outputs into the workspace")

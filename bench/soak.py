@@ -7,13 +7,13 @@ hold a claim) and replaced, until every execution is done. Then: executions
 lost, objects corrupt (e3-fsck, beyond temporary files a kill leaves),
 executions completed twice, entries stuck. Goal: 200 trials, 0, 0, 0.
 
-`--mode start` runs the end-to-end trial instead (tests/crash_mixed.py): a
+`--mode start` runs the end-to-end trial instead (tests/e3_testing/crash_mixed.py): a
 deployed package of 50 tasks in 5 chains, `e3 start` and two hand-started
 `e3-run-task` workers killed at random (a start with its warm pool), the run
 finished by a last `e3 start`; same counts, outputs checked against the
 expected values.
 
-`--mode drain` and `--mode flip` are issue 20's trials (tests/crash_integrity.py),
+`--mode drain` and `--mode flip` are issue 20's trials (tests/e3_testing/crash_integrity.py),
 on the same package: `e3 start` killed with its workers and nothing else serving
 the queue (1 to --kills times, the input sometimes changed between kills), then
 one `e3 start` to the end: entries left on the queue, or run by a later
@@ -36,11 +36,12 @@ from pathlib import Path
 from goals import add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "lib"))
+sys.path.insert(0, str(ROOT / "tests"))  # e3_testing: the helpers the tests use too
 os.environ["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
-import crash_mixed  # noqa: E402
-from crash_harness import trial  # noqa: E402
+from e3_testing import crash_mixed  # noqa: E402
+from e3_testing.crash_harness import trial  # noqa: E402
 
 from e3.storage.repository import create_repository  # noqa: E402
 
@@ -122,7 +123,7 @@ def report(title: str, rows: list[tuple[str, object]], goal: str, bad: list[str]
 
 
 def soak_drain(args: argparse.Namespace) -> int:
-    import crash_integrity
+    from e3_testing import crash_integrity
 
     totals = dict(trials=0, kills=0, stuck=0, lost=0, twice=0, corrupt=0, leftovers=0)
     bad: list[str] = []
@@ -159,7 +160,7 @@ def soak_drain(args: argparse.Namespace) -> int:
 
 
 def soak_flip(args: argparse.Namespace) -> int:
-    import crash_integrity
+    from e3_testing import crash_integrity
 
     trials = read = detected = 0
     kinds: dict[str, int] = {}

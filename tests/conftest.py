@@ -1,115 +1,21 @@
 """Shared test fixtures: run the real executables from this checkout in temp repositories.
 
-Every command run through `e3` / `run` is checked for a Python traceback on
-stderr: a traceback reaching a user is always a bug.
+The helpers themselves are e3_testing (tests/e3_testing/), which benchmarks use too.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / "bin"
-LIB = ROOT / "lib"
-
-
-def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = f"{LIB}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else str(LIB)
-    env.pop("E3_DIR", None)
-    env.pop("E3_DEBUG", None)
-    env["E3_AUTHOR_NAME"] = "e3-test"
-    if extra:
-        env.update(extra)
-    return env
-
-
-class Result(subprocess.CompletedProcess):
-    @property
-    def out(self) -> str:
-        return self.stdout.decode() if isinstance(self.stdout, bytes) else self.stdout
-
-    @property
-    def err(self) -> str:
-        return self.stderr.decode() if isinstance(self.stderr, bytes) else self.stderr
-
-
-def run(*argv: str | os.PathLike, input: bytes | str | None = None, expect: int | None = 0, cwd=None, env=None, timeout: float = 120) -> Result:
-    """Run a command; check its exit code (unless `expect=None`) and that no traceback escaped."""
-    if isinstance(input, str):
-        input = input.encode()
-    proc = subprocess.run(
-        [str(a) for a in argv], input=input, capture_output=True, cwd=cwd, env=command_env(env), timeout=timeout
-    )
-    result = Result(proc.args, proc.returncode, proc.stdout, proc.stderr)
-    assert b"Traceback" not in proc.stderr, f"traceback from {argv}:\n{proc.stderr.decode()}"
-    if expect is not None:
-        assert proc.returncode == expect, (
-            f"{' '.join(map(str, argv))} exited {proc.returncode}, expected {expect}\n"
-            f"stdout: {proc.stdout.decode(errors='replace')}\nstderr: {proc.stderr.decode(errors='replace')}"
-        )
-    return result
-
-
-def assert_one_line_error(result: Result, *needles: str) -> None:
-    """A failure is one line on stderr that names the problem."""
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got: {result.err!r}"
-    for needle in needles:
-        assert needle.lower() in lines[0].lower(), f"{needle!r} not in {lines[0]!r}"
-
-
-def start_states(out: str) -> dict[str, str]:
-    """`e3 start`'s 'ran NAME (..s)' lines -> {NAME: 'ran'}."""
-    states = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("ran", "cached", "failed", "skipped", "stuck", "cancelled"):
-            states[parts[1]] = parts[0]
-    return states
-
-
-def run_workers(repo: Path, count: int) -> list[str]:
-    """Run `count` `e3-run-task REPO --once` processes at once; return all their output lines."""
-    procs = [
-        subprocess.Popen(["e3-run-task", str(repo), "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
-        for _ in range(count)
-    ]
-    lines = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        lines += out.decode().splitlines()
-    return lines
-
-
-def deployed(tmp_path: Path, zip_path: Path, spec: str) -> Path:
-    """A new repository `tmp_path/repo` with the package zip imported and deployed (PKG@VERSION
-    `spec`) in workspace `dev`; returns the directory that holds `.e3`."""
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", spec)
-    return repo
-
-
-def write(directory: Path, name: str, data: str | bytes) -> Path:
-    """Write `data` (text or bytes) to directory/name; return the path."""
-    p = directory / name
-    p.write_bytes(data.encode() if isinstance(data, str) else data)
-    return p
+from e3_testing.commands import run
 
 
 @pytest.fixture(scope="session")
 def runpkg_zip(tmp_path_factory) -> Path:
-    """tests/runner_tasks.py's package `runpkg` 1.0.0 as a zip (built once per session)."""
-    from runner_tasks import run_package
+    """tests/e3_testing/runner_tasks.py's package `runpkg` 1.0.0 as a zip (built once per session)."""
+    from e3_testing.runner_tasks import run_package
 
     from e3 import sdk
 
@@ -134,9 +40,9 @@ def repo(tmp_path) -> Path:
 
 @pytest.fixture
 def demo_dev(repo) -> Path:
-    """`repo` with tests/pkgfixture.py's package demo@1.0.0 deployed to workspace dev (two
+    """`repo` with tests/e3_testing/pkgfixture.py's package demo@1.0.0 deployed to workspace dev (two
     commits in dev's history, so that dev~1 exists)."""
-    from pkgfixture import make_package
+    from e3_testing.pkgfixture import make_package
 
     make_package(repo)
     run("e3", "workspace", "create", repo, "dev")

@@ -20,16 +20,11 @@ from typing import Callable
 
 import pytest
 
-from conftest import LIB
-from runner_tasks import run_package
+from e3_testing.runner_tasks import run_package
 
-import sys
-
-sys.path.insert(0, str(LIB))
-
-import e3.api as api  # noqa: E402
-from e3 import east, errors, sdk  # noqa: E402
-from e3.api import values as v  # noqa: E402
+import e3.api as api
+from e3 import east, errors, sdk
+from e3.api import values as v
 
 
 @dataclass(frozen=True)
@@ -39,7 +34,7 @@ class Implementation:
     """A new, empty repository in (or for) the given fresh directory, opened."""
 
 
-from api_server import shared as _served  # noqa: E402
+from e3_testing.api_server import shared as _served  # noqa: E402
 
 IMPLEMENTATIONS = [
     Implementation("local", lambda d: api.create(d)),
@@ -101,7 +96,7 @@ def value_of(repo: api.Repository, ws: str, path: tuple[str, ...]):
 
 
 def test_a_url_is_a_server_never_a_folder(tmp_path, monkeypatch):
-    from api_server import free_port
+    from e3_testing.api_server import free_port
 
     monkeypatch.chdir(tmp_path)
     target = f"http://127.0.0.1:{free_port()}/repos/x"  # nothing listens there

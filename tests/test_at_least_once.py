@@ -7,14 +7,10 @@ repeats, the outcome is recorded once. e3-run-task(1) says so.
 """
 from __future__ import annotations
 
-import sys
+from e3_testing.commands import deployed, run
 
-from conftest import LIB, deployed, run
-
-sys.path.insert(0, str(LIB))
-
-from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType  # noqa: E402
+from e3 import sdk
+from e3.east import East, IntegerType
 
 
 def test_a_worker_killed_after_a_shell_task_ran_but_before_its_record_runs_it_again(tmp_path):

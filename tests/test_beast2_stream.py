@@ -14,15 +14,12 @@ import textwrap
 
 import pytest
 
-from conftest import LIB
+from e3_testing.commands import LIB
 
-if str(LIB) not in sys.path:
-    sys.path.insert(0, str(LIB))
+from east.serialization import beast2 as runtime_beast2
 
-from east.serialization import beast2 as runtime_beast2  # noqa: E402
-
-from e3 import beast2_stream, east  # noqa: E402
-from e3.errors import FormatError, TypeMismatch  # noqa: E402
+from e3 import beast2_stream, east
+from e3.errors import FormatError, TypeMismatch
 
 ROW = east.StructType([("id", east.IntegerType), ("tags", east.ArrayType(east.StringType)), ("score", east.OptionType(east.FloatType))])
 SHARED = [1, 2]

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
+from e3_testing.commands import assert_one_line_error, command_env, run
 
-if str(LIB) not in sys.path:
-    sys.path.insert(0, str(LIB))
-
-from e3 import beast2_stream, east  # noqa: E402
+from e3 import beast2_stream, east
 
 MB = 160
 LIMIT_MB = 64

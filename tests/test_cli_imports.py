@@ -87,7 +87,7 @@ def test_reading_an_object_through_the_interface_loads_no_heavy_module(tmp_path)
     import subprocess
     import sys
 
-    from conftest import command_env, run
+    from e3_testing.commands import command_env, run
 
     run("e3", "repo", "create", tmp_path)
     h = run("e3-hash-object", "-w", "--stdin", "--from", "east", "-t", "String", "--repo", tmp_path, input='"x"').out.strip()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from api_server import ApiServer
-from conftest import assert_one_line_error, run
-from runner_tasks import run_package
+from e3_testing.api_server import ApiServer
+from e3_testing.commands import assert_one_line_error, run
+from e3_testing.runner_tasks import run_package
 
 from e3 import sdk
 

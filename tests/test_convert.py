@@ -1,7 +1,7 @@
 """e3 convert: values between .east, JSON and Beast2, from files or stdin, to stdout or a file."""
 from __future__ import annotations
 
-from conftest import assert_one_line_error, run, write
+from e3_testing.commands import assert_one_line_error, run, write
 from test_objects import NUMBERS_BEAST2, unwritable
 
 ARRAY = "Array<Integer>"

@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
-from runner_tasks import Integer, bash_command, make_task, value
+from e3_testing.runner_tasks import Integer, bash_command, make_task, value
 
-from conftest import assert_one_line_error, command_env, run
+from e3_testing.commands import assert_one_line_error, command_env, run
 from e3.storage import logs, queue, records
 from e3.storage.identity import task_id
 from e3.storage.repository import open_repository

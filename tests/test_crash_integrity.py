@@ -1,8 +1,8 @@
-"""Issue 20's soak trials, a few of each (bench/soak.py runs 200): see tests/crash_integrity.py."""
+"""Issue 20's soak trials, a few of each (bench/soak.py runs 200): see tests/e3_testing/crash_integrity.py."""
 from __future__ import annotations
 
-from crash_integrity import drain_trial, flip_trial
-from crash_mixed import setup
+from e3_testing.crash_integrity import drain_trial, flip_trial
+from e3_testing.crash_mixed import setup
 
 
 def test_a_start_killed_with_its_workers_leaves_nothing_on_the_queue_after_the_next_run(tmp_path):

@@ -4,7 +4,7 @@ A few trials here; bench/soak.py --mode start repeats them (200 for the issue's 
 """
 from __future__ import annotations
 
-from crash_mixed import setup, trial
+from e3_testing.crash_mixed import setup, trial
 
 
 def test_start_and_hand_started_workers_killed_at_random_lose_nothing_and_repeat_nothing(tmp_path):

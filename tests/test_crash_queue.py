@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crash_harness import trial
+from e3_testing.crash_harness import trial
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 
-from packages import chain_zip
+from e3_testing.packages import chain_zip
 
-from conftest import command_env, run
+from e3_testing.commands import command_env, run
 from e3.storage import refs
 from e3.repo import workspace
 from e3.storage.repository import open_repository

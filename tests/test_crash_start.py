@@ -12,8 +12,8 @@ import signal
 import subprocess
 import time
 
-from conftest import command_env, run
-from crash_mixed import CHAINS, LENGTH, Verdict, check, setup
+from e3_testing.commands import command_env, run
+from e3_testing.crash_mixed import CHAINS, LENGTH, Verdict, check, setup
 
 
 def test_kill_9_of_start_at_random_moments_loses_nothing_and_repeats_nothing(tmp_path):

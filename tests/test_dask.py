@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, deployed, run, start_states as _states
+from e3_testing.commands import (
+    LIB,
+    assert_one_line_error,
+    command_env,
+    deployed,
+    run,
+    start_states as _states,
+)
 
 try:
     import distributed  # noqa: F401
@@ -27,10 +34,8 @@ except ImportError:  # the `dask` extra; `make test` installs it, and CI must no
         raise
     pytest.skip("dask is not installed (pip install 'e3-py[dask]')", allow_module_level=True)
 
-from dask_cluster import Cluster, can_hide  # noqa: E402
-from packages import script as _script, spin  # noqa: E402
-
-sys.path.insert(0, str(LIB))
+from e3_testing.dask_cluster import Cluster, can_hide  # noqa: E402
+from e3_testing.packages import script as _script, spin  # noqa: E402
 
 from e3 import sdk  # noqa: E402
 from e3.east import BlobType, East, IntegerType, StringType  # noqa: E402
@@ -141,7 +146,6 @@ def test_a_1000_task_dag_gives_the_outputs_task_ids_and_logs_of_the_local_pool(t
     assert "1000 tasks: 1000 ran" in out
     assert _tree(remote) == _tree(local)
     assert _task_ids(remote) == _task_ids(local) == _log_names(remote)
-    sys.path.insert(0, str(LIB))
     from e3.storage.logs import read_records
 
     for name in list(_log_names(remote))[:50]:
@@ -229,7 +233,7 @@ def test_a_100_mb_input_is_sent_to_the_cluster_once_and_read_by_every_task(tmp_p
 
 
 def test_a_value_many_tasks_read_is_scattered_once(tmp_path, cluster):
-    from runner_tasks import Integer, east_task, function, value
+    from e3_testing.runner_tasks import Integer, east_task, function, value
 
     from e3.exec.dask_executor import DaskPool
     from e3.exec.pool import TaskRequest
@@ -254,7 +258,7 @@ def test_a_value_many_tasks_read_is_scattered_once(tmp_path, cluster):
 
 
 def test_a_request_whose_task_or_input_is_damaged_ends_in_an_error_naming_it_and_the_others_run(tmp_path, cluster):
-    from runner_tasks import Integer, east_task, function, value
+    from e3_testing.runner_tasks import Integer, east_task, function, value
 
     from e3.exec.dask_executor import DaskPool
     from e3.exec.pool import TaskRequest
@@ -352,7 +356,7 @@ def test_a_worker_killed_mid_task_has_its_task_run_again_elsewhere_and_completed
 
 def _assert_completed_once_and_sound(repo: Path) -> None:
     """No execution has two terminal records, and e3-fsck finds nothing wrong."""
-    from crash_harness import Verdict, fsck_into, recorded_outcomes
+    from e3_testing.crash_harness import Verdict, fsck_into, recorded_outcomes
 
     from e3.storage.repository import open_repository
 
@@ -434,7 +438,7 @@ def test_a_worker_without_the_east_runtime_is_named_in_one_line(tmp_path):
 
 
 def test_an_api_server_started_with_an_executor_runs_its_runs_there(tmp_path, dask_url):
-    from api_server import ApiServer
+    from e3_testing.api_server import ApiServer
 
     from e3 import api
 
@@ -496,8 +500,8 @@ def test_timeout_fails_a_spawned_task_and_one_run_in_a_workers_process(tmp_path,
 @pytest.mark.parametrize("where", ["local", "dask"])
 def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_end(tmp_path, cluster, where):
     """Ctrl-C between a task's end and the run taking it in: its record is that end, not a second one."""
-    from crash_harness import recorded_outcomes
-    from runner_tasks import Integer, east_task, function, value
+    from e3_testing.crash_harness import recorded_outcomes
+    from e3_testing.runner_tasks import Integer, east_task, function, value
 
     from e3.exec.scheduler import Job
     from e3.exec.queue_executor import QueueExecutor

@@ -6,13 +6,13 @@ import subprocess
 
 import pytest
 
-from conftest import assert_one_line_error, command_env, write
-from pkgfixture import INT, make_package
+from e3_testing.commands import assert_one_line_error, command_env, write
+from e3_testing.pkgfixture import INT, make_package
 
 from e3 import east
 from e3.storage import refs
-from e3.repo import workspace  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.repo import workspace
+from e3.storage.repository import open_repository
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import LIB, command_env, deployed, run, write
+from e3_testing.commands import command_env, deployed, run, write
 
-sys.path.insert(0, str(LIB))
-
-from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType  # noqa: E402
+from e3 import sdk
+from e3.east import East, IntegerType
 
 
 def _hold(marker: Path, name: str, source):

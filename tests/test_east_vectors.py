@@ -10,19 +10,15 @@ from __future__ import annotations
 import datetime
 import hashlib
 import random
-import sys
 from typing import Any, Callable, NamedTuple
 
 import pytest
 
-from conftest import LIB, run
+from e3_testing.commands import run
 
-if str(LIB) not in sys.path:
-    sys.path.insert(0, str(LIB))
-
-from e3 import east  # noqa: E402
-from e3.beast2_type import type_text  # noqa: E402
-from e3.errors import FormatError, TypeMismatch  # noqa: E402
+from e3 import east
+from e3.beast2_type import type_text
+from e3.errors import FormatError, TypeMismatch
 
 UTC = datetime.timezone.utc
 TREE = east.recursive_type(lambda self: east.VariantType([("leaf", east.IntegerType), ("node", east.ArrayType(self))]))

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 
 import pytest
-from packages import chain_zip, fanout_zip, task_name
+from e3_testing.packages import chain_zip, fanout_zip, task_name
 
-from conftest import assert_one_line_error, run, run_workers
+from e3_testing.commands import assert_one_line_error, run, run_workers
 from e3.repo import workspace
 from e3.storage import logs, queue, records
 from e3.storage.repository import open_repository

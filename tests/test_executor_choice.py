@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import LIB, assert_one_line_error, run
+from e3_testing.commands import LIB, assert_one_line_error, run
 
 from e3 import sdk
 from e3.east import East, IntegerType

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, assert_one_line_error, command_env, run
+from e3_testing.commands import BIN, assert_one_line_error, command_env, run
 
 
 def test_version_prints_a_version(e3):
@@ -217,7 +217,7 @@ def all_parsers():
     import argparse
     import importlib
 
-    from conftest import LIB
+    from e3_testing.commands import LIB
 
     for path in sorted((LIB / "e3" / "cli").glob("*.py")):
         if path.stem.startswith("_"):
@@ -236,11 +236,8 @@ def all_parsers():
 
 
 def test_options_that_mean_the_same_thing_have_the_same_name():
-    import sys
 
-    from conftest import LIB
 
-    sys.path.insert(0, str(LIB))
     formats = {"east", "json", "beast2", "csv"}
     for name, p in all_parsers():
         for a in p._actions:

@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 import time
 
-from conftest import run
+from e3_testing.commands import run
 from test_gc import build_world
 
-import e3.storage.refs  # noqa: F401  (sys.path set up by test_gc)
 from e3.storage.repository import open_repository
 
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, deployed, run
+from e3_testing.commands import assert_one_line_error, deployed, run
 
-sys.path.insert(0, str(LIB))
-
-from packages import chain_zip  # noqa: E402
+from e3_testing.packages import chain_zip
 
 
 @pytest.fixture

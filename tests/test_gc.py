@@ -9,17 +9,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
-
-sys.path.insert(0, str(LIB))
+from e3_testing.commands import LIB, assert_one_line_error, command_env, run
 
 from e3 import east
-from e3.storage import refs  # noqa: E402
-from e3.storage import queue, records  # noqa: E402
-from e3.model.package import DatasetRef, DatasetSpec, Package, store_package  # noqa: E402
-from e3.model.task import TaskObject, store_task  # noqa: E402
-from e3.model.types import WorkspaceStateType  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import refs
+from e3.storage import queue, records
+from e3.model.package import DatasetRef, DatasetSpec, Package, store_package
+from e3.model.task import TaskObject, store_task
+from e3.model.types import WorkspaceStateType
+from e3.storage.repository import open_repository
 
 MONTH = 30 * 86400
 

@@ -10,14 +10,12 @@ import zlib
 import pygit2
 import pytest
 
-from conftest import LIB, command_env, run
-
-sys.path.insert(0, str(LIB))
+from e3_testing.commands import LIB, command_env, run
 
 from e3 import east
 from e3.storage import git_objects, git_pack, refs
-from e3.repo import workspace  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.repo import workspace
+from e3.storage.repository import open_repository
 
 HASH = "%064x"
 

@@ -1,14 +1,8 @@
 """e3 workspace graph: the dataflow as text, Graphviz DOT and Mermaid."""
 from __future__ import annotations
 
-import sys
-
-from conftest import LIB
-
-sys.path.insert(0, str(LIB))
-
-from e3.api.values import DataflowGraph, GraphTask  # noqa: E402
-from e3.cli import _graph  # noqa: E402
+from e3.api.values import DataflowGraph, GraphTask
+from e3.cli import _graph
 
 # The example package's shape: greet reads two inputs (and its own function), my-task reads
 # greet's output and an input, shout (a bash task: no function_ir) reads my-task's output.

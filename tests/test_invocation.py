@@ -5,13 +5,25 @@ import os
 
 import pytest
 
-from runner_tasks import AS, East, Integer, String, bash_command, constant_command, east_command, east_task, function, make_task, value
+from e3_testing.runner_tasks import (
+    AS,
+    East,
+    Integer,
+    String,
+    bash_command,
+    constant_command,
+    east_command,
+    east_task,
+    function,
+    make_task,
+    value,
+)
 
-import east  # noqa: E402
+import east
 
 from e3.exec import command, invocation
-from e3.storage import logs  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import logs
+from e3.storage.repository import open_repository
 
 
 class ListLog:

@@ -5,7 +5,7 @@ import configparser
 import importlib.metadata as md
 from packaging.requirements import Requirement
 
-from conftest import ROOT
+from e3_testing.commands import ROOT
 
 
 def runtime_distributions() -> dict[str, str]:

@@ -9,13 +9,11 @@ import time
 
 import pytest
 
-from conftest import LIB, command_env
+from e3_testing.commands import command_env
 
-sys.path.insert(0, str(LIB))
-
-from e3.errors import Conflict, UsageError  # noqa: E402
-from e3.storage.locks import Lock, LockHeld, holder, is_held  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.errors import Conflict, UsageError
+from e3.storage.locks import Lock, LockHeld, holder, is_held
+from e3.storage.repository import open_repository
 
 HOLD = """
 import sys, time

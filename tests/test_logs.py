@@ -7,13 +7,11 @@ import time
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
-from conftest import write as write_file
+from e3_testing.commands import LIB, assert_one_line_error, command_env, run
+from e3_testing.commands import write as write_file
 
-sys.path.insert(0, str(LIB))
-
-from e3.storage import logs  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import logs
+from e3.storage.repository import open_repository
 
 TID = "ab" * 32
 
@@ -276,7 +274,7 @@ def test_logs_all_puts_a_header_with_id_start_and_outcome_before_each_execution(
 
 
 def test_logs_of_a_workspace_lists_its_tasks_and_how_they_last_ran(tmp_path):
-    from runner_tasks import run_package
+    from e3_testing.runner_tasks import run_package
 
     from e3 import sdk
 

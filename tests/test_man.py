@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import BIN, LIB, ROOT
+from e3_testing.commands import BIN, LIB, ROOT
 
 sys.path.insert(0, str(ROOT / "man"))
 from build_man import build_page  # noqa: E402

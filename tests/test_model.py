@@ -1,21 +1,15 @@
 """The model of stored objects: dataset paths, task objects, package objects, task ids."""
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from conftest import LIB
-
-sys.path.insert(0, str(LIB))
-
-from e3 import east  # noqa: E402
-from e3.errors import FormatError, UsageError  # noqa: E402
-from e3.storage.identity import inputs_hash, task_id  # noqa: E402
-from e3.model.package import UNASSIGNED, DatasetRef, DatasetSpec, Package, load_package, store_package  # noqa: E402
-from e3.model.paths import format_tree_path, parse_dataset_path, parse_tree_path  # noqa: E402
-from e3.model.task import TaskObject, load_task, store_task  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3 import east
+from e3.errors import FormatError, UsageError
+from e3.storage.identity import inputs_hash, task_id
+from e3.model.package import UNASSIGNED, DatasetRef, DatasetSpec, Package, load_package, store_package
+from e3.model.paths import format_tree_path, parse_dataset_path, parse_tree_path
+from e3.model.task import TaskObject, load_task, store_task
+from e3.storage.repository import open_repository
 
 
 def test_dataset_path_splits_workspace_from_tree_path():

@@ -4,15 +4,11 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, LIB, assert_one_line_error, command_env, run
-
-if str(LIB) not in sys.path:
-    sys.path.insert(0, str(LIB))
+from e3_testing.commands import BIN, assert_one_line_error, command_env, run
 
 ARRAY = "Array<Integer>"
 NUMBERS_EAST = "[1, 2, 3]\n"
@@ -485,8 +481,6 @@ def test_hash_object_stdin_paths_in_bulk_answers_in_order_up_to_a_bad_file(repo,
 
 
 def test_store_batch_counts_a_write_durable_only_once_its_object_is_in_place(repo):
-    if str(LIB) not in sys.path:
-        sys.path.insert(0, str(LIB))
     from e3.storage.repository import open_repository
 
     store = open_repository(repo).objects

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from conftest import assert_one_line_error, run
+from e3_testing.commands import assert_one_line_error, run
 from test_objects import NUMBERS_BEAST2, objects_in
 
 

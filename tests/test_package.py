@@ -9,17 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIB, ROOT, assert_one_line_error, run
+from e3_testing.commands import ROOT, assert_one_line_error, run
 
-sys.path.insert(0, str(LIB))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e3 import east, sdk
+from e3.model.package import DatasetRef, decode_package
+from e3.model.types import PackageObjectType
+from e3.storage.objects import hash_bytes
 
-from e3 import east, sdk  # noqa: E402
-from e3.model.package import DatasetRef, decode_package  # noqa: E402
-from e3.model.types import PackageObjectType  # noqa: E402
-from e3.storage.objects import hash_bytes  # noqa: E402
-
-import packages  # noqa: E402
+from e3_testing import packages
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,14 @@
 """The dataflow graph: dependencies from output paths to input paths, order, cycles."""
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from conftest import LIB
-
-sys.path.insert(0, str(LIB))
-
-from e3 import east  # noqa: E402
-from e3.errors import FormatError  # noqa: E402
-from e3.exec.plan import build  # noqa: E402
-from e3.model.package import UNASSIGNED, DatasetSpec, Package  # noqa: E402
-from e3.model.task import TaskObject, store_task  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3 import east
+from e3.errors import FormatError
+from e3.exec.plan import build
+from e3.model.package import UNASSIGNED, DatasetSpec, Package
+from e3.model.task import TaskObject, store_task
+from e3.storage.repository import open_repository
 
 INT = east.parse_type("Integer")
 

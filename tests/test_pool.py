@@ -6,14 +6,23 @@ import time
 
 import pytest
 
-from conftest import ROOT
-from runner_tasks import East, Integer, bash_command, east_command, east_task, function, make_task, value
+from e3_testing.commands import ROOT
+from e3_testing.runner_tasks import (
+    East,
+    Integer,
+    bash_command,
+    east_command,
+    east_task,
+    function,
+    make_task,
+    value,
+)
 
-from e3 import east as e3east  # noqa: E402
-from e3.storage import logs  # noqa: E402
-from e3.storage.identity import task_id  # noqa: E402
-from e3.exec.pool import TaskRequest, WorkerPool  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3 import east as e3east
+from e3.storage import logs
+from e3.storage.identity import task_id
+from e3.exec.pool import TaskRequest, WorkerPool
+from e3.storage.repository import open_repository
 
 TEST_PLATFORM = "e3-test-platform"
 

@@ -8,13 +8,11 @@ import sys
 
 import pytest
 
-from conftest import LIB, command_env
+from e3_testing.commands import command_env
 
-sys.path.insert(0, str(LIB))
-
-from e3.errors import UsageError  # noqa: E402
-from e3.storage import queue  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.errors import UsageError
+from e3.storage import queue
+from e3.storage.repository import open_repository
 
 H = "ab" * 32
 

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import LIB, assert_one_line_error, command_env, run
+from e3_testing.commands import assert_one_line_error, command_env, run
 
-sys.path.insert(0, str(LIB))
-
-from e3.storage import queue  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import queue
+from e3.storage.repository import open_repository
 
 
 def test_run_task_once_on_an_empty_queue_prints_nothing_and_exits_0(repo):

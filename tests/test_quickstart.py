@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run
+from e3_testing.commands import ROOT, run
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import command_env, deployed, run
-from packages import chain_zip
+from e3_testing.commands import command_env, deployed, run
+from e3_testing.packages import chain_zip
 
 READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
 

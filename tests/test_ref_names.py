@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_one_line_error, run
+from e3_testing.commands import assert_one_line_error, run
 
 BAD_WORKSPACES = ["-rf", "a/b", "café", ".hidden", "x.lock"]
 

@@ -8,12 +8,10 @@ import sys
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run
+from e3_testing.commands import LIB, assert_one_line_error, command_env, run
 
-sys.path.insert(0, str(LIB))
-
-from e3.storage import refs  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import refs
+from e3.storage.repository import open_repository
 
 ZERO = "0" * 40
 

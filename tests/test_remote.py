@@ -24,13 +24,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api_server import ApiServer, free_port
-from conftest import BIN, LIB, ROOT, assert_one_line_error, command_env, run
+from e3_testing.api_server import ApiServer, free_port
+from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, run
 
-sys.path.insert(0, str(LIB))
-
-from e3 import east, sdk  # noqa: E402
-from e3.api import wire as W  # noqa: E402
+from e3 import east, sdk
+from e3.api import wire as W
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api_server import ApiServer
-from conftest import BIN, assert_one_line_error, command_env, run
+from e3_testing.api_server import ApiServer
+from e3_testing.commands import BIN, assert_one_line_error, command_env, run
 
 ISS, AUD = "https://issuer.test", "e3-tests"
 
@@ -197,7 +197,7 @@ def test_login_to_a_server_without_provider_is_one_line(tmp_path):
 
 
 def test_login_to_nothing_listening_is_one_line(tmp_path):
-    from api_server import free_port
+    from e3_testing.api_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     r = run("e3", "login", url, "--no-browser", env={"E3_CREDENTIALS_PATH": str(tmp_path / "c")}, expect=128)

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, run, write
-
-sys.path.insert(0, str(LIB))
+from e3_testing.commands import assert_one_line_error, run, write
 
 
 @pytest.fixture

@@ -5,23 +5,19 @@ import importlib.util
 import shutil
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from conftest import LIB, ROOT, run
+from e3_testing.commands import ROOT, run
 
-sys.path.insert(0, str(LIB))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e3 import east, sdk
+from e3.east import East, IntegerType, StringType
+from e3.model.package import decode_package
+from e3.model.task import TaskObject
+from e3.model.types import TaskObjectType
+from e3.storage.objects import hash_bytes
 
-from e3 import east, sdk  # noqa: E402
-from e3.east import East, IntegerType, StringType  # noqa: E402
-from e3.model.package import decode_package  # noqa: E402
-from e3.model.task import TaskObject  # noqa: E402
-from e3.model.types import TaskObjectType  # noqa: E402
-from e3.storage.objects import hash_bytes  # noqa: E402
-
-import packages  # noqa: E402
+from e3_testing import packages
 
 EXAMPLE = ROOT / "examples" / "my_package.py"
 

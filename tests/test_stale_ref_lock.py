@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import assert_one_line_error, command_env, run
+from e3_testing.commands import assert_one_line_error, command_env, run
 
 
 def _lock_file(repo) -> str:

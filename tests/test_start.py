@@ -4,19 +4,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, command_env, run, start_states as _states
-from packages import script as _script
+from e3_testing.commands import assert_one_line_error, command_env, run, start_states as _states
+from e3_testing.packages import script as _script
 
-sys.path.insert(0, str(LIB))
-
-from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType, StringType  # noqa: E402
+from e3 import sdk
+from e3.east import East, IntegerType, StringType
 
 
 def _deploy(tmp_path: Path, pkg) -> Path:

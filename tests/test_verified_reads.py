@@ -7,17 +7,14 @@ and a task whose input is damaged fails with it and records nothing as a success
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import LIB, assert_one_line_error, deployed, run
+from e3_testing.commands import assert_one_line_error, deployed, run
 
-sys.path.insert(0, str(LIB))
-
-from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType  # noqa: E402
+from e3 import sdk
+from e3.east import East, IntegerType
 
 
 def _package():
@@ -162,7 +159,7 @@ def test_verified_reader_withholds_the_last_bytes_of_a_damaged_object(tmp_path):
 
 def test_a_server_answers_a_read_of_a_damaged_object_with_an_error_naming_it(ran):
     """Over e3-api-server: the object and dataset routes refuse a damaged value before any byte is sent."""
-    from api_server import ApiServer
+    from e3_testing.api_server import ApiServer
 
     import e3.api
     from e3.errors import CorruptObject

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import command_env, run
+from e3_testing.commands import command_env, run
 
 SOURCE = """
 from e3 import sdk
@@ -88,7 +88,7 @@ def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
 
 
 def test_not_a_repository_and_a_missing_source_are_one_line_errors(tmp_path):
-    from conftest import assert_one_line_error
+    from e3_testing.commands import assert_one_line_error
 
     r = run("e3", "watch", tmp_path / "nowhere", "dev", tmp_path / "live.py", "--once", expect=128)
     assert_one_line_error(r, "not an e3 repository")

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import sys
 
-from runner_tasks import Integer, bash_command, east_task, function, make_task, value
+from e3_testing.runner_tasks import Integer, bash_command, east_task, function, make_task, value
 
-from conftest import run_workers
+from e3_testing.commands import run_workers
 from e3.storage import logs, queue, records
 from e3.exec import queue_worker
 from e3.storage.identity import task_id
 from e3.storage.repository import open_repository
 
-import east  # noqa: E402
-from east import East  # noqa: E402
+import east
+from east import East
 
 
 def inc_task(r, x: int = 1):

@@ -9,13 +9,13 @@ import zipfile
 
 import pytest
 
-from conftest import assert_one_line_error, command_env, run, write
-from pkgfixture import FLOAT, INT, STR, make_package
+from e3_testing.commands import assert_one_line_error, command_env, run, write
+from e3_testing.pkgfixture import FLOAT, INT, STR, make_package
 
 from e3.storage import refs
-from e3.model.package import decode_package  # noqa: E402
-from e3.repo import workspace  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.model.package import decode_package
+from e3.repo import workspace
+from e3.storage.repository import open_repository
 
 
 def test_create_makes_an_undeployed_workspace_listed_as_such(repo, e3):
@@ -324,7 +324,7 @@ def test_transact_rebuilds_only_changed_subtrees(demo_dev):
 @pytest.fixture(scope="module")
 def example_zip(tmp_path_factory):
     """build/my-package.zip as the Makefile builds it (examples/my_package.py)."""
-    from conftest import ROOT
+    from e3_testing.commands import ROOT
 
     path = tmp_path_factory.mktemp("example") / "my-package.zip"
     run(sys.executable, ROOT / "examples" / "my_package.py", path)

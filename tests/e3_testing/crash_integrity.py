@@ -29,12 +29,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import command_env, run
-from crash_harness import Verdict, fsck_into
-from crash_mixed import CHAINS, LENGTH, _kill, _spawn, check, expected
+from e3_testing.commands import command_env, run
+from e3_testing.crash_harness import Verdict, fsck_into
+from e3_testing.crash_mixed import CHAINS, LENGTH, _kill, _spawn, check, expected
 
-from e3.storage import queue, records  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import queue, records
+from e3.storage.repository import open_repository
 
 TASKS = CHAINS * LENGTH
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import BIN, command_env
+from e3_testing.commands import BIN, command_env
 
 
 class ApiServer:

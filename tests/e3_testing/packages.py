@@ -1,6 +1,6 @@
 """Build small and large test packages in-process, fast (no subprocess, one encode per distinct object).
 
-    from packages import chain_zip, fanout_zip
+    from e3_testing.packages import chain_zip, fanout_zip
     zip_path = chain_zip(tmp_path, 1000)        # inputs.x -> t00000 -> t00001 -> … (each adds 1)
     zip_path = fanout_zip(tmp_path, 1000)       # inputs.x -> t00000 … t00999 (each adds its index)
 
@@ -11,13 +11,10 @@ East body (a loop of n rounds).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-
-from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType  # noqa: E402
+from e3 import sdk
+from e3.east import East, IntegerType
 
 INCREMENT = East.function([IntegerType], IntegerType, lambda b, v: v + 1)
 ADD = East.function([IntegerType, IntegerType], IntegerType, lambda b, x, y: x + y)

@@ -6,17 +6,12 @@ reads a (a * 2), task `greet` reads b and double's output.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from conftest import LIB
-
-sys.path.insert(0, str(LIB))
-
 from e3 import east, sdk
-from e3.repo import package  # noqa: E402
-from e3.east import East  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.repo import package
+from e3.east import East
+from e3.storage.repository import open_repository
 
 INT = east.IntegerType
 STR = east.StringType

@@ -24,13 +24,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import LIB, command_env
+from e3_testing.commands import command_env
 
-sys.path.insert(0, str(LIB))
-
-from e3.storage import logs, queue, records  # noqa: E402
-from e3.storage.identity import task_id  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3.storage import logs, queue, records
+from e3.storage.identity import task_id
+from e3.storage.repository import open_repository
 
 WORKER = """
 import sys
@@ -60,7 +58,7 @@ class Verdict:
 
 def make_entries(repo, n: int, seed: int) -> list[queue.Entry]:
     """`n` executions: two thirds East functions run in-process, one third spawned shell tasks."""
-    from runner_tasks import Integer, bash_command, east_task, function, make_task, value
+    from e3_testing.runner_tasks import Integer, bash_command, east_task, function, make_task, value
 
     from east import East
 

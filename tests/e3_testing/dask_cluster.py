@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-LIB = Path(__file__).resolve().parents[1] / "lib"
+LIB = Path(__file__).resolve().parents[2] / "lib"
 START_TIMEOUT = 60.0
 
 

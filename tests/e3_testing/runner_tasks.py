@@ -6,20 +6,14 @@ same; command IR is what the original engine's SDK writes: the east-py form
 """
 from __future__ import annotations
 
-import sys
+import east
+from east import East
+from east.functions import function_ir
+from east.serialization.beast2 import encode_beast2_with_header_for
+from east.types.type_of_type import IRType
 
-from conftest import LIB
-
-sys.path.insert(0, str(LIB))
-
-import east  # noqa: E402
-from east import East  # noqa: E402
-from east.functions import function_ir  # noqa: E402
-from east.serialization.beast2 import encode_beast2_with_header_for  # noqa: E402
-from east.types.type_of_type import IRType  # noqa: E402
-
-from e3 import east as e3east  # noqa: E402
-from e3.model.task import TaskObject, store_task  # noqa: E402
+from e3 import east as e3east
+from e3.model.task import TaskObject, store_task
 
 AS = east.ArrayType(east.StringType)
 Integer = east.IntegerType

@@ -19,20 +19,17 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import LIB, command_env, run
-from crash_harness import Verdict
+from e3_testing.commands import command_env, run
+from e3_testing.crash_harness import Verdict
 
-sys.path.insert(0, str(LIB))
-
-from e3 import sdk  # noqa: E402
-from e3.east import East, IntegerType  # noqa: E402
-from e3.storage import logs, records  # noqa: E402
-from e3.storage.identity import task_id  # noqa: E402
-from e3.storage.repository import open_repository  # noqa: E402
+from e3 import sdk
+from e3.east import East, IntegerType
+from e3.storage import logs, records
+from e3.storage.identity import task_id
+from e3.storage.repository import open_repository
 
 CHAINS, LENGTH = 5, 10  # 50 tasks
 
@@ -117,7 +114,7 @@ _reported: set[str] = set()
 
 
 def check(repo_dir: Path, x: int, v: Verdict) -> Verdict:
-    from crash_harness import fsck_into, recorded_outcomes
+    from e3_testing.crash_harness import fsck_into, recorded_outcomes
 
     from e3.exec.plan import graph_of as graph
     from e3.repo.workspace import read_snapshot as view
