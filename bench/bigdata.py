@@ -16,14 +16,21 @@ Values, written by this script as e3's canonical Beast2 (the arrays streamed, ne
 2. Tasks over the 40 MB array and the table: sum, map x*2, and a revenue column
    (price * qty). Each task's cost: `e3 start --filter T --force` less the same for a
    trivial task (start-up, planning, the pool: the fixed cost of a run). Baseline: the
-   same function, in this process, by east-py on bytes already in memory: decode +
-   evaluate + encode (as `east-py run` writes its output). Goal: <= 1.2x.
-3. Two independent CPU-bound tasks (sum and map x*2 of the array) on two workers
-   against one after the other, the fixed cost of a run taken off both: goal <= 0.55x.
+   same function run by east-py in a process of its own on bytes already in its memory:
+   decode + evaluate + encode (as `east-py run` writes its output), timed inside that
+   process. Goal: <= 1.2x.
+3. Two independent CPU-bound tasks of the same cost (the sum and the mean of the
+   array, ~0.7 s each here) on two workers against one after the other, the fixed cost
+   of a run taken off both: goal <= 0.55x. (Tasks of unequal cost cannot reach it: two
+   workers take the longer one's time, one takes both.)
 
 Every figure is the best of --repeat runs (the machine is shared: the least disturbed
 run). Goals are read on wall time; CPU ratios are printed beside them (steadier when
-other work shares the cores, but blind to waiting for the disk).
+other work shares the cores, but blind to waiting for the disk). The task goal (2.) is
+read on CPU time instead when the load average exceeds the number of cores: a
+difference of two wall times, each waiting on other people's work, then measures the
+machine (it has read 0.2x), and the line says which was read. The goal of 3. can
+only be read on an idle machine: two workers cannot run at once on cores others hold.
 
 Usage: python3 bench/bigdata.py [--elements N] [--big-mb MB] [--rows N] [--repeat R]
                                 [--only moving,text,tasks,parallel] [--check]
@@ -158,6 +165,7 @@ def functions() -> dict:
 
     return {
         "sum": East.function([floats], FloatType, lambda b, x: x.sum()),
+        "mean": East.function([floats], FloatType, lambda b, x: x.sum() / x.size().to_float()),
         "double": East.function([floats], floats, lambda b, x: x.map(lambda b2, e: e * 2.0)),
         "revenue": East.function([table_type()], floats, revenue),
         "noop": East.function([IntegerType], IntegerType, lambda b, x: x + 1),
@@ -165,7 +173,7 @@ def functions() -> dict:
 
 
 def build_packages(work: Work) -> tuple[Path, Path]:
-    """`big`: inputs xs, table, tiny; tasks sum, double, revenue, noop. `par`: sum, double and noop."""
+    """`big`: inputs xs, table, tiny; tasks sum, double, revenue, noop. `par`: sum, mean and noop."""
     from e3 import sdk
     from e3.east import ArrayType, FloatType, IntegerType
 
@@ -173,10 +181,10 @@ def build_packages(work: Work) -> tuple[Path, Path]:
     xs = sdk.input("xs", ArrayType(FloatType))
     table = sdk.input("table", table_type())
     tiny = sdk.input("tiny", IntegerType, 1)
-    source = {"sum": xs, "double": xs, "revenue": table, "noop": tiny}
+    source = {"sum": xs, "mean": xs, "double": xs, "revenue": table, "noop": tiny}
     big, par = work.fresh("big.zip"), work.fresh("par.zip")
-    sdk.export(sdk.package("big", "1.0.0", *[sdk.task(n, [source[n]], fn) for n, fn in fns.items()]), big)
-    sdk.export(sdk.package("par", "1.0.0", *[sdk.task(n, [source[n]], fns[n]) for n in ("sum", "double", "noop")]), par)
+    sdk.export(sdk.package("big", "1.0.0", *[sdk.task(n, [source[n]], fns[n]) for n in ("sum", "double", "revenue", "noop")]), big)
+    sdk.export(sdk.package("par", "1.0.0", *[sdk.task(n, [source[n]], fns[n]) for n in ("sum", "mean", "noop")]), par)
     return big, par
 
 
@@ -248,7 +256,10 @@ def text(work: Work, repo: Path, size: int) -> None:
 
 def in_process(name: str, data: bytes) -> Measured:
     """The task's function run by east-py in this process on bytes in memory: decode + evaluate + encode,
-    the output encoded as `east-py run -o out.beast2` writes it (east_py_cli.loader.save_value)."""
+    the output encoded as `east-py run -o out.beast2` writes it (east_py_cli.loader.save_value).
+
+    Run in the process that calls it: memory it used before (a second call) is partly mapped
+    already. `in_fresh_process` is the baseline of the goal."""
     from east.functions import function_ir
     from east.runtime._compiler_eastc import _eastc_call, load_frozen_value
     from east.runtime.compiler import compile_from_beast2
@@ -267,26 +278,60 @@ def in_process(name: str, data: bytes) -> Measured:
     return Measured(time.perf_counter() - t0, time.process_time() - c0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
+BASELINE_FLAG = "--east-py-baseline"
+
+
+def in_fresh_process(name: str, path: Path) -> Measured:
+    """`in_process` in a new process that has read the value into memory first (untimed): a task's
+    worker, like `east-py run`, is a process of its own that touches the value's memory for the first
+    time, while a second call in one process finds much of it mapped already (5-10% less CPU here)."""
+    out = subprocess.run([sys.executable, __file__, BASELINE_FLAG, name, str(path)], env=ENV, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return Measured(float(out[0]), float(out[1]), int(out[2]))
+
+
+def baseline_child(name: str, path: str) -> int:
+    data = Path(path).read_bytes()
+    m = in_process(name, data)
+    print(m.wall, m.cpu, m.rss)
+    return 0
+
+
 def tasks(goals: Goals, repo: Path, inputs: dict[str, Path], repeat: int) -> None:
     print("\ntasks over large values: e3 start --filter T --force less the same run of a trivial task,"
-          "\nagainst east-py in this process on bytes in memory (decode + evaluate + encode); goal <= 1.2x")
+          "\nagainst east-py in a process of its own on bytes in memory (decode + evaluate + encode); goal <= 1.2x")
 
     def start(name: str) -> list[str]:
         return e3("e3", "start", repo, "dev", "--filter", name, "--force", "--quiet")
 
-    fixed = measured(start("noop"), repeat, tree=True)
+    names = (("sum", "xs"), ("double", "xs"), ("revenue", "table"))
+    load_at_start = os.getloadavg()[0]
+    # Taken in turns, so that whatever else the machine runs weighs on e3 and its baseline alike.
+    fixed_runs: list[Measured] = []
+    base_runs: dict[str, list[Measured]] = {name: [] for name, _ in names}
+    e3_runs: dict[str, list[Measured]] = {name: [] for name, _ in names}
+    for _ in range(repeat):
+        fixed_runs.append(run(start("noop"), env=ENV, tree=True))
+        for name, source in names:
+            base_runs[name].append(in_fresh_process(name, inputs[source]))
+            e3_runs[name].append(run(start(name), env=ENV, tree=True))
+    fixed = best(fixed_runs)
+    load = max(load_at_start, os.getloadavg()[0])
+    busy = load > (os.cpu_count() or 1)
     print(f"  fixed cost of a run (start-up, plan, pool, one trivial task): {fixed.wall:.2f} s wall, {fixed.cpu:.2f} s cpu, {fixed.rss / MB:.0f} MB")
     print(f"  {'task':<8} {'e3 s':>6} {'cpu s':>6} {'less fixed':>11} {'cpu s':>6} {'east-py s':>10} {'cpu s':>6} {'ratio':>7} {'cpu ratio':>10} {'e3 MB':>6}")
-    for name, source in (("sum", "xs"), ("double", "xs"), ("revenue", "table")):
-        data = inputs[source].read_bytes()
-        base = best([in_process(name, data) for _ in range(repeat)])
-        del data
-        m = measured(start(name), repeat, tree=True)
+    for name, _ in names:
+        base, m = best(base_runs[name]), best(e3_runs[name])
         wall, cpu = m.wall - fixed.wall, m.cpu - fixed.cpu
         ratio, cpu_ratio = wall / base.wall, cpu / base.cpu
         print(f"  {name:<8} {m.wall:>6.2f} {m.cpu:>6.2f} {wall:>11.2f} {cpu:>6.2f} {base.wall:>10.2f} {base.cpu:>6.2f} {ratio:>6.2f}x {cpu_ratio:>9.2f}x"
               f" {m.rss / MB:>6.0f}", flush=True)
-        goals.check(f"task {name}: cost against east-py in-process", ratio <= 1.2, f"{ratio:.2f}x (cpu {cpu_ratio:.2f}x)", "<= 1.2x")
+        if busy:
+            goals.check(f"task {name}: cost against east-py in-process (cpu: load {load:.1f})", cpu_ratio <= 1.2,
+                        f"cpu {cpu_ratio:.2f}x (wall {ratio:.2f}x)", "<= 1.2x")
+        else:
+            goals.check(f"task {name}: cost against east-py in-process", ratio <= 1.2, f"{ratio:.2f}x (cpu {cpu_ratio:.2f}x)", "<= 1.2x")
+    print(f"  load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
 
 
 # ------------------------------------------------------------------ 3. two at once
@@ -299,13 +344,18 @@ def parallel(work: Work, goals: Goals, par_zip: Path, value: Path, repeat: int) 
     def start(*args) -> list[str]:
         return e3("e3", "start", repo, "dev", "--force", "--quiet", *args)
 
-    fixed = measured(start("-j", 1, "--filter", "noop"), repeat)
-    serial = measured(start("-j", 1), repeat)
-    both = measured(start("-j", 2), repeat)
-    print("\ntwo independent CPU-bound tasks (sum and map x*2 of the array) and a trivial one, e3 start --force")
+    # Taken in turns, so that whatever else the machine runs weighs on the three alike.
+    runs: dict[str, list[Measured]] = {"fixed": [], "serial": [], "both": []}
+    for _ in range(repeat):
+        runs["fixed"].append(run(start("-j", 1, "--filter", "noop"), env=ENV))
+        runs["serial"].append(run(start("-j", 1), env=ENV))
+        runs["both"].append(run(start("-j", 2), env=ENV))
+    fixed, serial, both = (best(runs[k]) for k in ("fixed", "serial", "both"))
+    print("\ntwo independent CPU-bound tasks of the same cost (sum and mean of the array) and a trivial one, e3 start --force")
     print(f"  one after the other (-j 1): {serial.wall:.2f} s wall, {serial.cpu:.2f} s cpu; two workers (-j 2): {both.wall:.2f} s wall,"
-          f" {both.cpu:.2f} s cpu; the fixed cost of a run: {fixed.wall:.2f} s")
-    print(f"  whole runs: {both.wall / serial.wall:.2f}x")
+          f" {both.cpu:.2f} s cpu; the fixed cost of a run: {fixed.wall:.2f} s wall, {fixed.cpu:.2f} s cpu")
+    print(f"  whole runs: {both.wall / serial.wall:.2f}x; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus"
+          " (the goal needs two idle cores)")
     ratio = (both.wall - fixed.wall) / (serial.wall - fixed.wall)
     goals.check("two CPU-bound tasks on two workers against one after the other", ratio <= 0.55, f"{ratio:.2f}x", "<= 0.55x")
 
@@ -358,4 +408,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(baseline_child(*sys.argv[2:4]) if sys.argv[1:2] == [BASELINE_FLAG] else main())
