@@ -380,3 +380,26 @@ def test_a_concurrency_below_one_or_a_timeout_not_above_zero_is_a_usage_error(tm
         r = run("e3", "start", repo, "dev", "--timeout", bad, expect=2)
         assert "--timeout" in r.err and bad in r.err
     assert run("e3-rev-parse", "--repo", repo, "dev").out == before  # nothing ran, nothing committed
+
+
+def test_a_batch_is_committed_once_it_holds_its_most_finished_tasks_however_recent_the_last_commit(tmp_path, monkeypatch):
+    """Each finished task holds its claim (an open file) until its commit: a run whose commits had
+    grown slow (or that was stopped a while) once held 20,000 and ran out of files."""
+    from e3 import api
+    from e3.exec import scheduler
+    from e3.repo import workspace
+    from e3.storage.repository import open_repository
+
+    x = sdk.input("x", IntegerType, 1)
+    pkg = sdk.package("wide", "1.0.0", *[_add(f"t{i:02d}", x, i) for i in range(40)])
+    repo = _deploy(tmp_path, pkg)
+    before = len(list(workspace.history(open_repository(repo), "dev")))
+    monkeypatch.setattr(scheduler, "FLUSH_INTERVAL", 3600.0)  # no commit for time's sake alone
+    monkeypatch.setattr(scheduler, "MAX_UNCOMMITTED", 8)
+    assert scheduler.uncommitted_limit() == 8
+    run_ = api.open(str(repo)).dataflow_start("dev", concurrency=2)
+    states = [e.state for e in run_.events() if type(e).__name__ == "TaskFinished"]
+    assert states == ["ran"] * 40
+    commits = len(list(workspace.history(open_repository(repo), "dev"))) - before
+    assert commits >= 40 // 8
+    assert run("e3", "get", repo, "dev.tasks.t39.output").out.strip() == "40"

@@ -10,7 +10,9 @@ plus outputs not yet committed) and walks the graph event by event:
   dependents; outputs reach the workspace in batches (one commit per flush,
   at most every `FLUSH_INTERVAL` seconds, less often when commits get
   expensive, and at the end), so history stays
-  readable and the cost stays linear in the number of tasks.
+  readable and the cost stays linear in the number of tasks. A batch never
+  holds more than `uncommitted_limit()` finished tasks, whatever the time:
+  each holds its queue entry's claim, an open file, until its commit.
 - Reactive, like the original engine: a flush re-reads the workspace. If an
   input changed under us (a concurrent `e3 set`), every task downstream of
   the change is evaluated again in the same run, and an output computed from
@@ -47,6 +49,22 @@ FLUSH_INTERVAL = 0.25
 FLUSH_SHARE = 0.1
 """Most of a run's time spent committing: a commit's cost grows with the dataset tree, so
 the interval grows with it (keeps a 10,000-task run linear, not quadratic)."""
+
+MAX_UNCOMMITTED = 4096
+"""Most finished tasks a batch holds before it is committed, however recent the last commit."""
+
+
+def uncommitted_limit() -> int:
+    """Finished tasks a batch may hold: `MAX_UNCOMMITTED`, or a quarter of this process's open-file
+    limit if that is less (each holds a claim's file open; a run of 100,000 tasks whose commits
+    had grown slow once ran out of files)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_UNCOMMITTED
+    return min(MAX_UNCOMMITTED, max(16, soft // 4))
+
 
 # Task states reported to observers and in the summary.
 RAN, CACHED, FAILED, SKIPPED, STUCK, CANCELLED = "ran", "cached", "failed", "skipped", "stuck", "cancelled"
@@ -178,6 +196,7 @@ class Scheduler:
         """Set (from any thread) to end the run at its next step, as Ctrl-C does but without raising."""
         self.last_flush = time.monotonic()
         self.flush_interval = FLUSH_INTERVAL
+        self.max_uncommitted = uncommitted_limit()
 
     # ------------------------------------------------------------ evaluation
 
@@ -396,7 +415,8 @@ class Scheduler:
                         self._finished(job, outcome)
                     self._announce(list(began.values()))
                     self.runner.settle()  # the released tasks start before this process bookkeeps
-                    if time.monotonic() - self.last_flush >= self.flush_interval:
+                    if (time.monotonic() - self.last_flush >= self.flush_interval
+                            or len(self.pending) + len(self.settled_jobs) >= self.max_uncommitted):
                         self.flush()
                     yield
                 if interrupted.is_set():
