@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("e3.storage",),
     ("e3.model",),
     ("e3.formats", "e3.east", "e3.east_csv", "e3.beast2_stream", "e3.beast2_type", "e3.container"),
-    ("e3.errors", "e3.process", "e3"),
+    ("e3.errors", "e3.process", "e3.collector", "e3"),
 ]
 """The order, top to bottom, written down once: a module may import its own layer and the
 layers below it, never one above. `e3` itself is the package's face (its version)."""

@@ -10,6 +10,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from e3 import collector
 from e3.errors import FormatError
 from e3.model.paths import TreePath, format_tree_path
 from e3.model.task import TaskObject, load_task
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from e3.storage.repository import Repository
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     name: str
     task_hash: str
@@ -68,21 +69,23 @@ def graph_of(repo: "Repository", package_hash: str) -> Graph:
     g = _cache.get(package_hash)
     if g is not None:
         return g
-    tasks = snapshot.load_tasks(repo, package_hash)
-    if tasks is None:
-        from e3.model.package import load_package
+    with collector.paused():  # a node and its lists per task, none in a reference cycle
+        tasks = snapshot.load_tasks(repo, package_hash)
+        if tasks is None:
+            from e3.model.package import load_package
 
-        package = load_package(repo.objects, package_hash)
-        tasks = {name: (h, load_task(repo.objects, h)) for name, h in package.tasks.items()}
-        snapshot.remember_tasks(repo, package_hash, tasks)
-    g = _cache[package_hash] = build_from_tasks(tasks)
+            package = load_package(repo.objects, package_hash)
+            tasks = {name: (h, load_task(repo.objects, h)) for name, h in package.tasks.items()}
+            snapshot.remember_tasks(repo, package_hash, tasks)
+        g = _cache[package_hash] = build_from_tasks(tasks)
     return g
 
 
 def graph_for(store: "ObjectStore", package_hash: str, package: "Package") -> Graph:
     g = _cache.get(package_hash)
     if g is None:
-        g = _cache[package_hash] = build(store, package)
+        with collector.paused():
+            g = _cache[package_hash] = build(store, package)
     return g
 
 

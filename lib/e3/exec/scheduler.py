@@ -34,6 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
+from e3 import collector
 from e3.errors import E3Error, TaskNotFound
 from e3.storage import records
 from e3.storage.identity import task_id as make_task_id
@@ -74,7 +75,7 @@ class RunError(E3Error):
     pass
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     """One execution the scheduler wants: a task on exact inputs."""
 
@@ -109,7 +110,7 @@ class JobRunner(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskReport:
     name: str
     state: str
@@ -140,7 +141,7 @@ Observer = Callable[[str, TaskReport | None], None]
 """Called with (event, report): 'start' when a job is submitted, 'end' when a task settles."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     pending_upstream: int = 0
     settled: str | None = None  # RAN / CACHED / FAILED / SKIPPED / STUCK, or None while open
@@ -202,6 +203,10 @@ class Scheduler:
 
     def start(self) -> None:
         """Open every selected task, then evaluate those with nothing unsettled upstream, in order."""
+        with collector.paused():  # all of a no-op run: a state, a report and an event per task
+            self._start()
+
+    def _start(self) -> None:
         nodes = self.graph.nodes
         for name in self.selected:
             st = self.state[name]
@@ -225,7 +230,8 @@ class Scheduler:
         if not (node.name in self.force and not st.forced):
             reused = records.reusable_output(self.repo, records.summary(self.repo, tid))
             if reused is not None:
-                self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
+                if self.data.get(node.task.output) != reused:  # else nothing to commit (a no-op run: every task)
+                    self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
                 self._settle(node, CACHED, task_id=tid)
                 return
         job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output, command_ir=node.task.command_ir)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from e3.model.objects import Objects
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskObject:
     command_ir: str
     """Hash of the IR of `(input_paths: Array<String>, output_path: String) -> Array<String>`."""

@@ -523,17 +523,19 @@ def _remember(repo: "Repository", view: WorkspaceView) -> None:
 def read_snapshot(repo: "Repository", ws: str) -> "Snapshot":
     """The workspace's newest dataset tree, from e3.repo.snapshot when its commit is cached
     (one ref read), else read like `read` (and cached); raises like `read` for an unknown workspace."""
+    from e3 import collector
     from e3.repo import snapshot
 
-    commit = refs.read(repo, f"refs/workspaces/{ws}") if _plain(ws) else None
-    if commit is not None:
-        cached = snapshot.load_view(repo, commit)
-        if cached is not None:
-            return cached
-    v = read(repo, ws)
-    snap = snapshot.Snapshot(v.commit, v.package_hash, dict(v.datasets))
-    snapshot.remember(repo, snap)
-    return snap
+    with collector.paused():  # a path and a hash per dataset, none in a reference cycle
+        commit = refs.read(repo, f"refs/workspaces/{ws}") if _plain(ws) else None
+        if commit is not None:
+            cached = snapshot.load_view(repo, commit)
+            if cached is not None:
+                return cached
+        v = read(repo, ws)
+        snap = snapshot.Snapshot(v.commit, v.package_hash, dict(v.datasets))
+        snapshot.remember(repo, snap)
+        return snap
 
 
 def _plain(ws: str) -> bool:

@@ -136,11 +136,11 @@ def summary(repo: "Repository", task_id: str) -> Summary | None:
     except FileNotFoundError:
         return None
     try:
-        parts = os.read(fd, 512).split()
+        data = os.read(fd, 512)
     finally:
         os.close(fd)
     try:
-        fields = [p.decode("ascii") for p in parts]
+        fields = data.decode("ascii").split()
     except UnicodeDecodeError:
         return None
     if len(fields) < 2 or fields[1] not in KINDS:

@@ -54,8 +54,9 @@ class Repository:
             return None
 
     def fspath(self, *parts: str) -> str:
-        """`path` as a string, without pathlib's cost: for paths built once per task."""
-        return os.path.join(self._root, *parts)
+        """`path` as a string, without pathlib's cost: for paths built once per task (names below
+        the root, joined as they are: an absolute one does not replace the root as in os.path.join)."""
+        return os.sep.join((self._root, *parts))
 
 
 def is_repository(root: Path) -> bool:
