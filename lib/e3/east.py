@@ -10,12 +10,21 @@ with its type header and codec "none" (no compression). It is fast on
 incompressible data, it is what `east-py run` reads, and pinning one encoding
 makes a value's hash a function of the value. Bytes that arrive from outside
 are stored and hashed exactly as they came.
+
+Threads: every call into the runtime holds `LOCK`. The runtime's bridge keeps
+module-wide state while it converts a type between Python and C (the scope of a
+recursive type being converted, caches) and runs Python code in the middle of
+that, where the interpreter may switch threads; two threads converting copies
+of one recursive type at once bind each other's references (wrong bytes, then
+heap corruption). The GIL never let two conversions run in parallel, so the lock
+costs no parallelism; bench/east_lock.py measures what it adds to a call.
 """
 from __future__ import annotations
 
 import os
 import re
-from typing import Any, BinaryIO
+import threading
+from typing import Any, BinaryIO, Callable
 
 import east as _east
 from east.serialization import beast2 as _beast2
@@ -30,6 +39,23 @@ from east.types.type_of_type import IRType as _IRType
 from e3.beast2_type import field_name as _field_name
 from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch, UsageError
+
+LOCK = threading.RLock()
+"""Held around every call into the East runtime (see the module's docstring). Re-entrant: a
+function of this module calls others. A caller that goes on using what the runtime gave it
+(a compiled function, a value it returned) across several calls holds it for the whole use."""
+
+
+def _locked(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn`, a function of one argument the runtime made (an encoder, a decoder), called under LOCK."""
+    lock = LOCK
+
+    def call(arg: Any) -> Any:
+        with lock:
+            return fn(arg)
+
+    return call
+
 
 # Types, re-exported so callers never import `east` themselves.
 IntegerType = _east.IntegerType
@@ -47,7 +73,14 @@ VariantType = _east.VariantType
 OptionType = _east.OptionType
 RefType = _east.RefType
 FunctionType = _east.FunctionType
-recursive_type = _east.recursive_type
+
+
+def recursive_type(builder: Callable[[Any], Any]) -> Any:
+    """A recursive type: `builder(self)` gives its node, with `self` where it refers to itself."""
+    with LOCK:  # the runtime interns recursive types in a registry of its own
+        return _east.recursive_type(builder)
+
+
 TYPE_OF_TYPE = _EastTypeType
 """The East type whose values are East types: how a type is stored as a value."""
 
@@ -83,7 +116,8 @@ def function_ir(fn: Any) -> Any:
     names are renumbered in the order they appear: the same source always
     gives the same bytes.
     """
-    return _Canonical().node(_function_ir(fn))
+    with LOCK:  # the walk builds arrays of the element type, which converts it
+        return _Canonical().node(_function_ir(fn))
 
 
 class _Canonical:
@@ -134,17 +168,27 @@ CANONICAL_VERSION = 5
 
 
 def type_equal(a: Any, b: Any) -> bool:
-    return bool(_east.is_type_equal(a, b))
+    with LOCK:
+        return bool(_east.is_type_equal(a, b))
 
 
 def compare_for(t: Any) -> Any:
     """A function (a, b) -> negative, zero or positive: East's total order on values of type `t`."""
-    return _east.compare_for(t)
+    with LOCK:
+        compare = _east.compare_for(t)
+    lock = LOCK
+
+    def locked(a: Any, b: Any) -> int:
+        with lock:
+            return compare(a, b)
+
+    return locked
 
 
 def type_key(t: Any) -> bytes:
     """A hashable identity of a type (its canonical Beast2), for caches."""
-    return encoder_for(_EastTypeType)(t)
+    with LOCK:
+        return _beast2.encode_beast2_v5_for(_EastTypeType, codec="none")(t)
 
 
 _SIMPLE = {
@@ -172,7 +216,8 @@ def parse_type(spec: str) -> Any:
         raise UsageError("empty type")
     if spec.startswith("."):
         try:
-            return _parse_east(_EastTypeType, spec)
+            with LOCK:
+                return _parse_east(_EastTypeType, spec)
         except Exception as e:
             raise UsageError(f"invalid type {spec!r}: {_one_line(e)}") from None
     tokens = [(m.group(1), m.group(2)) for m in _TOKEN.finditer(spec) if m.group(0).strip()]
@@ -241,12 +286,13 @@ def format_type(t: Any, east: bool = False) -> str:
 
     Recursive types are always printed in the `.east` form, which is lossless.
     """
-    if east:
-        return _print_east(t, _EastTypeType)
-    try:
-        return _sketch(t)
-    except _NotSketchable:
-        return _print_east(t, _EastTypeType)
+    with LOCK:
+        if east:
+            return _print_east(t, _EastTypeType)
+        try:
+            return _sketch(t)
+        except _NotSketchable:
+            return _print_east(t, _EastTypeType)
 
 
 class _NotSketchable(Exception):
@@ -275,18 +321,21 @@ def _sketch(t: Any) -> str:
 
 def encoder_for(t: Any) -> Any:
     """A function value -> canonical bytes for type `t`; build once, call often."""
-    return _beast2.encode_beast2_v5_for(t, codec="none")
+    with LOCK:
+        return _locked(_beast2.encode_beast2_v5_for(t, codec="none"))
 
 
 def decoder_for(t: Any) -> Any:
     """A function bytes -> value for type `t` (header must name exactly `t`)."""
-    return _beast2.decode_beast2_with_header_for(t)
+    with LOCK:
+        return _locked(_beast2.decode_beast2_with_header_for(t))
 
 
 def encode(value: Any, t: Any) -> bytes:
     """The canonical Beast2 bytes of `value` as a value of type `t`."""
     try:
-        return encoder_for(t)(value)
+        with LOCK:
+            return _beast2.encode_beast2_v5_for(t, codec="none")(value)
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
 
@@ -302,7 +351,7 @@ def read_type(data: bytes | memoryview) -> Any:
     """The East type recorded in a Beast2 header."""
     check_header(data)
     try:
-        with _quiet_stderr():
+        with LOCK, _quiet_stderr():
             return _beast2.read_beast2_type(bytes(data) if isinstance(data, memoryview) else data)
     except Exception as e:
         raise FormatError(f"malformed beast2 header: {_one_line(e)}") from None
@@ -333,7 +382,7 @@ def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
     if t is not None and not type_equal(found, t):
         raise TypeMismatch(f"value has type {format_type(found)}, expected {format_type(t)}")
     try:
-        with _quiet_stderr():
+        with LOCK, _quiet_stderr():
             value = _beast2.decode_beast2_with_header_for(found)(data)
     except Exception as e:
         raise FormatError(f"malformed beast2 value: {_one_line(e)}") from None
@@ -344,18 +393,21 @@ def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
 
 
 def to_east(value: Any, t: Any) -> str:
-    return _print_east(value, t)
+    with LOCK:
+        return _print_east(value, t)
 
 
 def from_east(text: str, t: Any) -> Any:
     try:
-        return _parse_east(t, text)
+        with LOCK:
+            return _parse_east(t, text)
     except Exception as e:
         raise FormatError(f"invalid .east value for type {format_type(t)}: {_one_line(e)}") from None
 
 
 def to_json(value: Any, t: Any) -> bytes:
-    return _encode_json_for(t)(value)
+    with LOCK:
+        return _encode_json_for(t)(value)
 
 
 def from_json(data: bytes | str, t: Any) -> Any:
@@ -366,13 +418,16 @@ def from_json(data: bytes | str, t: Any) -> Any:
     """
     data = data if isinstance(data, (bytes, str)) else bytes(data)
     try:
-        return _decode_json_for(t)(data)
+        with LOCK:
+            return _decode_json_for(t)(data)
     except Exception as e:
         strict = e
-    lenient = _integers_as_strings(data, t)
+    with LOCK:  # walks the type's fields
+        lenient = _integers_as_strings(data, t)
     if lenient is not None:
         try:
-            return _decode_json_for(t)(lenient)
+            with LOCK:
+                return _decode_json_for(t)(lenient)
         except Exception:
             pass  # the strict reader's message says what is wrong where
     raise FormatError(f"invalid json value for type {format_type(t)}: {_one_line(strict)}") from None
@@ -422,7 +477,8 @@ def _integers_as_strings(data: bytes | str, t: Any) -> str | None:
 def coerce(data: Any, t: Any) -> Any:
     """Plain Python data (dicts, lists, ints…) as an East value of type `t`."""
     try:
-        return _east.coerce_to(data, t)
+        with LOCK:
+            return _east.coerce_to(data, t)
     except Exception as e:
         raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
 
@@ -505,7 +561,8 @@ def compile_function(ir: bytes | memoryview, platform: list | tuple = ()) -> Any
     """A callable compiled from a function's Beast2 IR (what `east-py run` reads)."""
     from east.runtime.compiler import compile_from_beast2
 
-    return compile_from_beast2(bytes(ir), list(platform), False)
+    with LOCK:
+        return compile_from_beast2(bytes(ir), list(platform), False)
 
 
 def calls_no_platform(ir: bytes | memoryview) -> bool:
@@ -521,7 +578,8 @@ def calls_no_platform(ir: bytes | memoryview) -> bool:
     try:
         from east.serialization._beast2_eastc import beast2_auto_to_east_text
 
-        text = beast2_auto_to_east_text(bytes(ir))
+        with LOCK:
+            text = beast2_auto_to_east_text(bytes(ir))
     except Exception:  # not printable here (bad IR, another east-py): let the compiler decide
         return False
     return ".Platform (" not in text and "\u03bb" not in text and text.count("Function (inputs=") == 1
@@ -531,7 +589,8 @@ def load_platform(package: str) -> list:
     """The platform functions of a package named as `east-py run -p` names it (`east-py-std`)."""
     from east_py_cli.loader import load_platform as _load
 
-    return _load(package)
+    with LOCK:
+        return _load(package)
 
 
 def function_signature(fn: Any) -> tuple[list, Any]:
@@ -539,7 +598,8 @@ def function_signature(fn: Any) -> tuple[list, Any]:
     if hasattr(fn, "_east_param_types"):
         return list(fn._east_param_types), fn._east_out_type
     handle = fn._eastc_handle
-    return list(handle.get_input_types()), handle.get_output_type()
+    with LOCK:  # the types are converted from the compiled function's C types
+        return list(handle.get_input_types()), handle.get_output_type()
 
 
 def call_encoded(fn: Any, inputs: list[bytes]) -> tuple[Any, Any]:
@@ -552,16 +612,17 @@ def call_encoded(fn: Any, inputs: list[bytes]) -> tuple[Any, Any]:
     from east.serialization.east_printer import print_type
 
     handle = fn._eastc_handle
-    types = handle.get_input_types()
-    if len(inputs) != len(types):
-        sig = ", ".join(print_type(t) for t in types)
-        raise ValueError(
-            f"Function expects {len(types)} inputs, got {len(inputs)}\n"
-            f"Signature: ({sig}) -> {print_type(handle.get_output_type())}"
-        )
-    args = tuple(load_frozen_value(handle._input_types[i], bytes(data)) for i, data in enumerate(inputs))
-    value = _eastc_call(handle._compiled, handle._input_types, handle._output_type, args)
-    return value, handle.get_output_type()
+    with LOCK:
+        types = handle.get_input_types()
+        if len(inputs) != len(types):
+            sig = ", ".join(print_type(t) for t in types)
+            raise ValueError(
+                f"Function expects {len(types)} inputs, got {len(inputs)}\n"
+                f"Signature: ({sig}) -> {print_type(handle.get_output_type())}"
+            )
+        args = tuple(load_frozen_value(handle._input_types[i], bytes(data)) for i, data in enumerate(inputs))
+        value = _eastc_call(handle._compiled, handle._input_types, handle._output_type, args)
+        return value, handle.get_output_type()
 
 
 def encode_as_runner(value: Any, t: Any) -> bytes:
@@ -569,6 +630,7 @@ def encode_as_runner(value: Any, t: Any) -> bytes:
 
     Not e3's canonical encoding: a task's output is stored as its runner writes it.
     """
-    if getattr(t, "type", None) in ("Array", "Set", "Dict"):
-        return _beast2.encode_beast2_paged_for(t)(value)
-    return _beast2.encode_beast2_with_header_for(t)(value)
+    with LOCK:
+        if getattr(t, "type", None) in ("Array", "Set", "Dict"):
+            return _beast2.encode_beast2_paged_for(t)(value)
+        return _beast2.encode_beast2_with_header_for(t)(value)
