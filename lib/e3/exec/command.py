@@ -47,10 +47,13 @@ def compile_command(store: "ObjectStore", command_ir: str) -> Any:
 
 def evaluate(store: "ObjectStore", command_ir: str, input_paths: Sequence[str], output_path: str) -> list[str]:
     """The argv a task's command gives for these paths; CommandError if it fails or gives nothing."""
+    from e3 import east
+
     fn = compile_command(store, command_ir)
     try:
-        result = fn(list(input_paths), output_path)
-        argv = [a for a in result]  # the runtime returns an array proxy
+        with east.LOCK:  # the call, and the array it returns, are the runtime's
+            result = fn(list(input_paths), output_path)
+            argv = [a for a in result]  # the runtime returns an array proxy
     except Exception as e:  # EastError from the program, or a signature that does not fit
         raise CommandError(f"command ir {command_ir} failed: {_one_line(e)}") from None
     if not all(isinstance(a, str) for a in argv):

@@ -348,7 +348,9 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         return _error(log, str(e))
     # From here on, what `east-py run` would report as "Error: ..." with exit 1 is the task's failure.
     try:
-        with capture(log):
+        # One evaluation at a time in a process (a Dask worker or `e3-run-task` runs several threads):
+        # the runtime is not safe under threads, and the GIL would run them one at a time anyway.
+        with capture(log), east.LOCK:
             if fn is None:
                 if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
                     del _functions[next(iter(_functions))]
