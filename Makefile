@@ -32,7 +32,7 @@ man:
 
 # Benchmarks print ratios against baselines measured in the same run (never part of `make test`),
 # and mark each goal ok or MISSED. `make bench BENCH_FLAGS=--check` fails when a goal is missed.
-BENCHES = objects refs package_bench workspace runners queue_bench verify git_pack
+BENCHES = objects refs package_bench workspace runners queue_bench verify git_pack east_lock
 BENCH_FLAGS ?=
 bench: install
 	for b in $(BENCHES); do $(PYTHON) bench/$$b.py $(BENCH_FLAGS) || exit 1; done
