@@ -42,6 +42,23 @@ IMPLEMENTATIONS = [
 ]
 
 
+CRASH_SIGNS = ("Fatal Python error", "Segmentation fault", "malloc()", "free()", "corrupted", "Aborted")
+"""What a crashing server leaves on its stderr (glibc's heap checks, Python's fault handler)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def served_server_survives():
+    """The shared e3-api-server outlives the suite: a server that crashed (heap corruption from the
+    East runtime under threads did) otherwise shows only as the errors of the tests after it."""
+    yield
+    server = _served.server
+    if server is None:
+        return
+    code, err = server.proc.poll(), server.stderr()
+    signs = [s for s in CRASH_SIGNS if s in err]
+    assert code is None and not signs, f"e3-api-server exited {code} during the suite ({', '.join(signs)}):\n{err[-3000:]}"
+
+
 @pytest.fixture(params=IMPLEMENTATIONS, ids=lambda i: i.name)
 def implementation(request) -> Implementation:
     return request.param
