@@ -11,17 +11,32 @@ incompressible data, it is what `east-py run` reads, and pinning one encoding
 makes a value's hash a function of the value. Bytes that arrive from outside
 are stored and hashed exactly as they came.
 
-Threads: every call into the runtime holds `LOCK`. The runtime's bridge keeps
-module-wide state while it converts a type between Python and C (the scope of a
-recursive type being converted, caches) and runs Python code in the middle of
-that, where the interpreter may switch threads; two threads converting copies
-of one recursive type at once bind each other's references (wrong bytes, then
-heap corruption). The GIL never let two conversions run in parallel, so the lock
-costs no parallelism; bench/east_lock.py measures what it adds to a call.
+Threads. The runtime is not safe to use from several threads, in two ways, and
+every function here that calls it takes care of both:
+- its Cython bridge keeps module-wide state while it converts a type between
+  Python and C (the scope of a recursive type being converted, caches) and runs
+  Python code in the middle of that, where the interpreter may switch threads:
+  two threads converting copies of one recursive type at once bind each other's
+  references (wrong bytes, then heap corruption). Every call holds one lock
+  (`_door`).
+- its C library tracks the container values a thread makes for its cycle
+  collector on a list kept in that thread's thread-local storage: a value that
+  outlives the thread that made it writes into the freed storage when it is
+  released (heap corruption). So the values a call returns (a decoded value, a
+  compiled function) are made on the main thread or, for every other thread, on
+  one thread of the runtime's own that lives as long as the process, started on
+  the first such call (`_maker`): threads that come and go (a server's request,
+  job and stream threads) never make a value that outlives the call. Calls that
+  return only bytes, text or types (encode, print, compare) run where they are
+  called: what they make, they release before they return.
+The GIL never let two calls run in parallel, so neither costs parallelism;
+bench/east_lock.py measures what they add to a call.
 """
 from __future__ import annotations
 
+import _thread
 import os
+import queue
 import re
 import threading
 from typing import Any, BinaryIO, Callable
@@ -40,21 +55,93 @@ from e3.beast2_type import field_name as _field_name
 from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch, UsageError
 
-LOCK = threading.RLock()
-"""Held around every call into the East runtime (see the module's docstring). Re-entrant: a
-function of this module calls others. A caller that goes on using what the runtime gave it
-(a compiled function, a value it returned) across several calls holds it for the whole use."""
+# ---------------------------------------------------------------- the runtime's thread (see above)
+
+_LOCK = threading.RLock()
+_inline: frozenset[int] = frozenset({threading.main_thread().ident})
+"""Threads that call the runtime themselves: the main thread, and the runtime's thread once it runs."""
+_calls: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+_starting = threading.Lock()
 
 
-def _locked(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`fn`, a function of one argument the runtime made (an encoder, a decoder), called under LOCK."""
-    lock = LOCK
+def _serve(calls: "queue.SimpleQueue[tuple]") -> None:
+    while True:
+        fn, args, kwargs, box, done = calls.get()
+        try:
+            with _LOCK:
+                box.append((True, fn(*args, **kwargs)))
+        except BaseException as e:  # handed to the caller, who raises it
+            box.append((False, e))
+        finally:
+            done.release()
 
-    def call(arg: Any) -> Any:
-        with lock:
-            return fn(arg)
 
+def _elsewhere(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """`fn(*args, **kwargs)` on the runtime's thread; this thread waits for it."""
+    global _inline
+    if _LOCK._is_owned():  # type: ignore[attr-defined]
+        raise RuntimeError(f"e3.east.{fn.__name__} called inside a call holding the runtime's lock (it would wait for itself)")
+    if len(_inline) == 1:
+        with _starting:
+            if len(_inline) == 1:
+                runner = threading.Thread(target=_serve, args=(_calls,), name="e3-east", daemon=True)
+                runner.start()
+                _inline = _inline | {runner.ident}
+    done = _thread.allocate_lock()
+    done.acquire()
+    box: list[tuple[bool, Any]] = []
+    _calls.put((fn, args, kwargs, box, done))
+    done.acquire()
+    ok, result = box[0]
+    if ok:
+        return result
+    raise result
+
+
+def _named(call: Callable[..., Any], fn: Callable[..., Any]) -> Callable[..., Any]:
+    call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    call.__wrapped__ = fn  # type: ignore[attr-defined]
     return call
+
+
+def _door(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, which calls the runtime and returns nothing made by it that outlives the call, run
+    under the lock in the calling thread."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return fn(*args, **kwargs)
+
+    return _named(call, fn)
+
+
+def _maker(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, which returns values the runtime made, run under the lock on the main thread or the
+    runtime's thread (see above)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _thread.get_ident() in _inline:
+            with _LOCK:
+                return fn(*args, **kwargs)
+        return _elsewhere(fn, args, kwargs)
+
+    return _named(call, fn)
+
+
+def serially(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` with the runtime to itself, on a thread allowed to make values: for a caller that
+    uses what the runtime gave it (a compiled function, the values it returns) across several calls."""
+    return _maker(fn)(*args)
+
+
+def _after_fork() -> None:
+    """A forked child has one thread, this one, and no runtime thread: it starts afresh."""
+    global _LOCK, _inline, _calls, _starting
+    _LOCK, _calls, _starting = threading.RLock(), queue.SimpleQueue(), threading.Lock()
+    _inline = frozenset({_thread.get_ident()})
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 # Types, re-exported so callers never import `east` themselves.
@@ -73,14 +160,7 @@ VariantType = _east.VariantType
 OptionType = _east.OptionType
 RefType = _east.RefType
 FunctionType = _east.FunctionType
-
-
-def recursive_type(builder: Callable[[Any], Any]) -> Any:
-    """A recursive type: `builder(self)` gives its node, with `self` where it refers to itself."""
-    with LOCK:  # the runtime interns recursive types in a registry of its own
-        return _east.recursive_type(builder)
-
-
+recursive_type = _door(_east.recursive_type)  # the runtime interns recursive types in a registry of its own
 TYPE_OF_TYPE = _EastTypeType
 """The East type whose values are East types: how a type is stored as a value."""
 
@@ -103,6 +183,7 @@ IR_TYPE = _IRType
 """The East type of function IR: a task's `function_ir` dataset and every command IR object have it."""
 
 
+@_maker  # the walk builds arrays of the element type
 def function_ir(fn: Any) -> Any:
     """The IR value of an `East.function` (a value of type IR_TYPE), in a canonical form.
 
@@ -116,8 +197,7 @@ def function_ir(fn: Any) -> Any:
     names are renumbered in the order they appear: the same source always
     gives the same bytes.
     """
-    with LOCK:  # the walk builds arrays of the element type, which converts it
-        return _Canonical().node(_function_ir(fn))
+    return _Canonical().node(_function_ir(fn))
 
 
 class _Canonical:
@@ -167,28 +247,21 @@ CANONICAL_VERSION = 5
 # ---------------------------------------------------------------- types
 
 
+@_door
 def type_equal(a: Any, b: Any) -> bool:
-    with LOCK:
-        return bool(_east.is_type_equal(a, b))
+    return bool(_east.is_type_equal(a, b))
 
 
+@_door
 def compare_for(t: Any) -> Any:
     """A function (a, b) -> negative, zero or positive: East's total order on values of type `t`."""
-    with LOCK:
-        compare = _east.compare_for(t)
-    lock = LOCK
-
-    def locked(a: Any, b: Any) -> int:
-        with lock:
-            return compare(a, b)
-
-    return locked
+    return _door(_east.compare_for(t))
 
 
+@_door
 def type_key(t: Any) -> bytes:
     """A hashable identity of a type (its canonical Beast2), for caches."""
-    with LOCK:
-        return _beast2.encode_beast2_v5_for(_EastTypeType, codec="none")(t)
+    return _beast2.encode_beast2_v5_for(_EastTypeType, codec="none")(t)
 
 
 _SIMPLE = {
@@ -203,6 +276,7 @@ _SIMPLE = {
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*|`(?:[^`\\]|\\.)*`)|(.))")
 
 
+@_maker  # a parsed type holds the runtime's arrays
 def parse_type(spec: str) -> Any:
     """Parse a type given on a command line.
 
@@ -216,8 +290,7 @@ def parse_type(spec: str) -> Any:
         raise UsageError("empty type")
     if spec.startswith("."):
         try:
-            with LOCK:
-                return _parse_east(_EastTypeType, spec)
+            return _parse_east(_EastTypeType, spec)
         except Exception as e:
             raise UsageError(f"invalid type {spec!r}: {_one_line(e)}") from None
     tokens = [(m.group(1), m.group(2)) for m in _TOKEN.finditer(spec) if m.group(0).strip()]
@@ -281,18 +354,18 @@ def parse_type(spec: str) -> Any:
     return result
 
 
+@_door
 def format_type(t: Any, east: bool = False) -> str:
     """Print a type: the familiar sketch, or with `east=True` the `.east` form of the type value.
 
     Recursive types are always printed in the `.east` form, which is lossless.
     """
-    with LOCK:
-        if east:
-            return _print_east(t, _EastTypeType)
-        try:
-            return _sketch(t)
-        except _NotSketchable:
-            return _print_east(t, _EastTypeType)
+    if east:
+        return _print_east(t, _EastTypeType)
+    try:
+        return _sketch(t)
+    except _NotSketchable:
+        return _print_east(t, _EastTypeType)
 
 
 class _NotSketchable(Exception):
@@ -319,23 +392,23 @@ def _sketch(t: Any) -> str:
 # ---------------------------------------------------------------- Beast2
 
 
+@_door
 def encoder_for(t: Any) -> Any:
     """A function value -> canonical bytes for type `t`; build once, call often."""
-    with LOCK:
-        return _locked(_beast2.encode_beast2_v5_for(t, codec="none"))
+    return _door(_beast2.encode_beast2_v5_for(t, codec="none"))
 
 
+@_door
 def decoder_for(t: Any) -> Any:
     """A function bytes -> value for type `t` (header must name exactly `t`)."""
-    with LOCK:
-        return _locked(_beast2.decode_beast2_with_header_for(t))
+    return _maker(_beast2.decode_beast2_with_header_for(t))
 
 
+@_door
 def encode(value: Any, t: Any) -> bytes:
     """The canonical Beast2 bytes of `value` as a value of type `t`."""
     try:
-        with LOCK:
-            return _beast2.encode_beast2_v5_for(t, codec="none")(value)
+        return _beast2.encode_beast2_v5_for(t, codec="none")(value)
     except (TypeError, ValueError, OverflowError) as e:
         raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
 
@@ -347,11 +420,12 @@ def check_header(data: bytes | memoryview) -> None:
         raise FormatError(problem)
 
 
+@_door
 def read_type(data: bytes | memoryview) -> Any:
     """The East type recorded in a Beast2 header."""
     check_header(data)
     try:
-        with LOCK, _quiet_stderr():
+        with _quiet_stderr():
             return _beast2.read_beast2_type(bytes(data) if isinstance(data, memoryview) else data)
     except Exception as e:
         raise FormatError(f"malformed beast2 header: {_one_line(e)}") from None
@@ -376,13 +450,14 @@ def type_of_stream(f: BinaryIO) -> Any:
     return found
 
 
+@_maker
 def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
     """Decode Beast2 bytes to `(type, value)`; with `t`, the header must name exactly `t`."""
     found = read_type(data)
     if t is not None and not type_equal(found, t):
         raise TypeMismatch(f"value has type {format_type(found)}, expected {format_type(t)}")
     try:
-        with LOCK, _quiet_stderr():
+        with _quiet_stderr():
             value = _beast2.decode_beast2_with_header_for(found)(data)
     except Exception as e:
         raise FormatError(f"malformed beast2 value: {_one_line(e)}") from None
@@ -392,24 +467,25 @@ def decode(data: bytes | memoryview, t: Any | None = None) -> tuple[Any, Any]:
 # ---------------------------------------------------------------- text and JSON
 
 
+@_door
 def to_east(value: Any, t: Any) -> str:
-    with LOCK:
-        return _print_east(value, t)
+    return _print_east(value, t)
 
 
+@_maker
 def from_east(text: str, t: Any) -> Any:
     try:
-        with LOCK:
-            return _parse_east(t, text)
+        return _parse_east(t, text)
     except Exception as e:
         raise FormatError(f"invalid .east value for type {format_type(t)}: {_one_line(e)}") from None
 
 
+@_door
 def to_json(value: Any, t: Any) -> bytes:
-    with LOCK:
-        return _encode_json_for(t)(value)
+    return _encode_json_for(t)(value)
 
 
+@_maker
 def from_json(data: bytes | str, t: Any) -> Any:
     """A value from East's JSON form, which writes an Integer as a decimal string ("5").
 
@@ -418,16 +494,13 @@ def from_json(data: bytes | str, t: Any) -> Any:
     """
     data = data if isinstance(data, (bytes, str)) else bytes(data)
     try:
-        with LOCK:
-            return _decode_json_for(t)(data)
+        return _decode_json_for(t)(data)
     except Exception as e:
         strict = e
-    with LOCK:  # walks the type's fields
-        lenient = _integers_as_strings(data, t)
+    lenient = _integers_as_strings(data, t)
     if lenient is not None:
         try:
-            with LOCK:
-                return _decode_json_for(t)(lenient)
+            return _decode_json_for(t)(lenient)
         except Exception:
             pass  # the strict reader's message says what is wrong where
     raise FormatError(f"invalid json value for type {format_type(t)}: {_one_line(strict)}") from None
@@ -474,11 +547,11 @@ def _integers_as_strings(data: bytes | str, t: Any) -> str | None:
     return json.dumps(out) if changed else None
 
 
+@_maker
 def coerce(data: Any, t: Any) -> Any:
     """Plain Python data (dicts, lists, ints…) as an East value of type `t`."""
     try:
-        with LOCK:
-            return _east.coerce_to(data, t)
+        return _east.coerce_to(data, t)
     except Exception as e:
         raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
 
@@ -557,14 +630,15 @@ def _one_line(e: BaseException) -> str:
 # output bytes -- and so the output hash -- are the same either way.
 
 
+@_maker
 def compile_function(ir: bytes | memoryview, platform: list | tuple = ()) -> Any:
     """A callable compiled from a function's Beast2 IR (what `east-py run` reads)."""
     from east.runtime.compiler import compile_from_beast2
 
-    with LOCK:
-        return compile_from_beast2(bytes(ir), list(platform), False)
+    return compile_from_beast2(bytes(ir), list(platform), False)
 
 
+@_door
 def calls_no_platform(ir: bytes | memoryview) -> bool:
     """True when this function IR provably calls no platform function, so it compiles without one.
 
@@ -578,30 +652,30 @@ def calls_no_platform(ir: bytes | memoryview) -> bool:
     try:
         from east.serialization._beast2_eastc import beast2_auto_to_east_text
 
-        with LOCK:
-            text = beast2_auto_to_east_text(bytes(ir))
+        text = beast2_auto_to_east_text(bytes(ir))
     except Exception:  # not printable here (bad IR, another east-py): let the compiler decide
         return False
     return ".Platform (" not in text and "\u03bb" not in text and text.count("Function (inputs=") == 1
 
 
+@_maker
 def load_platform(package: str) -> list:
     """The platform functions of a package named as `east-py run -p` names it (`east-py-std`)."""
     from east_py_cli.loader import load_platform as _load
 
-    with LOCK:
-        return _load(package)
+    return _load(package)
 
 
+@_door
 def function_signature(fn: Any) -> tuple[list, Any]:
     """(input types, output type) of an `East.function` (declaring platform functions or not) or a compiled one."""
     if hasattr(fn, "_east_param_types"):
         return list(fn._east_param_types), fn._east_out_type
     handle = fn._eastc_handle
-    with LOCK:  # the types are converted from the compiled function's C types
-        return list(handle.get_input_types()), handle.get_output_type()
+    return list(handle.get_input_types()), handle.get_output_type()
 
 
+@_maker
 def call_encoded(fn: Any, inputs: list[bytes]) -> tuple[Any, Any]:
     """Call a compiled function on Beast2-encoded inputs as `east-py run` does; return (value, output type).
 
@@ -612,25 +686,24 @@ def call_encoded(fn: Any, inputs: list[bytes]) -> tuple[Any, Any]:
     from east.serialization.east_printer import print_type
 
     handle = fn._eastc_handle
-    with LOCK:
-        types = handle.get_input_types()
-        if len(inputs) != len(types):
-            sig = ", ".join(print_type(t) for t in types)
-            raise ValueError(
-                f"Function expects {len(types)} inputs, got {len(inputs)}\n"
-                f"Signature: ({sig}) -> {print_type(handle.get_output_type())}"
-            )
-        args = tuple(load_frozen_value(handle._input_types[i], bytes(data)) for i, data in enumerate(inputs))
-        value = _eastc_call(handle._compiled, handle._input_types, handle._output_type, args)
-        return value, handle.get_output_type()
+    types = handle.get_input_types()
+    if len(inputs) != len(types):
+        sig = ", ".join(print_type(t) for t in types)
+        raise ValueError(
+            f"Function expects {len(types)} inputs, got {len(inputs)}\n"
+            f"Signature: ({sig}) -> {print_type(handle.get_output_type())}"
+        )
+    args = tuple(load_frozen_value(handle._input_types[i], bytes(data)) for i, data in enumerate(inputs))
+    value = _eastc_call(handle._compiled, handle._input_types, handle._output_type, args)
+    return value, handle.get_output_type()
 
 
+@_door
 def encode_as_runner(value: Any, t: Any) -> bytes:
     """The bytes `east-py run -o FILE.beast2` writes for `value` (collections paged, others with header).
 
     Not e3's canonical encoding: a task's output is stored as its runner writes it.
     """
-    with LOCK:
-        if getattr(t, "type", None) in ("Array", "Set", "Dict"):
-            return _beast2.encode_beast2_paged_for(t)(value)
-        return _beast2.encode_beast2_with_header_for(t)(value)
+    if getattr(t, "type", None) in ("Array", "Set", "Dict"):
+        return _beast2.encode_beast2_paged_for(t)(value)
+    return _beast2.encode_beast2_with_header_for(t)(value)

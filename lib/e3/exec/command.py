@@ -51,9 +51,8 @@ def evaluate(store: "ObjectStore", command_ir: str, input_paths: Sequence[str], 
 
     fn = compile_command(store, command_ir)
     try:
-        with east.LOCK:  # the call, and the array it returns, are the runtime's
-            result = fn(list(input_paths), output_path)
-            argv = [a for a in result]  # the runtime returns an array proxy
+        # The call, and the array it returns, are the runtime's: read it whole with the runtime to itself.
+        argv = east.serially(lambda: list(fn(list(input_paths), output_path)))
     except Exception as e:  # EastError from the program, or a signature that does not fit
         raise CommandError(f"command ir {command_ir} failed: {_one_line(e)}") from None
     if not all(isinstance(a, str) for a in argv):

@@ -346,17 +346,23 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         ir = None if fn is not None else store.read(ir_hash)
     except E3Error as e:
         return _error(log, str(e))
-    # From here on, what `east-py run` would report as "Error: ..." with exit 1 is the task's failure.
-    try:
-        # One evaluation at a time in a process (a Dask worker or `e3-run-task` runs several threads):
-        # the runtime is not safe under threads, and the GIL would run them one at a time anyway.
-        with capture(log), east.LOCK:
+
+    def evaluate() -> bytes:
+        nonlocal fn
+        with capture(log):
             if fn is None:
                 if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
                     del _functions[next(iter(_functions))]
                 fn = _functions[key] = east.compile_function(ir, () if east.calls_no_platform(ir) else platform)
             value, out_type = east.call_encoded(fn, inputs)
-            data = east.encode_as_runner(value, out_type)
+            return east.encode_as_runner(value, out_type)
+
+    # From here on, what `east-py run` would report as "Error: ..." with exit 1 is the task's failure.
+    try:
+        # With the runtime to itself, from compiling to the output's bytes: a Dask worker and
+        # `e3-run-task` evaluate in several threads of one process, and the runtime is not safe
+        # under threads (e3.east); the GIL ran them one at a time anyway.
+        data = east.serially(evaluate)
     except Exception as e:  # EastError, or what east-py run would also fail on (bad IR, input types)
         text = str(e).rstrip("\n")
         log.write("stderr", f"Error: {text}\n".encode())
