@@ -14,8 +14,9 @@ freed memory. e3.east runs every call under one lock, on the main thread or on
 one thread of its own that lives as long as the process.
 
 Each check runs in a child process, so a crash fails the test with its signal
-instead of taking pytest down; the child switches threads as often as the
-interpreter allows (`sys.setswitchinterval`), so a race shows in a second.
+instead of taking pytest down. The package check switches threads as often as
+the interpreter allows (`sys.setswitchinterval`), so its race shows in a second;
+the other needs no race: its threads have ended before their values are released.
 """
 from __future__ import annotations
 
