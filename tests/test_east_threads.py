@@ -25,7 +25,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import LIB
+from e3_testing.commands import LIB
 
 PACKAGE = textwrap.dedent(
     r"""
