@@ -11,8 +11,9 @@ nothing is cached. Rows:
   task costs. Per-task cost is the run's wall time over N.
 - CPU-bound tasks: M East tasks of about S seconds each (a loop, calibrated here), on
   a cluster of one worker and on a cluster of two, alternated, the best of `--repeat`
-  runs each: the speed-up (goal >= 1.8x). It needs two idle cores: the load average
-  is printed before and after.
+  runs each: the speed-up (goal >= 1.8x). It needs two idle cores: each row says how
+  many cores its workers got (their CPU time over the run's wall time) and the load
+  average when it ran, so a MISSED on a busy machine can be told from one of e3's.
 
 The coordinator (`e3 start`, here the library call) runs in this process in every row.
 """
@@ -109,6 +110,16 @@ def bare_map(address: str, n: int) -> float:
         return time.perf_counter() - t0
 
 
+def cpu_seconds(procs) -> float:
+    """CPU time (user and system) these processes have used so far."""
+    total = 0
+    for p in procs:
+        with open(f"/proc/{p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # from the third field on: utime and stime are 14 and 15
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def goal(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -137,17 +148,22 @@ def main() -> int:
 
         rounds = calibrate(args.cpu_seconds)
         m = args.cpu_tasks
-        times: dict[int, list[float]] = {1: [], 2: []}
+        runs: dict[int, list[tuple[float, float, float]]] = {1: [], 2: []}
+        """workers -> (seconds, the workers' CPU seconds, load average at the end) of each run."""
         for attempt in range(args.repeat):  # alternated, best of each: a burst of other load hits both alike
             for workers in (1, 2):
                 with Cluster(workers=workers) as cluster:
                     start(deploy(work, f"cpu-warm-{workers}-{attempt}", cpu_package(4, 1000, "spinwarm")), cluster.address)
-                    times[workers].append(start(deploy(work, f"cpu-{workers}-{attempt}", cpu_package(m, rounds, "spin")), cluster.address))
-        one, two = min(times[1]), min(times[2])
+                    repo = deploy(work, f"cpu-{workers}-{attempt}", cpu_package(m, rounds, "spin"))
+                    cpu = cpu_seconds(cluster.workers)
+                    took = start(repo, cluster.address)
+                    runs[workers].append((took, cpu_seconds(cluster.workers) - cpu, os.getloadavg()[0]))
+        (one, cpu1, load1), (two, cpu2, load2) = min(runs[1]), min(runs[2])
         speedup = one / two
-        print(f"\n{m} CPU-bound tasks of ~{args.cpu_seconds:g}s ({rounds} rounds), best of {args.repeat}   seconds")
-        print(f"  dask, 1 worker                     {one:7.2f}")
-        print(f"  dask, 2 workers                    {two:7.2f}   speed-up {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x: {goal(speedup >= SPEEDUP_GOAL)})")
+        print(f"\n{m} CPU-bound tasks of ~{args.cpu_seconds:g}s ({rounds} rounds), best of {args.repeat}   seconds   cores the workers got   load")
+        print(f"  dask, 1 worker                     {one:7.2f}   {cpu1 / one:4.2f}                    {load1:4.1f}")
+        print(f"  dask, 2 workers                    {two:7.2f}   {cpu2 / two:4.2f}                    {load2:4.1f}")
+        print(f"  speed-up {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x: {goal(speedup >= SPEEDUP_GOAL)})")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         return 0
     finally:
