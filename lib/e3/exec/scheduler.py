@@ -207,13 +207,15 @@ class Scheduler:
             self._start()
 
     def _start(self) -> None:
-        nodes = self.graph.nodes
-        for name in self.selected:
-            st = self.state[name]
+        nodes, selected, state = self.graph.nodes, self.selected, self.state
+        everything = len(selected) == len(nodes)  # every upstream task is selected too
+        for name in selected:
+            st = state[name]
             if st.running is None:
                 st.settled = None
-            st.pending_upstream = sum(1 for u in nodes[name].upstream if u in self.selected)
-        self.ready.extend(n for n in self.graph.order if n in self.selected and self.state[n].pending_upstream == 0)
+            upstream = nodes[name].upstream
+            st.pending_upstream = len(upstream) if everything else sum(1 for u in upstream if u in selected)
+        self.ready.extend(n for n in self.graph.order if n in selected and state[n].pending_upstream == 0)
         self._drain()
 
     def _evaluate(self, node: "Node") -> None:

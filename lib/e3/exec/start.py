@@ -74,6 +74,7 @@ class WorkspaceRun:
         try:
             # The package cannot change while the lock is held (deploy takes it too).
             self.package_hash = snap.package_hash
+            self._snap = snap
             self.graph = plan.graph_of(repo, snap.package_hash)
             self.selected = select(self.graph, task, upstream)
             # --force with --filter runs again what the filter names, not the upstream it needs.
@@ -127,13 +128,16 @@ class WorkspaceRun:
             runner.adopt(
                 q.entry for q in queue.list_entries(repo, RUNNER) if q.state == "pending" and q.entry.workspace == ws
             )
-            snap = workspace.read_snapshot(repo, ws)
+            # The tree read before the lock, unless the workspace moved since (one small file read).
+            commit, datasets = _read(repo, ws, self._snap.commit)
+            if datasets is None:
+                datasets = self._snap.datasets
             scheduler = Scheduler(
                 repo,
                 ws,
                 self.graph,
-                snap.datasets,
-                snap.commit,
+                datasets,
+                commit,
                 runner,
                 selected=self.selected,
                 force=self.forced,
@@ -149,7 +153,7 @@ class WorkspaceRun:
                 summary = scheduler.summary
                 decided = [(e, why) for e in runner.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]
                 summary.dropped = [(e.task, e.execution_id, why) for e, why in runner.drop(decided)]
-            if scheduler.commit != snap.commit:  # the next run starts from here without git
+            if scheduler.commit != commit:  # the next run starts from here without git
                 snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, self.package_hash, scheduler.data))
         finally:
             if runner is not None:
