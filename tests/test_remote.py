@@ -477,6 +477,53 @@ def test_single_repository_mode_refuses_create_and_remove(tmp_path):
         assert r.returncode != 0 and (tmp_path / "one" / ".e3").is_dir()
 
 
+def _gc_job(c: httpx.Client, name: str) -> str:
+    """Start a gc job on repository `name` in the original's shape, wait for it to end; its ID."""
+    r = c.post(f"/api/repos/{name}/gc", content=W.encode(W.struct(dryRun=True, minAge=W.option(None)), W.GcRequestType),
+               headers={"Content-Type": W.BEAST2})
+    assert r.status_code == 202
+    jid = W.decode(r.content, W.response_type(W.GcStartResultType)).value["executionId"]
+    deadline = time.monotonic() + 60
+    while _gc_poll(c, name, jid) == "running":
+        assert time.monotonic() < deadline, "gc job did not end"
+        time.sleep(0.02)
+    return jid
+
+
+def _gc_poll(c: httpx.Client, name: str, jid: str) -> str:
+    """The job's state as a poller sees it: running, succeeded, failed, or gone (404)."""
+    r = c.get(f"/api/repos/{name}/gc/{jid}")
+    if r.status_code == 404:
+        assert r.json()["error"]["message"] == f"no job {jid}"
+        return "gone"
+    assert r.status_code == 200
+    return W.decode(r.content, W.response_type(W.GcStatusResultType)).value["status"].type
+
+
+def test_finished_jobs_are_forgotten_after_keep_jobs(served, tmp_path):
+    # The default (an hour): a finished job still answers to its poller, again and again.
+    name = f"keep{next(_count)}"
+    c = httpx.Client(base_url=served.url)
+    assert c.put(f"/api/repos/{name}").status_code == 201
+    jid = _gc_job(c, name)
+    assert [_gc_poll(c, name, jid) for _ in range(3)] == ["succeeded"] * 3
+    # --keep-jobs 1s: the outcome stays for its poller, then the server forgets it.
+    (tmp_path / "repos").mkdir()
+    with ApiServer(["--repos", tmp_path / "repos", "--keep-jobs", "1s"]) as s:
+        c = httpx.Client(base_url=s.url)
+        assert c.put("/api/repos/r").status_code == 201
+        jid = _gc_job(c, "r")
+        seen = time.monotonic()  # the job ended before this, and was still there
+        deadline = seen + 60
+        while (state := _gc_poll(c, "r", jid)) == "succeeded":
+            assert time.monotonic() < deadline, "a finished job was never forgotten"
+            time.sleep(0.05)
+        assert state == "gone"
+        assert _gc_poll(c, "r", "0" * 32) == "gone"  # as for an ID never issued
+    r = run(BIN / "e3-api-server", "--repos", tmp_path, "--keep-jobs", "forever", "--port", "0", expect=2)
+    assert_one_line_error(r, "invalid duration")
+
+
 # ------------------------------------------------------------------ traversal
 
 

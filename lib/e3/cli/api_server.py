@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-issuer", metavar="ISS", help="the `iss` that tokens must carry (with --auth-key)")
     p.add_argument("--auth-audience", metavar="AUD", help="the `aud` that tokens must carry (with --auth-key)")
     p.add_argument(
+        "--keep-jobs", default="1h", metavar="DURATION",
+        help="how long the outcome of a finished import, export or gc is kept for its poller (default: 1h)",
+    )
+    p.add_argument(
         "--executor", metavar="URL",
         help="where the runs it starts execute tasks: local, or a Dask cluster dask://HOST:PORT (default: each repository's e3.executor, else local)",
     )
@@ -65,6 +69,7 @@ def _handle(args: argparse.Namespace) -> int:
         auth_issuer=args.auth_issuer,
         auth_audience=args.auth_audience,
         executor=args.executor,
+        keep_jobs=args.keep_jobs,
     )
     out = sys.stdout
     out.write(f"e3-api-server listening on {server.url}\n")

@@ -39,6 +39,8 @@ class ServerConfig:
     cors: bool = False
     staging: str | None = None
     """Where uploads are staged (default: $TMPDIR)."""
+    keep_jobs: float = 3600.0
+    """Seconds a finished import, export or gc job is kept for its poller, once it ended."""
     executor: str | None = None
     """Where the runs it starts execute tasks (e3-api-server --executor); None: each repository's own choice."""
 

@@ -22,6 +22,7 @@ import json
 import os
 import struct as _struct
 import threading
+import time
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
@@ -138,8 +139,9 @@ class Server:
         import secrets
 
         jid = jid or secrets.token_hex(16)
-        rec: dict[str, Any] = {"status": "running", "result": None, "error": None}
+        rec: dict[str, Any] = {"status": "running", "result": None, "error": None, "ended": None}
         with self.jobs_lock:
+            self._prune_jobs()
             self.jobs[jid] = rec
 
         def work() -> None:
@@ -149,16 +151,31 @@ class Server:
             except BaseException as e:  # recorded for the poller, who raises it
                 rec["error"] = e
                 rec["status"] = "failed"
+            finally:
+                rec["ended"] = time.monotonic()
 
         threading.Thread(target=work, daemon=True).start()
         return jid
 
     def job_get(self, jid: str) -> dict[str, Any]:
         with self.jobs_lock:
+            self._prune_jobs()
             rec = self.jobs.get(jid)
         if rec is None:
             raise errors.NotFound(f"no job {jid}")
         return rec
+
+    def _prune_jobs(self) -> None:
+        """Forget the jobs that ended more than `config.keep_jobs` seconds ago (under jobs_lock).
+
+        A client polls its job until it ends and reads the outcome then; one that
+        comes back later gets "no job ID", as for an ID never issued. Without this a
+        long-running server kept every import, export and gc it ever ran.
+        """
+        now = time.monotonic()
+        keep = self.config.keep_jobs
+        for jid in [j for j, rec in self.jobs.items() if rec["ended"] is not None and now - rec["ended"] > keep]:
+            del self.jobs[jid]
 
 
 def rpc(orig_t: Any = None, e3_t: Any = None, render: Callable[[Any], Any] | None = None, status: int = 200):

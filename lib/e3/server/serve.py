@@ -87,6 +87,7 @@ def prepare(
     auth_issuer: str | None = None,
     auth_audience: str | None = None,
     executor: str | None = None,
+    keep_jobs: str = "1h",
 ) -> Prepared:
     from e3.api.local import LocalRepository
     from e3.errors import NotARepository
@@ -104,6 +105,7 @@ def prepare(
             raise UsageError(f"--repo {repo}: not an e3 repository") from None
         config = ServerConfig(repo_path=p)
     config.cors = cors
+    config.keep_jobs = parse_duration(keep_jobs)
     if executor is not None:
         from e3.exec.dask_executor import parse_address
 

@@ -74,8 +74,6 @@ class Transfers:
         self.dir = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=staging)
         self.uploads: dict[str, Upload] = {}
         self.downloads: dict[str, Download] = {}
-        self.jobs: dict[str, Upload] = {}
-        """Import jobs by ID (an upload whose bytes arrived, being imported or done)."""
         self.lock = threading.Lock()
 
     def close(self) -> None:
