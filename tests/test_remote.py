@@ -391,6 +391,14 @@ def _staging_of(pid: int) -> list[str]:
     return glob.glob(os.path.join(tempfile.gettempdir(), f"e3-api-server-{pid}-*"))
 
 
+def _commit_refusal(server: ApiServer, path: str) -> str:
+    """POST a dataset upload's commit that must be refused; the error's kind (e3's, from its header)."""
+    r = httpx.post(server.url + path)
+    assert r.status_code == 200
+    assert W.decode(r.content, W.response_type(W.TransferDoneResponseType)).type == "error"
+    return r.headers["X-E3-Error-Kind"]
+
+
 def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_path):
     import e3.api as api
 
@@ -412,24 +420,45 @@ def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_pa
     up = started.value.value
     path = "/" + up["uploadUrl"].split("/", 3)[3]
     before = set(_objects(served.dir / name))
+    staged = lambda: {f for d in _staging_of(served.pid) for f in os.listdir(d)}  # noqa: E731
+    staged_before = staged()
     _raw(served, "PUT", path, value, send_only=len(value) // 2)  # cut off halfway
-    time.sleep(0.3)
-    assert _raw(served, "POST", f"{base}/{up['id']}")[0] == 200  # commit refused: nothing uploaded
+    # The commit is refused while the server still reads the cut-off body ("not yet
+    # received"), and once it has seen the cut ("not found": the upload is spent).
+    deadline = time.monotonic() + 60
+    while (kind := _commit_refusal(served, f"{base}/{up['id']}")) == "conflict":
+        assert time.monotonic() < deadline, "the server never noticed the cut-off upload"
+        time.sleep(0.02)
+    assert kind == "not_found"
     assert not repo.object_exists(h) and set(_objects(served.dir / name)) == before
-    # Wrong bytes for the announced hash: refused, nothing kept.
+    assert staged() <= staged_before  # the staged half is gone
+    assert _raw(served, "PUT", path, value)[0] == 404  # and the upload URL spent
+    # Wrong bytes for the announced hash (the last byte flipped, so never the right ones): refused, nothing kept.
     status, body = _raw(served, "POST", base, init, {"Content-Type": W.BEAST2})
     up = W.decode(body, W.response_type(W.TransferUploadResponseType)).value.value
     path = "/" + up["uploadUrl"].split("/", 3)[3]
-    status, text = _raw(served, "PUT", path, value[:-1] + b"\x00")
+    status, text = _raw(served, "PUT", path, value[:-1] + bytes([value[-1] ^ 1]))
     assert status == 400 and b"hash mismatch" in text
     assert not repo.object_exists(h) and set(_objects(served.dir / name)) == before
+    assert staged() <= staged_before
     # The whole, right bytes: stored, and the dataset set.
     status, body = _raw(served, "POST", base, init, {"Content-Type": W.BEAST2})
     up = W.decode(body, W.response_type(W.TransferUploadResponseType)).value.value
     path = "/" + up["uploadUrl"].split("/", 3)[3]
     assert _raw(served, "PUT", path, value)[0] == 200
-    assert _raw(served, "POST", f"{base}/{up['id']}")[0] == 200
+    # Committed by two requests at once: one stores it, the other is refused; one set in the history.
+    commits: list[httpx.Response] = []
+    both = [threading.Thread(target=lambda: commits.append(httpx.post(f"{served.url}{base}/{up['id']}"))) for _ in range(2)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
+    outcomes = sorted(W.decode(r.content, W.response_type(W.TransferDoneResponseType)).type for r in commits)
+    assert outcomes == ["error", "success"]
+    assert sorted(r.headers.get("X-E3-Error-Kind", "") for r in commits) in (["", "conflict"], ["", "not_found"])
     assert repo.dataset_status("dev", ("inputs", "b")).hash == h
+    assert [e.message for e in repo.workspace_log("dev")][0].startswith("set .inputs.b")
+    assert len([e for e in repo.workspace_log("dev") if e.message.startswith("set .inputs.b")]) == 1
 
 
 def test_upload_and_download_urls_refuse_a_token(served):

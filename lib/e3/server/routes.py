@@ -547,13 +547,15 @@ def routes(config: Any) -> list[Route]:
     @rpc(W.PackageJobResponseType, W.UploadStarted, lambda u: W.struct(id=u.id))
     async def import_run(request: Request) -> Any:
         jid = request.path_params["id"]
+        r = await own(request)  # used by another thread: a handle of its own
+        # From here to srv.job() nothing awaits: two requests cannot both start the job.
         up = srv.transfers.uploads.get(jid)
-        if up is None:
+        if up is None or up.status == "committed":
             srv.job_get(jid)  # already started: the same answer again
             return W.UploadStarted(jid, "")
         if up.status != "uploaded" or up.path is None:
             raise errors.Conflict("upload not yet received")
-        r = await own(request)  # used by another thread: a handle of its own
+        up.status = "committed"
 
         def work() -> Any:
             try:
@@ -831,8 +833,11 @@ def routes(config: Any) -> list[Route]:
         up = srv.transfers.uploads.get(uid)
         if up is None or up.kind != "dataset":
             raise errors.NotFound("transfer not found")
+        if up.status == "committed":
+            raise errors.Conflict("upload already being committed")
         if up.status != "uploaded":
             raise errors.Conflict("upload not yet received")
+        up.status = "committed"  # before the first await: a second commit cannot use the same file
         try:
             def store(r: LocalRepository) -> str:
                 with open(up.path, "rb") as f:  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ class Upload:
     """The staged file, once all its bytes arrived and checked."""
     sha256: str | None = None
     status: str = "created"
+    """created -> receiving -> uploaded -> committed (being imported or stored); spent uploads are forgotten."""
     result: Any = None
     error: str | None = None
     created: float = field(default_factory=time.time)
@@ -81,8 +82,9 @@ class Transfers:
 
     def _expire(self) -> None:
         now = time.time()
+        busy = ("receiving", "committed")  # a slow upload or a long import is not abandoned
         for table in (self.uploads, self.downloads):
-            for k in [k for k, v in table.items() if now - v.created > TTL]:
+            for k in [k for k, v in table.items() if now - v.created > TTL and getattr(v, "status", None) not in busy]:
                 gone = table.pop(k)
                 if gone.path:
                     _unlink(gone.path)
