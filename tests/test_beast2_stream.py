@@ -40,7 +40,23 @@ VALUES = {
     "shared inner arrays": (east.ArrayType(east.ArrayType(east.IntegerType)), [SHARED, SHARED, [3]]),
     "struct root": (ROW, {"id": 1, "tags": ["x"], "score": east.none}),
     "integer root": (east.IntegerType, 42),
+    "blob root": (east.BlobType, bytes(range(256)) * 100),
+    "empty blob root": (east.BlobType, b""),
+    "string root": (east.StringType, "é,\u20ac\U0001f600" * 3000),
 }
+
+
+def frames(t, logical: bytes, cuts: list[int] = []) -> bytes:  # noqa: B006
+    """A Blob's or String's logical bytes (length and bytes) in codec-0 frames, cut where `cuts` say."""
+    out = beast2_stream.canonical_prefix(t)
+    for a, b in zip([0, *cuts], [*cuts, len(logical)]):
+        out += b"\x00" + beast2_stream.encode_varint(b - a) * 2 + logical[a:b]
+    return out
+
+
+def logical(value) -> bytes:
+    data = value.encode() if isinstance(value, str) else value
+    return beast2_stream.encode_varint(len(data)) + data
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +90,70 @@ def test_other_encodings_of_a_collection_are_rewritten_canonically(name, codec):
     found = beast2_stream.write_canonical(io.BytesIO(paged), t, out.extend, io.BytesIO)
     assert east.type_equal(found, t)
     assert bytes(out) == east.encode(decoded(paged, t), t)
+
+
+@pytest.mark.parametrize("name", ["blob root", "string root"])
+@pytest.mark.parametrize("how", ["deflate", "long length"])
+def test_other_encodings_of_a_blob_or_string_are_rewritten_canonically(name, how):
+    t, value = VALUES[name]
+    canonical = east.encode(value, t)
+    if how == "deflate":
+        other = runtime_beast2.encode_beast2_v5_for(t, codec="deflate")(value)
+    else:  # the length as a varint one byte longer than it needs
+        short = logical(value)
+        size = len(beast2_stream.encode_varint(len(short) - len(beast2_stream.encode_varint(len(short)))))
+        other = frames(t, bytes([b | 0x80 for b in short[:size]]) + b"\x00" + short[size:])
+    assert other != canonical and decoded(other, t) == value  # the runtime reads it as the same value
+    seen = bytearray()
+    checked = beast2_stream.check(io.BytesIO(other), t, tee=seen.extend)
+    assert bytes(seen) == other and not checked.canonical
+    out = bytearray()
+    assert east.type_equal(beast2_stream.write_canonical(io.BytesIO(other), t, out.extend, io.BytesIO), t)
+    assert bytes(out) == canonical
+
+
+@pytest.mark.parametrize("name", ["blob root", "string root"])
+def test_a_blob_or_string_in_several_frames_is_refused_as_the_runtime_refuses_it(name):
+    t, value = VALUES[name]
+    data = frames(t, logical(value), [1, 1001])
+    with pytest.raises(FormatError, match="one frame"):
+        beast2_stream.check(io.BytesIO(data), t)
+    with pytest.raises(ValueError):
+        decoded(data, t)
+
+
+@pytest.mark.parametrize("name", ["blob root", "string root"])
+def test_a_blob_or_string_cut_or_flipped_is_refused_unless_the_runtime_reads_it(name):
+    t, value = VALUES[name]
+    value = value[:40]
+    rng = random.Random(name)
+    for data in (east.encode(value, t), runtime_beast2.encode_beast2_v5_for(t, codec="deflate")(value)):
+        tries = [data[:n] for n in range(len(data))] + [data + b"\x00"]
+        for _ in range(300):
+            flipped = bytearray(data)
+            flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+            tries.append(bytes(flipped))
+        refused = 0
+        for attempt in tries:
+            try:
+                checked = beast2_stream.check(io.BytesIO(attempt), t)
+            except (FormatError, TypeMismatch):
+                refused += 1
+                continue
+            with east.quiet_runtime():
+                again = decoded(attempt, t)  # accepted: the runtime reads it too
+            assert checked.canonical is (east.encode(again, t) == attempt)
+        assert refused >= len(data)  # every cut at least
+
+
+def test_a_string_that_is_not_utf8_is_refused():
+    t = east.StringType
+    good = "é" * 10
+    data = logical(good)
+    for bad in (data[:-1] + b"\xff", data[:-1] + b"\xc3", data[:5] + b"\xed\xa0\x80" + data[8:]):  # the last a surrogate
+        with pytest.raises(FormatError, match="not UTF-8"):
+            beast2_stream.check(io.BytesIO(frames(t, bad)), t)
+    assert beast2_stream.check(io.BytesIO(frames(t, data)), t).canonical
 
 
 def test_a_value_of_another_type_is_refused():
@@ -194,8 +274,31 @@ FLAT = textwrap.dedent(
         for _ in range(MB): yield b"\x00" + varint(len(seg)) * 2 + seg
         yield b"\x00\x01\x01\x00"
 
+    def blob(canonical):                       # a Blob of MB MiB; not canonical: its length one byte too long
+        n = MB * len(chunk)
+        length = varint(n) if canonical else bytes(b | 0x80 for b in varint(n)) + b"\x00"
+        yield beast2_stream.canonical_prefix(east.BlobType) + b"\x00" + varint(len(length) + n) * 2 + length
+        for _ in range(MB): yield chunk
+
     what = sys.argv[2]
-    if what == "check":
+    if what == "check blob":
+        assert beast2_stream.check(io.BufferedReader(Source(blob(True))), east.BlobType, tee=lambda b: None).canonical
+    elif what == "canonical blob":
+        import tempfile
+        src = io.BufferedReader(Source(blob(False)))
+        spool = tempfile.TemporaryFile()
+        while b := src.read(1 << 20): spool.write(b)
+        spool.seek(0)
+        assert not beast2_stream.check(spool, east.BlobType).canonical
+        spool.seek(0)
+        got = 0
+        def count(b):
+            global got
+            got += len(b)
+        beast2_stream.write_canonical(spool, east.BlobType, count, tempfile.TemporaryFile)
+        n = MB * len(chunk)
+        assert got == len(head := beast2_stream.canonical_prefix(east.BlobType)) + 1 + 2 * len(varint(n + len(varint(n)))) + len(varint(n)) + n
+    elif what == "check":
         assert beast2_stream.check(io.BufferedReader(Source(canonical())), T, tee=lambda b: None).canonical
     elif what == "canonical":
         import tempfile
@@ -210,9 +313,9 @@ FLAT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("what", ["check", "canonical"])
+@pytest.mark.parametrize("what", ["check", "canonical", "check blob", "canonical blob"])
 def test_memory_stays_flat_on_a_value_several_times_the_limit(what):
-    mb = 256 if what == "check" else 160
+    mb = 256 if what.startswith("check") else 160
     out = subprocess.run([sys.executable, "-c", FLAT, str(LIB), what, str(mb)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) < 64, f"{what} of a {mb} MB value peaked at {out.stdout.strip()} MB"

@@ -26,11 +26,17 @@ building the value:
   written out again as the header, the frame's lengths and the elements in
   the canonical encoding, after a first pass has counted them.
 
-Values whose root is not a collection, container version 4, recursive and
-function types, and collections whose nested containers are shared between
-elements (a reference that reaches into an earlier piece) are handled whole,
-by the runtime: those hold the value in memory. A single frame holds at most
-1 GiB (the runtime refuses more), so a canonical collection is at most that.
+A Blob or String at the root (a file's bytes, a long text) is one frame
+holding its length and its bytes (the runtime refuses more frames): those
+are walked as they come too (a String's UTF-8 checked incrementally), and
+written canonically as one codec-0 frame.
+
+Values whose root is neither a collection nor a Blob or String, container
+version 4, recursive and function types, and collections whose nested
+containers are shared between elements (a reference that reaches into an
+earlier piece) are handled whole, by the runtime: those hold the value in
+memory. A single frame holds at most 1 GiB (the runtime refuses more), so a
+canonical collection, Blob or String is at most that.
 """
 from __future__ import annotations
 
@@ -54,6 +60,8 @@ TRAILER_MAX = 1 << 28
 """The most bytes of index and footer read after a value stream (an index holds ~5 bytes per segment)."""
 _NEW, _REF = 0, 1
 _COLLECTIONS = ("Array", "Set", "Dict")
+_BYTES = ("Blob", "String")
+"""Roots that are a length and bytes, walked a piece at a time as collections are."""
 _FIXED = {"Float": 8, "Null": 0}
 
 
@@ -227,6 +235,8 @@ class _Value(_Bytes):
         self.logical_left = 0
         """Logical bytes of the current frame not produced yet."""
         self.frames = 0
+        self.logical = 0
+        """Logical bytes the frames declare, in all."""
         self.codecs: set[int] = set()
         self.frame_offsets: list[int] = []
         """Where each frame starts in the source (an index names the frames of the root's segments)."""
@@ -260,6 +270,7 @@ class _Value(_Bytes):
         if ulen == 0:
             raise _bad("empty frame")
         self.frames += 1
+        self.logical += ulen
         self.codecs.add(codec)
         self.frame_left = plen
         self.logical_left = ulen
@@ -597,6 +608,37 @@ class _Collection:
         return sum(len(p) for p in s.record_parts) + s.pos - s.record_from
 
 
+def _walk_bytes(s: _Value, t: Any, sink: Callable[[bytes], object] | None = None) -> int:
+    """Read a Blob's or String's logical bytes (a length, then the bytes) a piece at a time,
+    checking a String's UTF-8 as it goes; the bytes go to `sink`. Their count."""
+    import codecs
+
+    n = s.varint()
+    utf8 = codecs.getincrementaldecoder("utf-8")() if t.type == "String" else None
+    left = n
+    try:
+        while left:
+            if s.pos >= len(s.buf):
+                s.fill(1)
+                if s.frames > 1:
+                    raise _bad("a Blob or String at the root must be one frame")  # as the runtime says
+            k = min(left, len(s.buf) - s.pos)
+            chunk = s.buf[s.pos : s.pos + k]
+            s.pos += k
+            left -= k
+            if utf8 is not None:
+                utf8.decode(chunk)
+            if sink is not None:
+                sink(chunk)
+        if utf8 is not None:
+            utf8.decode(b"", True)
+    except UnicodeDecodeError:
+        raise _bad("a string is not UTF-8") from None
+    if not s.frame_done():
+        raise _bad("bytes after the end of the value in its frame")
+    return n
+
+
 # ------------------------------------------------------------------ the runtime, a piece at a time
 
 
@@ -648,9 +690,13 @@ class _Runtime:
 
 
 def canonical_prefix(t: Any) -> bytes:
-    """The canonical header of a collection of type `t`: magic, version 5, type section, empty source map."""
+    """The canonical header of a collection, Blob or String of type `t`: magic, version 5, type
+    section, empty source map."""
     from e3 import east
 
+    if t.type in _BYTES:
+        empty = east.encode(b"" if t.type == "Blob" else "", t)
+        return empty[: -len(b"\x00\x01\x01\x00")]  # an empty Blob's or String's frame: codec 0, 1, 1, length 0
     empty = east.encode({} if t.type == "Dict" else set() if t.type == "Set" else [], t)
     return empty[: -len(b"\x00\x02\x02\x00\x00")]  # an empty collection's frame: codec 0, 2, 2, NEW, end
 
@@ -693,13 +739,20 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
     """Read the Beast2 value in `source` to its end and check it (of type `t`, if given).
 
     Every byte read is also given to `tee` (a writer storing them). Memory stays
-    bounded for a collection at the root; other values are decoded whole.
+    bounded for a collection, a Blob or a String at the root; other values are decoded whole.
     `source` must be seekable: a value that cannot be walked is read again, whole.
     """
     inp = _Input(source, tee)
     try:
         header = _read_header(inp)
         _check_type(header.type, t)
+        if header.type.type in _BYTES:
+            s = _Value(inp)
+            n = _walk_bytes(s, header.type)
+            if inp.rest():
+                raise _Whole  # the runtime says what bytes after the value are
+            canonical = s.codecs == {0} and s.logical == len(encode_varint(n)) + n
+            return Checked(header.type, canonical and header.raw == canonical_prefix(header.type))
         if header.type.type not in _COLLECTIONS:
             raise _Whole
         s = _Value(inp)
@@ -774,7 +827,9 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
     `source` is seekable and holds a value that `check` found not canonical. The
     elements go, in their canonical encoding, to a scratch file `spool()` gives
     (a first pass counts them), then `sink` gets the header, the frame's
-    lengths and the elements. Memory stays bounded for a collection at the root.
+    lengths and the elements. A Blob or String is read twice: a first pass checks
+    it to its end, before `sink` gets anything, the second copies its bytes. Memory
+    stays bounded for a collection, a Blob or a String at the root.
     """
     from e3 import east
 
@@ -783,6 +838,9 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
     try:
         header = _read_header(inp)
         _check_type(header.type, t)
+        if header.type.type in _BYTES:
+            _write_bytes_canonical(source, inp, header.type, sink)
+            return header.type
         if header.type.type not in _COLLECTIONS:
             raise _Whole
         s = _Value(inp)
@@ -812,6 +870,20 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
         found, value = east.decode(source.read(), t)
         sink(east.encode(value, found))
         return found
+
+
+def _write_bytes_canonical(source: BinaryIO, inp: _Input, t: Any, sink: Callable[[bytes], object]) -> None:
+    """`write_canonical` of a Blob or String: `inp` is past the header of `source`."""
+    start = inp.tell()
+    n = _walk_bytes(_Value(inp), t)
+    if inp.rest():
+        raise _Whole  # the runtime says what bytes after the value are; nothing is sunk yet
+    payload = len(encode_varint(n)) + n
+    if payload > FRAME_MAX:
+        raise FormatError(f"value too large: its canonical encoding would need a frame of {payload} bytes (the runtime reads at most {FRAME_MAX})")
+    sink(canonical_prefix(t) + b"\x00" + encode_varint(payload) * 2 + encode_varint(n))
+    source.seek(start)
+    _walk_bytes(_Value(_Input(source)), t, sink)
 
 
 def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str], object], indent: bool = True) -> None:
