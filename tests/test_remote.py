@@ -29,6 +29,7 @@ from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, r
 
 from e3 import east, sdk
 from e3.api import wire as W
+from e3.errors import E3Error
 
 
 @pytest.fixture(scope="module")
@@ -459,6 +460,47 @@ def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_pa
     assert repo.dataset_status("dev", ("inputs", "b")).hash == h
     assert [e.message for e in repo.workspace_log("dev")][0].startswith("set .inputs.b")
     assert len([e for e in repo.workspace_log("dev") if e.message.startswith("set .inputs.b")]) == 1
+
+
+def test_a_large_value_streams_down_checked_and_a_reader_left_open_lets_go(served, tmp_path):
+    """A value of several chunks is received by the reader's own thread: the bytes exactly; a reader
+    dropped unclosed stops that thread; a value damaged on the server is one line, never taken for it."""
+    import gc
+    import io
+
+    import e3.api as api
+    from e3.api import values as v
+
+    url = new_url(served)
+    name = url.rsplit("/", 1)[1]
+    repo = api.create(url)
+    sdk.export(sdk.package("one", "1.0.0", sdk.input("b", east.BlobType, b"")), tmp_path / "one.zip")
+    with open(tmp_path / "one.zip", "rb") as f:
+        repo.package_import(f)
+    repo.workspace_deploy("dev", "one", create=True)
+    value = east.encode(os.urandom(5 << 20), east.BlobType)
+    h = repo.dataset_set("dev", ("inputs", "b"), v.ValueInput(io.BytesIO(value), "beast2", "value"))
+    assert run("e3", "get", url, "dev.inputs.b", "-f", "beast2").stdout == value
+    with repo.dataset_get("dev", ("inputs", "b")) as f:
+        assert f.read(3) == value[:3] and f.read() == value[3:]
+    f = repo.dataset_get("dev", ("inputs", "b"))
+    f.read(10)
+    del f
+    gc.collect()
+    deadline = time.monotonic() + 30
+    while any(t.name == "e3-download" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a dropped reader's thread goes on receiving"
+        time.sleep(0.05)
+    obj = served.dir / name / ".e3" / "objects" / h[:2] / f"{h[2:]}.beast2"
+    data = obj.read_bytes()
+    obj.chmod(0o644)
+    obj.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    r = run("e3", "get", url, "dev.inputs.b", "-f", "beast2", expect=None)
+    assert r.returncode != 0 and r.stdout != value
+    assert_one_line_error(r, served.url)
+    with pytest.raises(E3Error):
+        with repo.dataset_get("dev", ("inputs", "b")) as f:
+            f.read()
 
 
 def test_upload_and_download_urls_refuse_a_token(served):

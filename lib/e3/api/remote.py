@@ -621,50 +621,137 @@ class RemoteObjectWriter(ObjectWriter):
 # ------------------------------------------------------------------ streams
 
 
-class _ResponseReader(io.BufferedIOBase):
-    """A readable binary file over a streamed response, checking the bytes' SHA-256 at the end.
+class _Body:
+    """A streamed response's body, chunk by chunk: counted, hashed, and checked at its end.
 
-    `read(n)` hands on the network's chunks as they come (no copy into a buffer of
-    `n` bytes per call), so copying a large value out costs about what receiving it does.
+    `receive_ahead()` moves the receiving to a thread of its own (the socket's reads
+    and SHA-256 release the GIL), a few chunks ahead of the reader. The thread holds
+    this object, never the reader, so a reader dropped unclosed is still collected
+    (closing it stops the thread).
     """
 
+    AHEAD = 8
+    """Chunks the receiving thread may hold that the reader has not taken yet."""
+
     def __init__(self, resp: Any, origin: str, expect_hash: str | None) -> None:
-        self.resp, self.origin, self.expect = resp, origin, expect_hash
+        self.origin, self.expect = origin, expect_hash
         self.it = _iter(resp, origin)
-        self.buf = memoryview(b"")
         self.h = hashlib.sha256() if expect_hash else None
         self.length = int(resp.headers["content-length"]) if "content-length" in resp.headers else None
         self.n = 0
+        self.queue: Any = None
+        self.thread: Any = None
+
+    def receive_ahead(self) -> None:
+        import queue
+        import threading
+
+        self.queue = queue.Queue(self.AHEAD)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._receive, name="e3-download", daemon=True)
+        self.thread.start()
+
+    def next(self) -> bytes | None:
+        """The next chunk, or None at the end; raises what went wrong, or a check that failed."""
+        if self.thread is None:
+            return self._next()
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def _next(self) -> bytes | None:
+        try:
+            chunk = next(self.it)
+        except StopIteration:
+            self._finish()
+            return None
+        self.n += len(chunk)
+        if self.h is not None:
+            self.h.update(chunk)
+        return chunk
+
+    def _receive(self) -> None:
+        try:
+            while not self.stop.is_set():
+                chunk = self._next()
+                self._put(chunk)
+                if chunk is None:
+                    return
+        except BaseException as e:  # handed to the reader, who raises it
+            self._put(e)
+
+    def _put(self, item: Any) -> None:
+        import queue
+
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _finish(self) -> None:
+        if self.length is not None and self.n != self.length:
+            raise RemoteError(f"{self.origin}: the server closed the connection mid-transfer ({self.n} of {self.length} bytes)")
+        if self.h is not None and self.h.hexdigest() != self.expect:
+            raise errors.CorruptObject(f"{self.origin}: the bytes received are not object {self.expect}")
+
+    def stop_receiving(self) -> None:
+        if self.thread is not None:
+            self.stop.set()  # the thread ends after the chunk it is receiving
+            self.thread.join(1.0)  # (a server that stalls mid-body: the response is closed under it)
+
+
+class _ResponseReader(io.BufferedIOBase):
+    """A readable binary file over a streamed response, checking the bytes' SHA-256 at the end.
+
+    A body larger than a chunk is received and hashed by a thread of its own
+    (`_Body`), so that receiving and checking overlap with whatever the reader
+    does with the bytes (writing them to a file). `read(n)` hands on the
+    network's chunks as they come, without copying one that `n` covers whole.
+    """
+
+    def __init__(self, resp: Any, origin: str, expect_hash: str | None) -> None:
+        self.resp = resp
+        self.body = _Body(resp, origin, expect_hash)
+        if self.body.length is None or self.body.length > CHUNK:
+            self.body.receive_ahead()
+        self.chunk = b""
+        self.at = 0
+        """What of `chunk` was read already."""
         self.eof = False
 
     def readable(self) -> bool:
         return True
 
     def _fill(self) -> bool:
-        while not self.buf and not self.eof:
+        while self.at >= len(self.chunk) and not self.eof:
             try:
-                chunk = next(self.it)
-            except StopIteration:
+                item = self.body.next()
+            except BaseException:
                 self.eof = True
-                self._finish()
+                raise
+            if item is None:
+                self.eof = True
                 return False
-            self.n += len(chunk)
-            if self.h is not None:
-                self.h.update(chunk)
-            self.buf = memoryview(chunk)
-        return bool(self.buf)
+            self.chunk, self.at = item, 0
+        return self.at < len(self.chunk)
 
     def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0:
             parts = []
             while self._fill():
-                parts.append(bytes(self.buf))
-                self.buf = memoryview(b"")
+                parts.append(self.chunk[self.at :])
+                self.at = len(self.chunk)
             return b"".join(parts)
         if not self._fill():
             return b""
-        out = bytes(self.buf[:n])
-        self.buf = self.buf[n:]
+        if self.at == 0 and n >= len(self.chunk):
+            out = self.chunk
+        else:
+            out = self.chunk[self.at : self.at + n]
+        self.at += len(out)
         return out
 
     read1 = read
@@ -674,14 +761,9 @@ class _ResponseReader(io.BufferedIOBase):
         b[: len(data)] = data
         return len(data)
 
-    def _finish(self) -> None:
-        if self.length is not None and self.n != self.length:
-            raise RemoteError(f"{self.origin}: the server closed the connection mid-transfer ({self.n} of {self.length} bytes)")
-        if self.h is not None and self.h.hexdigest() != self.expect:
-            raise errors.CorruptObject(f"{self.origin}: the bytes received are not object {self.expect}")
-
     def close(self) -> None:
         if not self.closed:
+            self.body.stop_receiving()
             self.resp.close()
         super().close()
 
