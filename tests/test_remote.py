@@ -109,12 +109,60 @@ def test_objects_plumbing_through_the_objects_routes(served, tmp_path):
     run("e3-cat-object", "--repo", url, "-e", "0" * 64, expect=1)
 
 
-def test_run_and_watch_say_they_are_local_only(served, tmp_path):
+def test_run_says_it_is_local_only(served, tmp_path):
     url = new_url(served)
     run("e3", "repo", "create", url)
     r = run("e3", "run", url, "pkg/task", "-o", tmp_path / "out.beast2", expect=None)
     assert r.returncode != 0
     assert_one_line_error(r, "local only")
+
+
+WATCHED = """
+from e3 import sdk
+from e3.east import East, IntegerType
+
+x = sdk.input("x", IntegerType, 5)
+double = sdk.task("double", [x], East.function([IntegerType], IntegerType, lambda b, v: v * {k}))
+package = sdk.package("live", "0.1.0", double)
+"""
+
+
+def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} never appeared in: {''.join(seen)}")
+
+
+def test_watch_builds_here_and_deploys_and_starts_on_the_server(served, tmp_path):
+    url = new_url(served)
+    run("e3", "repo", "create", url)
+    src = tmp_path / "live.py"
+    src.write_text(WATCHED.format(k=2))
+    out = run("e3", "watch", url, "dev", src, "--start", "--once").out
+    assert "created workspace dev" in out and "deployed live@0.1.0" in out and "dataflow complete" in out
+    assert run("e3", "get", url, "dev.tasks.double.output").out.strip() == "10"
+    # Watching: a save is built here, imported over the same version on the server, run there; Ctrl-C ends it.
+    proc = subprocess.Popen([str(BIN / "e3"), "watch", url, "dev", str(src), "--start", "--interval", "0.05"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    try:
+        _read_until(proc, "dataflow complete")
+        src.write_text(WATCHED.format(k=3))
+        assert "replaced the previous build" in _read_until(proc, "dataflow complete")
+        assert run("e3", "get", url, "dev.tasks.double.output").out.strip() == "15"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "stopped watching" in out.decode() and b"Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 # ------------------------------------------------------------------ one-line errors naming the server
