@@ -72,3 +72,24 @@ def test_a_workspace_runs_behind_the_server(url, runpkg_zip, tmp_path):
 
 def test_an_unknown_workspace_behind_the_server_is_one_line(url):
     assert_one_line_error(run("e3", "workspace", "status", url, "nope", expect=128), "workspace nope does not exist")
+
+
+def test_repo_list_names_what_a_server_serves_and_a_directory_holds(server, url, tmp_path):
+    import json
+
+    listed = run("e3", "repo", "list", server.url).out.splitlines()
+    assert url.rsplit("/", 1)[1] in listed and listed == sorted(listed)
+    by_dir = run("e3", "repo", "list", server.root).out.splitlines()
+    assert run("e3", "repo", "list", server.url + "/repos/").out.splitlines() == by_dir == listed
+    assert json.loads(run("e3", "repo", "list", server.url, "--json").out) == listed
+    # A directory: what a server of it would serve; a hidden one or a plain folder is not a repository.
+    run("e3", "repo", "create", tmp_path / "b")
+    run("e3", "repo", "create", tmp_path / "a")
+    run("e3", "repo", "create", tmp_path / ".hidden")
+    (tmp_path / "folder").mkdir()
+    assert run("e3", "repo", "list", tmp_path).out == "a\nb\n"
+    (tmp_path / "empty").mkdir()
+    assert run("e3", "repo", "list", tmp_path / "empty").out == f"No repositories in {tmp_path / 'empty'}\n"
+    assert_one_line_error(run("e3", "repo", "list", url, expect=2), "not a server's url", server.url)
+    assert_one_line_error(run("e3", "repo", "list", tmp_path / "nothing", expect=2), "not a directory")
+    assert_one_line_error(run("e3", "repo", "list", "http://127.0.0.1:1", expect=128), "http://127.0.0.1:1", "cannot connect")

@@ -732,6 +732,9 @@ def test_a_command_against_a_server_wanting_a_token_says_to_log_in(keyed, tmp_pa
     good = jwt.encode({"iss": "iss", "aud": "aud", "exp": int(time.time()) + 600}, keyed.key, algorithm="RS256")
     run("e3", "repo", "create", url, env={"E3_TOKEN": good})
     assert run("e3", "workspace", "list", url, env={"E3_TOKEN": good}).out == "No workspaces\n"
+    r = run("e3", "repo", "list", keyed.url, env={"E3_CREDENTIALS_PATH": str(tmp_path / "none")}, expect=128)
+    assert_one_line_error(r, f"not logged in to {keyed.url}")
+    assert "r" in run("e3", "repo", "list", keyed.url, env={"E3_TOKEN": good}).out.splitlines()
 
 
 def test_login_with_the_device_flow_then_a_command_works(tmp_path):

@@ -4,7 +4,8 @@
 itself, or an `http(s)://host[:port]/repos/NAME` URL) and returns an
 implementation of `Repository` (e3.api.interface). `create(target)` makes a
 new repository first. `discover(explicit)` is the plumbing's way to find one:
-`--repo`, then `$E3_DIR`, then upward from the current directory.
+`--repo`, then `$E3_DIR`, then upward from the current directory. `list_repositories(where)`
+names those a server serves, or a directory holds.
 
 The values the operations take and return (e3.api.values) are importable from
 here too (`from e3.api import WorkspaceInfo`); they load on first use, so
@@ -20,7 +21,8 @@ from e3.api.interface import DataflowRun, ObjectWriter, Repository
 if TYPE_CHECKING:
     from e3.api.local import LocalRepository
 
-__all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "is_remote", "names_repository", "open"]
+__all__ = ["DataflowRun", "ObjectWriter", "Repository", "create", "discover", "is_remote", "list_repositories",
+           "names_repository", "open"]
 
 
 def is_remote(target: str | os.PathLike[str]) -> bool:
@@ -52,6 +54,23 @@ def create(target: str | os.PathLike[str]) -> Repository:
     from e3.api.local import LocalRepository
 
     return LocalRepository.create(target)
+
+
+def list_repositories(where: str | os.PathLike[str]) -> list[str]:
+    """The names of the repositories a server serves (`http(s)://HOST[:PORT]`) or a directory holds
+    (each `DIR/NAME/.e3`), sorted; `open` takes `SERVER/repos/NAME` or `DIR/NAME`. Raises UsageError
+    (a repository's URL, not a server's; not a directory), RemoteError."""
+    if is_remote(where):
+        from e3.api.remote import Server, parse_server_url
+
+        server = Server(parse_server_url(str(where)))
+        try:
+            return server.repositories()
+        finally:
+            server.close()
+    from e3.api.local import repositories_in
+
+    return repositories_in(where)
 
 
 def discover(explicit: str | None = None) -> Repository:

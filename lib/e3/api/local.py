@@ -28,6 +28,21 @@ if TYPE_CHECKING:
     from e3.repo.workspace import WorkspaceState, WorkspaceView
 
 
+def repositories_in(directory: str | os.PathLike[str]) -> list[str]:
+    """The names of the repositories in `directory` (each `directory/NAME` holding `.e3`, NAME a
+    plain name: e3.api.names.REPOSITORY_NAME), sorted: what `e3-api-server --repos` serves.
+    Raises UsageError when `directory` is not one."""
+    from e3.api.names import REPOSITORY_NAME
+    from e3.errors import UsageError
+
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UsageError(f"{os.fspath(directory)}: not a directory") from None
+    return [e.name for e in entries
+            if e.is_dir() and REPOSITORY_NAME.fullmatch(e.name) and ".." not in e.name and LocalRepository.exists(e.path)]
+
+
 class LocalRepository(Repository):
     """A repository in a directory on this machine."""
 

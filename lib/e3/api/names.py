@@ -1,12 +1,19 @@
 """The names users type for things in a repository, split as the interface takes them.
 
-`NAME[@VERSION]` for a package, `PKG[@VERSION]/TASK` for a package's task.
+`NAME[@VERSION]` for a package, `PKG[@VERSION]/TASK` for a package's task,
+a repository's name in a directory of repositories.
 The rules are the library's (a name is one ref component); splitting them here
 lets a command check what was typed before it opens anything, the same way
 whichever implementation it then talks to. Dataset paths (`WS.a.b`) are
 e3.model.paths'.
 """
 from __future__ import annotations
+
+import re
+
+REPOSITORY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,127}")
+"""A repository's name in a directory of them (`e3-api-server --repos DIR`, `e3 repo list DIR`):
+a plain directory name, never hidden, never `..`."""
 
 
 def package_spec(text: str) -> tuple[str, str | None]:

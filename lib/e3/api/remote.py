@@ -1,7 +1,8 @@
 """The repository interface over HTTP: a client of e3-api-server (or of the original's server).
 
 `RemoteRepository.open("http://HOST:PORT/repos/NAME")` talks to
-`http://HOST:PORT/api/repos/NAME/...` (the original's URL shape). Every
+`http://HOST:PORT/api/repos/NAME/...` (the original's URL shape); `Server`
+is the client of the server itself (its list of repositories), which it builds on. Every
 request asks for e3's own values (`Accept: application/vnd.e3+beast2`, see
 e3.server.routes), so each operation returns what the local implementation
 returns; errors come back as the same E3Error classes, named by the server's
@@ -55,6 +56,17 @@ def parse_url(url: str) -> tuple[str, str]:
     return f"{parts.scheme.lower()}://{parts.netloc}", unquote(segs[2])
 
 
+def parse_server_url(url: str) -> str:
+    """`http(s)://HOST[:PORT]` (or its `/repos`) -> the origin; a URL naming one repository is refused."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise errors.UsageError(f"invalid server URL {url!r}: expected http(s)://HOST[:PORT]")
+    origin = f"{parts.scheme.lower()}://{parts.netloc}"
+    if parts.path.rstrip("/") not in ("", "/repos"):
+        raise errors.UsageError(f"{url} is not a server's URL: expected {origin} (a repository's URL is {origin}/repos/NAME)")
+    return origin
+
+
 def _q(seg: str) -> str:
     """One name as one URL path segment; a name that cannot be one is invalid input, as locally."""
     if seg in ("", ".", ".."):
@@ -73,16 +85,18 @@ def _path(path: Sequence[str]) -> str:
     return "/".join(_q(p) for p in path)
 
 
-class RemoteRepository(Repository):
-    """A repository behind an e3 server."""
+class Server:
+    """An e3 server at `origin`, as its client: requests carrying the user's token, replies read
+    as the interface's values, errors raised as the library's. Requests go under `base`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, origin: str) -> None:
         import httpx
 
         _larger_reads()
-        self.origin, self.name = parse_url(url)
-        self.location = f"{self.origin}/repos/{self.name}"
-        self.base = f"{self.origin}/api/repos/{_q(self.name)}"
+        self.origin = origin
+        self.location = origin
+        """What the user names it by, in messages."""
+        self.base = f"{origin}/api"
         token = cred.token_for(self.origin)
         self._token = token
         headers = {"Accept": "application/vnd.e3+beast2"}
@@ -90,20 +104,9 @@ class RemoteRepository(Repository):
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
 
-    def __repr__(self) -> str:
-        return f"RemoteRepository({self.location!r})"
-
-    @classmethod
-    def open(cls, url: str) -> "RemoteRepository":
-        return cls(url)
-
-    @classmethod
-    def create(cls, url: str) -> "RemoteRepository":
-        from e3.api import wire as W
-
-        r = cls(url)
-        r._rpc("PUT", "", str, expect=(201,), wire_t=W.S)
-        return r
+    def repositories(self) -> list[str]:
+        """The names of the repositories it serves."""
+        return self._rpc("GET", "/repos", list[str])
 
     def close(self) -> None:
         self.http.close()
@@ -285,6 +288,31 @@ class RemoteRepository(Repository):
                 raise RemoteError(f"{self.origin}: the server closed the connection mid-stream")
         finally:
             resp.close()
+
+
+class RemoteRepository(Server, Repository):
+    """A repository behind an e3 server."""
+
+    def __init__(self, url: str) -> None:
+        origin, self.name = parse_url(url)
+        super().__init__(origin)
+        self.location = f"{self.origin}/repos/{self.name}"
+        self.base = f"{self.origin}/api/repos/{_q(self.name)}"
+
+    def __repr__(self) -> str:
+        return f"RemoteRepository({self.location!r})"
+
+    @classmethod
+    def open(cls, url: str) -> "RemoteRepository":
+        return cls(url)
+
+    @classmethod
+    def create(cls, url: str) -> "RemoteRepository":
+        from e3.api import wire as W
+
+        r = cls(url)
+        r._rpc("PUT", "", str, expect=(201,), wire_t=W.S)
+        return r
 
     # ------------------------------------------------------------ repository
 

@@ -1,4 +1,4 @@
-"""Create, inspect, clean and remove repositories."""
+"""Create, inspect, list, clean and remove repositories."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ from e3.cli import _command as command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = command.parser("e3 repo", "Create, inspect, clean and remove e3 repositories.")
+    p = command.parser("e3 repo", "Create, inspect, list, clean and remove e3 repositories.")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = sub.add_parser("create", help="create a repository at REPO/.e3 (default: $E3_REPO, else here)")
     command.add_repository(create, help="the directory to create it in (default: $E3_REPO, else the current directory)")
@@ -20,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("-n", "--dry-run", action="store_true", help="report what would be removed; remove nothing")
     gc.add_argument("--prune", metavar="AGE", default=None, help="grace period: 'now', 'never', '2.weeks.ago' (default) or a date")
     gc.add_argument("-v", "--verbose", action="store_true", help="list every object removed (or that would be)")
+    ls = sub.add_parser("list", help="the repositories a server serves, or a directory holds")
+    ls.add_argument("where", nargs="?", default=".", metavar="SERVER|DIR",
+                    help="a server, http(s)://HOST[:PORT], or a directory of repositories (default: here)")
+    ls.add_argument("--json", action="store_true", help="print the names as one JSON array")
     remove = sub.add_parser("remove", help="delete REPO/.e3 after confirmation (REPO must be named)")
     command.add_repository(remove, help="the repository to remove: named, never found")
     remove.add_argument("-f", "--force", action="store_true", help="do not ask; remove even while the repository is in use")
@@ -86,6 +90,21 @@ def _gc(args: argparse.Namespace) -> None:
         command.write_line(f"Pruned {report.git_loose_removed} unreachable loose git object(s)")
 
 
+def _list(args: argparse.Namespace) -> None:
+    from e3 import api
+
+    names = api.list_repositories(args.where)
+    if args.json:
+        from e3.cli import _json
+
+        _json.dump(names)
+        return
+    if not names:
+        command.write_line(f"No repositories in {args.where}")
+    for name in names:
+        command.write_line(name)
+
+
 def _remove(args: argparse.Namespace) -> None:
     from e3 import api
     from e3.errors import Conflict, E3Error, UsageError
@@ -108,7 +127,7 @@ def _remove(args: argparse.Namespace) -> None:
     command.write_line(f"Removed e3 repository {repo.location}")
 
 
-ACTIONS = {"create": _create, "status": _status, "gc": _gc, "remove": _remove}
+ACTIONS = {"create": _create, "status": _status, "gc": _gc, "list": _list, "remove": _remove}
 
 
 def main(argv: list[str] | None = None) -> int:

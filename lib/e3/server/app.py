@@ -12,7 +12,6 @@ and creating or removing repositories answers 405.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +56,9 @@ class ServerConfig:
     def repo_names(self) -> list[str]:
         if self.single:
             return [SINGLE_NAME]
-        out = []
-        for entry in sorted(os.scandir(self.repos_dir), key=lambda e: e.name):
-            if entry.is_dir() and names.REPO_NAME.fullmatch(entry.name) and os.path.isdir(os.path.join(entry.path, ".e3")):
-                out.append(entry.name)
-        return out
+        from e3.api.local import repositories_in
+
+        return repositories_in(self.repos_dir)  # type: ignore[arg-type]
 
 
 class Guard:

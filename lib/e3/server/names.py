@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 
+from e3.api.names import REPOSITORY_NAME
 from e3.errors import UsageError
 
-REPO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,127}")
-"""A served repository's name: a plain directory name, never hidden, never `..`."""
+REPO_NAME = REPOSITORY_NAME
+"""A served repository's name (e3.api.names): a plain directory name, never hidden, never `..`."""
 
 _ENCODED_BAD = re.compile(rb"%(2f|5c|00)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
