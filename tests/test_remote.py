@@ -585,6 +585,54 @@ def test_original_shapes_and_statuses(served, example_zip):
     assert r.status_code == 202
 
 
+def test_a_client_of_the_original_polls_a_run_and_its_logs(served, tmp_path, example_zip):
+    """The original's polling: dataflow start (202), dataflow/execution from an offset until the run
+    ends, a task's log in chunks: each in the original's shape (no e3 Accept header)."""
+    url = new_url(served)
+    name = url.rsplit("/", 1)[1]
+    run("e3", "repo", "create", url)
+    run("e3", "package", "import", url, example_zip)
+    run("e3", "workspace", "deploy", url, "dev", "my-package@1.0.0", "--create")
+    c = httpx.Client(base_url=f"{served.url}/api/repos/{name}/workspaces/dev")
+    body = W.encode(W.struct(concurrency=W.option(None), force=False, filter=W.option(None)), W.DataflowRequestType)
+    assert c.post("/dataflow", content=body, headers={"Content-Type": W.BEAST2}).status_code == 202
+    state_t = W.response_type(W.DataflowExecutionStateType)
+    seen: list = []
+    deadline = time.monotonic() + 60
+    while True:  # as the original's client: from the last offset, until the run is not running
+        state = W.decode(c.get("/dataflow/execution", params={"offset": len(seen)}).content, state_t)
+        assert state.type == "success"
+        seen += state.value["events"]
+        assert state.value["totalEvents"] >= len(seen)
+        if state.value["status"].type != "running":
+            break
+        assert time.monotonic() < deadline, "the run never ended"
+        time.sleep(0.05)
+    assert state.value["status"].type == "completed" and len(seen) == state.value["totalEvents"]
+    assert state.value["summary"].value["executed"] == 3 and state.value["completedAt"].type == "some"
+    kinds = {(e.type, e.value["task"]) for e in seen}
+    assert kinds == {(k, t) for k in ("start", "complete") for t in ("greet", "my-task", "shout")}
+    again = W.decode(c.get("/dataflow/execution", params={"offset": 1, "limit": 2}).content, state_t).value
+    assert again["events"] == seen[1:3] and again["totalEvents"] == len(seen)
+    chunk_t = W.response_type(W.LogChunkType)
+    logs = [W.decode(c.get("/dataflow/logs/my-task", params={"stream": s, "offset": 0}).content, chunk_t) for s in ("stdout", "stderr")]
+    assert all(x.type == "success" and x.value["complete"] for x in logs)
+    text = "my-task: repeating Hello, World! 2 times\n"
+    assert [x.value["data"] for x in logs] == [text, ""]
+    assert [(x.value["offset"], x.value["size"], x.value["totalSize"]) for x in logs] == [(0, len(text), len(text)), (0, 0, 0)]
+    # Read on from an offset a chunk at a time, as the original's client follows: byte offsets of the stream.
+    got, at = "", 0
+    while True:
+        part = W.decode(c.get("/dataflow/logs/my-task", params={"offset": at, "limit": 6}).content, chunk_t).value
+        assert part["offset"] == at and part["size"] == len(part["data"].encode()) <= 6 and part["totalSize"] == len(text)
+        got, at = got + part["data"], at + part["size"]
+        if part["complete"]:
+            break
+    assert got == text
+    nope = W.decode(c.get("/dataflow/logs/nope", params={"offset": 0}).content, chunk_t)
+    assert nope.type == "error" and nope.value.type == "task_not_found"
+
+
 def test_single_repository_mode_refuses_create_and_remove(tmp_path):
     run("e3", "repo", "create", tmp_path / "one")
     with ApiServer(["--repo", tmp_path / "one"]) as s:

@@ -943,15 +943,20 @@ def routes(config: Any) -> list[Route]:
         all_x = _flag(request, "all")
         if wants_e3(request):
             return await rpc(None, v.LogRead)(lambda rq: _log_read(rq, task, offset, all_x))(request)
+        # The original's chunk: `offset` and `size` count bytes of the one stream asked for (the original
+        # keeps a file per stream), `totalSize` is that stream's size so far, `complete` says the chunk
+        # reaches its end. e3 keeps one log of records, so the stream is put together from it.
         stream = request.query_params.get("stream", "stdout")
         limit = min(_opt_int(request, "limit") or W.LOG_CHUNK_LIMIT, W.LOG_CHUNK_LIMIT)
+        start = offset or 0
 
         def render(lr: v.LogRead) -> Any:
-            data = b"".join(c.data for c in lr.chunks if c.stream == stream)[:limit]
-            return W.struct(data=data.decode("utf-8", "replace"), offset=offset or 0, size=len(data),
-                            totalSize=lr.offset, complete=lr.complete)
+            whole = b"".join(c.data for c in lr.chunks if c.stream == stream)
+            data = whole[start:start + limit]
+            return W.struct(data=data.decode("utf-8", "replace"), offset=start, size=len(data), totalSize=len(whole),
+                            complete=start + len(data) >= len(whole))
 
-        return await rpc(W.LogChunkType, v.LogRead, render)(lambda rq: _log_read(rq, task, offset, all_x))(request)
+        return await rpc(W.LogChunkType, v.LogRead, render)(lambda rq: _log_read(rq, task, None, all_x))(request)
 
     async def _log_read(request: Request, task: str, offset: int | None, all_x: bool) -> Any:
         markers = _flag(request, "markers")
