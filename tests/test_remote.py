@@ -311,11 +311,14 @@ def test_ctrl_c_on_a_remote_start_cancels_the_run_on_the_server(served, tmp_path
     import e3.api as api
 
     repo = api.open(url)
-    deadline = time.monotonic() + 30
-    while not repo.repository_locks():  # the run has started on the server
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1)  # and its task with it
+    execution = f"{served.url}/api/repos/{url.rsplit('/', 1)[1]}/workspaces/dev/dataflow/execution"
+    deadline = time.monotonic() + 60
+    while True:  # until the run on the server has started its task (the original's polled events say so)
+        state = W.decode(httpx.get(execution).content, W.response_type(W.DataflowExecutionStateType))
+        if state.type == "success" and any(e.type == "start" for e in state.value["events"]):
+            break
+        assert time.monotonic() < deadline and p.poll() is None, "the task never started"
+        time.sleep(0.05)
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
