@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from e3_testing.api_server import ApiServer, free_port
-from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, run
+from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, read_until, run
 
 from e3 import east, sdk
 from e3.api import wire as W
@@ -127,19 +127,6 @@ package = sdk.package("live", "0.1.0", double)
 """
 
 
-def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode()
-        if not line:
-            break
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError(f"{needle!r} never appeared in: {''.join(seen)}")
-
-
 def test_watch_builds_here_and_deploys_and_starts_on_the_server(served, tmp_path):
     url = new_url(served)
     run("e3", "repo", "create", url)
@@ -152,9 +139,9 @@ def test_watch_builds_here_and_deploys_and_starts_on_the_server(served, tmp_path
     proc = subprocess.Popen([str(BIN / "e3"), "watch", url, "dev", str(src), "--start", "--interval", "0.05"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
     try:
-        _read_until(proc, "dataflow complete")
+        read_until(proc, "dataflow complete")
         src.write_text(WATCHED.format(k=3))
-        assert "replaced the previous build" in _read_until(proc, "dataflow complete")
+        assert "replaced the previous build" in read_until(proc, "dataflow complete")
         assert run("e3", "get", url, "dev.tasks.double.output").out.strip() == "15"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -451,16 +438,22 @@ def _commit_refusal(server: ApiServer, path: str) -> str:
     return r.headers["X-E3-Error-Kind"]
 
 
-def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_path):
+def _blob_repository(server: ApiServer, tmp_path: Path):  # noqa: ANN202
+    """A new served repository with a package of one Blob input, `b`, deployed in `dev`: (URL, its client)."""
     import e3.api as api
 
-    url = new_url(served)
-    name = url.rsplit("/", 1)[1]
+    url = new_url(server)
     repo = api.create(url)
     sdk.export(sdk.package("one", "1.0.0", sdk.input("b", east.BlobType, b"")), tmp_path / "one.zip")
     with open(tmp_path / "one.zip", "rb") as f:
         repo.package_import(f)
     repo.workspace_deploy("dev", "one", create=True)
+    return url, repo
+
+
+def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_path):
+    url, repo = _blob_repository(served, tmp_path)
+    name = url.rsplit("/", 1)[1]
     value = east.encode(os.urandom(300_000), east.BlobType)
     import hashlib
 
@@ -519,16 +512,10 @@ def test_a_large_value_streams_down_checked_and_a_reader_left_open_lets_go(serve
     import gc
     import io
 
-    import e3.api as api
     from e3.api import values as v
 
-    url = new_url(served)
+    url, repo = _blob_repository(served, tmp_path)
     name = url.rsplit("/", 1)[1]
-    repo = api.create(url)
-    sdk.export(sdk.package("one", "1.0.0", sdk.input("b", east.BlobType, b"")), tmp_path / "one.zip")
-    with open(tmp_path / "one.zip", "rb") as f:
-        repo.package_import(f)
-    repo.workspace_deploy("dev", "one", create=True)
     value = east.encode(os.urandom(5 << 20), east.BlobType)
     h = repo.dataset_set("dev", ("inputs", "b"), v.ValueInput(io.BytesIO(value), "beast2", "value"))
     assert run("e3", "get", url, "dev.inputs.b", "-f", "beast2").stdout == value

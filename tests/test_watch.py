@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from e3_testing.commands import command_env, run
+from e3_testing.commands import command_env, read_until, run
 
 SOURCE = """
 from e3 import sdk
@@ -43,19 +42,6 @@ def test_a_broken_source_is_one_line_naming_the_file_and_line(tmp_path):
     assert len(line) == 1 and "broken.py:3" in line[0] and "no package today" in line[0]
 
 
-def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode()
-        if not line:
-            break
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError(f"{needle!r} never appeared in: {''.join(seen)}")
-
-
 def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
     repo = _repo(tmp_path)
     src = tmp_path / "live.py"
@@ -69,10 +55,10 @@ def test_saving_the_source_redeploys_and_reruns_until_ctrl_c(tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
-        _read_until(proc, "dataflow complete")
+        read_until(proc, "dataflow complete")
         assert run("e3", "get", repo, "dev.tasks.double.output").out.strip() == "10"
         src.write_text(SOURCE.format(x=5, k=3))  # the program changed: same version, new content
-        later = _read_until(proc, "dataflow complete")
+        later = read_until(proc, "dataflow complete")
         assert "replaced" in later
         assert run("e3", "get", repo, "dev.tasks.double.output").out.strip() == "15"
         # The package watch built after the save is byte for byte what sdk.export makes of that source.

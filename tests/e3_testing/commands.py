@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -95,6 +96,20 @@ def deployed(tmp_path: Path, zip_path: Path, spec: str) -> Path:
     run("e3", "workspace", "create", repo, "dev")
     run("e3", "workspace", "deploy", repo, "dev", spec)
     return repo
+
+
+def read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+    """Read `proc`'s stdout line by line until a line holds `needle`; everything read. Fails after `timeout`."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} never appeared in: {''.join(seen)}")
 
 
 def write(directory: Path, name: str, data: str | bytes) -> Path:
