@@ -11,7 +11,10 @@ ApiError case).
 
 Large bodies stream both ways: values, objects and zips are sent from the
 caller's file in chunks and read back through a file object over the response,
-whose SHA-256 is checked against the server's `X-Content-SHA256` as it is read.
+whose SHA-256 is checked against the server's `X-Content-SHA256` as it is read
+(by a thread of its own, ahead of the reader). A large value or a zip comes
+down a capability URL, which carries no token: that one GET is made with the
+standard library's http.client, which reads the body straight into each chunk.
 A dataflow run's events and a log's chunks arrive as a stream of frames while
 they happen. Anything that goes wrong on the way (nothing listening, the
 connection cut, a 401, a reply that is not what was asked for) is one E3Error
@@ -215,19 +218,80 @@ class Server:
         return started.id
 
     def _download(self, ready: Any, into: BinaryIO) -> None:
-        resp = self._send("GET", ready.url, auth=False, stream=True)
+        body = self._capability_get(ready.url)
         try:
-            if resp.status_code != 200:
-                resp.read()
-                self._raise_for(resp)
             n = 0
-            for chunk in _iter(resp, self.origin):
+            for chunk in body.chunks:
                 into.write(chunk)
                 n += len(chunk)
             if n != ready.size:
                 raise RemoteError(f"{self.origin}: download cut short ({n} of {ready.size} bytes)")
         finally:
+            body.close()
+
+    def _capability_get(self, url: str) -> "_Stream":
+        """GET a capability URL (a download, which carries no token): its body, status 200.
+
+        Read with the standard library's HTTP client, which reads a large body from the
+        socket straight into each chunk; httpx's pure-Python HTTP/1.1 parser copies every
+        byte twice more, and a large download spent most of its time doing so. Through
+        httpx when the environment names a proxy for the URL (as httpx would use it)."""
+        if not _proxied(url):
+            return self._direct_get(url)
+        resp = self._send("GET", url, stream=True, auth=False)
+        if resp.status_code != 200:
+            resp.read()
             resp.close()
+            self._raise_for(resp)
+        return _Stream(resp.headers, _iter(resp, self.origin), resp.close)
+
+    def _direct_get(self, url: str) -> "_Stream":
+        import http.client
+        import socket
+
+        import httpx
+
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        if parts.scheme == "https":
+            conn: Any = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=60, context=httpx.create_ssl_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        try:
+            conn.request("GET", target, headers={"Accept-Encoding": "identity"})
+            r = conn.getresponse()
+        except (ConnectionRefusedError, socket.gaierror):
+            conn.close()
+            raise RemoteError(f"{self.origin}: cannot connect (connection refused, or no such host)") from None
+        except (TimeoutError, socket.timeout):
+            conn.close()
+            raise RemoteError(f"{self.origin}: no answer in time") from None
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            raise RemoteError(f"{self.origin}: the server closed the connection mid-request") from None
+        headers = httpx.Headers(r.getheaders())
+        if r.status != 200:
+            try:
+                content = r.read()
+            except (OSError, http.client.HTTPException):
+                content = b""
+            conn.close()
+            self._raise_for(httpx.Response(r.status, headers=headers, content=content))
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                while chunk := r.read(CHUNK):
+                    yield chunk
+            except (TimeoutError, socket.timeout):
+                raise RemoteError(f"{self.origin}: no answer in time") from None
+            except (OSError, http.client.HTTPException):
+                raise RemoteError(f"{self.origin}: the server closed the connection mid-transfer") from None
+
+        def close() -> None:
+            r.close()
+            conn.close()
+
+        return _Stream(headers, chunks(), close)
 
     def _stream_get(self, path: str, params: dict | None = None, expect_hash: str | None = None) -> BinaryIO:
         """A value's bytes as a file object over the response, checked against its SHA-256 as read."""
@@ -245,12 +309,10 @@ class Server:
                 url = json.loads(resp.content)["url"]
             except (ValueError, KeyError, TypeError):
                 raise RemoteError(f"{self.origin}: a reply that is not what was asked for (JSON without a url)") from None
-            resp = self._send("GET", url, stream=True, auth=False)
-            if resp.status_code != 200:
-                resp.read()
-                resp.close()
-                self._raise_for(resp)
-        return _ResponseReader(resp, self.origin, expect_hash or resp.headers.get("x-content-sha256"))
+            body = self._capability_get(url)
+        else:
+            body = _Stream(resp.headers, _iter(resp, self.origin), resp.close)
+        return _ResponseReader(body, self.origin, expect_hash or body.headers.get("x-content-sha256"))
 
     def _frames(self, path: str, item_t: Any, params: dict | None = None) -> Iterator[Any]:
         """Open a streamed reply now (so that an error status is raised by the call), read its frames later."""
@@ -649,6 +711,24 @@ class RemoteObjectWriter(ObjectWriter):
 # ------------------------------------------------------------------ streams
 
 
+class _Stream:
+    """A response's body as it arrives: its headers, an iterator of its chunks, and how to let it go."""
+
+    def __init__(self, headers: Any, chunks: Iterator[bytes], close: Callable[[], object]) -> None:
+        self.headers, self.chunks, self.close = headers, chunks, close
+
+
+def _proxied(url: str) -> bool:
+    """Does the environment name a proxy for `url` (HTTP_PROXY and the like, unless NO_PROXY spares it)?"""
+    import urllib.request
+
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
 class _Body:
     """A streamed response's body, chunk by chunk: counted, hashed, and checked at its end.
 
@@ -661,11 +741,11 @@ class _Body:
     AHEAD = 8
     """Chunks the receiving thread may hold that the reader has not taken yet."""
 
-    def __init__(self, resp: Any, origin: str, expect_hash: str | None) -> None:
+    def __init__(self, stream: "_Stream", origin: str, expect_hash: str | None) -> None:
         self.origin, self.expect = origin, expect_hash
-        self.it = _iter(resp, origin)
+        self.it = stream.chunks
         self.h = hashlib.sha256() if expect_hash else None
-        self.length = int(resp.headers["content-length"]) if "content-length" in resp.headers else None
+        self.length = int(stream.headers["content-length"]) if "content-length" in stream.headers else None
         self.n = 0
         self.queue: Any = None
         self.thread: Any = None
@@ -740,9 +820,9 @@ class _ResponseReader(io.BufferedIOBase):
     network's chunks as they come, without copying one that `n` covers whole.
     """
 
-    def __init__(self, resp: Any, origin: str, expect_hash: str | None) -> None:
-        self.resp = resp
-        self.body = _Body(resp, origin, expect_hash)
+    def __init__(self, stream: "_Stream", origin: str, expect_hash: str | None) -> None:
+        self.stream = stream
+        self.body = _Body(stream, origin, expect_hash)
         if self.body.length is None or self.body.length > CHUNK:
             self.body.receive_ahead()
         self.chunk = b""
@@ -792,7 +872,7 @@ class _ResponseReader(io.BufferedIOBase):
     def close(self) -> None:
         if not self.closed:
             self.body.stop_receiving()
-            self.resp.close()
+            self.stream.close()
         super().close()
 
 
