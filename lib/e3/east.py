@@ -405,6 +405,22 @@ def decoder_for(t: Any) -> Any:
 
 
 @_door
+def quiet_decoder_for(t: Any) -> Any:
+    """`decode(data, t)[1]` for many values of type `t` (a stream's frames): the runtime's decoder made
+    once, the header's type checked by the runtime; FormatError on anything else, nothing on stderr."""
+    decode_t = _beast2.decode_beast2_with_header_for(t)
+
+    def one(data: bytes | memoryview) -> Any:
+        try:
+            with _quiet_stderr():
+                return decode_t(data)
+        except Exception as e:
+            raise FormatError(f"malformed beast2 value: {_one_line(e)}") from None
+
+    return _maker(one)
+
+
+@_door
 def encode(value: Any, t: Any) -> bytes:
     """The canonical Beast2 bytes of `value` as a value of type `t`."""
     try:

@@ -25,13 +25,12 @@ from typing import Any
 from e3 import east as E
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _fields(cls: type) -> list[tuple[str, Any]]:
-    hints = _hints(cls)
-    return [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+@functools.lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """A dataclass's fields and their annotations, resolved once per class (resolving them took
+    most of the time of converting a run's events, one per task)."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 def _union_args(t: Any) -> tuple | None:

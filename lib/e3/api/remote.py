@@ -331,6 +331,7 @@ class Server:
 
         try:
             ft = W.frame_type(codec.east_type(item_t))
+            decode = W.decoder(ft)
             buf = bytearray()
             for chunk in _iter(resp, self.origin):
                 buf += chunk
@@ -341,7 +342,10 @@ class Server:
                     if n == 0:  # a heartbeat: the server is there, with nothing to say yet
                         del buf[:4]
                         continue
-                    frame = W.decode(bytes(buf[4:4 + n]), ft)
+                    try:
+                        frame = decode(bytes(buf[4:4 + n]))
+                    except E3Error:
+                        raise RemoteError(f"{self.origin}: a stream that is not what was asked for") from None
                     del buf[:4 + n]
                     if frame.type == "error":
                         raise errors.error_class(frame.value["kind"])(frame.value["message"])

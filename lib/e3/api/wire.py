@@ -310,6 +310,16 @@ def decode(data: bytes, t: Any) -> Any:
     return E.decode(data, t)[1]
 
 
+def decoder(t: Any) -> Any:
+    """`decode` for many bodies of one type `t` (a stream's frames): made once."""
+    return E.quiet_decoder_for(t)
+
+
+def encoder(t: Any) -> Any:
+    """`encode` for many values of one type `t` (a stream's frames): made once."""
+    return E.encoder_for(t)
+
+
 def success(t: Any, value: Any) -> bytes:
     """An RPC reply carrying `value`."""
     return E.encode(case("success", value), response_type(t))
