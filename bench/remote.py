@@ -223,43 +223,25 @@ def main() -> int:
 
 
 def _write_blob(path: Path, size: int) -> None:
-    """A Beast2 Blob value of `size` random bytes, written in chunks (never held whole).
-
-    Its prefix is found by encoding small blobs: the container header, then the
-    segment's length twice and the blob's length (LEB128), then the bytes. The
-    prefix is checked against the runtime's own encoding of a small blob first.
-    """
+    """A Beast2 Blob value of `size` random bytes, written in chunks (never held whole): the canonical
+    header, one frame of the length and the bytes (checked first against the runtime's small blobs)."""
     from e3 import east
+    from e3.beast2_stream import canonical_prefix, encode_varint
+
+    def prefix(n: int) -> bytes:
+        length = encode_varint(n)
+        return canonical_prefix(east.BlobType) + b"\x00" + encode_varint(len(length) + n) * 2 + length
 
     for n in (0, 200, 70000):
-        enc = east.encode(b"\1" * n, east.BlobType)
-        assert enc[: len(enc) - n] == _blob_prefix(n), "the Beast2 Blob layout changed: update bench/remote.py"
+        assert east.encode(b"\1" * n, east.BlobType) == prefix(n) + b"\1" * n, "the Beast2 Blob layout changed"
     chunk = os.urandom(1 << 20)
     with open(path, "wb") as f:
-        f.write(_blob_prefix(size))
+        f.write(prefix(size))
         left = size
         while left:
             n = min(left, len(chunk))
             f.write(chunk[:n])
             left -= n
-
-
-def _blob_prefix(n: int) -> bytes:
-    header = bytes.fromhex("89456173740d0a050003000106010000")
-    seg = n + len(_varint(n))
-    return header + _varint(seg) + _varint(seg) + _varint(n)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 if __name__ == "__main__":
