@@ -20,7 +20,9 @@ A crash anywhere before 5 requeues the entry (e3.storage.queue), and the next
 worker resumes at the first step not yet done: so every execution's outcome is
 recorded once, and its output written once, whatever dies when. The task itself
 runs at least once: a crash between its end and step 3 runs it again
-(e3-run-task(1) says what that means for a shell task's side effects).
+(e3-run-task(1) says what that means for a shell task's side effects). Step 3
+is done when `tasks/<task_id>` names the record: a record object stored just
+before a crash, unnamed, is no outcome (gc removes it).
 
 Durability is batched (git's core.fsyncMethod=batch idea): an fsync costs
 5-10 ms on this machine, several per execution when each write is made durable
