@@ -5,7 +5,11 @@ Each trial: a fresh repository, 50 executions on the queue, 3 worker processes
 (1 or 2 threads each) killed with SIGKILL at random moments (mostly while they
 hold a claim) and replaced, until every execution is done. Then: executions
 lost, objects corrupt (e3-fsck, beyond temporary files a kill leaves),
-executions completed twice, entries stuck. Goal: 200 trials, 0, 0, 0.
+executions completed twice, entries stuck. Goal: 200 trials, 0, 0, 0. Executions
+run again because a kill hit after their record was stored but before
+`tasks/<task_id>` named it are counted apart ("run again"): such a record is no
+outcome (e3-run-task(1): execution is at least once; tests/crash_harness.py
+says how they are told apart).
 
 `--mode start` runs the end-to-end trial instead (tests/e3_testing/crash_mixed.py): a
 deployed package of 50 tasks in 5 chains, `e3 start` and two hand-started
@@ -60,7 +64,7 @@ def main() -> int:
         return soak_drain(args)
     if args.mode == "flip":
         return soak_flip(args)
-    totals = dict(trials=0, executions=0, kills=0, interrupted=0, lost=0, corrupt=0, twice=0, stuck=0, leftovers=0)
+    totals = dict(trials=0, executions=0, kills=0, interrupted=0, lost=0, corrupt=0, twice=0, rerun=0, stuck=0, leftovers=0)
     bad: list[str] = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="e3-soak-") as tmp:
@@ -81,6 +85,7 @@ def main() -> int:
             totals["lost"] += len(v.lost)
             totals["corrupt"] += len(v.corrupt)
             totals["twice"] += len(v.twice)
+            totals["rerun"] += len(v.rerun)
             totals["stuck"] += len(v.stuck)
             totals["leftovers"] += v.leftovers
             if not v.ok:
@@ -104,6 +109,7 @@ def main() -> int:
             ("executions completed twice", totals["twice"]),
             ("entries stuck on the queue", totals["stuck"]),
             ("temporary files left (gc sweeps)", totals["leftovers"]),
+            ("run again: record stored, unnamed, at a kill", totals["rerun"]),
         ],
         f"{args.trials}, 0, 0, 0",
         bad,

@@ -9,6 +9,12 @@ the work is done, and then checks what a crash must never cause:
   error) in the object store: its outcome was recorded, and it was run and
   recorded again. (A log `end` is no measure: a warm pool writes it before its
   process records the outcome, and a kill in between rightly runs it again.)
+  A record counts once `tasks/<task_id>` names it (e3-run-task(1)): a record
+  object that a worker stored just before it was killed, and that its pointer
+  did not name at that moment, is no outcome, and the execution rightly runs
+  again. `trial` looks at the claims of each worker it kills right after the
+  kill; an execution whose records beyond such unnamed ones are exactly one is
+  counted as `rerun` (the at-least-once window), not as completed twice.
 - corrupt: anything `e3-fsck` reports other than temporary files a kill left
   behind (those are counted as `leftovers`; `e3 repo gc` removes them);
 - stuck: entries still on the queue.
@@ -43,6 +49,10 @@ class Verdict:
     executions: int = 0
     lost: list[str] = field(default_factory=list)
     twice: list[str] = field(default_factory=list)
+    rerun: list[str] = field(default_factory=list)
+    """Run again after a kill that left its record stored but unnamed (not a fault: at least once)."""
+    unnamed: dict[str, set[str]] = field(default_factory=dict)
+    """Execution id -> its record objects that no pointer named when its worker was killed."""
     corrupt: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     leftovers: int = 0
@@ -103,13 +113,15 @@ def trial(repo_dir: Path, *, tasks: int = 50, workers: int = 3, max_kills: int =
             time.sleep(rng.uniform(0.02, 0.4))
             if v.kills < max_kills:
                 # Mostly a worker in the middle of an execution (it holds a claim), sometimes any.
-                busy = {q.holder.pid for q in queue.list_entries(repo) if q.state == "claimed" and q.holder}
+                claimed = [q for q in queue.list_entries(repo) if q.state == "claimed" and q.holder]
+                busy = {q.holder.pid for q in claimed}
                 choices = [i for i, p in enumerate(procs) if p.pid in busy]
                 if not choices or rng.random() < 0.2:
                     choices = list(range(len(procs)))
                 i = rng.choice(choices)
                 procs[i].send_signal(signal.SIGKILL)
                 procs[i].wait()
+                note_unnamed(repo, [q.entry for q in claimed if q.holder.pid == procs[i].pid], v)
                 v.kills += 1
                 procs[i] = start_worker(repo_dir, rng.choice((1, 2)))
             for i, p in enumerate(procs):  # a worker that stopped on its own is a failure of ours
@@ -129,14 +141,15 @@ def trial(repo_dir: Path, *, tasks: int = 50, workers: int = 3, max_kills: int =
 
 def check(repo_dir: Path, entries: list[queue.Entry], v: Verdict) -> Verdict:
     repo = open_repository(repo_dir)
-    outcomes = recorded_outcomes(repo)
     for e in entries:
         s = records.summary(repo, e.task_id)
         if s is None or s.kind != "success":
             v.lost.append(e.execution_id)
         started, finished = attempts(repo, e)
         v.interrupted += started - finished
-    v.twice = [eid for eid, kinds in outcomes.items() if len(kinds) > 1]
+    for eid, recs in outcomes_by_hash(repo).items():
+        if len(recs) > 1:
+            (v.rerun if len(set(recs) - v.unnamed.get(eid, set())) == 1 else v.twice).append(eid)
     v.stuck = [q.entry.execution_id for q in queue.list_entries(repo)]
     fsck_into(repo_dir, v)
     return v
@@ -157,8 +170,26 @@ def fsck_into(repo_dir: Path, v) -> None:
 _RECORD_HEADER: bytes | None = None
 
 
+def note_unnamed(repo, held: list[queue.Entry], v: Verdict) -> None:
+    """Right after a worker holding `held` was killed: note the record objects of those
+    executions that their task's pointer does not name (stored, not yet counted)."""
+    if not held:
+        return
+    stored = outcomes_by_hash(repo)
+    for e in held:
+        s = records.summary(repo, e.task_id)
+        unnamed = set(stored.get(e.execution_id, {})) - {s.record_hash if s else None}
+        if unnamed:
+            v.unnamed.setdefault(e.execution_id, set()).update(unnamed)
+
+
 def recorded_outcomes(repo) -> dict[str, list[str]]:
     """Execution id -> kinds of the terminal records stored for it (every record object in the store)."""
+    return {eid: list(recs.values()) for eid, recs in outcomes_by_hash(repo).items()}
+
+
+def outcomes_by_hash(repo) -> dict[str, dict[str, str]]:
+    """Execution id -> {record hash: kind} of the terminal records stored for it."""
     global _RECORD_HEADER
     from e3 import east
     from e3.model.types import ExecutionStatusType
@@ -179,14 +210,14 @@ def recorded_outcomes(repo) -> dict[str, list[str]]:
         while all(e[n] == encoded[0][n] for e in encoded):
             n += 1
         _RECORD_HEADER = encoded[0][:n]
-    out: dict[str, list[str]] = {}
+    out: dict[str, dict[str, str]] = {}
     for h in repo.objects:
         with repo.objects.open(h) as f:
             if f.read(len(_RECORD_HEADER)) != _RECORD_HEADER:
                 continue
         rec = records.load(repo, h)
         if rec.kind != "running":
-            out.setdefault(rec.execution_id, []).append(rec.kind)
+            out.setdefault(rec.execution_id, {})[h] = rec.kind
     return out
 
 
