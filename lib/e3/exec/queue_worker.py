@@ -257,7 +257,7 @@ def write_outputs(repo: "Repository", ws: str, items: Sequence[tuple["Entry", st
 
     def changes(view):
         verdict.clear()
-        if view.package is None:
+        if view.package_hash is None:
             for e, _ in items:
                 verdict[e.execution_id] = f"workspace {ws} is not deployed"
             return None

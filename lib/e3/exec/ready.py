@@ -42,7 +42,7 @@ def plan(repo: "Repository", ws: str, tasks: Sequence[str] | None = None, *, for
     from e3.exec.plan import graph_for
 
     view = workspace.read(repo, ws)
-    if view.package is None:
+    if view.package_hash is None:
         raise NotFound(f"workspace {ws} is not deployed")
     graph = graph_for(repo.objects, view.package_hash, view.package)
     if tasks:

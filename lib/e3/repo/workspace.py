@@ -98,13 +98,22 @@ class WorkspaceView:
     name: str
     commit: str
     state: WorkspaceState | None
-    package: "Package | None"
     package_hash: str | None
     datasets: dict[TreePath, str] = field(default_factory=dict)
+    repo: "Repository | None" = field(default=None, repr=False, compare=False)
 
     @property
     def deployed(self) -> bool:
         return self.state is not None
+
+    @property
+    def package(self) -> "Package | None":
+        """The deployed package, decoded when first asked for (once per process, see load_package):
+        e3 start commits datasets only, and a package of 100,000 tasks takes seconds to decode
+        and hundreds of megabytes to hold."""
+        if self.package_hash is None or self.repo is None:
+            return None
+        return load_package(self.repo, self.package_hash)
 
 
 @dataclass(frozen=True)
@@ -184,12 +193,9 @@ def _store_state(repo: "Repository", state: WorkspaceState) -> str:
 
 def _view_of(repo: "Repository", ws: str, commit: str, entries: dict[TreePath, str]) -> WorkspaceView:
     state_hash = entries.get(STATE_PATH)
-    state = package = None
-    if state_hash is not None:
-        state = _load_state(repo, state_hash)
-        package = load_package(repo, state.package_hash)
+    state = _load_state(repo, state_hash) if state_hash is not None else None
     datasets = {p: h for p, h in entries.items() if p != STATE_PATH}
-    return WorkspaceView(ws, commit, state, package, state.package_hash if state else None, datasets)
+    return WorkspaceView(ws, commit, state, state.package_hash if state else None, datasets, repo)
 
 
 _blobs: dict[tuple[str, bytes], str] = {}
