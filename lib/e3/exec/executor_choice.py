@@ -28,12 +28,14 @@ def open_executor(repo: "Repository", name: str | None, concurrency: int | None)
     cluster is connected to now, so that a cluster that cannot run the tasks is
     an error before anything runs (e3.errors.ExecutorUnavailable).
     """
-    from e3.exec.dask_executor import parse_address
+    setting = name if name is not None else configured(repo) or "local"
+    if setting.strip() in ("", "local"):  # the Dask executor's module is not even imported
+        return None, concurrency or LOCAL_CONCURRENCY
+    from e3.exec.dask_executor import DaskPool, parse_address
 
-    address = parse_address(name if name is not None else configured(repo) or "local")
+    address = parse_address(setting)
     if address is None:
         return None, concurrency or LOCAL_CONCURRENCY
-    from e3.exec.dask_executor import DaskPool
 
     pool = DaskPool(repo, address)
     return pool, concurrency or CLUSTER_CONCURRENCY * pool.size
