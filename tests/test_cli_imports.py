@@ -33,6 +33,7 @@ PORCELAIN_MAY_IMPORT = (
     "e3.beast2_type",
     "e3.container",
     "e3.model",  # dataset paths
+    "e3.collector",  # e3 start: this process may freeze what its run loads
     "e3.sdk",  # e3 watch builds the package it watches (e3.sdk.watch), as its author would
     "e3.cli.login",  # login, logout and auth are one module's three commands
 )

@@ -28,6 +28,7 @@ layers below it, never one above. `e3` itself is the package's face (its version
 
 PORCELAIN_MAY_IMPORT = (
     "e3.api", "e3.errors", "e3.cli._", "e3.formats", "e3.east", "e3.beast2_stream", "e3.beast2_type", "e3.model",
+    "e3.collector",
 )
 """What a porcelain command (lib/e3/cli/<name>.py that no bin/e3-<name> runs) may import:
 it reaches a repository only through the interface."""

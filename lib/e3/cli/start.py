@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from e3 import collector
 from e3.cli import _command as command
 from e3.cli import _complete
 from e3.errors import EXIT_INTERRUPTED, EXIT_NO
@@ -48,6 +49,9 @@ def _start(args: argparse.Namespace) -> int:
     repo = command.open_repository(args.repo)
     if args.dry_run:
         return _dry_run(repo, args)
+    # This process ends with the run: the plan and the dataset tree it loads are frozen out of
+    # the garbage collector's way (e3.collector), not walked again by every full collection.
+    collector.freeze_what_is_built()
     if args.json:
         from e3.cli import _json
     progress = None
