@@ -28,48 +28,20 @@ from goals import Goals, add_check_option
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
+sys.path.insert(0, str(ROOT / "tests"))  # e3_testing: the helpers the tests use too
 
-from east import ArrayType, East, IntegerType, StringType  # noqa: E402
-from east.functions import function_ir  # noqa: E402
-from east.serialization.beast2 import encode_beast2_with_header_for  # noqa: E402
-from east.types.type_of_type import IRType  # noqa: E402
+from e3_testing.runner_tasks import Integer, east_command, east_task, function, value  # noqa: E402
 
-from e3 import east as e3east  # noqa: E402
 from e3.exec import invocation  # noqa: E402
 from e3.exec.pool import TaskRequest, WorkerPool  # noqa: E402
-from e3.model.task import TaskObject, store_task  # noqa: E402
 from e3.storage.repository import create_repository  # noqa: E402
-
-AS = ArrayType(StringType)
-
-
-def ir(fn) -> bytes:
-    return encode_beast2_with_header_for(IRType)(function_ir(fn))
-
-
-def command_ir() -> bytes:
-    def body(b, ins, out):
-        argv = b.let(East.value(["east-py", "run", "-p", "east-py-std"], AS))
-
-        def each(b2, p, i):
-            b2.do(argv.push_last("-i"))
-            b2.do(argv.push_last(p))
-
-        b.for_(ins.slice(1, ins.size()), each)
-        b.do(argv.push_last("-o"))
-        b.do(argv.push_last(out))
-        b.do(argv.push_last(ins.at(0)))
-        return argv
-
-    return ir(East.function([AS, StringType], AS, body))
 
 
 def setup(repo, n: int, offset: int):
-    store = repo.objects
-    cmd = store.write(command_ir())
-    th = store_task(store, TaskObject(cmd, (("tasks", "t", "function_ir"), ("inputs", "x")), ("tasks", "t", "output")))
-    fn = store.write(ir(East.function([IntegerType], IntegerType, lambda b, x: x + 1)))
-    return th, [[fn, store.write(e3east.encode(offset + i, IntegerType))] for i in range(n)]
+    """n executions of one East task (x + 1, run by `east-py run`'s argv) on the values offset..offset+n-1."""
+    command, fn = east_command(), function([Integer], Integer, lambda b, x: x + 1)
+    jobs = [east_task(repo.objects, fn, [value(offset + i, Integer)], command) for i in range(n)]
+    return jobs[0][0], [inputs for _, inputs in jobs]
 
 
 def per_task(fn, jobs) -> float:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS, BENCH, HELPERS = ROOT / "tests", ROOT / "bench", ROOT / "tests" / "e3_testing"
 
@@ -26,21 +28,12 @@ def imported(path: Path) -> set[str]:
     return found
 
 
-def test_benchmarks_import_no_test_module_no_conftest_and_no_pytest():
+@pytest.mark.parametrize("where", [BENCH, HELPERS], ids=["bench", "e3_testing"])
+def test_benchmarks_and_helpers_import_no_test_module_no_conftest_and_no_pytest(where):
     test_modules = {p.stem for p in TESTS.glob("*.py")}  # test_*, conftest, and any helper left beside them
     bad = {
-        f"bench/{p.name} imports {m}"
-        for p in sorted(BENCH.glob("*.py"))
-        for m in imported(p) & (test_modules | {"pytest", "_pytest"})
-    }
-    assert not bad, sorted(bad)
-
-
-def test_the_shared_helpers_import_no_test_module_and_no_pytest():
-    test_modules = {p.stem for p in TESTS.glob("*.py")}
-    bad = {
-        f"e3_testing/{p.name} imports {m}"
-        for p in sorted(HELPERS.glob("*.py"))
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p in sorted(where.glob("*.py"))
         for m in imported(p) & (test_modules | {"pytest", "_pytest"})
     }
     assert not bad, sorted(bad)
