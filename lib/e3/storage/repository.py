@@ -47,16 +47,78 @@ class Repository:
         return self.root.joinpath(*parts)
 
     def config(self, key: str) -> str | None:
-        """A setting of the repository's config (`git config` in `.e3`), or None if it is unset."""
+        """A setting `SECTION.NAME` of the repository's config (`git --git-dir=.e3 config`), or None
+        if it is unset. Read from `.e3/config` as git reads it, without loading pygit2 (e3 start
+        asks for `e3.executor` on every run). Only the repository's own file counts: e3's
+        settings belong to a repository, not to the user's global git config."""
+        section, _, name = key.rpartition(".")
+        path = self.fspath("config")
         try:
-            return self.git.config[key]
-        except KeyError:
-            return None
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as e:
+            raise StorageError(f"cannot read {path}: {e.strerror or e}") from None
+        return config_value(text, section, name)
 
     def fspath(self, *parts: str) -> str:
         """`path` as a string, without pathlib's cost: for paths built once per task (names below
         the root, joined as they are: an absolute one does not replace the root as in os.path.join)."""
         return os.sep.join((self._root, *parts))
+
+
+def config_value(text: str, section: str, name: str) -> str | None:
+    """The value of `section.name` (no subsection) in the text of a git config file, the last one
+    if set more than once; a name without `=` is "" (as `git config --get` prints it). Section and name match
+    without regard to case; the value is git's: quotes group, backslash escapes, `#` and `;`
+    start a comment outside quotes, a backslash at the end of a line continues it."""
+    want_section, want_name = section.lower(), name.lower()
+    current: str | None = None
+    value: str | None = None
+    lines = iter(text.splitlines())
+    for line in lines:
+        s = line.strip()
+        if s.startswith("["):
+            end = s.find("]")
+            if end < 0:
+                continue
+            header = s[1:end].strip()
+            current = None if '"' in header else header.lower()  # [section "subsection"] is another section
+            s = s[end + 1 :].strip()  # git allows a variable after the header, on the same line
+        if not s or s[0] in "#;" or current != want_section:
+            continue
+        key, eq, raw = s.partition("=")
+        if key.strip().lower() != want_name:
+            continue
+        if not eq:
+            value = ""
+            continue
+        while (len(raw) - len(raw.rstrip("\\"))) % 2 == 1:  # an odd number of trailing backslashes
+            raw = raw[:-1] + next(lines, "")
+        value = _config_text(raw.strip())
+    return value
+
+
+def _config_text(raw: str) -> str:
+    out: list[str] = []
+    keep = 0  # how much of `out` stays: whitespace at the end is dropped unless quoted
+    quoted = False
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and i + 1 < len(raw):
+            i += 1
+            out.append({"n": "\n", "t": "\t", "b": "\b"}.get(raw[i], raw[i]))
+            keep = len(out)
+        elif c == '"':
+            quoted = not quoted
+        elif not quoted and c in "#;":
+            break
+        else:
+            out.append(c)
+            if quoted or not c.isspace():
+                keep = len(out)
+        i += 1
+    return "".join(out[:keep])
 
 
 def is_repository(root: Path) -> bool:
