@@ -34,7 +34,7 @@ def test_user_command_on_path_becomes_a_subcommand(e3, tmp_path):
 
 def test_help_shows_the_manual_page(e3):
     r = e3("help", "repo", env={"MANPAGER": "cat", "PAGER": "cat"})
-    assert "create, inspect, clean and remove" in r.out
+    assert "e3-repo - create, inspect, list, clean and remove" in r.out
 
 
 @pytest.mark.parametrize("topic, text", [("repository", "objects/"), ("sdk", "custom_task")])

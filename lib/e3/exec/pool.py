@@ -255,8 +255,8 @@ class WorkerPool(Pumped):
             for item in self._pending:
                 if item[1] is future:
                     self._pending.remove(item)
-                    if not future.cancel():  # taken back from a dead worker: running already
-                        future.set_result(Outcome("cancelled", message="cancelled"))
+                    # an outcome, not Future.cancel(): whoever waits sees 'cancelled' wherever it was
+                    future.set_result(Outcome("cancelled", message="cancelled"))
                     _not_recorded(item[0])
                     return True
             for slot in self._slots:
@@ -280,8 +280,7 @@ class WorkerPool(Pumped):
                         self._cancel(slot)  # what was sent behind it comes back to the queue...
                 while self._pending:  # ...which is dropped
                     request, future = self._pending.popleft()
-                    if not future.cancel():  # taken back from a worker: running already
-                        future.set_result(Outcome("cancelled", message="cancelled"))
+                    future.set_result(Outcome("cancelled", message="cancelled"))
                     _not_recorded(request)
             while self._pending or any(s.state in (RUNNING, RECORDING) or s.request is not None for s in self._slots):
                 self.pump(1.0)
