@@ -152,3 +152,30 @@ def assert_whole(repo) -> None:
     """e3-fsck finds nothing but temporary files a stopped writer left (e3 repo gc removes those)."""
     fsck = run("e3-fsck", "--repo", repo, expect=None)
     assert [line for line in fsck.out.splitlines() if not line.startswith("temp ")] == []
+
+
+def test_a_shell_task_that_fills_the_disk_itself_is_not_failed_but_named_and_run_again(small_disk, tmp_path):
+    # The command's own write hits the wall (not e3's copy of its output): exit status 1 alone
+    # would hide the cause and record a failure of the task for what is the machine's fault.
+    from e3 import sdk
+    from e3.east import BlobType, East, IntegerType
+
+    mnt, grow = small_disk
+
+    def fill(b, ins, out):
+        return East.str(f'printf "{blob_header(4000000)}" > ', sdk.quote(out), "; head -c 4000000 /dev/zero >> ", sdk.quote(out))
+
+    x = sdk.input("x", IntegerType, 0)
+    sdk.export(sdk.package("fill", "1.0.0", sdk.custom_task("fill", [x], BlobType, fill)), tmp_path / "fill.zip")
+    repo = mnt / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", tmp_path / "fill.zip")
+    first = run("e3", "start", repo, "dev", expect=None)
+    assert first.returncode in (1, 128), first.err
+    said = first.err if first.returncode == 128 else first.out
+    assert "no space left on device" in said and "exited with status" in said, said
+    assert "failed" not in run("e3", "workspace", "status", repo, "dev").out
+    grow()
+    again = run("e3", "start", repo, "dev")
+    assert "1 tasks: 1 ran" in again.out or "1 task: 1 ran" in again.out, again.out
+    assert_whole(repo)

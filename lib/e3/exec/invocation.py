@@ -423,6 +423,10 @@ def _spawn(
             code = 128 - code
         else:
             message = f"exited with status {code}"
+        if _no_space_left(scratch):
+            # Its writes failed for the machine's sake, not its own: say so, and the worker then
+            # records nothing and stops, so the task runs again once there is space.
+            return _error(log, f"{message}: no space left on device in {scratch.parent}")
         return Outcome("failed", exit_code=code, message=message)
     output = scratch / "output.beast2"
     if not output.is_file():
@@ -433,6 +437,15 @@ def _spawn(
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+def _no_space_left(directory: Path) -> bool:
+    """Whether the file system holding `directory` has no block left for this process."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) == 0
 
 
 def sweep_scratch(repo: "Repository") -> int:
