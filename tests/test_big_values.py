@@ -189,3 +189,34 @@ def test_text_of_a_large_value_is_written_a_piece_at_a_time(tmp_path, fmt):
         start = f.read(16)
     assert start.startswith(b'["xxxx' if fmt == "east" else b'[\n  "xxxx')
     assert out.stat().st_size > count << 20
+
+
+def test_a_large_value_in_a_zip_that_does_not_match_its_name_leaves_nothing(tmp_path):
+    # A value bigger than what the import keeps in memory is copied into the store's temporary
+    # files while it is checked (one pass): when its bytes hash to another name, the import is
+    # refused and neither an object nor a temporary file of it is left behind.
+    from e3 import sdk
+
+    src, value = tmp_path / "src", tmp_path / "xs.beast2"
+    value.write_bytes(b"".join(value_pieces(4)))
+    sdk.export(sdk.package("big", "1.0.0", sdk.input("xs", FLOATS)), tmp_path / "big.zip")
+    run("e3", "repo", "create", src)
+    run("e3", "workspace", "import", src, "dev", tmp_path / "big.zip")
+    run("e3", "set", src, "dev.inputs.xs", value)
+    good, bad = tmp_path / "ws.zip", tmp_path / "bad.zip"
+    run("e3", "workspace", "export", src, "dev", good)
+    sha = hashlib.sha256(value.read_bytes()).hexdigest()
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == f"objects/{sha[:2]}/{sha[2:]}.beast2":
+                data = data[:-9] + bytes([data[-9] ^ 1]) + data[-8:]  # one bit of the last double
+            zout.writestr(info, data)
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    before = sorted(p.relative_to(repo) for p in (repo / ".e3").rglob("*"))
+    assert_one_line_error(run("e3", "workspace", "import", repo, "copy", bad, expect=128), "does not match its contents")
+    assert sorted(p.relative_to(repo) for p in (repo / ".e3").rglob("*")) == before
+    run("e3", "workspace", "import", repo, "copy", good)
+    assert run("e3-rev-parse", "--repo", repo, "copy.inputs.xs").out.strip() == sha
+    assert run("e3-fsck", "--repo", repo).returncode == 0

@@ -187,8 +187,9 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
         if current is not None and not replace:
             raise PackageExists(_clash(name, version, current, package_hash), packageName=name, version=version)
         previous = refs.read(repo, ref) if current is not None else None
-        needed, tasks = check_contents(contents)
         store = repo.objects
+        contents.stage_into = store  # a large value is copied while it is checked: one pass
+        needed, tasks = check_contents(contents)
         for obj in needed:
             store_object(contents, obj, store)
         store.sync()

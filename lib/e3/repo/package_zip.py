@@ -28,15 +28,19 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
 from e3.errors import CorruptObject, E3Error, PackageInvalid, StorageError
 from e3.storage.refs import check_component
 
+if TYPE_CHECKING:
+    from e3.storage.objects import NewObject, ObjectStore
+
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 """The earliest time a zip can record: entries carry it, so zips are reproducible."""
 KEEP_IN_MEMORY = 1 << 20
-"""Objects up to this size are kept in memory between checking and storing; bigger ones are read twice."""
+"""Objects up to this size are kept in memory between checking and storing; bigger ones are copied
+into the store's temporary files while checked (`ZipContents.stage_into`), or else read twice."""
 STORE_FROM = 1 << 20
 """Objects of this size or more are stored in the zip as they are, not deflated. Large values are
 mostly binary numbers that deflate barely shrinks, and deflating them would make an export run at
@@ -182,6 +186,11 @@ class ZipContents:
     cached: dict[str, bytes] = field(default_factory=dict)
     """Checked bytes of the objects read so far that are small enough to keep."""
     zip: "zipfile.ZipFile | None" = None
+    stage_into: "ObjectStore | None" = None
+    """The store an import will write to: `verify` then copies a large object into one of its
+    temporary files as it checks it (one pass over the entry), and `store_object` only names it."""
+    staged: dict[str, "NewObject"] = field(default_factory=dict)
+    """Checked objects copied already, not yet stored (closing the contents drops them)."""
 
     def read(self, obj: str) -> bytes:
         """The object's bytes, once they hash to its name (each entry of that name)."""
@@ -204,9 +213,23 @@ class ZipContents:
 
     def verify(self, obj: str) -> None:
         """Check an object's entry (and any other of its name) against its name, a piece at a
-        time: nothing is kept, so a large object is checked without holding it."""
-        if obj not in self.cached:
+        time: nothing is held, so a large object is checked without holding it. With
+        `stage_into`, the bytes checked go to a temporary file of that store on the way."""
+        if obj in self.cached or obj in self.staged:
+            return
+        if self.stage_into is None:
             self.check(obj, _hash_entry(self.zip, self.objects[obj], self.path, keep=False)[0])
+            return
+        from e3.storage.objects import NewObject
+
+        new = NewObject(self.stage_into, durable=False)
+        try:
+            _copy_entry(self.zip, self.objects[obj], self.path, new.write)
+            self.check(obj, new.hash.hexdigest())
+        except BaseException:
+            new.abort()
+            raise
+        self.staged[obj] = new
 
     def head(self, obj: str, n: int) -> bytes:
         """The first `n` bytes of an object (its Beast2 header), without reading the rest (see `verify`)."""
@@ -221,6 +244,9 @@ class ZipContents:
             raise PackageInvalid(f"{self.path}: entry {self.objects[obj].filename} is damaged or truncated ({_one_line(e)})") from None
 
     def close(self) -> None:
+        for new in self.staged.values():
+            new.abort()
+        self.staged.clear()
         if self.zip is not None:
             self.zip.close()
 
@@ -310,21 +336,30 @@ def _check_name(name: str, where: str) -> None:
 
 
 def _hash_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str, keep: bool) -> tuple[str, bytes | None]:
-    assert zf is not None
     h = hashlib.sha256()
     chunks: list[bytes] = []
+
+    def take(chunk: bytes) -> None:
+        h.update(chunk)
+        if keep:
+            chunks.append(chunk)
+
+    _copy_entry(zf, info, where, take)
+    return h.hexdigest(), b"".join(chunks) if keep else None
+
+
+def _copy_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str, take: Callable[[bytes], None]) -> None:
+    """Hand an entry's bytes to `take` a megabyte at a time; a damaged entry is one line."""
+    assert zf is not None
     try:
         with zf.open(info) as f:
             while True:
                 chunk = f.read(1 << 20)
                 if not chunk:
                     break
-                h.update(chunk)
-                if keep:
-                    chunks.append(chunk)
+                take(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
         raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
-    return h.hexdigest(), b"".join(chunks) if keep else None
 
 
 def _read_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str) -> bytes:
@@ -341,6 +376,10 @@ def store_object(contents: ZipContents, obj: str, store) -> None:  # noqa: ANN00
     data = contents.cached.get(obj)
     if data is not None:
         store.write(data, durable=False)
+        return
+    staged = contents.staged.pop(obj, None)
+    if staged is not None:  # checked and copied while the package was checked
+        staged.commit(expect=obj)
         return
     assert contents.zip is not None
     info = contents.objects[obj]
