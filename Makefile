@@ -4,7 +4,7 @@ PIP = $(PYTHON) -m pip
 PIP_FLAGS = --quiet --disable-pip-version-check --root-user-action=ignore
 DEMO_DIR ?= $(CURDIR)/build/demo
 
-.PHONY: all install install-test demo test man bench bench-dag soak clean
+.PHONY: all install install-test install-bench demo test man bench bench-dag soak clean
 
 all: install
 
@@ -13,6 +13,9 @@ install:
 
 install-test:
 	$(PIP) install $(PIP_FLAGS) '.[test,server,dask]'
+
+install-bench:
+	$(PIP) install $(PIP_FLAGS) '.[server,dask]'
 
 demo: install build/my-package.zip
 	DEMO_DIR=$(DEMO_DIR) bash examples/demo.sh
@@ -32,9 +35,10 @@ man:
 
 # Benchmarks print ratios against baselines measured in the same run (never part of `make test`),
 # and mark each goal ok or MISSED. `make bench BENCH_FLAGS=--check` fails when a goal is missed.
-BENCHES = objects refs package_bench workspace runners queue_bench verify git_pack east_lock
+# bigdata moves a 1 GB value; remote and cluster start a real server and a real Dask cluster.
+BENCHES = objects refs package_bench workspace runners queue_bench verify git_pack east_lock bigdata remote cluster
 BENCH_FLAGS ?=
-bench: install
+bench: install-bench
 	for b in $(BENCHES); do $(PYTHON) bench/$$b.py $(BENCH_FLAGS) || exit 1; done
 
 # e3 against Snakemake and DVC, installed in their own venv (build/bench-venv), never e3 dependencies.

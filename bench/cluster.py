@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # e3_testing: the helpers the tests use
 from e3_testing.dask_cluster import Cluster  # noqa: E402
 from e3_testing.packages import spin  # noqa: E402
 
+from goals import Goals, add_check_option  # noqa: E402
+
 from e3 import sdk  # noqa: E402
 from e3.east import East, IntegerType  # noqa: E402
 
@@ -120,17 +122,15 @@ def cpu_seconds(procs) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def goal(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=1000)
     ap.add_argument("--cpu-tasks", type=int, default=100)
     ap.add_argument("--cpu-seconds", type=float, default=0.2)
     ap.add_argument("--repeat", type=int, default=2, help="runs of each CPU-bound configuration (the best counts)")
+    add_check_option(ap)
     args = ap.parse_args()
+    goals = Goals("issue 18")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     work = Path(tempfile.mkdtemp(prefix="e3-bench-cluster-"))
     try:
@@ -163,9 +163,10 @@ def main() -> int:
         print(f"\n{m} CPU-bound tasks of ~{args.cpu_seconds:g}s ({rounds} rounds), best of {args.repeat}   seconds   cores the workers got   load")
         print(f"  dask, 1 worker                     {one:7.2f}   {cpu1 / one:4.2f}                    {load1:4.1f}")
         print(f"  dask, 2 workers                    {two:7.2f}   {cpu2 / two:4.2f}                    {load2:4.1f}")
-        print(f"  speed-up {speedup:.2f}x (goal >= {SPEEDUP_GOAL}x: {goal(speedup >= SPEEDUP_GOAL)})")
+        goals.check("speed-up of two workers against one", speedup >= SPEEDUP_GOAL,
+                    f"{speedup:.2f}x (cores the workers got: {cpu2 / two:.2f} against {cpu1 / one:.2f})", f">= {SPEEDUP_GOAL}x")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
-        return 0
+        return goals.finish(args.check)
     finally:
         subprocess.run(["rm", "-rf", str(work)])
 
