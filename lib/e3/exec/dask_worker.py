@@ -12,7 +12,8 @@ The execution itself is e3.exec.invocation's, the same code the local warm pool
 runs: East functions evaluated in this process (its caches of
 compiled functions, keyed by hash, live as long as the worker process, so the
 runtime stays warm across tasks), anything else spawned in its own process
-group in a scratch directory under the worker's local directory. The invocation
+group in a scratch directory under the worker's local directory (killed if the
+worker closes while it runs: see `Warm`). The invocation
 reads and writes objects through `Objects`, this execution's objects in memory,
 instead of a repository's store.
 
@@ -299,10 +300,17 @@ except ImportError:  # dask is an optional extra; the coordinator imports this m
 
 
 class Warm(_WorkerPlugin):
-    """Registered by the coordinator: every worker, including one that joins later, loads East before its first task."""
+    """Registered by the coordinator: every worker, including one that joins later, loads East
+    before its first task; and a worker that closes (stopped, or it lost its scheduler, which
+    cancelled every task) kills the tasks it spawned, which would otherwise outlive it."""
 
     name = "e3-warm"
     idempotent = True
 
     def setup(self, worker) -> None:
         _runtime_missing()  # a worker that cannot is named by the task that reaches it (see `run`)
+
+    def teardown(self, worker) -> None:
+        with _lock:
+            running = list(_spawned)
+        cancel(running)
