@@ -20,6 +20,7 @@ import pytest
 
 from e3_testing.commands import (
     LIB,
+    Result,
     assert_one_line_error,
     command_env,
     deployed,
@@ -34,6 +35,7 @@ except ImportError:  # the `dask` extra; `make test` installs it, and CI must no
         raise
     pytest.skip("dask is not installed (pip install 'e3-py[dask]')", allow_module_level=True)
 
+from e3_testing.crash_harness import recorded_outcomes  # noqa: E402
 from e3_testing.dask_cluster import Cluster, can_hide  # noqa: E402
 from e3_testing.packages import script as _script, spin  # noqa: E402
 
@@ -389,6 +391,100 @@ def test_the_coordinator_killed_mid_run_is_resumed_by_the_next_start(tmp_path, d
     for c in range(3):
         assert run("e3", "get", repo, f"dev.tasks.c{c}-3.output").out.strip() == "1"
     _assert_completed_once_and_sound(repo)
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_a_scheduler_lost_mid_run_ends_the_run_in_one_line_and_the_next_start_completes_the_rest(
+    tmp_path, tmp_path_factory, dask_url
+):
+    """SIGKILL the scheduler while tasks run on its workers: `e3 start` ends at once with one line
+    naming it (exit 128), keeps what finished before, records no output for what did not, and the
+    next start (on another cluster) runs only the rest. The lost cluster's workers leave nothing running."""
+    from e3.storage import queue, records
+    from e3.storage.repository import open_repository
+
+    x = sdk.input("x", IntegerType, 1)
+    quick = [sdk.custom_task(f"q{i}", [x], IntegerType, _script("cp {in0} {out}")) for i in range(2)]
+    with Cluster(workers=2, hide=[tmp_path_factory.getbasetemp()]) as lost:
+        # Long on the cluster to be lost (its workers' scratch directories are under lost.dir), none elsewhere.
+        slow = [
+            sdk.custom_task(f"s{i}", [q.output], IntegerType, _script(f"case $PWD in {lost.dir}/*) echo slow; sleep 60;; esac; cp {{in0}} {{out}}"))
+            for i, q in enumerate(quick)
+        ]
+        last = sdk.custom_task("last", [s.output for s in slow], IntegerType, _script("cp {in0} {out}"))
+        repo = _deploy(tmp_path, sdk.package("lose", "1.0.0", *quick, *slow, last))
+        start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", lost.address], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=command_env())
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # both slow tasks sleeping, one on each worker
+                spawned = {w.pid: _descendants(w.pid) for w in lost.workers}
+                if all(any(_name(pid) == "sleep" for pid in pids) for pids in spawned.values()):
+                    break
+                assert time.monotonic() < deadline and start.poll() is None, "the slow tasks never ran on both workers"
+                time.sleep(0.02)
+            lost.scheduler.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            out, err = start.communicate(timeout=60)
+            reported = time.monotonic() - killed
+        finally:
+            if start.poll() is None:
+                start.kill()
+                start.communicate()
+        # The workers close without their scheduler, and kill what they spawned first (before the cluster is stopped).
+        deadline = time.monotonic() + 10
+        while alive := [pid for pids in spawned.values() for pid in pids if _alive(pid)] + [w.pid for w in lost.workers if w.poll() is None]:
+            assert time.monotonic() < deadline, f"the lost workers or what they spawned still run: {alive}"
+            time.sleep(0.05)
+    assert start.returncode == 128, out.decode() + err.decode()
+    r = Result(start.args, start.returncode, out, err)
+    assert "Traceback" not in r.err
+    assert_one_line_error(r, f"lost the dask scheduler {lost.address}")
+    assert reported < 5, f"the loss took {reported:.1f}s to be reported"
+    # What finished before is kept; what did not has no output, recorded or committed: its
+    # execution ended in error saying why, and nothing is left claimed on the queue.
+    states = _states(out.decode())
+    assert states["q0"] == states["q1"] == "ran" and not {"s0", "s1", "last"} & {t for t, s in states.items() if s == "ran"}
+    handle = open_repository(repo)
+    kinds = {t: records.summary(handle, t).kind for t in _task_ids(repo)}
+    assert sorted(kinds.values()) == ["error", "error", "success", "success"], kinds
+    for i in range(2):
+        assert run("e3", "get", repo, f"dev.tasks.q{i}.output").out.strip() == "1"
+        assert run("e3", "get", repo, f"dev.tasks.s{i}.output", expect=None).returncode != 0
+        assert f"lost the dask scheduler {lost.address}" in run("e3", "logs", repo, f"dev.s{i}").err
+    assert list(queue.list_entries(handle, queue.DEFAULT_RUNNER)) == []
+    _assert_completed_once_and_sound(repo)
+    # The next start, on another cluster, runs the rest and nothing twice.
+    again = run("e3", "start", repo, "dev", "--executor", dask_url, timeout=60)
+    assert _states(again.out) == {"q0": "cached", "q1": "cached", "s0": "ran", "s1": "ran", "last": "ran"}, again.out
+    assert run("e3", "get", repo, "dev.tasks.last.output").out.strip() == "1"
+    _assert_completed_once_and_sound(repo)
+    successes = [k for eid, ks in recorded_outcomes(handle).items() for k in ks if k == "success"]
+    assert len(successes) == 5
+
+
+def _name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_scheduler_that_cannot_be_reached_is_one_line_error(tmp_path):

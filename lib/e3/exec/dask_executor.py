@@ -22,7 +22,14 @@ recorded. An object lost with a worker, or that arrives damaged (checked
 against its hash on the worker), is sent again and the execution resubmitted,
 up to `ATTEMPTS` times. A scheduler that cannot be reached, a cluster without
 workers, or a worker without the East runtime (or another version of it) is
-one error before anything runs, naming the worker.
+one error before anything runs, naming the worker. A scheduler lost mid-run
+(its connection breaks) ends the run at once: Dask cancels everything a client
+had on the cluster when it loses its scheduler, and a scheduler that comes back
+knows none of it, so there is nothing to reconnect for. Every execution on the
+cluster ends in error saying so (in its log and, by the caller, its record),
+and the next call raises ExecutorUnavailable naming the scheduler; the run keeps
+what finished and the next `e3 start` runs the rest. The workers, which close
+when they lose their scheduler, kill what they spawned (dask_worker.Warm).
 
 Logs: the worker sends each chunk of a task's output as a Dask event
 (e3.exec.dask_worker.TOPIC); a handler here appends it to `logs/<TASK_ID>.eastl`
@@ -39,7 +46,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from e3.errors import E3Error, ExecutorUnavailable, UsageError
@@ -61,6 +68,8 @@ CACHE_BYTES = 512 << 20
 """Objects and task results kept on the cluster for tasks to come, by total size."""
 ATTEMPTS = 3
 """Submissions of one execution whose objects were lost or damaged on the way, before it is an error."""
+CLOSE_TIMEOUT = 2.0
+"""Seconds to let a client that lost its scheduler stop (it stops reconnecting, sends nothing)."""
 
 
 # ---------------------------------------------------------------- addresses
@@ -183,6 +192,8 @@ class DaskPool(Pumped):
 
         self._errors = (OSError, TimeoutError, ClosedClientError)
         """What a call to the cluster raises when its scheduler is gone (comms closed, timed out)."""
+        self._lost: str | None = None
+        """Why the cluster cannot be used any more, once the scheduler is lost (see `_lose`)."""
         self.run_id = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._outbox: list[_Job] = []
@@ -209,8 +220,12 @@ class DaskPool(Pumped):
 
             self.client.register_plugin(dask_worker.Warm())
             self.client.subscribe_topic(dask_worker.TOPIC, self._on_event)
+        except self._errors as e:  # the scheduler went away as we started
+            self._close_client(lost=True)
+            self._writer.shutdown()
+            raise ExecutorUnavailable(f"lost the dask scheduler {address}: {_one_line(e)}") from None
         except BaseException:
-            self.client.close()
+            self._close_client()
             self._writer.shutdown()
             raise
 
@@ -227,6 +242,8 @@ class DaskPool(Pumped):
 
         if self._closing:
             raise RuntimeError("dask pool is shut down")
+        if self._lost is not None:
+            raise ExecutorUnavailable(self._lost)
         command_ir, unreadable = request.command_ir, None
         if command_ir is None:
             from e3.model.task import load_task
@@ -258,7 +275,9 @@ class DaskPool(Pumped):
         return job.future
 
     def pump(self, timeout: float | None) -> None:
-        """Send what was submitted; wait up to `timeout` seconds for news and act on all that came."""
+        """Send what was submitted; wait up to `timeout` seconds for news and act on all that came.
+
+        ExecutorUnavailable when it finds the scheduler lost (once: every execution sent ended then)."""
         self._check()
         self._send()
         for future, w in [(f, w) for f, w in self._writing.items() if w.done()]:
@@ -347,18 +366,40 @@ class DaskPool(Pumped):
 
             if self.client.status == "running":
                 self.client.unsubscribe_topic(dask_worker.TOPIC)
-            self.client.close()
         except Exception:  # noqa: BLE001 - the cluster may be gone already: nothing of ours is left there
+            pass
+        self._close_client()
+
+    def _close_client(self, lost: bool = False) -> None:
+        try:
+            if lost:
+                self.client.close(timeout=CLOSE_TIMEOUT)
+            else:
+                self.client.close()
+        except Exception:  # noqa: BLE001 - a client that lost its scheduler may not close cleanly; it holds nothing
             pass
 
     def _check(self) -> None:
-        """ExecutorUnavailable if the client has lost the scheduler (it gave up reconnecting)."""
-        if self.client.status in ("closing", "closed"):
-            raise self._lost()
+        """`_lose` the cluster once the client has lost its scheduler: its connection broke (Dask is
+        reconnecting, having cancelled every future), or it gave up."""
+        if self._lost is None and not self._closing and self.client.status != "running":
+            self._lose()
 
-    def _lost(self, e: BaseException | None = None) -> ExecutorUnavailable:
-        why = f": {_one_line(e)}" if e is not None else ""
-        return ExecutorUnavailable(f"lost the dask scheduler {self.address}{why}")
+    def _lose(self) -> NoReturn:
+        """The scheduler is gone, and everything this run had on the cluster with it (see the module
+        text): end every execution sent or waiting to be, in error, its log saying why; stop the
+        client (no reconnecting); raise ExecutorUnavailable. From here on the pool runs nothing."""
+        message = f"lost the dask scheduler {self.address}"
+        self._lost = f"{message} mid-run; what finished is kept, and e3 start again runs the rest"
+        jobs = [*self._outbox, *self._jobs.values()]
+        self._outbox.clear()
+        self._jobs.clear()
+        self._objects.clear()
+        self._cached = 0
+        for job in jobs:
+            self._end(job, Outcome("error", message=message), say=True)
+        self._close_client(lost=True)
+        raise ExecutorUnavailable(self._lost)
 
     # ------------------------------------------------------------ sending
 
@@ -370,7 +411,11 @@ class DaskPool(Pumped):
 
         self._check()
         jobs, self._outbox = self._outbox, []
-        unreadable = self._scatter({h for job in jobs for h in job.objects if h not in self._objects})
+        try:
+            unreadable = self._scatter({h for job in jobs for h in job.objects if h not in self._objects})
+        except self._errors:
+            self._outbox[:0] = jobs
+            self._lose()
         if unreadable:  # a task whose input (or command) is damaged fails naming it; the others go on
             for job in [job for job in jobs if any(h in unreadable for h in job.objects)]:
                 jobs.remove(job)
@@ -401,8 +446,9 @@ class DaskPool(Pumped):
             keys.append(job.key)
         try:
             futures = self.client.map(dask_worker.run, specs, deps, key=keys, pure=False)
-        except self._errors as e:
-            raise self._lost(e) from None
+        except self._errors:
+            self._outbox[:0] = jobs
+            self._lose()
         for job, fut in zip(jobs, futures):
             job.dask = fut
             self._jobs[job.key] = job
@@ -429,10 +475,7 @@ class DaskPool(Pumped):
             names[name] = h
         if not data:
             return unreadable
-        try:
-            futures = self.client.scatter(data, hash=False, direct=True)
-        except self._errors as e:
-            raise self._lost(e) from None
+        futures = self.client.scatter(data, hash=False, direct=True)  # the caller takes its errors as the scheduler lost
         self.scattered_bytes += sum(len(d) for d in data.values())
         for name, fut in futures.items():
             self._keep(names[name], fut, len(data[name]))

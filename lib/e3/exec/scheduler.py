@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from e3 import collector
-from e3.errors import E3Error, TaskNotFound
+from e3.errors import E3Error, ExecutorUnavailable, TaskNotFound
 from e3.storage import records
 from e3.storage.identity import task_id as make_task_id
 from e3.exec.invocation import Outcome
@@ -393,7 +393,8 @@ class Scheduler:
         """`run()`, handing control back after the start and after each batch of finished tasks,
         so a caller can pass on what the observer saw meanwhile. Ctrl-C (or closing the
         generator) cancels cleanly and re-raises; `cancelled` being set ends the run the same
-        way without raising."""
+        way without raising. An executor lost mid-run (ExecutorUnavailable) ends it the same
+        way, and the error is re-raised."""
         t0 = time.monotonic()
         interrupted = threading.Event()
         # Ctrl-C is noted and acted on between steps, never in the middle of a claim or a commit.
@@ -436,6 +437,11 @@ class Scheduler:
                 if not self.running() and not self.pending:
                     break
         except (KeyboardInterrupt, GeneratorExit):
+            self._cancel()
+            raise
+        except ExecutorUnavailable:
+            # The executor was lost mid-run (a Dask scheduler gone): what ran there ended with it
+            # and is recorded so, what finished is committed, and the run ends with the error.
             self._cancel()
             raise
         finally:
