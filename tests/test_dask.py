@@ -394,12 +394,30 @@ def test_the_coordinator_killed_mid_run_is_resumed_by_the_next_start(tmp_path, d
 
 
 def _descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (a spawned task's shell and its commands)."""
     found, todo = [], [pid]
     while todo:
         for child in _children(todo.pop()):
             found.append(child)
             todo.append(child)
     return found
+
+
+def _name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_scheduler_lost_mid_run_ends_the_run_in_one_line_and_the_next_start_completes_the_rest(
@@ -469,22 +487,6 @@ def test_a_scheduler_lost_mid_run_ends_the_run_in_one_line_and_the_next_start_co
     _assert_completed_once_and_sound(repo)
     successes = [k for eid, ks in recorded_outcomes(handle).items() for k in ks if k == "success"]
     assert len(successes) == 5
-
-
-def _name(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_scheduler_that_cannot_be_reached_is_one_line_error(tmp_path):
