@@ -317,3 +317,41 @@ def test_a_claim_whose_spare_entry_was_deleted_meanwhile_takes_the_next_or_a_new
     with open(c.path, "rb") as f:
         assert queue.decode_claim_file(f.read())[0] == e
     assert not [n for n in os.listdir(queue.claimed_dir(r, "local")) if n.endswith(".tmp")]
+
+
+SPARES_CHILD = r"""
+import os, sys
+from e3.exec.scheduler import MAX_UNCOMMITTED
+from e3.storage import queue
+from e3.storage.repository import open_repository
+r = open_repository(sys.argv[1])
+H = "0" * 64
+def entry(n):
+    return queue.Entry(execution_id=queue.new_execution_id(), workspace="dev", task=f"t{n}", task_hash=H,
+                       task_id=f"{n:064x}", input_hashes=(H,), output=("tasks", f"t{n}", "output"))
+claimed = queue.claimed_dir(r, "local")
+def batch(first):
+    # As e3 start does: up to MAX_UNCOMMITTED claims held until one commit, then completed together.
+    claims = [queue.enqueue_claimed(r, "local", entry(first + n)) for n in range(MAX_UNCOMMITTED)]
+    inodes = {os.stat(c.path).st_ino for c in claims}
+    for c in claims:
+        c.complete()
+    queue._reaper.flush()
+    return inodes
+first = batch(0)
+done = os.path.join(queue.runner_dir(r, "local"), "done")
+kept = len(os.listdir(done))
+second = batch(MAX_UNCOMMITTED)
+print(MAX_UNCOMMITTED, kept, len(second - first))
+"""
+
+
+def test_a_whole_batch_of_completed_claims_is_written_over_by_the_next_batch(repo):
+    # Every file deleted makes the next file creations slower on ext4 without a journal (the
+    # inode allocator steps over recently freed inodes): e3 start, which completes up to
+    # MAX_UNCOMMITTED claims at each commit, keeps them all to write the next ones over.
+    proc = child(SPARES_CHILD, repo)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    batch, kept, new_files = map(int, out.split())
+    assert kept == batch and new_files == 0
