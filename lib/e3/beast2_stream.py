@@ -93,6 +93,18 @@ class _Bytes:
             if shift > 63:
                 raise _bad("varint too long")
 
+    def varint_minimal(self) -> tuple[int, bool]:
+        """A varint, and whether it is written in as few bytes as it can be (as the runtime writes it)."""
+        value = shift = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                return value, b != 0 or shift == 0
+            shift += 7
+            if shift > 63:
+                raise _bad("varint too long")
+
 
 class _Input(_Bytes):
     """The source's bytes in order, read a piece at a time; every byte read is also given to `tee`."""
@@ -225,8 +237,10 @@ class _Value(_Bytes):
     recorded, the bytes it reads are kept, so the runtime can be given that piece.
     """
 
-    def __init__(self, inp: _Input):
+    def __init__(self, inp: _Input, one_frame: str | None = None):
         self.inp = inp
+        self.one_frame = one_frame
+        """What the root is, when its value must be one frame (the runtime refuses more): anything but a collection."""
         self.buf = b""
         self.pos = 0
         self.frame_left = 0
@@ -250,9 +264,12 @@ class _Value(_Bytes):
 
     # -- frames
 
-    def _next_frame(self) -> bool:
+    def _next_frame(self, empty: bool = False) -> bool:
+        """Read the next frame's header (False at the end of the source); `empty`: it may hold nothing."""
         if self.inp.pos >= len(self.inp.buf) and not self.inp.fill(1):
             return False
+        if self.one_frame is not None and self.frames:
+            raise _bad(f"{self.one_frame} at the root must be one frame")  # as the runtime says
         self.frame_offsets.append(self.inp.tell())
         codec = self.inp.varint()
         ulen = self.inp.varint()
@@ -267,7 +284,7 @@ class _Value(_Bytes):
             self.inflater = zlib.decompressobj(-15)
         else:
             raise _bad(f"unknown frame codec {codec}")
-        if ulen == 0:
+        if ulen == 0 and not empty:
             raise _bad("empty frame")
         self.frames += 1
         self.logical += ulen
@@ -326,6 +343,11 @@ class _Value(_Bytes):
         inp.pos += n
         self.frame_left -= n
         return data
+
+    def first_frame(self) -> None:
+        """Read the header of a one-frame root's frame, which is empty when the value has no bytes (a Null)."""
+        if not self._next_frame(empty=True):
+            raise _bad("truncated (the value stream ends early)")
 
     def frame_done(self) -> bool:
         return self.logical_left == 0 and self.pos >= len(self.buf)
@@ -543,7 +565,7 @@ _RUNS: dict[str, Callable[[_Value, int], bool]] = {
 }
 
 
-# ------------------------------------------------------------------ a root collection, piece by piece
+# ------------------------------------------------------------------ a collection, piece by piece
 
 
 @dataclass
@@ -556,11 +578,13 @@ class Piece:
 
 
 class _Collection:
-    """Walks a root collection's elements, a piece at a time."""
+    """Walks a collection's elements, a piece at a time: the root's, or (`root` False) a Struct's or
+    Variant's field's, whose container tag the caller has read."""
 
-    def __init__(self, s: _Value, t: Any, record: bool):
+    def __init__(self, s: _Value, t: Any, record: bool, root: bool = True):
         self.s = s
         self.t = t
+        self.root = root
         # Runs of scalars in an Array are checked here; a Set's elements must also ascend,
         # which the runtime checks.
         self.run = _RUNS.get(t.value.type) if t.type == "Array" else None
@@ -568,17 +592,22 @@ class _Collection:
         self.record = record or self.run is None
         """Pieces of elements this module does not check itself go to the runtime."""
         self.canonical = True
+        """Every count written in as few bytes as it can be, and every run of scalars canonical (the
+        caller still checks the runtime's pieces, and that there is at most one segment)."""
         self.segments: list[int] = []
-        """Each root segment's element count."""
+        """Each segment's element count."""
         self.count = 0
 
     def pieces(self) -> Iterator[Piece]:
         s = self.s
-        if s.byte() != _NEW:
-            raise _bad("a root collection must start with a new container")
-        s.defs = 1
+        if self.root:
+            if s.byte() != _NEW:
+                raise _bad("a root collection must start with a new container")
+            s.defs = 1
         while True:
-            n = s.varint()
+            n, minimal = s.varint_minimal()
+            if not minimal:
+                self.canonical = False
             if n == 0:
                 return
             self.segments.append(n)
@@ -609,19 +638,27 @@ class _Collection:
 
 
 def _walk_bytes(s: _Value, t: Any, sink: Callable[[bytes], object] | None = None) -> int:
-    """Read a Blob's or String's logical bytes (a length, then the bytes) a piece at a time,
-    checking a String's UTF-8 as it goes; the bytes go to `sink`. Their count."""
+    """Read a root Blob's or String's logical bytes (a length, then the bytes) a piece at a time,
+    checking a String's UTF-8 as it goes; the bytes go to `sink`. Their count.
+
+    `s` is made with `one_frame`: the runtime refuses a Blob or String in several frames."""
+    n = s.varint()
+    _bytes_body(s, t, n, sink)
+    if not s.frame_done():
+        raise _bad("bytes after the end of the value in its frame")
+    return n
+
+
+def _bytes_body(s: _Value, t: Any, n: int, sink: Callable[[bytes], object] | None) -> None:
+    """Read the `n` bytes of a Blob or String a piece at a time, checking a String's UTF-8; to `sink`."""
     import codecs
 
-    n = s.varint()
     utf8 = codecs.getincrementaldecoder("utf-8")() if t.type == "String" else None
     left = n
     try:
         while left:
             if s.pos >= len(s.buf):
                 s.fill(1)
-                if s.frames > 1:
-                    raise _bad("a Blob or String at the root must be one frame")  # as the runtime says
             k = min(left, len(s.buf) - s.pos)
             chunk = s.buf[s.pos : s.pos + k]
             s.pos += k
@@ -634,9 +671,155 @@ def _walk_bytes(s: _Value, t: Any, sink: Callable[[bytes], object] | None = None
             utf8.decode(b"", True)
     except UnicodeDecodeError:
         raise _bad("a string is not UTF-8") from None
+
+
+# ------------------------------------------------------------------ a Struct or Variant, part by part
+
+_SCALARS = ("Null", "Boolean", "Integer", "DateTime", "Float")
+_BYTES_ONE_FRAME = "a Blob or String"
+
+
+def _walkable(t: Any) -> bool:
+    """Whether `_Parts` walks a root of type `t`: Structs and Variants of collections, Blobs,
+    Strings, scalars and more Structs and Variants. (A collection's elements may be of any type
+    the walker knows; a Ref, a recursive or a function type elsewhere is read whole.)"""
+    kind = t.type
+    if kind in ("Struct", "Variant"):
+        return (kind == "Struct" or bool(t.value)) and all(_walkable(f["type"]) for f in t.value)
+    if kind in _COLLECTIONS:
+        try:
+            _element_skipper(t)
+        except _Whole:
+            return False
+        return True
+    return kind in _BYTES or kind in _SCALARS
+
+
+class _Parts:
+    """Walks a value whose root is a Struct, a Variant or a scalar, a part at a time: a Struct field
+    by field, a Variant's case, each collection a piece at a time (as a root collection), each Blob
+    or String a chunk at a time, each scalar checked here.
+
+    The value is one frame. Its canonical encoding is the same walk with every count, length and
+    integer written in as few bytes as it can be, each collection in one segment, and the runtime's
+    own encoding of elements it checks; `canonical` says whether the bytes are that. With `out`, the
+    canonical bytes go there as they are walked: a collection's count comes before its elements,
+    so that walk is given the counts a first walk `found`.
+    """
+
+    def __init__(self, s: _Value, out: Callable[[bytes], object] | None = None, counts: list[int] | None = None):
+        self.s = s
+        self.out = out
+        self.counts = counts
+        self.found: list[int] = []
+        """Each collection's element count, in the order of the walk."""
+        self.canonical = True
+
+    def value(self, t: Any) -> None:
+        s = self.s
+        kind = t.type
+        if kind == "Struct":
+            for field in t.value:
+                self.value(field["type"])
+        elif kind == "Variant":
+            case = self._varint()
+            if case >= len(t.value):
+                raise _bad("a variant's case is out of range")
+            self.value(t.value[case]["type"])
+        elif kind in _COLLECTIONS:
+            self._collection(t)
+        elif kind in _BYTES:
+            n = self._varint()
+            _bytes_body(s, t, n, self.out)
+        elif kind in ("Integer", "DateTime"):
+            if self._varint() >= 1 << 64:
+                raise _bad("an integer does not fit 64 bits")
+        elif kind == "Float":
+            self._emit(s.take(8))
+        elif kind == "Boolean":
+            b = s.byte()
+            if b > 1:
+                raise _bad("a boolean is neither 0 nor 1")
+            self._emit(bytes((b,)))
+        elif kind != "Null":
+            raise _Whole
+
+    def _emit(self, data: bytes) -> None:
+        if self.out is not None:
+            self.out(data)
+
+    def _varint(self) -> int:
+        n, minimal = self.s.varint_minimal()
+        if not minimal:
+            self.canonical = False
+        self._emit(encode_varint(n))
+        return n
+
+    def _collection(self, t: Any) -> None:
+        s = self.s
+        tag = s.byte()
+        if tag == _REF:
+            raise _Whole  # the same container as an earlier part's: the runtime reads that
+        if tag != _NEW:
+            raise _bad(f"unknown container tag {tag}")
+        s.defs += 1
+        count = None
+        if self.counts is not None:
+            count = self.counts[len(self.found)]
+            self._emit(b"\x00" + (encode_varint(count) if count else b""))
+        walk = _Collection(s, t, record=self.out is not None, root=False)
+        runtime = None
+        for piece in walk.pieces():
+            data = piece.data
+            if piece.canonical is None or (not piece.canonical and self.out is not None):
+                runtime = runtime or _Runtime(t)
+                value = runtime.value(piece)  # the runtime checks these elements
+                if self.out is not None or (self.canonical and piece.canonical is None):
+                    data = runtime.canonical(value, piece.count)
+                    if data != piece.data:
+                        self.canonical = False
+            if self.out is not None:
+                self.out(data)
+        if not walk.canonical or len(walk.segments) > 1:
+            self.canonical = False
+        if count is not None and walk.count != count:
+            raise FormatError("the value changed while it was read")
+        self.found.append(walk.count)
+        if count:
+            self._emit(b"\x00")
+
+
+def _zero(t: Any) -> Any:
+    """A value of a type `_walkable` accepts (its canonical header is the same for every value)."""
+    from e3 import east
+
+    kind = t.type
+    if kind == "Struct":
+        return {f["name"]: _zero(f["type"]) for f in t.value}
+    if kind == "Variant":
+        return east.value_variant(t.value[0]["name"], _zero(t.value[0]["type"]))
+    if kind == "DateTime":
+        import datetime
+
+        return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    return {"Array": [], "Set": set(), "Dict": {}, "Blob": b"", "String": "", "Null": None, "Boolean": False, "Integer": 0, "Float": 0.0}[kind]
+
+
+def _walk_parts(inp: _Input, t: Any, out: Callable[[bytes], object] | None = None, counts: list[int] | None = None,
+                judge: bool = True) -> tuple[_Parts, _Value]:
+    """Walk the value that follows the header in `inp`, of type `t` (`_walkable`, not a collection,
+    Blob or String), to its end: one frame, and nothing after it (the runtime reads no index here).
+    `judge` False: only check it, without asking whether it is canonical."""
+    s = _Value(inp, one_frame=f"a {t.type}")
+    s.first_frame()
+    parts = _Parts(s, out, counts)
+    parts.canonical = judge
+    parts.value(t)
     if not s.frame_done():
         raise _bad("bytes after the end of the value in its frame")
-    return n
+    if inp.rest():
+        raise _bad("bytes after the end of the value")
+    return parts, s
 
 
 # ------------------------------------------------------------------ the runtime, a piece at a time
@@ -690,15 +873,24 @@ class _Runtime:
 
 
 def canonical_prefix(t: Any) -> bytes:
-    """The canonical header of a collection, Blob or String of type `t`: magic, version 5, type
-    section, empty source map."""
+    """The canonical header of a value of type `t` (a collection, or any type `_walkable` accepts):
+    magic, version 5, type section, empty source map."""
     from e3 import east
 
-    if t.type in _BYTES:
-        empty = east.encode(b"" if t.type == "Blob" else "", t)
-        return empty[: -len(b"\x00\x01\x01\x00")]  # an empty Blob's or String's frame: codec 0, 1, 1, length 0
-    empty = east.encode({} if t.type == "Dict" else set() if t.type == "Set" else [], t)
-    return empty[: -len(b"\x00\x02\x02\x00\x00")]  # an empty collection's frame: codec 0, 2, 2, NEW, end
+    data = east.encode(_zero(t), t)
+    return data[: _header_length(data)]
+
+
+def _plain(inp: _Input, s: _Value, header: Header) -> bool:
+    """Whether the container read so far (to `inp.tell()`) is the canonical header and one codec-0
+    frame whose lengths are written in as few bytes as they can be: the form of e3's canonical
+    encoding, whether or not the payload is canonical."""
+    return (
+        s.frames == 1
+        and s.codecs == {0}
+        and inp.tell() == len(header.raw) + 1 + 2 * len(encode_varint(s.logical)) + s.logical
+        and header.raw == canonical_prefix(header.type)
+    )
 
 
 def encode_varint(n: int) -> bytes:
@@ -739,22 +931,26 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
     """Read the Beast2 value in `source` to its end and check it (of type `t`, if given).
 
     Every byte read is also given to `tee` (a writer storing them). Memory stays
-    bounded for a collection, a Blob or a String at the root; other values are decoded whole.
-    `source` must be seekable: a value that cannot be walked is read again, whole.
+    bounded for a collection, a Blob or a String at the root, and for a Struct or Variant
+    of those (see `_Parts`); other values are decoded whole. `source` must be seekable: a
+    value that cannot be walked is read again, whole.
     """
     inp = _Input(source, tee)
     try:
         header = _read_header(inp)
         _check_type(header.type, t)
         if header.type.type in _BYTES:
-            s = _Value(inp)
+            s = _Value(inp, one_frame=_BYTES_ONE_FRAME)
             n = _walk_bytes(s, header.type)
             if inp.rest():
                 raise _Whole  # the runtime says what bytes after the value are
-            canonical = s.codecs == {0} and s.logical == len(encode_varint(n)) + n
-            return Checked(header.type, canonical and header.raw == canonical_prefix(header.type))
+            canonical = s.logical == len(encode_varint(n)) + n
+            return Checked(header.type, canonical and _plain(inp, s, header))
         if header.type.type not in _COLLECTIONS:
-            raise _Whole
+            if not _walkable(header.type):
+                raise _Whole
+            parts, s = _walk_parts(inp, header.type)
+            return Checked(header.type, parts.canonical and _plain(inp, s, header))
         s = _Value(inp)
         walk = _Collection(s, header.type, record=False)
         runtime = None
@@ -766,10 +962,9 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
                     walk.canonical = False
         if not s.frame_done():
             raise _bad("bytes after the end of the value in its frame")
-        canonical = walk.canonical and len(walk.segments) <= 1 and s.frames == 1 and s.codecs == {0}
+        canonical = walk.canonical and len(walk.segments) <= 1 and _plain(inp, s, header)
         if _check_trailer(inp, s, walk):
             canonical = False
-        canonical = canonical and header.raw == canonical_prefix(header.type)
         return Checked(header.type, canonical)
     except _Whole:
         return _check_whole(source, inp, t)
@@ -828,8 +1023,12 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
     elements go, in their canonical encoding, to a scratch file `spool()` gives
     (a first pass counts them), then `sink` gets the header, the frame's
     lengths and the elements. A Blob or String is read twice: a first pass checks
-    it to its end, before `sink` gets anything, the second copies its bytes. Memory
-    stays bounded for a collection, a Blob or a String at the root.
+    it to its end, before `sink` gets anything, the second copies its bytes. A Struct
+    or Variant is read twice too: a first pass checks it and counts the elements of
+    each collection in it (a count comes before its elements), the second writes its
+    canonical encoding to the scratch file, then `sink` gets the header, the frame's
+    lengths and that. Memory stays bounded for a collection, a Blob or a String at the
+    root, and for a Struct or Variant of those.
     """
     from e3 import east
 
@@ -842,7 +1041,10 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
             _write_bytes_canonical(source, inp, header.type, sink)
             return header.type
         if header.type.type not in _COLLECTIONS:
-            raise _Whole
+            if not _walkable(header.type):
+                raise _Whole
+            _write_parts_canonical(source, inp, header.type, sink, spool)
+            return header.type
         s = _Value(inp)
         walk = _Collection(s, header.type, record=True)
         runtime = _Runtime(header.type)
@@ -872,10 +1074,26 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
         return found
 
 
+def _write_parts_canonical(source: BinaryIO, inp: _Input, t: Any, sink: Callable[[bytes], object], spool: Callable[[], BinaryIO]) -> None:
+    """`write_canonical` of a Struct, Variant or scalar: `inp` is past the header of `source`."""
+    start = inp.tell()
+    first, _ = _walk_parts(inp, t, judge=False)
+    source.seek(start)
+    with spool() as scratch:
+        _walk_parts(_Input(source), t, scratch.write, first.found)
+        size = scratch.tell()
+        if size > FRAME_MAX:
+            raise FormatError(f"value too large: its canonical encoding would need a frame of {size} bytes (the runtime reads at most {FRAME_MAX})")
+        sink(canonical_prefix(t) + b"\x00" + encode_varint(size) * 2)
+        scratch.seek(0)
+        while chunk := scratch.read(READ_SIZE):
+            sink(chunk)
+
+
 def _write_bytes_canonical(source: BinaryIO, inp: _Input, t: Any, sink: Callable[[bytes], object]) -> None:
     """`write_canonical` of a Blob or String: `inp` is past the header of `source`."""
     start = inp.tell()
-    n = _walk_bytes(_Value(inp), t)
+    n = _walk_bytes(_Value(inp, one_frame=_BYTES_ONE_FRAME), t)
     if inp.rest():
         raise _Whole  # the runtime says what bytes after the value are; nothing is sunk yet
     payload = len(encode_varint(n)) + n
@@ -883,7 +1101,7 @@ def _write_bytes_canonical(source: BinaryIO, inp: _Input, t: Any, sink: Callable
         raise FormatError(f"value too large: its canonical encoding would need a frame of {payload} bytes (the runtime reads at most {FRAME_MAX})")
     sink(canonical_prefix(t) + b"\x00" + encode_varint(payload) * 2 + encode_varint(n))
     source.seek(start)
-    _walk_bytes(_Value(_Input(source)), t, sink)
+    _walk_bytes(_Value(_Input(source), one_frame=_BYTES_ONE_FRAME), t, sink)
 
 
 def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str], object], indent: bool = True) -> None:
@@ -891,10 +1109,13 @@ def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str
     newline: the same text the runtime prints for the whole value (JSON indented by two, as
     `json.dumps(indent=2)` lays it out, unless `indent` is False: then the runtime's compact JSON).
 
+    A Struct at the root is printed field by field: its collections (and the collections of
+    the Structs in it) a piece at a time, any other field whole, by the runtime.
+
     `open_source()` opens the value's bytes (an object's verified reader); it is called again
     when the value must be read twice: once to see that no reference reaches from one piece
-    into another (only for elements holding containers), or whole, for a value this module
-    cannot walk (see the module's text).
+    into another (only for elements holding containers, and always for a Struct), or whole,
+    for a value this module cannot walk (see the module's text).
     """
     from e3 import east
 
@@ -902,9 +1123,12 @@ def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str
         with open_source() as source:
             inp = _Input(source)
             t = _read_header(inp).type
-            if t.type not in _COLLECTIONS:
+            if t.type == "Struct" and _walkable(t):
+                _walk_parts(inp, t, judge=False)  # raises _Whole on a shared container
+                source = None
+            elif t.type not in _COLLECTIONS:
                 raise _Whole
-            if _holds_containers(_element_type(t)):
+            elif _holds_containers(_element_type(t)):
                 for _ in _Collection(_Value(inp), t, record=True).pieces():  # raises _Whole on a shared container
                     pass
                 source = None
@@ -912,25 +1136,46 @@ def print_text(open_source: Callable[[], BinaryIO], fmt: str, out: Callable[[str
             with open_source() as again:
                 inp = _Input(again)
                 _read_header(inp)
-                _print_pieces(inp, t, fmt, out, indent)
+                _print_value(inp, t, fmt, out, indent)
         else:
             with open_source() as source:
                 inp = _Input(source)
                 _read_header(inp)
-                _print_pieces(inp, t, fmt, out, indent)
+                _print_value(inp, t, fmt, out, indent)
     except _Whole:
         with open_source() as source:
             found, value = east.decode(source.read())
         out(_whole_text(value, found, fmt, indent) + "\n")
 
 
-def _print_pieces(inp: _Input, t: Any, fmt: str, out: Callable[[str], object], indent: bool) -> None:
-    from e3 import east
-
+def _print_value(inp: _Input, t: Any, fmt: str, out: Callable[[str], object], indent: bool) -> None:
+    """Print the value after the header in `inp`: a collection or (checked already) a Struct."""
+    if t.type == "Struct":
+        s = _Value(inp, one_frame="a Struct")
+        s.first_frame()
+        _Printer(s, fmt, out, indent).value(t, 0)
+        if not s.frame_done():
+            raise _bad("bytes after the end of the value in its frame")
+        out("\n")
+        return
     s = _Value(inp)
     walk = _Collection(s, t, record=True)
+    _print_pieces(walk, t, fmt, out, indent, 0)
+    if not s.frame_done():
+        raise _bad("bytes after the end of the value in its frame")
+    _check_trailer(inp, s, walk)
+    out("\n")
+
+
+def _print_pieces(walk: "_Collection", t: Any, fmt: str, out: Callable[[str], object], indent: bool, depth: int) -> None:
+    """Print a collection a piece at a time; `depth`: how many levels of JSON's indentation it is in."""
+    from e3 import east
+
     runtime = _Runtime(t)
     open_, sep, close = _brackets(t, fmt, indent)
+    pad = "  " * depth if fmt == "json" and indent else ""
+    if pad:
+        close = "\n" + pad + close.lstrip("\n")
     first = True
     for piece in walk.pieces():
         value = runtime.value(piece)
@@ -938,14 +1183,78 @@ def _print_pieces(inp: _Input, t: Any, fmt: str, out: Callable[[str], object], i
             text = east.to_east(value, t)[1:-1]
         elif indent:
             text = _json_items(east.to_json(value, t), t)
+            if pad:
+                text = pad + text.replace("\n", "\n" + pad)
         else:
             text = east.to_json(value, t)[1:-1].decode()
         out((open_ if first else sep) + text)
         first = False
-    if not s.frame_done():
-        raise _bad("bytes after the end of the value in its frame")
-    _check_trailer(inp, s, walk)
-    out((_empty(t, fmt) if first else close) + "\n")
+    out(_empty(t, fmt) if first else close)
+
+
+class _Printer:
+    """Prints a Struct (checked already) a part at a time, as the runtime prints the whole value:
+    its collections a piece at a time, its Structs field by field, any other field whole."""
+
+    def __init__(self, s: _Value, fmt: str, out: Callable[[str], object], indent: bool):
+        self.s = s
+        self.fmt = fmt
+        self.out = out
+        self.pretty = fmt == "json" and indent
+
+    def value(self, t: Any, depth: int) -> None:
+        if t.type == "Struct":
+            self._struct(t, depth)
+        elif t.type in _COLLECTIONS:
+            s = self.s
+            if s.byte() != _NEW:
+                raise _Whole  # never: the check before printing found no shared container
+            s.defs += 1
+            _print_pieces(_Collection(s, t, record=True, root=False), t, self.fmt, self.out, self.pretty, depth)
+        else:
+            self._whole(t, depth)
+
+    def _struct(self, t: Any, depth: int) -> None:
+        if not t.value:
+            self.out("()" if self.fmt == "east" else "{}")
+            return
+        pad = "  " * (depth + 1)
+        for i, field in enumerate(t.value):
+            name = _field_text(field["name"], self.fmt, self.pretty)
+            if self.fmt == "east":
+                self.out(("(" if i == 0 else ", ") + name + "=")
+            elif self.pretty:
+                self.out(("{\n" if i == 0 else ",\n") + pad + name + ": ")
+            else:
+                self.out(("{" if i == 0 else ",") + name + ":")
+            self.value(field["type"], depth + 1)
+        self.out(")" if self.fmt == "east" else "\n" + pad[2:] + "}" if self.pretty else "}")
+
+    def _whole(self, t: Any, depth: int) -> None:
+        """A field that is neither a collection nor a Struct: its bytes, decoded and printed by the runtime."""
+        from e3 import east
+
+        s = self.s
+        s.start_piece()
+        _skipper(t)(s)
+        array = east.ArrayType(t)
+        (value,) = _Runtime(array).value(Piece(1, s.end_piece(), None))
+        text = _whole_text(value, t, self.fmt, self.pretty)
+        self.out(text.replace("\n", "\n" + "  " * depth) if self.pretty else text)
+
+
+def _field_text(name: str, fmt: str, pretty: bool) -> str:
+    """A field's name as the runtime prints it in a Struct (JSON indented: as json.dumps does)."""
+    import json
+
+    from e3 import east
+
+    if pretty:
+        return json.dumps(name, ensure_ascii=False)
+    one = east.StructType([(name, east.NullType)])
+    if fmt == "east":
+        return east.to_east({name: None}, one)[1 : -len("=null)")]
+    return east.to_json({name: None}, one).decode()[1 : -len(":null}")]
 
 
 def _element_type(t: Any) -> Any:
