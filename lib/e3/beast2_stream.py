@@ -31,12 +31,24 @@ holding its length and its bytes (the runtime refuses more frames): those
 are walked as they come too (a String's UTF-8 checked incrementally), and
 written canonically as one codec-0 frame.
 
-Values whose root is neither a collection nor a Blob or String, container
-version 4, recursive and function types, and collections whose nested
-containers are shared between elements (a reference that reaches into an
-earlier piece) are handled whole, by the runtime: those hold the value in
-memory. A single frame holds at most 1 GiB (the runtime refuses more), so a
-canonical collection, Blob or String is at most that.
+A Struct at the root (a table held as columns: a Struct of Arrays), a
+Variant or a scalar is one frame too (the runtime refuses more, and any
+bytes after it): its fields, in order, with no tag of their own; a Variant
+is its case's index and that case's value. Those are walked part by part
+(`_Parts`): each collection as a root collection is (it may come in several
+segments), each Blob or String a chunk at a time, each scalar checked here.
+The canonical encoding writes every collection in one segment, whose count
+comes before its elements, so making one canonical reads the value twice:
+a first pass counts, the second writes. A Struct's text is printed field by
+field, its collections a piece at a time.
+
+Values of other types (a Ref or a recursive type outside a collection's
+elements, functions), container version 4, and values where a container is
+shared between pieces (a reference that reaches into an earlier piece, or a
+field that is the same collection as an earlier field) are handled whole,
+by the runtime: those hold the value in memory. A single frame holds at most
+1 GiB (the runtime refuses more), so a canonical collection, Blob, String or
+Struct is at most that.
 """
 from __future__ import annotations
 
