@@ -65,6 +65,8 @@ READ_SIZE = 1 << 20
 """Bytes read from the source at a time."""
 PIECE = 1 << 20
 """Bytes of elements handed to the runtime at a time (checks of complex elements, text, re-encoding)."""
+VARINT_WINDOW = 1 << 18
+"""Bytes of a run of integers looked at at once (a few megabytes of numpy arrays at one byte per integer)."""
 FRAME_MAX = 1 << 30
 """The most logical bytes one frame may declare: the runtime refuses a larger frame."""
 FOOTER_MAGIC = MAGIC + b"\xf5"
@@ -327,13 +329,17 @@ class _Value(_Bytes):
         while not out:
             out = self._inflate(self.inflater.unconsumed_tail or self._payload(), min(want, self.logical_left))
         self.logical_left -= len(out)
-        if self.logical_left == 0:  # the rest of the payload must inflate to nothing, and end the stream
-            while self.inflater.unconsumed_tail or self.frame_left:
-                if self._inflate(self.inflater.unconsumed_tail or self._payload(), 1):
-                    raise _bad("a deflate frame inflates to more than it declares")
-            if self._inflate(b"", 1) or not self.inflater.eof or self.inflater.unused_data:
-                raise _bad("a deflate frame does not end where it declares")
+        if self.logical_left == 0:
+            self._end_deflate()
         return out
+
+    def _end_deflate(self) -> None:
+        """The rest of a deflate frame's payload must inflate to nothing, and end the stream."""
+        while self.inflater.unconsumed_tail or self.frame_left:
+            if self._inflate(self.inflater.unconsumed_tail or self._payload(), 1):
+                raise _bad("a deflate frame inflates to more than it declares")
+        if self._inflate(b"", 1) or not self.inflater.eof or self.inflater.unused_data:
+            raise _bad("a deflate frame does not end where it declares")
 
     def _inflate(self, data: bytes, most: int) -> bytes:
         try:
@@ -360,6 +366,8 @@ class _Value(_Bytes):
         """Read the header of a one-frame root's frame, which is empty when the value has no bytes (a Null)."""
         if not self._next_frame(empty=True):
             raise _bad("truncated (the value stream ends early)")
+        if self.logical_left == 0 and self.inflater is not None:
+            self._end_deflate()
 
     def frame_done(self) -> bool:
         return self.logical_left == 0 and self.pos >= len(self.buf)
@@ -541,7 +549,8 @@ def _run_varints(s: _Value, n: int) -> bool:
     while n:
         if s.pos >= len(s.buf):
             s.fill(1)
-        window = s.buf[s.pos : s.pos + min(len(s.buf) - s.pos, 10 * n)]
+        # A window of at most VARINT_WINDOW bytes: numpy makes arrays of 8 bytes per varint in it.
+        window = s.buf[s.pos : s.pos + min(len(s.buf) - s.pos, 10 * n, VARINT_WINDOW)]
         arr = numpy.frombuffer(window, dtype=numpy.uint8)
         ends = numpy.flatnonzero(arr < 0x80)
         if len(ends) > n:
@@ -747,7 +756,7 @@ class _Parts:
             if self._varint() >= 1 << 64:
                 raise _bad("an integer does not fit 64 bits")
         elif kind == "Float":
-            self._emit(s.take(8))
+            self._emit(s.take(8))  # as a run of Floats is: bytes as they are (a NaN's bits too)
         elif kind == "Boolean":
             b = s.byte()
             if b > 1:
@@ -797,8 +806,7 @@ class _Parts:
         if count is not None and walk.count != count:
             raise FormatError("the value changed while it was read")
         self.found.append(walk.count)
-        if count:
-            self._emit(b"\x00")
+        self._emit(b"\x00")
 
 
 def _zero(t: Any) -> Any:
