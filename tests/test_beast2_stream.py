@@ -112,6 +112,39 @@ def test_other_encodings_of_a_blob_or_string_are_rewritten_canonically(name, how
     assert bytes(out) == canonical
 
 
+@pytest.mark.parametrize("name", ["integers", "strings", "blob root"])
+@pytest.mark.parametrize("where", ["codec", "frame lengths", "count"])
+def test_a_length_written_longer_than_it_needs_is_not_canonical(name, where):
+    """The runtime reads a varint written in more bytes than it needs: the value is the same, the bytes are not canonical."""
+    t, value = VALUES[name]
+    canonical = east.encode(value, t)
+    prefix = beast2_stream.canonical_prefix(t)
+    (size,) = [n for k in range(1, 6) if len(beast2_stream.encode_varint(n := len(canonical) - len(prefix) - 1 - 2 * k)) == k]
+    payload = canonical[-size:]
+    assert canonical == prefix + b"\x00" + beast2_stream.encode_varint(size) * 2 + payload
+
+    def long(n: int) -> bytes:
+        data = beast2_stream.encode_varint(n)
+        return data[:-1] + bytes([data[-1] | 0x80, 0])
+
+    size = beast2_stream.encode_varint(len(payload))
+    if where == "codec":
+        other = prefix + long(0) + size * 2 + payload
+    elif where == "frame lengths":
+        other = prefix + b"\x00" + long(len(payload)) * 2 + payload
+    else:  # a collection's count, or a Blob's length
+        at = 1 if t.type == "Array" else 0
+        n = beast2_stream.encode_varint(len(value))
+        assert payload[at : at + len(n)] == n
+        payload = payload[:at] + long(len(value)) + payload[at + len(n) :]
+        other = prefix + b"\x00" + beast2_stream.encode_varint(len(payload)) * 2 + payload
+    assert decoded(other, t) == value  # the runtime reads it as the same value
+    assert not beast2_stream.check(io.BytesIO(other), t).canonical
+    out = bytearray()
+    beast2_stream.write_canonical(io.BytesIO(other), t, out.extend, io.BytesIO)
+    assert bytes(out) == canonical
+
+
 @pytest.mark.parametrize("name", ["blob root", "string root"])
 def test_a_blob_or_string_in_several_frames_is_refused_as_the_runtime_refuses_it(name):
     t, value = VALUES[name]

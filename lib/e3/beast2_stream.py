@@ -837,7 +837,7 @@ def _walk_parts(inp: _Input, t: Any, out: Callable[[bytes], object] | None = Non
     parts.value(t)
     if not s.frame_done():
         raise _bad("bytes after the end of the value in its frame")
-    if inp.rest():
+    if inp.pos < len(inp.buf) or inp.fill(1):  # one byte says it: the rest is not read
         raise _bad("bytes after the end of the value")
     return parts, s
 
