@@ -14,8 +14,11 @@ install:
 install-test:
 	$(PIP) install $(PIP_FLAGS) '.[test,server,dask]'
 
+# bench/remote.py loads the server with wrk (a Python client on the same two cores measures itself).
 install-bench:
 	$(PIP) install $(PIP_FLAGS) '.[server,dask]'
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || \
+	  echo "make bench: could not install wrk (Debian: apt-get install wrk); bench/remote.py falls back to a Python client" >&2
 
 demo: install build/my-package.zip
 	DEMO_DIR=$(DEMO_DIR) bash examples/demo.sh
