@@ -317,3 +317,20 @@ def test_a_worker_that_cannot_start_fails_the_task_with_one_line_and_a_log(r, ho
     recs = logs.read_records(logs.log_path(r, task_id(th, ins)))
     assert recs[-1]["stream"] == "end" and recs[-1]["status"] == "error"
     assert recs[-2]["bytes"] == f"e3: {out.message}\n".encode()
+
+
+def test_a_pending_request_cancelled_through_its_future_stays_cancelled(r, tmp_path):
+    # A new pool's only worker is still starting with the first request: the second waits in the
+    # pool. A caller may cancel it through the Future itself; the pool's cancel and a shutdown
+    # that cancels must leave it so, not fail setting an outcome on it.
+    p = WorkerPool(1, env=worker_env())
+    first = p.submit(TaskRequest(str(r.root), *inc_task(r, 80)))
+    second = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command(f"touch {tmp_path / 'second'}"), 0), []))
+    assert second.cancel()
+    assert p.cancel(second)
+    third = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command(f"touch {tmp_path / 'third'}"), 0), []))
+    assert third.cancel()
+    assert result(r, first.result(timeout=60)) == 81
+    p.shutdown(cancel=True)
+    assert second.cancelled() and third.cancelled()
+    assert not (tmp_path / "second").exists() and not (tmp_path / "third").exists()

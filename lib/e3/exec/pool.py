@@ -256,7 +256,8 @@ class WorkerPool(Pumped):
                 if item[1] is future:
                     self._pending.remove(item)
                     # an outcome, not Future.cancel(): whoever waits sees 'cancelled' wherever it was
-                    future.set_result(Outcome("cancelled", message="cancelled"))
+                    if not future.done():  # (one cancelled through the Future itself stays so)
+                        future.set_result(Outcome("cancelled", message="cancelled"))
                     _not_recorded(item[0])
                     return True
             for slot in self._slots:
@@ -280,7 +281,8 @@ class WorkerPool(Pumped):
                         self._cancel(slot)  # what was sent behind it comes back to the queue...
                 while self._pending:  # ...which is dropped
                     request, future = self._pending.popleft()
-                    future.set_result(Outcome("cancelled", message="cancelled"))
+                    if not future.done():
+                        future.set_result(Outcome("cancelled", message="cancelled"))
                     _not_recorded(request)
             while self._pending or any(s.state in (RUNNING, RECORDING) or s.request is not None for s in self._slots):
                 self.pump(1.0)
