@@ -206,42 +206,41 @@ def _read_header(inp: _Input) -> Header:
     return Header(east.read_type(data[:n]), data[:n])
 
 
+class _Held(_Bytes):
+    """Bytes already in memory, read from `at`; _Short past their end (more must be read first)."""
+
+    def __init__(self, data: bytes, at: int):
+        self.data, self.at = data, at
+
+    def byte(self) -> int:
+        if self.at >= len(self.data):
+            raise _Short
+        b = self.data[self.at]
+        self.at += 1
+        return b
+
+    def skip(self, n: int) -> None:
+        # A method, not `h.at += h.varint()`: that reads `at` before the varint moves it.
+        self.at += n
+
+
 def _header_length(data: bytes) -> int:
     """The length of the header starting `data`: magic and version, type section, source map."""
-    at = len(MAGIC) + 1
-
-    def varint() -> int:
-        nonlocal at
-        value = shift = 0
-        while True:
-            if at >= len(data):
-                raise _Short
-            b = data[at]
-            at += 1
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise _bad("varint too long")
-
-    kind = varint()
+    h = _Held(data, len(MAGIC) + 1)
+    kind = h.varint()
     if kind == 0:
-        n = varint()
-        at += n
+        h.skip(h.varint())
     elif kind in (1, 2):
-        varint()
-        at += 8
+        h.varint()
+        h.skip(8)
         if kind == 2:
-            n = varint()
-            at += n
+            h.skip(h.varint())
     else:
         raise _bad(f"unknown type section kind {kind}")
-    n = varint()  # the source map
-    at += n
-    if at > len(data):
+    h.skip(h.varint())  # the source map
+    if h.at > len(data):
         raise _Short
-    return at
+    return h.at
 
 
 class _Value(_Bytes):
