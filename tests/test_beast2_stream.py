@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 
+from e3_testing.beast2_text import FORMATS, printed, runtime_text
 from e3_testing.commands import LIB
 
 from east.serialization import beast2 as runtime_beast2
@@ -226,21 +227,17 @@ def test_a_flipped_bit_is_accepted_only_where_the_runtime_reads_the_value(name):
 
 
 @pytest.mark.parametrize("name", list(VALUES))
-@pytest.mark.parametrize("fmt", ["east", "json", "compact json"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_text_is_the_runtimes_text_of_the_whole_value(name, fmt):
     t, value = VALUES[name]
     data = east.encode(value, t)
-    parts: list[str] = []
-    beast2_stream.print_text(lambda: io.BytesIO(data), fmt.split()[-1], parts.append, indent=fmt == "json")
-    whole = decoded(data, t)
-    if fmt == "east":
-        assert "".join(parts) == east.to_east(whole, t) + "\n"
-    elif fmt == "compact json":
-        assert "".join(parts) == east.to_json(whole, t).decode() + "\n"
-    else:
+    text, want = "".join(printed(data, fmt)), runtime_text(data, t, fmt)
+    if fmt == "json":
         import json
 
-        assert json.loads("".join(parts)) == json.loads(east.to_json(whole, t))
+        assert json.loads(text) == json.loads(want)
+    else:
+        assert text == want
 
 
 def test_a_container_shared_across_pieces_is_read_whole(monkeypatch):

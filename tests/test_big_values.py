@@ -53,6 +53,12 @@ def peak(*argv, stdin=None, stdout=None) -> tuple[int, str]:
     return int(kb) // 1024, head
 
 
+def text_to_file(repo: Path, dataset: str, fmt: str, out: Path) -> int:
+    """`e3 get -f FMT` of a dataset into the file `out`; the command's peak MB."""
+    with open(out, "wb") as f:
+        return peak("e3", "get", repo, dataset, "-f", fmt, stdout=f)[0]
+
+
 def value_pieces(megabytes: int):
     """The canonical Beast2 of an Array<Float> of `megabytes` MiB of doubles, a piece at a time."""
     chunk = bytes(range(256)) * 4096  # 1 MiB: 131,072 doubles
@@ -182,8 +188,7 @@ def test_text_of_a_large_value_is_written_a_piece_at_a_time(tmp_path, fmt):
     run("e3", "set", repo, "dev.inputs.s", value)
     value.unlink()
     out = tmp_path / f"out.{fmt}"
-    with open(out, "wb") as f:
-        mb, _ = peak("e3", "get", repo, "dev.inputs.s", "-f", fmt, stdout=f)
+    mb = text_to_file(repo, "dev.inputs.s", fmt, out)
     assert mb < LIMIT_MB, f"e3 get -f {fmt} of a value of {out.stat().st_size // (1 << 20)} MB of text peaked at {mb} MB"
     with open(out, "rb") as f:
         start = f.read(16)

@@ -22,8 +22,9 @@ import pytest
 
 from east.serialization import beast2 as runtime_beast2
 
+from e3_testing.beast2_text import FORMATS, printed, runtime_text
 from e3_testing.commands import assert_one_line_error, command_env, run
-from test_big_values import LIMIT_MB, PEAK, peak
+from test_big_values import LIMIT_MB, PEAK, peak, text_to_file
 
 from e3 import beast2_stream, east, sdk
 from e3.errors import FormatError, TypeMismatch
@@ -297,10 +298,8 @@ def test_a_struct_of_another_type_is_refused_naming_both_types():
 
 
 @pytest.mark.parametrize("name", list(VALUES) + ["shared"])
-@pytest.mark.parametrize("fmt", ["east", "json", "compact json"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_text_is_the_runtimes_text_of_the_whole_value(name, fmt):
-    import json
-
     if name == "shared":
         t = east.StructType([("a", INTEGERS), ("b", east.StructType([("c", INTEGERS)]))])
         xs = [1, 2]
@@ -308,15 +307,8 @@ def test_text_is_the_runtimes_text_of_the_whole_value(name, fmt):
     else:
         t, value = VALUES[name]
     data = east.encode(value, t)
-    parts: list[str] = []
-    beast2_stream.print_text(lambda: io.BytesIO(data), fmt.split()[-1], parts.append, indent=fmt == "json")
-    whole = decoded(data, t)
-    if fmt == "east":
-        assert "".join(parts) == east.to_east(whole, t) + "\n"
-    elif fmt == "compact json":
-        assert "".join(parts) == east.to_json(whole, t).decode() + "\n"
-    else:
-        assert "".join(parts) == json.dumps(json.loads(east.to_json(whole, t)), indent=2, ensure_ascii=False) + "\n"
+    parts = printed(data, fmt)
+    assert "".join(parts) == runtime_text(data, t, fmt)
     if name in ("table", "mixed") and fmt != "compact json":
         assert len(parts) > 20  # written a piece at a time
 
@@ -539,8 +531,7 @@ def test_text_of_a_large_table_is_written_a_piece_at_a_time(tmp_path, fmt):
     run("e3", "set", repo, "dev.inputs.t", value)
     value.unlink()
     out = tmp_path / f"out.{fmt}"
-    with open(out, "wb") as f:
-        mb, _ = peak("e3", "get", repo, "dev.inputs.t", "-f", fmt, stdout=f)
+    mb = text_to_file(repo, "dev.inputs.t", fmt, out)
     assert mb < LIMIT_MB, f"e3 get -f {fmt} of a table of {out.stat().st_size >> 20} MB of text peaked at {mb} MB"
     with open(out, "rb") as f:
         start = f.read(24)
