@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from e3_testing.beast2_text import FORMATS, printed, runtime_text
+from e3_testing.beast2_values import FORMATS, assert_canonical_passes_through, decoded, printed, runtime_text
 from e3_testing.commands import LIB
 
 from east.serialization import beast2 as runtime_beast2
@@ -66,19 +66,10 @@ def small_pieces(monkeypatch):
     monkeypatch.setattr(beast2_stream, "PIECE", 1 << 12)
 
 
-def decoded(data: bytes, t):
-    return east.decoder_for(t)(data)
-
-
 @pytest.mark.parametrize("name", list(VALUES))
 def test_canonical_bytes_pass_through_unchanged_and_are_recognised(name):
     t, value = VALUES[name]
-    data = east.encode(value, t)
-    seen = bytearray()
-    checked = beast2_stream.check(io.BytesIO(data), t, tee=seen.extend)
-    assert bytes(seen) == data
-    assert checked.canonical
-    assert east.type_equal(checked.type, t)
+    assert_canonical_passes_through(east.encode(value, t), t)
 
 
 @pytest.mark.parametrize("name", [n for n, (t, _) in VALUES.items() if t.type in ("Array", "Set", "Dict")])
