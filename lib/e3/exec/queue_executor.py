@@ -1,9 +1,9 @@
 """The job runner `e3 start` embeds (e3.exec.scheduler.JobRunner): the durable queue, served by warm workers here or on a cluster.
 
 Each job the scheduler submits becomes a queue entry (queue/local/). What this
-process has room to run is written already claimed and handed to the run's
-executor (e3.exec.executors: the local pool of warm workers, or a Dask
-cluster). While workers started by hand (`e3-run-task`) serve the queue, a
+process has room to run is handed to the run's executor (e3.exec.executors:
+the local pool of warm workers, or a Dask cluster), then written already
+claimed. While workers started by hand (`e3-run-task`) serve the queue, a
 window of the rest waits on the queue (written in batches), where such a
 worker may claim an entry first; then this process follows that execution
 through its record instead.
@@ -272,8 +272,7 @@ class QueueExecutor:
                 self._start(job, claim)
                 room -= 1
         while room > 0 and self._to_enqueue:
-            job, entry = self._to_enqueue.popleft()
-            self._start(job, queue.enqueue_claimed(self.repo, RUNNER, entry), fresh=True)
+            self._start_fresh(*self._to_enqueue.popleft())
             room -= 1
         visible = SHARED * self.concurrency if self._to_enqueue and self._hand_started_workers() else 0
         if self._to_enqueue and len(self._waiting) < visible:
@@ -293,20 +292,41 @@ class QueueExecutor:
             self._served = queue.served(self.repo, RUNNER)
         return self._served
 
-    def _start(self, job: Job, claim: queue.Claim, fresh: bool = False) -> None:
-        from e3.exec.pool import TaskRequest
+    def _start(self, job: Job, claim: queue.Claim) -> None:
+        """Run an entry claimed from the queue."""
         from e3.exec.queue_worker import known_outcome
 
         self._starting = (job, claim)  # a Ctrl-C from here on still finds the claim
-
         # Check after claiming, not before: an entry that a worker ran, recorded and died
-        # holding is requeued, and whoever claims it next must not run it again. An entry
-        # this process wrote claimed (`fresh`) was never anyone else's.
-        known = None if fresh else known_outcome(self.repo, claim.entry)
+        # holding is requeued, and whoever claims it next must not run it again.
+        known = known_outcome(self.repo, claim.entry)
         if known is not None:
             self._known.append((job, claim, known[1]))
-            self._starting = None
-            return
+        else:
+            fut, started, recorded = self._submit(job, claim.entry)
+            self._running[fut] = (job, claim, started, recorded)
+        self._starting = None
+
+    def _start_fresh(self, job: Job, entry: queue.Entry) -> None:
+        """Run a new entry, written on the queue already claimed (it was never anyone else's).
+
+        The worker gets the request before the entry is written: in a chain of tasks the
+        entry's file is then made while the worker runs, not before. Nothing is lost by the
+        order: a worker of this process dies with it, and an outcome recorded for an entry
+        never written is found in the memo (a success) or tried again (a failure) by the
+        next run, as for any entry."""
+        fut, started, recorded = self._submit(job, entry)
+        try:
+            claim = queue.enqueue_claimed(self.repo, RUNNER, entry)
+        except BaseException:
+            self._pool.cancel(fut)
+            self._to_enqueue.appendleft((job, entry))  # not started, as far as anyone can tell
+            raise
+        self._running[fut] = (job, claim, started, recorded)
+
+    def _submit(self, job: Job, entry: queue.Entry) -> tuple[concurrent.futures.Future, datetime, concurrent.futures.Future]:
+        """Hand `entry`'s execution to the executor; its future, start time and the future of its record."""
+        from e3.exec.pool import TaskRequest
 
         # No `running` record: the claim's flock already says who runs it and dies with its
         # holder, and replacing the record pointer twice per task would double its cost.
@@ -318,7 +338,7 @@ class QueueExecutor:
             task_hash=job.task_hash,
             input_hashes=job.input_hashes,
             task_id=job.task_id,
-            execution_id=claim.entry.execution_id,
+            execution_id=entry.execution_id,
             timeout=self.timeout,
             force_spawn=self.spawn,
             durable=False,
@@ -326,8 +346,7 @@ class QueueExecutor:
             record_started=started,
             recorded=recorded,
         )
-        self._running[self._pool_started().submit(request)] = (job, claim, started, recorded)
-        self._starting = None
+        return self._pool_started().submit(request), started, recorded
 
     def _pool_started(self) -> "Executor":
         if self._pool is None:
