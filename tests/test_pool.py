@@ -117,20 +117,55 @@ def test_worker_writes_the_record_after_answering_when_asked(r, pool):
     assert (rec.execution_id, rec.input_hashes, rec.started_at) == ("exec-rec", tuple(ins), in_ms)
 
 
-def test_a_log_that_cannot_be_opened_fails_the_task_and_leaves_the_record_to_the_caller_at_once(r, pool):
+def _unwritable_logs(r) -> None:
     import shutil
+
+    logs_dir = r.path("logs")
+    shutil.rmtree(logs_dir, ignore_errors=True)
+    logs_dir.write_text("not a directory")  # every log open fails, as on a full disk
+
+
+def test_a_log_that_cannot_be_opened_fails_the_task(r, pool):
+    th, ins = inc_task(r, 9)
+    _unwritable_logs(r)
+    out = pool.run(TaskRequest(str(r.root), th, ins))
+    assert out.status == "error"
+    assert "logs" in out.message
+
+
+def test_a_silent_task_whose_log_cannot_be_made_after_its_answer_keeps_its_outcome_and_record(r, pool):
+    """With a record to write, the worker answers first and makes the log of a task that printed
+    nothing after the answer: a log refused then loses only the start and end markers."""
     from concurrent.futures import Future
 
     from e3.storage import records
 
     th, ins = inc_task(r, 9)
-    logs_dir = r.path("logs")
-    shutil.rmtree(logs_dir, ignore_errors=True)
-    logs_dir.write_text("not a directory")  # every log open fails, as on a full disk
+    _unwritable_logs(r)
     recorded = Future()
-    out = pool.run(TaskRequest(str(r.root), th, ins, record_started=records.now(), recorded=recorded))
-    assert out.status == "error"
-    assert recorded.result(timeout=10) is None  # answered, not left waiting for a record
+    out = pool.run(TaskRequest(str(r.root), th, ins, execution_id="exec-nolog", record_started=records.now(), recorded=recorded))
+    assert out.status == "success"
+    record_hash = recorded.result(timeout=10)
+    assert records.summary(r, task_id(th, ins)) == records.Summary(record_hash, "success", out.output_hash)
+
+
+def test_a_silent_task_answered_before_its_record_has_its_log_written_before_the_record(r, pool):
+    """The log of a task that printed nothing is made after the answer, but before the worker
+    says the record is written: whoever waits for the record finds the whole log."""
+    from concurrent.futures import Future
+
+    from e3.storage import logs, records
+
+    th, ins = inc_task(r, 10)
+    recorded = Future()
+    out = pool.run(TaskRequest(str(r.root), th, ins, execution_id="exec-log", record_started=records.now(), recorded=recorded))
+    assert out.status == "success"
+    recorded.result(timeout=10)
+    found = logs.read_records(logs.log_path(r, task_id(th, ins)))
+    assert [(x["stream"], x.get("executionId"), x.get("status")) for x in found] == [
+        ("start", "exec-log", None),
+        ("end", None, "success"),
+    ]
 
 
 def test_a_request_naming_the_command_runs_without_reading_the_task_object(r, pool):

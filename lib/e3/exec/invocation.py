@@ -386,6 +386,16 @@ def _spawn(
     durable: bool,
 ) -> Outcome:
     store = repo.objects
+    make = getattr(log, "make", None)
+    if make is not None:
+        # A deferred log (e3.storage.logs.LogWriter) gets its file before the process runs,
+        # not at its first output, which may come when the task itself has filled the disk.
+        try:
+            make()
+        except OSError as e:
+            from e3.storage.files import storage_error
+
+            return Outcome("error", message=str(storage_error(e, getattr(log, "path", "the task's log"))))
     try:
         scratch.mkdir(parents=True)
     except OSError as e:

@@ -6,7 +6,8 @@ which also says what each message means. Before its first task it imports the
 East runtime and the named platform packages, then says it is ready. For each
 request it takes the request's token, opens the task's log, runs the execution
 through e3.exec.invocation and answers; with `record` it also writes the
-execution's terminal record. It exits when RFD reaches end of file. Its stdout
+execution's terminal record, after the answer unless told `record_first`, and
+then the log of a task that printed nothing is written after the answer too. It exits when RFD reaches end of file. Its stdout
 is pointed at its stderr: output a task prints at C level must never mix into
 the pool owner's stdout.
 """
@@ -43,9 +44,12 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
         task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
         log = None
         bounds = bool(req.get("log_start_end", True))
+        # Answered before its record (below): the log is closed after the answer too, so a
+        # task that prints nothing has its log file made while the next task runs.
+        late = req.get("record") is not None and not req.get("record_first")
         if req.get("log", True):
             try:
-                log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None)
+                log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None, deferred=late)
             except OSError as e:  # a full disk: fail this execution, keep the worker
                 message = str(storage_error(e, logs.log_path(repo, task_id)))
                 write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
@@ -59,17 +63,29 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
                     log.end(outcome.status)
                 except OSError:
                     pass  # the outcome stands; a full disk may refuse the log's last line
-        finally:
-            if log is not None:
-                log.close()
+        except BaseException:
+            _close_log(log)
+            raise
         answer = {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]}
+        if late:  # answer first: the tasks it releases start on another worker while this one records
+            write_frame(wfd, answer)
+            _close_log(log)  # before "recorded": the run counts a task done once both are written
+            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
+            continue
+        _close_log(log)
         if req.get("record") is None:
             write_frame(wfd, answer)
-        elif req.get("record_first"):  # the pool has other work queued: no one waits on this answer alone
+        else:  # the pool has other work queued: no one waits on this answer alone
             write_frame(wfd, answer, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
-        else:  # answer first: the tasks it releases start on another worker while this one records
-            write_frame(wfd, answer)
-            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
+
+
+def _close_log(log) -> None:
+    if log is None:
+        return
+    try:
+        log.close()
+    except OSError:
+        pass  # the outcome stands; a full disk may refuse the log's last records
 
 
 def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
@@ -100,6 +116,11 @@ def _execute(invocation, repo, req: dict, inputs: list[str], log, wfd: int, rid:
             durable=bool(req.get("durable", True)),
             command_ir=req.get("command"),
         )
+    except OSError as e:  # the log refused a write (a deferred one is made at the first output): a full disk
+        from e3.storage.files import storage_error
+
+        where = log.path if log is not None else repo.root
+        return invocation.Outcome("error", message=str(storage_error(e, where)))
     except Exception as e:  # a bug of ours: fail this execution, keep the worker
         message = f"internal error: {type(e).__name__}: {e}"
         if log is not None:

@@ -61,10 +61,23 @@ def resolve_log(repo: "Repository", name: str, must_exist: bool = True) -> Path:
 
 
 class LogWriter:
-    """Appends records to one log; `write(stream, data)` is what the runner calls."""
+    """Appends records to one log; `write(stream, data)` is what the runner calls.
 
-    def __init__(self, path: str | os.PathLike[str]):
+    A `deferred` writer makes no file until something is printed: the opening
+    "start" record waits for the first output, and a task that prints nothing has
+    its start and end written at `close()`, in one write. Creating the file is
+    then off the path from a task's start to its answer (e3.exec.pool_worker
+    answers first, then closes the log).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], deferred: bool = False):
         self.path = os.fspath(path)
+        self._fd = -1
+        self._pending = b""
+        if not deferred:
+            self._open()
+
+    def _open(self) -> None:
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:
@@ -79,32 +92,56 @@ class LogWriter:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def record(self, fields: dict) -> None:
+    def record(self, fields: dict, *, hold: bool = False) -> None:
         data = cbor2.dumps({"time": time.time(), **fields})
+        if self._fd < 0:
+            if hold:  # a deferred writer's start or end: kept until output or close()
+                self._pending += data
+                return
+            self._open()
+        if self._pending:
+            data, self._pending = self._pending + data, b""
         # O_APPEND + one write per record: a concurrent reader never sees half of it.
-        n = os.write(self._fd, data)
-        if n != len(data):  # only a full disk does this; leave a torn tail rather than lie
-            raise OSError(f"short write to {self.path}")
+        self._append(data)
 
     def write(self, stream: str, data: bytes) -> None:
         for i in range(0, len(data), MAX_RECORD_BYTES):
             self.record({"stream": stream, "bytes": bytes(data[i : i + MAX_RECORD_BYTES])})
 
     def start(self, execution_id: str) -> None:
-        self.record({"stream": "start", "executionId": execution_id})
+        self.record({"stream": "start", "executionId": execution_id}, hold=True)
 
     def end(self, status: str) -> None:
-        self.record({"stream": "end", "status": status})
+        self.record({"stream": "end", "status": status}, hold=True)
+
+    def make(self) -> None:
+        """Make a deferred writer's file now, with what it holds (OSError on a full disk)."""
+        if self._fd < 0:
+            self._open()
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            self._append(pending)
+
+    def _append(self, data: bytes) -> None:
+        n = os.write(self._fd, data)
+        if n != len(data):  # only a full disk does this; leave a torn tail rather than lie
+            raise OSError(f"short write to {self.path}")
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Write what a deferred writer holds (OSError on a full disk), and close."""
+        try:
+            if self._pending:
+                self.make()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
-def open_log(repo: "Repository", task_id: str, execution_id: str | None = None) -> LogWriter:
-    """A writer on the task's log; with `execution_id`, a new execution's "start" record first."""
-    writer = LogWriter(repo.fspath("logs", check_hash(task_id) + SUFFIX))
+def open_log(repo: "Repository", task_id: str, execution_id: str | None = None, *, deferred: bool = False) -> LogWriter:
+    """A writer on the task's log; with `execution_id`, a new execution's "start" record first.
+    `deferred`: no file until something is printed or the writer is closed (see LogWriter)."""
+    writer = LogWriter(repo.fspath("logs", check_hash(task_id) + SUFFIX), deferred)
     if execution_id is not None:
         writer.start(execution_id)
     return writer
