@@ -199,12 +199,12 @@ from e3.storage.repository import open_repository
 from e3.storage import refs
 from e3.errors import RefMoved
 r = open_repository({repo!r})
-n, stop_at = int(sys.argv[1]), time.time() + float(sys.argv[2])
+n, stop = int(sys.argv[1]), sys.argv[2]
 old_garbage = sys.argv[3:]
 name = f"refs/workspaces/w{{n}}"
 i = 0
 with open({log!r} + str(n), "w") as log:
-    while time.time() < stop_at or i < 5:
+    while not os.path.exists(stop) or i < 5:
         h = r.objects.write(f"writer {{n}} value {{i}}".encode())
         entries = {{("inputs", "v"): h}}
         if i < len(old_garbage):  # re-store an old unreachable object and reference it: freshening must save it
@@ -226,8 +226,9 @@ def test_gc_racing_eight_writers_removes_nothing_reachable_or_new(repo, tmp_path
         age(r, h)
     log = str(tmp_path / "written-")
     script = _WRITER.format(lib=str(LIB), repo=str(repo), log=log)
+    stop = tmp_path / "stop"  # the writers go on until two gcs have run alongside them, however slow the machine
     writers = [
-        subprocess.Popen([sys.executable, "-c", script, str(n), "4",
+        subprocess.Popen([sys.executable, "-c", script, str(n), str(stop),
                           *[p.hex() for p in old_garbage_payloads[2 * n: 2 * n + 2]]])
         for n in range(8)
     ]
@@ -235,6 +236,8 @@ def test_gc_racing_eight_writers_removes_nothing_reachable_or_new(repo, tmp_path
     while any(w.poll() is None for w in writers):
         run("e3", "repo", "gc", repo, timeout=120)
         gcs += 1
+        if gcs == 2:
+            stop.touch()
     assert all(w.wait() == 0 for w in writers)
     assert gcs >= 2
     written = [h for n in range(8) for h in open(log + str(n)).read().split()]
