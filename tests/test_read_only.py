@@ -7,6 +7,7 @@ own (`unshare -rm`), so the check holds for root as for anyone: nothing in
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +28,24 @@ def read_only(directory: Path, *argv) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def ran(tmp_path) -> Path:
-    repo = deployed(tmp_path, chain_zip(tmp_path, 5), "chain@1.0.0")
+@pytest.fixture(scope="module")
+def _ran_once(tmp_path_factory) -> Path:
+    """A 5-task chain deployed and run to the end, once for the module."""
+    where = tmp_path_factory.mktemp("ran")
+    repo = deployed(where, chain_zip(where, 5), "chain@1.0.0")
     run("e3", "start", repo, "dev", "-q")
     probe = read_only(repo, "sh", "-c", f"! touch '{repo}/.e3/probe' 2>/dev/null")
     if probe.returncode != 0:
         pytest.skip(f"cannot mount read-only here (unshare -rm): {probe.stderr.decode(errors='replace').strip()}")
+    return repo
+
+
+@pytest.fixture
+def ran(tmp_path, _ran_once) -> Path:
+    """Each test's own copy of the run repository, so that what one test's commands write (or a
+    reading command would wrongly write) never reaches another; nothing in `.e3` names its directory."""
+    repo = tmp_path / "repo"
+    shutil.copytree(_ran_once, repo, symlinks=True)
     return repo
 
 
