@@ -166,8 +166,12 @@ class Scheduler:
         commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
         prepare_commit: Callable[[], None] = lambda: None,
         cancelled: threading.Event | None = None,
+        memo: Callable[[str], str | None] | None = None,
     ) -> None:
         self.repo = repo
+        self.memo = memo or (lambda task_id: records.reusable_output(repo, records.summary(repo, task_id)))
+        """task_id -> the output of its recorded success, if reusable (e3 start's reads a memo index,
+        e3.repo.memo_index, instead of every pointer)."""
         self.ws = ws
         self.graph = graph
         self.data = dict(datasets)
@@ -230,7 +234,7 @@ class Scheduler:
         tid = make_task_id(node.task_hash, inputs)
         st = self.state[node.name]
         if not (node.name in self.force and not st.forced):
-            reused = records.reusable_output(self.repo, records.summary(self.repo, tid))
+            reused = self.memo(tid)
             if reused is not None:
                 if self.data.get(node.task.output) != reused:  # else nothing to commit (a no-op run: every task)
                     self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))

@@ -132,6 +132,9 @@ class WorkspaceRun:
             commit, datasets = _read(repo, ws, self._snap.commit)
             if datasets is None:
                 datasets = self._snap.datasets
+            from e3.repo.memo_index import MemoIndex
+
+            memo = MemoIndex(repo, ws)  # before the first pointer is read
             scheduler = Scheduler(
                 repo,
                 ws,
@@ -146,9 +149,11 @@ class WorkspaceRun:
                 commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
                 prepare_commit=lambda: _prepare(repo, ws),
                 cancelled=self._cancel,
+                memo=memo.reusable_output,
             )
             self.summary = scheduler.summary
             yield from scheduler.steps()
+            memo.save()
             if not self._cancel.is_set():
                 summary = scheduler.summary
                 decided = [(e, why) for e in runner.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]

@@ -20,7 +20,8 @@ CBOR body (as git's index ends with its checksum): an entry whose bytes
 changed on disk fails the check, is never used, and is rebuilt like a missing
 one (e3-fsck lists it).
 
-This module only keeps the entries; the readers that fall back to the
+`load_entry` and `store_entry` read and write any such entry (e3.repo.memo_index
+keeps `cache/memo/` with them). This module only keeps the entries; the readers that fall back to the
 repository are e3.repo.workspace.read_snapshot and e3.exec.plan.graph_of, and
 the writers are the workspace's and the package's own commits. So it imports
 neither, and neither needs to be told about it through anything but a call.
@@ -53,7 +54,7 @@ class Snapshot:
 
 def load_view(repo: "Repository", commit: str) -> Snapshot | None:
     """The dataset tree one workspace commit recorded, if it is cached."""
-    cached = _load(repo, "views", commit)
+    cached = load_entry(repo, "views", commit)
     if cached is None or cached.get("format") != FORMAT:
         return None
     datasets = {tuple(k.split("/")): v for k, v in cached["datasets"].items()}
@@ -64,14 +65,14 @@ def remember(repo: "Repository", snap: Snapshot) -> None:
     """Cache the dataset tree of one commit (`e3 workspace deploy` and `e3 set` do, so that the
     next run reads no git)."""
     datasets = {"/".join(p): h for p, h in snap.datasets.items()}
-    _store(repo, "views", snap.commit, {"format": FORMAT, "package": snap.package_hash, "datasets": datasets})
+    store_entry(repo, "views", snap.commit, {"format": FORMAT, "package": snap.package_hash, "datasets": datasets})
 
 
 def load_tasks(repo: "Repository", package_hash: str) -> "dict[str, tuple[str, TaskObject]] | None":
     """A package's tasks (name -> (task hash, task object)) if they are cached."""
     from e3.model.task import TaskObject
 
-    cached = _load(repo, "plans", package_hash)
+    cached = load_entry(repo, "plans", package_hash)
     if cached is None or cached.get("format") != FORMAT:
         return None
     intern = sys.intern  # the names in paths ("tasks", "output") and the command, shared by every task
@@ -85,10 +86,11 @@ def remember_tasks(repo: "Repository", package_hash: str, tasks: "dict[str, tupl
     """Cache a package's tasks (name -> (task hash, task object)) for e3.exec.plan.graph_of; `e3 package import`
     calls this while it has them decoded anyway, so a first run needs no East runtime to plan."""
     rows = [[name, h, t.command_ir, [list(p) for p in t.inputs], list(t.output)] for name, (h, t) in sorted(tasks.items())]
-    _store(repo, "plans", package_hash, {"format": FORMAT, "tasks": rows})
+    store_entry(repo, "plans", package_hash, {"format": FORMAT, "tasks": rows})
 
 
-def _load(repo: "Repository", kind: str, key: str) -> dict | None:
+def load_entry(repo: "Repository", kind: str, key: str) -> dict | None:
+    """The contents of `cache/<kind>/<key>.cbor`, or None if it is missing or fails its checksum."""
     try:
         with open(repo.path("cache", kind, key + ".cbor"), "rb") as f:
             return decode_entry(f.read())
@@ -110,7 +112,8 @@ def decode_entry(data: bytes) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _store(repo: "Repository", kind: str, key: str, value: dict) -> None:
+def store_entry(repo: "Repository", kind: str, key: str, value: dict) -> None:
+    """Write `cache/<kind>/<key>.cbor` atomically, with its checksum; a failure only loses the entry."""
     import cbor2
 
     d = repo.path("cache", kind)
