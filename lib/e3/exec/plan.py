@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Iterable
 
 from e3 import collector
@@ -32,14 +33,22 @@ class Node:
     downstream: list[str] = field(default_factory=list)
 
 
-@dataclass
 class Graph:
-    nodes: dict[str, Node]
-    order: list[str]
-    producer: dict[TreePath, str]
-    """Output path -> name of the task writing it."""
-    consumers: dict[TreePath, list[str]]
-    """Input path -> names of the tasks reading it."""
+    def __init__(self, nodes: dict[str, Node], order: list[str], producer: dict[TreePath, str]) -> None:
+        self.nodes = nodes
+        self.order = order
+        self.producer = producer
+        """Output path -> name of the task writing it."""
+
+    @cached_property
+    def consumers(self) -> dict[TreePath, list[str]]:
+        """Input path -> names of the tasks reading it (in name order); made when first asked
+        (a run asks only once the workspace changed under it)."""
+        consumers: dict[TreePath, list[str]] = {}
+        for name in sorted(self.nodes):
+            for path in self.nodes[name].task.inputs:
+                consumers.setdefault(path, []).append(name)
+        return consumers
 
     def downstream_closure(self, names: Iterable[str]) -> set[str]:
         return self._closure(names, lambda n: n.downstream)
@@ -63,21 +72,29 @@ _cache: dict[str, Graph] = {}
 
 def graph_of(repo: "Repository", package_hash: str) -> Graph:
     """The task graph of a package object: kept in this process, else from e3.repo.snapshot,
-    else built from the stored package and task objects (and cached there)."""
+    else built from the stored package and task objects (and cached there, with the graph)."""
     from e3.repo import snapshot
 
     g = _cache.get(package_hash)
     if g is not None:
         return g
     with collector.paused():  # a node and its lists per task, none in a reference cycle
-        tasks = snapshot.load_tasks(repo, package_hash)
-        if tasks is None:
+        cached = snapshot.load_plan(repo, package_hash)
+        if cached is not None and cached.order is not None and cached.upstream is not None:
+            g = _cache[package_hash] = _from_cached(cached.tasks, cached.order, cached.upstream)
+            return g
+        if cached is not None:
+            tasks = {name: (h, t) for name, h, t in cached.tasks}
+        else:
             from e3.model.package import load_package
 
             package = load_package(repo.objects, package_hash)
             tasks = {name: (h, load_task(repo.objects, h)) for name, h in package.tasks.items()}
-            snapshot.remember_tasks(repo, package_hash, tasks)
         g = _cache[package_hash] = build_from_tasks(tasks)
+        # Stored with the tasks, the graph is not built again: the next run reads it (_from_cached).
+        position = {name: i for i, name in enumerate(sorted(tasks))}
+        upstream = [[position[u] for u in g.nodes[name].upstream] for name in sorted(tasks)]
+        snapshot.remember_tasks(repo, package_hash, tasks, [position[n] for n in g.order], upstream)
     return g
 
 
@@ -101,11 +118,9 @@ def build_from_tasks(tasks: dict[str, tuple[str, TaskObject]]) -> Graph:
         other = producer.setdefault(node.task.output, node.name)
         if other != node.name:
             raise FormatError(f"tasks {other} and {node.name} both write {format_tree_path(node.task.output)}")
-    consumers: dict[TreePath, list[str]] = {}
     for node in nodes.values():
         ups = set()
         for path in node.task.inputs:
-            consumers.setdefault(path, []).append(node.name)
             p = producer.get(path)
             if p is not None:
                 ups.add(p)
@@ -115,7 +130,23 @@ def build_from_tasks(tasks: dict[str, tuple[str, TaskObject]]) -> Graph:
     order = _topological(nodes)
     for i, name in enumerate(order):
         nodes[name].index = i
-    return Graph(nodes, order, producer, consumers)
+    return Graph(nodes, order, producer)
+
+
+def _from_cached(tasks: list[tuple[str, str, TaskObject]], order: list[int], upstream: list[list[int]]) -> Graph:
+    """The graph build_from_tasks made of these tasks (in name order), from the order and edges it
+    found then: no sort, no search (the entry is checked whole by its checksum)."""
+    names = [t[0] for t in tasks]
+    downstream: list[list[str]] = [[] for _ in names]
+    nodes: dict[str, Node] = {}
+    for (name, h, task), ups in zip(tasks, upstream):
+        nodes[name] = Node(name, h, task, 0, [names[u] for u in ups], downstream[len(nodes)])
+        for u in ups:
+            downstream[u].append(name)
+    in_order = [names[i] for i in order]
+    for i, name in enumerate(in_order):
+        nodes[name].index = i
+    return Graph(nodes, in_order, {task.output: name for name, _, task in tasks})
 
 
 def _topological(nodes: dict[str, Node]) -> list[str]:

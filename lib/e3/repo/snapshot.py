@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from e3.storage.repository import Repository
 
 FORMAT = 2
+"""Of a view."""
+PLAN_FORMAT = 3
+"""Of a plan: each path once, tasks name them by position; the graph, once e3.exec.plan built it."""
 DIGEST_SIZE = 32
 """The SHA-256 of the body that ends every entry."""
 
@@ -68,25 +71,57 @@ def remember(repo: "Repository", snap: Snapshot) -> None:
     store_entry(repo, "views", snap.commit, {"format": FORMAT, "package": snap.package_hash, "datasets": datasets})
 
 
-def load_tasks(repo: "Repository", package_hash: str) -> "dict[str, tuple[str, TaskObject]] | None":
-    """A package's tasks (name -> (task hash, task object)) if they are cached."""
+@dataclass(frozen=True)
+class CachedPlan:
+    """A package's tasks as cached, and its graph if e3.exec.plan stored it with them."""
+
+    tasks: "list[tuple[str, str, TaskObject]]"
+    """(name, task hash, task object), in name order."""
+    order: list[int] | None
+    """Positions in `tasks`, in dataflow order."""
+    upstream: list[list[int]] | None
+    """For each task, the positions of the tasks whose outputs it reads."""
+
+
+def load_plan(repo: "Repository", package_hash: str) -> CachedPlan | None:
+    """A package's tasks, and their graph if it was stored, if they are cached."""
     from e3.model.task import TaskObject
 
     cached = load_entry(repo, "plans", package_hash)
-    if cached is None or cached.get("format") != FORMAT:
+    if cached is None or cached.get("format") != PLAN_FORMAT:
         return None
     intern = sys.intern  # the names in paths ("tasks", "output") and the command, shared by every task
-    return {
-        name: (h, TaskObject(intern(ir), tuple(tuple(map(intern, p)) for p in ins), tuple(map(intern, out))))
-        for name, h, ir, ins, out in cached["tasks"]
-    }
+    # Each path is made once: a task's output is the same tuple as its readers' input.
+    paths = [tuple(map(intern, p)) for p in cached["paths"]]
+    tasks = [
+        (name, h, TaskObject(intern(ir), tuple([paths[i] for i in ins]), paths[out])) for name, h, ir, ins, out in cached["tasks"]
+    ]
+    graph = cached.get("graph")
+    if graph is None:
+        return CachedPlan(tasks, None, None)
+    return CachedPlan(tasks, graph["order"], graph["upstream"])
 
 
-def remember_tasks(repo: "Repository", package_hash: str, tasks: "dict[str, tuple[str, TaskObject]]") -> None:
+def remember_tasks(
+    repo: "Repository",
+    package_hash: str,
+    tasks: "dict[str, tuple[str, TaskObject]]",
+    order: list[int] | None = None,
+    upstream: list[list[int]] | None = None,
+) -> None:
     """Cache a package's tasks (name -> (task hash, task object)) for e3.exec.plan.graph_of; `e3 package import`
-    calls this while it has them decoded anyway, so a first run needs no East runtime to plan."""
-    rows = [[name, h, t.command_ir, [list(p) for p in t.inputs], list(t.output)] for name, (h, t) in sorted(tasks.items())]
-    store_entry(repo, "plans", package_hash, {"format": FORMAT, "tasks": rows})
+    calls this while it has them decoded anyway, so a first run needs no East runtime to plan.
+    e3.exec.plan adds the graph it built from them (`order` and `upstream` as in CachedPlan)."""
+    paths: dict[tuple[str, ...], int] = {}
+
+    def at(p: tuple[str, ...]) -> int:
+        return paths.setdefault(tuple(p), len(paths))
+
+    rows = [[name, h, t.command_ir, [at(p) for p in t.inputs], at(t.output)] for name, (h, t) in sorted(tasks.items())]
+    value: dict = {"format": PLAN_FORMAT, "paths": [list(p) for p in paths], "tasks": rows}
+    if order is not None and upstream is not None:
+        value["graph"] = {"order": order, "upstream": upstream}
+    store_entry(repo, "plans", package_hash, value)
 
 
 def load_entry(repo: "Repository", kind: str, key: str) -> dict | None:
