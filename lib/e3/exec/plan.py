@@ -81,8 +81,11 @@ def graph_of(repo: "Repository", package_hash: str) -> Graph:
     with collector.paused():  # a node and its lists per task, none in a reference cycle
         cached = snapshot.load_plan(repo, package_hash)
         if cached is not None and cached.order is not None and cached.upstream is not None:
-            g = _cache[package_hash] = _from_cached(cached.tasks, cached.order, cached.upstream)
-            return g
+            try:
+                g = _cache[package_hash] = _from_cached(cached.tasks, cached.order, cached.upstream)
+                return g
+            except (IndexError, TypeError, ValueError):
+                pass  # not a graph of these tasks (another e3's): built again below
         if cached is not None:
             tasks = {name: (h, t) for name, h, t in cached.tasks}
         else:
@@ -137,6 +140,8 @@ def _from_cached(tasks: list[tuple[str, str, TaskObject]], order: list[int], ups
     """The graph build_from_tasks made of these tasks (in name order), from the order and edges it
     found then: no sort, no search (the entry is checked whole by its checksum)."""
     names = [t[0] for t in tasks]
+    if not (len(order) == len(upstream) == len(names)):
+        raise ValueError("a cached graph of other tasks")
     downstream: list[list[str]] = [[] for _ in names]
     nodes: dict[str, Node] = {}
     for (name, h, task), ups in zip(tasks, upstream):

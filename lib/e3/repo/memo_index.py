@@ -26,6 +26,7 @@ damaged, missing or foreign index is read as no index. Deleting it loses nothing
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,7 @@ class MemoIndex:
             and cached.get("format") == FORMAT
             and cached.get("tasks") == self._seen
             and isinstance(cached.get("hits"), dict)
+            and _full_hashes(cached["hits"])
         ):
             self._trusted = cached["hits"]
 
@@ -89,7 +91,7 @@ class MemoIndex:
                 self._found[task_id] = out
                 self._dirty = True
             return out
-        if self.repo.objects.nonempty(out):
+        if self.repo.objects.nonempty_checked(out):
             return out
         del self._trusted[task_id]  # its bytes were lost: the task runs, and its new record moves tasks/
         self._dirty = True
@@ -140,6 +142,17 @@ def _touch(directory: str, name: str) -> int | None:
     except OSError:
         return None  # a cache that cannot be written is only slower
     return min(st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _full_hashes(hits: dict) -> bool:
+    """Every key and value a full hash (one match over them all, not one per name)."""
+    try:
+        return bool(_HASHES.fullmatch("\n".join([*hits, *hits.values(), ""])))
+    except TypeError:
+        return False
+
+
+_HASHES = re.compile(r"(?:[0-9a-f]{64}\n)*")
 
 
 def _plain(ws: str) -> bool:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 FORMAT = 2
 """Of a view."""
 PLAN_FORMAT = 3
-"""Of a plan: each path once, tasks name them by position; the graph, once e3.exec.plan built it."""
+"""Of a plan: each path and command once, tasks name them by position; the graph, once e3.exec.plan built it."""
 DIGEST_SIZE = 32
 """The SHA-256 of the body that ends every entry."""
 
@@ -91,15 +91,17 @@ def load_plan(repo: "Repository", package_hash: str) -> CachedPlan | None:
     if cached is None or cached.get("format") != PLAN_FORMAT:
         return None
     intern = sys.intern  # the names in paths ("tasks", "output") and the command, shared by every task
-    # Each path is made once: a task's output is the same tuple as its readers' input.
-    paths = [tuple(map(intern, p)) for p in cached["paths"]]
-    tasks = [
-        (name, h, TaskObject(intern(ir), tuple([paths[i] for i in ins]), paths[out])) for name, h, ir, ins, out in cached["tasks"]
-    ]
-    graph = cached.get("graph")
-    if graph is None:
-        return CachedPlan(tasks, None, None)
-    return CachedPlan(tasks, graph["order"], graph["upstream"])
+    try:
+        # Each path is made once: a task's output is the same tuple as its readers' input.
+        paths = [tuple(map(intern, p)) for p in cached["paths"]]
+        irs = [intern(ir) for ir in cached["irs"]]
+        tasks = [(name, h, TaskObject(irs[ir], tuple([paths[i] for i in ins]), paths[out])) for name, h, ir, ins, out in cached["tasks"]]
+        graph = cached.get("graph")
+        if graph is None:
+            return CachedPlan(tasks, None, None)
+        return CachedPlan(tasks, graph["order"], graph["upstream"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None  # whole but not of this shape (another e3's): rebuilt like a missing one
 
 
 def remember_tasks(
@@ -113,12 +115,16 @@ def remember_tasks(
     calls this while it has them decoded anyway, so a first run needs no East runtime to plan.
     e3.exec.plan adds the graph it built from them (`order` and `upstream` as in CachedPlan)."""
     paths: dict[tuple[str, ...], int] = {}
+    irs: dict[str, int] = {}
 
     def at(p: tuple[str, ...]) -> int:
         return paths.setdefault(tuple(p), len(paths))
 
-    rows = [[name, h, t.command_ir, [at(p) for p in t.inputs], at(t.output)] for name, (h, t) in sorted(tasks.items())]
-    value: dict = {"format": PLAN_FORMAT, "paths": [list(p) for p in paths], "tasks": rows}
+    rows = [
+        [name, h, irs.setdefault(t.command_ir, len(irs)), [at(p) for p in t.inputs], at(t.output)]
+        for name, (h, t) in sorted(tasks.items())
+    ]
+    value: dict = {"format": PLAN_FORMAT, "paths": [list(p) for p in paths], "irs": list(irs), "tasks": rows}
     if order is not None and upstream is not None:
         value["graph"] = {"order": order, "upstream": upstream}
     store_entry(repo, "plans", package_hash, value)

@@ -171,6 +171,14 @@ class ObjectStore:
         loss that kept their name; a memo hit checks this (one stat) before reusing an output."""
         return size_of(self.fspath(obj)) > 0
 
+    def nonempty_checked(self, obj: str) -> bool:
+        """`nonempty` of a name already known to be a full hash (e3.repo.memo_index checks every
+        name of its cache at once): the stat without the check, for loops over many objects."""
+        try:
+            return os.stat(f"{self._objects}{obj[:2]}{os.sep}{obj[2:]}{SUFFIX}").st_size > 0
+        except OSError:
+            return False
+
     def resolve(self, name: str) -> str:
         """A full hash from a full hash or a unique prefix of at least 4 hex digits."""
         if HASH_RE.fullmatch(name):
