@@ -223,9 +223,11 @@ class Scheduler:
         self._drain()
 
     def _evaluate(self, node: "Node") -> None:
+        data = self.data
+        task = node.task
         inputs = []
-        for path in node.task.inputs:
-            h = self.data.get(path)
+        for path in task.inputs:
+            h = data.get(path)
             if h is None:
                 why = "upstream task did not produce it" if path in self.graph.producer else "input is unassigned"
                 self._settle(node, STUCK, f"waiting on {format_tree_path(path)} ({why})")
@@ -236,9 +238,9 @@ class Scheduler:
         if not (node.name in self.force and not st.forced):
             reused = self.memo(tid)
             if reused is not None:
-                if self.data.get(node.task.output) != reused:  # else nothing to commit (a no-op run: every task)
-                    self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output))
-                self._settle(node, CACHED, task_id=tid)
+                if data.get(task.output) != reused:  # else nothing to commit (a no-op run: every task)
+                    self._produce(node, reused, Job(node.name, node.task_hash, tuple(inputs), tid, task.output))
+                self._settle(node, CACHED, task_id=tid, st=st)
                 return
         job = Job(node.name, node.task_hash, tuple(inputs), tid, node.task.output, command_ir=node.task.command_ir)
         st.running = job
@@ -253,16 +255,20 @@ class Scheduler:
             self.data[node.task.output] = output_hash
             self.pending[node.name] = (job, output_hash)
 
-    def _settle(self, node: "Node", state: str, message: str | None = None, task_id: str | None = None, seconds: float = 0.0) -> None:
-        st = self.state[node.name]
-        st.settled = state
+    def _settle(
+        self, node: "Node", state: str, message: str | None = None, task_id: str | None = None, seconds: float = 0.0,
+        st: _State | None = None,
+    ) -> None:
+        """`st`: the task's state, when the caller has it at hand (one lookup per task less)."""
+        (st or self.state[node.name]).settled = state
         report = TaskReport(node.name, state, seconds, message, task_id)
         self.summary.reports[node.name] = report
         self.observer("end", report)
+        selected, states = self.selected, self.state
         for d in node.downstream:
-            if d not in self.selected:
+            if d not in selected:
                 continue
-            ds = self.state[d]
+            ds = states[d]
             ds.pending_upstream -= 1
             if ds.pending_upstream == 0 and ds.settled is None and ds.running is None:
                 if state in (RAN, CACHED):
@@ -273,15 +279,16 @@ class Scheduler:
 
     def _drain(self) -> None:
         """Evaluate every task made ready, breadth first (a 10,000-task chain must not recurse)."""
-        while self.ready or self.blocked:
-            while self.blocked:
-                name, why = self.blocked.popleft()
-                self._settle(self.graph.nodes[name], SKIPPED, why)
-            if self.ready:
-                name = self.ready.popleft()
-                st = self.state[name]
+        ready, blocked, nodes, states = self.ready, self.blocked, self.graph.nodes, self.state
+        while ready or blocked:
+            while blocked:
+                name, why = blocked.popleft()
+                self._settle(nodes[name], SKIPPED, why)
+            if ready:
+                name = ready.popleft()
+                st = states[name]
                 if st.pending_upstream == 0 and st.settled is None and st.running is None:
-                    self._evaluate(self.graph.nodes[name])
+                    self._evaluate(nodes[name])
 
     # ------------------------------------------------------------ completion
 
