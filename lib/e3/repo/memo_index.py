@@ -145,9 +145,10 @@ def _touch(directory: str, name: str) -> int | None:
 
 
 def _full_hashes(hits: dict) -> bool:
-    """Every key and value a full hash (one match over them all, not one per name)."""
+    """Every output a full hash (one match over them all, not one per name); the keys are only
+    looked up, by task ids computed here."""
     try:
-        return bool(_HASHES.fullmatch("\n".join([*hits, *hits.values(), ""])))
+        return bool(_HASHES.fullmatch("\n".join([*hits.values(), ""])))
     except TypeError:
         return False
 
