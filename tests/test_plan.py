@@ -45,3 +45,37 @@ def test_two_tasks_writing_one_path_are_refused(repo):
     dup = store_task(store, TaskObject("0" * 64, (("inputs", "x"),), ("tasks", "a", "output")))
     with pytest.raises(FormatError, match="both write"):
         build(store, Package({**pkg.tasks, "b": dup}, pkg.structure, pkg.refs))
+
+
+def test_a_graph_read_back_from_the_plan_cache_is_the_graph_built(repo):
+    """e3 package import caches the tasks; the first graph_of builds the graph and stores its order
+    and edges with them; later ones read those back instead of building: the same graph."""
+    from e3.exec import plan
+    from e3.model.task import load_task
+    from e3.repo import snapshot
+
+    r = open_repository(repo)
+    pkg = _package(r.objects, {"c": ["a", "b"], "b": ["x"], "a": ["x"], "d": ["c", "a"], "e": ["x"], "f": ["e", "e"]})
+    tasks = {name: (h, load_task(r.objects, h)) for name, h in pkg.tasks.items()}
+    key = "f" * 64
+    snapshot.remember_tasks(r, key, tasks)  # as e3 package import does: no graph yet
+    assert snapshot.load_plan(r, key).order is None
+    built = plan.build_from_tasks(tasks)
+    try:
+        first = plan.graph_of(r, key)
+        assert snapshot.load_plan(r, key).order is not None
+        plan._cache.pop(key)
+        again = plan.graph_of(r, key)
+        assert again is not first
+        for g in (first, again):
+            assert g.order == built.order and g.producer == built.producer and g.consumers == built.consumers
+            assert {n: (x.name, x.task_hash, x.task, x.index, x.upstream, x.downstream) for n, x in g.nodes.items()} == {
+                n: (x.name, x.task_hash, x.task, x.index, x.upstream, x.downstream) for n, x in built.nodes.items()
+            }
+        # A cached graph that does not fit its tasks (another e3's) is built again, not used.
+        cached = snapshot.load_plan(r, key)
+        snapshot.remember_tasks(r, key, tasks, cached.order[:-1], cached.upstream)
+        plan._cache.pop(key)
+        assert plan.graph_of(r, key).order == built.order
+    finally:
+        plan._cache.pop(key, None)
