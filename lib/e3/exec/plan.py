@@ -1,7 +1,9 @@
 """The dataflow graph of a deployed package: which task feeds which.
 
 A task depends on the task whose output path is one of its input paths.
-Built once per package object and cached in-process; everything here is
+Built once per package object and cached in-process, and its order and edges
+stored with the package's tasks in e3.repo.snapshot's plan cache, so that a
+later process reads them back instead of building them; everything here is
 linear in the number of tasks and edges.
 """
 from __future__ import annotations

@@ -5,7 +5,9 @@ plus outputs not yet committed) and walks the graph event by event:
 
 - A task is *evaluated* once every task upstream of it is settled. Its inputs'
   hashes give its task_id; a success recorded for that id is reused at once
-  (a cache hit costs one small file read), otherwise it is queued and run.
+  (a cache hit costs one small file read, or none when e3 start's memo index,
+  e3.repo.memo_index, answers for it, and a stat of its output), otherwise it
+  is queued and run.
 - A finished task's output enters the in-memory tree and releases its
   dependents; outputs reach the workspace in batches (one commit per flush,
   at most every `FLUSH_INTERVAL` seconds, less often when commits get
