@@ -5,13 +5,12 @@ The helpers themselves are e3_testing (tests/e3_testing/), which benchmarks use 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from e3_testing.commands import run
+from e3_testing.commands import copy_repository, run
 
 # Every test runs many e3 processes. Installed, e3's modules are compiled once (pip writes their .pyc);
 # run from this checkout under PYTHONDONTWRITEBYTECODE each process would compile them all again.
@@ -37,13 +36,6 @@ def e3():
     return lambda *args, **kw: run("e3", *args, **kw)
 
 
-def _copy(template: Path, path: Path) -> Path:
-    """A copy of a repository made once per session: nothing in `.e3` names its directory, so the
-    copy is the repository the same commands would have made at `path`."""
-    shutil.copytree(template, path, symlinks=True)
-    return path
-
-
 @pytest.fixture(scope="session")
 def _created(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("created") / "repo"
@@ -55,7 +47,7 @@ def _created(tmp_path_factory) -> Path:
 def _demo_deployed(tmp_path_factory, _created) -> Path:
     from e3_testing.pkgfixture import make_package
 
-    path = _copy(_created, tmp_path_factory.mktemp("demo") / "repo")
+    path = copy_repository(_created, tmp_path_factory.mktemp("demo") / "repo")
     make_package(path)
     run("e3", "workspace", "create", path, "dev")
     run("e3", "workspace", "deploy", path, "dev", "demo@1.0.0")
@@ -65,7 +57,7 @@ def _demo_deployed(tmp_path_factory, _created) -> Path:
 @pytest.fixture
 def repo(tmp_path, _created) -> Path:
     """A fresh repository (`e3 repo create`'s, copied); returns the directory that holds `.e3`."""
-    return _copy(_created, tmp_path / "repo")
+    return copy_repository(_created, tmp_path / "repo")
 
 
 @pytest.fixture
@@ -73,7 +65,7 @@ def demo_dev(tmp_path, _demo_deployed) -> Path:
     """A repository with tests/e3_testing/pkgfixture.py's package demo@1.0.0 deployed to workspace dev
     by `e3 workspace create` and `e3 workspace deploy` (two commits in dev's history, so that dev~1
     exists); copied from one made once per session."""
-    return _copy(_demo_deployed, tmp_path / "repo")
+    return copy_repository(_demo_deployed, tmp_path / "repo")
 
 
 @pytest.fixture

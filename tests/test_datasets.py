@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from e3_testing.commands import assert_one_line_error, command_env, write
+from e3_testing.commands import assert_one_line_error, command_env, copy_repository, run, write
 from e3_testing.pkgfixture import INT, make_package
 
 from e3 import east
@@ -15,11 +15,19 @@ from e3.repo import workspace
 from e3.storage.repository import open_repository
 
 
-@pytest.fixture
-def deployed(repo, e3):
+@pytest.fixture(scope="module")
+def _deployed_once(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("deployed") / "repo"
+    run("e3", "repo", "create", repo)
     make_package(repo)
-    e3("workspace", "deploy", repo, "dev", "demo@1.0.0", "--create")
+    run("e3", "workspace", "deploy", repo, "dev", "demo@1.0.0", "--create")
     return repo
+
+
+@pytest.fixture
+def deployed(tmp_path, _deployed_once):
+    """demo@1.0.0 deployed to dev by `e3 workspace deploy --create`: each test's own copy of one made per module."""
+    return copy_repository(_deployed_once, tmp_path / "repo")
 
 
 def head(repo):

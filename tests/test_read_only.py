@@ -7,14 +7,13 @@ own (`unshare -rm`), so the check holds for root as for anyone: nothing in
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from e3_testing.commands import command_env, deployed, run
+from e3_testing.commands import command_env, copy_repository, deployed, run
 from e3_testing.packages import chain_zip
 
 READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
@@ -43,10 +42,8 @@ def _ran_once(tmp_path_factory) -> Path:
 @pytest.fixture
 def ran(tmp_path, _ran_once) -> Path:
     """Each test's own copy of the run repository, so that what one test's commands write (or a
-    reading command would wrongly write) never reaches another; nothing in `.e3` names its directory."""
-    repo = tmp_path / "repo"
-    shutil.copytree(_ran_once, repo, symlinks=True)
-    return repo
+    reading command would wrongly write) never reaches another."""
+    return copy_repository(_ran_once, tmp_path / "repo")
 
 
 READERS = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from e3_testing.commands import assert_one_line_error, deployed, run
+from e3_testing.commands import assert_one_line_error, copy_repository, deployed, run
 
 from e3 import sdk
 from e3.east import East, IntegerType
@@ -26,14 +26,21 @@ def _package():
     return sdk.package("integrity", "1.0.0", s, c)
 
 
-@pytest.fixture
-def ran(tmp_path) -> Path:
-    """A repository with the package deployed in `dev` and run once (f = 15, s = 150, c = 15)."""
-    zip_path = tmp_path / "integrity.zip"
+@pytest.fixture(scope="module")
+def _ran_once(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("ran")
+    zip_path = where / "integrity.zip"
     sdk.export(_package(), zip_path)
-    repo = deployed(tmp_path, zip_path, "integrity@1.0.0")
+    repo = deployed(where, zip_path, "integrity@1.0.0")
     run("e3", "start", repo, "dev", "-q")
     return repo
+
+
+@pytest.fixture
+def ran(tmp_path, _ran_once) -> Path:
+    """A repository with the package deployed in `dev` and run once (f = 15, s = 150, c = 15): each
+    test damages its own copy of one made per module."""
+    return copy_repository(_ran_once, tmp_path / "repo")
 
 
 def _object_path(repo: Path, h: str) -> Path:

@@ -98,6 +98,15 @@ def deployed(tmp_path: Path, zip_path: Path, spec: str) -> Path:
     return repo
 
 
+def copy_repository(template: Path, path: Path) -> Path:
+    """A copy at `path` of a repository made once for many tests (by the real commands): nothing in
+    `.e3` names its directory, so the copy is what the same commands would have made at `path`."""
+    import shutil
+
+    shutil.copytree(template, path, symlinks=True)
+    return path
+
+
 def read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
     """Read `proc`'s stdout line by line until a line holds `needle`; everything read. Fails after `timeout`."""
     seen = []
