@@ -90,11 +90,11 @@ def load_plan(repo: "Repository", package_hash: str) -> CachedPlan | None:
     cached = load_entry(repo, "plans", package_hash)
     if cached is None or cached.get("format") != PLAN_FORMAT:
         return None
-    intern = sys.intern  # the names in paths ("tasks", "output") and the command, shared by every task
     try:
-        # Each path is made once: a task's output is the same tuple as its readers' input.
-        paths = [tuple(map(intern, p)) for p in cached["paths"]]
-        irs = [intern(ir) for ir in cached["irs"]]
+        # Each path is made once: a task's output is the same tuple as its readers' input. Its
+        # names are not interned: at 100,000 tasks that took longer than decoding them.
+        paths = [tuple(p) for p in cached["paths"]]
+        irs = [sys.intern(ir) for ir in cached["irs"]]
         tasks = [(name, h, TaskObject(irs[ir], tuple([paths[i] for i in ins]), paths[out])) for name, h, ir, ins, out in cached["tasks"]]
         graph = cached.get("graph")
         if graph is None:
