@@ -352,3 +352,34 @@ def test_values_bigger_than_a_mebibyte_are_streamed_and_round_trip(repo, e3, tmp
     assert east.decode(stored, east.BlobType)[1] == blob
     e3("package", "export", repo, "big", tmp_path / "again.zip")
     assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "big.zip").read_bytes()
+
+
+def test_a_package_of_more_values_than_open_files_allowed_imports(repo, tmp_path):
+    """Every value of a package is checked before any is stored; none may hold a file open
+    until then (300 tasks, each with its own function, imported with 64 descriptors allowed)."""
+    import resource
+
+    from e3.east import East, IntegerType
+    from e3_testing.commands import command_env
+
+    x = sdk.input("x", IntegerType, 1)
+
+    def add(i: int):
+        return East.function([IntegerType], IntegerType, lambda b, v: v + i)
+
+    tasks = [sdk.task(f"t{i:03d}", [x], add(i)) for i in range(300)]
+    sdk.export(sdk.package("wide", "1.0.0", x, *tasks), tmp_path / "wide.zip")
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc = subprocess.run(
+        ["e3", "package", "import", str(repo), str(tmp_path / "wide.zip")],
+        capture_output=True, text=True, env=command_env(), preexec_fn=few_files, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Imported wide@1.0.0" in proc.stdout
+    run("e3", "workspace", "create", repo, "dev")
+    run("e3", "workspace", "deploy", repo, "dev", "wide@1.0.0")
+    run("e3", "start", repo, "dev")
+    assert run("e3", "get", repo, "dev.tasks.t299.output").out.strip() == "300"

@@ -190,7 +190,8 @@ class ZipContents:
     """The store an import will write to: `verify` then copies a large object into one of its
     temporary files as it checks it (one pass over the entry), and `store_object` only names it."""
     staged: dict[str, "NewObject"] = field(default_factory=dict)
-    """Checked objects copied already, not yet stored (closing the contents drops them)."""
+    """Checked objects larger than `KEEP_IN_MEMORY` copied already, not yet stored (closing the
+    contents drops them); each holds a temporary file open until then."""
 
     def read(self, obj: str) -> bytes:
         """The object's bytes, once they hash to its name (each entry of that name)."""
@@ -216,6 +217,9 @@ class ZipContents:
         time: nothing is held, so a large object is checked without holding it. With
         `stage_into`, the bytes checked go to a temporary file of that store on the way."""
         if obj in self.cached or obj in self.staged:
+            return
+        if self.objects[obj].file_size <= KEEP_IN_MEMORY:
+            self.read(obj)  # kept, as small objects are: staging each would hold a file open per object
             return
         if self.stage_into is None:
             self.check(obj, _hash_entry(self.zip, self.objects[obj], self.path, keep=False)[0])
