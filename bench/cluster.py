@@ -44,6 +44,7 @@ SPEEDUP_GOAL = 1.8
 
 def e3(*args) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"), PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
     return subprocess.run([str(ROOT / "bin" / "e3"), *map(str, args)], check=True, capture_output=True, env=env).stdout.decode()
 
 

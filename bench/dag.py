@@ -401,6 +401,7 @@ class E3(Peer):
         env["PYTHONPATH"] = f"{lib}{os.pathsep}{env['PYTHONPATH']}" if env.get("PYTHONPATH") else lib
         env.pop("E3_DIR", None)
         env.pop("E3_SPAWN_ALL", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
         if self.spawn:
             env["E3_SPAWN_ALL"] = "1"  # one `east-py run` process per task, as the original engine
         return env

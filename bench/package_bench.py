@@ -32,6 +32,7 @@ from e3 import sdk  # noqa: E402
 from e3_testing import packages  # noqa: E402
 
 ENV = dict(os.environ, PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT / "lib"))
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
 
 
 def timed(fn) -> float:

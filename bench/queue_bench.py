@@ -38,6 +38,7 @@ from e3.storage.identity import task_id  # noqa: E402
 from e3.storage.repository import create_repository, open_repository  # noqa: E402
 
 ENV = dict(os.environ, PATH=f"{ROOT / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(ROOT / "lib"))
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
 
 # A worker that records outcomes but writes no workspace (the queue and runner cost alone).
 WORKER = """

@@ -47,6 +47,7 @@ ENV = dict(
     GIT_COMMITTER_NAME="bench",
     GIT_COMMITTER_EMAIL="bench@localhost",
 )
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
 MONTH = 30 * 86400
 LEAVES_PER_COMMIT = 1000
 

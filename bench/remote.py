@@ -50,6 +50,7 @@ def env() -> dict[str, str]:
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
     e["PYTHONPATH"] = str(ROOT / "lib")
     e.pop("E3_TOKEN", None)
+    e.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
     return e
 
 

@@ -107,6 +107,7 @@ class Arms:
         base["PATH"] = f"{ROOT / 'bin'}{os.pathsep}{base.get('PATH', '')}"
         base["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT / "lib")] + ([base["PYTHONPATH"]] if base.get("PYTHONPATH") else []))
         base.pop("E3_DIR", None)
+        base.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed e3 has its modules compiled
         base.pop("E3_SPAWN_ALL", None)
         base.pop("E3_BENCH_UNVERIFIED", None)
         self.env = {"verified": base, "baseline": dict(base, E3_BENCH_UNVERIFIED="1")}
