@@ -100,9 +100,12 @@ def _run(*argv) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in argv], capture_output=True, env=command_env(), timeout=300)
 
 
-def flip_trial(repo_dir: Path, scratch: Path, x: int, *, seed: int = 0, read: bool | None = None) -> FlipVerdict:
+def flip_trial(
+    repo_dir: Path, scratch: Path, x: int, *, seed: int = 0, read: bool | None = None, flip: str | None = None
+) -> FlipVerdict:
     """`read`: the object is one the next run reads (a task's current input, function or
-    command); False: any object of the store; None: either, at random."""
+    command); False: any object of the store; None: either, at random. `flip`: "last" (the
+    last byte's low bit), "any" (a random byte, by a random amount) or None: either, at random."""
     rng = random.Random(seed)
     v = FlipVerdict()
     t0 = time.monotonic()
@@ -121,7 +124,7 @@ def flip_trial(repo_dir: Path, scratch: Path, x: int, *, seed: int = 0, read: bo
     damaged = bytearray(original)
     if not damaged:
         damaged = bytearray(b"\0")
-    elif rng.random() < 0.5:
+    elif (rng.random() < 0.5) if flip is None else flip == "last":
         damaged[-1] ^= 1  # the issue's flip: a small integer's last byte, which still decodes (15 reads as 14)
     else:
         damaged[rng.randrange(len(damaged))] ^= rng.randrange(1, 256)
