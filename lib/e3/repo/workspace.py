@@ -198,8 +198,8 @@ def _view_of(repo: "Repository", ws: str, commit: str, entries: dict[TreePath, s
     return WorkspaceView(ws, commit, state, state.package_hash if state else None, datasets, repo)
 
 
-_blobs: dict[tuple[str, bytes], str] = {}
-"""(repository root, blob id) -> the object hash it holds: blobs never change, so a re-walk reads only new ones."""
+_blobs: dict[str, dict[bytes, str]] = {}
+"""repository root -> (blob id -> the object hash it holds): blobs never change, so a re-walk reads only new ones."""
 _BLOB_CACHE_MAX = 1 << 20
 
 
@@ -210,27 +210,12 @@ def read_entries(repo: "Repository", commit: str) -> dict[TreePath, str]:
     again; with this cache it only reads the blobs of values it has not seen,
     so the re-walk costs a tree iteration, not a blob read per dataset.
     """
-    import pygit2
+    from e3.storage.git_objects import tree_leaves
 
-    git = repo.git
-    root = str(repo.root)
-    out: dict[TreePath, str] = {}
-    if len(_blobs) > _BLOB_CACHE_MAX:
-        _blobs.clear()
-
-    def walk(tree: "pygit2.Tree", prefix: TreePath) -> None:
-        for entry in tree:
-            if entry.filemode == pygit2.GIT_FILEMODE_TREE:
-                walk(git[entry.id], prefix + (entry.name,))
-                continue
-            key = (root, entry.id.raw)
-            h = _blobs.get(key)
-            if h is None:
-                h = _blobs[key] = git[entry.id].data.decode().strip()
-            out[prefix + (entry.name,)] = h
-
-    walk(git[pygit2.Oid(hex=commit)].peel(pygit2.Tree), ())
-    return out
+    blobs = _blobs.setdefault(str(repo.root), {})
+    if len(blobs) > _BLOB_CACHE_MAX:
+        blobs.clear()
+    return tree_leaves(repo, commit, blobs)
 
 
 def _cached(repo: "Repository", ws: str, commit: str) -> tuple[WorkspaceView, dict[TreePath, str]]:

@@ -5,8 +5,9 @@ blobs holding one hash, trees and a commit. `NewObjects` computes their bytes
 and ids here, exactly as git and libgit2 do (so the ids are the ones pygit2's
 TreeBuilder and create_commit would give), collects them, and writes them
 together: as one pack (e3.storage.git_pack) when there are `PACK_FROM` or more, else as
-loose objects through libgit2 and one syncfs(2), where a pack's two files and
-two fsyncs would cost more than the few objects.
+loose objects (e3.storage.git_odb) and one syncfs(2), where a pack's two files and
+two fsyncs would cost more than the few objects. Stored trees and commits are read
+back through e3.storage.git_odb too, so making a commit loads no libgit2.
 
 libgit2 looks for new packs when a lookup misses, so a pygit2 repository that
 was opened before the pack appeared, in this process or another, finds its
@@ -15,15 +16,13 @@ objects.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Sequence
 
 from e3.errors import RefError
 from e3.storage import git_pack
 from e3.storage.git_pack import BLOB, COMMIT, TREE, object_id, write_pack
 
 if TYPE_CHECKING:
-    import pygit2
-
     from e3.storage.repository import Repository
 
 BLOB_MODE = 0o100644
@@ -70,21 +69,80 @@ def parse_tree(data: bytes) -> Entries:
     return out
 
 
-def signature_bytes(sig: "pygit2.Signature") -> bytes:
-    """`Name <email> time +hhmm`, as libgit2 writes a signature (the name and email pygit2 has trimmed)."""
+class Signature(NamedTuple):
+    """Who made a commit, and when (e3.storage.refs.signature gives e3's)."""
+
+    name: str
+    email: str
+    time: int
+    offset: int
+    """Minutes east of UTC."""
+
+
+def signature_bytes(sig: Signature) -> bytes:
+    """`Name <email> time +hhmm`, as libgit2 writes a signature (refs.signature trims as it does)."""
     offset = sig.offset
     sign = "-" if offset < 0 else "+"
     offset = abs(offset)
     return f"{sig.name} <{sig.email}> {sig.time} {sign}{offset // 60:02d}{offset % 60:02d}".encode()
 
 
-def commit_bytes(tree: bytes, parents: Sequence[bytes], author: "pygit2.Signature", committer: "pygit2.Signature", message: str) -> bytes:
+def commit_bytes(tree: bytes, parents: Sequence[bytes], author: Signature, committer: Signature, message: str) -> bytes:
     """A commit object's bytes, as libgit2's git_commit_create writes them (no encoding header, message as is)."""
     lines = [b"tree " + tree.hex().encode()]
     lines += [b"parent " + p.hex().encode() for p in parents]
     lines.append(b"author " + signature_bytes(author))
     lines.append(b"committer " + signature_bytes(committer))
     return b"\n".join(lines) + b"\n\n" + message.encode()
+
+
+def read_object(repo: "Repository", oid: bytes) -> tuple[int, bytes]:
+    """(pack type number, bytes) of a stored git object: read here when e3 wrote it, by libgit2
+    otherwise (a pack with deltas, an object that is damaged or absent: KeyError when absent)."""
+    found = repo.git_odb.read(oid)
+    if found is not None:
+        return found
+    import pygit2
+
+    obj = repo.git[pygit2.Oid(raw=oid)]
+    return int(obj.type), obj.read_raw()
+
+
+def read_tree(repo: "Repository", oid: bytes) -> Entries:
+    kind, data = read_object(repo, oid)
+    if kind != TREE:
+        raise ValueError(f"git object {oid.hex()} is not a tree")
+    return parse_tree(data)
+
+
+def commit_tree_id(repo: "Repository", commit: str) -> bytes:
+    """The raw id of the tree a commit records."""
+    kind, data = read_object(repo, bytes.fromhex(commit))
+    if kind != COMMIT or not data.startswith(b"tree ") or data[45:46] != b"\n":
+        raise RefError(f"git object {commit} is not a commit")
+    return bytes.fromhex(data[5:45].decode("ascii"))
+
+
+def tree_leaves(repo: "Repository", commit: str, blobs: dict[bytes, str] | None = None) -> dict[tuple[str, ...], str]:
+    """Every leaf (path -> the object hash its blob holds) of a state commit's tree. `blobs`
+    (raw blob id -> its text), when given, is read before a blob and filled after."""
+    out: dict[tuple[str, ...], str] = {}
+
+    def walk(oid: bytes, prefix: tuple[str, ...]) -> None:
+        for name, (mode, child) in read_tree(repo, oid).items():
+            path = prefix + (name.decode(),)
+            if mode == TREE_MODE:
+                walk(child, path)
+                continue
+            text = blobs.get(child) if blobs is not None else None
+            if text is None:
+                text = read_object(repo, child)[1].decode().strip()
+                if blobs is not None:
+                    blobs[child] = text
+            out[path] = text
+
+    walk(commit_tree_id(repo, commit), ())
+    return out
 
 
 class NewObjects:
@@ -115,21 +173,14 @@ class NewObjects:
         new = self.objects.get(oid)
         if new is not None:
             return parse_tree(new[1])
-        import pygit2
-
-        kind, data = self.repo.git.odb.read(pygit2.Oid(raw=oid))
-        if kind != pygit2.GIT_OBJECT_TREE:
-            raise ValueError(f"git object {oid.hex()} is not a tree")
-        entries = parse_tree(data)
+        entries = read_tree(self.repo, oid)
         if len(entries) >= _TREE_CACHE_FROM:
             _remember(self._cache_root, oid, entries)
         return dict(entries)
 
     def commit_tree(self, commit: str) -> bytes:
         """The raw tree id of a stored commit."""
-        import pygit2
-
-        return self.repo.git[pygit2.Oid(hex=commit)].tree_id.raw
+        return commit_tree_id(self.repo, commit)
 
     def build_tree(self, leaves: Mapping[tuple[str, ...], str]) -> bytes:
         """A whole tree of leaves (path -> object hash, each stored as a blob `<hash>\\n`); return its id."""
@@ -167,9 +218,9 @@ class NewObjects:
             if len(git_pack.pack_names(pack_dir)) >= PACKS_MAX:
                 consolidate(self.repo)
         else:
-            odb = self.repo.git.odb
-            for oid, (kind, data) in self.objects.items():
-                odb.write(kind, data)
+            odb = self.repo.git_odb
+            for kind, data in self.objects.values():
+                odb.write_loose(kind, data)
             if durable:
                 # libgit2 writes loose objects without fsync: one syncfs makes them durable before
                 # a ref names them, or a power loss could leave a ref to a commit that is gone.

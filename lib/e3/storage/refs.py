@@ -23,11 +23,11 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, NamedTuple
 
-from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError
+from e3.errors import BadRefName, NotFound, ObjectNotFound, RefError, RefMoved, StorageError, UsageError
 from e3.storage.files import unlink_if_present
 
 if TYPE_CHECKING:
-    import pygit2
+    from e3.storage.git_objects import Signature
 
     from e3.storage.locks import LockFile
     from e3.storage.repository import Repository
@@ -95,16 +95,23 @@ def check_commit_id(text: str, what: str = "commit id") -> str:
     return text
 
 
-def signature() -> "pygit2.Signature":
-    import pygit2
+_GIT_SPACE = " \t\n\v\f\r"
+
+
+def signature() -> "Signature":
+    """The author of e3's commits now: E3_AUTHOR_NAME and E3_AUTHOR_EMAIL, trimmed as libgit2 trims them."""
+    from e3.storage.git_objects import Signature
 
     name, email = _identity()
-    return pygit2.Signature(name, email, int(time.time()), 0)
+    for what, text, variable in (("name", name, "E3_AUTHOR_NAME"), ("email", email, "E3_AUTHOR_EMAIL")):
+        if not text or any(c in text for c in "<>\n"):
+            raise UsageError(f"invalid commit author {what} {text!r} (from {variable} or USER): it must be non-empty, without '<', '>' or a newline")
+    return Signature(name, email, int(time.time()), 0)
 
 
 def _identity() -> tuple[str, str]:
-    name = os.environ.get("E3_AUTHOR_NAME") or os.environ.get("USER") or "e3"
-    email = os.environ.get("E3_AUTHOR_EMAIL") or f"{name}@localhost"
+    name = (os.environ.get("E3_AUTHOR_NAME") or os.environ.get("USER") or "e3").strip(_GIT_SPACE)
+    email = (os.environ.get("E3_AUTHOR_EMAIL") or f"{name}@localhost").strip(_GIT_SPACE)
     return name, email
 
 
@@ -548,35 +555,25 @@ def _in_the_way(repo: "Repository", name: str) -> str:
 # ---------------------------------------------------------------- state trees
 
 
-def write_state(repo: "Repository", entries: Mapping[Path, str], parent: str | None, message: str) -> str:
-    """Record `entries` (path -> object hash) as a commit on top of `parent`; return its id."""
+def write_state(repo: "Repository", entries: Mapping[Path, str], parent: str | None, message: str, durable: bool = True) -> str:
+    """Record `entries` (path -> object hash) as a commit on top of `parent`; return its id.
+    With `durable` False the caller makes the commit's objects durable (one sync for its own
+    writes and these) before a ref names it."""
     from e3.storage.git_objects import COMMIT, NewObjects, commit_bytes
 
     new = NewObjects(repo)
     tree = new.build_tree(entries)
     sig = signature()
     commit = new.add(COMMIT, commit_bytes(tree, [bytes.fromhex(parent)] if parent else [], sig, sig, message))
-    new.write()
+    new.write(durable)
     return commit.hex()
 
 
 def read_state(repo: "Repository", commit: str) -> dict[Path, str]:
     """The entries (path -> object hash) recorded by a commit."""
-    import pygit2
+    from e3.storage.git_objects import tree_leaves
 
-    git = repo.git
-    out: dict[Path, str] = {}
-
-    def walk(tree: "pygit2.Tree", prefix: Path) -> None:
-        for entry in tree:
-            obj = git[entry.id]
-            if entry.filemode == pygit2.GIT_FILEMODE_TREE:
-                walk(obj, prefix + (entry.name,))
-            else:
-                out[prefix + (entry.name,)] = obj.data.decode().strip()
-
-    walk(git[pygit2.Oid(hex=commit)].peel(pygit2.Tree), ())
-    return out
+    return tree_leaves(repo, commit)
 
 
 def read_leaf(repo: "Repository", commit: str, path: Path) -> str | None:
@@ -584,18 +581,19 @@ def read_leaf(repo: "Repository", commit: str, path: Path) -> str | None:
 
     Raises RefError if `path` names a subtree (a struct of datasets, not one value).
     """
-    import pygit2
+    from e3.storage.git_objects import TREE_MODE, commit_tree_id, read_object, read_tree
 
-    git = repo.git
-    tree = git[pygit2.Oid(hex=commit)].peel(pygit2.Tree)
-    node = tree
-    for i, part in enumerate(path):
-        if not isinstance(node, pygit2.Tree) or part not in node:
+    mode, oid = TREE_MODE, commit_tree_id(repo, commit)
+    for part in path:
+        if mode != TREE_MODE:
             return None
-        node = git[node[part].id]
-    if isinstance(node, pygit2.Tree):
+        entry = read_tree(repo, oid).get(part.encode())
+        if entry is None:
+            return None
+        mode, oid = entry
+    if mode == TREE_MODE:
         raise RefError(f"path {'/'.join(path) or '/'} holds a tree of datasets, not one value")
-    return node.data.decode().strip()
+    return read_object(repo, oid)[1].decode().strip()
 
 
 class Entry(NamedTuple):

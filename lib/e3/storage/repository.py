@@ -18,6 +18,8 @@ from e3.storage.objects import ObjectStore
 if TYPE_CHECKING:
     import pygit2
 
+    from e3.storage.git_odb import ObjectDatabase
+
 DIRNAME = ".e3"
 FORMAT_VERSION = 1
 SUBDIRS = ("tasks", "logs", "queue", "tmp", "locks")
@@ -42,6 +44,13 @@ class Repository:
         import pygit2
 
         return pygit2.Repository(str(self.root))
+
+    @cached_property
+    def git_odb(self) -> "ObjectDatabase":
+        """The git objects e3 itself writes, read and written without libgit2 (e3.storage.git_odb)."""
+        from e3.storage.git_odb import ObjectDatabase
+
+        return ObjectDatabase(os.path.join(self._root, "objects"))
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)

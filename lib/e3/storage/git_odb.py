@@ -1,0 +1,252 @@
+"""git's object database read and written without libgit2: loose objects and packs without deltas.
+
+e3 writes its own git objects (e3.storage.git_objects): small commits as loose
+objects, larger ones as packs without deltas (e3.storage.git_pack). Reading
+them back, and writing a few loose ones, needs only zlib and SHA-1; importing
+pygit2 for it would cost a porcelain command such as `e3 get` or `e3 set` as
+much time again as the rest of its start-up.
+
+Every object read is checked against its id, as libgit2 does. What this module
+does not read (an absent object, a delta from a pack git itself wrote, a damaged
+file) is answered None, and the caller asks libgit2, which either knows it or
+says what is wrong in its own words: this module is only ever a faster path to
+the same answer.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zlib
+
+from e3.storage.files import storage_error
+from e3.storage.git_pack import TYPE_NAMES, object_id
+from e3.storage.objects import GIT_TMP_PREFIX  # libgit2's prefix: gc and fsck treat both writers' leftovers alike
+
+LOOSE_COMPRESSION = 1
+"""zlib level of loose objects: git's core.looseCompression default."""
+
+_KIND_OF = {name.encode(): kind for kind, name in TYPE_NAMES.items()}
+_IDX_MAGIC = b"\377tOc"
+_IDX_V2 = struct.pack(">I", 2)
+_HEADER = 8 + 256 * 4
+_ABSENT = object()
+INDEX_AFTER = 256
+"""Lookups in packs after which every pack's ids go into one dict (a walk of a large tree reads
+each of its blobs: one dict lookup each instead of a binary search in each of up to 32 packs)."""
+
+
+class _Pack:
+    """One pack and its version 2 index, mapped into memory for the life of the process."""
+
+    __slots__ = ("idx", "pack", "count")
+
+    def __init__(self, idx_path: str, pack_path: str):
+        self.idx = _map(idx_path)
+        self.pack = _map(pack_path)
+        if len(self.idx) < _HEADER or self.idx[:4] != _IDX_MAGIC or self.idx[4:8] != _IDX_V2:
+            raise ValueError(f"{idx_path} is not a version 2 pack index")
+        self.count = struct.unpack_from(">I", self.idx, _HEADER - 4)[0]
+
+    def offsets(self) -> dict[bytes, int]:
+        """Every object id of the pack -> its offset: for a walk that reads many of them."""
+        idx, n = self.idx, self.count
+        ids = [idx[at : at + 20] for at in range(_HEADER, _HEADER + 20 * n, 20)]
+        small = struct.unpack_from(f">{n}I", idx, _HEADER + 24 * n)
+        large = _HEADER + 28 * n
+        return dict(zip(ids, (o if not o & 0x80000000 else struct.unpack_from(">Q", idx, large + 8 * (o & 0x7FFFFFFF))[0] for o in small)))
+
+    def offset(self, oid: bytes) -> int | None:
+        idx = self.idx
+        first = oid[0]
+        lo = struct.unpack_from(">I", idx, 8 + 4 * (first - 1))[0] if first else 0
+        hi = struct.unpack_from(">I", idx, 8 + 4 * first)[0]
+        while lo < hi:  # binary search among the ids that share the first byte
+            mid = (lo + hi) // 2
+            at = _HEADER + 20 * mid
+            if idx[at : at + 20] < oid:
+                lo = mid + 1
+            else:
+                hi = mid
+        at = _HEADER + 20 * lo
+        if lo >= self.count or idx[at : at + 20] != oid:
+            return None
+        (offset,) = struct.unpack_from(">I", idx, _HEADER + 24 * self.count + 4 * lo)
+        if offset & 0x80000000:
+            (offset,) = struct.unpack_from(">Q", idx, _HEADER + 28 * self.count + 8 * (offset & 0x7FFFFFFF))
+        return offset
+
+    def read(self, offset: int) -> tuple[int, bytes] | None:
+        """The whole object at `offset`, or None for a delta (its bytes depend on another object)."""
+        pack = self.pack
+        byte = pack[offset]
+        kind, size, shift = (byte >> 4) & 7, byte & 0x0F, 4
+        offset += 1
+        while byte & 0x80:
+            byte = pack[offset]
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            offset += 1
+        if kind not in TYPE_NAMES:
+            return None
+        return kind, _inflate(memoryview(pack), offset, size)
+
+
+class ObjectDatabase:
+    """The git objects under one `objects/` directory, as far as this module reads them."""
+
+    def __init__(self, objects_dir: str):
+        self.objects_dir = objects_dir
+        self.pack_dir = os.path.join(objects_dir, "pack")
+        self._packs: dict[str, _Pack | None] = {}
+        self._listed = False
+        self._lookups = 0
+        self._index: dict[bytes, tuple[_Pack, int]] | None = None
+        """Every packed id, once enough lookups were made that one dict beats a search of each pack."""
+
+    def read(self, oid: bytes) -> tuple[int, bytes] | None:
+        """(pack type number, bytes) of object `oid` (raw id), checked against its id; None when
+        it is not here in a form this module reads, or does not match its id."""
+        found = self._packed(oid)  # packed first, as git looks: most of e3's objects are
+        if found is None:
+            found = self._loose(oid)
+        if found is None or object_id(*found) != oid:
+            return None
+        return found
+
+    def write_loose(self, kind: int, data: bytes) -> bytes:
+        """Store an object as a loose file, as git does; return its id. Durable only after a
+        sync of the file system (the caller's, once for all of a commit's objects). An object
+        also in a pack gets a loose copy, which gc folds into its pack."""
+        oid = object_id(kind, data)
+        hexid = oid.hex()
+        bucket = os.path.join(self.objects_dir, hexid[:2])
+        path = os.path.join(bucket, hexid[2:])
+        try:
+            os.utime(path)  # stored already: freshened, as git does, so a concurrent gc keeps it
+            return oid
+        except OSError:
+            pass
+        raw = zlib.compress(b"%s %d\0" % (TYPE_NAMES[kind].encode(), len(data)) + data, LOOSE_COMPRESSION)
+        tmp = os.path.join(bucket, f"{GIT_TMP_PREFIX}{os.getpid()}_{hexid[:12]}")
+        try:
+            os.makedirs(bucket, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o444)
+            try:
+                view = memoryview(raw)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)  # whole or absent: readers never see a part
+        except OSError as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise storage_error(e, path) from None
+        return oid
+
+    def _loose(self, oid: bytes) -> tuple[int, bytes] | None:
+        hexid = oid.hex()
+        try:
+            with open(os.path.join(self.objects_dir, hexid[:2], hexid[2:]), "rb") as f:
+                raw = zlib.decompress(f.read())
+        except (OSError, zlib.error):
+            return None
+        nul = raw.find(b"\0")
+        head = raw[:nul].split(b" ")
+        kind = _KIND_OF.get(head[0]) if nul > 0 and len(head) == 2 else None
+        if kind is None or not head[1].isdigit() or int(head[1]) != len(raw) - nul - 1:
+            return None
+        return kind, raw[nul + 1 :]
+
+    def _packed(self, oid: bytes) -> tuple[int, bytes] | None:
+        if not self._listed:
+            self._list_packs()
+        found = self._find(oid)
+        if found is _ABSENT:  # perhaps in a pack made since we looked
+            self._list_packs()
+            found = self._find(oid)
+        return None if found is _ABSENT else found
+
+    def _find(self, oid: bytes):
+        if self._index is None:
+            self._lookups += 1
+            if self._lookups > INDEX_AFTER:
+                self._index = {}
+                for pack in self._packs.values():
+                    self._add_to_index(pack)
+        if self._index is not None:
+            hit = self._index.get(oid)
+            if hit is None:
+                return _ABSENT
+            try:
+                return hit[0].read(hit[1])
+            except (IndexError, ValueError, struct.error, zlib.error):
+                return None
+        for pack in self._packs.values():
+            if pack is None:
+                continue
+            try:
+                offset = pack.offset(oid)
+                if offset is not None:
+                    return pack.read(offset)
+            except (IndexError, ValueError, struct.error, zlib.error):
+                return None
+        return _ABSENT
+
+    def _list_packs(self) -> None:
+        """Packs appear (a commit of another process) and go (a merge of small ones): look again on a miss."""
+        self._listed = True
+        try:
+            names = [n[:-4] for n in os.listdir(self.pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
+        except OSError:
+            names = []
+        for name in names:
+            if name not in self._packs:
+                base = os.path.join(self.pack_dir, name)
+                try:
+                    pack = self._packs[name] = _Pack(base + ".idx", base + ".pack")
+                except (OSError, ValueError, struct.error):
+                    self._packs[name] = None  # removed meanwhile, or not ours to read: libgit2 answers
+                    continue
+                if self._index is not None:
+                    self._add_to_index(pack)
+        for gone in set(self._packs) - set(names):
+            # Still mapped: its objects stay readable through the index (a merge copied them first).
+            del self._packs[gone]
+
+    def _add_to_index(self, pack: "_Pack | None") -> None:
+        if pack is not None:
+            try:
+                for oid, offset in pack.offsets().items():
+                    self._index.setdefault(oid, (pack, offset))
+            except (IndexError, ValueError, struct.error):
+                pass  # a damaged index: its objects are found by libgit2, or not at all
+
+
+def _map(path: str) -> mmap.mmap:
+    with open(path, "rb") as f:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _inflate(buffer: memoryview, start: int, size: int) -> bytes:
+    """`size` bytes inflated from the zlib stream at `start`, feeding it a piece at a time (the
+    stream's end is known only once it is reached: slicing to the pack's end would copy it)."""
+    d = zlib.decompressobj()
+    out = []
+    got = 0
+    step = max(size + 64, 4096)
+    while not d.eof:
+        piece = buffer[start : start + step]
+        if not piece:
+            raise zlib.error("truncated object")
+        start += len(piece)
+        chunk = d.decompress(piece)
+        got += len(chunk)
+        out.append(chunk)
+    data = b"".join(out)
+    if got != size:
+        raise zlib.error("object size mismatch")
+    return data
