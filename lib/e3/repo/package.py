@@ -6,7 +6,7 @@ commit whose tree has one leaf, `package`, holding the package object's hash.
 Import is all or nothing: the whole zip is checked first (names, every
 object's hash, the package object and every object it reaches: task objects,
 their command IR, the initial dataset values and their types), then the
-reachable objects are written (one sync for the batch), then the ref is
+reachable objects and the ref's commit are written (one sync for all), then the ref is
 created with compare-and-swap. A zip that fails any check leaves the
 repository exactly as it was. Importing the same package again is a no-op; a
 different package under an existing NAME@VERSION is refused.
@@ -192,9 +192,9 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
         needed, tasks = check_contents(contents)
         for obj in needed:
             store_object(contents, obj, store)
-        store.sync()
     verb = "replace" if previous else "import"
-    commit = refs.write_state(repo, {LEAF: package_hash}, previous, f"{verb} {name}@{version}")
+    commit = refs.write_state(repo, {LEAF: package_hash}, previous, f"{verb} {name}@{version}", durable=False)
+    store.sync()  # one syncfs: the values and the commit that names them are durable before the ref moves
     try:
         refs.update(repo, ref, commit, previous or refs.ZERO, f"package: {verb} {name}@{version}")
     except RefMoved:
