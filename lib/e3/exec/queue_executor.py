@@ -159,8 +159,10 @@ class QueueExecutor:
         does not say when a worker starts it), or taken by another worker."""
         out, self._began = self._began, []
         for fut, (job, *_) in self._running.items():
-            if fut not in self._announced and getattr(fut, "began_at", None) is not None:
+            began_at = getattr(fut, "began_at", None)
+            if fut not in self._announced and began_at is not None:
                 self._announced.add(fut)
+                job.started = began_at  # its time counts from here, not from its wait for a worker
                 out.append(job)
         return out
 
@@ -178,6 +180,7 @@ class QueueExecutor:
                 if fut in self._announced:
                     self._announced.discard(fut)
                 elif getattr(fut, "began_at", None) is not None:
+                    job.started = fut.began_at
                     self._began.append(job)  # it started and ended between two looks
                 outcome = self._outcome(fut)
                 self._unrecorded.append((job, claim, started, outcome, recorded))

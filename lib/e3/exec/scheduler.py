@@ -87,6 +87,7 @@ class Job:
     task_id: str
     output: TreePath
     started: float = field(default_factory=time.monotonic)
+    """When it was submitted, until the runner says when a worker began it (time.monotonic)."""
     command_ir: str | None = None
     """The task's command (IR hash), from the plan: the worker need not decode the task object."""
 
@@ -169,6 +170,7 @@ class Scheduler:
         prepare_commit: Callable[[], None] = lambda: None,
         cancelled: threading.Event | None = None,
         memo: Callable[[str], str | None] | None = None,
+        run_times: Callable[[], dict[str, float]] | None = None,
     ) -> None:
         self.repo = repo
         self.memo = memo or (lambda task_id: records.reusable_output(repo, records.summary(repo, task_id)))
@@ -195,6 +197,14 @@ class Scheduler:
         self.in_flight = 0
         """Jobs submitted and not yet finished (kept as a count: the loop asks after every event)."""
         self.ready: deque[str] = deque()
+        self.run_times = run_times
+        """Loads task name -> seconds of its last run (e3.repo.run_times), when tasks ready at once
+        are to be handed out longest path first; None: in the graph's order."""
+        self._longest: dict[str, float] | None = None
+        self._to_submit: list[Job] = []
+        """Jobs evaluated in this drain, handed to the runner together at its end, ordered."""
+        self.seconds: dict[str, float] = {}
+        """Task name -> seconds its execution in this run took on a worker (ran or failed)."""
         self.blocked: deque[tuple[str, str]] = deque()
         self.settled_jobs: list[Job] = []
         """Finished jobs with nothing to commit: their claims go at the next flush."""
@@ -250,7 +260,7 @@ class Scheduler:
         st.forced = node.name in self.force
         if not hasattr(self.runner, "began"):  # else reported when a worker starts it (_began)
             self.observer("start", TaskReport(node.name, "running", task_id=tid))
-        self.runner.submit(job)
+        self._to_submit.append(job)
 
     def _produce(self, node: "Node", output_hash: str, job: Job) -> None:
         if self.data.get(node.task.output) != output_hash:
@@ -291,6 +301,20 @@ class Scheduler:
                 st = states[name]
                 if st.pending_upstream == 0 and st.settled is None and st.running is None:
                     self._evaluate(nodes[name])
+        self._submit()
+
+    def _submit(self) -> None:
+        """Hand the evaluated jobs to the runner: when several became ready at once, those on the
+        longest path of known run times first (e3.repo.run_times), so no long task waits behind
+        short ones for a worker."""
+        jobs, self._to_submit = self._to_submit, []
+        if len(jobs) > 1 and self.run_times is not None:
+            if self._longest is None:
+                self._longest = longest_paths(self.graph, self.run_times())
+            longest = self._longest
+            jobs.sort(key=lambda job: -longest.get(job.name, 0.0))  # stable: ties keep the graph's order
+        for job in jobs:
+            self.runner.submit(job)
 
     # ------------------------------------------------------------ completion
 
@@ -307,6 +331,8 @@ class Scheduler:
         current = tuple(self.data.get(p) for p in node.task.inputs)
         if outcome.status != "success" or current != job.input_hashes:
             self.runner.release([job])  # its record says all there is to say
+        if outcome.status in ("success", "failed"):
+            self.seconds[job.name] = seconds
         if current != job.input_hashes:
             # An input changed while it ran: its result belongs to the old inputs.
             self.summary.reruns += 1
@@ -483,6 +509,16 @@ class Scheduler:
             self.flush()  # what finished before Ctrl-C is kept
         except E3Error:
             pass
+
+
+def longest_paths(graph: "Graph", seconds: dict[str, float]) -> dict[str, float]:
+    """Task name -> its own known run time plus the longest chain of known times below it (0: unknown)."""
+    out: dict[str, float] = {}
+    nodes = graph.nodes
+    for name in reversed(graph.order):  # downstream first
+        below = [out[d] for d in nodes[name].downstream if d in out]
+        out[name] = seconds.get(name, 0.0) + (max(below) if below else 0.0)
+    return out
 
 
 def _defer_sigint(flag: threading.Event) -> Callable[[], None]:

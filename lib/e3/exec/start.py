@@ -106,7 +106,7 @@ class WorkspaceRun:
     def steps(self, observer: Observer | None = None) -> Iterator[None]:
         """Carry the run out, yielding after each batch of settled tasks (see Scheduler.steps)."""
         from e3.exec.queue_executor import RUNNER, QueueExecutor
-        from e3.repo import snapshot, workspace
+        from e3.repo import snapshot
 
         if self._started:
             raise RuntimeError("a run is carried out once")
@@ -132,6 +132,7 @@ class WorkspaceRun:
             commit, datasets = _read(repo, ws, self._snap.commit)
             if datasets is None:
                 datasets = self._snap.datasets
+            from e3.repo import run_times
             from e3.repo.memo_index import MemoIndex
 
             memo = MemoIndex(repo, ws)  # before the first pointer is read
@@ -150,9 +151,13 @@ class WorkspaceRun:
                 prepare_commit=lambda: _prepare(repo, ws),
                 cancelled=self._cancel,
                 memo=memo.reusable_output,
+                run_times=lambda: run_times.load(repo, ws),
             )
             self.summary = scheduler.summary
-            yield from scheduler.steps()
+            try:
+                yield from scheduler.steps()
+            finally:  # a cancelled or failed run's times are as good as any
+                run_times.save(repo, ws, scheduler.seconds, self.graph.nodes)
             memo.save()
             if not self._cancel.is_set():
                 summary = scheduler.summary

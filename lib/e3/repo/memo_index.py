@@ -54,7 +54,7 @@ class MemoIndex:
         from e3.repo import snapshot
 
         self.repo = repo
-        self._key = ws if _plain(ws) else None
+        self._key = ws if snapshot.plain_key(ws) else None
         self._tasks_dir = repo.fspath("tasks")
         self._trusted: dict[str, str] = {}
         """task_id -> output, from the index: true while `tasks/` has the stat it recorded."""
@@ -154,7 +154,3 @@ def _full_hashes(hits: dict) -> bool:
 
 
 _HASHES = re.compile(r"(?:[0-9a-f]{64}\n)*")
-
-
-def _plain(ws: str) -> bool:
-    return bool(ws) and "/" not in ws and not ws.startswith(".") and ".." not in ws

@@ -130,6 +130,11 @@ def remember_tasks(
     store_entry(repo, "plans", package_hash, value)
 
 
+def plain_key(name: str) -> bool:
+    """Can a name (a workspace's) be an entry's key as it is: one file name, never a hidden one?"""
+    return bool(name) and "/" not in name and not name.startswith(".") and ".." not in name
+
+
 def load_entry(repo: "Repository", kind: str, key: str) -> dict | None:
     """The contents of `cache/<kind>/<key>.cbor`, or None if it is missing or fails its checksum."""
     try:

@@ -16,7 +16,6 @@ reset that changes the deployment refuse while it is held.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -518,7 +517,7 @@ def read_snapshot(repo: "Repository", ws: str) -> "Snapshot":
     from e3.repo import snapshot
 
     with collector.paused():  # a path and a hash per dataset, none in a reference cycle
-        commit = refs.read(repo, f"refs/workspaces/{ws}") if _plain(ws) else None
+        commit = refs.read(repo, f"refs/workspaces/{ws}") if snapshot.plain_key(ws) else None
         if commit is not None:
             cached = snapshot.load_view(repo, commit)
             if cached is not None:
@@ -527,10 +526,6 @@ def read_snapshot(repo: "Repository", ws: str) -> "Snapshot":
         snap = snapshot.Snapshot(v.commit, v.package_hash, dict(v.datasets))
         snapshot.remember(repo, snap)
         return snap
-
-
-def _plain(ws: str) -> bool:
-    return bool(ws) and "/" not in ws and not ws.startswith(".") and ".." not in ws
 
 
 # ---------------------------------------------------------------- datasets
