@@ -161,3 +161,28 @@ def test_a_bad_author_name_is_one_line_and_writes_nothing(demo_dev):
         err = out.stderr.decode().strip()
         assert "\n" not in err and "invalid commit author name" in err and "E3_AUTHOR_NAME" in err
     assert git(demo_dev, "rev-parse", "refs/workspaces/dev") == before
+
+
+def test_a_long_lived_reader_lets_go_of_packs_a_merge_removed(repo):
+    """In a process without libgit2 (which maps packs too), so its map lists only this reader's."""
+    history(open_repository(repo), 6, 30)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from e3.storage import git_pack; from e3.storage.git_odb import ObjectDatabase\n"
+        "objects, pack_dir = sys.argv[2] + '/objects', sys.argv[2] + '/objects/pack'\n"
+        "odb = ObjectDatabase(objects)\n"
+        "oids = [bytes.fromhex(h) for h in sys.stdin.read().split()]\n"
+        "assert len(oids) > 256 and all(odb.read(o) is not None for o in oids)\n"  # one index over every pack now
+        "names = git_pack.pack_names(pack_dir)\n"
+        "new, merged = git_pack.merge_packs(pack_dir, names)\n"
+        "assert new and sorted(merged) == sorted(names)\n"
+        "[git_pack.remove_pack(pack_dir, n) for n in merged]\n"
+        "assert odb.read(bytes(20)) is None\n"  # a miss looks at the directory again
+        "assert all(odb.read(o) is not None for o in oids)\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(new in maps, [n for n in merged if n in maps], 'pygit2' in sys.modules)\n"
+    )
+    oids = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)")
+    out = subprocess.run([sys.executable, "-c", probe, str(LIB), str(repo / ".e3")], input=oids, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "[]", "False"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import time
 import zlib
 
 from e3.storage.files import storage_error
@@ -31,6 +32,8 @@ _IDX_MAGIC = b"\377tOc"
 _IDX_V2 = struct.pack(">I", 2)
 _HEADER = 8 + 256 * 4
 _ABSENT = object()
+RELIST = 1.0
+"""Seconds between two looks at `objects/pack/` while nothing is missed."""
 INDEX_AFTER = 256
 """Lookups in packs after which every pack's ids go into one dict (a walk of a large tree reads
 each of its blobs: one dict lookup each instead of a binary search in each of up to 32 packs)."""
@@ -99,7 +102,7 @@ class ObjectDatabase:
         self.objects_dir = objects_dir
         self.pack_dir = os.path.join(objects_dir, "pack")
         self._packs: dict[str, _Pack | None] = {}
-        self._listed = False
+        self._relist_at = 0.0
         self._lookups = 0
         self._index: dict[bytes, tuple[_Pack, int]] | None = None
         """Every packed id, once enough lookups were made that one dict beats a search of each pack."""
@@ -162,7 +165,7 @@ class ObjectDatabase:
         return kind, raw[nul + 1 :]
 
     def _packed(self, oid: bytes) -> tuple[int, bytes] | None:
-        if not self._listed:
+        if time.monotonic() >= self._relist_at:
             self._list_packs()
         found = self._find(oid)
         if found is _ABSENT:  # perhaps in a pack made since we looked
@@ -197,8 +200,9 @@ class ObjectDatabase:
         return _ABSENT
 
     def _list_packs(self) -> None:
-        """Packs appear (a commit of another process) and go (a merge of small ones): look again on a miss."""
-        self._listed = True
+        """Packs appear (a commit of another process) and go (a merge of small ones): look again
+        on a miss, and every `RELIST` seconds, so a long-lived process lets go of removed ones."""
+        self._relist_at = time.monotonic() + RELIST
         try:
             names = [n[:-4] for n in os.listdir(self.pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
         except OSError:
@@ -213,9 +217,13 @@ class ObjectDatabase:
                     continue
                 if self._index is not None:
                     self._add_to_index(pack)
-        for gone in set(self._packs) - set(names):
-            # Still mapped: its objects stay readable through the index (a merge copied them first).
-            del self._packs[gone]
+        gone = set(self._packs) - set(names)
+        for name in gone:
+            del self._packs[name]
+        if gone and self._index is not None:  # its entries held the removed packs' maps open
+            self._index = {}
+            for pack in self._packs.values():
+                self._add_to_index(pack)
 
     def _add_to_index(self, pack: "_Pack | None") -> None:
         if pack is not None:
