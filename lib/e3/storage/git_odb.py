@@ -19,6 +19,7 @@ import os
 import struct
 import time
 import zlib
+from typing import Iterable
 
 from e3.storage.files import storage_error
 from e3.storage.git_pack import TYPE_NAMES, object_id
@@ -40,7 +41,7 @@ each of its blobs: one dict lookup each instead of a binary search in each of up
 
 
 class _Pack:
-    """One pack and its version 2 index, mapped into memory for the life of the process."""
+    """One pack and its version 2 index, mapped into memory until a look at the directory finds it gone."""
 
     __slots__ = ("idx", "pack", "count")
 
@@ -111,9 +112,14 @@ class ObjectDatabase:
         """(pack type number, bytes) of object `oid` (raw id), checked against its id; None when
         it is not here in a form this module reads, or does not match its id."""
         found = self._packed(oid)  # packed first, as git looks: most of e3's objects are
-        if found is None:
-            found = self._loose(oid)
-        if found is None or object_id(*found) != oid:
+        if found is None or found is _ABSENT:
+            loose = self._loose(oid)
+            if loose is not None:
+                found = loose
+            elif found is _ABSENT:  # perhaps in a pack made since we looked
+                self._list_packs()
+                found = self._packed(oid)
+        if found is None or found is _ABSENT or object_id(*found) != oid:
             return None
         return found
 
@@ -164,24 +170,17 @@ class ObjectDatabase:
             return None
         return kind, raw[nul + 1 :]
 
-    def _packed(self, oid: bytes) -> tuple[int, bytes] | None:
+    def _packed(self, oid: bytes):
+        """The object from a pack; None when a pack holds it in a form not read here; _ABSENT."""
         if time.monotonic() >= self._relist_at:
             self._list_packs()
-        found = self._find(oid)
-        if found is _ABSENT:  # perhaps in a pack made since we looked
-            self._list_packs()
-            found = self._find(oid)
-        return None if found is _ABSENT else found
-
-    def _find(self, oid: bytes):
-        if self._index is None:
+        index = self._index
+        if index is None:
             self._lookups += 1
             if self._lookups > INDEX_AFTER:
-                self._index = {}
-                for pack in self._packs.values():
-                    self._add_to_index(pack)
-        if self._index is not None:
-            hit = self._index.get(oid)
+                index = self._index = _index_of(self._packs.values())
+        if index is not None:
+            hit = index.get(oid)
             if hit is None:
                 return _ABSENT
             try:
@@ -201,37 +200,40 @@ class ObjectDatabase:
 
     def _list_packs(self) -> None:
         """Packs appear (a commit of another process) and go (a merge of small ones): look again
-        on a miss, and every `RELIST` seconds, so a long-lived process lets go of removed ones."""
+        on a miss, and every `RELIST` seconds, so a long-lived process lets go of removed ones.
+        The pack table and the index are replaced, never changed while a reader may walk them."""
         self._relist_at = time.monotonic() + RELIST
         try:
             names = [n[:-4] for n in os.listdir(self.pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
         except OSError:
             names = []
+        old = self._packs
+        packs: dict[str, _Pack | None] = {}
         for name in names:
-            if name not in self._packs:
-                base = os.path.join(self.pack_dir, name)
-                try:
-                    pack = self._packs[name] = _Pack(base + ".idx", base + ".pack")
-                except (OSError, ValueError, struct.error):
-                    self._packs[name] = None  # removed meanwhile, or not ours to read: libgit2 answers
-                    continue
-                if self._index is not None:
-                    self._add_to_index(pack)
-        gone = set(self._packs) - set(names)
-        for name in gone:
-            del self._packs[name]
-        if gone and self._index is not None:  # its entries held the removed packs' maps open
-            self._index = {}
-            for pack in self._packs.values():
-                self._add_to_index(pack)
-
-    def _add_to_index(self, pack: "_Pack | None") -> None:
-        if pack is not None:
+            if name in old:
+                packs[name] = old[name]
+                continue
+            base = os.path.join(self.pack_dir, name)
             try:
-                for oid, offset in pack.offsets().items():
-                    self._index.setdefault(oid, (pack, offset))
-            except (IndexError, ValueError, struct.error):
-                pass  # a damaged index: its objects are found by libgit2, or not at all
+                packs[name] = _Pack(base + ".idx", base + ".pack")
+            except (OSError, ValueError, struct.error):
+                packs[name] = None  # removed meanwhile, or not ours to read: libgit2 answers
+        self._packs = packs
+        if self._index is not None and packs.keys() != old.keys():
+            # Rebuilt, not added to: entries of removed packs would hold their maps open.
+            self._index = _index_of(packs.values())
+
+def _index_of(packs: Iterable["_Pack | None"]) -> dict[bytes, tuple[_Pack, int]]:
+    index: dict[bytes, tuple[_Pack, int]] = {}
+    for pack in packs:
+        if pack is None:
+            continue
+        try:
+            for oid, offset in pack.offsets().items():
+                index.setdefault(oid, (pack, offset))
+        except (IndexError, ValueError, struct.error):
+            pass  # a damaged index: its objects are found by libgit2, or not at all
+    return index
 
 
 def _map(path: str) -> mmap.mmap:
