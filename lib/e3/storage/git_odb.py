@@ -21,7 +21,7 @@ import time
 import zlib
 from typing import Iterable
 
-from e3.storage.files import storage_error
+from e3.storage.files import storage_error, write_exactly
 from e3.storage.git_pack import TYPE_NAMES, object_id
 from e3.storage.objects import GIT_TMP_PREFIX  # libgit2's prefix: gc and fsck treat both writers' leftovers alike
 
@@ -142,9 +142,7 @@ class ObjectDatabase:
             os.makedirs(bucket, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o444)
             try:
-                view = memoryview(raw)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_exactly(fd, raw)
             finally:
                 os.close(fd)
             os.rename(tmp, path)  # whole or absent: readers never see a part
