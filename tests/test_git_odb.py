@@ -186,3 +186,32 @@ def test_a_long_lived_reader_lets_go_of_packs_a_merge_removed(repo):
     out = subprocess.run([sys.executable, "-c", probe, str(LIB), str(repo / ".e3")], input=oids, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "[]", "False"]
+
+
+def test_threads_writing_the_same_objects_at_once_each_store_them_whole(repo):
+    """The server's threads each have a handle of their own on one repository."""
+    import threading
+
+    objects = str(repo / ".e3" / "objects")
+    blobs = [(HASH % i + "\n").encode() * 50 for i in range(100)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def writer() -> None:
+        odb = ObjectDatabase(objects)
+        start.wait()
+        try:
+            for data in blobs:
+                odb.write_loose(git_pack.BLOB, data)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    odb = ObjectDatabase(objects)
+    assert all(odb.read(git_pack.object_id(git_pack.BLOB, data)) == (git_pack.BLOB, data) for data in blobs)
+    assert not [p for p in (repo / ".e3" / "objects").glob("*/tmp_object_git2_*")]

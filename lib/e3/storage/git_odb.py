@@ -137,10 +137,11 @@ class ObjectDatabase:
         except OSError:
             pass
         raw = zlib.compress(b"%s %d\0" % (TYPE_NAMES[kind].encode(), len(data)) + data, LOOSE_COMPRESSION)
-        tmp = os.path.join(bucket, f"{GIT_TMP_PREFIX}{os.getpid()}_{hexid[:12]}")
+        # A name of its own: two threads of one process (the server's) may write the same object.
+        tmp = os.path.join(bucket, f"{GIT_TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
         try:
             os.makedirs(bucket, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o444)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:
                 write_exactly(fd, raw)
             finally:
