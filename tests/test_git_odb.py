@@ -93,6 +93,10 @@ def test_a_damaged_loose_object_is_never_read_as_a_value(repo):
     assert odb.read(blob) is None
     path.write_bytes(path.read_bytes()[:-3])  # truncated
     assert odb.read(blob) is None
+    path.write_bytes(zlib.compress(b"blob 3\0" + b"x" * 100_000))  # more bytes than its header says
+    assert odb.read(blob) is None
+    path.write_bytes(zlib.compress(b"blob 300\0" + b"x" * 3))  # fewer
+    assert odb.read(blob) is None
     path.write_bytes(b"not zlib")
     assert odb.read(blob) is None
     with pytest.raises(Exception):  # libgit2, asked next, refuses it in its own words

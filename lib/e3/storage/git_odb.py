@@ -159,15 +159,23 @@ class ObjectDatabase:
         hexid = oid.hex()
         try:
             with open(os.path.join(self.objects_dir, hexid[:2], hexid[2:]), "rb") as f:
-                raw = zlib.decompress(f.read())
+                compressed = f.read()
+            d = zlib.decompressobj()
+            head = d.decompress(compressed, 32)  # "<type> <size>\0": what to expect before inflating more
+            nul = head.find(b"\0")
+            kind_size = head[:nul].split(b" ")
+            kind = _KIND_OF.get(kind_size[0]) if nul > 0 and len(kind_size) == 2 else None
+            if kind is None or not kind_size[1].isdigit():
+                return None
+            size, data = int(kind_size[1]), head[nul + 1 :]
+            if len(data) > size:
+                return None
+            data += d.decompress(d.unconsumed_tail, size + 1 - len(data))  # one byte more shows a lie
         except (OSError, zlib.error):
             return None
-        nul = raw.find(b"\0")
-        head = raw[:nul].split(b" ")
-        kind = _KIND_OF.get(head[0]) if nul > 0 and len(head) == 2 else None
-        if kind is None or not head[1].isdigit() or int(head[1]) != len(raw) - nul - 1:
+        if len(data) != size or not d.eof:
             return None
-        return kind, raw[nul + 1 :]
+        return kind, data
 
     def _packed(self, oid: bytes):
         """The object from a pack; None when a pack holds it in a form not read here; _ABSENT."""
@@ -222,6 +230,7 @@ class ObjectDatabase:
             # Rebuilt, not added to: entries of removed packs would hold their maps open.
             self._index = _index_of(packs.values())
 
+
 def _index_of(packs: Iterable["_Pack | None"]) -> dict[bytes, tuple[_Pack, int]]:
     index: dict[bytes, tuple[_Pack, int]] = {}
     for pack in packs:
@@ -248,14 +257,17 @@ def _inflate(buffer: memoryview, start: int, size: int) -> bytes:
     got = 0
     step = max(size + 64, 4096)
     while not d.eof:
-        piece = buffer[start : start + step]
+        piece = d.unconsumed_tail
         if not piece:
-            raise zlib.error("truncated object")
-        start += len(piece)
-        chunk = d.decompress(piece)
+            piece = buffer[start : start + step]
+            if not piece:
+                raise zlib.error("truncated object")
+            start += len(piece)
+        chunk = d.decompress(piece, size + 1 - got)  # never more than the header says, and one byte
         got += len(chunk)
+        if got > size:
+            raise zlib.error("object longer than its header says")
         out.append(chunk)
-    data = b"".join(out)
     if got != size:
-        raise zlib.error("object size mismatch")
-    return data
+        raise zlib.error("object shorter than its header says")
+    return b"".join(out)
