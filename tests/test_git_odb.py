@@ -99,7 +99,7 @@ def test_a_damaged_loose_object_is_never_read_as_a_value(repo):
     assert odb.read(blob) is None
     path.write_bytes(b"not zlib")
     assert odb.read(blob) is None
-    with pytest.raises(Exception):  # libgit2, asked next, refuses it in its own words
+    with pytest.raises(pygit2.GitError):  # libgit2, asked next, refuses it in its own words
         git_objects.read_object(r, blob)
 
 
