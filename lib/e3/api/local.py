@@ -310,8 +310,7 @@ class LocalRepository(Repository):
     def dataset_get(self, ws: str, path: "v.TreePath") -> BinaryIO:
         from e3.repo import datasets
 
-        _, h = datasets.get_at(self.directory, ws, tuple(path))
-        return self.directory.objects.open(h)
+        return self.directory.objects.open(datasets.hash_at(self.directory, ws, tuple(path)))
 
     def dataset_set(self, ws: str, path: "v.TreePath", value: "v.ValueInput", *, type: object = None) -> str:
         from e3.repo import datasets

@@ -112,6 +112,14 @@ def get_at(repo: "Repository", ws: str, path: TreePath) -> tuple[Any, str]:
     return ds.type, h
 
 
+def hash_at(repo: "Repository", ws: str, path: TreePath) -> str:
+    """The object hash of the dataset at `path` in `ws`, as `get_at` gives it: from the cached
+    tree of the workspace's commit when it holds the path (`workspace.dataset_hash`), so `e3 get
+    -f beast2` loads no East runtime; anything else through `get_at` and its errors."""
+    h = workspace.dataset_hash(repo, ws, path)
+    return h if h is not None else get_at(repo, ws, path)[1]
+
+
 def set_value(
     repo: "Repository",
     spec: str,

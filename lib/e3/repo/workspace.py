@@ -153,6 +153,8 @@ _lock = threading.Lock()
 _packages: dict[str, "Package"] = {}
 _states: dict[str, WorkspaceState] = {}
 _views: dict[tuple[str, str], tuple[WorkspaceView, dict[TreePath, str]]] = {}
+_trees: dict[tuple[str, str], "Snapshot"] = {}
+"""(repository root, workspace) -> the cached tree `dataset_hash` last read: looked up, never handed out."""
 """(repository root, ws) -> newest view read or written in this process, with its full entries."""
 
 
@@ -508,6 +510,29 @@ def _remember(repo: "Repository", view: WorkspaceView) -> None:
     from e3.repo import snapshot
 
     snapshot.remember(repo, snapshot.Snapshot(view.commit, view.package_hash, dict(view.datasets)))
+
+
+def dataset_hash(repo: "Repository", ws: str, path: TreePath) -> str | None:
+    """The object hash at `path` in the workspace's newest commit when its cached tree
+    (e3.repo.snapshot) answers: deployed, and a value at that path. One ref read, and one
+    cache read when the commit moved: no git object and no package decoded, so no East
+    runtime. None otherwise; `read` then says what is wrong, in its words."""
+    from e3.repo import snapshot
+
+    if not snapshot.plain_key(ws):
+        return None
+    commit = refs.read(repo, ref_name(ws))
+    if commit is None:
+        return None
+    key = (str(repo.root), ws)
+    tree = _trees.get(key)
+    if tree is None or tree.commit != commit:
+        tree = snapshot.load_view(repo, commit)
+        if tree is None:
+            return None
+        with _lock:
+            _trees[key] = tree
+    return tree.datasets.get(path) if tree.package_hash is not None else None
 
 
 def read_snapshot(repo: "Repository", ws: str) -> "Snapshot":
