@@ -21,18 +21,18 @@ import time
 import zlib
 from typing import Iterable
 
+from e3.storage import git_pack
 from e3.storage.files import storage_error, write_exactly
-from e3.storage.git_pack import TYPE_NAMES, object_id
+from e3.storage.git_pack import TYPE_NAMES, PackError, object_header, object_id
 from e3.storage.objects import GIT_TMP_PREFIX  # libgit2's prefix: gc and fsck treat both writers' leftovers alike
 
 LOOSE_COMPRESSION = 1
 """zlib level of loose objects: git's core.looseCompression default."""
 
 _KIND_OF = {name.encode(): kind for kind, name in TYPE_NAMES.items()}
-_IDX_MAGIC = b"\377tOc"
-_IDX_V2 = struct.pack(">I", 2)
-_HEADER = 8 + 256 * 4
 _ABSENT = object()
+_UNREADABLE = (IndexError, ValueError, struct.error, zlib.error, PackError)
+"""What a damaged or foreign pack or index raises when read here: then libgit2 answers."""
 RELIST = 1.0
 """Seconds between two looks at `objects/pack/` while nothing is missed."""
 INDEX_AFTER = 256
@@ -48,37 +48,14 @@ class _Pack:
     def __init__(self, idx_path: str, pack_path: str):
         self.idx = _map(idx_path)
         self.pack = _map(pack_path)
-        if len(self.idx) < _HEADER or self.idx[:4] != _IDX_MAGIC or self.idx[4:8] != _IDX_V2:
-            raise ValueError(f"{idx_path} is not a version 2 pack index")
-        self.count = struct.unpack_from(">I", self.idx, _HEADER - 4)[0]
+        self.count = git_pack.index_count(self.idx, idx_path)
 
     def offsets(self) -> dict[bytes, int]:
         """Every object id of the pack -> its offset: for a walk that reads many of them."""
-        idx, n = self.idx, self.count
-        ids = [idx[at : at + 20] for at in range(_HEADER, _HEADER + 20 * n, 20)]
-        small = struct.unpack_from(f">{n}I", idx, _HEADER + 24 * n)
-        large = _HEADER + 28 * n
-        return dict(zip(ids, (o if not o & 0x80000000 else struct.unpack_from(">Q", idx, large + 8 * (o & 0x7FFFFFFF))[0] for o in small)))
+        return {oid: offset for oid, _, offset in git_pack.index_entries(self.idx)}
 
     def offset(self, oid: bytes) -> int | None:
-        idx = self.idx
-        first = oid[0]
-        lo = struct.unpack_from(">I", idx, 8 + 4 * (first - 1))[0] if first else 0
-        hi = struct.unpack_from(">I", idx, 8 + 4 * first)[0]
-        while lo < hi:  # binary search among the ids that share the first byte
-            mid = (lo + hi) // 2
-            at = _HEADER + 20 * mid
-            if idx[at : at + 20] < oid:
-                lo = mid + 1
-            else:
-                hi = mid
-        at = _HEADER + 20 * lo
-        if lo >= self.count or idx[at : at + 20] != oid:
-            return None
-        (offset,) = struct.unpack_from(">I", idx, _HEADER + 24 * self.count + 4 * lo)
-        if offset & 0x80000000:
-            (offset,) = struct.unpack_from(">Q", idx, _HEADER + 28 * self.count + 8 * (offset & 0x7FFFFFFF))
-        return offset
+        return git_pack.index_offset(self.idx, self.count, oid)
 
     def read(self, offset: int) -> tuple[int, bytes] | None:
         """The whole object at `offset`, or None for a delta (its bytes depend on another object)."""
@@ -136,7 +113,7 @@ class ObjectDatabase:
             return oid
         except OSError:
             pass
-        raw = zlib.compress(b"%s %d\0" % (TYPE_NAMES[kind].encode(), len(data)) + data, LOOSE_COMPRESSION)
+        raw = zlib.compress(object_header(kind, len(data)) + data, LOOSE_COMPRESSION)
         # A name of its own: two threads of one process (the server's) may write the same object.
         tmp = os.path.join(bucket, f"{GIT_TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
         try:
@@ -192,7 +169,7 @@ class ObjectDatabase:
                 return _ABSENT
             try:
                 return hit[0].read(hit[1])
-            except (IndexError, ValueError, struct.error, zlib.error):
+            except _UNREADABLE:
                 return None
         for pack in self._packs.values():
             if pack is None:
@@ -201,7 +178,7 @@ class ObjectDatabase:
                 offset = pack.offset(oid)
                 if offset is not None:
                     return pack.read(offset)
-            except (IndexError, ValueError, struct.error, zlib.error):
+            except _UNREADABLE:
                 return None
         return _ABSENT
 
@@ -211,7 +188,7 @@ class ObjectDatabase:
         The pack table and the index are replaced, never changed while a reader may walk them."""
         self._relist_at = time.monotonic() + RELIST
         try:
-            names = [n[:-4] for n in os.listdir(self.pack_dir) if n.startswith("pack-") and n.endswith(".idx")]
+            names = git_pack.pack_names(self.pack_dir)
         except OSError:
             names = []
         old = self._packs
@@ -223,7 +200,7 @@ class ObjectDatabase:
             base = os.path.join(self.pack_dir, name)
             try:
                 packs[name] = _Pack(base + ".idx", base + ".pack")
-            except (OSError, ValueError, struct.error):
+            except (OSError, *_UNREADABLE):
                 packs[name] = None  # removed meanwhile, or not ours to read: libgit2 answers
         self._packs = packs
         if self._index is not None and packs.keys() != old.keys():
@@ -239,7 +216,7 @@ def _index_of(packs: Iterable["_Pack | None"]) -> dict[bytes, tuple[_Pack, int]]
         try:
             for oid, offset in pack.offsets().items():
                 index.setdefault(oid, (pack, offset))
-        except (IndexError, ValueError, struct.error):
+        except _UNREADABLE:
             pass  # a damaged index: its objects are found by libgit2, or not at all
     return index
 

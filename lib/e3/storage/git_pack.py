@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import mmap
 import os
 import struct
 import zlib
@@ -45,9 +46,14 @@ ids barely shrinks, and deflate costs 3x more than storing (about 5 against 1.7 
 _IDX_MAGIC = b"\377tOc"
 
 
+def object_header(kind: int, size: int) -> bytes:
+    """`<type> <size>\\0`: what precedes an object's bytes in its id's hash and in a loose object."""
+    return b"%s %d\0" % (TYPE_NAMES[kind].encode(), size)
+
+
 def object_id(kind: int, data: bytes) -> bytes:
     """The raw 20-byte git id of an object: SHA-1 of `<type> <size>\\0<data>`."""
-    h = hashlib.sha1(b"%s %d\0" % (TYPE_NAMES[kind].encode(), len(data)))
+    h = hashlib.sha1(object_header(kind, len(data)))
     h.update(data)
     return h.digest()
 
@@ -164,19 +170,55 @@ def object_count(pack_dir: str, name: str) -> int:
 def read_index(path: str) -> list[tuple[bytes, int, int]]:
     """(raw id, crc32, offset) of every object in a version 2 pack index."""
     with open(path, "rb") as f:
-        data = f.read()
-    if data[:4] != _IDX_MAGIC or data[4:8] != struct.pack(">I", 2) or len(data) < 8 + 1024 + 40:
-        raise PackError(f"{os.path.basename(path)} is not a version 2 pack index")
-    n = struct.unpack_from(">I", data, 8 + 255 * 4)[0]
-    base = 8 + 1024
-    if len(data) < base + 28 * n + 40:
-        raise PackError(f"{os.path.basename(path)} is truncated")
-    oids = [data[base + 20 * i : base + 20 * i + 20] for i in range(n)]
-    crcs = struct.unpack_from(f">{n}I", data, base + 20 * n)
-    small = struct.unpack_from(f">{n}I", data, base + 24 * n)
+        return index_entries(f.read(), os.path.basename(path))
+
+
+_IDX_HEADER = 8 + 256 * 4
+"""Magic, version and the fan-out table: where the sorted ids begin."""
+
+
+def index_count(idx: "bytes | mmap.mmap", name: str = "index") -> int:
+    """How many objects a version 2 index (its bytes, or a map of them) lists; PackError if it is none."""
+    if len(idx) < _IDX_HEADER + 40 or idx[:4] != _IDX_MAGIC or idx[4:8] != struct.pack(">I", 2):
+        raise PackError(f"{name} is not a version 2 pack index")
+    n = struct.unpack_from(">I", idx, _IDX_HEADER - 4)[0]
+    if len(idx) < _IDX_HEADER + 28 * n + 40:
+        raise PackError(f"{name} is truncated")
+    return n
+
+
+def index_entries(idx: "bytes | mmap.mmap", name: str = "index") -> list[tuple[bytes, int, int]]:
+    """(raw id, crc32, offset) of every object a version 2 index lists, in id order."""
+    n = index_count(idx, name)
+    base = _IDX_HEADER
+    oids = [idx[at : at + 20] for at in range(base, base + 20 * n, 20)]
+    crcs = struct.unpack_from(f">{n}I", idx, base + 20 * n)
+    small = struct.unpack_from(f">{n}I", idx, base + 24 * n)
     large = base + 28 * n
-    offsets = [o if not o & 0x80000000 else struct.unpack_from(">Q", data, large + 8 * (o & 0x7FFFFFFF))[0] for o in small]
+    offsets = [o if not o & 0x80000000 else struct.unpack_from(">Q", idx, large + 8 * (o & 0x7FFFFFFF))[0] for o in small]
     return list(zip(oids, crcs, offsets))
+
+
+def index_offset(idx: "bytes | mmap.mmap", count: int, oid: bytes) -> int | None:
+    """The offset in its pack of object `oid` (raw id), found by binary search in an index that
+    lists `count` objects (see `index_count`), or None if it does not list it."""
+    first = oid[0]
+    lo = struct.unpack_from(">I", idx, 8 + 4 * (first - 1))[0] if first else 0
+    hi = struct.unpack_from(">I", idx, 8 + 4 * first)[0]
+    while lo < hi:  # among the ids that share the first byte
+        mid = (lo + hi) // 2
+        at = _IDX_HEADER + 20 * mid
+        if idx[at : at + 20] < oid:
+            lo = mid + 1
+        else:
+            hi = mid
+    at = _IDX_HEADER + 20 * lo
+    if lo >= count or idx[at : at + 20] != oid:
+        return None
+    (offset,) = struct.unpack_from(">I", idx, _IDX_HEADER + 24 * count + 4 * lo)
+    if offset & 0x80000000:
+        (offset,) = struct.unpack_from(">Q", idx, _IDX_HEADER + 28 * count + 8 * (offset & 0x7FFFFFFF))
+    return offset
 
 
 def merge_packs(pack_dir: str, names: Sequence[str], durable: bool = True) -> tuple[str | None, list[str]]:
@@ -314,30 +356,10 @@ def packed_type(pack_dir: str, oid: bytes) -> int | None:
 
 def _find_offset(idx_path: str, oid: bytes) -> int | None:
     with open(idx_path, "rb") as f:
-        head = f.read(8 + 1024)
-        if head[:4] != _IDX_MAGIC or head[4:8] != struct.pack(">I", 2):
+        if os.fstat(f.fileno()).st_size < _IDX_HEADER + 40:
             raise PackError(f"{os.path.basename(idx_path)} is not a version 2 pack index")
-        fanout = struct.unpack_from(">256I", head, 8)
-        lo, hi, n = fanout[oid[0] - 1] if oid[0] else 0, fanout[oid[0]], fanout[255]
-        if lo >= hi:
-            return None
-        f.seek(8 + 1024 + 20 * lo)
-        ids = f.read(20 * (hi - lo))
-        a, b = 0, hi - lo
-        while a < b:  # binary search among the ids that share the first byte
-            mid = (a + b) // 2
-            if ids[20 * mid : 20 * mid + 20] < oid:
-                a = mid + 1
-            else:
-                b = mid
-        if ids[20 * a : 20 * a + 20] != oid:
-            return None
-        f.seek(8 + 1024 + 24 * n + 4 * (lo + a))
-        (offset,) = struct.unpack(">I", f.read(4))
-        if offset & 0x80000000:
-            f.seek(8 + 1024 + 28 * n + 8 * (offset & 0x7FFFFFFF))
-            (offset,) = struct.unpack(">Q", f.read(8))
-        return offset
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as idx:  # the search reads a few pages
+            return index_offset(idx, index_count(idx, os.path.basename(idx_path)), oid)
 
 
 def remove_pack(pack_dir: str, name: str) -> None:
