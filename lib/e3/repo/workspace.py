@@ -153,9 +153,9 @@ _lock = threading.Lock()
 _packages: dict[str, "Package"] = {}
 _states: dict[str, WorkspaceState] = {}
 _views: dict[tuple[str, str], tuple[WorkspaceView, dict[TreePath, str]]] = {}
+"""(repository root, ws) -> newest view read or written in this process, with its full entries."""
 _trees: dict[tuple[str, str], "Snapshot"] = {}
 """(repository root, workspace) -> the cached tree `dataset_hash` last read: looked up, never handed out."""
-"""(repository root, ws) -> newest view read or written in this process, with its full entries."""
 
 
 def load_package(repo: "Repository", package_hash: str) -> "Package":

@@ -222,7 +222,7 @@ class NewObjects:
             for kind, data in self.objects.values():
                 odb.write_loose(kind, data)
             if durable:
-                # libgit2 writes loose objects without fsync: one syncfs makes them durable before
+                # Loose objects are written without fsync: one syncfs makes them durable before
                 # a ref names them, or a power loss could leave a ref to a commit that is gone.
                 self.repo.objects.sync()
         self.objects.clear()
