@@ -105,25 +105,15 @@ def test_reading_an_object_through_the_interface_loads_no_heavy_module(tmp_path)
 def test_getting_a_value_as_beast2_loads_neither_the_east_runtime_nor_pygit2(demo_dev):
     """`e3 get -f beast2` copies the stored bytes out: the cached tree of the workspace's commit
     names them, so nothing decodes the package (the fast path e3-get(1) names)."""
-    import subprocess
-    import sys
+    from e3_testing.commands import run, run_loading
 
-    from e3_testing.commands import BIN, command_env, run
+    def get(path: str):
+        return run_loading(("east", "pygit2"), "get", demo_dev, path, "-f", "beast2")
 
-    probe = (
-        "import atexit, runpy, sys\n"
-        "atexit.register(lambda: sys.stderr.write(' '.join(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('east', 'pygit2')})) + '\\n'))\n"
-        "sys.argv = sys.argv[1:]\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
-    )
-
-    def get(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", probe, str(BIN / "e3"), "get", str(demo_dev), *args], capture_output=True, env=command_env())
-
-    out = get("dev.inputs.a", "-f", "beast2")
+    out, loaded = get("dev.inputs.a")
     assert out.returncode == 0, out.stderr
     h = run("e3-rev-parse", "--repo", demo_dev, "dev.inputs.a").out.strip()
     assert out.stdout == (demo_dev / ".e3" / "objects" / h[:2] / f"{h[2:]}.beast2").read_bytes()
-    assert out.stderr.decode().splitlines()[-1] == ""  # neither loaded
-    unassigned = get("dev.inputs.b", "-f", "beast2")  # the cached tree has no value there: the package says why
+    assert loaded == set()
+    unassigned, _ = get("dev.inputs.b")  # the cached tree has no value there: the package says why
     assert unassigned.returncode != 0 and b"dev.inputs.b is unassigned" in unassigned.stderr

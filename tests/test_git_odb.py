@@ -10,7 +10,7 @@ import zlib
 import pygit2
 import pytest
 
-from e3_testing.commands import BIN, LIB, command_env, run
+from e3_testing.commands import LIB, run, run_loading
 from e3.repo import workspace
 from e3.storage import git_objects, git_pack
 from e3.storage.git_odb import ObjectDatabase
@@ -135,23 +135,13 @@ def test_a_pack_made_after_the_first_lookup_is_found(repo):
     assert kind == git_pack.COMMIT and data.startswith(b"tree ")
 
 
-def loaded_pygit2(*argv) -> tuple[str, bool]:
-    """Run an e3 command in a process that says at exit whether pygit2 was loaded; (stdout, loaded)."""
-    probe = (
-        "import atexit, runpy, sys\n"
-        "atexit.register(lambda: sys.stderr.write('pygit2 loaded\\n' if 'pygit2' in sys.modules else ''))\n"
-        "sys.argv = sys.argv[1:]\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, str(BIN / "e3"), *map(str, argv)], capture_output=True, text=True, env=command_env())
-    assert out.returncode == 0, out.stderr
-    return out.stdout, "pygit2 loaded" in out.stderr
-
-
 def test_getting_and_setting_a_value_loads_no_pygit2(demo_dev):
     (demo_dev / "a.json").write_text("21")
-    assert loaded_pygit2("set", demo_dev, "dev.inputs.a", demo_dev / "a.json")[1] is False
-    assert loaded_pygit2("get", demo_dev, "dev.inputs.a") == ("21\n", False)
+    set_run, loaded = run_loading(("pygit2",), "set", demo_dev, "dev.inputs.a", demo_dev / "a.json")
+    assert set_run.returncode == 0, set_run.stderr
+    assert loaded == set()
+    get_run, loaded = run_loading(("pygit2",), "get", demo_dev, "dev.inputs.a")
+    assert (get_run.returncode, get_run.stdout, loaded) == (0, b"21\n", set())
     assert git(demo_dev, "log", "--format=%an %s", "-1", "refs/workspaces/dev").strip() == "e3-test set .inputs.a"
     out = subprocess.run(["git", f"--git-dir={demo_dev}/.e3", "fsck", "--no-dangling"], capture_output=True, text=True)
     assert "error" not in out.stdout + out.stderr.replace("bad sha1 file", "")  # e3's values are not git's: git names them so

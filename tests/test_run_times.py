@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from e3_testing import commands
 from e3_testing.commands import run
 from e3_testing.packages import script
 
@@ -22,12 +23,7 @@ def deployed(tmp_path: Path) -> Path:
     tasks.append(sdk.custom_task("z", [x], IntegerType, script(f"sleep {LONG}; cp {{in0}} {{out}}")))
     zip_path = tmp_path / "pkg.zip"
     sdk.export(sdk.package("times", "1.0.0", *tasks), zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", "times@1.0.0")
-    return repo
+    return commands.deployed(tmp_path, zip_path, "times@1.0.0")
 
 
 def started_and_seconds(*args) -> tuple[list[str], dict[str, float]]:

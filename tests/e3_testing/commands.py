@@ -55,6 +55,29 @@ def run(*argv: str | os.PathLike, input: bytes | str | None = None, expect: int 
     return result
 
 
+_LOADED_PROBE = (
+    "import atexit, runpy, sys\n"
+    "roots = sys.argv[1].split(',')\n"
+    "atexit.register(lambda: sys.stderr.write('\\nloaded: ' + ' '.join(sorted({m.split('.')[0] for m in sys.modules} & set(roots))) + '\\n'))\n"
+    "sys.argv = sys.argv[2:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def run_loading(roots: tuple[str, ...], *argv: str | os.PathLike) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `e3 ARGV...` in a Python process that says at exit which of the top-level modules
+    `roots` it loaded (its last line of stderr, taken off); return (the run, those loaded)."""
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED_PROBE, ",".join(roots), str(BIN / "e3"), *map(str, argv)], capture_output=True, env=command_env()
+    )
+    err, _, last = proc.stderr.rstrip(b"\n").rpartition(b"\n")
+    assert last.startswith(b"loaded:"), proc.stderr.decode(errors="replace")
+    proc.stderr = err.rstrip(b"\n") + b"\n" if err.strip() else b""
+    return proc, set(last.decode()[len("loaded:"):].split())
+
+
 def assert_one_line_error(result: Result, *needles: str) -> None:
     """A failure is one line on stderr that names the problem."""
     lines = result.err.strip().splitlines()
