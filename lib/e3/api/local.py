@@ -534,7 +534,7 @@ class LocalRun(DataflowRun):
     def __init__(self, repo: LocalRepository, ws: str, run) -> None:  # noqa: ANN001 - an e3.exec.start.WorkspaceRun
         self.workspace = ws
         self.summary = None
-        self.tasks = len(run.graph.nodes) if run.selected is None else len(run.selected)
+        self.tasks = run.task_count
         self._key = (repo.location, ws)
         self._run = run
         self._iterated = False

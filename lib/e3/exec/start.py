@@ -19,10 +19,15 @@ under its own execution id; the rest of those of its tasks are dropped, each
 with an `error` record saying why. A run with `--filter` decides on its task's
 entries only (and on those of tasks the workspace no longer has); a cancelled
 run leaves them as it found them.
+
+A run of every task that finds the workspace where the last no-op run left it
+(e3.repo.fixpoint) settles each task cached from that entry, without the
+scheduler; anything the entry cannot vouch for sends it the long way.
 """
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Iterator
 
 from e3.errors import WorkspaceLocked, WorkspaceNotDeployed
@@ -51,8 +56,6 @@ class WorkspaceRun:
     ) -> None:
         """`executor`: where the executions run (e3.exec.executors: `local`, `dask://HOST:PORT`);
         None: the repository's `e3.executor`, else local. `concurrency` None: the executor's default."""
-        from e3.exec import plan
-        from e3.repo import workspace
         from e3.storage.locks import Lock, LockHeld
 
         self.repo, self.ws = repo, ws
@@ -61,9 +64,12 @@ class WorkspaceRun:
         self._cancel = threading.Event()
         self._started = False
         lock = Lock(repo, f"dataflow-{ws}", "dataflow")
-        snap = workspace.read_snapshot(repo, ws)  # an unknown workspace is a clear error before anything else
-        if snap.package_hash is None:
-            raise WorkspaceNotDeployed(f"workspace {ws} has no package deployed (e3 workspace deploy REPO {ws} PKG@VERSION)", workspace=ws)
+        # A run of every task may find the workspace where the last no-op run left it: then it
+        # needs neither the dataset tree nor the task graph (e3.repo.fixpoint).
+        self._fixpoint = _fixpoint(repo, ws) if task is None and not force else None
+        snap = None
+        if self._fixpoint is None:
+            snap = _deployed(repo, ws)  # an unknown workspace is a clear error before anything else
         try:
             lock.acquire(wait=False)
         except LockHeld as e:
@@ -73,12 +79,13 @@ class WorkspaceRun:
         self._executor = None
         try:
             # The package cannot change while the lock is held (deploy takes it too).
-            self.package_hash = snap.package_hash
-            self._snap = snap
-            self.graph = plan.graph_of(repo, snap.package_hash)
-            self.selected = select(self.graph, task, upstream)
-            # --force with --filter runs again what the filter names, not the upstream it needs.
-            self.forced = force and (matching(self.graph, task) if task is not None else True)
+            self.graph = None
+            self.selected: set[str] | None = None
+            self.forced: bool | set[str] = False
+            if snap is not None:
+                self._plan(snap, task, upstream, force)
+            else:
+                self.package_hash = self._fixpoint.package_hash
             from e3.exec.executor_choice import open_executor
 
             # A cluster that cannot run the tasks is an error now, before anything runs.
@@ -86,6 +93,23 @@ class WorkspaceRun:
         except BaseException:
             lock.release()
             raise
+
+    def _plan(self, snap, task: str | None, upstream: bool, force: bool) -> None:  # noqa: ANN001 - a workspace Snapshot
+        from e3.exec import plan
+
+        self.package_hash = snap.package_hash
+        self._snap = snap
+        self.graph = plan.graph_of(self.repo, snap.package_hash)
+        self.selected = select(self.graph, task, upstream)
+        # --force with --filter runs again what the filter names, not the upstream it needs.
+        self.forced = force and (matching(self.graph, task) if task is not None else True)
+
+    @property
+    def task_count(self) -> int:
+        """How many tasks the run settles."""
+        if self.graph is None:
+            return len(self._fixpoint.names)
+        return len(self.graph.nodes) if self.selected is None else len(self.selected)
 
     @property
     def cancelled(self) -> bool:
@@ -125,9 +149,13 @@ class WorkspaceRun:
             from e3.exec.invocation import sweep_scratch
 
             sweep_scratch(repo)  # and the scratch directories of the tasks it spawned
-            runner.adopt(
-                q.entry for q in queue.list_entries(repo, RUNNER) if q.state == "pending" and q.entry.workspace == ws
-            )
+            pending = [q.entry for q in queue.list_entries(repo, RUNNER) if q.state == "pending" and q.entry.workspace == ws]
+            if self.graph is None:
+                if not pending and self._settle_from_fixpoint(observer):
+                    yield
+                    return
+                self._plan(_deployed(repo, ws), None, True, False)  # the long way, as if there were no entry
+            runner.adopt(pending)
             # The tree read before the lock, unless the workspace moved since (one small file read).
             commit, datasets = _read(repo, ws, self._snap.commit)
             if datasets is None:
@@ -159,6 +187,7 @@ class WorkspaceRun:
             finally:  # a cancelled or failed run's times are as good as any
                 run_times.save(repo, ws, scheduler.seconds, self.graph.nodes)
             memo.save()
+            self._keep_fixpoint(scheduler, commit, memo)
             if not self._cancel.is_set():
                 summary = scheduler.summary
                 decided = [(e, why) for e in runner.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]
@@ -171,6 +200,73 @@ class WorkspaceRun:
             elif self._executor is not None:
                 self._executor.shutdown(cancel=True)
             self._lock.release()
+
+
+    def _settle_from_fixpoint(self, observer: Observer | None) -> bool:
+        """Settle every task cached, as the fixpoint entry says, if each output still has its bytes
+        and the workspace has not moved since the entry was read; False: nothing was reported."""
+        from e3.exec.scheduler import CACHED, TaskReport
+        from e3.repo import workspace
+        from e3.storage import refs
+
+        began = time.monotonic()
+        fix = self._fixpoint
+        objects = self.repo.objects
+        if not all(objects.nonempty_checked(h) for h in fix.outputs):
+            return False  # an output lost its bytes: the memo decides, and its task runs again
+        if refs.read(self.repo, workspace.ref_name(self.ws)) != fix.commit:
+            return False  # set meanwhile
+        summary = Summary()
+        reports = summary.reports
+        observe = observer or (lambda event, report: None)
+        for name, task_id in zip(fix.names, fix.task_ids):
+            report = reports[name] = TaskReport(name, CACHED, 0.0, None, task_id)
+            observe("end", report)
+        summary.seconds = time.monotonic() - began
+        self.summary = summary
+        return True
+
+    def _keep_fixpoint(self, scheduler: Scheduler, commit: str, memo) -> None:  # noqa: ANN001 - a MemoIndex
+        """A run of every task that found each cached and changed nothing leaves a fixpoint entry."""
+        from e3.exec.scheduler import CACHED
+        from e3.repo import fixpoint
+
+        s = scheduler.summary
+        if (
+            self._cancel.is_set() or self.selected is not None or self.forced
+            or s.commits or scheduler.commit != commit or scheduler.pending
+            or len(s.reports) != len(self.graph.nodes)
+            or any(r.state != CACHED for r in s.reports.values())
+        ):
+            return
+        if self._fixpoint is not None and self._fixpoint.commit == commit:
+            return  # kept already (the long way was taken for a pending entry or a lost output)
+        tasks = memo.unchanged_signature()
+        if tasks is None:
+            return
+        nodes, data = self.graph.nodes, scheduler.data
+        names = list(s.reports)
+        fixpoint.store(self.repo, self.ws, fixpoint.Fixpoint(
+            commit, self.package_hash, names, [s.reports[n].task_id for n in names], [data[nodes[n].task.output] for n in names],
+        ), tasks)
+
+
+def _fixpoint(repo: "Repository", ws: str):  # noqa: ANN202 - an e3.repo.fixpoint.Fixpoint or None
+    """The fixpoint entry of the workspace's commit, if one holds (e3.repo.fixpoint)."""
+    from e3.repo import fixpoint, workspace
+    from e3.storage import refs
+
+    commit = refs.read(repo, workspace.ref_name(ws))
+    return fixpoint.load(repo, ws, commit) if commit is not None else None
+
+
+def _deployed(repo: "Repository", ws: str):  # noqa: ANN202 - a workspace Snapshot
+    from e3.repo import workspace
+
+    snap = workspace.read_snapshot(repo, ws)
+    if snap.package_hash is None:
+        raise WorkspaceNotDeployed(f"workspace {ws} has no package deployed (e3 workspace deploy REPO {ws} PKG@VERSION)", workspace=ws)
+    return snap
 
 
 def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) -> str | None:  # noqa: ANN001 - queue entry, plan graph

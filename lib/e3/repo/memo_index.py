@@ -55,7 +55,6 @@ class MemoIndex:
 
         self.repo = repo
         self._key = ws if snapshot.plain_key(ws) else None
-        self._tasks_dir = repo.fspath("tasks")
         self._trusted: dict[str, str] = {}
         """task_id -> output, from the index: true while `tasks/` has the stat it recorded."""
         self._found: dict[str, str] = {}
@@ -104,25 +103,40 @@ class MemoIndex:
             self._dirty = True
 
     def _stat(self) -> list[int] | None:
-        try:
-            return _signature(os.stat(self._tasks_dir))
-        except OSError:
+        return tasks_signature(self.repo)
+
+    def unchanged_signature(self) -> list[int] | None:
+        """The stat of `tasks/` if no pointer can have changed since this run began reading it:
+        what this run read may then be kept (here, or by e3.repo.fixpoint); else None."""
+        if self._key is None or self._clock is None:
             return None
+        now = self._stat()
+        # Strictly before the clock: a change at or after it (the same tick included) may be
+        # one this run did not read.
+        if now is None or now != self._seen or now[2] >= self._clock or now[3] >= self._clock:
+            return None
+        return now
 
     def save(self) -> None:
         """Keep what this run found, if `tasks/` did not change since it began reading."""
         from e3.repo import snapshot
 
-        if self._key is None or self._clock is None or not self._dirty:
+        if not self._dirty:
             return
-        now = self._stat()
-        # Strictly before the clock: a change at or after it (the same tick included) may be
-        # one this run did not read.
-        if now is None or now != self._seen or now[2] >= self._clock or now[3] >= self._clock:
+        now = self.unchanged_signature()
+        if now is None:
             return
         hits = dict(self._trusted)
         hits.update(self._found)
         snapshot.store_entry(self.repo, KIND, self._key, {"format": FORMAT, "tasks": now, "hits": hits})
+
+
+def tasks_signature(repo: "Repository") -> list[int] | None:
+    """The stat of `tasks/` as an entry keeps it (device, inode, mtime, ctime, size), or None."""
+    try:
+        return _signature(os.stat(repo.fspath("tasks")))
+    except OSError:
+        return None
 
 
 def _touch(directory: str, name: str) -> int | None:
