@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from e3 import collector
 from e3.errors import E3Error, ExecutorUnavailable, TaskNotFound
@@ -214,6 +214,10 @@ class Scheduler:
         self.last_flush = time.monotonic()
         self.flush_interval = FLUSH_INTERVAL
         self.max_uncommitted = uncommitted_limit()
+        self._committer = None
+        """The thread commits are made on in the background (flush_behind), once one is."""
+        self._committing: tuple[tuple[dict[str, tuple[Job, str]], list[str]], Any] | None = None
+        """The batch being committed in the background, and the future of (commit, tree, seconds)."""
 
     # ------------------------------------------------------------ evaluation
 
@@ -352,40 +356,106 @@ class Scheduler:
     # ------------------------------------------------------------ the workspace
 
     def flush(self) -> None:
-        """Commit finished outputs whose inputs still hold; notice changes made by others."""
+        """Commit finished outputs whose inputs still hold, waiting for the commit (and for one
+        running in the background first); notice changes made by others."""
+        self._collect(wait=True)
         began = self.last_flush = time.monotonic()
         try:
-            self._flush()
+            self._release_settled()
+            taken = self._take_batch()
+            if taken is None:
+                self._notice_others()
+                return
+            commit, data, _ = self._commit_batch(*taken)
+            self._apply(*taken, commit, data)
         finally:
-            took = time.monotonic() - began
-            self.flush_interval = max(FLUSH_INTERVAL, took / FLUSH_SHARE)
+            self.flush_interval = max(FLUSH_INTERVAL, (time.monotonic() - began) / FLUSH_SHARE)
 
-    def _flush(self) -> None:
+    def flush_behind(self) -> None:
+        """`flush`, with the commit made in the background while the tasks go on: a commit syncs
+        the object store and writes git objects, seconds of waiting on the disk in a large run,
+        during which a chain of tasks would otherwise stand still. One commit at a time: a batch
+        finished meanwhile waits for the next. Its claims go once it is done (`_collect`)."""
+        self._collect(wait=self._uncommitted() >= self.max_uncommitted)
+        if self._committing is not None:
+            return
+        self.last_flush = time.monotonic()
+        self._release_settled()
+        taken = self._take_batch()
+        if taken is None:
+            self._notice_others()
+            return
+        if self._committer is None:
+            import concurrent.futures
+
+            self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="e3-commit")
+        self._committing = (taken, self._committer.submit(self._commit_batch, *taken))
+
+    def _collect(self, wait: bool) -> None:
+        """Take the outcome of the commit made in the background, once it is done (`wait`: wait
+        for it): its claims go, and the workspace's tree is taken; its error is raised here."""
+        if self._committing is None:
+            return
+        taken, fut = self._committing
+        if not wait and not fut.done():
+            return
+        self._committing = None
+        commit, data, took = fut.result()
+        self.flush_interval = max(FLUSH_INTERVAL, took / FLUSH_SHARE)
+        self._apply(*taken, commit, data)
+
+    def _abandon_commit(self) -> None:
+        """The run ends by an error: let a commit made in the background finish (it holds the
+        workspace's lock), without taking its outcome; its claims stay, as after a crash."""
+        self._committing = None
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
+
+    def _uncommitted(self) -> int:
+        """Finished tasks whose claims are held until a commit: each holds an open file."""
+        behind = len(self._committing[0][1]) if self._committing is not None else 0
+        return len(self.pending) + len(self.settled_jobs) + behind
+
+    def _release_settled(self) -> None:
         if self.settled_jobs:
             self.runner.release(self.settled_jobs)
             self.settled_jobs = []
+
+    def _notice_others(self) -> None:
+        commit, data = self.read_workspace(self.commit)
+        if commit != self.commit:
+            self._rebase(commit, data)
+
+    def _take_batch(self) -> tuple[dict[str, tuple[Job, str]], list[str]] | None:
+        """The finished outputs to commit next, and their tasks in dataflow order; None if none."""
         if not self.pending:
-            commit, data = self.read_workspace(self.commit)
-            if commit != self.commit:
-                self._rebase(commit, data)
-            return
+            return None
         batch = dict(self.pending)
         self.pending.clear()
-        names = sorted(batch, key=lambda n: self.graph.nodes[n].index)
+        return batch, sorted(batch, key=lambda n: self.graph.nodes[n].index)
+
+    def _commit_batch(self, batch: dict[str, tuple[Job, str]], names: list[str]) -> tuple[str, dict[TreePath, str], float]:
+        """Commit a batch's outputs whose inputs still hold (in the background, or not): the new
+        commit, its tree, and the seconds it took. Reads only the batch and the graph."""
+        began = time.monotonic()
+        nodes = self.graph.nodes
 
         def changes(current: dict[TreePath, str]) -> dict[TreePath, str] | None:
             view = dict(current)
             out: dict[TreePath, str] = {}
             for name in names:
                 job, output_hash = batch[name]
-                node = self.graph.nodes[name]
+                node = nodes[name]
                 if tuple(view.get(p) for p in node.task.inputs) == job.input_hashes:
                     view[node.task.output] = output_hash
                     out[node.task.output] = output_hash
             return out or None
 
-        message = _message(names)
-        commit, data = self.commit_outputs(changes, message)
+        commit, data = self.commit_outputs(changes, _message(names))
+        return commit, data, time.monotonic() - began
+
+    def _apply(self, batch: dict[str, tuple[Job, str]], names: list[str], commit: str, data: dict[TreePath, str]) -> None:
         self.summary.commits += commit != self.commit
         self.runner.release([batch[n][0] for n in names])
         self._rebase(commit, data)
@@ -463,9 +533,10 @@ class Scheduler:
                         self._finished(job, outcome)
                     self._announce(list(began.values()))
                     self.runner.settle()  # the released tasks start before this process bookkeeps
+                    self._collect(wait=False)
                     if (time.monotonic() - self.last_flush >= self.flush_interval
-                            or len(self.pending) + len(self.settled_jobs) >= self.max_uncommitted):
-                        self.flush()
+                            or self._uncommitted() >= self.max_uncommitted):
+                        self.flush_behind()
                     yield
                 if interrupted.is_set():
                     raise KeyboardInterrupt
@@ -484,6 +555,7 @@ class Scheduler:
             self._cancel()
             raise
         finally:
+            self._abandon_commit()  # none is left on a run's normal end: its last flush waited
             restore()
             self.summary.seconds = time.monotonic() - t0
 
