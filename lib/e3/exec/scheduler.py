@@ -11,7 +11,8 @@ plus outputs not yet committed) and walks the graph event by event:
 - A finished task's output enters the in-memory tree and releases its
   dependents; outputs reach the workspace in batches (one commit per flush,
   at most every `FLUSH_INTERVAL` seconds, less often when commits get
-  expensive, and at the end), so history stays
+  expensive, and at the end; made on a thread of its own while the tasks go
+  on, one at a time, except the last), so history stays
   readable and the cost stays linear in the number of tasks. A batch never
   holds more than `uncommitted_limit()` finished tasks, whatever the time:
   each holds its queue entry's claim, an open file, until its commit.
