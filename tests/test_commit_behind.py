@@ -1,6 +1,7 @@
-"""e3 start commits finished outputs in the background (Scheduler.flush_behind): tasks go on
-running while a commit waits on the disk, and a commit's failure still ends the run with its
-error, keeping what was committed before."""
+"""e3 start makes each batch of finished outputs durable in the background
+(Scheduler.flush_behind): tasks go on running while the file system syncs, the batch is
+committed once that is done, and a failed sync still ends the run with its error, keeping
+what was committed before."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,7 @@ from e3 import sdk
 from e3.east import East, IntegerType
 
 HELD = 30.0
-"""Most seconds the first commit is held back: a run that waits for it stands still that long."""
+"""Most seconds the first sync is held back: a run that waits for it stands still that long."""
 
 
 def _slow_then_chain(tmp_path, n: int):
@@ -32,67 +33,63 @@ def _slow_then_chain(tmp_path, n: int):
     return deployed(tmp_path, zip_path, "behind@1.0.0")
 
 
-def _run_with_first_commit(repo, commit_first):
-    """Carry out `e3 start`'s run in this process, the first commit made by `commit_first(real,
-    finished)` (`finished`: the number of tasks settled so far, read from another thread)."""
+def _run(repo, first_sync, observe=lambda kind, report: None):
+    """Carry out `e3 start`'s run in this process, its first sync of the object store done by
+    `first_sync(real_sync, finished)` (`finished`: tasks settled so far, read from another thread)."""
     from e3.exec import start
     from e3.storage.repository import open_repository
 
     finished = [0]
-    real = start._commit
-    calls = [0]
+    started = start.WorkspaceRun(open_repository(repo), "dev", concurrency=2)
+    objects = started.repo.objects
+    real, calls = objects.sync, [0]
 
-    def commit(repo_, ws, fn, message):
+    def sync():
         calls[0] += 1
-        if calls[0] == 1:
-            return commit_first(lambda: real(repo_, ws, fn, message), finished)
-        return real(repo_, ws, fn, message)
+        return first_sync(real, finished) if calls[0] == 1 else real()
 
-    def observe(kind, report):
+    def observer(kind, report):
         if kind == "end":
             finished[0] += 1
+        observe(kind, report)
 
-    start._commit = commit
-    try:
-        started = start.WorkspaceRun(open_repository(repo), "dev", concurrency=2)
-        for _ in started.steps(observe):
-            pass
-    finally:
-        start._commit = real
+    objects.sync = sync
+    for _ in started.steps(observer):
+        pass
     return started.summary
 
 
-def test_tasks_go_on_running_while_a_commit_waits(tmp_path):
+def test_tasks_go_on_running_while_a_batch_is_made_durable(tmp_path):
     repo = _slow_then_chain(tmp_path, 20)
     during = []
 
-    def held(commit, finished):
-        # The chain goes on only if this run does not wait for its commit.
+    def held(sync, finished):
+        # The chain goes on only if this run does not wait for the sync.
         at = finished[0]
         deadline = time.monotonic() + HELD
         while finished[0] < at + 10 and time.monotonic() < deadline:
             time.sleep(0.01)
         during.append(finished[0] - at)
-        return commit()
+        return sync()
 
-    summary = _run_with_first_commit(repo, held)
+    summary = _run(repo, held)
     assert during and during[0] >= 10, during
     assert {r.state for r in summary.reports.values()} == {"ran"}
     assert run("e3", "get", repo, "dev.tasks.step19.output").out.strip() == "1"
-    # Each output is in the workspace's history: one commit's worth, then the rest.
-    assert summary.commits >= 2
+    assert summary.commits >= 2  # the held batch, then the rest
+    run("e3-fsck", "--repo", repo)
 
 
-def test_a_commit_that_fails_in_the_background_ends_the_run_with_its_error(tmp_path):
+def test_a_sync_that_fails_in_the_background_ends_the_run_with_its_error(tmp_path):
     from e3.errors import StorageError
 
     repo = _slow_then_chain(tmp_path, 5)
 
-    def failing(commit, finished):
-        raise StorageError("no space left on device writing a pack (a test's)")
+    def failing(sync, finished):
+        raise StorageError("input/output error syncing the object store (a test's)")
 
-    with pytest.raises(StorageError, match="no space left on device"):
-        _run_with_first_commit(repo, failing)
+    with pytest.raises(StorageError, match="input/output error"):
+        _run(repo, failing)
     # Nothing half-done: the run's lock is free, and the next run finishes the work.
     out = run("e3", "start", repo, "dev").out
     assert "6 tasks" in out, out
@@ -100,45 +97,25 @@ def test_a_commit_that_fails_in_the_background_ends_the_run_with_its_error(tmp_p
     run("e3-fsck", "--repo", repo)
 
 
-def test_a_run_ended_by_another_error_lets_its_background_commit_finish_first(tmp_path):
-    """No commit is ever made after the run let go of the workspace: an error in this thread
-    waits for the commit running in the background (it holds the workspace's lock)."""
+def test_no_thread_of_a_run_outlives_it_when_it_ends_by_another_error(tmp_path):
     repo = _slow_then_chain(tmp_path, 20)
     order: list[str] = []
-    committing = threading.Event()
+    syncing = threading.Event()
 
-    def slow(commit, finished):
-        committing.set()
+    def slow(sync, finished):
+        syncing.set()
         time.sleep(1.0)
-        result = commit()
-        order.append("committed")
-        return result
-
-    from e3.exec import start
-    from e3.storage.repository import open_repository
-
-    real = start._commit
-    calls = [0]
-
-    def commit(repo_, ws, fn, message):
-        calls[0] += 1
-        if calls[0] == 1:
-            return slow(lambda: real(repo_, ws, fn, message), None)
-        return real(repo_, ws, fn, message)
+        sync()
+        order.append("synced")
 
     def observe(kind, report):
-        if committing.is_set():
+        if syncing.is_set():
             raise RuntimeError("an observer's error")
 
-    start._commit = commit
-    try:
-        started = start.WorkspaceRun(open_repository(repo), "dev", concurrency=2)
-        with pytest.raises(RuntimeError, match="an observer's error"):
-            for _ in started.steps(observe):
-                pass
-        assert order == ["committed"]  # done before the error reached us
-    finally:
-        start._commit = real
+    with pytest.raises(RuntimeError, match="an observer's error"):
+        _run(repo, slow, observe)
+    assert order == ["synced"]  # done before the error reached us
+    assert not [t for t in threading.enumerate() if t.name.startswith("e3-sync")]
     out = run("e3", "start", repo, "dev").out
     assert "21 tasks" in out, out
     assert run("e3", "get", repo, "dev.tasks.step19.output").out.strip() == "1"

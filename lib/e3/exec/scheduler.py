@@ -11,8 +11,8 @@ plus outputs not yet committed) and walks the graph event by event:
 - A finished task's output enters the in-memory tree and releases its
   dependents; outputs reach the workspace in batches (one commit per flush,
   at most every `FLUSH_INTERVAL` seconds, less often when commits get
-  expensive, and at the end; made on a thread of its own while the tasks go
-  on, one at a time, except the last), so history stays
+  expensive, and at the end; the batch is made durable on a thread of its
+  own while the tasks go on, one at a time, except the last), so history stays
   readable and the cost stays linear in the number of tasks. A batch never
   holds more than `uncommitted_limit()` finished tasks, whatever the time:
   each holds its queue entry's claim, an open file, until its commit.
@@ -168,6 +168,7 @@ class Scheduler:
         observer: Observer | None = None,
         read_workspace: Callable[[str], tuple[str, dict[TreePath, str] | None]],
         commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
+        make_durable: Callable[[], None] = lambda: None,
         prepare_commit: Callable[[], None] = lambda: None,
         cancelled: threading.Event | None = None,
         memo: Callable[[str], str | None] | None = None,
@@ -189,6 +190,9 @@ class Scheduler:
         self.observer = observer or (lambda event, report: None)
         self.read_workspace = read_workspace
         self.commit_outputs = commit_outputs
+        self.make_durable = make_durable
+        """Makes the outputs and records written so far durable (a sync of the object store):
+        called before their batch is committed, on a thread of its own while tasks go on."""
         self.prepare_commit = prepare_commit
         """Loads what the first commit needs (git, the workspace's state): called once jobs are
         running, while the workers start up, instead of at the first flush."""
@@ -215,10 +219,10 @@ class Scheduler:
         self.last_flush = time.monotonic()
         self.flush_interval = FLUSH_INTERVAL
         self.max_uncommitted = uncommitted_limit()
-        self._committer = None
-        """The thread commits are made on in the background (flush_behind), once one is."""
-        self._committing: tuple[tuple[dict[str, tuple[Job, str]], list[str]], Any] | None = None
-        """The batch being committed in the background, and the future of (commit, tree, seconds)."""
+        self._syncer = None
+        """The thread batches are made durable on in the background (flush_behind), once one is."""
+        self._syncing: tuple[tuple[dict[str, tuple[Job, str]], list[str]], Any] | None = None
+        """The batch being made durable in the background, and the future of that."""
 
     # ------------------------------------------------------------ evaluation
 
@@ -357,8 +361,8 @@ class Scheduler:
     # ------------------------------------------------------------ the workspace
 
     def flush(self) -> None:
-        """Commit finished outputs whose inputs still hold, waiting for the commit (and for one
-        running in the background first); notice changes made by others."""
+        """Commit finished outputs whose inputs still hold, waiting for it (and for a batch being
+        made durable in the background first); notice changes made by others."""
         self._collect(wait=True)
         began = self.last_flush = time.monotonic()
         try:
@@ -367,18 +371,19 @@ class Scheduler:
             if taken is None:
                 self._notice_others()
                 return
+            self.make_durable()
             commit, data, _ = self._commit_batch(*taken)
             self._apply(*taken, commit, data)
         finally:
             self.flush_interval = max(FLUSH_INTERVAL, (time.monotonic() - began) / FLUSH_SHARE)
 
     def flush_behind(self) -> None:
-        """`flush`, with the commit made in the background while the tasks go on: a commit syncs
-        the object store and writes git objects, seconds of waiting on the disk in a large run,
-        during which a chain of tasks would otherwise stand still. One commit at a time: a batch
-        finished meanwhile waits for the next. Its claims go once it is done (`_collect`)."""
+        """`flush`, with the batch's outputs and records made durable in the background while the
+        tasks go on (a sync of the file system: in a large run, seconds of waiting on the disk
+        that would stop a chain of tasks); its commit follows here once that is done
+        (`_collect`). One batch at a time: what finishes meanwhile waits for the next."""
         self._collect(wait=self._uncommitted() >= self.max_uncommitted)
-        if self._committing is not None:
+        if self._syncing is not None:
             return
         self.last_flush = time.monotonic()
         self._release_settled()
@@ -386,36 +391,37 @@ class Scheduler:
         if taken is None:
             self._notice_others()
             return
-        if self._committer is None:
+        if self._syncer is None:
             import concurrent.futures
 
-            self._committer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="e3-commit")
-        self._committing = (taken, self._committer.submit(self._commit_batch, *taken))
+            self._syncer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="e3-sync")
+        self._syncing = (taken, self._syncer.submit(self.make_durable))
 
     def _collect(self, wait: bool) -> None:
-        """Take the outcome of the commit made in the background, once it is done (`wait`: wait
-        for it): its claims go, and the workspace's tree is taken; its error is raised here."""
-        if self._committing is None:
+        """Commit the batch made durable in the background, once that is done (`wait`: wait for
+        it); an error of either is raised here."""
+        if self._syncing is None:
             return
-        taken, fut = self._committing
+        taken, fut = self._syncing
         if not wait and not fut.done():
             return
-        self._committing = None
-        commit, data, took = fut.result()
+        self._syncing = None
+        fut.result()
+        commit, data, took = self._commit_batch(*taken)
         self.flush_interval = max(FLUSH_INTERVAL, took / FLUSH_SHARE)
         self._apply(*taken, commit, data)
 
-    def _abandon_commit(self) -> None:
-        """The run ends by an error: let a commit made in the background finish (it holds the
-        workspace's lock), without taking its outcome; its claims stay, as after a crash."""
-        self._committing = None
-        if self._committer is not None:
-            self._committer.shutdown(wait=True)
-            self._committer = None
+    def _abandon_sync(self) -> None:
+        """The run ends: no thread of it outlives it. A batch still being made durable is left
+        uncommitted, its claims held, as after a crash."""
+        self._syncing = None
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+            self._syncer = None
 
     def _uncommitted(self) -> int:
         """Finished tasks whose claims are held until a commit: each holds an open file."""
-        behind = len(self._committing[0][1]) if self._committing is not None else 0
+        behind = len(self._syncing[0][1]) if self._syncing is not None else 0
         return len(self.pending) + len(self.settled_jobs) + behind
 
     def _release_settled(self) -> None:
@@ -437,8 +443,8 @@ class Scheduler:
         return batch, sorted(batch, key=lambda n: self.graph.nodes[n].index)
 
     def _commit_batch(self, batch: dict[str, tuple[Job, str]], names: list[str]) -> tuple[str, dict[TreePath, str], float]:
-        """Commit a batch's outputs whose inputs still hold (in the background, or not): the new
-        commit, its tree, and the seconds it took. Reads only the batch and the graph."""
+        """Commit a batch's outputs whose inputs still hold: the new commit, its tree, and the
+        seconds it took."""
         began = time.monotonic()
         nodes = self.graph.nodes
 
@@ -556,7 +562,7 @@ class Scheduler:
             self._cancel()
             raise
         finally:
-            self._abandon_commit()  # none is left on a run's normal end: its last flush waited
+            self._abandon_sync()  # none is left on a run's normal end: its last flush waited
             restore()
             self.summary.seconds = time.monotonic() - t0
 

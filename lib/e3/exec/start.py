@@ -176,6 +176,7 @@ class WorkspaceRun:
                 observer=observer,
                 read_workspace=lambda known: _read(repo, ws, known),
                 commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
+                make_durable=lambda: repo.objects.sync(),  # outputs and records were written without fsync
                 prepare_commit=lambda: _prepare(repo, ws),
                 cancelled=self._cancel,
                 memo=memo.reusable_output,
@@ -293,7 +294,6 @@ def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) ->
 def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
     from e3.repo import workspace
 
-    repo.objects.sync()  # outputs and records were written without fsync: make them durable first
     view = workspace.transact(repo, ws, lambda v: fn(v.datasets), message)
     return view.commit, view.datasets
 
