@@ -19,7 +19,6 @@ import os
 import struct
 import time
 import zlib
-from typing import Iterable
 
 from e3.storage import git_pack
 from e3.storage.files import storage_error, write_exactly
@@ -36,23 +35,29 @@ _UNREADABLE = (IndexError, ValueError, struct.error, zlib.error, PackError)
 RELIST = 1.0
 """Seconds between two looks at `objects/pack/` while nothing is missed."""
 INDEX_AFTER = 256
-"""Lookups in packs after which every pack's ids go into one dict (a walk of a large tree reads
-each of its blobs: one dict lookup each instead of a binary search in each of up to 32 packs)."""
+"""Lookups in packs after which each pack's ids go into a dict of its own (a walk of a large tree
+reads each of its blobs: a dict lookup per pack instead of a binary search in each). One dict per
+pack, built once in the pack's life: a dict of every pack's ids, built again whenever a commit
+added a pack, made a 100,000-task run's commits cost as much as every object it had written."""
 
 
 class _Pack:
     """One pack and its version 2 index, mapped into memory until a look at the directory finds it gone."""
 
-    __slots__ = ("idx", "pack", "count")
+    __slots__ = ("idx", "pack", "count", "_offsets")
 
     def __init__(self, idx_path: str, pack_path: str):
         self.idx = _map(idx_path)
         self.pack = _map(pack_path)
         self.count = git_pack.index_count(self.idx, idx_path)
+        self._offsets: dict[bytes, int] | None = None
 
     def offsets(self) -> dict[bytes, int]:
-        """Every object id of the pack -> its offset: for a walk that reads many of them."""
-        return {oid: offset for oid, _, offset in git_pack.index_entries(self.idx)}
+        """Every object id of the pack -> its offset (made once): for a walk that reads many of them."""
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._offsets = {oid: offset for oid, _, offset in git_pack.index_entries(self.idx)}
+        return offsets
 
     def offset(self, oid: bytes) -> int | None:
         return git_pack.index_offset(self.idx, self.count, oid)
@@ -82,8 +87,6 @@ class ObjectDatabase:
         self._packs: dict[str, _Pack | None] = {}
         self._relist_at = 0.0
         self._lookups = 0
-        self._index: dict[bytes, tuple[_Pack, int]] | None = None
-        """Every packed id, once enough lookups were made that one dict beats a search of each pack."""
 
     def read(self, oid: bytes) -> tuple[int, bytes] | None:
         """(pack type number, bytes) of object `oid` (raw id), checked against its id; None when
@@ -158,28 +161,17 @@ class ObjectDatabase:
         """The object from a pack; None when a pack holds it in a form not read here; _ABSENT."""
         if time.monotonic() >= self._relist_at:
             self._list_packs()
-        index = self._index
-        if index is None:
-            self._lookups += 1
-            if self._lookups > INDEX_AFTER:
-                index = self._index = _index_of(self._packs.values())
-        if index is not None:
-            hit = index.get(oid)
-            if hit is None:
-                return _ABSENT
-            try:
-                return hit[0].read(hit[1])
-            except _UNREADABLE:
-                return None
+        self._lookups += 1
+        by_dict = self._lookups > INDEX_AFTER
         for pack in self._packs.values():
             if pack is None:
                 continue
             try:
-                offset = pack.offset(oid)
+                offset = pack.offsets().get(oid) if by_dict else pack.offset(oid)
                 if offset is not None:
                     return pack.read(offset)
             except _UNREADABLE:
-                return None
+                return None  # a damaged pack or index: its objects are found by libgit2, or not at all
         return _ABSENT
 
     def _list_packs(self) -> None:
@@ -202,23 +194,9 @@ class ObjectDatabase:
                 packs[name] = _Pack(base + ".idx", base + ".pack")
             except (OSError, *_UNREADABLE):
                 packs[name] = None  # removed meanwhile, or not ours to read: libgit2 answers
-        self._packs = packs
-        if self._index is not None and packs.keys() != old.keys():
-            # Rebuilt, not added to: entries of removed packs would hold their maps open.
-            self._index = _index_of(packs.values())
-
-
-def _index_of(packs: Iterable["_Pack | None"]) -> dict[bytes, tuple[_Pack, int]]:
-    index: dict[bytes, tuple[_Pack, int]] = {}
-    for pack in packs:
-        if pack is None:
-            continue
-        try:
-            for oid, offset in pack.offsets().items():
-                index.setdefault(oid, (pack, offset))
-        except _UNREADABLE:
-            pass  # a damaged index: its objects are found by libgit2, or not at all
-    return index
+        # Largest first: git's packs merge geometrically, so the first holds most objects and a
+        # lookup seldom reaches the rest. A removed pack's maps (and its dict) go with it.
+        self._packs = dict(sorted(packs.items(), key=lambda item: -(item[1].count if item[1] is not None else 0)))
 
 
 def _map(path: str) -> mmap.mmap:
