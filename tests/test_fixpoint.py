@@ -9,21 +9,7 @@ import shutil
 from pathlib import Path
 
 from e3_testing.commands import deployed, run, start_states, write
-
-from e3 import sdk
-from e3.east import East, IntegerType
-
-
-def _diamond_zip(tmp_path: Path) -> Path:
-    x = sdk.input("x", IntegerType, 1)
-    add = lambda n: East.function([IntegerType], IntegerType, lambda b, v: v + n)  # noqa: E731
-    a = sdk.task("a", [x], add(1))
-    b = sdk.task("b", [a.output], add(10))
-    c = sdk.task("c", [a.output], add(100))
-    d = sdk.task("d", [b.output, c.output], East.function([IntegerType, IntegerType], IntegerType, lambda bl, p, q: p + q))
-    path = tmp_path / "diamond.zip"
-    sdk.export(sdk.package("diamond", "1.0.0", d), path)
-    return path
+from e3_testing.packages import diamond_zip
 
 
 def _entry(repo: Path) -> Path:
@@ -33,7 +19,7 @@ def _entry(repo: Path) -> Path:
 def _at_fixpoint(tmp_path: Path) -> tuple[Path, str]:
     """A repository whose dev ran, then ran again with nothing to do (which kept the fixpoint);
     and that no-op run's output."""
-    repo = deployed(tmp_path, _diamond_zip(tmp_path), "diamond@1.0.0")
+    repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
     run("e3", "start", repo, "dev")
     assert not _entry(repo).exists()  # tasks ran: nothing is known to be a fixpoint yet
     noop = run("e3", "start", repo, "dev").out

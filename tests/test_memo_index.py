@@ -8,21 +8,7 @@ import time
 from pathlib import Path
 
 from e3_testing.commands import deployed, run, start_states
-
-from e3 import sdk
-from e3.east import East, IntegerType
-
-
-def _diamond_zip(tmp_path: Path) -> Path:
-    x = sdk.input("x", IntegerType, 1)
-    add = lambda n: East.function([IntegerType], IntegerType, lambda b, v: v + n)  # noqa: E731
-    a = sdk.task("a", [x], add(1))
-    b = sdk.task("b", [a.output], add(10))
-    c = sdk.task("c", [a.output], add(100))
-    d = sdk.task("d", [b.output, c.output], East.function([IntegerType, IntegerType], IntegerType, lambda bl, p, q: p + q))
-    path = tmp_path / "diamond.zip"
-    sdk.export(sdk.package("diamond", "1.0.0", d), path)
-    return path
+from e3_testing.packages import diamond_zip
 
 
 def _index(repo: Path) -> Path:
@@ -31,7 +17,7 @@ def _index(repo: Path) -> Path:
 
 def _noop_with_index(tmp_path: Path) -> Path:
     """A repository whose dev ran, then ran again with nothing to do (which wrote the index)."""
-    repo = deployed(tmp_path, _diamond_zip(tmp_path), "diamond@1.0.0")
+    repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
     run("e3", "start", repo, "dev")
     assert not _index(repo).exists()  # records were written during that run: nothing to trust yet
     assert set(start_states(run("e3", "start", repo, "dev").out).values()) == {"cached"}
@@ -141,7 +127,7 @@ def test_a_set_during_the_index_s_life_runs_what_it_changed(tmp_path):
 def test_the_index_is_not_written_when_tasks_changed_at_or_after_the_run_began_reading(tmp_path):
     """Racily clean: a pointer replaced after the run's clock (in its very tick, too) may be one
     the run read before it changed, so that run writes no index; the next one does."""
-    repo = deployed(tmp_path, _diamond_zip(tmp_path), "diamond@1.0.0")
+    repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
     run("e3", "start", repo, "dev")
     from e3.repo import memo_index
     from e3.storage.repository import open_repository
@@ -175,7 +161,7 @@ def test_a_workspace_name_that_is_no_file_name_has_no_index(tmp_path):
     from e3.repo import memo_index
     from e3.storage.repository import open_repository
 
-    repo = deployed(tmp_path, _diamond_zip(tmp_path), "diamond@1.0.0")
+    repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
     index = memo_index.MemoIndex(open_repository(repo), "../dev")
     assert index.reusable_output("0" * 64) is None
     index.save()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from e3_testing.commands import assert_one_line_error, command_env, run, start_states as _states
+from e3_testing import packages
 from e3_testing.packages import script as _script
 
 from e3 import sdk
@@ -33,12 +34,7 @@ def _add(name, source, n=1):
 
 
 def _diamond():
-    x = sdk.input("x", IntegerType, 1)
-    a = _add("a", x)
-    b = _add("b", a.output, 10)
-    c = _add("c", a.output, 100)
-    d = sdk.task("d", [b.output, c.output], East.function([IntegerType, IntegerType], IntegerType, lambda bl, p, q: p + q))
-    return sdk.package("diamond", "1.0.0", d)
+    return packages.diamond()
 
 
 def test_tasks_run_in_dataflow_order_and_outputs_land_in_the_workspace(tmp_path):

@@ -4,7 +4,9 @@
     zip_path = chain_zip(tmp_path, 1000)        # inputs.x -> t00000 -> t00001 -> … (each adds 1)
     zip_path = fanout_zip(tmp_path, 1000)       # inputs.x -> t00000 … t00999 (each adds its index)
 
-Both return the zip path; `chain(n)` / `fanout(n)` return the package definition
+    zip_path = diamond_zip(tmp_path)            # x (1) -> a (+1) -> b (+10), c (+100) -> d (b + c): 114
+
+Each returns the zip path; `chain(n)` / `fanout(n)` / `diamond()` return the package definition
 for callers that want `e3.sdk.build` without a zip. `script(text)` is a custom task's
 command from a bash script with `{in0}`… `{out}` placeholders; `spin` is a CPU-bound
 East body (a loop of n rounds).
@@ -85,4 +87,23 @@ def chain_zip(directory: Path, n: int, **kw) -> Path:
 def fanout_zip(directory: Path, n: int, **kw) -> Path:
     path = Path(directory) / f"fanout-{n}.zip"
     sdk.export(fanout(n, **kw), path)
+    return path
+
+
+def diamond() -> sdk.PackageDef:
+    """inputs.x (1) -> a (x + 1) -> b (a + 10) and c (a + 100) -> d (b + c): d is 114."""
+    x = sdk.input("x", IntegerType, 1)
+
+    def add(n: int):
+        return East.function([IntegerType], IntegerType, lambda b, v: v + n)
+
+    a = sdk.task("a", [x], add(1))
+    b = sdk.task("b", [a.output], add(10))
+    c = sdk.task("c", [a.output], add(100))
+    return sdk.package("diamond", "1.0.0", sdk.task("d", [b.output, c.output], ADD))
+
+
+def diamond_zip(directory: Path) -> Path:
+    path = Path(directory) / "diamond.zip"
+    sdk.export(diamond(), path)
     return path
