@@ -225,17 +225,104 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
     """Check the package in a zip and everything it reaches; return the hashes to store, and
     the tasks (name -> (task hash, task object)).
 
-    Objects in the zip that the package does not reach are not stored.
+    Objects in the zip that the package does not reach are not stored. Objects in e3's
+    canonical encoding are read without the East runtime (e3.model.canonical); the first
+    one that is not, or a type that reader cannot compare, has the whole check made again
+    by the runtime (objects already read or staged are not read again), which refuses
+    what is wrong in its own words.
     """
-    from e3.container import header_problem
-    from e3.model.package import decode_package
-    from e3.model.task import TaskObject
-    from e3.model.types import TaskObjectType
+    try:
+        return _check_contents(contents, _Canonical())
+    except _AskRuntime:
+        return _check_contents(contents, _Runtime())
 
-    from e3 import east
+
+class _AskRuntime(Exception):
+    """The canonical reader declined: check with the East runtime instead."""
+
+
+class _Canonical:
+    """Decoding and type checks without the East runtime, for objects in e3's canonical encoding."""
+
+    def __init__(self) -> None:
+        from e3.model import canonical
+
+        self.canonical = canonical
+
+    def package(self, data: bytes, what: str) -> "Package":
+        package = self.canonical.read_package(data)
+        if package is None:
+            raise _AskRuntime
+        return package
+
+    def task(self, data: bytes) -> "TaskObject":
+        task = self.canonical.read_task(data)
+        if task is None:
+            raise _AskRuntime
+        return task
+
+    def command_type(self) -> Any:
+        return None
+
+    def check_type(self, head: bytes, want: Any) -> str | None:
+        """None if the value starting `head` has type `want` (None: the IR type)."""
+        if want is None:
+            ok = head.startswith(self.canonical.IR_HEADER)
+        else:
+            ok = self.canonical.value_has_type(head, want)
+        if not ok:
+            raise _AskRuntime  # differs, or cannot tell: the runtime says which, in its words
+        return None
+
+    def type_key(self, t: Any) -> Any:
+        return "IR" if t is None else t.key
+
+
+class _Runtime:
+    """Decoding and type checks by the East runtime: any encoding, any type, its messages."""
+
+    def __init__(self) -> None:
+        from e3 import east
+        from e3.model.types import TaskObjectType
+
+        self.east = east
+        self.decode_task = east.decoder_for(TaskObjectType)  # refuses any other header type
+        self.keys: dict[int, bytes] = {}
+
+    def package(self, data: bytes, what: str) -> "Package":
+        from e3.model.package import decode_package
+
+        return decode_package(data, what)
+
+    def task(self, data: bytes) -> "TaskObject":
+        from e3.model.task import TaskObject
+
+        return TaskObject.from_east(self.decode_task(data))
+
+    def command_type(self) -> Any:
+        return self.east.IR_TYPE
+
+    def check_type(self, head: bytes, want: Any) -> str | None:
+        """None if the value starting `head` has type `want`, else why not; E3Error if the
+        header is cut short or malformed."""
+        east = self.east
+        found = east.read_type(head)
+        if east.type_equal(found, want):
+            return None
+        return f"has type {east.format_type(found)}, expected {east.format_type(want)}"
+
+    def type_key(self, t: Any) -> Any:
+        k = self.keys.get(id(t))
+        if k is None:
+            k = self.keys[id(t)] = self.east.type_key(t)
+        return k
+
+
+def _check_contents(contents: "ZipContents", how: "_Canonical | _Runtime") -> "tuple[list[str], dict[str, tuple[str, TaskObject]]]":
+    from e3.container import header_problem
 
     where = contents.path
-    checked: dict[tuple[str, bytes], None] = {}  # (object, type key) pairs already checked: each pair once
+    checked: dict[tuple[str, Any], None] = {}  # (object, type key) pairs already checked: each pair once
 
     def read(obj: str, what: str) -> bytes:
         if obj not in contents.objects:
@@ -246,9 +333,12 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
             raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
         return data
 
-    def type_of(obj: str, what: str) -> Any:
-        """The type in an object's header; a value may be large: its entry is checked a piece at a
-        time and its type read from its head."""
+    def check_type(obj: str, what: str, want: Any) -> None:
+        """The type in an object's header against `want`; a value may be large: its entry is
+        checked a piece at a time and its type read from its head."""
+        key = how.type_key(want)
+        if (obj, key) in checked:
+            return
         if obj not in contents.objects:
             raise PackageInvalid(f"{where}: {what} (object {obj}) is missing from the zip")
         contents.verify(obj)
@@ -259,34 +349,19 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
             if problem:
                 raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
             try:
-                return east.read_type(head)
+                wrong = how.check_type(head, want)
+                break
             except E3Error as e:
                 if len(head) < n:  # the whole object, and still no type
                     raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {e}") from None
                 n *= 16
-
-    def check_type(obj: str, what: str, want: Any, want_key: bytes) -> None:
-        if (obj, want_key) in checked:
-            return
-        found = type_of(obj, what)
-        if not east.type_equal(found, want):
-            raise PackageInvalid(
-                f"{where}: {what} (object {obj[:12]}) has type {east.format_type(found)}, expected {east.format_type(want)}"
-            )
-        checked[(obj, want_key)] = None
-
-    ir_key = east.type_key(east.IR_TYPE)
-    decode_task = east.decoder_for(TaskObjectType)  # refuses any other header type
-    type_keys: dict[int, bytes] = {}
-
-    def key_of(t: Any) -> bytes:
-        k = type_keys.get(id(t))
-        if k is None:
-            k = type_keys[id(t)] = east.type_key(t)
-        return k
+        if wrong:
+            raise PackageInvalid(f"{where}: {what} (object {obj[:12]}) {wrong}")
+        checked[(obj, key)] = None
 
     ph = contents.package_hash
-    package = decode_package(read(ph, "the package object"), f"{where}: the package object {ph[:12]}")
+    package = how.package(read(ph, "the package object"), f"{where}: the package object {ph[:12]}")
+    command_type = how.command_type()
     needed: dict[str, None] = {ph: None}
     datasets = package.datasets()
     writers: dict[tuple[str, ...], str] = {}
@@ -295,12 +370,14 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         th = package.tasks[name]
         data = read(th, f"task {name}")
         try:
-            task = TaskObject.from_east(decode_task(data))
+            task = how.task(data)
+        except _AskRuntime:
+            raise
         except Exception:  # any decoding failure of untrusted bytes means the same thing here
             raise PackageInvalid(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
         needed[th] = None
         tasks[name] = (th, task)
-        check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE, ir_key)
+        check_type(task.command_ir, f"the command of task {name}", command_type)
         needed[task.command_ir] = None
         for path in (*task.inputs, task.output):
             if path not in datasets:
@@ -317,7 +394,7 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         if ref.kind == "value":
             if not ref.hash or not re.fullmatch(r"[0-9a-f]{64}", ref.hash):
                 raise PackageInvalid(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
-            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type, key_of(spec.type))
+            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type)
             needed[ref.hash] = None
     return list(needed), tasks
 
