@@ -176,6 +176,34 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
     (`e3 watch` rebuilds a source whose version did not change); the package
     ref's history keeps the version it replaced.
     """
+    staged = stage_zip(repo, zip_path, replace)
+    if isinstance(staged, ImportResult):
+        return staged
+    repo.objects.sync()  # one syncfs: the values and the commit that names them are durable before the ref moves
+    return publish(repo, staged)
+
+
+@dataclass
+class StagedImport:
+    """A package checked and written with its commit, not yet durable: `publish` moves its ref
+    once the caller has synced the store (e3.repo.workspace.import_zip syncs its deploy with it)."""
+
+    name: str
+    version: str
+    package_hash: str
+    ref: str
+    previous: str | None
+    commit: str
+    verb: str
+    object_count: int
+    tasks: "dict[str, tuple[str, TaskObject]]"
+    package: "Package"
+    """As checked: its dataset types are the runtime's, or e3.model.canonical's TypeValues."""
+
+
+def stage_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO", replace: bool = False) -> "StagedImport | ImportResult":
+    """Check a package zip and write its objects and the ref's commit without syncing them; an
+    ImportResult instead when the same package is imported already (nothing to write)."""
     from e3.repo.package_zip import read_package_zip, store_object
 
     with read_package_zip(zip_path) as contents:
@@ -189,24 +217,29 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
         previous = refs.read(repo, ref) if current is not None else None
         store = repo.objects
         contents.stage_into = store  # a large value is copied while it is checked: one pass
-        needed, tasks = check_contents(contents)
+        needed, tasks, checked = check_contents(contents)
         for obj in needed:
             store_object(contents, obj, store)
     verb = "replace" if previous else "import"
     commit = refs.write_state(repo, {LEAF: package_hash}, previous, f"{verb} {name}@{version}", durable=False)
-    store.sync()  # one syncfs: the values and the commit that names them are durable before the ref moves
+    return StagedImport(name, version, package_hash, ref, previous, commit, verb, len(needed), tasks, checked)
+
+
+def publish(repo: "Repository", staged: StagedImport) -> ImportResult:
+    """Move the ref of a staged import (its objects durable now) with compare-and-swap."""
+    name, version, package_hash = staged.name, staged.version, staged.package_hash
     try:
-        refs.update(repo, ref, commit, previous or refs.ZERO, f"package: {verb} {name}@{version}")
+        refs.update(repo, staged.ref, staged.commit, staged.previous or refs.ZERO, f"package: {staged.verb} {name}@{version}")
     except RefMoved:
         # Someone imported NAME@VERSION meanwhile: fine if it is the same package.
-        current = _current(repo, ref)
+        current = _current(repo, staged.ref)
         if current != package_hash:
             raise PackageExists(_clash(name, version, current or "nothing", package_hash), packageName=name, version=version) from None
         return ImportResult(name, version, package_hash, 0, False)
     from e3.repo import snapshot
 
-    snapshot.remember_tasks(repo, package_hash, tasks)  # decoded above: the first run plans without East
-    return ImportResult(name, version, package_hash, len(needed), True)
+    snapshot.remember_tasks(repo, package_hash, staged.tasks)  # decoded above: the first run plans without East
+    return ImportResult(name, version, package_hash, staged.object_count, True)
 
 
 def _current(repo: "Repository", ref: str) -> str | None:
@@ -221,9 +254,9 @@ def _clash(name: str, version: str, have: str, new: str) -> str:
     )
 
 
-def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple[str, TaskObject]]]":
-    """Check the package in a zip and everything it reaches; return the hashes to store, and
-    the tasks (name -> (task hash, task object)).
+def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple[str, TaskObject]], Package]":
+    """Check the package in a zip and everything it reaches; return the hashes to store, the
+    tasks (name -> (task hash, task object)) and the package object decoded.
 
     Objects in the zip that the package does not reach are not stored. Objects in e3's
     canonical encoding are read without the East runtime (e3.model.canonical); the first
@@ -318,7 +351,7 @@ class _Runtime:
         return k
 
 
-def _check_contents(contents: "ZipContents", how: "_Canonical | _Runtime") -> "tuple[list[str], dict[str, tuple[str, TaskObject]]]":
+def _check_contents(contents: "ZipContents", how: "_Canonical | _Runtime") -> "tuple[list[str], dict[str, tuple[str, TaskObject]], Package]":
     from e3.container import header_problem
 
     where = contents.path
@@ -396,7 +429,7 @@ def _check_contents(contents: "ZipContents", how: "_Canonical | _Runtime") -> "t
                 raise PackageInvalid(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
             check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type)
             needed[ref.hash] = None
-    return list(needed), tasks
+    return list(needed), tasks, package
 
 
 # ---------------------------------------------------------------- export and remove
