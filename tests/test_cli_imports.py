@@ -152,3 +152,23 @@ def test_importing_a_package_loads_neither_the_east_runtime_nor_pygit2(repo, tmp
     before = sorted(p.name for p in (repo / ".e3" / "refs").rglob("*"))
     assert_one_line_error(run("e3", "package", "import", repo, tmp_path / "bad.zip", expect=128), "inputs.n", "has type String, expected Integer")
     assert sorted(p.name for p in (repo / ".e3" / "refs").rglob("*")) == before
+
+
+def test_importing_a_package_into_a_workspace_loads_neither_the_east_runtime_nor_pygit2(repo, tmp_path):
+    """`e3 workspace import` checks the zip as `e3 package import` does and deploys it into a new
+    workspace without decoding anything through the East runtime; the workspace then holds the
+    package's values and runs."""
+    from e3 import east, sdk
+    from e3_testing.commands import run, run_loading
+    from e3_testing.packages import INCREMENT
+
+    n = sdk.input("n", east.IntegerType, 41)
+    sdk.export(sdk.package("p", "1.0.0", n, sdk.task("inc", [n], INCREMENT)), tmp_path / "p.zip")
+    out, loaded = run_loading(("east", "pygit2"), "workspace", "import", repo, "dev", tmp_path / "p.zip")
+    assert out.returncode == 0, out.stderr
+    assert b"Deployed to workspace: dev" in out.stdout and loaded == set()
+    assert [line.split()[-1] for line in run("e3", "workspace", "log", repo, "dev").out.splitlines()] == ["p@1.0.0", "dev"]
+    assert run("e3", "get", repo, "dev.inputs.n").out.strip() == "41"
+    run("e3", "start", repo, "dev")
+    assert run("e3", "get", repo, "dev.tasks.inc.output").out.strip() == "42"
+    assert "dev" in run("e3", "workspace", "status", repo, "dev").out
