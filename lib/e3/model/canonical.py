@@ -130,6 +130,8 @@ def _sketch(t: TypeValue) -> str:
         raise _Decline
     if t.kind in _SIMPLE:
         return t.kind
+    if t.kind == "Set" and not _immutable(t.parts) or t.kind == "Dict" and not _immutable(t.parts[0]):
+        raise _Decline  # a type the runtime refuses to make: it is the one to say so
     if t.kind in _ONE:
         return f"{t.kind}<{_sketch(t.parts)}>"
     if t.kind == "Dict":
@@ -145,6 +147,15 @@ def _sketch(t: TypeValue) -> str:
             return f"Option<{_sketch(t.parts[1][1])}>"
     inner = ", ".join(f"{field_name(name)}: {_sketch(v)}" for name, v in t.parts)
     return f"{t.kind}{{{inner}}}"
+
+
+def _immutable(t: TypeValue) -> bool:
+    """Can values of `t` be a set's elements or a dict's keys? (Collections and refs cannot.)"""
+    if t.kind in _SIMPLE:
+        return True
+    if t.kind in ("Struct", "Variant"):
+        return all(_immutable(inner) for _, inner in t.parts)
+    return False
 
 
 def value_has_type(head: bytes, t: TypeValue) -> bool | None:
@@ -367,8 +378,10 @@ def _string(s: str) -> bytes:
 
 def encode_workspace_state(package_name: str, package_version: str, package_hash: str, deployed_at: datetime,
                            current_run_id: str | None = None) -> bytes:
-    """The canonical bytes of a WorkspaceState, as the runtime encodes it."""
-    millis = round((deployed_at - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1000)
+    """The canonical bytes of a WorkspaceState, as the runtime encodes it; `deployed_at` (aware)
+    in whole milliseconds, as a DateTime holds it (a finer part is dropped)."""
+    since = deployed_at - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    millis = (since.days * 86400 + since.seconds) * 1000 + since.microseconds // 1000
     body = (
         _string(package_name) + _string(package_version) + _string(package_hash)
         + _varint((millis << 1) ^ (millis >> 63))

@@ -460,9 +460,9 @@ def null_value(t: Any) -> bytes:
     return data
 
 
-def null_hash(repo: "Repository", t: Any) -> str:
+def null_hash(repo: "Repository", t: Any, durable: bool = True) -> str:
     """Store the null value for a dataset of type `t`; return its hash."""
-    return repo.objects.write(null_value(t))
+    return repo.objects.write(null_value(t), durable=durable)
 
 
 def initial_entries(repo: "Repository", package: "Package", durable: bool = True) -> dict[TreePath, str]:
@@ -473,7 +473,7 @@ def initial_entries(repo: "Repository", package: "Package", durable: bool = True
         if ref.kind == "value" and ref.hash:
             out[path] = ref.hash
         elif ref.kind == "null" and path in specs:
-            out[path] = repo.objects.write(null_value(specs[path].type), durable=durable)
+            out[path] = null_hash(repo, specs[path].type, durable)
     return out
 
 
