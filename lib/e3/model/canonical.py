@@ -58,8 +58,9 @@ WORKSPACE_STATE_HEADER = bytes.fromhex(
 IR_TYPE_DIGEST = "1e8276c8bdc607e4e84ae41c638ed6ea1cf0d315f1a6cfba150d37ef69e658f1"
 """SHA-256 of the `TypeValue.key` of the runtime's IR type: a dataset of that type holds a function's IR."""
 
-READ_MOST = 1 << 20
-"""Package objects larger than this are left to the runtime: decoded in C it is faster there."""
+READ_MOST = 1 << 18
+"""Package objects larger than this (about a thousand tasks) are left to the runtime: from there
+on, decoding in C makes up for loading it."""
 
 # The cases of the type-of-type value, in the runtime's (sorted) order.
 _CASES = (
