@@ -225,3 +225,32 @@ def test_a_large_value_in_a_zip_that_does_not_match_its_name_leaves_nothing(tmp_
     run("e3", "workspace", "import", repo, "copy", good)
     assert run("e3-rev-parse", "--repo", repo, "copy.inputs.xs").out.strip() == sha
     assert run("e3-fsck", "--repo", repo).returncode == 0
+
+
+def test_a_large_value_stored_in_a_zip_is_read_past_zipfile_yet_a_damaged_entry_is_one_line(tmp_path):
+    # An object stored as it is (not deflated) is read straight from the zip, not through
+    # zipfile's CRC-32 (its SHA-256 against its name checks it): its local header is still checked.
+    from e3 import sdk
+
+    value = tmp_path / "xs.beast2"
+    value.write_bytes(b"".join(value_pieces(2)))
+    sha = hashlib.sha256(value.read_bytes()).hexdigest()
+    sdk.export(sdk.package("big", "1.0.0", sdk.input("xs", FLOATS)), tmp_path / "big.zip")
+    src = tmp_path / "src"
+    run("e3", "repo", "create", src)
+    run("e3", "workspace", "import", src, "dev", tmp_path / "big.zip")
+    run("e3", "set", src, "dev.inputs.xs", value)
+    good = tmp_path / "ws.zip"
+    run("e3", "workspace", "export", src, "dev", good)
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo(f"objects/{sha[:2]}/{sha[2:]}.beast2")
+        assert info.compress_type == zipfile.ZIP_STORED
+    data = bytearray(good.read_bytes())
+    data[info.header_offset + 30] ^= 0x20  # the first letter of its name in the local header
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(data))
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    assert_one_line_error(run("e3", "package", "import", repo, bad, expect=128), "damaged", "local header")
+    run("e3", "package", "import", repo, good)
+    assert (repo / ".e3" / "objects" / sha[:2] / f"{sha[2:]}.beast2").read_bytes() == value.read_bytes()

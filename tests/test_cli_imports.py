@@ -117,3 +117,58 @@ def test_getting_a_value_as_beast2_loads_neither_the_east_runtime_nor_pygit2(dem
     assert loaded == set()
     unassigned, _ = get("dev.inputs.b")  # the cached tree has no value there: the package says why
     assert unassigned.returncode != 0 and b"dev.inputs.b is unassigned" in unassigned.stderr
+
+
+def test_importing_a_package_loads_neither_the_east_runtime_nor_pygit2(repo, tmp_path):
+    """`e3 package import` of a zip in e3's canonical encoding reads its package and task
+    objects and the types of its values without the East runtime (e3.model.canonical); a
+    value of the wrong type is still refused, in one line, by the runtime's check."""
+    from e3 import east, sdk
+    from e3.model.package import DatasetRef, encode_package
+    from e3.storage.objects import hash_bytes
+    from e3_testing.commands import assert_one_line_error, run, run_loading
+    from e3_testing.packages import INCREMENT
+
+    x = sdk.input("x", east.ArrayType(east.FloatType), [1.0, 2.5])
+    n = sdk.input("n", east.IntegerType, 1)
+    built = sdk.export(sdk.package("p", "1.0.0", x, n, sdk.task("inc", [n], INCREMENT)), tmp_path / "p.zip")
+    out, loaded = run_loading(("east", "pygit2"), "package", "import", repo, tmp_path / "p.zip")
+    assert out.returncode == 0, out.stderr
+    assert b"Imported p@1.0.0" in out.stdout and loaded == set()
+
+    text = east.encode("five", east.StringType)
+    pkg = built.package
+    pkg.refs[("inputs", "n")] = DatasetRef("value", hash_bytes(text), {})
+    data = encode_package(pkg)
+    h = hash_bytes(data)
+    entries = {f"objects/{k[:2]}/{k[2:]}.beast2": v for k, v in built.objects.items() if k != built.package_hash}
+    entries.update({f"objects/{h[:2]}/{h[2:]}.beast2": data, f"objects/{hash_bytes(text)[:2]}/{hash_bytes(text)[2:]}.beast2": text})
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as z:
+        z.writestr("packages/p/2.0.0", h + "\n")
+        for name, value in entries.items():
+            z.writestr(name, value)
+    before = sorted(p.name for p in (repo / ".e3" / "refs").rglob("*"))
+    assert_one_line_error(run("e3", "package", "import", repo, tmp_path / "bad.zip", expect=128), "inputs.n", "has type String, expected Integer")
+    assert sorted(p.name for p in (repo / ".e3" / "refs").rglob("*")) == before
+
+
+def test_importing_a_package_into_a_workspace_loads_neither_the_east_runtime_nor_pygit2(repo, tmp_path):
+    """`e3 workspace import` checks the zip as `e3 package import` does and deploys it into a new
+    workspace without decoding anything through the East runtime; the workspace then holds the
+    package's values and runs."""
+    from e3 import east, sdk
+    from e3_testing.commands import run, run_loading
+    from e3_testing.packages import INCREMENT
+
+    n = sdk.input("n", east.IntegerType, 41)
+    sdk.export(sdk.package("p", "1.0.0", n, sdk.task("inc", [n], INCREMENT)), tmp_path / "p.zip")
+    out, loaded = run_loading(("east", "pygit2"), "workspace", "import", repo, "dev", tmp_path / "p.zip")
+    assert out.returncode == 0, out.stderr
+    assert b"Deployed to workspace: dev" in out.stdout and loaded == set()
+    assert [line.split()[-1] for line in run("e3", "workspace", "log", repo, "dev").out.splitlines()] == ["p@1.0.0", "dev"]
+    assert run("e3", "get", repo, "dev.inputs.n").out.strip() == "41"
+    run("e3", "start", repo, "dev")
+    assert run("e3", "get", repo, "dev.tasks.inc.output").out.strip() == "42"
+    assert "dev" in run("e3", "workspace", "status", repo, "dev").out

@@ -355,6 +355,34 @@ def test_workspace_import_deploys_a_zip_and_export_round_trips_values(repo, e3, 
     assert e3("get", other, "prod.inputs.times").out == "2\n"
 
 
+def test_workspace_import_into_a_deployed_workspace_keeps_the_values_set_as_deploy_does(repo, e3, example_zip, tmp_path):
+    e3("workspace", "import", repo, "dev", example_zip)
+    e3("set", repo, "dev.inputs.name", write(tmp_path, "n.east", '"e3"'))
+    before = e3("workspace", "log", repo, "dev").out.splitlines()
+    out = e3("workspace", "import", repo, "dev", example_zip).out
+    assert "is already imported" not in out and "Objects: 0" in out and "kept .inputs.name" in out
+    assert e3("get", repo, "dev.inputs.name").out == '"e3"\n'
+    assert e3("workspace", "log", repo, "dev").out.splitlines()[1:] == before
+
+
+def test_workspace_import_of_a_package_with_a_null_ref_stores_the_null(repo, e3, tmp_path):
+    from e3 import sdk
+    from e3.model.package import DatasetRef, encode_package
+    from e3.storage.objects import hash_bytes
+
+    built = sdk.export(sdk.package("nulls", "1.0.0", sdk.input("x", INT, 3), sdk.input("s", STR)), tmp_path / "a.zip")
+    pkg = built.package
+    pkg.refs[("inputs", "x")] = DatasetRef("null")
+    data = encode_package(pkg)
+    h = hash_bytes(data)
+    with zipfile.ZipFile(tmp_path / "nulls.zip", "w") as z:
+        z.writestr("packages/nulls/1.0.0", h + "\n")
+        z.writestr(f"objects/{h[:2]}/{h[2:]}.beast2", data)
+    e3("workspace", "import", repo, "dev", tmp_path / "nulls.zip")
+    assert e3("get", repo, "dev.inputs.x").out == "null\n"
+    assert run("e3-fsck", "--repo", repo).returncode == 0
+
+
 def test_a_real_run_blocks_deploy_allows_set_and_ends_up_to_date(repo, e3, tmp_path):
     from e3.repo import package
     from e3 import sdk

@@ -272,19 +272,14 @@ class LocalRepository(Repository):
         return v.PackageExport(v.PackageInfo(report.name, report.version, report.package_hash), report.object_count)
 
     def workspace_import(self, ws: str, zip: BinaryIO) -> "v.WorkspaceImport":
-        from e3.repo import package, workspace
+        from e3.repo import workspace
         from e3.api import values as v
-        from e3.errors import WorkspaceLocked
 
         d = self.directory
         workspace.check_name(ws)
-        pid = workspace.running_pid(d, ws)
-        if pid is not None:  # checked before importing too, so a refused import leaves no new package behind
-            raise WorkspaceLocked(f"workspace {ws} is running (pid {pid or 'unknown'}); stop it first", workspace=ws)
-        with _seekable(zip, d) as f:
-            result = package.import_zip(d, f)
         existed = workspace.exists(d, ws)
-        report = workspace.deploy(d, ws, result.name, result.version)
+        with _seekable(zip, d) as f:
+            result, report = workspace.import_zip(d, ws, f)
         return v.WorkspaceImport(_imported(result, []), _deployed(ws, report, created=not existed))
 
     def workspace_remove(self, ws: str) -> None:

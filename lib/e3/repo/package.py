@@ -176,6 +176,34 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
     (`e3 watch` rebuilds a source whose version did not change); the package
     ref's history keeps the version it replaced.
     """
+    staged = stage_zip(repo, zip_path, replace)
+    if isinstance(staged, ImportResult):
+        return staged
+    repo.objects.sync()  # one syncfs: the values and the commit that names them are durable before the ref moves
+    return publish(repo, staged)
+
+
+@dataclass
+class StagedImport:
+    """A package checked and written with its commit, not yet durable: `publish` moves its ref
+    once the caller has synced the store (e3.repo.workspace.import_zip syncs its deploy with it)."""
+
+    name: str
+    version: str
+    package_hash: str
+    ref: str
+    previous: str | None
+    commit: str
+    verb: str
+    object_count: int
+    tasks: "dict[str, tuple[str, TaskObject]]"
+    package: "Package"
+    """As checked: its dataset types are the runtime's, or e3.model.canonical's TypeValues."""
+
+
+def stage_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO", replace: bool = False) -> "StagedImport | ImportResult":
+    """Check a package zip and write its objects and the ref's commit without syncing them; an
+    ImportResult instead when the same package is imported already (nothing to write)."""
     from e3.repo.package_zip import read_package_zip, store_object
 
     with read_package_zip(zip_path) as contents:
@@ -189,24 +217,29 @@ def import_zip(repo: "Repository", zip_path: "str | os.PathLike[str] | BinaryIO"
         previous = refs.read(repo, ref) if current is not None else None
         store = repo.objects
         contents.stage_into = store  # a large value is copied while it is checked: one pass
-        needed, tasks = check_contents(contents)
+        needed, tasks, checked = check_contents(contents)
         for obj in needed:
             store_object(contents, obj, store)
     verb = "replace" if previous else "import"
     commit = refs.write_state(repo, {LEAF: package_hash}, previous, f"{verb} {name}@{version}", durable=False)
-    store.sync()  # one syncfs: the values and the commit that names them are durable before the ref moves
+    return StagedImport(name, version, package_hash, ref, previous, commit, verb, len(needed), tasks, checked)
+
+
+def publish(repo: "Repository", staged: StagedImport) -> ImportResult:
+    """Move the ref of a staged import (its objects durable now) with compare-and-swap."""
+    name, version, package_hash = staged.name, staged.version, staged.package_hash
     try:
-        refs.update(repo, ref, commit, previous or refs.ZERO, f"package: {verb} {name}@{version}")
+        refs.update(repo, staged.ref, staged.commit, staged.previous or refs.ZERO, f"package: {staged.verb} {name}@{version}")
     except RefMoved:
         # Someone imported NAME@VERSION meanwhile: fine if it is the same package.
-        current = _current(repo, ref)
+        current = _current(repo, staged.ref)
         if current != package_hash:
             raise PackageExists(_clash(name, version, current or "nothing", package_hash), packageName=name, version=version) from None
         return ImportResult(name, version, package_hash, 0, False)
     from e3.repo import snapshot
 
-    snapshot.remember_tasks(repo, package_hash, tasks)  # decoded above: the first run plans without East
-    return ImportResult(name, version, package_hash, len(needed), True)
+    snapshot.remember_tasks(repo, package_hash, staged.tasks)  # decoded above: the first run plans without East
+    return ImportResult(name, version, package_hash, staged.object_count, True)
 
 
 def _current(repo: "Repository", ref: str) -> str | None:
@@ -221,21 +254,108 @@ def _clash(name: str, version: str, have: str, new: str) -> str:
     )
 
 
-def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple[str, TaskObject]]]":
-    """Check the package in a zip and everything it reaches; return the hashes to store, and
-    the tasks (name -> (task hash, task object)).
+def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple[str, TaskObject]], Package]":
+    """Check the package in a zip and everything it reaches; return the hashes to store, the
+    tasks (name -> (task hash, task object)) and the package object decoded.
 
-    Objects in the zip that the package does not reach are not stored.
+    Objects in the zip that the package does not reach are not stored. Objects in e3's
+    canonical encoding are read without the East runtime (e3.model.canonical); the first
+    one that is not, or a type that reader cannot compare, has the whole check made again
+    by the runtime (objects already read or staged are not read again), which refuses
+    what is wrong in its own words.
     """
-    from e3.container import header_problem
-    from e3.model.package import decode_package
-    from e3.model.task import TaskObject
-    from e3.model.types import TaskObjectType
+    try:
+        return _check_contents(contents, _Canonical())
+    except _AskRuntime:
+        return _check_contents(contents, _Runtime())
 
-    from e3 import east
+
+class _AskRuntime(Exception):
+    """The canonical reader declined: check with the East runtime instead."""
+
+
+class _Canonical:
+    """Decoding and type checks without the East runtime, for objects in e3's canonical encoding."""
+
+    def __init__(self) -> None:
+        from e3.model import canonical
+
+        self.canonical = canonical
+
+    def package(self, data: bytes, what: str) -> "Package":
+        package = self.canonical.read_package(data)
+        if package is None:
+            raise _AskRuntime
+        return package
+
+    def task(self, data: bytes) -> "TaskObject":
+        task = self.canonical.read_task(data)
+        if task is None:
+            raise _AskRuntime
+        return task
+
+    def command_type(self) -> Any:
+        return None
+
+    def check_type(self, head: bytes, want: Any) -> str | None:
+        """None if the value starting `head` has type `want` (None: the IR type)."""
+        if want is None:
+            ok = head.startswith(self.canonical.IR_HEADER)
+        else:
+            ok = self.canonical.value_has_type(head, want)
+        if not ok:
+            raise _AskRuntime  # differs, or cannot tell: the runtime says which, in its words
+        return None
+
+    def type_key(self, t: Any) -> Any:
+        return "IR" if t is None else t.key
+
+
+class _Runtime:
+    """Decoding and type checks by the East runtime: any encoding, any type, its messages."""
+
+    def __init__(self) -> None:
+        from e3 import east
+        from e3.model.types import TaskObjectType
+
+        self.east = east
+        self.decode_task = east.decoder_for(TaskObjectType)  # refuses any other header type
+        self.keys: dict[int, bytes] = {}
+
+    def package(self, data: bytes, what: str) -> "Package":
+        from e3.model.package import decode_package
+
+        return decode_package(data, what)
+
+    def task(self, data: bytes) -> "TaskObject":
+        from e3.model.task import TaskObject
+
+        return TaskObject.from_east(self.decode_task(data))
+
+    def command_type(self) -> Any:
+        return self.east.IR_TYPE
+
+    def check_type(self, head: bytes, want: Any) -> str | None:
+        """None if the value starting `head` has type `want`, else why not; E3Error if the
+        header is cut short or malformed."""
+        east = self.east
+        found = east.read_type(head)
+        if east.type_equal(found, want):
+            return None
+        return f"has type {east.format_type(found)}, expected {east.format_type(want)}"
+
+    def type_key(self, t: Any) -> Any:
+        k = self.keys.get(id(t))
+        if k is None:
+            k = self.keys[id(t)] = self.east.type_key(t)
+        return k
+
+
+def _check_contents(contents: "ZipContents", how: "_Canonical | _Runtime") -> "tuple[list[str], dict[str, tuple[str, TaskObject]], Package]":
+    from e3.container import header_problem
 
     where = contents.path
-    checked: dict[tuple[str, bytes], None] = {}  # (object, type key) pairs already checked: each pair once
+    checked: dict[tuple[str, Any], None] = {}  # (object, type key) pairs already checked: each pair once
 
     def read(obj: str, what: str) -> bytes:
         if obj not in contents.objects:
@@ -246,9 +366,12 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
             raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
         return data
 
-    def type_of(obj: str, what: str) -> Any:
-        """The type in an object's header; a value may be large: its entry is checked a piece at a
-        time and its type read from its head."""
+    def check_type(obj: str, what: str, want: Any) -> None:
+        """The type in an object's header against `want`; a value may be large: its entry is
+        checked a piece at a time and its type read from its head."""
+        key = how.type_key(want)
+        if (obj, key) in checked:
+            return
         if obj not in contents.objects:
             raise PackageInvalid(f"{where}: {what} (object {obj}) is missing from the zip")
         contents.verify(obj)
@@ -259,34 +382,19 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
             if problem:
                 raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {problem}")
             try:
-                return east.read_type(head)
+                wrong = how.check_type(head, want)
+                break
             except E3Error as e:
                 if len(head) < n:  # the whole object, and still no type
                     raise PackageInvalid(f"{where}: {what} (object {obj[:12]}): {e}") from None
                 n *= 16
-
-    def check_type(obj: str, what: str, want: Any, want_key: bytes) -> None:
-        if (obj, want_key) in checked:
-            return
-        found = type_of(obj, what)
-        if not east.type_equal(found, want):
-            raise PackageInvalid(
-                f"{where}: {what} (object {obj[:12]}) has type {east.format_type(found)}, expected {east.format_type(want)}"
-            )
-        checked[(obj, want_key)] = None
-
-    ir_key = east.type_key(east.IR_TYPE)
-    decode_task = east.decoder_for(TaskObjectType)  # refuses any other header type
-    type_keys: dict[int, bytes] = {}
-
-    def key_of(t: Any) -> bytes:
-        k = type_keys.get(id(t))
-        if k is None:
-            k = type_keys[id(t)] = east.type_key(t)
-        return k
+        if wrong:
+            raise PackageInvalid(f"{where}: {what} (object {obj[:12]}) {wrong}")
+        checked[(obj, key)] = None
 
     ph = contents.package_hash
-    package = decode_package(read(ph, "the package object"), f"{where}: the package object {ph[:12]}")
+    package = how.package(read(ph, "the package object"), f"{where}: the package object {ph[:12]}")
+    command_type = how.command_type()
     needed: dict[str, None] = {ph: None}
     datasets = package.datasets()
     writers: dict[tuple[str, ...], str] = {}
@@ -295,12 +403,14 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         th = package.tasks[name]
         data = read(th, f"task {name}")
         try:
-            task = TaskObject.from_east(decode_task(data))
+            task = how.task(data)
+        except _AskRuntime:
+            raise
         except Exception:  # any decoding failure of untrusted bytes means the same thing here
             raise PackageInvalid(f"{where}: task {name} (object {th[:12]}) is not a task object") from None
         needed[th] = None
         tasks[name] = (th, task)
-        check_type(task.command_ir, f"the command of task {name}", east.IR_TYPE, ir_key)
+        check_type(task.command_ir, f"the command of task {name}", command_type)
         needed[task.command_ir] = None
         for path in (*task.inputs, task.output):
             if path not in datasets:
@@ -317,9 +427,9 @@ def check_contents(contents: "ZipContents") -> "tuple[list[str], dict[str, tuple
         if ref.kind == "value":
             if not ref.hash or not re.fullmatch(r"[0-9a-f]{64}", ref.hash):
                 raise PackageInvalid(f"{where}: dataset {'.'.join(path)} refers to an invalid hash {ref.hash!r}")
-            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type, key_of(spec.type))
+            check_type(ref.hash, f"the value of {'.'.join(path)}", spec.type)
             needed[ref.hash] = None
-    return list(needed), tasks
+    return list(needed), tasks, package
 
 
 # ---------------------------------------------------------------- export and remove

@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import shutil
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ STORE_FROM = 1 << 20
 mostly binary numbers that deflate barely shrinks, and deflating them would make an export run at
 a tenth of the disk's speed; small objects (tasks, function IR, small values) shrink well."""
 
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+"""A zip entry's local file header: signature, versions, flags, method, time, date, CRC, sizes, name and extra lengths."""
+_LOCAL_SIGNATURE = b"PK\x03\x04"
 _OBJECT_NAME = re.compile(r"objects/([0-9a-f]{2})/([0-9a-f]{62})\.beast2")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
@@ -355,6 +359,18 @@ def _hash_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str, k
 def _copy_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str, take: Callable[[bytes], None]) -> None:
     """Hand an entry's bytes to `take` a megabyte at a time; a damaged entry is one line."""
     assert zf is not None
+    span = _stored_span(zf, info, where)
+    if span is not None:
+        offset, left = span
+        while left:
+            zf.fp.seek(offset)
+            chunk = zf.fp.read(min(left, 1 << 20))
+            if not chunk:
+                raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated (the zip ends inside it)")
+            offset += len(chunk)
+            left -= len(chunk)
+            take(chunk)
+        return
     try:
         with zf.open(info) as f:
             while True:
@@ -364,6 +380,30 @@ def _copy_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str, t
                 take(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as e:
         raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated ({_one_line(e)})") from None
+
+
+def _stored_span(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> tuple[int, int] | None:
+    """Where the bytes of an object entry stored as they are (not deflated: large values) lie in
+    the zip, as (offset, size); None for any other entry. Read from there they skip zipfile's
+    CRC-32, which costs as much as the SHA-256 that checks an object's bytes against its name
+    anyway (so only object entries, which every reader checks so, are read this way)."""
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size or zf.fp is None:
+        return None
+    if not _OBJECT_NAME.fullmatch(info.filename):
+        return None
+    fp = zf.fp
+    fp.seek(info.header_offset)
+    header = fp.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_SIGNATURE:
+        raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated (bad local file header)")
+    _, _, _, flags, *_, name_size, extra_size = _LOCAL_HEADER.unpack(header)
+    name = fp.read(name_size)
+    if name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename:
+        raise PackageInvalid(f"{where}: entry {info.filename} is damaged (its local header names another file)")
+    offset = info.header_offset + _LOCAL_HEADER.size + name_size + extra_size
+    if offset + info.file_size > fp.seek(0, os.SEEK_END):
+        raise PackageInvalid(f"{where}: entry {info.filename} is damaged or truncated (the zip ends inside it)")
+    return offset, info.file_size
 
 
 def _read_entry(zf: zipfile.ZipFile | None, info: zipfile.ZipInfo, where: str) -> bytes:

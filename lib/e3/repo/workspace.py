@@ -41,6 +41,7 @@ from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
     from e3.model.package import Package
+    from e3.repo.package import ImportResult
     from e3.repo.snapshot import Snapshot
     from e3.storage.repository import Repository
 
@@ -185,11 +186,16 @@ def _load_state(repo: "Repository", state_hash: str) -> WorkspaceState:
     return state
 
 
-def _store_state(repo: "Repository", state: WorkspaceState) -> str:
-    from e3.east import encode
-    from e3.model.types import WorkspaceStateType
+def _store_state(repo: "Repository", state: WorkspaceState, durable: bool = True) -> str:
+    """Write a WorkspaceState (canonical bytes, made without the East runtime) and remember it
+    decoded, so the view of the commit that names it decodes nothing."""
+    from e3.model.canonical import encode_workspace_state
 
-    return repo.objects.write(encode(state.to_east(), WorkspaceStateType))
+    data = encode_workspace_state(state.package_name, state.package_version, state.package_hash, state.deployed_at, state.current_run_id)
+    state_hash = repo.objects.write(data, durable=durable)
+    with _lock:
+        _states[state_hash] = state
+    return state_hash
 
 
 def _view_of(repo: "Repository", ws: str, commit: str, entries: dict[TreePath, str]) -> WorkspaceView:
@@ -294,35 +300,60 @@ def transact(
         commit = refs.read(repo, name)
         if commit is None:
             raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
-        view, entries = _cached(repo, ws, commit)
-        changes = fn(_copy(view))
-        if changes is None:
-            return _copy(view)
-        effective = {tuple(p): h for p, h in changes.items() if entries.get(tuple(p)) != h}
-        if not effective:
-            return _copy(view)
-        for path in effective:
-            if not path or any(not part or "/" in part or "\0" in part or part in (".", "..") for part in path):
-                raise UsageError(f"invalid dataset path {format_tree_path(path)!r}")
-        text = message(view, effective) if callable(message) else message
-        new_commit = _commit(repo, commit, effective, text)
-        try:
-            refs.update(repo, name, new_commit, old=commit, message=text)
-        except RefMoved:
-            raise Conflict(f"workspace {ws} was changed by a writer that does not take its lock; try again") from None
-        new_entries = dict(entries)
-        for p, h in effective.items():
-            if h is None:
-                new_entries.pop(p, None)
-            else:
-                new_entries[p] = h
-        view = _view_of(repo, ws, new_commit, new_entries)
-        with _lock:
-            _views[(str(repo.root), ws)] = (view, new_entries)
-        return _copy(view)
+        change = _change(repo, ws, commit, fn, message)
+        if change.commit is None:
+            return _copy(change.view)
+        return _copy(_move(repo, ws, change))
 
 
-def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | None"], message: str) -> str:
+@dataclass
+class _Change:
+    """A commit `transact` made on `parent` (None: nothing changed) and the view it gives."""
+
+    parent: str
+    commit: str | None
+    message: str
+    view: WorkspaceView
+    entries: dict[TreePath, str]
+
+
+def _change(
+    repo: "Repository", ws: str, commit: str, fn: Callable[[WorkspaceView], "Changes | None"],
+    message: "str | Callable[[WorkspaceView, dict[TreePath, str | None]], str]", durable: bool = True,
+) -> _Change:
+    """Write the commit of `fn`'s changes on `commit` (a ref does not name it yet). With
+    `durable` False the caller syncs the store before a ref names it."""
+    view, entries = _cached(repo, ws, commit)
+    changes = fn(_copy(view))
+    effective = {} if changes is None else {tuple(p): h for p, h in changes.items() if entries.get(tuple(p)) != h}
+    if not effective:
+        return _Change(commit, None, "", view, entries)
+    for path in effective:
+        if not path or any(not part or "/" in part or "\0" in part or part in (".", "..") for part in path):
+            raise UsageError(f"invalid dataset path {format_tree_path(path)!r}")
+    text = message(view, effective) if callable(message) else message
+    new_commit = _commit(repo, commit, effective, text, durable)
+    new_entries = dict(entries)
+    for p, h in effective.items():
+        if h is None:
+            new_entries.pop(p, None)
+        else:
+            new_entries[p] = h
+    return _Change(commit, new_commit, text, _view_of(repo, ws, new_commit, new_entries), new_entries)
+
+
+def _move(repo: "Repository", ws: str, change: _Change) -> WorkspaceView:
+    """Move the workspace's ref from the change's parent to its commit; the new view is cached."""
+    try:
+        refs.update(repo, ref_name(ws), change.commit, old=change.parent, message=change.message)
+    except RefMoved:
+        raise Conflict(f"workspace {ws} was changed by a writer that does not take its lock; try again") from None
+    with _lock:
+        _views[(str(repo.root), ws)] = (change.view, change.entries)
+    return change.view
+
+
+def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | None"], message: str, durable: bool = True) -> str:
     """A commit on `parent` whose tree is the parent's with `changes` applied, rebuilding only the changed subtrees.
 
     The new blobs, trees and commit are built in Python and written together
@@ -364,7 +395,7 @@ def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | N
     tree = apply(new.commit_tree(parent), changes) or new.add(TREE, b"")
     sig = refs.signature()
     commit = new.add(COMMIT, commit_bytes(tree, [parent_id], sig, sig, message))
-    new.write()
+    new.write(durable)
     return commit.hex()
 
 
@@ -429,20 +460,20 @@ def null_value(t: Any) -> bytes:
     return data
 
 
-def null_hash(repo: "Repository", t: Any) -> str:
+def null_hash(repo: "Repository", t: Any, durable: bool = True) -> str:
     """Store the null value for a dataset of type `t`; return its hash."""
-    return repo.objects.write(null_value(t))
+    return repo.objects.write(null_value(t), durable=durable)
 
 
-def initial_entries(repo: "Repository", package: "Package") -> dict[TreePath, str]:
-    """The dataset tree a fresh deployment of `package` starts with."""
+def initial_entries(repo: "Repository", package: "Package", durable: bool = True) -> dict[TreePath, str]:
+    """The dataset tree a fresh deployment of `package` starts with (its null values stored)."""
     specs = package.datasets()
     out: dict[TreePath, str] = {}
     for path, ref in package.refs.items():
         if ref.kind == "value" and ref.hash:
             out[path] = ref.hash
         elif ref.kind == "null" and path in specs:
-            out[path] = null_hash(repo, specs[path].type)
+            out[path] = null_hash(repo, specs[path].type, durable)
     return out
 
 
@@ -455,24 +486,86 @@ def deploy(repo: "Repository", ws: str, package_name: str, version: str | None =
     else, task outputs included, starts from the new package's initial refs.
     A workspace that does not exist is created, as in the original engine.
     """
-    from e3.east import type_equal
-
     version, package_hash = resolve_package(repo, package_name, version)
-    new_pkg = load_package(repo, package_hash)
-    new_specs = new_pkg.datasets()
-    fresh = initial_entries(repo, new_pkg)
-    for path, h in fresh.items():
-        if not repo.objects.exists(h):
-            raise NotFound(f"package {package_name}@{version} is incomplete: object {h} of {format_tree_path(path)} is missing")
-    report: dict[str, list[TreePath]] = {"kept": [], "dropped": []}
+    plan = _Deployment(repo, package_name, version, package_hash)
+    with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
+        if not exists(repo, ws):
+            if not create_missing:
+                raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
+            create(repo, ws)
+        view = transact(repo, ws, plan.change, plan.message, _locked=True)
+    _remember(repo, view)
+    return plan.report(view)
 
-    def change(view: WorkspaceView) -> dict[TreePath, str | None]:
-        report["kept"].clear()
-        report["dropped"].clear()
-        target = dict(fresh)
+
+def import_zip(repo: "Repository", ws: str, zip_path: "str | BinaryIO") -> "tuple[ImportResult, DeployReport]":
+    """Import a package zip and deploy it into `ws` (created if it does not exist), made durable together.
+
+    The package's objects and commit, the workspace's first commit when it is
+    created, and the deployment's objects and commit are all written first and
+    made durable by one sync; only then do the package's ref and the
+    workspace's move, in that order. A zip that fails a check or a workspace
+    that runs leaves the repository as it was; a package of that name and
+    version imported meanwhile with other contents leaves every ref as it was.
+    """
+    from e3.repo import package
+
+    name = ref_name(ws)
+    pid = running_pid(repo, ws)
+    if pid is not None:  # before the zip is read: a refused import writes nothing (its locks are taken after)
+        raise WorkspaceLocked(f"workspace {ws} is running (pid {pid or 'unknown'}); stop it first", workspace=ws)
+    staged = package.stage_zip(repo, zip_path)
+    checked = None if isinstance(staged, package.ImportResult) else staged.package
+    plan = _Deployment(repo, staged.name, staged.version, staged.package_hash, checked, durable=False)
+    with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
+        head = refs.read(repo, name)
+        created = None if head is not None else refs.write_state(repo, {}, None, f"create workspace {ws}", durable=False)
+        change = _change(repo, ws, head or created, plan.change, plan.message, durable=False)
+        repo.objects.sync()  # one syncfs: the package, the workspace's commits and their objects
+        result = package.publish(repo, staged) if checked is not None else staged
+        if created is not None:
+            try:
+                refs.update(repo, name, created, old=refs.ZERO, message=f"create workspace {ws}")
+            except RefMoved:
+                raise WorkspaceExists(f"workspace {ws} already exists", workspace=ws) from None
+        view = change.view if change.commit is None else _move(repo, ws, change)
+    _remember(repo, view)
+    return result, plan.report(view)
+
+
+class _Deployment:
+    """What deploying one package changes in a workspace: its initial values, and the input
+    values a redeploy keeps or drops.
+
+    `checked` is the package as an import just checked it (its dataset types may be
+    e3.model.canonical's): when it holds no null ref, a deployment into a workspace that has no
+    package yet needs nothing decoded, so no East runtime; otherwise the package is read
+    (and decoded once per process) from the repository.
+    """
+
+    def __init__(self, repo: "Repository", name: str, version: str, package_hash: str, checked: "Package | None" = None,
+                 durable: bool = True):
+        self.repo, self.name, self.version, self.package_hash, self.durable = repo, name, version, package_hash, durable
+        if checked is not None and all(r.kind != "null" for r in checked.refs.values()):
+            self.fresh = initial_entries(repo, checked)
+        else:
+            self.fresh = initial_entries(repo, load_package(repo, package_hash), durable)
+        for path, h in self.fresh.items():
+            if not repo.objects.exists(h):
+                raise NotFound(f"package {name}@{version} is incomplete: object {h} of {format_tree_path(path)} is missing")
+        self.kept: list[TreePath] = []
+        self.dropped: list[TreePath] = []
+
+    def change(self, view: WorkspaceView) -> dict[TreePath, str | None]:
+        self.kept.clear()
+        self.dropped.clear()
+        target = dict(self.fresh)
         if view.package is not None:
+            from e3.east import type_equal
+
             old_specs = view.package.datasets()
-            old_initial = initial_entries(repo, view.package)
+            old_initial = initial_entries(self.repo, view.package, self.durable)
+            new_specs = load_package(self.repo, self.package_hash).datasets()
             for path, h in sorted(view.datasets.items()):
                 spec = old_specs.get(path)
                 if spec is None or not spec.writable or old_initial.get(path) == h:
@@ -480,29 +573,24 @@ def deploy(repo: "Repository", ws: str, package_name: str, version: str | None =
                 new = new_specs.get(path)
                 if new is not None and new.writable and type_equal(new.type, spec.type):
                     target[path] = h
-                    report["kept"].append(path)
+                    self.kept.append(path)
                 else:
-                    report["dropped"].append(path)
-        state = WorkspaceState(package_name, version, package_hash, datetime.now(timezone.utc))
-        target[STATE_PATH] = _store_state(repo, state)
+                    self.dropped.append(path)
+        now = datetime.now(timezone.utc)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # a DateTime holds milliseconds
+        target[STATE_PATH] = _store_state(self.repo, WorkspaceState(self.name, self.version, self.package_hash, now), self.durable)
         out: dict[TreePath, str | None] = {p: None for p in view.datasets if p not in target}
         out.update(target)
         return out
 
-    def message(view: WorkspaceView, changes) -> str:
-        text = f"deploy {package_name}@{version}"
-        if report["dropped"]:
-            text += "\n\ndropped: " + ", ".join(format_tree_path(p) for p in report["dropped"])
+    def message(self, view: WorkspaceView, changes) -> str:  # noqa: ANN001 - the effective changes
+        text = f"deploy {self.name}@{self.version}"
+        if self.dropped:
+            text += "\n\ndropped: " + ", ".join(format_tree_path(p) for p in self.dropped)
         return text
 
-    with dataflow_guard(repo, ws, "deployment"), workspace_lock(repo, ws, "deployment"):
-        if not exists(repo, ws):
-            if not create_missing:
-                raise WorkspaceNotFound(f"workspace {ws} does not exist", workspace=ws)
-            create(repo, ws)
-        view = transact(repo, ws, change, message, _locked=True)
-    _remember(repo, view)
-    return DeployReport(view.commit, package_name, version, package_hash, list(report["kept"]), list(report["dropped"]))
+    def report(self, view: WorkspaceView) -> DeployReport:
+        return DeployReport(view.commit, self.name, self.version, self.package_hash, list(self.kept), list(self.dropped))
 
 
 def _remember(repo: "Repository", view: WorkspaceView) -> None:

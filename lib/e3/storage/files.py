@@ -204,6 +204,27 @@ def _syncfs(fd: int) -> None:
 
 
 _libc_syncfs = None
+_libc_sync_file_range = None
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel begin writing a range of a file to disk, without waiting for it (Linux's
+    sync_file_range(2), SYNC_FILE_RANGE_WRITE): a large write handed to the disk while it is
+    made leaves less for the fsync or syncfs that makes it durable. Promises nothing about
+    durability; where there is no such call, nothing."""
+    global _libc_sync_file_range
+    if _libc_sync_file_range is None:
+        try:
+            import ctypes
+
+            fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+            fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+            _libc_sync_file_range = fn
+        except (OSError, AttributeError):
+            _libc_sync_file_range = False
+    if _libc_sync_file_range:
+        _libc_sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def size_of(path: str) -> int:

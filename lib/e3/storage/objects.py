@@ -32,6 +32,7 @@ from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFoun
 from e3.storage.files import (
     link_new_file,
     size_of,
+    start_writeback,
     storage_error,
     sweep_files,
     sync_dir,
@@ -45,6 +46,8 @@ HASH_RE = re.compile(r"[0-9a-f]{64}")
 PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
 SUFFIX = ".beast2"
 CHUNK = 1 << 20
+WRITEBACK = 4 << 20
+"""A large object's bytes are handed to the disk each time this many more are written (`NewObject.write`)."""
 MIN_PREFIX = 4
 _SMALL = 1 << 16
 """Objects up to this size are read (and hashed) in one call."""
@@ -505,7 +508,12 @@ class NewObject:
     def write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
         write_all(self.tmp, memoryview(data))
-        self.size += len(data)
+        before, self.size = self.size, self.size + len(data)
+        if before // WRITEBACK != self.size // WRITEBACK:
+            # A large object goes to the disk as it comes: the sync that makes it durable
+            # then waits for its last piece, not for all of it.
+            start = before // WRITEBACK * WRITEBACK
+            start_writeback(self.tmp.fileno(), start, self.size // WRITEBACK * WRITEBACK - start)
 
     def reopen(self) -> BinaryIO:
         """The bytes written so far, as a new readable (seekable) file."""
