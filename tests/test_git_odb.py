@@ -209,3 +209,25 @@ def test_threads_writing_the_same_objects_at_once_each_store_them_whole(repo):
     odb = ObjectDatabase(objects)
     assert all(odb.read(git_pack.object_id(git_pack.BLOB, data)) == (git_pack.BLOB, data) for data in blobs)
     assert not [p for p in (repo / ".e3" / "objects").glob("*/tmp_object_git2_*")]
+
+
+def test_a_loose_write_cut_short_leaves_a_temporary_fsck_warns_of_and_a_start_sweeps(repo):
+    """Killed between its temporary file and the rename, a loose write leaves the file in objects/
+    itself, as libgit2 does: fsck lists it as a temporary (a warning, exit 0), not as a misnamed
+    object, and the store's sweep removes it once it is old."""
+    objects = repo / ".e3" / "objects"
+    code = (
+        "import os, sys\n"
+        "from e3.storage import git_odb, git_pack\n"
+        "os.rename = lambda a, b: os.kill(os.getpid(), 9)\n"  # the kill, just before the rename
+        f"git_odb.ObjectDatabase({str(objects)!r}).write_loose(git_pack.BLOB, b'cut short')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(LIB)}, capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    (left,) = objects.glob("tmp_object_git2_*")
+    assert not list(objects.glob("*/tmp_object_git2_*"))
+    out = run("e3-fsck", "--repo", repo).out  # exit 0: a leftover is a warning
+    assert f"objects/{left.name}" in out and "misnamed" not in out
+    os.utime(left, (1, 1))  # older than any writer could still hold it
+    assert open_repository(repo).objects.sweep_temporaries() == 1
+    assert not left.exists()

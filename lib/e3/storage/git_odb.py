@@ -118,7 +118,9 @@ class ObjectDatabase:
             pass
         raw = zlib.compress(object_header(kind, len(data)) + data, LOOSE_COMPRESSION)
         # A name of its own: two threads of one process (the server's) may write the same object.
-        tmp = os.path.join(bucket, f"{GIT_TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
+        # In objects/ itself, where libgit2 writes its own: a kill leaves it where fsck calls it
+        # a temporary and e3 start sweeps it (in a bucket, fsck took it for a misnamed object).
+        tmp = os.path.join(self.objects_dir, f"{GIT_TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
         try:
             os.makedirs(bucket, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
