@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from e3 import collector
 from e3.errors import E3Error, ExecutorUnavailable, TaskNotFound
@@ -167,7 +167,7 @@ class Scheduler:
         force: bool | set[str] = False,
         observer: Observer | None = None,
         read_workspace: Callable[[str], tuple[str, dict[TreePath, str] | None]],
-        commit_outputs: Callable[[Callable[[dict[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str]]],
+        commit_outputs: Callable[[Callable[[Mapping[TreePath, str]], dict[TreePath, str] | None], str], tuple[str, dict[TreePath, str] | None]],
         make_durable: Callable[[], None] = lambda: None,
         prepare_commit: Callable[[], None] = lambda: None,
         cancelled: threading.Event | None = None,
@@ -190,6 +190,8 @@ class Scheduler:
         self.observer = observer or (lambda event, report: None)
         self.read_workspace = read_workspace
         self.commit_outputs = commit_outputs
+        """Commits `fn(the workspace's datasets)`'s changes: the new commit, and the workspace's
+        datasets if another writer had moved it (None: this run's tree is the workspace's)."""
         self.make_durable = make_durable
         """Makes the outputs and records written so far durable (a sync of the object store):
         called before their batch is committed, on a thread of its own while tasks go on."""
@@ -442,34 +444,41 @@ class Scheduler:
         self.pending.clear()
         return batch, sorted(batch, key=lambda n: self.graph.nodes[n].index)
 
-    def _commit_batch(self, batch: dict[str, tuple[Job, str]], names: list[str]) -> tuple[str, dict[TreePath, str], float]:
-        """Commit a batch's outputs whose inputs still hold: the new commit, its tree, and the
-        seconds it took."""
+    def _commit_batch(self, batch: dict[str, tuple[Job, str]], names: list[str]) -> tuple[str, dict[TreePath, str] | None, float]:
+        """Commit a batch's outputs whose inputs still hold: the new commit, the workspace's tree
+        if it is not this run's (see `commit_outputs`), and the seconds it took."""
         began = time.monotonic()
         nodes = self.graph.nodes
+        taken: list[str] = []
 
-        def changes(current: dict[TreePath, str]) -> dict[TreePath, str] | None:
-            view = dict(current)
+        def changes(current: Mapping[TreePath, str]) -> dict[TreePath, str] | None:
+            # Read through the batch's own outputs, in dataflow order (no copy of the whole tree).
             out: dict[TreePath, str] = {}
+            taken.clear()
             for name in names:
                 job, output_hash = batch[name]
                 node = nodes[name]
-                if tuple(view.get(p) for p in node.task.inputs) == job.input_hashes:
-                    view[node.task.output] = output_hash
+                if tuple(out.get(p) or current.get(p) for p in node.task.inputs) == job.input_hashes:
                     out[node.task.output] = output_hash
+                    taken.append(name)
             return out or None
 
         commit, data = self.commit_outputs(changes, _message(names))
+        if data is None and len(taken) < len(names):  # an output left out: the tree is not ours alone
+            commit, data = self.read_workspace("")
         return commit, data, time.monotonic() - began
 
-    def _apply(self, batch: dict[str, tuple[Job, str]], names: list[str], commit: str, data: dict[TreePath, str]) -> None:
+    def _apply(self, batch: dict[str, tuple[Job, str]], names: list[str], commit: str, data: dict[TreePath, str] | None) -> None:
         self.summary.commits += commit != self.commit
         self.runner.release([batch[n][0] for n in names])
         self._rebase(commit, data)
 
-    def _rebase(self, commit: str, data: dict[TreePath, str]) -> None:
-        """Take the workspace's newest tree; re-open every task downstream of a change we did not make."""
+    def _rebase(self, commit: str, data: dict[TreePath, str] | None) -> None:
+        """Take the workspace's newest tree (None: ours, nobody else wrote); re-open every task
+        downstream of a change we did not make."""
         self.commit = commit
+        if data is None:
+            return
         ours = {self.graph.nodes[n].task.output: h for n, (_, h) in self.pending.items()}
         merged = dict(data)
         merged.update(ours)

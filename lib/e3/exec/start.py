@@ -162,8 +162,10 @@ class WorkspaceRun:
                 datasets = self._snap.datasets
             from e3.repo import run_times
             from e3.repo.memo_index import MemoIndex
+            from e3.repo.workspace_writer import WorkspaceWriter
 
             memo = MemoIndex(repo, ws)  # before the first pointer is read
+            writer = WorkspaceWriter(repo, ws, commit, datasets)
             scheduler = Scheduler(
                 repo,
                 ws,
@@ -175,9 +177,9 @@ class WorkspaceRun:
                 force=self.forced,
                 observer=observer,
                 read_workspace=lambda known: _read(repo, ws, known),
-                commit_outputs=lambda fn, message: _commit(repo, ws, fn, message),
+                commit_outputs=writer.transact,
                 make_durable=lambda: repo.objects.sync(),  # outputs and records were written without fsync
-                prepare_commit=lambda: _prepare(repo, ws),
+                prepare_commit=writer.prepare,
                 cancelled=self._cancel,
                 memo=memo.reusable_output,
                 run_times=lambda: run_times.load(repo, ws),
@@ -289,19 +291,6 @@ def _why_not_run(entry, ws: str, graph, selected: set[str], summary: Summary) ->
     if report.state in (RAN, CACHED, FAILED):
         return "its inputs changed since it was queued"
     return f"its task was not run ({report.state}: {report.message})"
-
-
-def _commit(repo: "Repository", ws: str, fn, message: str) -> tuple[str, dict]:
-    from e3.repo import workspace
-
-    view = workspace.transact(repo, ws, lambda v: fn(v.datasets), message)
-    return view.commit, view.datasets
-
-
-def _prepare(repo: "Repository", ws: str) -> None:
-    from e3.repo import workspace
-
-    workspace.read(repo, ws)  # the view the first commit builds on, now cached in this process
 
 
 def _read(repo: "Repository", ws: str, known: str) -> tuple[str, dict | None]:

@@ -6,7 +6,8 @@ tree: one leaf per assigned dataset at its tree path (`inputs/x`,
 the leaf `.workspace` holding the WorkspaceState object (which package is
 deployed). An unassigned dataset has no leaf; a created but undeployed
 workspace has a commit with an empty tree. Every change (deploy, set, reset, a
-batch of task outputs) is one commit made by `transact`, under
+batch of task outputs) is one commit made by `transact` (or, for e3 start's
+batches, by e3.repo.workspace_writer, which keeps its own tree), under
 `locks/workspace-WS.lock` and with compare-and-swap on the ref, so history is
 linear and no writer's change is lost.
 
@@ -286,7 +287,8 @@ def transact(
     *,
     _locked: bool = False,
 ) -> WorkspaceView:
-    """Apply `fn(newest view)`'s changes as one commit; the only way datasets change.
+    """Apply `fn(newest view)`'s changes as one commit; with e3.repo.workspace_writer, the only
+    way datasets change.
 
     Under `locks/workspace-WS.lock`: read the newest view, call `fn`, which
     returns {path: hash or None} (None unassigns) or None to abort, write one
@@ -324,15 +326,11 @@ def _change(
     """Write the commit of `fn`'s changes on `commit` (a ref does not name it yet). With
     `durable` False the caller syncs the store before a ref names it."""
     view, entries = _cached(repo, ws, commit)
-    changes = fn(_copy(view))
-    effective = {} if changes is None else {tuple(p): h for p, h in changes.items() if entries.get(tuple(p)) != h}
+    effective = effective_changes(entries, fn(_copy(view)))
     if not effective:
         return _Change(commit, None, "", view, entries)
-    for path in effective:
-        if not path or any(not part or "/" in part or "\0" in part or part in (".", "..") for part in path):
-            raise UsageError(f"invalid dataset path {format_tree_path(path)!r}")
     text = message(view, effective) if callable(message) else message
-    new_commit = _commit(repo, commit, effective, text, durable)
+    new_commit = write_commit(repo, commit, effective, text, durable)
     new_entries = dict(entries)
     for p, h in effective.items():
         if h is None:
@@ -353,7 +351,17 @@ def _move(repo: "Repository", ws: str, change: _Change) -> WorkspaceView:
     return change.view
 
 
-def _commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | None"], message: str, durable: bool = True) -> str:
+def effective_changes(entries: Mapping[TreePath, str], changes: "Changes | None") -> dict[TreePath, "str | None"]:
+    """The changes that change something in a tree of `entries` (path -> hash); an invalid
+    dataset path is refused."""
+    effective = {} if changes is None else {tuple(p): h for p, h in changes.items() if entries.get(tuple(p)) != h}
+    for path in effective:
+        if not path or any(not part or "/" in part or "\0" in part or part in (".", "..") for part in path):
+            raise UsageError(f"invalid dataset path {format_tree_path(path)!r}")
+    return effective
+
+
+def write_commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "str | None"], message: str, durable: bool = True) -> str:
     """A commit on `parent` whose tree is the parent's with `changes` applied, rebuilding only the changed subtrees.
 
     The new blobs, trees and commit are built in Python and written together
