@@ -106,7 +106,7 @@ def write_float_array(path: Path, count: int) -> int:
     holds this to the runtime's own encoder.
     """
     from e3 import east
-    from e3.beast2_stream import encode_varint
+    from e3.varint import encode as encode_varint
 
     empty = east.encode([], east.ArrayType(east.FloatType))
     header = empty[: -len(b"\x00\x02\x02\x00\x00")]  # an empty array's frame: codec 0, length 2, 2, NEW, 0

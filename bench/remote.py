@@ -227,7 +227,8 @@ def _write_blob(path: Path, size: int) -> None:
     """A Beast2 Blob value of `size` random bytes, written in chunks (never held whole): the canonical
     header, one frame of the length and the bytes (checked first against the runtime's small blobs)."""
     from e3 import east
-    from e3.beast2_stream import canonical_prefix, encode_varint
+    from e3.beast2_stream import canonical_prefix
+    from e3.varint import encode as encode_varint
 
     def prefix(n: int) -> bytes:
         length = encode_varint(n)

@@ -19,7 +19,7 @@ from e3_testing.commands import LIB
 
 from east.serialization import beast2 as runtime_beast2
 
-from e3 import beast2_stream, east
+from e3 import beast2_stream, east, varint
 from e3.errors import FormatError, TypeMismatch
 
 ROW = east.StructType([("id", east.IntegerType), ("tags", east.ArrayType(east.StringType)), ("score", east.OptionType(east.FloatType))])
@@ -51,13 +51,13 @@ def frames(t, logical: bytes, cuts: list[int] = []) -> bytes:  # noqa: B006
     """A Blob's or String's logical bytes (length and bytes) in codec-0 frames, cut where `cuts` say."""
     out = beast2_stream.canonical_prefix(t)
     for a, b in zip([0, *cuts], [*cuts, len(logical)]):
-        out += b"\x00" + beast2_stream.encode_varint(b - a) * 2 + logical[a:b]
+        out += b"\x00" + varint.encode(b - a) * 2 + logical[a:b]
     return out
 
 
 def logical(value) -> bytes:
     data = value.encode() if isinstance(value, str) else value
-    return beast2_stream.encode_varint(len(data)) + data
+    return varint.encode(len(data)) + data
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,7 @@ def test_other_encodings_of_a_blob_or_string_are_rewritten_canonically(name, how
         other = runtime_beast2.encode_beast2_v5_for(t, codec="deflate")(value)
     else:  # the length as a varint one byte longer than it needs
         short = logical(value)
-        size = len(beast2_stream.encode_varint(len(short) - len(beast2_stream.encode_varint(len(short)))))
+        size = len(varint.encode(len(short) - len(varint.encode(len(short)))))
         other = frames(t, bytes([b | 0x80 for b in short[:size]]) + b"\x00" + short[size:])
     assert other != canonical and decoded(other, t) == value  # the runtime reads it as the same value
     seen = bytearray()
@@ -111,25 +111,25 @@ def test_a_length_written_longer_than_it_needs_is_not_canonical(name, where):
     t, value = VALUES[name]
     canonical = east.encode(value, t)
     prefix = beast2_stream.canonical_prefix(t)
-    (size,) = [n for k in range(1, 6) if len(beast2_stream.encode_varint(n := len(canonical) - len(prefix) - 1 - 2 * k)) == k]
+    (size,) = [n for k in range(1, 6) if len(varint.encode(n := len(canonical) - len(prefix) - 1 - 2 * k)) == k]
     payload = canonical[-size:]
-    assert canonical == prefix + b"\x00" + beast2_stream.encode_varint(size) * 2 + payload
+    assert canonical == prefix + b"\x00" + varint.encode(size) * 2 + payload
 
     def long(n: int) -> bytes:
-        data = beast2_stream.encode_varint(n)
+        data = varint.encode(n)
         return data[:-1] + bytes([data[-1] | 0x80, 0])
 
-    size = beast2_stream.encode_varint(len(payload))
+    size = varint.encode(len(payload))
     if where == "codec":
         other = prefix + long(0) + size * 2 + payload
     elif where == "frame lengths":
         other = prefix + b"\x00" + long(len(payload)) * 2 + payload
     else:  # a collection's count, or a Blob's length
         at = 1 if t.type == "Array" else 0
-        n = beast2_stream.encode_varint(len(value))
+        n = varint.encode(len(value))
         assert payload[at : at + len(n)] == n
         payload = payload[:at] + long(len(value)) + payload[at + len(n) :]
-        other = prefix + b"\x00" + beast2_stream.encode_varint(len(payload)) * 2 + payload
+        other = prefix + b"\x00" + varint.encode(len(payload)) * 2 + payload
     assert decoded(other, t) == value  # the runtime reads it as the same value
     assert not beast2_stream.check(io.BytesIO(other), t).canonical
     out = bytearray()
@@ -260,15 +260,13 @@ FLAT = textwrap.dedent(
     def peak_mb():  # this process's own peak (ru_maxrss would count the parent's, carried over fork and exec)
         return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) // 1024
     from e3 import beast2_stream, east
+    from e3.varint import encode as varint
 
     MB = int(sys.argv[3])
     T = east.ArrayType(east.FloatType)
     header = beast2_stream.canonical_prefix(T)
     chunk = bytes(range(256)) * 4096          # 1 MiB: 131,072 doubles
     per = len(chunk) // 8
-
-    def varint(n):
-        return beast2_stream.encode_varint(n)
 
     class Source(io.RawIOBase):
         # the value's bytes, made as they are read
@@ -350,13 +348,13 @@ def test_text_memory_stays_flat_on_a_value_several_times_the_limit():
         sys.path.insert(0, sys.argv[1])
         def peak_mb():
             return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) // 1024
-        from e3 import beast2_stream, east
+        from e3 import beast2_stream, east, varint
         T = east.ArrayType(east.StringType)
         f = tempfile.TemporaryFile()
-        element = beast2_stream.encode_varint(1 << 20) + b"x" * (1 << 20)
+        element = varint.encode(1 << 20) + b"x" * (1 << 20)
         count = 200
-        payload = 1 + len(beast2_stream.encode_varint(count)) + len(element) * count + 1
-        f.write(beast2_stream.canonical_prefix(T) + b"\x00" + beast2_stream.encode_varint(payload) * 2 + b"\x00" + beast2_stream.encode_varint(count))
+        payload = 1 + len(varint.encode(count)) + len(element) * count + 1
+        f.write(beast2_stream.canonical_prefix(T) + b"\x00" + varint.encode(payload) * 2 + b"\x00" + varint.encode(count))
         for _ in range(count): f.write(element)
         f.write(b"\x00"); f.seek(0)
         n = 0

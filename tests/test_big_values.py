@@ -20,7 +20,7 @@ import pytest
 
 from e3_testing.commands import assert_one_line_error, command_env, run
 
-from e3 import beast2_stream, east
+from e3 import beast2_stream, east, varint
 
 MB = 160
 LIMIT_MB = 64
@@ -63,8 +63,8 @@ def value_pieces(megabytes: int):
     """The canonical Beast2 of an Array<Float> of `megabytes` MiB of doubles, a piece at a time."""
     chunk = bytes(range(256)) * 4096  # 1 MiB: 131,072 doubles
     count = len(chunk) // 8 * megabytes
-    payload = 1 + len(beast2_stream.encode_varint(count)) + 8 * count + 1
-    yield beast2_stream.canonical_prefix(FLOATS) + b"\x00" + beast2_stream.encode_varint(payload) * 2 + b"\x00" + beast2_stream.encode_varint(count)
+    payload = 1 + len(varint.encode(count)) + 8 * count + 1
+    yield beast2_stream.canonical_prefix(FLOATS) + b"\x00" + varint.encode(payload) * 2 + b"\x00" + varint.encode(count)
     for _ in range(megabytes):
         yield chunk
     yield b"\x00"
@@ -171,12 +171,12 @@ def test_text_of_a_large_value_is_written_a_piece_at_a_time(tmp_path, fmt):
     from e3 import sdk
 
     strings = east.ArrayType(east.StringType)
-    element = beast2_stream.encode_varint(1 << 20) + b"x" * (1 << 20)
+    element = varint.encode(1 << 20) + b"x" * (1 << 20)
     count = 200
-    payload = 1 + len(beast2_stream.encode_varint(count)) + len(element) * count + 1
+    payload = 1 + len(varint.encode(count)) + len(element) * count + 1
     value = tmp_path / "s.beast2"
     with open(value, "wb") as f:
-        f.write(beast2_stream.canonical_prefix(strings) + b"\x00" + beast2_stream.encode_varint(payload) * 2 + b"\x00" + beast2_stream.encode_varint(count))
+        f.write(beast2_stream.canonical_prefix(strings) + b"\x00" + varint.encode(payload) * 2 + b"\x00" + varint.encode(count))
         for _ in range(count):
             f.write(element)
         f.write(b"\x00")

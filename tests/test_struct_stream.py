@@ -27,9 +27,9 @@ from e3_testing.commands import assert_one_line_error, command_env, run
 from test_big_values import LIMIT_MB, PEAK, peak, text_to_file
 
 from e3 import beast2_stream, east, sdk
+from e3.varint import encode as varint
 from e3.errors import FormatError, TypeMismatch
 
-varint = beast2_stream.encode_varint
 INTEGERS = east.ArrayType(east.IntegerType)
 FLOATS = east.ArrayType(east.FloatType)
 TABLE = east.StructType([("id", INTEGERS), ("price", FLOATS), ("qty", INTEGERS)])

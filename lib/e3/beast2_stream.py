@@ -58,6 +58,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator
 
+from e3 import varint
 from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch
 
@@ -772,7 +773,7 @@ class _Parts:
         n, minimal = self.s.varint_minimal()
         if not minimal:
             self.canonical = False
-        self._emit(encode_varint(n))
+        self._emit(varint.encode(n))
         return n
 
     def _collection(self, t: Any) -> None:
@@ -786,7 +787,7 @@ class _Parts:
         count = None
         if self.counts is not None:
             count = self.counts[len(self.found)]
-            self._emit(b"\x00" + (encode_varint(count) if count else b""))
+            self._emit(b"\x00" + (varint.encode(count) if count else b""))
         walk = _Collection(s, t, record=self.out is not None, root=False)
         runtime = None
         for piece in walk.pieces():
@@ -857,9 +858,9 @@ class _Runtime:
         self.last = None
 
     def blob(self, piece: Piece) -> bytes:
-        segment = encode_varint(piece.count) + piece.data
+        segment = varint.encode(piece.count) + piece.data
         payload = len(segment) + 2
-        return self.prefix + b"\x00" + encode_varint(payload) * 2 + b"\x00" + segment + b"\x00"
+        return self.prefix + b"\x00" + varint.encode(payload) * 2 + b"\x00" + segment + b"\x00"
 
     def value(self, piece: Piece) -> Any:
         """The piece decoded; a Set's or Dict's pieces must also ascend one after another."""
@@ -888,7 +889,7 @@ class _Runtime:
             while data[at] >= 0x80:
                 at += 1
             at += 1
-        return data[at + 1 + len(encode_varint(count)) : -1]
+        return data[at + 1 + len(varint.encode(count)) : -1]
 
 
 def canonical_prefix(t: Any) -> bytes:
@@ -907,19 +908,11 @@ def _plain(inp: _Input, s: _Value, header: Header) -> bool:
     return (
         s.frames == 1
         and s.codecs == {0}
-        and inp.tell() == len(header.raw) + 1 + 2 * len(encode_varint(s.logical)) + s.logical
+        and inp.tell() == len(header.raw) + 1 + 2 * len(varint.encode(s.logical)) + s.logical
         and header.raw == canonical_prefix(header.type)
     )
 
 
-def encode_varint(n: int) -> bytes:
-    """`n` as a LEB128 varint (the frame header's and a collection's count)."""
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
 
 
 # ------------------------------------------------------------------ the operations
@@ -963,7 +956,7 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
             n = _walk_bytes(s, header.type)
             if inp.rest():
                 raise _Whole  # the runtime says what bytes after the value are
-            canonical = s.logical == len(encode_varint(n)) + n
+            canonical = s.logical == len(varint.encode(n)) + n
             return Checked(header.type, canonical and _plain(inp, s, header))
         if header.type.type not in _COLLECTIONS:
             if not _walkable(header.type):
@@ -1077,10 +1070,10 @@ def write_canonical(source: BinaryIO, t: Any, sink: Callable[[bytes], object], s
                 raise _bad("bytes after the end of the value in its frame")
             _check_trailer(inp, s, walk)
             count = walk.count
-            payload = 1 + (len(encode_varint(count)) + size if count else 0) + 1
+            payload = 1 + (len(varint.encode(count)) + size if count else 0) + 1
             if payload > FRAME_MAX:
                 raise FormatError(f"value too large: its canonical encoding would need a frame of {payload} bytes (the runtime reads at most {FRAME_MAX})")
-            sink(runtime.prefix + b"\x00" + encode_varint(payload) * 2 + b"\x00" + (encode_varint(count) if count else b""))
+            sink(runtime.prefix + b"\x00" + varint.encode(payload) * 2 + b"\x00" + (varint.encode(count) if count else b""))
             scratch.seek(0)
             while chunk := scratch.read(READ_SIZE):
                 sink(chunk)
@@ -1103,7 +1096,7 @@ def _write_parts_canonical(source: BinaryIO, inp: _Input, t: Any, sink: Callable
         size = scratch.tell()
         if size > FRAME_MAX:
             raise FormatError(f"value too large: its canonical encoding would need a frame of {size} bytes (the runtime reads at most {FRAME_MAX})")
-        sink(canonical_prefix(t) + b"\x00" + encode_varint(size) * 2)
+        sink(canonical_prefix(t) + b"\x00" + varint.encode(size) * 2)
         scratch.seek(0)
         while chunk := scratch.read(READ_SIZE):
             sink(chunk)
@@ -1115,10 +1108,10 @@ def _write_bytes_canonical(source: BinaryIO, inp: _Input, t: Any, sink: Callable
     n = _walk_bytes(_Value(inp, one_frame=_BYTES_ONE_FRAME), t)
     if inp.rest():
         raise _Whole  # the runtime says what bytes after the value are; nothing is sunk yet
-    payload = len(encode_varint(n)) + n
+    payload = len(varint.encode(n)) + n
     if payload > FRAME_MAX:
         raise FormatError(f"value too large: its canonical encoding would need a frame of {payload} bytes (the runtime reads at most {FRAME_MAX})")
-    sink(canonical_prefix(t) + b"\x00" + encode_varint(payload) * 2 + encode_varint(n))
+    sink(canonical_prefix(t) + b"\x00" + varint.encode(payload) * 2 + varint.encode(n))
     source.seek(start)
     _walk_bytes(_Value(_Input(source), one_frame=_BYTES_ONE_FRAME), t, sink)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from e3 import varint
 from e3.container import MAGIC
 
 _V5 = MAGIC + b"\x05"
@@ -150,13 +151,8 @@ def _child(data: memoryview, pos: int, texts: list[str]) -> tuple[str, int]:
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise _Decline
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
+    try:
+        value, pos, _ = varint.read(data, pos)
+    except varint.VarintError:
+        raise _Decline from None
+    return value, pos

@@ -26,6 +26,7 @@ from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any
 
+from e3 import varint
 from e3.beast2_type import field_name, type_text
 from e3.model.package import DatasetRef, DatasetSpec, Package, UNASSIGNED
 from e3.model.paths import from_ref_path
@@ -201,17 +202,13 @@ class _Reader:
         return b
 
     def varint(self) -> int:
-        value = shift = 0
-        while True:
-            b = self.byte()
-            value |= (b & 0x7F) << shift
-            if b < 0x80:
-                if b == 0 and shift:
-                    raise _Decline  # not minimal: not as the runtime writes it
-                return value
-            shift += 7
-            if shift > 63:
-                raise _Decline
+        try:
+            value, self.pos, minimal = varint.read(self.data, self.pos)
+        except varint.VarintError:
+            raise _Decline from None
+        if not minimal:
+            raise _Decline  # not as the runtime writes it
+        return value
 
     def integer(self) -> int:
         n = self.varint()
@@ -360,21 +357,9 @@ def read_package(data: bytes) -> Package | None:
 # ---------------------------------------------------------------- writing
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def _string(s: str) -> bytes:
     raw = s.encode("utf-8")
-    return _varint(len(raw)) + raw
+    return varint.encode(len(raw)) + raw
 
 
 def encode_workspace_state(package_name: str, package_version: str, package_hash: str, deployed_at: datetime,
@@ -385,7 +370,7 @@ def encode_workspace_state(package_name: str, package_version: str, package_hash
     millis = (since.days * 86400 + since.seconds) * 1000 + since.microseconds // 1000
     body = (
         _string(package_name) + _string(package_version) + _string(package_hash)
-        + _varint((millis << 1) ^ (millis >> 63))
+        + varint.encode((millis << 1) ^ (millis >> 63))
         + (b"\x00" if current_run_id is None else b"\x01" + _string(current_run_id))
     )
-    return WORKSPACE_STATE_HEADER + b"\x00" + _varint(len(body)) * 2 + body
+    return WORKSPACE_STATE_HEADER + b"\x00" + varint.encode(len(body)) * 2 + body
