@@ -86,6 +86,60 @@ def test_tree_ids_match_pygit2_for_names_git_orders_specially(repo):
     assert git_objects.parse_tree(data) == entries
 
 
+def test_an_edited_large_tree_has_the_bytes_and_id_of_one_built_whole(repo):
+    """NewObjects.edit_tree re-serializes a large cached tree from its rows: after adds, removals
+    and names turning from blob to tree (which moves them in git's order), its bytes are those of
+    the tree built from scratch, and its id is pygit2's."""
+    import random
+
+    r = open_repository(repo)
+    g = r.git
+    blob = g.create_blob(b"x\n")
+    sub = g.TreeBuilder()
+    sub.insert("f", blob, pygit2.GIT_FILEMODE_BLOB)
+    sub_id = sub.write()
+    rnd = random.Random(7)
+    names = [f"t{i}" for i in range(300)] + ["a", "a-b", "a.b", "a0", "ab"]
+    entries = {n.encode(): (git_objects.BLOB_MODE, blob.raw) for n in names}
+    new = git_objects.NewObjects(r)
+    base = new.add_tree(entries)
+    assert new.layout(base).entries == entries  # cached as written
+    other = g.create_blob(b"y\n").raw
+    other_sub = g.TreeBuilder()
+    other_sub.insert("g", blob, pygit2.GIT_FILEMODE_BLOB)
+    ids = {git_objects.BLOB_MODE: (blob.raw, other), git_objects.TREE_MODE: (sub_id.raw, other_sub.write().raw)}
+    for step in range(8):
+        edits: dict = {}
+        if step % 2:  # only ids change: written over the old bytes
+            for name in rnd.sample(sorted(entries), 20):
+                mode = entries[name][0]
+                edits[name] = (mode, rnd.choice(ids[mode]))
+        else:  # names come and go, and "a" turns from blob to tree and back (moving in git's order)
+            for name in rnd.sample(sorted(entries), 20):
+                edits[name] = None if rnd.random() < 0.3 else ((git_objects.TREE_MODE, sub_id.raw) if rnd.random() < 0.5 else (git_objects.BLOB_MODE, blob.raw))
+            edits[b"a"] = (git_objects.TREE_MODE, sub_id.raw) if step % 4 == 0 else (git_objects.BLOB_MODE, blob.raw)
+            edits[f"new{step}".encode()] = (git_objects.BLOB_MODE, blob.raw)
+            edits[b"absent"] = None
+        base = new.edit_tree(base, edits)
+        for name, e in edits.items():
+            if e is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = e
+        data = git_objects.tree_bytes(entries)
+        assert new.objects[base] == (git_pack.TREE, data)
+        assert git_objects.parse_tree(data) == entries
+    tb = g.TreeBuilder()
+    for name, (mode, oid) in entries.items():
+        tb.insert(name.decode(), pygit2.Oid(raw=oid), mode)
+    assert tb.write().raw == base
+    # Read back as stored, the same layout: its rows are the stored bytes
+    new.write()
+    git_objects._trees.clear()
+    assert git_objects.NewObjects(r).layout(base).data == data
+    assert new.edit_tree(base, {name: None for name in entries}) is None  # nothing left
+
+
 def test_commit_ids_match_pygit2_with_parents_offsets_and_multiline_messages(repo):
     g = open_repository(repo).git
     tree = g.TreeBuilder().write()

@@ -380,24 +380,21 @@ def write_commit(repo: "Repository", parent: str, changes: Mapping[TreePath, "st
         return oid
 
     def apply(base: bytes | None, sub: Mapping[TreePath, "str | None"]) -> bytes | None:
-        entries = new.tree(base) if base is not None else {}
+        edits: dict[bytes, tuple[int, bytes] | None] = {}
         deeper: dict[bytes, dict[TreePath, str | None]] = {}
         for path, h in sub.items():
             name = path[0].encode()
             if len(path) > 1:
                 deeper.setdefault(name, {})[path[1:]] = h
-            elif h is None:
-                entries.pop(name, None)
             else:
-                entries[name] = (BLOB_MODE, blob(h))
-        for name, more in deeper.items():
-            entry = entries.get(name)
-            oid = apply(entry[1] if entry is not None and entry[0] == TREE_MODE else None, more)
-            if oid is None:
-                entries.pop(name, None)
-            else:
-                entries[name] = (TREE_MODE, oid)
-        return new.add_tree(entries) if entries else None
+                edits[name] = None if h is None else (BLOB_MODE, blob(h))
+        if deeper:
+            layout = new.layout(base) if base is not None else None
+            for name, more in deeper.items():
+                entry = layout.get(name) if layout is not None else None
+                oid = apply(entry[1] if entry is not None and entry[0] == TREE_MODE else None, more)
+                edits[name] = None if oid is None else (TREE_MODE, oid)
+        return new.edit_tree(base, edits)
 
     parent_id = bytes.fromhex(parent)
     tree = apply(new.commit_tree(parent), changes) or new.add(TREE, b"")

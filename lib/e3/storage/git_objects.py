@@ -41,8 +41,8 @@ PACKS_LOCK = "packs"
 Entries = dict[bytes, tuple[int, bytes]]
 """A tree's entries: name -> (mode, raw 20-byte id)."""
 
-_trees: dict[tuple[str, bytes], Entries] = {}
-"""(repository root, tree id) -> entries of large trees recently written or read: the next commit builds on them."""
+_trees: dict[tuple[str, bytes], "TreeLayout"] = {}
+"""(repository root, tree id) -> large trees recently written or read: the next commit builds on them."""
 _TREE_CACHE_FROM = 32
 _TREE_CACHE_MAX = 64
 _TREE_CACHE_ENTRIES = 400_000
@@ -54,8 +54,7 @@ _cached_entries = 0
 
 def tree_bytes(entries: Mapping[bytes, tuple[int, bytes]]) -> bytes:
     """A tree object's bytes. git orders entries by name as if each subtree's name ended in '/'."""
-    rows = sorted((name + b"/" if mode == TREE_MODE else name, name, mode, oid) for name, (mode, oid) in entries.items())
-    return b"".join(b"%o %s\0%s" % (mode, name, oid) for _, name, mode, oid in rows)
+    return TreeLayout.of_entries(entries).data
 
 
 def parse_tree(data: bytes) -> Entries:
@@ -67,6 +66,74 @@ def parse_tree(data: bytes) -> Entries:
         out[data[space + 1 : nul]] = (int(data[i:space], 8), data[nul + 1 : nul + 21])
         i = nul + 21
     return out
+
+
+class TreeLayout:
+    """A tree's bytes and where each entry's id sits in them. A commit of e3 start changes the ids
+    of a few of the 100,000 entries of a workspace's `tasks` tree: the new tree is then a copy of
+    the old bytes with those ids written over, not a sort and format of every entry (~140 ms).
+    Versions share the index; neither is ever changed."""
+
+    __slots__ = ("data", "index")
+
+    def __init__(self, data: bytes, index: dict[bytes, tuple[int, int]]):
+        self.data = data
+        self.index = index
+        """name -> (mode, offset of its 20-byte id in `data`)."""
+
+    @classmethod
+    def of_entries(cls, entries: Entries) -> "TreeLayout":
+        rows = sorted((name + b"/" if mode == TREE_MODE else name, name, mode, oid) for name, (mode, oid) in entries.items())
+        parts: list[bytes] = []
+        index: dict[bytes, tuple[int, int]] = {}
+        at = 0
+        for _, name, mode, oid in rows:
+            head = b"%o %s\0" % (mode, name)
+            at += len(head)
+            index[name] = (mode, at)
+            parts += (head, oid)
+            at += 20
+        return cls(b"".join(parts), index)
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> "TreeLayout":
+        index: dict[bytes, tuple[int, int]] = {}
+        i, end = 0, len(data)
+        while i < end:
+            space = data.index(b" ", i)
+            nul = data.index(b"\0", space)
+            index[data[space + 1 : nul]] = (int(data[i:space], 8), nul + 1)
+            i = nul + 21
+        return cls(data, index)
+
+    def get(self, name: bytes) -> tuple[int, bytes] | None:
+        found = self.index.get(name)
+        if found is None:
+            return None
+        mode, at = found
+        return mode, self.data[at : at + 20]
+
+    @property
+    def entries(self) -> Entries:
+        data = self.data
+        return {name: (mode, data[at : at + 20]) for name, (mode, at) in self.index.items()}
+
+    def edited(self, edits: Mapping[bytes, "tuple[int, bytes] | None"]) -> "TreeLayout":
+        """This tree with `edits` (name -> entry, None removes it) as a new layout."""
+        index = self.index
+        if all(e is not None and index.get(name, (None,))[0] == e[0] for name, e in edits.items()):
+            data = bytearray(self.data)  # the same names and modes: only ids change, in place
+            for name, (_, oid) in edits.items():
+                at = index[name][1]
+                data[at : at + 20] = oid
+            return TreeLayout(bytes(data), index)
+        entries = self.entries
+        for name, entry in edits.items():
+            if entry is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = entry
+        return TreeLayout.of_entries(entries)
 
 
 class Signature(NamedTuple):
@@ -160,23 +227,42 @@ class NewObjects:
         return oid
 
     def add_tree(self, entries: Entries) -> bytes:
-        oid = self.add(TREE, tree_bytes(entries))
-        if len(entries) >= _TREE_CACHE_FROM:
-            _remember(self._cache_root, oid, entries)
+        return self._add_layout(TreeLayout.of_entries(entries))
+
+    def edit_tree(self, base: bytes | None, edits: Mapping[bytes, "tuple[int, bytes] | None"]) -> bytes | None:
+        """Add the tree `base` (None: an empty one) with `edits` (name -> (mode, raw id), None
+        removes the name); its raw id, or None when no entry is left."""
+        if base is None:
+            entries = {name: e for name, e in edits.items() if e is not None}
+            return self.add_tree(entries) if entries else None
+        layout = self.layout(base).edited(edits)
+        return self._add_layout(layout) if layout.index else None
+
+    def _add_layout(self, layout: TreeLayout) -> bytes:
+        oid = self.add(TREE, layout.data)
+        if len(layout.index) >= _TREE_CACHE_FROM:
+            _remember(self._cache_root, oid, layout)
         return oid
+
+    def layout(self, oid: bytes) -> TreeLayout:
+        """A tree, new or stored, to read or to edit (`TreeLayout.edited`); not to change."""
+        hit = _trees.get((self._cache_root, oid))
+        if hit is not None:
+            return hit
+        new = self.objects.get(oid)
+        if new is not None:
+            return TreeLayout.of_bytes(new[1])
+        kind, data = read_object(self.repo, oid)
+        if kind != TREE:
+            raise ValueError(f"git object {oid.hex()} is not a tree")
+        layout = TreeLayout.of_bytes(data)
+        if len(layout.index) >= _TREE_CACHE_FROM:
+            _remember(self._cache_root, oid, layout)
+        return layout
 
     def tree(self, oid: bytes) -> Entries:
         """The entries of a tree, new or stored, as a dict the caller may change."""
-        hit = _trees.get((self._cache_root, oid))
-        if hit is not None:
-            return dict(hit)
-        new = self.objects.get(oid)
-        if new is not None:
-            return parse_tree(new[1])
-        entries = read_tree(self.repo, oid)
-        if len(entries) >= _TREE_CACHE_FROM:
-            _remember(self._cache_root, oid, entries)
-        return dict(entries)
+        return self.layout(oid).entries
 
     def commit_tree(self, commit: str) -> bytes:
         """The raw tree id of a stored commit."""
@@ -228,15 +314,15 @@ class NewObjects:
         self.objects.clear()
 
 
-def _remember(root: str, oid: bytes, entries: Entries) -> None:
+def _remember(root: str, oid: bytes, layout: TreeLayout) -> None:
     global _cached_entries
     key = (root, oid)
     if key in _trees:
         return
-    while _trees and (len(_trees) >= _TREE_CACHE_MAX or _cached_entries + len(entries) > _TREE_CACHE_ENTRIES):
-        _cached_entries -= len(_trees.pop(next(iter(_trees))))  # the oldest: dicts keep insertion order
-    _trees[key] = dict(entries)
-    _cached_entries += len(entries)
+    while _trees and (len(_trees) >= _TREE_CACHE_MAX or _cached_entries + len(layout.index) > _TREE_CACHE_ENTRIES):
+        _cached_entries -= len(_trees.pop(next(iter(_trees))).index)  # the oldest: dicts keep insertion order
+    _trees[key] = layout
+    _cached_entries += len(layout.index)
 
 
 # ---------------------------------------------------------------- keeping the number of packs small
