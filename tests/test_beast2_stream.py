@@ -372,3 +372,27 @@ def test_text_memory_stays_flat_on_a_value_several_times_the_limit():
     out = subprocess.run([sys.executable, "-c", script, str(LIB)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) < 64, f"printing a 200 MB value peaked at {out.stdout.strip()} MB"
+
+
+def _shape(t):
+    """A type's kinds and names, nested: what the walkers read of the runtime's types and of a Sketch."""
+    if t.type in ("Struct", "Variant"):
+        return (t.type, tuple((f["name"], _shape(f["type"])) for f in t.value))
+    if t.type == "Dict":
+        return ("Dict", _shape(t.value["key"]), _shape(t.value["value"]))
+    if t.type in ("Array", "Set", "Ref"):
+        return (t.type, _shape(t.value))
+    return t.type
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["Array<Float>", "Array<Integer>", "Blob", "String", "Integer", "Struct{a: Array<Float>, `b c`: Blob, d: Option<Integer>}",
+     "Dict<String, Array<Set<Integer>>>", "Variant{x: Null, y: Struct{z: DateTime}}"],
+)
+def test_a_type_read_from_a_header_without_the_runtime_has_the_runtimes_shape(spec):
+    from e3.beast2_type import walk_type
+
+    t = east.parse_type(spec)
+    header = beast2_stream.canonical_prefix(t)
+    assert _shape(walk_type(header)) == _shape(east.read_type(header))

@@ -32,6 +32,7 @@ PORCELAIN_MAY_IMPORT = (
     "e3.beast2_stream",  # ... a piece at a time
     "e3.beast2_type",
     "e3.container",
+    "e3.runtime_stderr",
     "e3.model",  # dataset paths
     "e3.collector",  # e3 start: this process may freeze what its run loads
     "e3.sdk",  # e3 watch builds the package it watches (e3.sdk.watch), as its author would

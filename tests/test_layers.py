@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("e3.repo",),
     ("e3.storage",),
     ("e3.model",),
-    ("e3.formats", "e3.east", "e3.east_csv", "e3.beast2_stream", "e3.beast2_type", "e3.container"),
+    ("e3.formats", "e3.east", "e3.east_csv", "e3.beast2_stream", "e3.beast2_type", "e3.container", "e3.runtime_stderr"),
     ("e3.errors", "e3.process", "e3.collector", "e3"),
 ]
 """The order, top to bottom, written down once: a module may import its own layer and the

@@ -549,3 +549,75 @@ def test_store_write_publishes_whole_read_only_objects_and_repairs_a_short_one(r
     path.write_bytes(NUMBERS_BEAST2[:5])  # what a power loss can leave of a write without fsync
     assert store.write(NUMBERS_BEAST2, durable=True) == h
     assert path.read_bytes() == NUMBERS_BEAST2 and temp_files(repo) == []
+
+
+# ---------------------------------------------------------------- large values, read once
+
+
+LOADED = (
+    "import runpy, sys\n"
+    "sys.argv = sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "finally:\n"
+    "    print('loaded:', *sorted(sys.modules), file=sys.stderr)\n"
+)
+"""Runs a command (its path, then its arguments) and prints on stderr, at its end, every module
+it loaded: -X importtime misses what is imported while a command silences fd 2."""
+
+
+def large_floats(tmp_path: Path, name: str = "f.beast2") -> Path:
+    """The canonical Beast2 of an Array<Float> of 2.4 MB: above the size read whole, so it streams."""
+    from e3 import east
+
+    path = tmp_path / name
+    path.write_bytes(east.encode([i * 0.5 for i in range(300_000)], east.ArrayType(east.FloatType)))
+    return path
+
+
+def test_hash_object_w_stores_a_large_array_of_floats_without_loading_the_east_runtime(repo, tmp_path):
+    value = large_floats(tmp_path)
+    r = run("python3", "-c", LOADED, BIN / "e3-hash-object", "-w", value, cwd=repo)
+    assert r.out.strip() == hashlib.sha256(value.read_bytes()).hexdigest()
+    assert [p.read_bytes() for p in objects_in(repo)] == [value.read_bytes()] and temp_files(repo) == []
+    loaded = set(r.err.split("loaded:")[1].split())
+    assert "e3.beast2_stream" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("east", "pygit2")}
+
+
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda b: b[:-1], "malformed beast2 value"),
+        (lambda b: b[: len(b) // 2], "truncated"),
+        (lambda b: b + b"\x00", "bytes after the end of the value"),
+        (lambda b: b[:28] + b"\x01" + b[29:], "malformed beast2"),  # a frame's codec: deflate, which does not inflate
+    ],
+    ids=["last-byte-cut", "cut-in-half", "byte-after", "bad-frame"],
+)
+@pytest.mark.parametrize("write", [True, False], ids=["w", "hash-only"])
+def test_hash_object_refuses_a_damaged_large_value_read_once_and_stores_nothing(repo, tmp_path, damage, needle, write):
+    good = large_floats(tmp_path, "good.beast2").read_bytes()
+    (tmp_path / "bad.beast2").write_bytes(damage(good))
+    r = run("e3-hash-object", *(["-w"] if write else []), tmp_path / "bad.beast2", cwd=repo, expect=128)
+    assert_one_line_error(r, "bad.beast2", needle)
+    assert objects_in(repo) == [] and temp_files(repo) == []
+
+
+def test_hash_object_refuses_a_large_value_of_another_type_than_t(repo, tmp_path):
+    r = run("e3-hash-object", "-w", "-t", "Array<Integer>", large_floats(tmp_path), cwd=repo, expect=128)
+    assert_one_line_error(r, "f.beast2", "value has type Array<Float>, expected Array<Integer>")
+    assert objects_in(repo) == [] and temp_files(repo) == []
+
+
+def test_hash_object_w_checks_a_large_value_the_runtime_must_read_and_stores_it_as_it_came(repo, tmp_path):
+    from e3 import east
+
+    # Strings are checked by the runtime, a piece at a time.
+    t = east.ArrayType(east.StringType)
+    data = east.encode([f"text {i}" for i in range(200_000)], t)
+    (tmp_path / "s.beast2").write_bytes(data)
+    assert run("e3-hash-object", "-w", tmp_path / "s.beast2", cwd=repo).out.strip() == hashlib.sha256(data).hexdigest()
+    (tmp_path / "b.beast2").write_bytes(data[: len(data) // 2])
+    assert_one_line_error(run("e3-hash-object", "-w", tmp_path / "b.beast2", cwd=repo, expect=128), "b.beast2")
+    assert len(objects_in(repo)) == 1 and temp_files(repo) == []

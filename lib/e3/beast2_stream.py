@@ -183,10 +183,12 @@ class _Short(Exception):
     pass
 
 
-def _read_header(inp: _Input) -> Header:
-    """The header of a version 5 container (_Whole for version 4, which is read whole)."""
-    from e3 import east
+def _read_header(inp: _Input, sketch: bool = False) -> Header:
+    """The header of a version 5 container (_Whole for version 4, which is read whole).
 
+    With `sketch`, a type this module checks without the runtime (`_checked_here`) is read
+    without it too (e3.beast2_type.walk_type): the header's `type` is then a `Sketch`, which
+    only this module's walkers may be given."""
     size = 1 << 12
     while True:
         complete = inp.fill(size)
@@ -204,6 +206,14 @@ def _read_header(inp: _Input) -> Header:
                 raise _bad("truncated header") from None
             size *= 4
     inp.pos += n
+    if sketch:
+        from e3.beast2_type import walk_type
+
+        t = walk_type(data[:n])
+        if t is not None and _checked_here(t):
+            return Header(t, data[:n])
+    from e3 import east
+
     return Header(east.read_type(data[:n]), data[:n])
 
 
@@ -809,6 +819,18 @@ class _Parts:
         self._emit(b"\x00")
 
 
+def _checked_here(t: Any) -> bool:
+    """Whether `check` reads a value of type `t` to its end without the runtime (unless the bytes
+    need reading whole, `_Whole`): runs of scalars in an Array, a Blob, a String, a scalar, and
+    Structs and Variants of those. (A Set's or Dict's order, and other elements, are the runtime's to check.)"""
+    kind = t.type
+    if kind == "Array":
+        return t.value.type in _RUNS
+    if kind in ("Struct", "Variant"):
+        return (kind == "Struct" or bool(t.value)) and all(_checked_here(f["type"]) for f in t.value)
+    return kind in _BYTES or kind in _SCALARS
+
+
 def _zero(t: Any) -> Any:
     """A value of a type `_walkable` accepts (its canonical header is the same for every value)."""
     from e3 import east
@@ -926,30 +948,35 @@ class Checked:
 
 
 def _check_type(found: Any, t: Any | None) -> None:
+    if t is None:
+        return
     from e3 import east
 
-    if t is not None and not east.type_equal(found, t):
+    if not east.type_equal(found, t):
         raise TypeMismatch(f"value has type {east.format_type(found)}, expected {east.format_type(t)}")
 
 
-def check_file(f: BinaryIO, t: Any | None = None) -> Any:
-    """Check that an open file holds one Beast2 value (of type `t`, if given); return its type."""
+def check_file(f: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None) -> Any:
+    """Check that an open file holds one Beast2 value (of type `t`, if given), giving every byte
+    read to `tee`; return its type (a `Sketch` when read without the runtime, see `check`)."""
     if os.fstat(f.fileno()).st_size == 0:
         raise FormatError("not beast2 data (empty)")
-    return check(f, t).type
+    return check(f, t, tee, judge=False).type
 
 
-def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None) -> Checked:
+def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None, judge: bool = True) -> Checked:
     """Read the Beast2 value in `source` to its end and check it (of type `t`, if given).
 
-    Every byte read is also given to `tee` (a writer storing them). Memory stays
+    Every byte read is also given to `tee` (a writer storing them). `judge` False: do not ask
+    whether the bytes are canonical (`canonical` is then False); without a type to match, a
+    value `_checked_here` is then checked without loading the runtime, and `type` is a `Sketch`. Memory stays
     bounded for a collection, a Blob or a String at the root, and for a Struct or Variant
     of those (see `_Parts`); other values are decoded whole. `source` must be seekable: a
     value that cannot be walked is read again, whole.
     """
     inp = _Input(source, tee)
     try:
-        header = _read_header(inp)
+        header = _read_header(inp, sketch=t is None and not judge)
         _check_type(header.type, t)
         if header.type.type in _BYTES:
             s = _Value(inp, one_frame=_BYTES_ONE_FRAME)
@@ -957,12 +984,12 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
             if inp.rest():
                 raise _Whole  # the runtime says what bytes after the value are
             canonical = s.logical == len(varint.encode(n)) + n
-            return Checked(header.type, canonical and _plain(inp, s, header))
+            return Checked(header.type, judge and canonical and _plain(inp, s, header))
         if header.type.type not in _COLLECTIONS:
             if not _walkable(header.type):
                 raise _Whole
-            parts, s = _walk_parts(inp, header.type)
-            return Checked(header.type, parts.canonical and _plain(inp, s, header))
+            parts, s = _walk_parts(inp, header.type, judge=judge)
+            return Checked(header.type, judge and parts.canonical and _plain(inp, s, header))
         s = _Value(inp)
         walk = _Collection(s, header.type, record=False)
         runtime = None
@@ -970,16 +997,16 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
             if piece.canonical is None:
                 runtime = runtime or _Runtime(header.type)
                 value = runtime.value(piece)
-                if walk.canonical and runtime.canonical(value, piece.count) != piece.data:
+                if judge and walk.canonical and runtime.canonical(value, piece.count) != piece.data:
                     walk.canonical = False
         if not s.frame_done():
             raise _bad("bytes after the end of the value in its frame")
-        canonical = walk.canonical and len(walk.segments) <= 1 and _plain(inp, s, header)
+        canonical = judge and walk.canonical and len(walk.segments) <= 1 and _plain(inp, s, header)
         if _check_trailer(inp, s, walk):
             canonical = False
         return Checked(header.type, canonical)
     except _Whole:
-        return _check_whole(source, inp, t)
+        return _check_whole(source, inp, t, judge)
 
 
 def _check_trailer(inp: _Input, s: _Value, walk: "_Collection") -> bool:
@@ -1011,12 +1038,12 @@ def _check_trailer(inp: _Input, s: _Value, walk: "_Collection") -> bool:
 
 
 
-def _check_whole(source: BinaryIO, inp: _Input, t: Any | None) -> Checked:
+def _check_whole(source: BinaryIO, inp: _Input, t: Any | None, judge: bool = True) -> Checked:
     from e3 import east
 
     data = _all_bytes(source, inp)
     found, value = east.decode(data, t)
-    return Checked(found, east.encoder_for(found)(value) == data)
+    return Checked(found, judge and east.encoder_for(found)(value) == data)
 
 
 def _all_bytes(source: BinaryIO, inp: _Input) -> bytes:

@@ -9,6 +9,10 @@ sketch (`Array<Integer>`, `Struct{a: Integer}`...). The text is exactly what
 types, recursive or function types, a table this module does not expect --
 gives None, and the caller asks the runtime, so correctness never rests on
 this reader: it either agrees with the runtime or declines.
+
+The same headers are read as a `Sketch` (`walk_type`), the type's shape as
+e3.beast2_stream walks it: checking a large array of numbers that way needs no
+runtime at all (`e3-hash-object -w`).
 """
 from __future__ import annotations
 
@@ -70,6 +74,55 @@ def type_text(data: bytes | memoryview) -> str | None:
 
 
 def _read(data: memoryview) -> str:
+    texts, _, root = _table(data)
+    return texts[root]
+
+
+class Sketch:
+    """A type read from a header, in the shape of the runtime's type objects as e3.beast2_stream
+    walks them: `type` is the kind ("Array", "Struct"...) and `value` the inner type (Array, Set,
+    Ref), `{"key": K, "value": V}` (Dict) or `[{"name": N, "type": T}, ...]` (Struct, Variant)."""
+
+    __slots__ = ("type", "value")
+
+    def __init__(self, kind: str, value: object = None):
+        self.type = kind
+        self.value = value
+
+
+def walk_type(data: bytes | memoryview) -> Sketch | None:
+    """The type of the Beast2 value starting `data` as a `Sketch`, or None to ask the runtime: read
+    from the same headers `type_text` reads, declining a Struct or Variant that names a field twice
+    and a Set or Dict whose elements or keys are not of an immutable type (the runtime refuses those)."""
+    try:
+        _, nodes, root = _table(memoryview(data))
+    except _Decline:
+        return None
+    t = nodes[root]
+    return t if _acceptable(t) else None
+
+
+def _acceptable(t: Sketch) -> bool:
+    if t.type in ("Array", "Ref"):
+        return _acceptable(t.value)
+    if t.type == "Set":
+        return _immutable(t.value) and _acceptable(t.value)
+    if t.type == "Dict":
+        return _immutable(t.value["key"]) and _acceptable(t.value["key"]) and _acceptable(t.value["value"])
+    if t.type in ("Struct", "Variant"):
+        names = [f["name"] for f in t.value]
+        return len(set(names)) == len(names) and all(_acceptable(f["type"]) for f in t.value)
+    return True
+
+
+def _immutable(t: Sketch) -> bool:
+    if t.type in ("Struct", "Variant"):
+        return all(_immutable(f["type"]) for f in t.value)
+    return t.type in _SIMPLE.values()
+
+
+def _table(data: memoryview) -> tuple[list[str], list[Sketch], int]:
+    """The structural type table of a version 5 header: each entry's text and `Sketch`, and the root's index."""
     if data[: len(_V5)] != _V5:
         raise _Decline
     pos = len(_V5)
@@ -87,6 +140,7 @@ def _read(data: memoryview) -> str:
     if count == 0 or root != count - 1:
         raise _Decline
     texts: list[str] = []
+    nodes: list[Sketch] = []
     total = 0
     for _ in range(count):
         if pos >= end:
@@ -95,30 +149,35 @@ def _read(data: memoryview) -> str:
         pos += 1
         if tag in _SIMPLE:
             text = _SIMPLE[tag]
+            node = Sketch(text)
         elif tag in _ONE_PARAMETER:
             inner, pos = _child(data, pos, texts)
-            text = f"{_ONE_PARAMETER[tag]}<{inner}>"
+            text = f"{_ONE_PARAMETER[tag]}<{texts[inner]}>"
+            node = Sketch(_ONE_PARAMETER[tag], nodes[inner])
         elif tag == _DICT:
             key, pos = _child(data, pos, texts)
             value, pos = _child(data, pos, texts)
-            text = f"Dict<{key}, {value}>"
+            text = f"Dict<{texts[key]}, {texts[value]}>"
+            node = Sketch("Dict", {"key": nodes[key], "value": nodes[value]})
         elif tag in _NAMED:
-            text, pos = _named(data, pos, end, texts, _NAMED[tag])
+            text, node, pos = _named(data, pos, end, texts, nodes, _NAMED[tag])
         else:
             raise _Decline  # Never, Vector, Matrix, functions, recursive types: the runtime prints these
         total += len(text)
         if total > _MAX_TEXT:
             raise _Decline
         texts.append(text)
+        nodes.append(node)
     if pos != end:
         raise _Decline
-    return texts[root]
+    return texts, nodes, root
 
 
-def _named(data: memoryview, pos: int, end: int, texts: list[str], kind: str) -> tuple[str, int]:
+def _named(data: memoryview, pos: int, end: int, texts: list[str], nodes: list[Sketch], kind: str) -> tuple[str, Sketch, int]:
     n, pos = _varint(data, pos)
     names: list[str] = []
     parts: list[str] = []
+    fields: list[dict] = []
     for _ in range(n):
         size, pos = _varint(data, pos)
         if pos + size > end:
@@ -133,21 +192,23 @@ def _named(data: memoryview, pos: int, end: int, texts: list[str], kind: str) ->
             raise _Decline from None
         inner, pos = _child(data, pos, texts)
         names.append(name)
-        parts.append(f"{field_name(name)}: {inner}")
+        parts.append(f"{field_name(name)}: {texts[inner]}")
+        fields.append({"name": name, "type": nodes[inner]})
+    node = Sketch(kind, fields)
     if kind == "Variant":
         # The runtime orders cases by name; a table in another order is left to it.
         if any(a.encode() >= b.encode() for a, b in zip(names, names[1:])):
             raise _Decline
         if names == ["none", "some"] and parts[0] == "none: Null":
-            return f"Option<{parts[1][len('some: '):]}>", pos
-    return f"{kind}{{{', '.join(parts)}}}", pos
+            return f"Option<{parts[1][len('some: '):]}>", node, pos
+    return f"{kind}{{{', '.join(parts)}}}", node, pos
 
 
-def _child(data: memoryview, pos: int, texts: list[str]) -> tuple[str, int]:
+def _child(data: memoryview, pos: int, texts: list[str]) -> tuple[int, int]:
     index, pos = _varint(data, pos)
     if index >= len(texts):
         raise _Decline  # a forward or self reference: not a canonical table
-    return texts[index], pos
+    return index, pos
 
 
 def _varint(data: memoryview, pos: int) -> tuple[int, int]:

@@ -52,6 +52,8 @@ from east.types.type_of_type import EastTypeType as _EastTypeType
 from east.types.type_of_type import IRType as _IRType
 
 from e3.beast2_type import field_name as _field_name
+from e3.runtime_stderr import quiet_runtime  # noqa: F401 - e3.east.quiet_runtime, as callers know it
+from e3.runtime_stderr import quiet_stderr as _quiet_stderr
 from e3.container import MAGIC, header_problem
 from e3.errors import FormatError, TypeMismatch, UsageError
 
@@ -573,64 +575,6 @@ def coerce(data: Any, t: Any) -> Any:
 
 
 # ---------------------------------------------------------------- conversion
-
-
-class _quiet_stderr:
-    """Silence file descriptor 2 around a runtime call.
-
-    The runtime's C decoder prints some complaints about malformed input
-    straight to the process's stderr before raising; e3 reports the exception
-    as its own one line instead, so that noise is sent to /dev/null. Inside
-    `quiet_runtime()` fd 2 is already silenced and this costs nothing.
-    """
-
-    _devnull: int | None = None
-    _held = 0
-
-    def __enter__(self) -> None:
-        self.saved = None
-        if _quiet_stderr._held:
-            return
-        if _quiet_stderr._devnull is None:
-            _quiet_stderr._devnull = os.open(os.devnull, os.O_WRONLY)
-        self.saved = os.dup(2)
-        os.dup2(_quiet_stderr._devnull, 2)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.saved is not None:
-            os.dup2(self.saved, 2)
-            os.close(self.saved)
-
-
-class quiet_runtime:
-    """Silence the runtime's own stderr output for a whole loop (batch readers).
-
-    Saves four system calls per decode: fd 2 points at /dev/null for the block,
-    while `sys.stderr` writes to a copy of the real stderr, so e3's own messages
-    still reach the user.
-    """
-
-    def __enter__(self) -> "quiet_runtime":
-        import sys
-
-        sys.stderr.flush()
-        self.saved_fd = os.dup(2)
-        self.saved_stderr = sys.stderr
-        sys.stderr = open(self.saved_fd, "w", closefd=False, encoding=sys.stderr.encoding, errors="backslashreplace")
-        with _quiet_stderr():
-            pass  # opens /dev/null once
-        os.dup2(_quiet_stderr._devnull, 2)
-        _quiet_stderr._held += 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import sys
-
-        _quiet_stderr._held -= 1
-        sys.stderr.flush()
-        sys.stderr = self.saved_stderr
-        os.dup2(self.saved_fd, 2)
-        os.close(self.saved_fd)
 
 
 def _one_line(e: BaseException) -> str:

@@ -79,6 +79,12 @@ class ObjectWriter(ABC):
     def write_stream(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
         """Store bytes read from `source` in chunks; `check(file)` may refuse them before they are kept."""
 
+    def write_reading(self, source: BinaryIO, read: Callable[[BinaryIO, Callable[[bytes], object] | None], object]) -> str:
+        """Store the bytes that `read(source, sink)` gives `sink` as it reads `source` (seekable) to its
+        end: a check that reads the value itself, so the bytes are read once. If it raises, nothing
+        is kept. By default, `write_stream` with `read(file, None)` as its check of the copy."""
+        return self.write_stream(source, check=lambda f: read(f, None))
+
     @property
     @abstractmethod
     def pending(self) -> int:

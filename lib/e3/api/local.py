@@ -705,6 +705,9 @@ class _EachDurable(ObjectWriter):
     def write_stream(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
         return self._store.write_stream(source, check=check)
 
+    def write_reading(self, source: BinaryIO, read: Callable[[BinaryIO, Callable[[bytes], object] | None], object]) -> str:
+        return self._store.write_stream(source, read=read)
+
     def flush(self) -> None:
         pass
 

@@ -47,14 +47,14 @@ def _run(args: argparse.Namespace) -> None:
         return
     # Many inputs: written as one batch (one background sync per group of objects, not two
     # fsyncs per object); each hash is printed once its object is durable.
-    from e3 import east
+    from e3.runtime_stderr import quiet_runtime
 
     batch = repo.object_writer() if repo is not None else None
     ingest = Ingest(batch, args.type, args.fmt, args.literally)
     done: list[str] = []
     pool = None
     try:
-        with east.quiet_runtime():  # silence the runtime's own stderr once, not per value
+        with quiet_runtime():  # silence the runtime's own stderr once, not per value
             for group in [args.files] if args.files else _line_groups(sys.stdin.buffer.raw):
                 if pool is None and repo is not None and len(group) >= PARALLEL_FROM and _cpus() > 1 and _local(repo):
                     # Bulk input: blocks of names to forked workers, answers in input order.

@@ -7,9 +7,12 @@ or sniffed: bytes starting with the Beast2 magic are Beast2, anything else is
 `.east` text.
 
 Beast2 input streams through the hash (and into the store) without being held
-in memory. Before it is accepted it is read once more, a piece at a time
-(e3.beast2_stream), to prove it is a whole, well-formed value of its type,
-whatever its size.
+in memory, and is accepted only once it is proved a whole, well-formed value of
+its type (e3.beast2_stream), whatever its size. A file is read once: the check
+reads it a piece at a time and hands each piece on to the hash and the store. A
+stream (stdin) is copied first and its copy checked. Without -t, a value whose
+checks need no East runtime (an array of numbers, a blob, a string, structs of
+those) is checked without loading it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import hashlib
 import tempfile
 from typing import Any, BinaryIO, Callable
 
-from e3.container import MAGIC, PREFIX_SIZE
+from e3.container import MAGIC, PREFIX_SIZE, header_problem
 from e3.errors import FormatError, StorageError, TypeMismatch, UsageError
 from e3.storage.objects import CHUNK, ObjectStore
 
@@ -101,11 +104,13 @@ class Ingest:
         if fmt != "beast2":
             return self._text(f.read(), fmt, name)
         if self.store is not None:
+            if seekable:
+                return self.store.write_reading(f, self._check)
             return self.store.write_stream(f, check=self._check)
         if seekable:
-            self._check(f)
-            f.seek(0)
-            return _hash(f)
+            h = hashlib.sha256()
+            self._check(f, h.update)
+            return h.hexdigest()
         # A stream can be read once: spool it to an unnamed temporary file while hashing.
         with tempfile.TemporaryFile(prefix="e3-hash-") as spool:
             h = hashlib.sha256()
@@ -134,18 +139,21 @@ class Ingest:
             return self.store.write(data)
         return hashlib.sha256(data).hexdigest()
 
-    def _check(self, f: BinaryIO) -> None:
-        """Refuse Beast2 bytes that are not one whole value (of the -t type, if given)."""
-        from e3 import east
-
+    def _check(self, f: BinaryIO, tee: Callable[[bytes], object] | None = None) -> None:
+        """Refuse Beast2 bytes that are not one whole value (of the -t type, if given); read
+        from the start of `f` (seekable) to its end, every byte given to `tee`."""
         head = f.read(PREFIX_SIZE)
         f.seek(0)
-        east.check_header(head)
+        problem = header_problem(head)
+        if problem:
+            raise FormatError(problem)
         if self.literally:
+            if tee is not None:
+                _copy_to(f, tee)
             return
         from e3 import beast2_stream
 
-        beast2_stream.check_file(f, self.type)
+        beast2_stream.check_file(f, self.type, tee)
 
     def _text(self, data: bytes, fmt: str, name: str) -> str:
         from e3 import east, formats
@@ -199,5 +207,6 @@ class _Prefixed:
         return bytes(buf[: self.readinto(buf)])
 
 
-def _hash(f: BinaryIO) -> str:
-    return hashlib.file_digest(f, "sha256").hexdigest()
+def _copy_to(f: BinaryIO, sink: Callable[[bytes], object]) -> None:
+    while chunk := f.read(CHUNK):
+        sink(chunk)

@@ -346,15 +346,18 @@ class ObjectStore:
         expect: str | None = None,
         check: Callable[[BinaryIO], object] | None = None,
         durable: bool = True,
+        read: "Callable[[BinaryIO, Callable[[bytes], object]], object] | None" = None,
     ) -> str:
         """Store bytes read from `source` without holding them in memory; return the hash.
 
         With `expect`, refuse (and store nothing) if the bytes hash to anything
         else. With `check`, call it with the complete temporary file (opened
         anew, at offset 0) before the object is published; if it raises,
-        nothing is stored. `durable` as for `write`.
+        nothing is stored. With `read`, the bytes are those `read(source, sink)`
+        gives `sink` (a check that reads the value itself: one pass instead of a
+        copy and a check of it); if it raises, nothing is stored. `durable` as for `write`.
         """
-        obj, tmp = self._spool(source, expect, check)
+        obj, tmp = self._spool(source, expect, check, read)
         if tmp is None:
             return obj
         try:
@@ -376,15 +379,20 @@ class ObjectStore:
         return NewObject(self, durable)
 
     def _spool(
-        self, source: BinaryIO, expect: str | None = None, check: Callable[[BinaryIO], object] | None = None
+        self, source: BinaryIO, expect: str | None = None, check: Callable[[BinaryIO], object] | None = None,
+        read: "Callable[[BinaryIO, Callable[[bytes], object]], object] | None" = None,
     ) -> tuple[str, "io.FileIO | None"]:
-        """Copy `source` into a new locked temporary file; return its hash and the open file.
+        """Copy `source` (or what `read` gives, see `write_stream`) into a new locked temporary
+        file; return its hash and the open file.
 
         The file is None (and nothing is left behind) when the object is already stored.
         """
         new = NewObject(self)
         try:
-            _copy(source, new.hash, new.tmp)
+            if read is None:
+                _copy(source, new.hash, new.tmp)
+            else:
+                read(source, new.write)
             new.size = new.tmp.tell()
             obj = new.hash.hexdigest()
             if expect is not None and obj != expect:
@@ -598,6 +606,11 @@ class Batch:
 
     def write_stream(self, source: BinaryIO, check: Callable[[BinaryIO], object] | None = None) -> str:
         obj, tmp = self.store._spool(source, check=check)
+        return self._add(obj, tmp)
+
+    def write_reading(self, source: BinaryIO, read: Callable[[BinaryIO, Callable[[bytes], object]], object]) -> str:
+        """`ObjectStore.write_stream` with `read`, in this batch."""
+        obj, tmp = self.store._spool(source, read=read)
         return self._add(obj, tmp)
 
     def _add(self, obj: str, tmp: io.FileIO | None) -> str:
