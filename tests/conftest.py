@@ -18,6 +18,16 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _repository_templates(tmp_path_factory):
+    """Repositories e3_testing.commands.from_template makes once per session (per xdist worker) and copies."""
+    from e3_testing import commands
+
+    commands.TEMPLATES = tmp_path_factory.mktemp("templates")
+    yield
+    commands.TEMPLATES = None
+
+
 @pytest.fixture(scope="session")
 def runpkg_zip(tmp_path_factory) -> Path:
     """tests/e3_testing/runner_tasks.py's package `runpkg` 1.0.0 as a zip (built once per session)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from e3_testing.commands import assert_one_line_error, command_env, run, start_states as _states
+from e3_testing.commands import assert_one_line_error, command_env, deployed, run, start_states as _states
 from e3_testing import packages
 from e3_testing.packages import script as _script
 
@@ -21,12 +21,7 @@ def _deploy(tmp_path: Path, pkg) -> Path:
     """A repository with `pkg` deployed in workspace dev."""
     zip_path = tmp_path / "pkg.zip"
     sdk.export(pkg, zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", f"{pkg.name}@{pkg.version}")
-    return repo
+    return deployed(tmp_path, zip_path, f"{pkg.name}@{pkg.version}")
 
 
 def _add(name, source, n=1):

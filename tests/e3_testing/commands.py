@@ -110,15 +110,49 @@ def run_workers(repo: Path, count: int) -> list[str]:
     return lines
 
 
+TEMPLATES: Path | None = None
+"""Where `from_template` keeps the repositories it made once (tests/conftest.py sets it to a
+directory of the test session's); None (benchmarks): every repository is made anew."""
+
+
+def from_template(path: Path, recipe: str, inputs: tuple[bytes | str, ...], make) -> Path:
+    """The repository `make(path)` would make at `path`, copied from one `make` made once per
+    session for the same `recipe` and `inputs` (e.g. a package zip's bytes and the spec deployed).
+
+    `make` must run the real commands and depend on nothing but `inputs`; four e3 processes
+    (create, import, create, deploy) cost seconds on a loaded machine, a copy milliseconds."""
+    if TEMPLATES is None:
+        make(path)
+        return path
+    import hashlib
+
+    h = hashlib.sha256(recipe.encode())
+    for item in inputs:
+        data = item.encode() if isinstance(item, str) else item
+        h.update(len(data).to_bytes(8, "big") + data)
+    import shutil
+
+    home = TEMPLATES / h.hexdigest()[:32]
+    if not home.exists():  # made aside and renamed: a `make` that failed leaves no template
+        building = TEMPLATES / (home.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        make(building / "repo")
+        building.rename(home)
+    return copy_repository(home / "repo", path)
+
+
 def deployed(tmp_path: Path, zip_path: Path, spec: str) -> Path:
     """A new repository `tmp_path/repo` with the package zip imported and deployed (PKG@VERSION
-    `spec`) in workspace `dev`; returns the directory that holds `.e3`."""
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "package", "import", repo, zip_path)
-    run("e3", "workspace", "create", repo, "dev")
-    run("e3", "workspace", "deploy", repo, "dev", spec)
-    return repo
+    `spec`) in workspace `dev` (copied from one made the same way earlier in the session, if any);
+    returns the directory that holds `.e3`."""
+
+    def make(repo: Path) -> None:
+        run("e3", "repo", "create", repo)
+        run("e3", "package", "import", repo, zip_path)
+        run("e3", "workspace", "create", repo, "dev")
+        run("e3", "workspace", "deploy", repo, "dev", spec)
+
+    return from_template(tmp_path / "repo", "deployed", (Path(zip_path).read_bytes(), spec), make)
 
 
 def copy_repository(template: Path, path: Path) -> Path:
