@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from e3_testing.api_server import ApiServer, free_port
-from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, read_until, run
+from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, deployed, read_until, run
 
 from e3 import east, sdk
 from e3.api import wire as W
@@ -250,13 +250,12 @@ def test_server_killed_during_logs_follow_is_one_line(tmp_path):
                            lambda b, ins, out: east.East.str("echo started; sleep 30"))
     zip_path = tmp_path / "slow.zip"
     sdk.export(sdk.package("slow", "1.0.0", slow), zip_path)
+    # Deployed here, by the commands on the directory the server serves (four commands through the
+    # server cost seconds on a loaded machine, and what they send is test_cli_remote's and the contract's).
+    deployed(d, zip_path, "slow@1.0.0").rename(d / "r")
     server = ApiServer(["--repos", d])
     try:
         url = server.repo_url("r")
-        run("e3", "repo", "create", url)
-        run("e3", "package", "import", url, zip_path)
-        run("e3", "workspace", "create", url, "dev")
-        run("e3", "workspace", "deploy", url, "dev", "slow")
         starter = subprocess.Popen([str(BIN / "e3"), "start", url, "dev"], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, env=command_env())
         follower = subprocess.Popen([str(BIN / "e3"), "logs", url, "dev.slow", "--follow"], stdout=subprocess.PIPE,
