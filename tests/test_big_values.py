@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e3_testing.commands import assert_one_line_error, command_env, run
+from e3_testing.commands import assert_one_line_error, command_env, run, workspace_imported
 
 from e3 import beast2_stream, east, varint
 
@@ -195,9 +195,7 @@ def test_text_of_a_large_value_is_written_a_piece_at_a_time(tmp_path, fmt):
         f.write(b"\x00")
     zip_path = tmp_path / "s.zip"
     sdk.export(sdk.package("s", "1.0.0", sdk.input("s", strings)), zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "workspace", "import", repo, "dev", zip_path)
+    repo = workspace_imported(tmp_path / "repo", zip_path)
     run("e3", "set", repo, "dev.inputs.s", value)
     value.unlink()
     out = tmp_path / f"out.{fmt}"

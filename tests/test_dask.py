@@ -24,9 +24,9 @@ from e3_testing.commands import (
     assert_one_line_error,
     command_env,
     deployed,
-    from_template,
     run,
     start_states as _states,
+    workspace_imported,
 )
 
 try:
@@ -65,12 +65,7 @@ def _deploy(tmp_path: Path, pkg, name: str = "repo") -> Path:
     zip_path = tmp_path / f"{pkg.name}.zip"
     if not zip_path.exists():
         sdk.export(pkg, zip_path)
-
-    def make(repo: Path) -> None:
-        run("e3", "repo", "create", repo)
-        run("e3", "workspace", "import", repo, "dev", zip_path)
-
-    return from_template(tmp_path / name, "workspace import", (zip_path.read_bytes(),), make)
+    return workspace_imported(tmp_path / name, zip_path)
 
 
 def _tree(repo: Path) -> list[str]:

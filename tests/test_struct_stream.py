@@ -23,7 +23,7 @@ import pytest
 from east.serialization import beast2 as runtime_beast2
 
 from e3_testing.beast2_values import FORMATS, assert_canonical_passes_through, decoded, printed, runtime_text
-from e3_testing.commands import assert_one_line_error, command_env, run
+from e3_testing.commands import assert_one_line_error, command_env, run, workspace_imported
 from test_big_values import LIMIT_MB, PEAK, peak, text_to_file
 
 from e3 import beast2_stream, east, sdk
@@ -377,10 +377,7 @@ def test_the_table_made_on_the_fly_is_the_runtimes_encoding():
 def workspace(tmp_path, t=TABLE):
     zip_path = tmp_path / "t.zip"
     sdk.export(sdk.package("t", "1.0.0", sdk.input("t", t)), zip_path)
-    repo = tmp_path / "repo"
-    run("e3", "repo", "create", repo)
-    run("e3", "workspace", "import", repo, "dev", zip_path)
-    return repo
+    return workspace_imported(tmp_path / "repo", zip_path)
 
 
 def stored(repo) -> list:

@@ -155,6 +155,17 @@ def deployed(tmp_path: Path, zip_path: Path, spec: str) -> Path:
     return from_template(tmp_path / "repo", "deployed", (Path(zip_path).read_bytes(), spec), make)
 
 
+def workspace_imported(path: Path, zip_path: Path, workspace: str = "dev") -> Path:
+    """A new repository at `path` with the package zip imported into `workspace` by `e3 workspace
+    import` (copied from one made the same way earlier in the session, if any); returns `path`."""
+
+    def make(repo: Path) -> None:
+        run("e3", "repo", "create", repo)
+        run("e3", "workspace", "import", repo, workspace, zip_path)
+
+    return from_template(Path(path), "workspace import", (Path(zip_path).read_bytes(), workspace), make)
+
+
 def copy_repository(template: Path, path: Path) -> Path:
     """A copy at `path` of a repository made once for many tests (by the real commands): nothing in
     `.e3` names its directory, so the copy is what the same commands would have made at `path`."""

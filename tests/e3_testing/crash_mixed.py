@@ -58,17 +58,12 @@ def expected(x: int) -> int:
 
 
 def setup(repo_dir: Path, scratch: Path) -> None:
-    from e3_testing.commands import from_template
+    from e3_testing.commands import workspace_imported
 
     zip_path = scratch / "crashy.zip"
     if not zip_path.exists():
         sdk.export(package(), zip_path)
-
-    def make(repo: Path) -> None:
-        run("e3", "repo", "create", repo)
-        run("e3", "workspace", "import", repo, "dev", zip_path)
-
-    from_template(repo_dir, "workspace import", (zip_path.read_bytes(),), make)
+    workspace_imported(repo_dir, zip_path)
 
 
 def _spawn(argv: list[str]) -> subprocess.Popen:
