@@ -83,12 +83,12 @@ def test_quick_start_runs_entirely_against_a_url(served, tmp_path, example_zip):
 def test_remote_results_are_the_local_ones(served, tmp_path, example_zip):
     """The same commands on a local repository and on a served one print the same."""
     url = new_url(served)
-    local = tmp_path / "local"
+    run("e3", "repo", "create", url)
+    run("e3", "package", "import", url, example_zip)
+    run("e3", "workspace", "create", url, "dev")
+    run("e3", "workspace", "deploy", url, "dev", "my-package@1.0.0")
+    local = deployed(tmp_path, example_zip, "my-package@1.0.0")  # the same four commands, here (or their template's copy)
     for target in (str(local), url):
-        run("e3", "repo", "create", target)
-        run("e3", "package", "import", target, example_zip)
-        run("e3", "workspace", "create", target, "dev")
-        run("e3", "workspace", "deploy", target, "dev", "my-package@1.0.0")
         run("e3", "start", target, "dev", "-q")
     for args in (["list", "{}", "dev", "-r"], ["get", "{}", "dev.tasks.shout.output", "-f", "json"],
                  ["package", "list", "{}"], ["workspace", "list", "{}"]):
