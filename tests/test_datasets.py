@@ -218,6 +218,20 @@ def test_null_dataset_refs_read_as_null_and_export_as_null(repo, e3, tmp_path):
     assert {p: ref.kind for p, ref in exported.refs.items()} == {("inputs", "n"): "null", ("inputs", "z"): "null"}
 
 
+def test_a_dict_dataset_holding_a_value_lists_as_set(repo, e3, tmp_path):
+    """A Dict has no null of its own (its null is Null's): asking the runtime for one was an internal error."""
+    from e3.model.package import DatasetSpec, Package, store_package
+
+    r = open_repository(repo)
+    d = east.DictType(east.StringType, INT)
+    commit = refs.write_state(r, {("package",): store_package(r.objects, Package({}, {"inputs": {"d": DatasetSpec(d, True)}}, {}))}, None, "import p@1")
+    refs.update(r, "refs/packages/p/1", commit)
+    e3("workspace", "deploy", repo, "dev", "p@1", "--create")
+    e3("set", repo, "dev.inputs.d", write(tmp_path, "d.beast2", east.encode({"a": 1}, d)))
+    row = e3("list", repo, "dev.inputs.d", "-l").out.splitlines()[1].split()
+    assert row[:4] == ["d", "Dict<String,", "Integer>", "set"]
+
+
 def test_status_shows_one_dataset_its_writer_and_whether_it_is_up_to_date(deployed, e3):
     out = e3("status", deployed, "dev.tasks.double.output").out.splitlines()
     assert out[0] == "dataset:    dev.tasks.double.output" and out[1] == "type:       Integer"
