@@ -186,7 +186,11 @@ def sketched_spec(view: WorkspaceView, path: TreePath) -> "DatasetSpec | None":
     if key not in _checked_packages:
         from e3.model.canonical import read_package
 
-        pkg = read_package(view.repo.objects.read(key))
+        try:
+            data = view.repo.objects.read(key)
+        except E3Error:
+            return None  # missing or damaged: the runtime's reading says so
+        pkg = read_package(data)
         with _lock:
             _checked_packages[key] = pkg
     pkg = _checked_packages[key]
