@@ -125,3 +125,12 @@ def test_a_values_type_is_matched_from_its_header_or_left_to_the_runtime():
 def test_a_workspace_state_is_written_as_the_runtime_writes_it(when, run):
     state = WorkspaceState("pkg-é", "1.0.0", V, when, run)
     assert canonical.encode_workspace_state("pkg-é", "1.0.0", V, when, run) == E.encode(state.to_east(), WorkspaceStateType)
+
+
+@pytest.mark.parametrize("when", [datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc), datetime(1960, 7, 8, 9, 10, 11, 12000, tzinfo=timezone.utc)])
+@pytest.mark.parametrize("run", [None, "run-1"])
+def test_a_workspace_state_reads_as_the_runtime_decodes_it(when, run):
+    data = E.encode(WorkspaceState("pkg-é", "1.0.0", V, when, run).to_east(), WorkspaceStateType)
+    slow = WorkspaceState.from_east(E.decode(data, WorkspaceStateType)[1])
+    assert repr(WorkspaceState(*canonical.read_workspace_state(data))) == repr(slow)  # the same tzinfo too
+    assert canonical.read_workspace_state(data[:-1]) is None and canonical.read_workspace_state(data + b"\x00") is None

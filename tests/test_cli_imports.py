@@ -173,3 +173,22 @@ def test_importing_a_package_into_a_workspace_loads_neither_the_east_runtime_nor
     run("e3", "start", repo, "dev")
     assert run("e3", "get", repo, "dev.tasks.inc.output").out.strip() == "42"
     assert "dev" in run("e3", "workspace", "status", repo, "dev").out
+
+
+def test_setting_an_array_of_floats_loads_neither_the_east_runtime_nor_pygit2(repo, tmp_path):
+    """`e3 set` of a Beast2 Array<Float> in e3's canonical encoding reads the package, matches the
+    value's header with the dataset's type and checks the value without the East runtime
+    (e3.repo.datasets._set_sketched); what it cannot tell goes to the runtime, as before."""
+    from e3 import east
+    from e3_testing.commands import run, run_loading, write
+    from e3_testing.pkgfixture import make_package
+
+    floats = east.ArrayType(east.FloatType)
+    make_package(repo, inputs={"xs": (floats, None)})
+    run("e3", "workspace", "deploy", repo, "dev", "demo@1.0.0", "--create")
+    f = write(tmp_path, "xs.beast2", east.encode([1.0, 2.5, -0.0], floats))
+    out, loaded = run_loading(("east", "pygit2"), "set", repo, "dev.inputs.xs", f)
+    assert out.returncode == 0, out.stderr
+    assert loaded == set()
+    assert run("e3", "get", repo, "dev.inputs.xs", "-f", "beast2").stdout == f.read_bytes()
+    assert run("e3", "get", repo, "dev.inputs.xs").out.strip() == "[1.0, 2.5, -0.0]"

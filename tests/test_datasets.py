@@ -218,6 +218,20 @@ def test_null_dataset_refs_read_as_null_and_export_as_null(repo, e3, tmp_path):
     assert {p: ref.kind for p, ref in exported.refs.items()} == {("inputs", "n"): "null", ("inputs", "z"): "null"}
 
 
+def test_a_dict_dataset_holding_a_value_lists_as_set(repo, e3, tmp_path):
+    """A Dict has no null of its own (its null is Null's): asking the runtime for one was an internal error."""
+    from e3.model.package import DatasetSpec, Package, store_package
+
+    r = open_repository(repo)
+    d = east.DictType(east.StringType, INT)
+    commit = refs.write_state(r, {("package",): store_package(r.objects, Package({}, {"inputs": {"d": DatasetSpec(d, True)}}, {}))}, None, "import p@1")
+    refs.update(r, "refs/packages/p/1", commit)
+    e3("workspace", "deploy", repo, "dev", "p@1", "--create")
+    e3("set", repo, "dev.inputs.d", write(tmp_path, "d.beast2", east.encode({"a": 1}, d)))
+    row = e3("list", repo, "dev.inputs.d", "-l").out.splitlines()[1].split()
+    assert row[:4] == ["d", "Dict<String,", "Integer>", "set"]
+
+
 def test_status_shows_one_dataset_its_writer_and_whether_it_is_up_to_date(deployed, e3):
     out = e3("status", deployed, "dev.tasks.double.output").out.splitlines()
     assert out[0] == "dataset:    dev.tasks.double.output" and out[1] == "type:       Integer"
@@ -229,3 +243,74 @@ def test_status_shows_one_dataset_its_writer_and_whether_it_is_up_to_date(deploy
     st = json.loads(e3("status", deployed, "dev.inputs.a", "--json").out)
     assert (st["written_by"], st["read_by"], st["type"], st["status"]) == (None, ["double"], "Integer", "set")
     assert_one_line_error(e3("status", deployed, "dev.inputs", expect=128), "is a tree")
+
+
+# ------------------------------------------------------------------ e3 set of Beast2 without the East runtime
+
+FLOATS = east.ArrayType(east.FloatType)
+
+
+@pytest.fixture(scope="module")
+def _arrays_once(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("arrays") / "repo"
+    run("e3", "repo", "create", repo)
+    inputs = {"a": (INT, 1), "xs": (FLOATS, None), "d": (east.DictType(east.StringType, INT), None), "s": (east.SetType(INT), None)}
+    make_package(repo, inputs=inputs)
+    run("e3", "workspace", "deploy", repo, "dev", "demo@1.0.0", "--create")
+    return repo
+
+
+@pytest.fixture
+def arrays(tmp_path, _arrays_once):
+    """demo@1.0.0 with inputs a (Integer), xs (Array<Float>), d (Dict<String, Integer>), s (Set<Integer>) and task double."""
+    return copy_repository(_arrays_once, tmp_path / "repo")
+
+
+def objects(repo) -> set:
+    return {p.name for p in (repo / ".e3" / "objects").rglob("*") if p.is_file()}
+
+
+def test_set_of_an_array_refuses_a_wrong_truncated_or_damaged_value_in_the_same_words_and_keeps_nothing(arrays, e3, tmp_path):
+    value = east.encode([float(i) for i in range(1000)], FLOATS)
+    damaged = bytearray(value)
+    damaged[len(value) // 2] = 0xFF
+    cases = [
+        (east.encode("x", east.StringType), "e3 set: fatal: cannot set dev.inputs.xs: value has type String, expected Array<Float>"),
+        (east.encode([1, 2], east.ArrayType(INT)), "e3 set: fatal: cannot set dev.inputs.xs: value has type Array<Integer>, expected Array<Float>"),
+        (value[:-100], "e3 set: fatal: cannot set dev.inputs.xs: malformed beast2 value: truncated frame"),
+        (value[:12], "e3 set: fatal: cannot set dev.inputs.xs: malformed beast2 value: truncated header"),
+        (value + b"\x00", "e3 set: fatal: cannot set dev.inputs.xs: malformed beast2 value: bytes after the end of the value"),
+        (bytes(damaged[:-1]), "e3 set: fatal: cannot set dev.inputs.xs: malformed beast2 value: truncated frame"),
+    ]
+    before, stored = head(arrays), objects(arrays)
+    for data, line in cases:
+        out = e3("set", arrays, "dev.inputs.xs", write(tmp_path, "v.beast2", data), expect=128)
+        assert out.err == line + "\n"
+    f = write(tmp_path, "i.beast2", east.encode(3, INT))
+    assert e3("set", arrays, "dev.tasks.double.output", f, expect=128).err == (
+        "e3 set: fatal: dev.tasks.double.output is not writable (it is computed by a task)\n")
+    assert head(arrays) == before and objects(arrays) == stored
+
+
+def test_set_of_an_array_not_in_the_canonical_encoding_stores_the_canonical_one(arrays, e3, tmp_path):
+    from east.serialization.beast2 import encode_beast2_with_header_for  # deflate-compressed, not canonical
+
+    xs = [0.5 * i for i in range(5000)]
+    e3("set", arrays, "dev.inputs.xs", write(tmp_path, "v.beast2", encode_beast2_with_header_for(FLOATS)(xs)))
+    r = open_repository(arrays)
+    assert workspace.read(r, "dev").datasets[("inputs", "xs")] == r.objects.write(east.encode(xs, FLOATS))
+
+
+def test_set_of_a_dict_or_a_set_is_checked_by_the_runtime(arrays, e3, tmp_path):
+    d = east.DictType(east.StringType, INT)
+    s = east.SetType(INT)
+    e3("set", arrays, "dev.inputs.d", write(tmp_path, "d.beast2", east.encode({"a": 1, "b": 2}, d)))
+    e3("set", arrays, "dev.inputs.s", write(tmp_path, "s.beast2", east.encode({3, 1, 2}, s)))
+    r = open_repository(arrays)
+    view = workspace.read(r, "dev")
+    assert view.datasets[("inputs", "d")] == r.objects.write(east.encode({"a": 1, "b": 2}, d))
+    assert view.datasets[("inputs", "s")] == r.objects.write(east.encode({1, 2, 3}, s))
+    before = head(arrays)
+    wrong = e3("set", arrays, "dev.inputs.s", write(tmp_path, "x.beast2", east.encode([1.0], FLOATS)), expect=128)
+    assert wrong.err == "e3 set: fatal: cannot set dev.inputs.s: value has type Array<Float>, expected Set<Integer>\n"
+    assert head(arrays) == before

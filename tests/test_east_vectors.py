@@ -277,6 +277,25 @@ def test_the_runtime_free_type_reader_agrees_on_generated_nested_types():
         assert type_text(data) == east.format_type(east.read_type(data)), east.format_type(t, east=True)
 
 
+def test_the_canonical_header_made_without_the_runtime_is_the_runtimes():
+    """e3 set judges a value canonical without the runtime by its header: beast2_type.canonical_header
+    must make, for every type walk_type reads, the header the runtime writes."""
+    from e3.beast2_stream import _header_length
+    from e3.beast2_type import canonical_header, walk_type
+
+    rng = random.Random(5)
+    made = 0
+    for _ in range(400):
+        t = _random_type(rng, rng.randint(1, 5))
+        data = _header_of(t)
+        head = data[: _header_length(data)]
+        sketch = walk_type(head)
+        if sketch is not None:
+            assert canonical_header(sketch) == head, east.format_type(t, east=True)
+            made += 1
+    assert made > 200
+
+
 def test_the_runtime_free_type_reader_declines_what_it_does_not_know():
     inner_tree = east.StructType([("t", TREE), ("n", east.IntegerType)])
     t = east.ArrayType(east.IntegerType)

@@ -450,6 +450,34 @@ def _blob_repository(server: ApiServer, tmp_path: Path):  # noqa: ANN202
     return url, repo
 
 
+def test_setting_beast2_by_url_sets_and_refuses_as_a_local_set_does(served, tmp_path):
+    """`e3 set` of Beast2 values through the server: an Array<Float> (checked without the East
+    runtime), a Dict (by the runtime) and refusals, the same as on a local repository."""
+    floats, d = east.ArrayType(east.FloatType), east.DictType(east.StringType, east.IntegerType)
+    sdk.export(sdk.package("arr", "1.0.0", sdk.input("xs", floats), sdk.input("d", d)), tmp_path / "arr.zip")
+    files = {
+        "xs.beast2": east.encode([0.25 * i for i in range(10_000)], floats),
+        "d.beast2": east.encode({"a": 1}, d),
+        "s.beast2": east.encode("x", east.StringType),
+        "cut.beast2": east.encode([1.0, 2.0], floats)[:-3],
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    outcomes = []
+    for target in (str(tmp_path / "local"), new_url(served)):
+        for argv in (["repo", "create", target], ["package", "import", target, tmp_path / "arr.zip"],
+                     ["workspace", "deploy", target, "dev", "arr@1.0.0", "--create"]):
+            run("e3", *argv)
+        sets = [run("e3", "set", target, f"dev.inputs.{path}", tmp_path / f, expect=None)
+                for path, f in (("xs", "xs.beast2"), ("d", "d.beast2"), ("xs", "s.beast2"), ("xs", "cut.beast2"), ("d", "xs.beast2"))]
+        values = [run("e3", "get", target, f"dev.inputs.{path}", "-f", "beast2").stdout for path in ("xs", "d")]
+        outcomes.append([(r.returncode, r.err) for r in sets] + values)
+    assert outcomes[0] == outcomes[1]
+    assert [code for code, _ in outcomes[0][:5]] == [0, 0, 128, 128, 128]
+    assert outcomes[0][5:] == [files["xs.beast2"], files["d.beast2"]]
+    assert outcomes[0][2][1] == "e3 set: fatal: cannot set dev.inputs.xs: value has type String, expected Array<Float>\n"
+
+
 def test_a_dataset_upload_cut_off_or_mismatching_leaves_no_object(served, tmp_path):
     url, repo = _blob_repository(served, tmp_path)
     name = url.rsplit("/", 1)[1]

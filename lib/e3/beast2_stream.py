@@ -84,6 +84,10 @@ class _Whole(Exception):
     """This value cannot be walked a piece at a time: handle it whole, with the runtime."""
 
 
+class Declined(Exception):
+    """`check(..., expect=...)` cannot tell without the East runtime: ask it (check again with a type)."""
+
+
 def _bad(message: str) -> FormatError:
     return FormatError(f"malformed beast2 value: {message}")
 
@@ -183,12 +187,12 @@ class _Short(Exception):
     pass
 
 
-def _read_header(inp: _Input, sketch: bool = False) -> Header:
+def _read_header(inp: _Input, sketch: bool = False, only_sketch: bool = False) -> Header:
     """The header of a version 5 container (_Whole for version 4, which is read whole).
 
     With `sketch`, a type this module checks without the runtime (`_checked_here`) is read
     without it too (e3.beast2_type.walk_type): the header's `type` is then a `Sketch`, which
-    only this module's walkers may be given."""
+    only this module's walkers may be given. With `only_sketch`, any other type is `Declined`."""
     size = 1 << 12
     while True:
         complete = inp.fill(size)
@@ -212,6 +216,8 @@ def _read_header(inp: _Input, sketch: bool = False) -> Header:
         t = walk_type(data[:n])
         if t is not None and _checked_here(t):
             return Header(t, data[:n])
+    if only_sketch:
+        raise Declined
     from e3 import east
 
     return Header(east.read_type(data[:n]), data[:n])
@@ -872,7 +878,10 @@ class _Runtime:
 
     def __init__(self, t: Any):
         from e3 import east
+        from e3.beast2_type import Sketch
 
+        if isinstance(t, Sketch):
+            raise Declined  # a type read without the runtime is for this module's own walkers only
         self.t = t
         self.prefix = canonical_prefix(t)
         self.encode = east.encoder_for(t)
@@ -917,6 +926,10 @@ class _Runtime:
 def canonical_prefix(t: Any) -> bytes:
     """The canonical header of a value of type `t` (a collection, or any type `_walkable` accepts):
     magic, version 5, type section, empty source map."""
+    from e3.beast2_type import Sketch, canonical_header
+
+    if isinstance(t, Sketch):
+        return canonical_header(t)
     from e3 import east
 
     data = east.encode(_zero(t), t)
@@ -964,7 +977,8 @@ def check_file(f: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
     return check(f, t, tee, judge=False).type
 
 
-def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None, judge: bool = True) -> Checked:
+def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object] | None = None, judge: bool = True,
+          expect: str | None = None) -> Checked:
     """Read the Beast2 value in `source` to its end and check it (of type `t`, if given).
 
     Every byte read is also given to `tee` (a writer storing them). `judge` False: do not ask
@@ -973,10 +987,20 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
     bounded for a collection, a Blob or a String at the root, and for a Struct or Variant
     of those (see `_Parts`); other values are decoded whole. `source` must be seekable: a
     value that cannot be walked is read again, whole.
+
+    `expect` (without `t`): the value must have the type that e3.beast2_type.type_text prints
+    so, and is checked, canonical judged too, without loading the runtime; `Declined` when that
+    cannot be done (another type named, a type or an encoding only the runtime reads), so the
+    caller checks again with a runtime type, which also words any refusal.
     """
     inp = _Input(source, tee)
     try:
-        header = _read_header(inp, sketch=t is None and not judge)
+        header = _read_header(inp, sketch=expect is not None or (t is None and not judge), only_sketch=expect is not None)
+        if expect is not None:
+            from e3.beast2_type import type_text
+
+            if type_text(header.raw) != expect or header.raw != canonical_prefix(header.type):
+                raise Declined  # another type, or not canonical (so written again, by the runtime): before reading on
         _check_type(header.type, t)
         if header.type.type in _BYTES:
             s = _Value(inp, one_frame=_BYTES_ONE_FRAME)
@@ -994,6 +1018,8 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
         walk = _Collection(s, header.type, record=False)
         runtime = None
         for piece in walk.pieces():
+            if expect is not None and s.codecs != {0}:
+                raise Declined  # deflate: not canonical, so written again by the runtime; no use reading on
             if piece.canonical is None:
                 runtime = runtime or _Runtime(header.type)
                 value = runtime.value(piece)
@@ -1006,6 +1032,8 @@ def check(source: BinaryIO, t: Any | None = None, tee: Callable[[bytes], object]
             canonical = False
         return Checked(header.type, canonical)
     except _Whole:
+        if expect is not None:
+            raise Declined from None
         return _check_whole(source, inp, t, judge)
 
 

@@ -217,3 +217,40 @@ def _varint(data: memoryview, pos: int) -> tuple[int, int]:
     except varint.VarintError:
         raise _Decline from None
     return value, pos
+
+
+_TAGS = {kind: tag for table in (_SIMPLE, _ONE_PARAMETER, _NAMED) for tag, kind in table.items()} | {"Dict": _DICT}
+
+
+def canonical_header(t: Sketch) -> bytes:
+    """The header the runtime writes for a value of type `t` (e3's canonical header): the
+    structural table lists each distinct type once, children before their parents in the order
+    a depth-first walk from the root first finishes them, the root last; an empty source map.
+    Held to the runtime's `e3.beast2_stream.canonical_prefix` by tests/test_beast2_type.py."""
+    entries: list[bytes] = []
+    index: dict[bytes, int] = {}
+
+    def visit(t: Sketch) -> int:
+        tag = bytes((_TAGS[t.type],))
+        if t.type in _ONE_PARAMETER.values():
+            body = tag + varint.encode(visit(t.value))
+        elif t.type == "Dict":
+            key = visit(t.value["key"])
+            body = tag + varint.encode(key) + varint.encode(visit(t.value["value"]))
+        elif t.type in _NAMED.values():
+            children = [visit(f["type"]) for f in t.value]
+            body = tag + varint.encode(len(t.value))
+            for f, child in zip(t.value, children):
+                name = f["name"].encode()
+                body += varint.encode(len(name)) + name + varint.encode(child)
+        else:
+            body = tag
+        at = index.get(body)
+        if at is None:
+            at = index[body] = len(entries)
+            entries.append(body)
+        return at
+
+    root = visit(t)
+    table = varint.encode(root) + varint.encode(len(entries)) + b"".join(entries)
+    return _V5 + varint.encode(_STRUCTURAL) + varint.encode(len(table)) + table + _EMPTY_SOURCE_MAP

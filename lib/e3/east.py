@@ -427,7 +427,7 @@ def encode(value: Any, t: Any) -> bytes:
     """The canonical Beast2 bytes of `value` as a value of type `t`."""
     try:
         return _beast2.encode_beast2_v5_for(t, codec="none")(value)
-    except (TypeError, ValueError, OverflowError) as e:
+    except (TypeError, ValueError, OverflowError, AttributeError) as e:  # a Dict or Ref given a non-dict: AttributeError
         raise TypeMismatch(f"value does not fit type {format_type(t)}: {_one_line(e)}") from None
 
 

@@ -5,13 +5,10 @@ becomes `e3 foo`. `e3 help CMD` shows the command's man page.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import os
-import pkgutil
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +22,8 @@ GROUPS = ("porcelain", "plumbing")
 
 
 def builtin_commands() -> list[str]:
+    import pkgutil  # here, with difflib and subprocess: a command run by name needs none of them
+
     return sorted(
         m.name.replace("_", "-") for m in pkgutil.iter_modules(e3.cli.__path__) if not m.name.startswith("_")
     )
@@ -78,6 +77,8 @@ def _main(argv: list[str]) -> int:
         except OSError as e:
             sys.stderr.write(f"e3: fatal: cannot run e3-{name}: {e.strerror}\n")
             return EXIT_FATAL
+    import difflib
+
     close = difflib.get_close_matches(name, builtin_commands() + path_commands() + ["help"], n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see 'e3 --help'"
     sys.stderr.write(f"e3: error: {name!r} is not an e3 command{hint}\n")
@@ -135,6 +136,8 @@ def show_help(name: str | None) -> int:
 
         raise NotFound(f"no manual entry for e3-{name}")
     if shutil.which("man"):
+        import subprocess
+
         return subprocess.call(["man", "-l", str(page)])
     sys.stdout.write(page.read_text())
     return 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from e3 import varint
@@ -352,6 +352,24 @@ def read_package(data: bytes) -> Package | None:
     except _Decline:
         return None
     return Package(tasks=dict(tasks), structure=tree, refs={from_ref_path(k): v for k, v in refs.items()})
+
+
+def read_workspace_state(data: bytes) -> tuple[str, str, str, datetime, str | None] | None:
+    """A WorkspaceState's bytes decoded (package name, version and hash, deployed at (aware,
+    UTC), current run id or None), or None to ask the runtime."""
+    try:
+        r = _Reader(data, WORKSPACE_STATE_HEADER)
+        name, version, package_hash = r.string(), r.string(), r.string()
+        millis = r.integer()
+        run = r.string() if r.case(2) == 1 else None
+        r.done()
+        deployed_at = _EPOCH + timedelta(milliseconds=millis)
+    except (_Decline, OverflowError):
+        return None
+    return name, version, package_hash, deployed_at, run
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 # ---------------------------------------------------------------- writing

@@ -152,6 +152,12 @@ def set_value_at(
     force: bool = False,
 ) -> tuple[str, workspace.WorkspaceView]:
     """`set_value` for the dataset at `path` in `ws`."""
+    if fmt == "beast2" and type_spec is None and not isinstance(data, (bytes, bytearray)) and _seekable(data):
+        start = data.tell()
+        done = _set_sketched(repo, ws, path, data, force)
+        if done is not None:
+            return done
+        data.seek(start)
     from e3 import east, formats
 
     view = workspace.require_deployed(workspace.read(repo, ws))
@@ -171,6 +177,36 @@ def set_value_at(
         raise type(e)(f"cannot set {where}: {e}") from None
     new = workspace.set_dataset(repo, view.name, path, h, value_type=ds.type, force=force)
     return h, new
+
+
+def _set_sketched(repo: "Repository", ws: str, path: TreePath, source: BinaryIO,
+                  force: bool) -> tuple[str, workspace.WorkspaceView] | None:
+    """`set_value_at` of a Beast2 file without the East runtime, or None (nothing stored) to do it
+    with the runtime, which then also words any refusal.
+
+    Loading the runtime costs more than reading a large value: when the package read without it
+    (e3.model.canonical) gives the dataset a type whose values e3.beast2_stream checks without it
+    (arrays of numbers, blobs, strings, structs of those), the value's header names that type,
+    and its bytes are e3's canonical encoding, the value is stored as it is read and committed.
+    Anything else, a value refused included, declines."""
+    from e3 import beast2_stream
+
+    view = workspace.read(repo, ws)
+    spec = workspace.sketched_spec(view, path) if view.deployed else None
+    if spec is None or not (spec.writable or force):
+        return None
+    want = spec.type.sketch()
+    if want is None:
+        return None
+    try:
+        with repo.objects.new_object() as new:
+            checked = beast2_stream.check(source, tee=new.write, expect=want)
+            if not checked.canonical:
+                return None  # written again canonically, by the runtime
+            h = new.commit()
+    except (beast2_stream.Declined, FormatError, TypeMismatch):
+        return None
+    return h, workspace.set_dataset(repo, view.name, path, h, value_sketch=want, force=force)
 
 
 def store_beast2(repo: "Repository", source: BinaryIO, t: Any) -> str:

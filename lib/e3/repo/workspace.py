@@ -41,7 +41,7 @@ from e3.errors import (
 from e3.model.paths import TreePath, format_tree_path
 
 if TYPE_CHECKING:
-    from e3.model.package import Package
+    from e3.model.package import DatasetSpec, Package
     from e3.repo.package import ImportResult
     from e3.repo.snapshot import Snapshot
     from e3.storage.repository import Repository
@@ -172,16 +172,48 @@ def load_package(repo: "Repository", package_hash: str) -> "Package":
     return pkg
 
 
+_checked_packages: dict[str, "Package | None"] = {}
+
+
+def sketched_spec(view: WorkspaceView, path: TreePath) -> "DatasetSpec | None":
+    """The dataset at `path` in the deployed package, read without the East runtime
+    (e3.model.canonical): its type a `TypeValue`, so it can be matched with a value's header
+    (`TypeValue.sketch`) but given to nothing else. None when that reader declines the
+    package or there is no dataset there: `dataset_spec` then says what is wrong, in its words."""
+    if view.package_hash is None or view.repo is None:
+        return None
+    key = view.package_hash
+    if key not in _checked_packages:
+        from e3.model.canonical import read_package
+
+        try:
+            data = view.repo.objects.read(key)
+        except E3Error:
+            return None  # missing or damaged: the runtime's reading says so
+        pkg = read_package(data)
+        with _lock:
+            _checked_packages[key] = pkg
+    pkg = _checked_packages[key]
+    return None if pkg is None else pkg.datasets().get(tuple(path))
+
+
 def _load_state(repo: "Repository", state_hash: str) -> WorkspaceState:
     state = _states.get(state_hash)
     if state is None:
-        from e3.east import decode, type_equal
-        from e3.model.types import WorkspaceStateType
+        from e3.model.canonical import read_workspace_state
 
-        t, value = decode(repo.objects.read(state_hash))
-        if not type_equal(t, WorkspaceStateType):
-            raise FormatError(f"workspace state object {state_hash} has the wrong type")
-        state = WorkspaceState.from_east(value)
+        data = repo.objects.read(state_hash)
+        fields = read_workspace_state(data)  # e3 writes them so: no runtime to load
+        if fields is not None:
+            state = WorkspaceState(*fields)
+        else:
+            from e3.east import decode, type_equal
+            from e3.model.types import WorkspaceStateType
+
+            t, value = decode(data)
+            if not type_equal(t, WorkspaceStateType):
+                raise FormatError(f"workspace state object {state_hash} has the wrong type")
+            state = WorkspaceState.from_east(value)
         with _lock:
             _states[state_hash] = state
     return state
@@ -657,6 +689,7 @@ def set_dataset(
     *,
     check_type: bool = True,
     value_type: Any = None,
+    value_sketch: str | None = None,
     force: bool = False,
 ) -> WorkspaceView:
     """Point one dataset at a stored value (None unassigns), as one commit.
@@ -664,27 +697,44 @@ def set_dataset(
     The dataset must exist in the deployed package and be writable (inputs),
     unless `force`. With `check_type`, the value's Beast2 header must name the
     dataset's type exactly; a caller that knows the value's type passes it as
-    `value_type` instead. The type is compared again under the lock, so a
+    `value_type` instead, or, having checked the value without the East runtime,
+    as `value_sketch`, its type as e3.beast2_type.type_text prints it: when the
+    package read without the runtime (`sketched_spec`) gives the dataset that
+    type, nothing loads the runtime; otherwise the value's type is read from its
+    header as without it. The type is compared again under the lock, so a
     deploy that changes the dataset's type meanwhile is not overwritten by a
     value of the old type.
     """
-    from e3.east import format_type, type_equal, type_of_stream
-    from e3.errors import TypeMismatch
-
     path = tuple(path)
     if value_hash is not None:
         if not repo.objects.exists(value_hash):
             raise ObjectNotFound(f"object {value_hash} not found", hash=value_hash)
-        if check_type and value_type is None:
-            with repo.objects.open(value_hash) as f:
-                value_type = type_of_stream(f)
+    if value_hash is None or not check_type or value_type is not None:
+        value_sketch = None
+    found_type = value_type
+    if value_hash is not None and check_type and value_type is None and value_sketch is None:
+        from e3.east import type_of_stream
+
+        with repo.objects.open(value_hash) as f:
+            found_type = type_of_stream(f)
 
     def change(view: WorkspaceView):
+        nonlocal found_type
+        if value_sketch is not None:
+            spec = sketched_spec(view, path)
+            if spec is not None and (spec.writable or force) and spec.type.sketch() == value_sketch:
+                return {path: value_hash}
+        from e3.east import format_type, type_equal, type_of_stream
+        from e3.errors import TypeMismatch
+
+        if value_hash is not None and check_type and found_type is None:
+            with repo.objects.open(value_hash) as f:
+                found_type = type_of_stream(f)
         spec = dataset_spec(view, path)
         if not spec.writable and not force:
             raise DatasetNotWritable(f"{ws}{format_tree_path(path)} is not writable (it is computed by a task)")
-        if value_hash is not None and value_type is not None and not type_equal(spec.type, value_type):
-            raise TypeMismatch(f"{ws}{format_tree_path(path)} has type {format_type(spec.type)}, value has type {format_type(value_type)}")
+        if value_hash is not None and found_type is not None and not type_equal(spec.type, found_type):
+            raise TypeMismatch(f"{ws}{format_tree_path(path)} has type {format_type(spec.type)}, value has type {format_type(found_type)}")
         return {path: value_hash}
 
     verb = "unset" if value_hash is None else "set"
