@@ -231,3 +231,34 @@ def test_a_loose_write_cut_short_leaves_a_temporary_fsck_warns_of_and_a_start_sw
     os.utime(left, (1, 1))  # older than any writer could still hold it
     assert open_repository(repo).objects.sweep_temporaries() == 1
     assert not left.exists()
+
+
+_PRUNER = """
+import os, sys, time
+objects, stop = sys.argv[1], sys.argv[2]
+while not os.path.exists(stop):  # what git's prune does to a bucket it emptied: remove it
+    for name in os.listdir(objects):
+        if len(name) == 2:
+            try:
+                os.rmdir(os.path.join(objects, name))
+            except OSError:
+                pass
+"""
+
+
+def test_a_loose_write_survives_its_bucket_being_removed_meanwhile(repo, tmp_path):
+    """e3 repo gc runs git's prune, which removes empty buckets (objects/ab/): one removed between
+    write_loose's makedirs and its rename is made again (seen once in test_gc's eight writers)."""
+    objects = repo / ".e3" / "objects"
+    stop = tmp_path / "stop"
+    pruner = subprocess.Popen([sys.executable, "-c", _PRUNER, str(objects), str(stop)])
+    odb = ObjectDatabase(str(objects))
+    try:
+        for i in range(3000):  # each into a bucket that gc empties again, as it removes garbage
+            oid = odb.write_loose(git_pack.BLOB, b"value %d\n" % i)  # raised StorageError before
+            path = objects / oid.hex()[:2] / oid.hex()[2:]
+            assert zlib.decompress(path.read_bytes()) == b"blob %d\0value %d\n" % (len(b"value %d\n" % i), i)
+            path.unlink()
+    finally:
+        stop.touch()
+        pruner.wait(timeout=30)

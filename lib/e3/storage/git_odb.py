@@ -128,7 +128,16 @@ class ObjectDatabase:
                 write_exactly(fd, raw)
             finally:
                 os.close(fd)
-            os.rename(tmp, path)  # whole or absent: readers never see a part
+            for attempt in range(100):
+                try:
+                    os.rename(tmp, path)  # whole or absent: readers never see a part
+                    break
+                except FileNotFoundError:
+                    # git's prune (e3 repo gc) removes empty buckets: this one may have gone
+                    # between its makedirs and this rename. Make it again, as git itself does.
+                    if attempt == 99 or not os.path.exists(tmp):
+                        raise
+                    os.makedirs(bucket, exist_ok=True)
         except OSError as e:
             try:
                 os.unlink(tmp)
