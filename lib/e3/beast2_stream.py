@@ -948,8 +948,6 @@ def _plain(inp: _Input, s: _Value, header: Header) -> bool:
     )
 
 
-
-
 # ------------------------------------------------------------------ the operations
 
 

@@ -384,7 +384,7 @@ def encode_workspace_state(package_name: str, package_version: str, package_hash
                            current_run_id: str | None = None) -> bytes:
     """The canonical bytes of a WorkspaceState, as the runtime encodes it; `deployed_at` (aware)
     in whole milliseconds, as a DateTime holds it (a finer part is dropped)."""
-    since = deployed_at - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    since = deployed_at - _EPOCH
     millis = (since.days * 86400 + since.seconds) * 1000 + since.microseconds // 1000
     body = (
         _string(package_name) + _string(package_version) + _string(package_hash)

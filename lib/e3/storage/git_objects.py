@@ -58,6 +58,8 @@ def tree_bytes(entries: Mapping[bytes, tuple[int, bytes]]) -> bytes:
 
 
 def parse_tree(data: bytes) -> Entries:
+    # TreeLayout.of_bytes reads the same rows; a reader that only walks a tree (tree_leaves) needs
+    # no offsets, and building them cost up to twice as long on a 100,000-entry tree.
     out: Entries = {}
     i, end = 0, len(data)
     while i < end:
@@ -176,10 +178,14 @@ def read_object(repo: "Repository", oid: bytes) -> tuple[int, bytes]:
 
 
 def read_tree(repo: "Repository", oid: bytes) -> Entries:
+    return parse_tree(_tree_data(repo, oid))
+
+
+def _tree_data(repo: "Repository", oid: bytes) -> bytes:
     kind, data = read_object(repo, oid)
     if kind != TREE:
         raise ValueError(f"git object {oid.hex()} is not a tree")
-    return parse_tree(data)
+    return data
 
 
 def commit_tree_id(repo: "Repository", commit: str) -> bytes:
@@ -252,10 +258,7 @@ class NewObjects:
         new = self.objects.get(oid)
         if new is not None:
             return TreeLayout.of_bytes(new[1])
-        kind, data = read_object(self.repo, oid)
-        if kind != TREE:
-            raise ValueError(f"git object {oid.hex()} is not a tree")
-        layout = TreeLayout.of_bytes(data)
+        layout = TreeLayout.of_bytes(_tree_data(self.repo, oid))
         if len(layout.index) >= _TREE_CACHE_FROM:
             _remember(self._cache_root, oid, layout)
         return layout
