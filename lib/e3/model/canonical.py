@@ -21,7 +21,7 @@ checking an import, never for the rest of e3 (e3.model.package's are).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 from e3 import varint
 from e3.beast2_type import field_name, type_text
 from e3.model.package import DatasetRef, DatasetSpec, Package, UNASSIGNED
-from e3.model.paths import from_ref_path
+from e3.model.paths import from_ref_path, ref_path
 from e3.model.task import TaskObject
 
 PACKAGE_HEADER = bytes.fromhex(
@@ -88,11 +88,21 @@ class TypeValue:
 
     kind: str
     parts: Any = None
+    origin: int | None = field(default=None, compare=False)
+    """For a Struct, Variant, Function or AsyncFunction read from a package object: which container
+    of that object held its fields (or inputs). Types read through a reference to one container
+    have the same origin: the runtime decodes them as one container and writes it once again,
+    the later ones as references (`encode_package`)."""
 
     @cached_property
     def key(self) -> str:
         """A text that names the type exactly (its tree): equal keys, equal types."""
         return _key(self)
+
+    @cached_property
+    def origins(self) -> tuple[int, ...]:
+        """The `origin` of every type in this one that has a container, in the order they are written."""
+        return _origins(self)
 
     @cached_property
     def is_ir(self) -> bool:
@@ -125,6 +135,21 @@ def _key(t: TypeValue) -> str:
             return f"Recursive.ref({t.parts[1]})"
         return f"Recursive.wrapper({t.parts[1]},{t.parts[2].key})"
     raise AssertionError(t.kind)
+
+
+def _origins(t: TypeValue) -> tuple[int, ...]:
+    if t.kind in _SIMPLE:
+        return ()
+    if t.kind in _ONE:
+        return t.parts.origins
+    if t.kind == "Dict":
+        return t.parts[0].origins + t.parts[1].origins
+    if t.kind in ("Struct", "Variant"):
+        return (t.origin or 0,) + tuple(o for _, inner in t.parts for o in inner.origins)
+    if t.kind in ("Function", "AsyncFunction"):
+        inputs, output = t.parts
+        return (t.origin or 0,) + tuple(o for i in inputs for o in i.origins) + output.origins
+    return () if t.parts[0] == "ref" else t.parts[2].origins
 
 
 def _sketch(t: TypeValue) -> str:
@@ -189,6 +214,8 @@ class _Reader:
             raise _Decline  # deflate, several frames, an index: not e3's canonical form
         self.defs: list[Any] = []
         """Every container begun so far (NEW), its contents once whole: a reference names one."""
+        self.kinds: list[str] = []
+        """The East type of each container in `defs`: a reference must name one of its own type."""
 
     def done(self) -> None:
         if self.pos != len(self.data):
@@ -242,19 +269,25 @@ class _Reader:
             raise _Decline
         return i
 
-    def items(self, read_one) -> list:
-        """A collection (Array, or Dict with `read_one` reading a pair): its tag, segments, terminator."""
+    def items(self, read_one, kind: str) -> list:
+        """A collection (Array, or Dict with `read_one` reading a pair) of the East type `kind`
+        names: its tag, segments, terminator."""
+        return self.container(read_one, kind)[1]
+
+    def container(self, read_one, kind: str) -> tuple[int, list]:
+        """`items`, and which container of the value it is (a reference: the one it names)."""
         tag = self.byte()
         if tag == 1:  # a reference to a container already read
             delta = self.varint()
             at = len(self.defs) - delta
-            if delta < 1 or at < 0 or self.defs[at] is None:
-                raise _Decline  # before the first, or one still being read (a cycle)
-            return self.defs[at]
+            if delta < 1 or at < 0 or self.defs[at] is None or self.kinds[at] != kind:
+                raise _Decline  # before the first, one still being read (a cycle), or of another type
+            return at, self.defs[at]
         if tag != 0:
             raise _Decline
         slot = len(self.defs)
         self.defs.append(None)
+        self.kinds.append(kind)
         out: list = []
         while True:
             n = self.varint()
@@ -263,10 +296,10 @@ class _Reader:
             for _ in range(n):
                 out.append(read_one())
         self.defs[slot] = out
-        return out
+        return slot, out
 
-    def dict(self, read_value) -> dict:
-        pairs = self.items(lambda: (self.string(), read_value()))
+    def dict(self, read_value, kind: str) -> dict:
+        pairs = self.items(lambda: (self.string(), read_value()), kind)
         out = dict(pairs)
         keys = [k.encode() for k, _ in pairs]
         if any(a >= b for a, b in zip(keys, keys[1:])):
@@ -282,9 +315,11 @@ class _Reader:
         if kind == "Dict":
             return TypeValue(kind, (self.type_value(), self.type_value()))
         if kind in ("Struct", "Variant"):
-            return TypeValue(kind, tuple(self.items(lambda: (self.string(), self.type_value()))))
+            origin, fields = self.container(lambda: (self.string(), self.type_value()), "fields")
+            return TypeValue(kind, tuple(fields), origin)
         if kind in ("Function", "AsyncFunction"):
-            return TypeValue(kind, (tuple(self.items(self.type_value)), self.type_value()))
+            origin, inputs = self.container(self.type_value, "types")
+            return TypeValue(kind, (tuple(inputs), self.type_value()), origin)
         # Recursive: Variant{ref: Integer, wrapper: Struct{id: Integer, inner: type}}
         if self.case(2) == 0:
             return TypeValue(kind, ("ref", self.integer()))
@@ -295,7 +330,7 @@ class _Reader:
             self.case(1)  # field
             return self.string()
 
-        return tuple(self.items(segment))
+        return tuple(self.items(segment, "path"))
 
 
 def read_task(data: bytes) -> TaskObject | None:
@@ -303,7 +338,7 @@ def read_task(data: bytes) -> TaskObject | None:
     try:
         r = _Reader(data, TASK_HEADER)
         command_ir = r.string()
-        inputs = tuple(r.items(r.tree_path))
+        inputs = tuple(r.items(r.tree_path, "paths"))
         output = r.tree_path()
         r.done()
     except _Decline:
@@ -328,26 +363,29 @@ def read_package(data: bytes) -> Package | None:
         return None
     try:
         r = _Reader(data, PACKAGE_HEADER)
-        tasks = r.dict(r.string)
-        specs: dict[tuple[str, TypeValue, bool], DatasetSpec] = {}
+        tasks = r.dict(r.string, "strings")
+        # Datasets of one type and writability share one spec: a package of 100,000 tasks has a
+        # handful. The origins are part of it: written again, a type shares containers only
+        # where the one read did (encode_package).
+        specs: dict[tuple[str, tuple[int, ...], bool], DatasetSpec] = {}
 
         def structure() -> Any:
             if r.case(2) == 0:  # struct: Dict<String, Structure>
-                return r.dict(structure)
+                return r.dict(structure, "structure")
             t = r.type_value()
             writable = r.boolean()
-            return specs.setdefault((t.key, writable), DatasetSpec(t, writable))
+            return specs.setdefault((t.key, t.origins, writable), DatasetSpec(t, writable))
 
         def dataset_ref() -> DatasetRef:
             kind = r.case(3)
             if kind == 1:
                 return UNASSIGNED
             h = r.string() if kind == 2 else None
-            versions = r.dict(r.string)
+            versions = r.dict(r.string, "strings")
             return DatasetRef("value" if kind == 2 else "null", h, dict(versions))
 
         tree = structure()
-        refs = r.dict(dataset_ref)
+        refs = r.dict(dataset_ref, "refs")
         r.done()
     except _Decline:
         return None
@@ -392,3 +430,133 @@ def encode_workspace_state(package_name: str, package_version: str, package_hash
         + (b"\x00" if current_run_id is None else b"\x01" + _string(current_run_id))
     )
     return WORKSPACE_STATE_HEADER + b"\x00" + varint.encode(len(body)) * 2 + body
+
+
+def encode_package(package: Package) -> bytes | None:
+    """The canonical bytes of a package whose dataset types are `TypeValue`s (as `read_package`
+    gives them), as the runtime writes the same package decoded from the object it was read
+    from (e3.model.package.encode_package of decode_package's); None when a type is not a
+    `TypeValue`.
+
+    The runtime writes a container it meets again as a reference to the first time it wrote it.
+    Among the containers of a package, only a type's can be met again: a type read through a
+    reference (the same `origin`), and the type of an equal dataset (the same type and
+    writability: read_package and decode_package both keep the first such spec, and its type,
+    for every later one). Every other container (the structure's, the refs', a ref's versions)
+    is a new one, written whole.
+    """
+    writer = _Writer()
+    try:
+        writer.dict(package.tasks, writer.string)
+        writer.structure(package.structure)
+        writer.dict({ref_path(p): r for p, r in package.refs.items()}, writer.dataset_ref)
+    except _Decline:
+        return None
+    body = b"".join(writer.out)
+    return PACKAGE_HEADER + b"\x00" + varint.encode(len(body)) * 2 + body
+
+
+class _Writer:
+    """The logical bytes of one value, written in the order `_Reader` reads them."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.count = 0
+        """Containers begun so far: a reference names one by how far back it is."""
+        self.written: dict[int, int] = {}
+        """A type's `origin` -> the container (by count) it was written as."""
+
+    def string(self, s: str) -> None:
+        self.out.append(_string(s))
+
+    def items(self, items, write_one, origin: int | None = None) -> None:
+        """A collection: a reference to the container of `origin` if it is written already, else
+        NEW, one segment of every item (none when empty), the terminator."""
+        if origin is not None:
+            at = self.written.get(origin)
+            if at is not None:
+                self.out.append(b"\x01" + varint.encode(self.count - at))
+                return
+            self.written[origin] = self.count
+        self.count += 1
+        self.out.append(b"\x00" + (varint.encode(len(items)) if items else b""))
+        for item in items:
+            write_one(item)
+        self.out.append(b"\x00")
+
+    def dict(self, d: dict, write_value) -> None:
+        def pair(key: str) -> None:
+            self.string(key)
+            write_value(d[key])
+
+        self.items(sorted(d, key=lambda k: k.encode("utf-8")), pair)
+
+    def structure(self, node: Any) -> None:
+        if isinstance(node, DatasetSpec):
+            if not isinstance(node.type, TypeValue):
+                raise _Decline
+            self.out.append(b"\x01")
+            self.type_value(node.type)
+            self.out.append(b"\x01" if node.writable else b"\x00")
+            return
+        self.out.append(b"\x00")
+        self.dict(node, self.structure)
+
+    def dataset_ref(self, ref: DatasetRef) -> None:
+        if ref.kind == "unassigned":
+            self.out.append(b"\x01")
+            return
+        if ref.kind == "value":
+            self.out.append(b"\x02")
+            self.string(ref.hash or "")
+        else:
+            self.out.append(b"\x00")
+        self.dict(ref.versions, self.string)
+
+    def type_value(self, t: TypeValue) -> None:
+        self.out.append(varint.encode(_CASES.index(t.kind)))
+        if t.kind in _SIMPLE:
+            return
+        if t.kind in _ONE:
+            self.type_value(t.parts)
+        elif t.kind == "Dict":
+            self.type_value(t.parts[0])
+            self.type_value(t.parts[1])
+        elif t.kind in ("Struct", "Variant"):
+            self.items(t.parts, self.field, t.origin)
+        elif t.kind in ("Function", "AsyncFunction"):
+            self.items(t.parts[0], self.type_value, t.origin)
+            self.type_value(t.parts[1])
+        elif t.parts[0] == "ref":
+            self.out.append(b"\x00" + _zigzag(t.parts[1]))
+        else:
+            self.out.append(b"\x01" + _zigzag(t.parts[1]))
+            self.type_value(t.parts[2])
+
+    def field(self, pair: tuple[str, TypeValue]) -> None:
+        self.string(pair[0])
+        self.type_value(pair[1])
+
+
+def _zigzag(n: int) -> bytes:
+    return varint.encode((n << 1) ^ (n >> 63))
+
+
+NULL_VALUE = bytes.fromhex("89456173740d0a0500030001000100000000")
+"""The canonical bytes of null (of type Null)."""
+_NULL_OF = {
+    "Boolean": bytes.fromhex("89456173740d0a050003000104010000010100"),
+    "Blob": bytes.fromhex("89456173740d0a050003000106010000010100"),
+    "Struct": bytes.fromhex("89456173740d0a050004000109000100000000"),
+}
+"""The runtime encodes None as a value of these types too (false, the empty blob, the struct
+without fields): e3.repo.workspace.null_value's bytes for them."""
+_NO_NULL = frozenset({"Integer", "Float", "String", "DateTime", "Array", "Set", "Dict", "Variant", "Ref", "Recursive", "Null", "Struct"})
+
+
+def null_value(t: TypeValue) -> bytes | None:
+    """e3.repo.workspace.null_value's bytes for a dataset of type `t` (what a `null` ref stands
+    for), or None for a kind whose null this module does not know (ask the runtime)."""
+    if t.kind == "Struct" and not t.parts or t.kind in ("Boolean", "Blob"):
+        return _NULL_OF[t.kind]
+    return NULL_VALUE if t.kind in _NO_NULL else None

@@ -180,6 +180,14 @@ def sketched_spec(view: WorkspaceView, path: TreePath) -> "DatasetSpec | None":
     (e3.model.canonical): its type a `TypeValue`, so it can be matched with a value's header
     (`TypeValue.sketch`) but given to nothing else. None when that reader declines the
     package or there is no dataset there: `dataset_spec` then says what is wrong, in its words."""
+    pkg = canonical_package(view)
+    return None if pkg is None else pkg.datasets().get(tuple(path))
+
+
+def canonical_package(view: WorkspaceView) -> "Package | None":
+    """The deployed package read without the East runtime (e3.model.canonical, once per process):
+    its types `TypeValue`s. None when that reader declines it, or it is missing or damaged (the
+    runtime's reading then says what is wrong)."""
     if view.package_hash is None or view.repo is None:
         return None
     key = view.package_hash
@@ -189,12 +197,11 @@ def sketched_spec(view: WorkspaceView, path: TreePath) -> "DatasetSpec | None":
         try:
             data = view.repo.objects.read(key)
         except E3Error:
-            return None  # missing or damaged: the runtime's reading says so
+            return None
         pkg = read_package(data)
         with _lock:
             _checked_packages[key] = pkg
-    pkg = _checked_packages[key]
-    return None if pkg is None else pkg.datasets().get(tuple(path))
+    return _checked_packages[key]
 
 
 def _load_state(repo: "Repository", state_hash: str) -> WorkspaceState:
@@ -952,20 +959,76 @@ class ExportReport:
 
 def current_package(repo: "Repository", view: WorkspaceView) -> "Package":
     """The deployed package with its initial refs replaced by the workspace's current values."""
+    require_deployed(view)
+    return _with_current_refs(view, view.package, lambda t: _hash_of(null_value(t)))
+
+
+def _with_current_refs(view: WorkspaceView, pkg: "Package", null_hash_of: Callable[[Any], "str | None"]) -> "Package | None":
+    """`pkg` with the refs `view` holds now; `null_hash_of(type)` is the hash of what a null ref
+    stands for (None: unknown, which gives None here)."""
     from e3.model.package import UNASSIGNED, DatasetRef, Package
 
-    require_deployed(view)
-    pkg = view.package
     refs_now = {}
     for path, spec in pkg.datasets().items():
         h = view.datasets.get(path)
         if h is None:
             refs_now[path] = UNASSIGNED
-        elif h == _hash_of(null_value(spec.type)):
-            refs_now[path] = DatasetRef("null")
-        else:
-            refs_now[path] = DatasetRef("value", h)
+            continue
+        null = null_hash_of(spec.type)
+        if null is None:
+            return None
+        refs_now[path] = DatasetRef("null") if h == null else DatasetRef("value", h)
     return Package(dict(pkg.tasks), pkg.structure, refs_now)
+
+
+def exported_package(repo: "Repository", view: WorkspaceView, runtime: bool = False) -> "tuple[Package, bytes, list[str]]":
+    """What `export` writes of a deployed workspace: the current package (see current_package),
+    its bytes, and the command IR of each of its tasks.
+
+    Read and written without the East runtime (e3.model.canonical) when the deployed package
+    and its tasks are in e3's canonical encoding: the same bytes as the runtime's, which makes
+    them otherwise (and with `runtime`, always).
+    """
+    made = None if runtime else _exported_canonically(repo, view)
+    if made is not None:
+        return made
+    from e3.model.package import encode_package
+    from e3.model.task import load_task
+
+    pkg = current_package(repo, view)
+    return pkg, encode_package(pkg), [load_task(repo.objects, h).command_ir for h in pkg.tasks.values()]
+
+
+def _exported_canonically(repo: "Repository", view: WorkspaceView) -> "tuple[Package, bytes, list[str]] | None":
+    from e3.model import canonical
+
+    deployed = canonical_package(view)
+    if deployed is None:
+        return None
+    nulls: dict[bytes, str] = {}
+
+    def null_hash_of(t: Any) -> str | None:
+        data = canonical.null_value(t)
+        if data is None:
+            return None
+        if data not in nulls:
+            nulls[data] = _hash_of(data)
+        return nulls[data]
+
+    pkg = _with_current_refs(view, deployed, null_hash_of)
+    data = canonical.encode_package(pkg) if pkg is not None else None
+    if data is None:
+        return None
+    commands = []
+    for task_hash in pkg.tasks.values():
+        try:
+            task = canonical.read_task(repo.objects.read(task_hash))
+        except E3Error:
+            return None  # missing or damaged: the runtime's reading says so
+        if task is None:
+            return None
+        commands.append(task.command_ir)
+    return pkg, data, commands
 
 
 def _hash_of(data: bytes) -> str:
@@ -974,29 +1037,24 @@ def _hash_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | None = None, version: str | None = None) -> ExportReport:
+def export(repo: "Repository", ws: str, zip_path: "str | BinaryIO", name: str | None = None, version: str | None = None, *,
+           runtime: bool = False) -> ExportReport:
     """Write the workspace as a package zip (the package zip layout) carrying its current values.
 
     The package keeps the deployed package's tasks and structure; its initial
     refs are the workspace's values now. Name defaults to the deployed
     package's, version to `<deployed version>-<first 8 hex of the new package
     object's hash>`. A zip path is written to `ZIP.partial` and renamed; a binary file is written into.
+    `runtime`: make the package object with the East runtime (see exported_package).
     """
-    from e3.model.package import encode_package
-    from e3.model.task import load_task
-
     view = require_deployed(read(repo, ws))
-    pkg = current_package(repo, view)
     # The new package object goes into the zip only: exporting writes nothing into the
     # repository, so it works on one this process cannot write.
-    package_bytes = encode_package(pkg)
+    pkg, package_bytes, commands = exported_package(repo, view, runtime)
     package_hash = _hash_of(package_bytes)
     name = refs.check_component("package", name or view.state.package_name)
     version = refs.check_component("version", version or f"{view.state.package_version}-{package_hash[:8]}")
-    objects = {package_hash}
-    for task_hash in pkg.tasks.values():
-        objects.add(task_hash)
-        objects.add(load_task(repo.objects, task_hash).command_ir)
+    objects = {package_hash, *pkg.tasks.values(), *commands}
     objects.update(r.hash for r in pkg.refs.values() if r.kind == "value" and r.hash)
     from e3.repo.package import zip_objects
     from e3.repo.package_zip import write_package_zip
