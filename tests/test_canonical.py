@@ -134,3 +134,49 @@ def test_a_workspace_state_reads_as_the_runtime_decodes_it(when, run):
     slow = WorkspaceState.from_east(E.decode(data, WorkspaceStateType)[1])
     assert repr(WorkspaceState(*canonical.read_workspace_state(data))) == repr(slow)  # the same tzinfo too
     assert canonical.read_workspace_state(data[:-1]) is None and canonical.read_workspace_state(data + b"\x00") is None
+
+
+@pytest.mark.parametrize("types", [TYPES, TYPES * 2, [E.IR_TYPE, E.IR_TYPE], []], ids=["types", "twice", "ir", "none"])
+def test_a_package_read_is_written_back_as_the_runtime_writes_it_decoded(types):
+    """encode_package of read_package's reading is the runtime's encode_package of decode_package's:
+    the same structure, sorted keys (a path with '-' before one with '/', by UTF-8), each
+    container once, and a type's containers shared where the object read shared them."""
+    pkg = a_package(types)
+    pkg.refs[("inputs", "a-b")] = pkg.refs[("inputs", "a", "b")] = DatasetRef("value", V, {"é": "1", "z": "2"})
+    pkg.structure["inputs"].update({"a-b": DatasetSpec(E.IntegerType, True), "a": {"b": DatasetSpec(E.IntegerType, True)}})
+    data = encode_package(pkg)
+    assert canonical.encode_package(canonical.read_package(data)) == encode_package(decode_package(data)) == data
+
+
+def test_a_package_whose_types_are_not_type_values_is_not_written():
+    assert canonical.encode_package(a_package()) is None
+
+
+def test_the_null_a_null_ref_stands_for_is_the_runtimes():
+    from e3.repo.workspace import null_value
+
+    for t in [*TYPES, E.StructType([("a", E.StructType([]))]), E.ArrayType(E.BooleanType)]:
+        assert canonical.null_value(canonical.read_type_value(E.type_key(t))) == null_value(t), E.format_type(t)
+    fn = canonical.read_type_value(E.type_key(E.FunctionType([E.IntegerType], E.IntegerType)))
+    assert canonical.null_value(fn) is None
+
+
+def test_a_reference_to_a_container_of_another_type_is_declined():
+    """Struct{a: Integer, b: Struct{c: Integer}} whose inner fields are replaced by a reference to
+    the package's tasks dict (empty: read as fields it would make Struct{}): the runtime's to judge."""
+    pkg = Package({}, {"x": DatasetSpec(E.StructType([("a", E.IntegerType), ("b", E.StructType([("c", E.IntegerType)]))]), True)}, {})
+    data = encode_package(pkg)
+    inner = bytes.fromhex("000101630800")  # NEW (the fourth container: tasks, structure, x's fields, this), c: Integer, the end
+    assert data.count(inner) == 1 and canonical.read_package(data) is not None
+    assert canonical.read_package(_reframed(data.replace(inner, b"\x01\x03"))) is None  # three back: the tasks dict
+
+
+def _reframed(data: bytes) -> bytes:
+    """A package object's bytes with its frame's sizes made right again after its body changed."""
+    from e3 import varint
+
+    body = data[len(canonical.PACKAGE_HEADER):]
+    _, pos, _ = varint.read(body, 1)
+    _, pos, _ = varint.read(body, pos)
+    body = body[pos:]
+    return canonical.PACKAGE_HEADER + b"\x00" + varint.encode(len(body)) * 2 + body
