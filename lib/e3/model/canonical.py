@@ -100,8 +100,10 @@ class TypeValue:
         return _key(self)
 
     @cached_property
-    def origins(self) -> tuple[int, ...]:
-        """The `origin` of every type in this one that has a container, in the order they are written."""
+    def origins(self) -> tuple[int | None, ...]:
+        """The `origin` of each container this type begins with (those in no other container of
+        it). Two types of one key with the same origins were read from the same containers,
+        and so hold the same ones all the way down."""
         return _origins(self)
 
     @cached_property
@@ -137,7 +139,7 @@ def _key(t: TypeValue) -> str:
     raise AssertionError(t.kind)
 
 
-def _origins(t: TypeValue) -> tuple[int, ...]:
+def _origins(t: TypeValue) -> tuple[int | None, ...]:
     if t.kind in _SIMPLE:
         return ()
     if t.kind in _ONE:
@@ -145,10 +147,9 @@ def _origins(t: TypeValue) -> tuple[int, ...]:
     if t.kind == "Dict":
         return t.parts[0].origins + t.parts[1].origins
     if t.kind in ("Struct", "Variant"):
-        return (t.origin or 0,) + tuple(o for _, inner in t.parts for o in inner.origins)
+        return (t.origin,)
     if t.kind in ("Function", "AsyncFunction"):
-        inputs, output = t.parts
-        return (t.origin or 0,) + tuple(o for i in inputs for o in i.origins) + output.origins
+        return (t.origin,) + t.parts[1].origins  # the output is outside the inputs' container
     return () if t.parts[0] == "ref" else t.parts[2].origins
 
 
@@ -367,7 +368,7 @@ def read_package(data: bytes) -> Package | None:
         # Datasets of one type and writability share one spec: a package of 100,000 tasks has a
         # handful. The origins are part of it: written again, a type shares containers only
         # where the one read did (encode_package).
-        specs: dict[tuple[str, tuple[int, ...], bool], DatasetSpec] = {}
+        specs: dict[tuple[str, tuple[int | None, ...], bool], DatasetSpec] = {}
 
         def structure() -> Any:
             if r.case(2) == 0:  # struct: Dict<String, Structure>
