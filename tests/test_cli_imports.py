@@ -192,3 +192,26 @@ def test_setting_an_array_of_floats_loads_neither_the_east_runtime_nor_pygit2(re
     assert loaded == set()
     assert run("e3", "get", repo, "dev.inputs.xs", "-f", "beast2").stdout == f.read_bytes()
     assert run("e3", "get", repo, "dev.inputs.xs").out.strip() == "[1.0, 2.5, -0.0]"
+
+
+def test_exporting_a_workspace_loads_neither_the_east_runtime_nor_pygit2(repo, tmp_path):
+    """`e3 workspace export` of a workspace whose package is in e3's canonical encoding reads it and
+    writes the new package object without the East runtime (e3.model.canonical); the zip imports
+    into another repository with its values."""
+    from e3 import east, sdk
+    from e3_testing.commands import run, run_loading, write
+    from e3_testing.packages import INCREMENT
+
+    n = sdk.input("n", east.IntegerType, 41)
+    s = sdk.input("s", east.StructType([("x", east.FloatType), ("tags", east.ArrayType(east.StringType))]))
+    sdk.export(sdk.package("p", "1.0.0", n, s, sdk.task("inc", [n], INCREMENT)), tmp_path / "p.zip")
+    run("e3", "workspace", "import", repo, "dev", tmp_path / "p.zip")
+    run("e3", "set", repo, "dev.inputs.s", write(tmp_path, "s.east", '(x=1.5, tags=["a"])'))
+    out, loaded = run_loading(("east", "pygit2"), "workspace", "export", repo, "dev", tmp_path / "dev.zip")
+    assert out.returncode == 0, out.stderr
+    assert b"Exported workspace dev as p@1.0.0-" in out.stdout and loaded == set()
+    other = tmp_path / "other"
+    run("e3", "repo", "create", other)
+    run("e3", "workspace", "import", other, "prod", tmp_path / "dev.zip")
+    assert run("e3", "get", other, "prod.inputs.s").out == run("e3", "get", repo, "dev.inputs.s").out
+    assert run("e3", "get", other, "prod.inputs.n").out.strip() == "41"
