@@ -40,6 +40,17 @@ def runpkg_zip(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def example_zip(tmp_path_factory) -> Path:
+    """examples/my_package.py's package `my-package` 1.0.0 as a zip (built once per session)."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("pkg") / "my-package.zip"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "examples" / "my_package.py"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
 @pytest.fixture
 def e3():
     """`e3(...)` runs the e3 dispatcher."""

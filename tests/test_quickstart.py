@@ -2,19 +2,8 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
-import pytest
-
-from e3_testing.commands import ROOT, run
-
-
-@pytest.fixture(scope="session")
-def example_zip(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("pkg") / "my-package.zip"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(out)], check=True, capture_output=True)
-    return str(out)
+from e3_testing.commands import run
 
 
 def test_quick_start_runs_exactly_as_the_readme_says(tmp_path, example_zip):

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from e3_testing.api_server import ApiServer, free_port
-from e3_testing.commands import BIN, ROOT, assert_one_line_error, command_env, deployed, read_until, run
+from e3_testing.commands import BIN, assert_one_line_error, command_env, deployed, read_until, run
 
 from e3 import east, sdk
 from e3.api import wire as W
@@ -38,13 +38,6 @@ def served(tmp_path_factory):
     with ApiServer(["--repos", d]) as s:
         s.dir = d
         yield s
-
-
-@pytest.fixture(scope="session")
-def example_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pkg") / "my-package.zip"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(out)], check=True, capture_output=True)
-    return out
 
 
 _count = iter(range(1_000_000))

@@ -321,16 +321,6 @@ def test_transact_rebuilds_only_changed_subtrees(demo_dev):
     assert refs.read_state(r, after.commit) == {**{k: v for k, v in after.datasets.items()}, (".workspace",): refs.read_state(r, before.commit)[(".workspace",)]}
 
 
-@pytest.fixture(scope="module")
-def example_zip(tmp_path_factory):
-    """build/my-package.zip as the Makefile builds it (examples/my_package.py)."""
-    from e3_testing.commands import ROOT
-
-    path = tmp_path_factory.mktemp("example") / "my-package.zip"
-    run(sys.executable, ROOT / "examples" / "my_package.py", path)
-    return path
-
-
 def test_example_package_imports_and_deploys_with_its_defaults(repo, e3, example_zip):
     e3("package", "import", repo, example_zip)
     e3("workspace", "create", repo, "dev")

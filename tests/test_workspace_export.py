@@ -13,8 +13,6 @@ outputs, and a package object written by another encoder (types not shared).
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -31,7 +29,6 @@ from e3_testing.commands import assert_one_line_error, deployed, run, run_loadin
 from e3_testing.packages import INCREMENT
 
 E = east
-ROOT = Path(__file__).resolve().parents[1]
 INT, STR = E.IntegerType, E.StringType
 POINT = E.StructType([("x", E.FloatType), ("y", E.FloatType)])
 SHAPE = E.VariantType([("circle", E.StructType([("centre", POINT), ("r", E.FloatType)])), ("dot", POINT), ("none", E.NullType)])
@@ -57,11 +54,8 @@ def both_exports(repo: Path, tmp_path: Path, ws: str = "dev", *args: str, declin
 
 
 def package_of(zip_bytes: bytes, tmp_path: Path) -> Package:
-    path = write(tmp_path, "read.zip", zip_bytes)
-    with zipfile.ZipFile(path) as z:
-        (ref,) = [n for n in z.namelist() if n.startswith("packages/")]
-        h = z.read(ref).decode().strip()
-        return decode_package(z.read(f"objects/{h[:2]}/{h[2:]}.beast2"))
+    objects, h = contents(write(tmp_path, "read.zip", zip_bytes))
+    return decode_package(objects[h])
 
 
 def many_types_zip(tmp_path: Path) -> Path:
@@ -77,13 +71,6 @@ def many_types_zip(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def many_zip(tmp_path_factory) -> Path:
     return many_types_zip(tmp_path_factory.mktemp("many"))
-
-
-@pytest.fixture(scope="module")
-def example_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pkg") / "my-package.zip"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(out)], check=True, capture_output=True)
-    return out
 
 
 def test_a_workspace_of_many_types_exports_the_runtimes_bytes(tmp_path, many_zip):
@@ -121,6 +108,14 @@ def test_null_refs_of_every_kind_of_null_export_as_the_runtime_exports_them(repo
     fast, slow = both_exports(repo, tmp_path)
     assert fast == slow
     assert {r.kind for r in package_of(fast, tmp_path).refs.values()} == {"null"}
+
+
+def contents(path: Path) -> tuple[dict[str, bytes], str]:
+    """A package zip's objects (hash -> bytes) and its package object's hash."""
+    with zipfile.ZipFile(path) as z:
+        objects = {n[8:10] + n[11:73]: z.read(n) for n in z.namelist() if n.startswith("objects/")}
+        (ref,) = [n for n in z.namelist() if n.startswith("packages/")]
+        return objects, z.read(ref).decode().strip()
 
 
 def rezipped(path: Path, name: str, objects: dict[str, bytes], pkg: Package | bytes) -> Path:
@@ -162,10 +157,7 @@ def unshared(t: TypeValue) -> TypeValue:
 def test_a_package_object_whose_types_share_nothing_exports_as_the_runtime_exports_it(repo, tmp_path, many_zip):
     """The runtime writes a type's container as a reference where the object it read did, and only
     there: equal types of two datasets, read in full twice, are written in full twice."""
-    with zipfile.ZipFile(many_zip) as z:
-        objects = {n[8:10] + n[11:73]: z.read(n) for n in z.namelist() if n.startswith("objects/")}
-        (ref,) = [n for n in z.namelist() if n.startswith("packages/")]
-        h = z.read(ref).decode().strip()
+    objects, h = contents(many_zip)
     original = objects.pop(h)
     read = canonical.read_package(original)
 
@@ -185,10 +177,7 @@ def test_a_package_object_the_canonical_reader_declines_is_exported_by_the_runti
 
     from e3.model.types import PackageObjectType
 
-    with zipfile.ZipFile(many_zip) as z:
-        objects = {n[8:10] + n[11:73]: z.read(n) for n in z.namelist() if n.startswith("objects/")}
-        (ref,) = [n for n in z.namelist() if n.startswith("packages/")]
-        h = z.read(ref).decode().strip()
+    objects, h = contents(many_zip)
     deflated = encode_beast2_v5_for(PackageObjectType, codec="deflate")(decode_package(objects.pop(h)).to_east())
     assert canonical.read_package(deflated) is None
     run("e3", "workspace", "import", repo, "dev", rezipped(tmp_path / "deflated.zip", "many", objects, deflated))
