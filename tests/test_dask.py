@@ -88,12 +88,8 @@ def _log_names(repo: Path) -> set[str]:
 # ---------------------------------------------------------------- the example and the memo
 
 
-def test_the_example_package_runs_on_the_cluster_with_the_local_pools_results(tmp_path, dask_url, cluster):
-    from test_quickstart import ROOT
-
-    zip_path = tmp_path / "my-package.zip"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "my_package.py"), str(zip_path)], check=True, capture_output=True)
-    repos = {where: deployed(tmp_path / where, zip_path, "my-package@1.0.0") for where in ("local", "dask")}
+def test_the_example_package_runs_on_the_cluster_with_the_local_pools_results(tmp_path, dask_url, cluster, example_zip):
+    repos = {where: deployed(tmp_path / where, example_zip, "my-package@1.0.0") for where in ("local", "dask")}
     run("e3", "start", repos["local"], "dev")
     ran = run("e3", "start", repos["dask"], "dev", "--executor", dask_url)
     assert _states(ran.out) == {"greet": "ran", "my-task": "ran", "shout": "ran"}
