@@ -1,10 +1,11 @@
 """e3's own objects in their canonical encoding, read and written without the East runtime.
 
 Importing a package reads its package object and task objects, and checks the
-type of every value it carries; deploying it writes a WorkspaceState. Loading
-the East runtime for that costs more than copying a large value, so the common
-case is done here: objects in e3's canonical encoding (container version 5,
-the exact header e3 writes for their type, one uncompressed frame).
+type of every value it carries; deploying it writes a WorkspaceState; exporting
+a workspace reads its package and writes a new one. Loading the East runtime
+for that costs more than copying a large value, so the common case is done
+here: objects in e3's canonical encoding (container version 5, the exact
+header e3 writes for their type, one uncompressed frame).
 
 Reading either returns what the runtime would decode or returns None, and the
 caller asks the runtime (which then accepts or refuses with its own message):
@@ -14,9 +15,13 @@ keys, a string holding NUL -- anything it does not expect -- is declined, so
 correctness never rests on this reader accepting less than the runtime
 refuses. `tests/test_canonical.py` holds it to the runtime.
 
+Writing gives the runtime's bytes exactly (`tests/test_workspace_export.py`
+compares whole exports), or None where it cannot tell what they would be.
+
 Types inside a package object (a dataset's type) are kept as `TypeValue`, a
 tree of the type-of-type value, not as runtime types: such a package is for
-checking an import, never for the rest of e3 (e3.model.package's are).
+checking an import or writing an export, never for the rest of e3
+(e3.model.package's are).
 """
 from __future__ import annotations
 
@@ -439,12 +444,12 @@ def encode_package(package: Package) -> bytes | None:
     from (e3.model.package.encode_package of decode_package's); None when a type is not a
     `TypeValue`.
 
-    The runtime writes a container it meets again as a reference to the first time it wrote it.
-    Among the containers of a package, only a type's can be met again: a type read through a
-    reference (the same `origin`), and the type of an equal dataset (the same type and
-    writability: read_package and decode_package both keep the first such spec, and its type,
-    for every later one). Every other container (the structure's, the refs', a ref's versions)
-    is a new one, written whole.
+    The runtime writes a container it meets again as a reference to where it first wrote it.
+    Of a decoded package, only a type's containers can be met again: those the object read held
+    as references (decoded as the container they name: the same `origin` here). Equal types
+    read in full twice are two containers, written in full twice (read_package shares a spec
+    between datasets only where their types have the same origins). Every other container
+    (the structure's, the refs', a ref's versions) is made anew and written whole.
     """
     writer = _Writer()
     try:
@@ -552,12 +557,13 @@ _NULL_OF = {
 }
 """The runtime encodes None as a value of these types too (false, the empty blob, the struct
 without fields): e3.repo.workspace.null_value's bytes for them."""
-_NO_NULL = frozenset({"Integer", "Float", "String", "DateTime", "Array", "Set", "Dict", "Variant", "Ref", "Recursive", "Null", "Struct"})
+_NULL_OF_NULL = frozenset({"Null", "Integer", "Float", "String", "DateTime", "Array", "Set", "Dict", "Variant", "Ref", "Recursive", "Struct"})
+"""Kinds of type (a Struct with fields) whose null ref stands for Null's null: the runtime encodes None as no value of theirs."""
 
 
 def null_value(t: TypeValue) -> bytes | None:
     """e3.repo.workspace.null_value's bytes for a dataset of type `t` (what a `null` ref stands
     for), or None for a kind whose null this module does not know (ask the runtime)."""
-    if t.kind == "Struct" and not t.parts or t.kind in ("Boolean", "Blob"):
+    if t.kind in ("Boolean", "Blob") or t.kind == "Struct" and not t.parts:
         return _NULL_OF[t.kind]
-    return NULL_VALUE if t.kind in _NO_NULL else None
+    return NULL_VALUE if t.kind in _NULL_OF_NULL else None
