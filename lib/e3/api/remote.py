@@ -36,6 +36,7 @@ from urllib.parse import quote, unquote, urlsplit
 from e3 import errors
 from e3.api import codec
 from e3.api import credentials as cred
+from e3.api import http_client
 from e3.api.interface import DataflowRun, ObjectWriter, Repository
 from e3.errors import E3Error
 
@@ -93,7 +94,7 @@ class Server:
     as the interface's values, errors raised as the library's. Requests go under `base`."""
 
     def __init__(self, origin: str) -> None:
-        import httpx
+        httpx = http_client.httpx()
 
         _larger_reads()
         self.origin = origin
@@ -117,7 +118,7 @@ class Server:
     # ------------------------------------------------------------ HTTP
 
     def _send(self, method: str, url: str, *, stream: bool = False, auth: bool = True, **kw: Any) -> Any:
-        import httpx
+        httpx = http_client.httpx()
 
         if not url.startswith("http"):
             url = self.base + url
@@ -249,7 +250,7 @@ class Server:
         import http.client
         import socket
 
-        import httpx
+        httpx = http_client.httpx()
 
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -316,7 +317,7 @@ class Server:
 
     def _frames(self, path: str, item_t: Any, params: dict | None = None) -> Iterator[Any]:
         """Open a streamed reply now (so that an error status is raised by the call), read its frames later."""
-        import httpx
+        httpx = http_client.httpx()
 
         resp = self._send("GET", path, stream=True, params=params or {},
                           timeout=httpx.Timeout(None, connect=10.0))
@@ -881,7 +882,7 @@ class _ResponseReader(io.BufferedIOBase):
 
 
 def _iter(resp: Any, origin: str) -> Iterator[bytes]:
-    import httpx
+    httpx = http_client.httpx()
 
     try:
         yield from resp.iter_raw()  # as it arrives: a chunk size would hold back a stream's frames
@@ -909,7 +910,7 @@ def _larger_reads() -> None:
 def _body_timeout() -> Any:
     """A request carrying a value waits for the answer as long as the server takes to check and
     store it (minutes for a large value); connecting still times out."""
-    import httpx
+    httpx = http_client.httpx()
 
     return httpx.Timeout(None, connect=10.0)
 
