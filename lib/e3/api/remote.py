@@ -34,7 +34,6 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 from e3 import errors
-from e3.api import codec
 from e3.api import credentials as cred
 from e3.api import http_client
 from e3.api.interface import DataflowRun, ObjectWriter, Repository
@@ -159,6 +158,7 @@ class Server:
         raise RemoteError(f"{self.origin}: HTTP {resp.status_code}: {text or 'no explanation'}")
 
     def _decode_reply(self, resp: Any, t: Any, wire_t: Any = None) -> Any:
+        from e3.api import codec
         from e3.api import wire as W
 
         ctype = resp.headers.get("content-type", "").split(";")[0].strip()
@@ -193,6 +193,7 @@ class Server:
 
     def _job(self, path: str, t: Any) -> Any:
         """Poll a background job on the server until it is done; its value, or the error it raised."""
+        from e3.api import codec
         from e3.api import wire as W
 
         jt = W.job_type(codec.east_type(t))
@@ -328,6 +329,7 @@ class Server:
         return self._frame_items(resp, item_t)
 
     def _frame_items(self, resp: Any, item_t: Any) -> Iterator[Any]:
+        from e3.api import codec
         from e3.api import wire as W
 
         try:
