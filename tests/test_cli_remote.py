@@ -124,35 +124,3 @@ def test_getting_a_value_by_url_as_beast2_loads_no_east_runtime(server, deployed
     assert out.stdout == run("e3", "get", local, "dev.inputs.greeting", "-f", "beast2").stdout
     assert loaded == set()
 
-
-def test_the_client_leaves_what_it_skips_importable():
-    """e3.api.http_client marks trio, anyio and httpx's CLI absent only while it imports httpx and
-    httpcore: afterwards they import as usual, and an anyio loaded before is the one httpcore uses."""
-    import subprocess
-    import sys
-
-    from e3_testing.commands import command_env
-
-    for name in ("trio", "anyio", "click", "rich"):
-        pytest.importorskip(name)
-
-    def probe(code: str) -> str:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=command_env(), check=True).stdout
-
-    after = probe(
-        "import sys\n"
-        "from e3.api import http_client\n"
-        "httpx = http_client.httpx()\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'trio', 'anyio', 'click', 'rich'}), 'httpx._main' in sys.modules)\n"
-        "import anyio, trio, httpx._main\n"
-        "print(anyio.Lock.__name__, trio.Lock.__name__, httpx._main.__name__)\n"
-    )
-    assert after == "[] False\nLock Lock httpx._main\n"
-    before = probe(
-        "import anyio\n"
-        "from e3.api import http_client\n"
-        "http_client.httpx()\n"
-        "import httpcore._synchronization as s\n"
-        "print(s.anyio is anyio)\n"
-    )
-    assert before == "True\n"

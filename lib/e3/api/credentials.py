@@ -138,9 +138,7 @@ def _iso(t: float) -> str:
 
 
 def _client() -> Any:
-    httpx = http_client.httpx()
-
-    return httpx.Client(timeout=30, follow_redirects=False)
+    return http_client.client(timeout=30, follow_redirects=False)
 
 
 def _json(server: str, what: str, send: Callable[[Any], Any]) -> tuple[int, dict]:

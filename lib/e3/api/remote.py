@@ -105,7 +105,8 @@ class Server:
         headers = {"Accept": "application/vnd.e3+beast2"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.http = httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
+        self.tls = http_client.tls_context()
+        self.http = http_client.client(self.tls, headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
 
     def repositories(self) -> list[str]:
         """The names of the repositories it serves."""
@@ -256,7 +257,7 @@ class Server:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         if parts.scheme == "https":
-            conn: Any = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=60, context=httpx.create_ssl_context())
+            conn: Any = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=60, context=self.tls)
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         try:
