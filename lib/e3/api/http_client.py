@@ -3,11 +3,11 @@
 `httpx()` returns the httpx module; `client(**options)` an `httpx.Client` whose TLS
 certificates are read on its first TLS connection.
 
-The import. Imported plainly, httpx loads its command-line
-tool (`httpx._main`: click, rich, pygments) and httpcore loads trio and anyio for
-its asynchronous locks, whenever those are installed: together they cost a remote
-command most of its start-up, and e3's client (e3.api.remote, e3.api.credentials)
-is synchronous and has no use for either.
+The import. Imported plainly, httpx loads its command-line tool (`httpx._main`:
+click, rich, pygments) and httpcore loads trio and anyio for its asynchronous
+locks, whenever those are installed: together they cost a remote command most of
+its start-up, and e3's client (e3.api.remote, e3.api.credentials) is synchronous
+and has no use for either.
 
 Both libraries treat these as optional extras (`httpx[cli]`, `httpcore[trio]`,
 `httpcore[asyncio]`) and import them under `try: ... except ImportError`. So for
