@@ -4,14 +4,15 @@ One real server on 127.0.0.1 serves a directory of repositories for the module;
 each test makes its own repository there and drives the real executables with
 its URL, as a user would. That the commands reach it only through e3.api is
 test_cli_imports'; that the interface behaves the same behind the server is the
-contract suite's. This checks the commands' own part: streams, files and output.
+contract suite's. This checks the commands' own part: streams, files and output, and what
+a command by URL loads (no async backend or CLI of httpx; no East runtime where nothing is decoded).
 """
 from __future__ import annotations
 
 import pytest
 
 from e3_testing.api_server import ApiServer
-from e3_testing.commands import assert_one_line_error, run
+from e3_testing.commands import assert_one_line_error, run, run_loading
 from e3_testing.runner_tasks import run_package
 
 from e3 import sdk
@@ -93,3 +94,33 @@ def test_repo_list_names_what_a_server_serves_and_a_directory_holds(server, url,
     assert_one_line_error(run("e3", "repo", "list", url, expect=2), "not a server's url", server.url)
     assert_one_line_error(run("e3", "repo", "list", tmp_path / "nothing", expect=2), "not a directory")
     assert_one_line_error(run("e3", "repo", "list", "http://127.0.0.1:1", expect=128), "http://127.0.0.1:1", "cannot connect")
+
+
+NEVER_IN_A_CLIENT = ("trio", "anyio", "click", "rich", "pygments")
+"""httpx's command-line tool and httpcore's async backends: a synchronous client never runs them."""
+
+
+@pytest.fixture
+def deployed(url, runpkg_zip):
+    """`url` with runpkg deployed to workspace dev (dev.inputs.greeting holds its default, "Hello")."""
+    run("e3", "package", "import", url, runpkg_zip)
+    run("e3", "workspace", "deploy", url, "dev", "runpkg", "--create")
+    return url
+
+
+@pytest.mark.parametrize("argv", [("list",), ("get", "dev.inputs.greeting"), ("list", "dev.inputs")], ids="-".join)
+def test_by_url_loads_no_async_backend_nor_httpx_cli(deployed, argv):
+    out, loaded = run_loading(NEVER_IN_A_CLIENT, argv[0], deployed, *argv[1:])
+    assert out.returncode == 0 and out.stdout, out.stderr
+    assert loaded == set()
+
+
+def test_getting_a_value_by_url_as_beast2_loads_no_east_runtime(server, deployed):
+    """`e3 get URL PATH -f beast2` copies the bytes the server sends: nothing is decoded, so the
+    East runtime stays unloaded, as for the same command on the directory (test_cli_imports)."""
+    out, loaded = run_loading(("east", *NEVER_IN_A_CLIENT), "get", deployed, "dev.inputs.greeting", "-f", "beast2")
+    assert out.returncode == 0, out.stderr
+    local = server.root / deployed.rsplit("/", 1)[1]
+    assert out.stdout == run("e3", "get", local, "dev.inputs.greeting", "-f", "beast2").stdout
+    assert loaded == set()
+

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
+from e3.api import http_client
 from e3.errors import E3Error, UsageError
 
 CLIENT_ID = "e3-cli"
@@ -137,14 +138,12 @@ def _iso(t: float) -> str:
 
 
 def _client() -> Any:
-    import httpx
-
-    return httpx.Client(timeout=30, follow_redirects=False)
+    return http_client.client(timeout=30, follow_redirects=False)
 
 
 def _json(server: str, what: str, send: Callable[[Any], Any]) -> tuple[int, dict]:
     """(status, JSON object) of a request; a body that is no JSON object is an empty dict."""
-    import httpx
+    httpx = http_client.httpx()
 
     try:
         with _client() as c:
@@ -159,7 +158,7 @@ def _json(server: str, what: str, send: Callable[[Any], Any]) -> tuple[int, dict
 
 
 def _net_problem(e: Exception) -> str:
-    import httpx
+    httpx = http_client.httpx()
 
     if isinstance(e, httpx.ConnectError):
         return "connection refused or host unreachable"

@@ -34,8 +34,8 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 from e3 import errors
-from e3.api import codec
 from e3.api import credentials as cred
+from e3.api import http_client
 from e3.api.interface import DataflowRun, ObjectWriter, Repository
 from e3.errors import E3Error
 
@@ -93,7 +93,7 @@ class Server:
     as the interface's values, errors raised as the library's. Requests go under `base`."""
 
     def __init__(self, origin: str) -> None:
-        import httpx
+        httpx = http_client.httpx()
 
         _larger_reads()
         self.origin = origin
@@ -105,7 +105,8 @@ class Server:
         headers = {"Accept": "application/vnd.e3+beast2"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.http = httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
+        self.tls = http_client.tls_context()
+        self.http = http_client.client(self.tls, headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
 
     def repositories(self) -> list[str]:
         """The names of the repositories it serves."""
@@ -117,7 +118,7 @@ class Server:
     # ------------------------------------------------------------ HTTP
 
     def _send(self, method: str, url: str, *, stream: bool = False, auth: bool = True, **kw: Any) -> Any:
-        import httpx
+        httpx = http_client.httpx()
 
         if not url.startswith("http"):
             url = self.base + url
@@ -158,6 +159,7 @@ class Server:
         raise RemoteError(f"{self.origin}: HTTP {resp.status_code}: {text or 'no explanation'}")
 
     def _decode_reply(self, resp: Any, t: Any, wire_t: Any = None) -> Any:
+        from e3.api import codec
         from e3.api import wire as W
 
         ctype = resp.headers.get("content-type", "").split(";")[0].strip()
@@ -192,6 +194,7 @@ class Server:
 
     def _job(self, path: str, t: Any) -> Any:
         """Poll a background job on the server until it is done; its value, or the error it raised."""
+        from e3.api import codec
         from e3.api import wire as W
 
         jt = W.job_type(codec.east_type(t))
@@ -249,12 +252,12 @@ class Server:
         import http.client
         import socket
 
-        import httpx
+        httpx = http_client.httpx()
 
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         if parts.scheme == "https":
-            conn: Any = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=60, context=httpx.create_ssl_context())
+            conn: Any = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=60, context=self.tls)
         else:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         try:
@@ -316,7 +319,7 @@ class Server:
 
     def _frames(self, path: str, item_t: Any, params: dict | None = None) -> Iterator[Any]:
         """Open a streamed reply now (so that an error status is raised by the call), read its frames later."""
-        import httpx
+        httpx = http_client.httpx()
 
         resp = self._send("GET", path, stream=True, params=params or {},
                           timeout=httpx.Timeout(None, connect=10.0))
@@ -327,6 +330,7 @@ class Server:
         return self._frame_items(resp, item_t)
 
     def _frame_items(self, resp: Any, item_t: Any) -> Iterator[Any]:
+        from e3.api import codec
         from e3.api import wire as W
 
         try:
@@ -881,7 +885,7 @@ class _ResponseReader(io.BufferedIOBase):
 
 
 def _iter(resp: Any, origin: str) -> Iterator[bytes]:
-    import httpx
+    httpx = http_client.httpx()
 
     try:
         yield from resp.iter_raw()  # as it arrives: a chunk size would hold back a stream's frames
@@ -909,7 +913,7 @@ def _larger_reads() -> None:
 def _body_timeout() -> Any:
     """A request carrying a value waits for the answer as long as the server takes to check and
     store it (minutes for a large value); connecting still times out."""
-    import httpx
+    httpx = http_client.httpx()
 
     return httpx.Timeout(None, connect=10.0)
 
