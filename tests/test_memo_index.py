@@ -16,10 +16,12 @@ def _index(repo: Path) -> Path:
 
 
 def _noop_with_index(tmp_path: Path) -> Path:
-    """A repository whose dev ran, then ran again with nothing to do (which wrote the index)."""
+    """A repository whose dev ran, then ran again with nothing to do, the long way (the index and
+    the fixpoint entry the first run kept removed first), which wrote the index."""
     repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
     run("e3", "start", repo, "dev")
-    assert not _index(repo).exists()  # records were written during that run: nothing to trust yet
+    _index(repo).unlink()  # kept by that run, its pointers read again once it was over (e3.repo.fixpoint)
+    (repo / ".e3" / "cache" / "fixpoint" / "dev.cbor").unlink()
     assert set(start_states(run("e3", "start", repo, "dev").out).values()) == {"cached"}
     assert _index(repo).exists()  # tasks/ last changed a tick (or more) before that run began
     return repo
@@ -129,6 +131,7 @@ def test_the_index_is_not_written_when_tasks_changed_at_or_after_the_run_began_r
     the run read before it changed, so that run writes no index; the next one does."""
     repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
     run("e3", "start", repo, "dev")
+    _index(repo).unlink()  # the one that run kept
     from e3.repo import memo_index
     from e3.storage.repository import open_repository
 
@@ -166,3 +169,35 @@ def test_a_workspace_name_that_is_no_file_name_has_no_index(tmp_path):
     assert index.reusable_output("0" * 64) is None
     index.save()
     assert not (repo / ".e3" / "cache" / "memo").exists()
+
+
+def test_the_settled_stat_of_tasks_is_returned_once_the_clock_has_passed_it(tmp_path):
+    """What a run that wrote records keeps rests on it: a pointer changed after it returns shows."""
+    from e3.repo import memo_index
+    from e3.storage.repository import open_repository
+
+    repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
+    r = open_repository(repo)
+    tasks_dir = repo / ".e3" / "tasks"
+    tasks_dir.mkdir(exist_ok=True)
+    (tasks_dir / "another").write_text("")  # a change just now, as a run's last record
+    settled = memo_index.settled_signature(r, "dev")
+    assert settled == memo_index.tasks_signature(r)
+    clock = (repo / ".e3" / "cache" / "memo" / "dev.clock").stat()
+    assert min(clock.st_mtime_ns, clock.st_ctime_ns) > max(settled[2], settled[3])
+    (tasks_dir / "another").unlink()  # at once: the stat shows it, in whatever tick
+    assert memo_index.tasks_signature(r) != settled
+
+
+def test_no_settled_stat_while_tasks_is_stamped_ahead_of_the_clock(tmp_path, monkeypatch):
+    from e3.repo import memo_index
+    from e3.storage.repository import open_repository
+
+    repo = deployed(tmp_path, diamond_zip(tmp_path), "diamond@1.0.0")
+    tasks_dir = repo / ".e3" / "tasks"
+    tasks_dir.mkdir(exist_ok=True)
+    ahead = time.time_ns() + 3_600 * 10**9
+    os.utime(tasks_dir, ns=(ahead, ahead))
+    monkeypatch.setattr(memo_index, "SETTLE", 0.05)
+    assert memo_index.settled_signature(open_repository(repo), "dev") is None
+    assert memo_index.settled_signature(open_repository(repo), "../dev") is None

@@ -183,6 +183,8 @@ class Scheduler:
         self.data = dict(datasets)
         """The dataset tree as this run sees it: last commit plus outputs not yet committed."""
         self.commit = commit
+        self.moved = False
+        """Another writer moved the workspace during the run (its tree was taken in, `_rebase`)."""
         self.runner = runner
         self.selected = set(graph.nodes) if selected is None else selected
         self.force = set(graph.nodes) if force is True else set(force or ())
@@ -479,6 +481,7 @@ class Scheduler:
         self.commit = commit
         if data is None:
             return
+        self.moved = True
         ours = {self.graph.nodes[n].task.output: h for n, (_, h) in self.pending.items()}
         merged = dict(data)
         merged.update(ours)

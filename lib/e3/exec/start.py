@@ -20,8 +20,8 @@ with an `error` record saying why. A run with `--filter` decides on its task's
 entries only (and on those of tasks the workspace no longer has); a cancelled
 run leaves them as it found them.
 
-A run of every task that finds the workspace where the last no-op run left it
-(e3.repo.fixpoint) settles each task cached from that entry, without the
+A run of every task that finds the workspace where the last complete run left
+it (e3.repo.fixpoint) settles each task cached from that entry, without the
 scheduler; anything the entry cannot vouch for sends it the long way.
 """
 from __future__ import annotations
@@ -190,11 +190,11 @@ class WorkspaceRun:
             finally:  # a cancelled or failed run's times are as good as any
                 run_times.save(repo, ws, scheduler.seconds, self.graph.nodes)
             memo.save()
-            self._keep_fixpoint(scheduler, commit, memo)
             if not self._cancel.is_set():
                 summary = scheduler.summary
                 decided = [(e, why) for e in runner.leftovers() if (why := _why_not_run(e, ws, self.graph, scheduler.selected, summary))]
                 summary.dropped = [(e.task, e.execution_id, why) for e, why in runner.drop(decided)]
+            self._keep_fixpoint(scheduler, memo)  # after the drops: the records they write move tasks/
             if scheduler.commit != commit:  # the next run starts from here without git
                 snapshot.remember(repo, snapshot.Snapshot(scheduler.commit, self.package_hash, scheduler.data))
         finally:
@@ -229,29 +229,30 @@ class WorkspaceRun:
         self.summary = summary
         return True
 
-    def _keep_fixpoint(self, scheduler: Scheduler, commit: str, memo) -> None:  # noqa: ANN001 - a MemoIndex
-        """A run of every task that found each cached and changed nothing leaves a fixpoint entry."""
-        from e3.exec.scheduler import CACHED
+    def _keep_fixpoint(self, scheduler: Scheduler, memo) -> None:  # noqa: ANN001 - a MemoIndex
+        """A run of every task that settled each, cached or run, on a workspace no other writer
+        moved, leaves a fixpoint entry for the commit it ended on (e3.repo.fixpoint)."""
+        from e3.exec.scheduler import CACHED, RAN
         from e3.repo import fixpoint
 
-        s = scheduler.summary
+        s, commit = scheduler.summary, scheduler.commit
         if (
             self._cancel.is_set() or self.selected is not None or self.forced
-            or s.commits or scheduler.commit != commit or scheduler.pending
+            or scheduler.moved or scheduler.pending
             or len(s.reports) != len(self.graph.nodes)
-            or any(r.state != CACHED for r in s.reports.values())
+            or any(r.state not in (CACHED, RAN) for r in s.reports.values())
         ):
-            return
-        if self._fixpoint is not None and self._fixpoint.commit == commit:
-            return  # kept already (the long way was taken for a pending entry or a lost output)
-        tasks = memo.unchanged_signature()
-        if tasks is None:
             return
         nodes, data = self.graph.nodes, scheduler.data
         names = list(s.reports)
-        fixpoint.store(self.repo, self.ws, fixpoint.Fixpoint(
+        found = fixpoint.Fixpoint(
             commit, self.package_hash, names, [s.reports[n].task_id for n in names], [data[nodes[n].task.output] for n in names],
-        ), tasks)
+        )
+        tasks = memo.unchanged_signature()  # every pointer read under it: no record changed since
+        if tasks is not None:
+            fixpoint.store(self.repo, self.ws, found, tasks)
+        elif (tasks := fixpoint.store_checked(self.repo, self.ws, found)) is not None:
+            memo.save_checked(tasks, dict(zip(found.task_ids, found.outputs)))  # read with the entry's
 
 
 def _fixpoint(repo: "Repository", ws: str):  # noqa: ANN202 - an e3.repo.fixpoint.Fixpoint or None

@@ -15,9 +15,13 @@ the directory was read leaves its stat unchanged. So the run touches
 `cache/memo/<WS>.clock` before its first read (a timestamp from the
 filesystem's own clock, at its granularity) and writes the index only if the
 directory last changed strictly before that: every later change then shows as a
-newer stat. A run also looks at the directory again every `RECHECK` seconds and
-stops trusting the index once it moved, so records written meanwhile by
-`e3-run-task` workers are seen as they were before the index existed.
+newer stat. A run that itself wrote records cannot keep what it read so; once it
+is over, `settled_signature` waits for that clock to pass the directory's stat,
+and the pointers read after that (e3.repo.fixpoint.store_checked) are kept
+under it (`save_checked`). A run also looks at the directory again every
+`RECHECK` seconds and stops trusting the index once it moved, so records
+written meanwhile by `e3-run-task` workers are seen as they were before the
+index existed.
 
 The index only replaces the pointer read: a hit is still reused only if its
 output object has bytes (e3.storage.records.reusable_output's stat), and a
@@ -39,6 +43,9 @@ FORMAT = 1
 KIND = "memo"
 RECHECK = 0.25
 """Seconds between two looks at `tasks/` while a run uses the index."""
+SETTLE = 1.0
+"""Most seconds `settled_signature` waits for the filesystem's clock to pass the stat of `tasks/`:
+a tick of its timestamps (a jiffy on Linux's file systems, a second on some others)."""
 
 
 def _signature(st: os.stat_result) -> list[int]:
@@ -119,8 +126,6 @@ class MemoIndex:
 
     def save(self) -> None:
         """Keep what this run found, if `tasks/` did not change since it began reading."""
-        from e3.repo import snapshot
-
         if not self._dirty:
             return
         now = self.unchanged_signature()
@@ -128,7 +133,45 @@ class MemoIndex:
             return
         hits = dict(self._trusted)
         hits.update(self._found)
-        snapshot.store_entry(self.repo, KIND, self._key, {"format": FORMAT, "tasks": now, "hits": hits})
+        self._store(now, hits)
+
+    def save_checked(self, tasks: list[int], hits: dict[str, str]) -> None:
+        """Keep `hits` (task_id -> output) instead of what this run found: each read from its
+        pointer once the clock had passed `tasks`, the stat of `tasks/` `settled_signature` gave
+        (e3.repo.fixpoint.store_checked reads them so after a run that wrote records)."""
+        if self._key is not None:
+            self._store(tasks, hits)
+
+    def _store(self, tasks: list[int], hits: dict[str, str]) -> None:
+        from e3.repo import snapshot
+
+        snapshot.store_entry(self.repo, KIND, self._key, {"format": FORMAT, "tasks": tasks, "hits": hits})
+
+
+def settled_signature(repo: "Repository", ws: str) -> list[int] | None:
+    """The stat of `tasks/`, returned once the filesystem's clock has passed it (touching
+    `cache/memo/<WS>.clock` until that file's time is later than the stat's mtime and ctime):
+    a pointer changed after this returns then shows as another stat. One changed before it
+    returns, in the same tick as the stat, does not: what rests on this stat reads the pointers
+    it needs after this returns (e3.repo.fixpoint.store_checked). None: no plain key, no
+    `tasks/`, or a clock that does not pass it within `SETTLE` seconds."""
+    from e3.repo import snapshot
+
+    if not snapshot.plain_key(ws):
+        return None
+    now = tasks_signature(repo)
+    if now is None:
+        return None
+    deadline = time.monotonic() + SETTLE
+    while True:
+        clock = _touch(repo.fspath("cache", KIND), f"{ws}.clock")
+        if clock is None:
+            return None
+        if clock > now[2] and clock > now[3]:
+            return now
+        if time.monotonic() >= deadline:
+            return None  # a clock behind the directory's times, or ticks coarser than SETTLE
+        time.sleep(SETTLE / 1000)
 
 
 def tasks_signature(repo: "Repository") -> list[int] | None:
