@@ -324,6 +324,11 @@ def merge_packs(pack_dir: str, names: Sequence[str], durable: bool = True) -> tu
             source.close()
 
 
+_READ_BUFFER = 64 << 10
+"""Each pack being merged is read through a buffer this size: records, a few dozen bytes each mostly, are
+copied with one system call for many, and a merge of many packs holds a buffer for each."""
+
+
 class _Damaged(Exception):
     """A record of a pack being merged whose bytes do not match its index's CRC-32, or are cut short."""
 
@@ -342,7 +347,7 @@ class _Source:
     def __init__(self, pack_dir: str, name: str) -> None:
         self.name = name
         entries = sorted(read_index(os.path.join(pack_dir, name + ".idx")), key=lambda e: e[2])
-        self._file = open(os.path.join(pack_dir, name + ".pack"), "rb", buffering=_CHUNK)
+        self._file = open(os.path.join(pack_dir, name + ".pack"), "rb", buffering=_READ_BUFFER)
         try:
             self.records = self._scan(entries)
         except BaseException:
