@@ -17,6 +17,10 @@ index after it. Readers only look at packs that have an index, so the pack
 becomes visible, complete, when its index appears; a crash leaves at most
 temporary files (removed by e3 repo gc, reported by e3-fsck).
 
+Merging packs (`merge_packs`, which keeps their number small) writes the new
+pack the same way, copying each record's bytes from the packs it reads as they
+come, so what it holds grows with the number of objects, not their size.
+
 No pygit2 here: this module knows the byte format only.
 """
 from __future__ import annotations
