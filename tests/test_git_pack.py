@@ -382,11 +382,11 @@ def blob_and_tree_packs(pack_dir, count: int, blob_size: int, seed: int = 0) -> 
     return names, oids
 
 
-def test_a_merged_pack_of_large_and_small_objects_is_valid_for_git_and_pygit2(repo, e3):
+def test_a_merged_pack_of_large_and_small_objects_is_valid_for_git_and_pygit2(repo):
     r, states = many_packs(repo, 4)
     pack_dir = repo / ".e3" / "objects" / "pack"
-    big, big_oids = blob_and_tree_packs(pack_dir, 5, 3 << 20)  # records longer than one read
-    for oid in big_oids[:2]:  # the first pack's blob and tree, held by four packs, and reachable
+    _, big = blob_and_tree_packs(pack_dir, 5, 3 << 20)  # records longer than one read
+    for oid in big[:2]:  # the first pack's blob and tree, held by four packs, and reachable
         git(repo, "update-ref", f"refs/big/{oid.hex()}", oid.hex())
     names = git_pack.pack_names(str(pack_dir))
     packed = {oid for name in names for oid, _, _ in git_pack.read_index(str(pack_dir / f"{name}.idx"))}
@@ -447,7 +447,7 @@ print(new, peak() - before)
 
 
 def test_merging_packs_holds_no_pack_in_memory(tmp_path):
-    """A subprocess merges 200 MB of packs of incompressible blobs and trees; its peak memory grows by little."""
+    """A subprocess merges over 200 MB of packs of random blobs and large trees; its peak memory grows by little."""
     names, oids = blob_and_tree_packs(tmp_path, 45, 4 << 20)
     total = sum(os.path.getsize(tmp_path / f"{n}.pack") for n in names)
     assert total > 200 << 20
