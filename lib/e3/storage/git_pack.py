@@ -79,15 +79,8 @@ class PackError(Exception):
     """A pack or index that is not what e3 can merge (damaged, another version, or holding deltas)."""
 
 
-STORE_TREES_FROM = 64 << 10
-"""Trees from this size on are stored too: a tree is mostly raw ids, which do not compress. The
-100,000-entry `tasks` tree of a large workspace (3.4 MB, a new one at each commit of e3 start)
-shrank by 30% and cost 80 ms a commit to deflate, against 7 ms to store."""
-
-
 def _record(kind: int, data: bytes) -> bytes:
-    stored = len(data) < STORE_BELOW or (kind == TREE and len(data) >= STORE_TREES_FROM)
-    return _record_header(kind, len(data)) + zlib.compress(data, 0 if stored else COMPRESSION)
+    return _record_header(kind, len(data)) + zlib.compress(data, 0 if len(data) < STORE_BELOW else COMPRESSION)
 
 
 def index_bytes(entries: list[tuple[bytes, int, int]], pack_checksum: bytes) -> bytes:
