@@ -17,6 +17,10 @@ index after it. Readers only look at packs that have an index, so the pack
 becomes visible, complete, when its index appears; a crash leaves at most
 temporary files (removed by e3 repo gc, reported by e3-fsck).
 
+Merging packs (`merge_packs`, which keeps their number small) writes the new
+pack the same way, copying each record's bytes from the packs it reads as they
+come, so what it holds grows with the number of objects, not their size.
+
 No pygit2 here: this module knows the byte format only.
 """
 from __future__ import annotations
@@ -27,7 +31,7 @@ import mmap
 import os
 import struct
 import zlib
-from typing import Sequence
+from typing import Callable, Sequence
 
 from e3.storage.files import unlink_if_present, write_exactly
 
@@ -79,19 +83,6 @@ def _record(kind: int, data: bytes) -> bytes:
     return _record_header(kind, len(data)) + zlib.compress(data, 0 if len(data) < STORE_BELOW else COMPRESSION)
 
 
-def pack_bytes(records: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, list[tuple[bytes, int, int]]]:
-    """A pack of `records` ((raw id, record bytes), no duplicate ids) and (id, crc32, offset) of each record."""
-    parts = [b"PACK", struct.pack(">II", 2, len(records))]
-    offset = 12
-    entries = []
-    for oid, record in records:
-        entries.append((oid, zlib.crc32(record), offset))
-        parts.append(record)
-        offset += len(record)
-    body = b"".join(parts)
-    return body + hashlib.sha1(body).digest(), entries
-
-
 def index_bytes(entries: list[tuple[bytes, int, int]], pack_checksum: bytes) -> bytes:
     """A version 2 index of a pack's (id, crc32, offset) entries."""
     entries = sorted(entries)
@@ -131,28 +122,96 @@ def write_pack(pack_dir: str, objects: Sequence[tuple[int, bytes, bytes]], durab
     `durable` fsyncs both files before they are renamed into place, so a crash
     after the caller moves a ref to one of these objects cannot lose them.
     """
-    return _publish(pack_dir, [(oid, _record(kind, data)) for kind, oid, data in objects], durable)
+    records = [(oid, _record(kind, data)) for kind, oid, data in objects]
+    return _publish(pack_dir, len(records), lambda out: out.extend(records), durable)
 
 
-def _publish(pack_dir: str, records: Sequence[tuple[bytes, bytes]], durable: bool) -> str:
-    pack, entries = pack_bytes(records)
-    checksum = pack[-20:]
-    index = index_bytes(entries, checksum)
-    name = "pack-" + checksum.hex()
-    tmp_pack = _write_tmp(pack_dir, TMP_PACK_PREFIX, pack, durable)
+def _publish(pack_dir: str, count: int, fill: Callable[["_PackWriter"], None], durable: bool) -> str:
+    """Write a pack of the `count` records (no duplicate ids) that `fill` adds, and its index, as temporary
+    files, then rename the pack into place and the index after it; return its name `pack-<sha>`."""
+    out = _PackWriter(pack_dir, count)
     try:
-        tmp_idx = _write_tmp(pack_dir, TMP_IDX_PREFIX, index, durable)
+        fill(out)
+        checksum, entries = out.finish(durable)
+        if len(entries) != count:
+            raise ValueError(f"a pack of {count} records was given {len(entries)}")
+        tmp_idx = _write_tmp(pack_dir, TMP_IDX_PREFIX, index_bytes(entries, checksum), durable)
     except BaseException:
-        unlink_if_present(tmp_pack)
+        out.discard()
         raise
+    name = "pack-" + checksum.hex()
     try:
-        os.rename(tmp_pack, os.path.join(pack_dir, name + ".pack"))
+        os.rename(out.path, os.path.join(pack_dir, name + ".pack"))
         os.rename(tmp_idx, os.path.join(pack_dir, name + ".idx"))
     except BaseException:
-        unlink_if_present(tmp_pack)
+        unlink_if_present(out.path)
         unlink_if_present(tmp_idx)
         raise
     return name
+
+
+_CHUNK = 1 << 20
+"""How many bytes a pack writer gathers before it writes them, and a merge reads of a record at once."""
+
+
+class _PackWriter:
+    """A pack being written to a temporary file: the header, records as they come, then the SHA-1 of
+    everything before as its trailer, hashed as it is written so no part is read back or held whole."""
+
+    def __init__(self, pack_dir: str, count: int) -> None:
+        self.path, self._fd = _create_tmp(pack_dir, TMP_PACK_PREFIX)
+        self._sha = hashlib.sha1()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._offset = 0
+        self._entries: list[tuple[bytes, int, int]] = []
+        self.write(b"PACK" + struct.pack(">II", 2, count))
+
+    def begin(self, oid: bytes, crc: int) -> None:
+        """Start a record of object `oid` whose bytes, `write` next, have the CRC-32 `crc`."""
+        self._entries.append((oid, crc, self._offset))
+
+    def extend(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Append records held whole ((raw id, record bytes)), as one write."""
+        offset = self._offset
+        for oid, record in records:
+            self._entries.append((oid, zlib.crc32(record), offset))
+            offset += len(record)
+        self.write(b"".join(record for _, record in records))
+
+    def finish(self, durable: bool) -> tuple[bytes, list[tuple[bytes, int, int]]]:
+        """Write the trailer and close the file (fsynced first if `durable`); return the pack's checksum
+        and (id, crc32, offset) of each record, for its index."""
+        self._flush()
+        checksum = self._sha.digest()
+        write_exactly(self._fd, checksum)
+        if durable:
+            os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        return checksum, self._entries
+
+    def discard(self) -> None:
+        """Close and remove the temporary file (after a failure)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        unlink_if_present(self.path)
+
+    def write(self, data: bytes) -> None:
+        """Append bytes: a record's, or part of one."""
+        self._pending.append(data)
+        self._pending_size += len(data)
+        self._offset += len(data)
+        if self._pending_size >= _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self._pending)  # one hash update and one write for many small records
+        self._pending.clear()
+        self._pending_size = 0
+        self._sha.update(data)
+        write_exactly(self._fd, data)
 
 
 # ---------------------------------------------------------------- reading and merging e3's packs
@@ -229,43 +288,125 @@ def merge_packs(pack_dir: str, names: Sequence[str], durable: bool = True) -> tu
     Packs with deltas (git's own, from e3 repo gc) are left out. The merged
     packs are not removed here: see `remove_pack`. With fewer than two
     mergeable packs nothing is written and the name is None.
+
+    The merged pack is written as it is read, a piece of a record at a time:
+    what is held is each object's id, CRC-32 and place, never a pack or a
+    whole large object. Each pack is read twice: once for its checksum and
+    the type of each record, once to copy its records, checking each one's
+    CRC-32; a pack found damaged then is left out and the merge begun again.
     """
-    records: dict[bytes, bytes] = {}
-    merged = []
-    for name in names:
-        try:
-            entries = read_index(os.path.join(pack_dir, name + ".idx"))
-            with open(os.path.join(pack_dir, name + ".pack"), "rb") as f:
-                pack = f.read()
-            ours = _records(name, pack, entries)
-        except PackError:
-            continue
-        merged.append(name)
-        for oid, record in ours:
-            records.setdefault(oid, record)
-    if len(merged) < 2:
+    sources: list[_Source] = []
+    try:
+        for name in names:
+            try:
+                sources.append(_Source(pack_dir, name))
+            except PackError:
+                continue
+        while len(sources) >= 2:
+            seen: set[bytes] = set()
+            plan = []
+            for source in sources:
+                for kind, oid, crc, offset, end in source.records:
+                    if oid not in seen:  # the first pack's copy of an object that several hold
+                        seen.add(oid)
+                        plan.append((kind, source, oid, crc, offset, end))
+            del seen
+            plan.sort(key=lambda record: record[0])  # commits first, then trees, then blobs, as git orders them
+
+            def fill(out: _PackWriter, plan: list = plan) -> None:
+                for _, source, oid, crc, offset, end in plan:
+                    source.copy(out, oid, crc, offset, end)
+
+            try:
+                return _publish(pack_dir, len(plan), fill, durable), [source.name for source in sources]
+            except _Damaged as e:
+                sources.remove(e.source)
+                e.source.close()
         return None, []
-    # Commits first, then trees, then blobs (the type is in bits 4-6 of a record's first byte), as git orders them.
-    ordered = sorted(records.items(), key=lambda item: (item[1][0] >> 4) & 7)
-    return _publish(pack_dir, ordered, durable), merged
+    finally:
+        for source in sources:
+            source.close()
 
 
-def _records(name: str, pack: bytes, entries: list[tuple[bytes, int, int]]) -> list[tuple[bytes, bytes]]:
-    if pack[:8] != b"PACK\0\0\0\2" or struct.unpack_from(">I", pack, 8)[0] != len(entries):
-        raise PackError(f"{name}.pack does not match its index")
-    if hashlib.sha1(memoryview(pack)[:-20]).digest() != pack[-20:]:
-        raise PackError(f"{name}.pack is damaged (checksum)")
-    entries = sorted(entries, key=lambda e: e[2])
-    ends = [e[2] for e in entries[1:]] + [len(pack) - 20]
-    out = []
-    for (oid, crc, offset), end in zip(entries, ends):
-        record = pack[offset:end]
-        if not record or (record[0] >> 4) & 7 not in TYPE_NAMES:
+_READ_BUFFER = 64 << 10
+"""Each pack being merged is read through a buffer this size: records, a few dozen bytes each mostly, are
+copied with one system call for many, and a merge of many packs holds a buffer for each."""
+
+
+class _Damaged(Exception):
+    """A record of a pack being merged whose bytes do not match its index's CRC-32, or are cut short."""
+
+    def __init__(self, source: "_Source") -> None:
+        super().__init__(f"{source.name}.pack is damaged")
+        self.source = source
+
+
+class _Source:
+    """One pack being merged, open, with its checksum checked and each record's type read (no deltas).
+
+    `records` lists (type, raw id, crc32, offset, end) of each record, in the
+    order of the pack. Each record's CRC-32 is checked as `copy` copies it.
+    """
+
+    def __init__(self, pack_dir: str, name: str) -> None:
+        self.name = name
+        entries = sorted(read_index(os.path.join(pack_dir, name + ".idx")), key=lambda e: e[2])
+        self._file = open(os.path.join(pack_dir, name + ".pack"), "rb", buffering=_READ_BUFFER)
+        try:
+            self.records = self._scan(entries)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _scan(self, entries: list[tuple[bytes, int, int]]) -> list[tuple[int, bytes, int, int, int]]:
+        f, name = self._file, self.name
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(12)
+        if head[:8] != b"PACK\0\0\0\2" or len(head) < 12 or struct.unpack_from(">I", head, 8)[0] != len(entries):
+            raise PackError(f"{name}.pack does not match its index")
+        starts = [offset for _, _, offset in entries]
+        ends = starts[1:] + [size - 20]
+        # The records fill the pack from its header to its trailer, one after another.
+        if starts and starts[0] != 12 or any(end <= start for start, end in zip(starts, ends)) or size < 32:
+            raise PackError(f"{name}.pack does not match its index")
+        sha = hashlib.sha1(head)
+        kinds = []
+        at, i = 12, 0
+        while at < size - 20:  # in chunks: a record's type is the top bits of its first byte
+            chunk = f.read(min(size - 20 - at, _CHUNK))
+            if not chunk:
+                raise PackError(f"{name}.pack is damaged (cut short)")
+            sha.update(chunk)
+            upto = at + len(chunk)
+            while i < len(starts) and starts[i] < upto:
+                kinds.append((chunk[starts[i] - at] >> 4) & 7)
+                i += 1
+            at = upto
+        if sha.digest() != f.read(20):
+            raise PackError(f"{name}.pack is damaged (checksum)")
+        if any(kind not in TYPE_NAMES for kind in kinds):
             raise PackError(f"{name}.pack holds deltas")
-        if zlib.crc32(record) != crc:
-            raise PackError(f"{name}.pack is damaged (object {oid.hex()})")
-        out.append((oid, record))
-    return out
+        return [(kind, oid, crc, start, end) for kind, (oid, crc, start), end in zip(kinds, entries, ends)]
+
+    def copy(self, out: _PackWriter, oid: bytes, crc: int, offset: int, end: int) -> None:
+        """Write the record at `offset`..`end` to `out`, _CHUNK bytes at most at a time; _Damaged if its bytes
+        do not match its CRC-32."""
+        f = self._file
+        f.seek(offset)  # a seek into what the buffer holds costs no system call
+        out.begin(oid, crc)
+        got = 0
+        while offset < end:
+            piece = f.read(min(end - offset, _CHUNK))
+            if not piece:
+                raise _Damaged(self)
+            got = zlib.crc32(piece, got)
+            out.write(piece)
+            offset += len(piece)
+        if got != crc:
+            raise _Damaged(self)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def verify_pack(pack_dir: str, name: str) -> str | None:
@@ -368,7 +509,8 @@ def remove_pack(pack_dir: str, name: str) -> None:
         unlink_if_present(os.path.join(pack_dir, name + ext))
 
 
-def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
+def _create_tmp(pack_dir: str, prefix: str) -> tuple[str, int]:
+    """A new temporary file in `pack_dir` (made if missing), open for writing and locked: (its path, its descriptor)."""
     while True:
         path = os.path.join(pack_dir, prefix + os.urandom(6).hex())
         try:
@@ -381,6 +523,16 @@ def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
     try:
         # Held until closed: e3-fsck and gc tell a live writer's temporary file from a dead one's.
         fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        unlink_if_present(path)
+        raise
+    return path, fd
+
+
+def _write_tmp(pack_dir: str, prefix: str, data: bytes, durable: bool) -> str:
+    path, fd = _create_tmp(pack_dir, prefix)
+    try:
         write_exactly(fd, data)
         if durable:
             os.fsync(fd)
