@@ -262,3 +262,22 @@ def test_a_loose_write_survives_its_bucket_being_removed_meanwhile(repo, tmp_pat
     finally:
         stop.touch()
         pruner.wait(timeout=30)
+
+
+def test_a_value_write_survives_its_bucket_being_removed_meanwhile(repo, tmp_path):
+    """The same race for e3's own objects, which share git's buckets: a value's bucket removed
+    between its making and the link (or the rename) that names the value is made again."""
+    objects = repo / ".e3" / "objects"
+    stop = tmp_path / "stop"
+    store = open_repository(repo).objects
+    pruner = subprocess.Popen([sys.executable, "-c", _PRUNER, str(objects), str(stop)])
+    try:
+        for i in range(3000):
+            data = b"\x89East value %d" % i
+            obj = store.write(data, durable=False)  # raised StorageError (no such file) before
+            path = objects / obj[:2] / (obj[2:] + ".beast2")
+            assert path.read_bytes() == data
+            path.unlink()
+    finally:
+        stop.touch()
+        pruner.wait(timeout=30)

@@ -14,9 +14,11 @@ import fcntl
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, TypeVar
 
 from e3.errors import StorageError
+
+T = TypeVar("T")
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
@@ -95,6 +97,26 @@ def sync_dir(path: "str | os.PathLike[str]") -> None:
         os.close(fd)
 
 
+def into_directory(directory: str, step: Callable[[], T], source: str | None = None) -> T:
+    """`step()`, a rename or link of `source` into `directory`, making `directory` whenever the
+    step finds it missing: a new object bucket, or one that git's prune (e3 repo gc) removed,
+    empty, between its making and the step; git itself tries again so. FileNotFoundError when
+    `source` itself is gone."""
+    for attempt in range(100):
+        try:
+            return step()
+        except FileNotFoundError:
+            if attempt == 99 or (source is not None and not os.path.exists(source)):
+                raise
+            try:  # not os.makedirs(exist_ok=True), which fails if a prune removes it as it looks again
+                os.mkdir(directory)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(directory, exist_ok=True)  # its parent is missing too
+    raise AssertionError("unreachable")
+
+
 def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: bool, mode: int = 0o444) -> bool:
     """Create `path` holding `data`, whole or not at all, if it does not exist yet.
 
@@ -113,11 +135,7 @@ def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: 
         write_exactly(fd, data)
         if durable:
             os.fsync(fd)
-        try:
-            linked = link_unnamed(fd, path)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)  # a new fan-out directory
-            linked = link_unnamed(fd, path)
+        linked = into_directory(os.path.dirname(path), lambda: link_unnamed(fd, path))
     finally:
         os.close(fd)
     if linked and durable:

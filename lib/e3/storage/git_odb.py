@@ -21,7 +21,7 @@ import time
 import zlib
 
 from e3.storage import git_pack
-from e3.storage.files import storage_error, write_exactly
+from e3.storage.files import into_directory, storage_error, write_exactly
 from e3.storage.git_pack import TYPE_NAMES, PackError, object_header, object_id
 from e3.storage.objects import GIT_TMP_PREFIX  # libgit2's prefix: gc and fsck treat both writers' leftovers alike
 
@@ -122,22 +122,12 @@ class ObjectDatabase:
         # a temporary and e3 start sweeps it (in a bucket, fsck took it for a misnamed object).
         tmp = os.path.join(self.objects_dir, f"{GIT_TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}")
         try:
-            os.makedirs(bucket, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:
                 write_exactly(fd, raw)
             finally:
                 os.close(fd)
-            for attempt in range(100):
-                try:
-                    os.rename(tmp, path)  # whole or absent: readers never see a part
-                    break
-                except FileNotFoundError:
-                    # git's prune (e3 repo gc) removes empty buckets: this one may have gone
-                    # between its makedirs and this rename. Make it again, as git itself does.
-                    if attempt == 99 or not os.path.exists(tmp):
-                        raise
-                    os.makedirs(bucket, exist_ok=True)
+            into_directory(bucket, lambda: os.rename(tmp, path), tmp)  # whole or absent: readers never see a part
         except OSError as e:
             try:
                 os.unlink(tmp)

@@ -30,6 +30,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from e3.errors import AmbiguousObject, CorruptObject, InvalidHash, ObjectNotFound
 from e3.storage.files import (
+    into_directory,
     link_new_file,
     size_of,
     start_writeback,
@@ -481,14 +482,7 @@ class ObjectStore:
         target = self.fspath(obj)
         bucket = os.path.dirname(target)
         try:
-            try:
-                os.rename(tmp_name, target)
-            except FileNotFoundError:
-                try:
-                    os.mkdir(bucket)
-                except FileExistsError:
-                    pass
-                os.rename(tmp_name, target)
+            into_directory(bucket, lambda: os.rename(tmp_name, target), tmp_name)
             if durable:
                 sync_dir(Path(bucket))
         except OSError as e:
