@@ -285,8 +285,10 @@ def test_ctrl_c_on_a_remote_start_cancels_the_run_on_the_server(served, tmp_path
     run("e3", "package", "import", url, zip_path)
     run("e3", "workspace", "create", url, "dev")
     run("e3", "workspace", "deploy", url, "dev", "slow")
+    # Started with SIGINT ignored, as a shell's `&` leaves it (and as CI may start the suite):
+    # Ctrl-C still cancels the run, as it does a local one.
     p = subprocess.Popen([str(BIN / "e3"), "start", url, "dev"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=command_env())
+                         env=command_env(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     import e3.api as api
 
     repo = api.open(url)

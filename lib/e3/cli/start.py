@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from e3 import collector
@@ -52,6 +53,10 @@ def _start(args: argparse.Namespace) -> int:
     # This process ends with the run: the plan and the dataset tree it loads are frozen out of
     # the garbage collector's way (e3.collector), not walked again by every full collection.
     collector.freeze_what_is_built()
+    # Ctrl-C cancels the run: a parent may have left SIGINT ignored (a shell's `&` does), and
+    # Python then never raises KeyboardInterrupt. A local run takes SIGINT itself (its scheduler);
+    # a run on a server, followed here, would go on there and here for as long as it lasts.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.json:
         from e3.cli import _json
     progress = None
