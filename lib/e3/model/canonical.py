@@ -432,7 +432,7 @@ def encode_workspace_state(package_name: str, package_version: str, package_hash
     millis = (since.days * 86400 + since.seconds) * 1000 + since.microseconds // 1000
     body = (
         _string(package_name) + _string(package_version) + _string(package_hash)
-        + varint.encode((millis << 1) ^ (millis >> 63))
+        + _zigzag(millis)
         + (b"\x00" if current_run_id is None else b"\x01" + _string(current_run_id))
     )
     return WORKSPACE_STATE_HEADER + b"\x00" + varint.encode(len(body)) * 2 + body

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
 from e3.errors import CorruptObject, E3Error, PackageInvalid, StorageError
-from e3.storage.files import start_writeback
+from e3.storage.files import Writeback
 from e3.storage.refs import check_component
 
 if TYPE_CHECKING:
@@ -42,8 +42,6 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 KEEP_IN_MEMORY = 1 << 20
 """Objects up to this size are kept in memory between checking and storing; bigger ones are copied
 into the store's temporary files while checked (`ZipContents.stage_into`), or else read twice."""
-WRITEBACK = 4 << 20
-"""A large entry is handed to the disk this many bytes at a time while it is written (`ZipOutput._written`)."""
 STORE_FROM = 1 << 20
 """Objects of this size or more are stored in the zip as they are, not deflated. Large values are
 mostly binary numbers that deflate barely shrinks, and deflating them would make an export run at
@@ -78,8 +76,7 @@ class ZipOutput:
         except OSError as e:
             raise StorageError(f"cannot write {self.partial}: {(e.strerror or str(e)).lower()}") from None
         self._zip = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_DEFLATED)
-        self._pushed = 0
-        """How much of the file the disk has been asked to take (`_written`)."""
+        self._writeback = Writeback(self._file.fileno())
 
     def add(self, name: str, data: "bytes | Stored") -> None:
         """An entry holding `data`: bytes, or an object copied from the store a piece at a time."""
@@ -98,13 +95,10 @@ class ZipOutput:
                 self._written()
 
     def _written(self) -> None:
-        """Have the disk take what is written so far, some megabytes at a time, while the zip is
-        still being written: the fsync of `commit` then waits for the last piece only."""
-        end = self._file.tell()
-        if end - self._pushed >= WRITEBACK:
-            self._file.flush()
-            start_writeback(self._file.fileno(), self._pushed, end - self._pushed)
-            self._pushed = end
+        """Have the disk take what is written so far while the zip is still being written: the
+        fsync of `commit` then waits for the last piece only."""
+        self._file.flush()
+        self._writeback.grown_to(self._file.tell())
 
     def commit(self) -> None:
         try:

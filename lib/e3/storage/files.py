@@ -221,6 +221,26 @@ def _syncfs(fd: int) -> None:
     os.sync()
 
 
+WRITEBACK = 4 << 20
+"""A large file being written is handed to the disk each time this many more bytes are written (`Writeback`)."""
+
+
+class Writeback:
+    """Hands a file to the disk while it is written, WRITEBACK bytes at a time (`start_writeback`):
+    the sync that makes it durable then waits for its last piece, not for all of it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pushed = 0
+        """Bytes from the start of the file the disk has been asked to take."""
+
+    def grown_to(self, size: int) -> None:
+        """The file's descriptor has been given `size` bytes in all."""
+        if size - self.pushed >= WRITEBACK:
+            end = size // WRITEBACK * WRITEBACK
+            start_writeback(self.fd, self.pushed, end - self.pushed)
+            self.pushed = end
+
 _libc_syncfs = None
 _libc_sync_file_range = None
 _SYNC_FILE_RANGE_WRITE = 2

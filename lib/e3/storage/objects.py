@@ -33,7 +33,6 @@ from e3.storage.files import (
     into_directory,
     link_new_file,
     size_of,
-    start_writeback,
     storage_error,
     sweep_files,
     sync_dir,
@@ -41,14 +40,13 @@ from e3.storage.files import (
     syncfs_path,
     unlink_if_present,
     write_all,
+    Writeback,
 )
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 PREFIX_RE = re.compile(r"[0-9a-f]{4,64}")
 SUFFIX = ".beast2"
 CHUNK = 1 << 20
-WRITEBACK = 4 << 20
-"""A large object's bytes are handed to the disk each time this many more are written (`NewObject.write`)."""
 MIN_PREFIX = 4
 _SMALL = 1 << 16
 """Objects up to this size are read (and hashed) in one call."""
@@ -503,6 +501,7 @@ class NewObject:
         self.store = store
         self.durable = durable
         self.tmp = store._temp()
+        self._writeback = Writeback(self.tmp.fileno())
         self.hash = hashlib.sha256()
         self.size = 0
         self._done = False
@@ -510,12 +509,8 @@ class NewObject:
     def write(self, data: bytes | memoryview) -> None:
         self.hash.update(data)
         write_all(self.tmp, memoryview(data))
-        before, self.size = self.size, self.size + len(data)
-        if before // WRITEBACK != self.size // WRITEBACK:
-            # A large object goes to the disk as it comes: the sync that makes it durable
-            # then waits for its last piece, not for all of it.
-            start = before // WRITEBACK * WRITEBACK
-            start_writeback(self.tmp.fileno(), start, self.size // WRITEBACK * WRITEBACK - start)
+        self.size += len(data)
+        self._writeback.grown_to(self.size)  # a large object goes to the disk as it comes
 
     def reopen(self) -> BinaryIO:
         """The bytes written so far, as a new readable (seekable) file."""
