@@ -1,12 +1,14 @@
 """The job runner `e3 start` embeds (e3.exec.scheduler.JobRunner): the durable queue, served by warm workers here or on a cluster.
 
-Each job the scheduler submits becomes a queue entry (queue/local/). What this
+Each job the scheduler submits gets a queue entry (queue/local/). What this
 process has room to run is handed to the run's executor (e3.exec.executors:
-the local pool of warm workers, or a Dask cluster), then written already
-claimed. While workers started by hand (`e3-run-task`) serve the queue, a
-window of the rest waits on the queue (written in batches), where such a
-worker may claim an entry first; then this process follows that execution
-through its record instead.
+the local pool of warm workers, or a Dask cluster), and its entry is written
+already claimed only once the execution has run for `CLAIM_AFTER` seconds
+(see `_start_fresh`): most executions of a large run end sooner and never
+touch the queue directory. While workers started by hand (`e3-run-task`)
+serve the queue, a window of the rest waits on the queue (written in
+batches), where such a worker may claim an entry first; then this process
+follows that execution through its record instead.
 
 Records: `success` / `failed` / `error` with the output when a job ends
 (no `running` record: the claim's flock says who runs it), written without
@@ -45,6 +47,27 @@ FOREIGN_POLL = 0.05
 """Seconds between looks at executions claimed by other workers."""
 SERVED_CHECK = 0.25
 """Seconds between looks for workers started by hand (e3.storage.queue.served)."""
+CLAIM_AFTER = 0.1
+"""Seconds an execution this process started runs before its claimed entry is written (see `_start_fresh`)."""
+
+
+class _LateClaim:
+    """The claim of an execution handed to this process's executor, written only if it runs long
+    (`QueueExecutor._write_late_claims`); until then completing or releasing it does nothing."""
+
+    __slots__ = ("entry", "claim")
+
+    def __init__(self, entry: queue.Entry) -> None:
+        self.entry = entry
+        self.claim: queue.Claim | None = None
+
+    def complete(self) -> None:
+        if self.claim is not None:
+            self.claim.complete()
+
+    def release(self) -> None:
+        if self.claim is not None:
+            self.claim.release()
 
 
 class QueueExecutor:
@@ -72,11 +95,13 @@ class QueueExecutor:
         """Submitted by the scheduler, not yet on the queue."""
         self._waiting: deque[tuple[Job, queue.Entry]] = deque()
         """Enqueued, not yet claimed by this process."""
-        self._running: dict[concurrent.futures.Future, tuple[Job, queue.Claim, datetime, concurrent.futures.Future]] = {}
+        self._running: dict[concurrent.futures.Future, tuple[Job, "queue.Claim | _LateClaim", datetime, concurrent.futures.Future]] = {}
         """Future -> (job, its claim, when it started, the future of its record)."""
+        self._unclaimed: dict[concurrent.futures.Future, _LateClaim] = {}
+        """Running futures whose claimed entry is not written yet (see `_start_fresh`)."""
         self._foreign: dict[str, Job] = {}
         """execution id -> job, for executions another worker claimed."""
-        self._claims: dict[str, queue.Claim] = {}
+        self._claims: dict[str, "queue.Claim | _LateClaim"] = {}
         """task_id -> claim kept until the job's output is committed."""
         self._starting: tuple[Job, queue.Claim] | None = None
         self._known: list[tuple[Job, queue.Claim, Outcome]] = []
@@ -87,7 +112,7 @@ class QueueExecutor:
         """Running futures `began` has reported."""
         self._began: list[Job] = []
         """Jobs that started and that `began` has yet to report."""
-        self._unrecorded: list[tuple[Job, queue.Claim, datetime, Outcome, concurrent.futures.Future]] = []
+        self._unrecorded: list[tuple[Job, "queue.Claim | _LateClaim", datetime, Outcome, concurrent.futures.Future]] = []
         """Finished here and passed to the scheduler, record not yet known to be written (see `settle`)."""
         self._adoptable: dict[tuple[str, str], list[queue.Entry]] = {}
         """(task, task_id) -> entries of this workspace that earlier runs left pending (see `adopt`)."""
@@ -175,8 +200,11 @@ class QueueExecutor:
         self._known.clear()
         if self._running:
             wait_for = 0 if done else FOREIGN_POLL if self._foreign else timeout
+            if wait_for and self._unclaimed:
+                wait_for = min(wait_for, self._next_late_claim(wait_for))
             for fut in self._pool.wait(list(self._running), wait_for):
                 job, claim, started, recorded = self._running.pop(fut)
+                self._unclaimed.pop(fut, None)  # ended: its entry is never written
                 if fut in self._announced:
                     self._announced.discard(fut)
                 elif getattr(fut, "began_at", None) is not None:
@@ -186,6 +214,7 @@ class QueueExecutor:
                 self._unrecorded.append((job, claim, started, outcome, recorded))
                 self._claims[job.task_id] = claim
                 done.append((job, outcome))
+            self._write_late_claims()
         elif self._foreign or self._waiting or self._to_enqueue:
             time.sleep(min(timeout, FOREIGN_POLL))
         done.extend(self._poll_foreign())
@@ -216,6 +245,7 @@ class QueueExecutor:
             claim.complete()
             cancelled.append(job)
         self._running.clear()
+        self._unclaimed.clear()
         self._announced.clear()
         self._began.clear()
         for job, claim, _ in self._known:
@@ -259,8 +289,9 @@ class QueueExecutor:
     def _dispatch(self) -> None:
         """Claim as much as this process has room for; leave a window of the rest on the queue.
 
-        Entries already on the queue go first (oldest first); new ones that fit are written
-        straight into `claimed/`. While workers started by hand (`e3-run-task`) serve the
+        Entries already on the queue go first (oldest first); new ones that fit are handed to
+        the executor, their entries written straight into `claimed/` if they run long
+        (`_start_fresh`). While workers started by hand (`e3-run-task`) serve the
         queue, a window of the backlog waits there for them; this process follows what they
         take through their records.
         """
@@ -311,21 +342,50 @@ class QueueExecutor:
         self._starting = None
 
     def _start_fresh(self, job: Job, entry: queue.Entry) -> None:
-        """Run a new entry, written on the queue already claimed (it was never anyone else's).
+        """Run a new entry, which is written on the queue already claimed (it was never anyone
+        else's) only if the execution is still running `CLAIM_AFTER` seconds after it began.
 
-        The worker gets the request before the entry is written: in a chain of tasks the
-        entry's file is then made while the worker runs, not before. Nothing is lost by the
-        order: a worker of this process dies with it, and an outcome recorded for an entry
-        never written is found in the memo (a success) or tried again (a failure) by the
-        next run, as for any entry."""
+        No one needs the entry of an execution this process runs before then. Its claim says
+        the execution is live to readers (`e3 workspace status`, `e3 repo status`, `e3-enqueue`,
+        which then does not queue the task again): for an execution of milliseconds, the delay
+        only hides what would soon be gone, as the backlog not yet handed to a worker is never
+        on the queue either. And it is not what makes a crash lose nothing: the executor's
+        workers die with this process (a pool worker has PR_SET_PDEATHSIG; a Dask worker
+        records nothing itself: this process does), and the claim's flock is this process's
+        own, so a kill at any moment leaves either a dead claim, which the next run requeues and
+        then adopts, or none, and then the next run derives the job again from the dataflow and
+        finds a success recorded meanwhile in the memo, or runs it again (a failure, or no
+        record), under a new execution id, as it would the adopted entry. So in a run of many
+        short tasks the queue costs no file per task; a long one still shows as claimed.
+        tests/test_start.py kills a run holding a task that has no entry yet."""
         fut, started, recorded = self._submit(job, entry)
-        try:
-            claim = queue.enqueue_claimed(self.repo, RUNNER, entry)
-        except BaseException:
-            self._pool.cancel(fut)
-            self._to_enqueue.appendleft((job, entry))  # not started, as far as anyone can tell
-            raise
+        claim = _LateClaim(entry)
         self._running[fut] = (job, claim, started, recorded)
+        self._unclaimed[fut] = claim
+
+    def _next_late_claim(self, longest: float) -> float:
+        """Seconds until the next running execution's claimed entry is due (at most `longest`)."""
+        now = time.monotonic()
+        left = longest
+        for fut in self._unclaimed:
+            began_at = getattr(fut, "began_at", None)
+            if began_at is not None:
+                left = min(left, max(0.0, began_at + CLAIM_AFTER - now))
+        return left
+
+    def _write_late_claims(self) -> None:
+        """Write the claimed entry of each execution that began `CLAIM_AFTER` seconds ago and runs still.
+
+        Counted from when the executor says the execution began (not when it was handed over:
+        a request sent behind a busy worker waits there, and is not running)."""
+        if not self._unclaimed:
+            return
+        due = time.monotonic() - CLAIM_AFTER
+        for fut, late in list(self._unclaimed.items()):
+            began_at = getattr(fut, "began_at", None)
+            if began_at is not None and began_at <= due and not fut.done():
+                del self._unclaimed[fut]
+                late.claim = queue.enqueue_claimed(self.repo, RUNNER, late.entry)
 
     def _submit(self, job: Job, entry: queue.Entry) -> tuple[concurrent.futures.Future, datetime, concurrent.futures.Future]:
         """Hand `entry`'s execution to the executor; its future, start time and the future of its record."""
@@ -368,7 +428,7 @@ class QueueExecutor:
             return Outcome("error", message=f"worker pool: {e}")
         return o
 
-    def _record(self, job: Job, claim: queue.Claim, started: datetime, outcome: Outcome) -> None:
+    def _record(self, job: Job, claim: "queue.Claim | _LateClaim", started: datetime, outcome: Outcome) -> None:
         from e3.exec.queue_worker import record_outcome
 
         record_outcome(self.repo, claim.entry, outcome, started, durable=False)
