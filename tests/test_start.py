@@ -248,6 +248,75 @@ def test_ctrl_c_cancels_running_tasks_and_the_next_start_finishes(tmp_path):
     assert _states(again.out) == {"slow": "ran", "after": "ran"}
 
 
+def _start_claiming_after(repo: Path, seconds: float, *extra: str, **popen) -> subprocess.Popen:
+    """`e3 start` whose running executions get their claimed queue entry after `seconds`
+    (e3.exec.queue_executor.CLAIM_AFTER), in its own process group."""
+    import sys
+
+    code = (
+        "import sys; from e3.exec import queue_executor; queue_executor.CLAIM_AFTER = float(sys.argv[1]); "
+        "from e3.cli._dispatch import main; sys.exit(main(sys.argv[2:]))"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(seconds), "start", str(repo), "dev", *extra],
+        env=command_env(), start_new_session=True, **popen,
+    )
+
+
+def _queue_files(repo: Path) -> list[Path]:
+    """Every queue entry, pending, claimed or completed (done/)."""
+    return sorted(p for p in (repo / ".e3" / "queue").rglob("*") if p.is_file())
+
+
+def test_a_run_whose_tasks_end_before_their_claims_are_due_writes_nothing_on_the_queue(tmp_path):
+    repo = _deploy(tmp_path, _diamond())
+    proc = _start_claiming_after(repo, 3600, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _states(out.decode()) == {"a": "ran", "b": "ran", "c": "ran", "d": "ran"}
+    assert _queue_files(repo) == []  # no entry written, so none claimed, completed or kept for reuse
+    assert run("e3", "get", repo, "dev.tasks.d.output").out.strip() == "114"
+    assert set(_states(run("e3", "start", repo, "dev").out).values()) == {"cached"}
+
+
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_a_run_stopped_while_a_task_has_no_claimed_entry_yet_loses_nothing(tmp_path, how):
+    """The task runs in a worker of the run, with no entry on the queue (its claim is not due):
+    what the run leaves is decided on from the dataflow by the next run, as if it never began."""
+    marker, began = tmp_path / "hold", tmp_path / "began"
+    marker.touch()
+    x = sdk.input("x", IntegerType, 1)
+    slow = sdk.custom_task(
+        "slow", [x], IntegerType, _script(f"touch '{began}'; while [ -e '{marker}' ]; do sleep 0.05; done; cp {{in0}} {{out}}")
+    )
+    repo = _deploy(tmp_path, sdk.package("slow", "1.0.0", _add("after", slow.output), _add("quick", x, 10)))
+    proc = _start_claiming_after(repo, 3600, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for(lambda: began.exists() or proc.poll() is not None)
+        assert proc.poll() is None and _queue_files(repo) == []
+        status = run("e3", "workspace", "status", repo, "dev").out
+        assert "slow: running" not in status and f"pid {proc.pid}" in status  # the run is, its task not yet said to be
+        if how == "kill -9":
+            os.killpg(proc.pid, signal.SIGKILL)  # the run and its warm workers
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    if how == "Ctrl-C":
+        assert proc.returncode == 130 and b"cancelled" in err and b"Traceback" not in err, err
+    marker.unlink()
+    assert _queue_files(repo) == []
+    states = _states(run("e3", "start", repo, "dev").out)
+    assert states["slow"] == "ran" and states["after"] == "ran" and states["quick"] in ("ran", "cached")
+    assert run("e3", "get", repo, "dev.tasks.after.output").out.strip() == "2"
+    assert run("e3", "get", repo, "dev.tasks.quick.output").out.strip() == "11"
+    run("e3-fsck", "--repo", repo)
+    assert set(_states(run("e3", "start", repo, "dev").out).values()) == {"cached"}
+
+
 def test_timeout_fails_only_the_slow_task(tmp_path):
     marker = tmp_path / "hold"
     marker.touch()

@@ -377,15 +377,20 @@ class QueueExecutor:
         """Write the claimed entry of each execution that began `CLAIM_AFTER` seconds ago and runs still.
 
         Counted from when the executor says the execution began (not when it was handed over:
-        a request sent behind a busy worker waits there, and is not running)."""
+        a request sent behind a busy worker waits there, and is not running); and "still" once
+        the answers that arrived meanwhile are taken in: after this process was busy for a while
+        (a large commit), most of the executions it has not looked at since have ended."""
         if not self._unclaimed:
             return
         due = time.monotonic() - CLAIM_AFTER
-        for fut, late in list(self._unclaimed.items()):
-            began_at = getattr(fut, "began_at", None)
-            if began_at is not None and began_at <= due and not fut.done():
-                del self._unclaimed[fut]
-                late.claim = queue.enqueue_claimed(self.repo, RUNNER, late.entry)
+        late = [f for f in self._unclaimed if (b := getattr(f, "began_at", None)) is not None and b <= due]
+        if not late:
+            return
+        self._pool.wait(late, 0)
+        for fut in late:
+            if not fut.done():
+                claim = self._unclaimed.pop(fut)
+                claim.claim = queue.enqueue_claimed(self.repo, RUNNER, claim.entry)
 
     def _submit(self, job: Job, entry: queue.Entry) -> tuple[concurrent.futures.Future, datetime, concurrent.futures.Future]:
         """Hand `entry`'s execution to the executor; its future, start time and the future of its record."""
