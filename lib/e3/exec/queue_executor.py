@@ -11,7 +11,7 @@ batches), where such a worker may claim an entry first; then this process
 follows that execution through its record instead.
 
 Records: `success` / `failed` / `error` with the output when a job ends
-(no `running` record: the claim's flock says who runs it), written without
+(no `running` record: the claim's flock says who runs it, once it is written), written without
 fsync by the worker that ran the job, after it answered (for a Dask worker, by
 this process's writer thread): in a chain of tasks the next one runs on
 another worker meanwhile. When a worker could not (it
@@ -19,7 +19,8 @@ died), this process writes the record, after handing the jobs the outcome
 released to the workers (`settle`). The scheduler syncs the object store once per
 batch before committing outputs to the workspace, and only then are the
 claims completed (`release`). Whatever dies when, the next
-run finds either a recorded outcome (reused) or a requeued entry (run again).
+run finds either a recorded outcome (reused) or a requeued entry or none, its
+job derived again from the dataflow (run again).
 """
 from __future__ import annotations
 
@@ -396,8 +397,9 @@ class QueueExecutor:
         """Hand `entry`'s execution to the executor; its future, start time and the future of its record."""
         from e3.exec.pool import TaskRequest
 
-        # No `running` record: the claim's flock already says who runs it and dies with its
-        # holder, and replacing the record pointer twice per task would double its cost.
+        # No `running` record: the claim's flock says who runs it (once the execution has run
+        # long enough to get one) and dies with its holder, and replacing the record pointer
+        # twice per task would double its cost.
         started = records.now()
         job.started = time.monotonic()
         recorded: concurrent.futures.Future = concurrent.futures.Future()

@@ -38,8 +38,9 @@ blocks costs milliseconds (2.5 ms here), as much as the rest of an execution;
 a rename costs microseconds. Whatever a process leaves in `done/` when it exits
 is deleted by the next one that completes a claim.
 
-A process that will run an entry itself at once (the executor `e3 start`
-embeds) may write it straight into `claimed/` with `enqueue_claimed`: a spare
+A process that runs an entry itself (the executor `e3 start` embeds, for an
+execution that has run a while: see e3.exec.queue_executor.CLAIM_AFTER) may
+write it straight into `claimed/` with `enqueue_claimed`: a spare
 completed entry of `done/` (or a new `claimed/.<executionId>.tmp`), locked,
 holding the entry and its holder, renamed into place. It is then exactly a
 claim, one file write instead of an enqueue and a claim.
