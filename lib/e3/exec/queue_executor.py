@@ -10,11 +10,11 @@ serve the queue, a window of the rest waits on the queue (written in
 batches), where such a worker may claim an entry first; then this process
 follows that execution through its record instead.
 
-Records: `success` / `failed` / `error` with the output when a job ends
-(no `running` record: the claim's flock says who runs it, once it is written), written without
-fsync by the worker that ran the job, after it answered (for a Dask worker, by
-this process's writer thread): in a chain of tasks the next one runs on
-another worker meanwhile. When a worker could not (it
+Records: `success` / `failed` / `error` with the output when a job ends (no
+`running` record: the claim's flock says who runs it, once it is written),
+written without fsync by the worker that ran the job, after it answered (for a
+Dask worker, by this process's writer thread): in a chain of tasks the next
+one runs on another worker meanwhile. When a worker could not (it
 died), this process writes the record, after handing the jobs the outcome
 released to the workers (`settle`). The scheduler syncs the object store once per
 batch before committing outputs to the workspace, and only then are the
