@@ -263,6 +263,23 @@ def _start_claiming_after(repo: Path, seconds: float, *extra: str, **popen) -> s
     )
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def _state(pid: int) -> str:
+    """The process's state letter ('Z': a zombie, dead), or 'Z' if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 def _queue_files(repo: Path) -> list[Path]:
     """Every queue entry, pending, claimed or completed (done/)."""
     return sorted(p for p in (repo / ".e3" / "queue").rglob("*") if p.is_file())
@@ -297,7 +314,12 @@ def test_a_run_stopped_while_a_task_has_no_claimed_entry_yet_loses_nothing(tmp_p
         status = run("e3", "workspace", "status", repo, "dev").out
         assert "slow: running" not in status and f"pid {proc.pid}" in status  # the run is, its task not yet said to be
         if how == "kill -9":
-            os.killpg(proc.pid, signal.SIGKILL)  # the run and its warm workers
+            workers = _children(proc.pid)
+            assert workers, "the run has no warm worker"
+            os.killpg(proc.pid, signal.SIGKILL)
+            # Its warm workers (in sessions of their own, out of reach of that kill) die with it:
+            # none of them goes on to record anything for an execution that has no entry.
+            _wait_for(lambda: all(_state(w) == "Z" for w in workers))
         else:
             proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
