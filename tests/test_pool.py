@@ -369,3 +369,39 @@ def test_a_pending_request_cancelled_through_its_future_stays_cancelled(r, tmp_p
     p.shutdown(cancel=True)
     assert second.cancelled() and third.cancelled()
     assert not (tmp_path / "second").exists() and not (tmp_path / "third").exists()
+
+
+def test_a_worker_runs_a_direct_request_without_a_token_and_skips_one_whose_token_was_taken(r):
+    """The protocol's tokens (e3.exec.pool_protocol): a request sent to an idle worker (`direct`)
+    has no byte on the token pipe and runs; one sent behind, whose byte is gone, is skipped."""
+    import subprocess
+    import sys
+
+    from e3.exec.pool import _worker_env
+    from e3.exec.pool_protocol import FrameReader, write_frame
+
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    tok_r, tok_w = os.pipe()
+    os.set_blocking(tok_r, False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "e3.exec.pool_worker", str(req_r), str(resp_w), str(tok_r), "east-py-std"],
+        pass_fds=(req_r, resp_w, tok_r), env=_worker_env(worker_env()),
+    )
+    for fd in (req_r, resp_w):
+        os.close(fd)
+    answers = FrameReader(resp_r)
+    try:
+        assert "ready" in answers.read()
+        th, ins = inc_task(r, 41)
+        base = {"repo": str(r.root), "task": th, "inputs": list(ins), "execution_id": "e-direct"}
+        write_frame(req_w, {**base, "id": 1, "direct": True})  # no byte written
+        outcome = answers.read()
+        assert outcome["id"] == 1 and outcome["outcome"][0] == "success"
+        write_frame(req_w, {**base, "id": 2, "execution_id": "e-behind"})  # its byte never written: taken back
+        assert answers.read() == {"id": 2, "skipped": True}
+    finally:
+        os.close(req_w)
+        proc.wait(timeout=30)
+        for fd in (resp_r, tok_r, tok_w):
+            os.close(fd)

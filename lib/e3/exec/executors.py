@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from e3.exec.invocation import Outcome
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TaskRequest:
     """One execution to run: the task and its inputs by hash, and how to run and record it."""
     repo: str
@@ -52,21 +52,32 @@ class TaskRequest:
     """Resolved with the record's hash once the worker wrote it, or None if it did not (the caller writes it)."""
 
     def frame(self, rid: int) -> dict:
-        return {
+        """The request's map (e3.exec.pool_protocol): keys at the worker's defaults are left out
+        (one frame per task is encoded here and decoded there)."""
+        out = {
             "id": rid,
             "repo": str(self.repo),
             "task": self.task_hash,
             "inputs": list(self.input_hashes),
-            "task_id": self.task_id,
             "execution_id": self.execution_id or uuid.uuid4().hex,
-            "timeout": self.timeout,
-            "force_spawn": self.force_spawn,
-            "durable": self.durable,
-            "log": self.log,
-            "log_start_end": self.log_start_end,
-            "command": self.command_ir,
-            "record": None if self.record_started is None else self.record_started.timestamp(),
         }
+        if self.task_id is not None:
+            out["task_id"] = self.task_id
+        if self.timeout is not None:
+            out["timeout"] = self.timeout
+        if self.force_spawn:
+            out["force_spawn"] = True
+        if not self.durable:
+            out["durable"] = False
+        if not self.log:
+            out["log"] = False
+        if not self.log_start_end:
+            out["log_start_end"] = False
+        if self.command_ir is not None:
+            out["command"] = self.command_ir
+        if self.record_started is not None:
+            out["record"] = self.record_started.timestamp()
+        return out
 
 
 
@@ -131,7 +142,8 @@ class DrivenFuture(Future):
         waits there); Dask's, which is not told, when it is handed to the cluster."""
 
     def result(self, timeout: float | None = None):
-        self._executor.wait([self], timeout)
+        if not self.done():
+            self._executor.wait([self], timeout)
         return super().result(timeout=0 if not self.done() else None)
 
     def exception(self, timeout: float | None = None):

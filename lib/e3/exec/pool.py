@@ -76,8 +76,9 @@ class _Worker:
     def __init__(self, preload: Sequence[str], env: dict[str, str]):
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
-        # One byte per request sent; the worker takes one before it starts a request, and the
-        # pool may take back the last one sent by reading its byte first (see WorkerPool._retract).
+        # One byte per request sent behind a running one; the worker takes one before it starts
+        # such a request, and the pool may take it back by reading its byte first (see
+        # WorkerPool._retract). A request sent to an idle worker has none (e3.exec.pool_protocol).
         self.token_r, self.token_w = os.pipe()
         os.set_blocking(self.token_r, False)  # the worker's end shares this open file: neither waits
         try:
@@ -93,9 +94,12 @@ class _Worker:
             os.close(resp_w)
         self.buf = b""
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, behind: bool) -> None:
+        """Send a request; one `behind` a running one gets a byte on the token pipe, so that it
+        can be taken back (a request sent to an idle worker, marked `direct`, never is)."""
         try:
-            os.write(self.token_w, b".")
+            if behind:
+                os.write(self.token_w, b".")
             write_frame(self.req_w, message)
         except BrokenPipeError:
             raise WorkerDied() from None
@@ -219,15 +223,26 @@ class WorkerPool(Pumped):
     def pump(self, timeout: float | None) -> None:
         """Wait up to `timeout` seconds for the workers; act on every answer, death and deadline."""
         with self._lock:
-            self._dispatch()
-            watched = {s.worker.resp_r: s for s in self._slots if s.worker is not None}
-            deadlines = [s.deadline for s in self._slots if s.deadline is not None]
-            if self._idle_worker():  # when to take back a request stuck behind a long run
-                deadlines += [s.started + RETRACT_AFTER for s in self._slots if s.queued is not None]
+            if self._pending:
+                self._dispatch()
+            slots = self._slots
+            watched = {}
+            until = None  # the nearest deadline
+            queued = False
+            for s in slots:
+                if s.worker is not None:
+                    watched[s.worker.resp_r] = s
+                if s.deadline is not None and (until is None or s.deadline < until):
+                    until = s.deadline
+                queued = queued or s.queued is not None
+            if queued and self._idle_worker():  # when to take back a request stuck behind a long run
+                for s in slots:
+                    if s.queued is not None and (until is None or s.started + RETRACT_AFTER < until):
+                        until = s.started + RETRACT_AFTER
             wait = timeout
-            if deadlines:
-                until = max(0.0, min(deadlines) - time.monotonic())
-                wait = until if wait is None else min(wait, until)
+            if until is not None:
+                left = max(0.0, until - time.monotonic())
+                wait = left if wait is None else min(wait, left)
             if watched:
                 readable, _, _ = select.select(list(watched), [], [], wait)
             else:
@@ -240,11 +255,13 @@ class WorkerPool(Pumped):
                     continue  # replaced meanwhile
                 self._read(slot, worker)
             now = time.monotonic()
-            for slot in self._slots:
+            for slot in slots:
                 if slot.deadline is not None and slot.deadline <= now:
                     self._expired(slot)
-            self._dispatch()
-            self._retract(now)
+            if self._pending:
+                self._dispatch()
+            if queued or any(s.queued is not None for s in slots):
+                self._retract(now)
 
     def cancel(self, future: Future) -> bool:
         """Cancel a pending execution, or kill a running one (its outcome becomes 'cancelled')."""
@@ -404,7 +421,7 @@ class WorkerPool(Pumped):
         """Send a request to a busy worker, which reads it once done: it never waits on this
         process between tasks, and a write to a pipe nobody sleeps on wakes no one."""
         slot.queued = (request, future, rid)
-        self._write_request(slot, request, rid, record_first=True)  # queued: nothing waits on its answer alone
+        self._write_request(slot, request, rid, record_first=True, behind=True)  # queued: nothing waits on its answer alone
 
     def _next(self, slot: _Slot) -> None:
         """The execution the worker was sent behind the one that just ended starts now."""
@@ -428,14 +445,17 @@ class WorkerPool(Pumped):
         self._began(slot)
         # With requests still queued here, a chain's next task is not waiting on this answer:
         # the worker then answers once, with its record, and the owner wakes once per task.
-        self._write_request(slot, slot.request, slot.rid, record_first=bool(self._pending))
+        self._write_request(slot, slot.request, slot.rid, record_first=bool(self._pending), behind=False)
 
-    def _write_request(self, slot: _Slot, request: TaskRequest, rid: int, record_first: bool) -> None:
+    def _write_request(self, slot: _Slot, request: TaskRequest, rid: int, record_first: bool, behind: bool) -> None:
         frame = request.frame(rid)
-        frame["record_first"] = record_first
+        if record_first:
+            frame["record_first"] = True
+        if not behind:
+            frame["direct"] = True  # the worker is idle: it starts this at once, nothing takes it back
         slot.given += 1
         try:
-            slot.worker.send(frame)
+            slot.worker.send(frame, behind)
         except WorkerDied:
             self._died(slot)
 

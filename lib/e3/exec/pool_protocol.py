@@ -19,17 +19,23 @@ Worker to pool:
 
 Pool to worker: one request map per execution (`id`, `repo`, `task`, `inputs`,
 and what the run needs: `task_id`, `command`, `timeout`, `force_spawn`, `log`,
-`durable`, `record`, ...; see WorkerPool).
+`durable`, `record`, ...; see WorkerPool). A key at the worker's default (`log`,
+`log_start_end`, `durable` true; the others false or none) may be left out.
 
-Tokens: the pool writes one byte to the token pipe per request it sends. Before
-running a request the worker takes one byte; a request sent behind a long run
-can be taken back by the pool reading that byte first, and the worker then
-skips it. Whoever reads the byte owns the request.
+Tokens: the pool writes one byte to the token pipe per request it sends behind a
+running one. Before running such a request the worker takes one byte; a request
+sent behind a long run can be taken back by the pool reading that byte first,
+and the worker then skips it. Whoever reads the byte owns the request. A request
+sent to an idle worker (`direct`) has no byte: the worker starts it at once, and
+it is never taken back (nothing is sent while a request taken back is yet to be
+skipped, so the bytes in the pipe always belong to the requests not yet started
+that were sent behind).
 """
 from __future__ import annotations
 
 import os
 import struct
+from collections import deque
 
 import cbor2
 
@@ -48,6 +54,27 @@ def read_frame(fd: int) -> dict | None:
     if body is None:
         return None
     return cbor2.loads(body)
+
+
+class FrameReader:
+    """The frames arriving on a pipe, one at a time: a read takes whatever is there (usually one
+    whole frame with its length, not a read for each), and keeps the rest for the next call."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._buf = b""
+        self._frames: deque[dict] = deque()
+
+    def read(self) -> dict | None:
+        """The next frame's map, or None at end of file."""
+        frames = self._frames
+        while not frames:
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            got, self._buf = split_frames(self._buf + chunk if self._buf else chunk)
+            frames.extend(got)
+        return frames.popleft()
 
 
 def write_frame(fd: int, *messages: dict) -> None:

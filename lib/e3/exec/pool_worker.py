@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-from e3.exec.pool_protocol import read_frame, take_token, write_frame
+from e3.exec.pool_protocol import FrameReader, take_token, write_frame
 
 
 def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
@@ -28,11 +28,12 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
     invocation.preload(preload)
     repos: dict[str, Repository] = {}
     write_frame(wfd, {"ready": os.getpid()})
+    requests = FrameReader(rfd)
     while True:
-        req = read_frame(rfd)
+        req = requests.read()
         if req is None:
             return 0
-        if not take_token(tfd):  # the pool took this request back for a worker that became free
+        if not req.get("direct") and not take_token(tfd):  # the pool took it back for a worker that became free
             write_frame(wfd, {"id": req["id"], "skipped": True})
             continue
         rid = req["id"]

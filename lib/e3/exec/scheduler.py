@@ -341,7 +341,7 @@ class Scheduler:
         st.running = None
         self.in_flight -= 1
         seconds = time.monotonic() - job.started
-        current = tuple(self.data.get(p) for p in node.task.inputs)
+        current = tuple(map(self.data.get, node.task.inputs))
         if outcome.status != "success" or current != job.input_hashes:
             self.runner.release([job])  # its record says all there is to say
         if outcome.status in ("success", "failed"):
@@ -542,16 +542,7 @@ class Scheduler:
                     if cancelled.is_set():
                         break
                     done = self.runner.wait(timeout=FLUSH_INTERVAL / 2)
-                    began = {id(job): job for job in self._began()}
-                    # A task that started and ended meanwhile is reported started just before it
-                    # ended; those still running, after every end: the events never show more
-                    # tasks running than there are places to run them.
-                    for job, outcome in done:
-                        if began.pop(id(job), None) is not None:
-                            self._announce([job])
-                        self._finished(job, outcome)
-                    self._announce(list(began.values()))
-                    self.runner.settle()  # the released tasks start before this process bookkeeps
+                    self._finish_all(done)
                     self._collect(wait=False)
                     if (time.monotonic() - self.last_flush >= self.flush_interval
                             or self._uncommitted() >= self.max_uncommitted):
@@ -577,6 +568,30 @@ class Scheduler:
             self._abandon_sync()  # none is left on a run's normal end: its last flush waited
             restore()
             self.summary.seconds = time.monotonic() - t0
+
+    def _finish_all(self, done: list[tuple[Job, Outcome]]) -> None:
+        """Take in the finished jobs and start the tasks they release; only then tell the observer
+        (a chain's next task waits on nothing but the first part)."""
+        seen: list[tuple[str | None, Any]] = []
+        emit = self.observer
+        self.observer = lambda event, report: seen.append((event, report))
+        try:
+            for job, outcome in done:
+                seen.append((None, job))
+                self._finished(job, outcome)
+            self.runner.settle()  # the released tasks start before this process bookkeeps
+        finally:
+            self.observer = emit
+            began = {id(job): job for job in self._began()}
+            # A task that started and ended meanwhile is reported started just before it
+            # ended; those still running, after every end: the events never show more
+            # tasks running than there are places to run them.
+            for event, item in seen:
+                if event is not None:
+                    emit(event, item)
+                elif began.pop(id(item), None) is not None:
+                    self._announce([item])
+            self._announce(list(began.values()))
 
     def _began(self) -> list[Job]:
         """The jobs a worker started since the last look: running, not merely handed over (the
