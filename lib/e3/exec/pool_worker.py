@@ -44,12 +44,17 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
         task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
         log = None
         bounds = bool(req.get("log_start_end", True))
-        # Answered before its record (below): the log is closed after the answer too, so a
-        # task that prints nothing has its log file made while the next task runs.
-        late = req.get("record") is not None and not req.get("record_first")
+        recorded = req.get("record") is not None
+        # Answered before its record (below): the log is closed after the answer too.
+        late = recorded and not req.get("record_first")
         if req.get("log", True):
             try:
-                log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None, deferred=late)
+                # Recorded here: a task that prints nothing makes no log file on its first run, its
+                # record says all it would hold (e3.storage.logs); the log is closed before the
+                # record is written, and a kill between the two runs the task again.
+                log = logs.open_log(
+                    repo, task_id, req.get("execution_id") if bounds else None, deferred=recorded, recorded=recorded and bounds
+                )
             except OSError as e:  # a full disk: fail this execution, keep the worker
                 message = str(storage_error(e, logs.log_path(repo, task_id)))
                 write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
