@@ -6,15 +6,17 @@ which also says what each message means. Before its first task it imports the
 East runtime and the named platform packages, then says it is ready. For each
 request it takes the request's token, opens the task's log, runs the execution
 through e3.exec.invocation and answers; with `record` it also writes the
-execution's terminal record, after the answer unless told `record_first`, and
-then the log of a task that printed nothing is written after the answer too. It exits when RFD reaches end of file. Its stdout
-is pointed at its stderr: output a task prints at C level must never mix into
-the pool owner's stdout.
+execution's terminal record, after the answer unless told `record_first`; the
+log of such a task is closed before its record, and one that printed nothing
+makes no log file on its task_id's first execution (e3.storage.logs). It exits
+when RFD reaches end of file. Its stdout is pointed at its stderr: output a
+task prints at C level must never mix into the pool owner's stdout.
 """
 from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timezone
 
 from e3.exec.pool_protocol import read_frame, take_token, write_frame
 
@@ -95,8 +97,6 @@ def _close_log(log) -> None:
 
 def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
     """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
-    from datetime import datetime, timezone
-
     from e3.errors import E3Error
     from e3.storage import records
 

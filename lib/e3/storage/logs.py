@@ -155,14 +155,17 @@ class LogWriter:
     "start" record waits for the first output, and a task that prints nothing has
     its start and end written at `close()`, in one write. Creating the file is
     then off the path from a task's start to its answer (e3.exec.pool_worker
-    answers first, then closes the log).
+    answers first, then closes the log). A `recorded` one may make none at all
+    (see `open_log`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], deferred: bool = False, recorded: bool = False):
+    def __init__(self, path: str | os.PathLike[str], deferred: bool = False, recorded: bool = False, pointer: str | None = None):
         self.path = os.fspath(path)
         self._fd = -1
-        self._pending = b""
+        self._held: list[dict] = []
+        """A deferred writer's start and end records, encoded only if they are written."""
         self._recorded = recorded
+        self._pointer = pointer
         self._printed = False
         self._ended: str | None = None
         if not deferred:
@@ -200,16 +203,21 @@ class LogWriter:
         self.close()
 
     def record(self, fields: dict, *, hold: bool = False) -> None:
-        data = cbor2.dumps({"time": time.time(), **fields})
+        rec = {"time": time.time(), **fields}
         if self._fd < 0:
             if hold:  # a deferred writer's start or end: kept until output or close()
-                self._pending += data
+                self._held.append(rec)
                 return
             self._open()
-        if self._pending:
-            data, self._pending = self._pending + data, b""
+        data = cbor2.dumps(rec)
+        if self._held:
+            data = self._take_held() + data
         # O_APPEND + one write per record: a concurrent reader never sees half of it.
         self._append(data)
+
+    def _take_held(self) -> bytes:
+        held, self._held = self._held, []
+        return b"".join(cbor2.dumps(rec) for rec in held)
 
     def write(self, stream: str, data: bytes) -> None:
         self._printed = True
@@ -227,9 +235,8 @@ class LogWriter:
         """Make a deferred writer's file now, with what it holds (OSError on a full disk)."""
         if self._fd < 0:
             self._open()
-        if self._pending:
-            pending, self._pending = self._pending, b""
-            self._append(pending)
+        if self._held:
+            self._append(self._take_held())
 
     def _leaves_no_file(self) -> bool:
         """A deferred, silent execution whose record will say all its log would: drop its start
@@ -240,10 +247,13 @@ class LogWriter:
             return False
         if self._open(create=False):
             return False  # the file exists: append to it
-        found = _task_of(self.path)
-        if found is not None and os.path.exists(os.path.join(found[0], "tasks", found[1])):
+        pointer = self._pointer
+        if pointer is None:
+            found = _task_of(self.path)
+            pointer = None if found is None else os.path.join(found[0], "tasks", found[1])
+        if pointer is None or os.path.exists(pointer):
             return False  # an execution is recorded: its records and this one's go in a file
-        self._pending = b""
+        self._held = []
         return True
 
     def _append(self, data: bytes) -> None:
@@ -254,7 +264,7 @@ class LogWriter:
     def close(self) -> None:
         """Write what a deferred writer holds (OSError on a full disk), and close."""
         try:
-            if self._pending and not self._leaves_no_file():
+            if self._held and not self._leaves_no_file():
                 self.make()
         finally:
             if self._fd >= 0:
@@ -270,7 +280,8 @@ def open_log(
     `recorded`: the caller writes this execution's terminal record (under `execution_id`, its
     kind the status given to `end`) once the writer is closed, or runs the task again if it
     cannot; a deferred writer then may leave no file (see the module docstring)."""
-    writer = LogWriter(repo.fspath("logs", check_hash(task_id) + SUFFIX), deferred, recorded)
+    check_hash(task_id)
+    writer = LogWriter(repo.fspath("logs", task_id + SUFFIX), deferred, recorded, repo.fspath("tasks", task_id) if recorded else None)
     if execution_id is not None:
         writer.start(execution_id)
     return writer
