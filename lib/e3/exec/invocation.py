@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from e3.errors import CorruptObject, E3Error, ObjectNotFound
+from e3.storage.objects import ObjectStore
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
@@ -217,6 +218,7 @@ def capture(log: Log):
 _tasks: dict[str, Any] = {}
 _functions: dict[tuple[str, tuple[str, ...]], Any] = {}
 _platforms: dict[str, list] = {}
+_platform_lists: dict[tuple[str, ...], list] = {}
 _plans: dict[tuple[str, int], "EastRun | None"] = {}
 COMPILED_KEPT = 4096
 """Compiled functions a worker keeps (the oldest goes first), so a long run's memory stays bounded."""
@@ -325,9 +327,12 @@ def _load_task(repo: "Repository", task_hash: str):
 
 def _platform(packages: tuple[str, ...]) -> list | None:
     """The platform functions of these packages, or None if one is not importable here (then spawn)."""
+    fns = _platform_lists.get(packages)
+    if fns is not None:
+        return fns
     from e3 import east
 
-    fns: list = []
+    fns = []
     for name in packages:
         found = _platforms.get(name)
         if found is None:
@@ -336,6 +341,7 @@ def _platform(packages: tuple[str, ...]) -> list | None:
             except (ImportError, ValueError):
                 return None
         fns.extend(found)
+    _platform_lists[packages] = fns
     return fns
 
 
@@ -345,8 +351,7 @@ def preload(packages: Sequence[str]) -> None:
 
 
 def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
-    from e3 import east
-
+    east = sys.modules.get("e3.east") or _import_east()
     store = repo.objects
     try:
         ir_hash = input_hashes[plan.ir_input]
@@ -382,12 +387,21 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         output_hash = store.write(data, durable=durable)
     except E3Error as e:
         return _error(log, str(e))
-    _keep(store._objects + output_hash, data)
+    if type(store) is ObjectStore:
+        _keep(store._objects + output_hash, data)
     return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+def _import_east():
+    from e3 import east
+
+    return east
 
 
 def _value(store, obj: str) -> bytes:
     """The object's bytes, from `_values` if this worker has them, else read (and verified)."""
+    if type(store) is not ObjectStore:  # a Dask worker's objects, in memory already
+        return store.read(obj)
     key = store._objects + obj
     data = _values.get(key)
     if data is None:

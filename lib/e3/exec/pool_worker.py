@@ -18,7 +18,9 @@ import os
 import sys
 from datetime import datetime, timezone
 
+from e3.errors import E3Error
 from e3.exec.pool_protocol import read_frame, take_token, write_frame
+from e3.storage import records
 
 
 def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
@@ -97,9 +99,6 @@ def _close_log(log) -> None:
 
 def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
     """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
-    from e3.errors import E3Error
-    from e3.storage import records
-
     try:
         started = datetime.fromtimestamp(float(req["record"]), timezone.utc)
         rec = records.terminal(req["execution_id"], inputs, outcome, started)
