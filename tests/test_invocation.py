@@ -84,20 +84,6 @@ def test_east_task_runs_in_process_and_stores_its_output(r):
     assert e3_value(r, out.output_hash) == 42
 
 
-def test_a_worker_uses_a_small_value_it_wrote_or_read_without_reading_it_again(r):
-    th, ins = east_task(r.objects, inc(), [value(41, Integer)])
-    first = invocation.execute(r, th, ins)
-    kept = r.objects._objects + first.output_hash
-    assert invocation._values[kept] == r.objects.read(first.output_hash)  # the output it wrote
-    th2, ins2 = east_task(r.objects, inc(), [r.objects.read(first.output_hash)])
-    assert ins2[1] == first.output_hash
-    second = invocation.execute(r, th2, ins2)  # a chain's next task: its input from memory
-    assert e3_value(r, second.output_hash) == 43
-    assert r.objects._objects + ins[1] in invocation._values  # an input it read
-    assert all(len(v) <= invocation.VALUE_KEPT for v in invocation._values.values())
-    assert invocation._values_size <= invocation.VALUES_KEPT
-
-
 def e3_value(r, h):
     from e3 import east as e3east
 

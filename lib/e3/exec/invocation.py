@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from e3.errors import CorruptObject, E3Error, ObjectNotFound
-from e3.storage.objects import ObjectStore
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
@@ -222,16 +221,6 @@ _platform_lists: dict[tuple[str, ...], list] = {}
 _plans: dict[tuple[str, int], "EastRun | None"] = {}
 COMPILED_KEPT = 4096
 """Compiled functions a worker keeps (the oldest goes first), so a long run's memory stays bounded."""
-_values: dict[str, bytes] = {}
-"""Small values this worker read or wrote lately, by repository and hash: a fan-out's shared input,
-a chain's previous output. An object never changes, and these bytes hashed to its name when read
-or written there."""
-_values_size = 0
-_values_lock = threading.Lock()
-VALUE_KEPT = 1 << 16
-"""The largest value kept in `_values`."""
-VALUES_KEPT = 4 << 20
-"""Bytes `_values` holds at most (the oldest go first)."""
 _counter = itertools.count()
 PLACEHOLDER_DIR = "/e3-task"
 """Where a command's paths point when it is evaluated only to recognise `east-py run`."""
@@ -355,7 +344,7 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     store = repo.objects
     try:
         ir_hash = input_hashes[plan.ir_input]
-        inputs = [_value(store, input_hashes[i]) for i in plan.arg_inputs]
+        inputs = [store.read(input_hashes[i]) for i in plan.arg_inputs]
         key = (ir_hash, plan.packages)
         fn = _functions.get(key)
         ir = None if fn is not None else store.read(ir_hash)
@@ -387,8 +376,6 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         output_hash = store.write(data, durable=durable)
     except E3Error as e:
         return _error(log, str(e))
-    if type(store) is ObjectStore:
-        _keep(store._objects + output_hash, data)
     return Outcome("success", output_hash=output_hash, exit_code=0)
 
 
@@ -396,29 +383,6 @@ def _import_east():
     from e3 import east
 
     return east
-
-
-def _value(store, obj: str) -> bytes:
-    """The object's bytes, from `_values` if this worker has them, else read (and verified)."""
-    if type(store) is not ObjectStore:  # a Dask worker's objects, in memory already
-        return store.read(obj)
-    key = store._objects + obj
-    data = _values.get(key)
-    if data is None:
-        data = store.read(obj)
-        _keep(key, data)
-    return data
-
-
-def _keep(key: str, data: bytes) -> None:
-    global _values_size
-    if len(data) > VALUE_KEPT or key in _values:
-        return
-    with _values_lock:  # a Dask worker runs tasks in several threads
-        while _values and _values_size + len(data) > VALUES_KEPT:
-            _values_size -= len(_values.pop(next(iter(_values))))
-        _values[key] = data
-        _values_size += len(data)
 
 
 def _spawn(
