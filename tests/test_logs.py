@@ -318,3 +318,112 @@ def test_logs_as_json_lines(dev):
     lines = [json.loads(line) for line in run("e3", "logs", dev, "dev.greet", "--json").out.splitlines()]
     assert [(c["stream"], c["data"]) for c in lines] == [("stdout", "hello\n"), ("stderr", "careful\n")]
     assert lines[0]["offset"] < lines[1]["offset"]
+
+
+# ---------------------------------------------------------------- a silent execution's log is its record
+
+
+def _silent_repo(tmp_path):
+    """A workspace whose one task, an East function run in e3's warm pool, prints nothing."""
+    from e3 import sdk
+    from e3.east import East, IntegerType
+
+    x = sdk.input("x", IntegerType, 1)
+    t = sdk.task("t", [x], East.function([IntegerType], IntegerType, lambda b, v: v + 1))
+    sdk.export(sdk.package("quiet", "1.0.0", t), tmp_path / "p.zip")
+    repo = tmp_path / "repo"
+    run("e3", "repo", "create", repo)
+    run("e3", "workspace", "import", repo, "dev", tmp_path / "p.zip")
+    return repo
+
+
+def test_a_silent_task_leaves_no_log_file_and_its_log_reads_as_its_record(tmp_path):
+    from e3.storage import records
+
+    repo = _silent_repo(tmp_path)
+    run("e3", "start", repo, "dev")
+    r = open_repository(repo)
+    tid = current_task_id(repo, "dev", "t")
+    path = logs.log_path(r, tid)
+    assert not path.exists()  # no inode made for two records its execution record says
+    rec = records.latest(r, tid)
+    assert logs.exists(path)
+    got = logs.read_records(path)
+    assert [(x["stream"], x.get("executionId"), x.get("status")) for x in got] == [
+        ("start", rec.execution_id, None), ("end", None, "success")]
+    assert (got[0]["time"], got[1]["time"]) == (rec.started_at.timestamp(), rec.completed_at.timestamp())
+    # every reader prints what it printed of the file a silent execution used to leave
+    res = run("e3", "logs", repo, "dev.t")
+    assert (res.out, res.err) == ("", "")
+    assert run("e3", "logs", repo, "dev.t", "--follow").out == ""  # ended: at once
+    assert run("e3", "logs", repo, "dev.t", "--json").out == ""
+    out = run("e3", "logs", repo, "dev.t", "--all").out.splitlines()
+    assert len(out) == 1 and out[0].startswith(f"==> execution {rec.execution_id}, started ") and ": success after " in out[0]
+    assert run("e3-log-tail", "--repo", repo, tid[:8]).out == ""
+    assert run("e3-log-tail", "--repo", repo, tid, "--follow").out == ""
+    # The next execution makes the file, the first execution's records first: --all shows both.
+    first = logs.recorded_bounds(path)
+    run("e3", "start", repo, "dev", "--force")
+    assert path.read_bytes().startswith(first)
+    out = run("e3", "logs", repo, "dev.t", "--all").out.splitlines()
+    assert [line.split(",")[0] for line in out] == [f"==> execution {rec.execution_id}", f"==> execution {records.latest(r, tid).execution_id}"]
+
+
+def test_a_task_that_never_ran_still_has_no_log(tmp_path):
+    repo = _silent_repo(tmp_path)
+    assert_one_line_error(run("e3", "logs", repo, "dev.t", expect=128), "has not run")
+    assert not logs.exists(logs.log_path(open_repository(repo), current_task_id(repo, "dev", "t")))
+
+
+def _record(r, tid, eid, kind="success"):
+    from e3.storage import records
+
+    rec = records.Record(kind, eid, (), records.now(), records.now(), output_hash="cd" * 32 if kind == "success" else None,
+                         exit_code=1 if kind == "failed" else None)
+    records.write(r, tid, rec)
+    return rec
+
+
+def test_a_recorded_writer_leaves_no_file_only_for_a_silent_first_execution(r):
+    path = logs.log_path(r, TID)
+    with logs.open_log(r, TID, "e1", deferred=True, recorded=True) as log:
+        log.end("success")
+    assert not path.exists()
+    _record(r, TID, "e1")
+    silent = logs.recorded_bounds(path)
+    # The task_id has a recorded execution now: a second silent one makes the file, with both.
+    with logs.open_log(r, TID, "e2", deferred=True, recorded=True) as log:
+        log.end("failed")
+    assert path.read_bytes().startswith(silent)
+    assert [(x["stream"], x.get("executionId"), x.get("status")) for x in logs.read_records(path)] == [
+        ("start", "e1", None), ("end", None, "success"), ("start", "e2", None), ("end", None, "failed")]
+
+
+def test_a_recorded_writer_that_printed_or_was_cancelled_makes_its_file(r):
+    with logs.open_log(r, TID, "e1", deferred=True, recorded=True) as log:
+        log.write("stdout", b"said\n")
+        log.end("success")
+    assert [x.get("bytes") for x in logs.read_records(logs.log_path(r, TID))] == [None, b"said\n", None]
+    other = "cd" * 32
+    with logs.open_log(r, other, "e1", deferred=True, recorded=True) as log:
+        log.end("cancelled")  # recorded as an error: the record would not say it
+    assert logs.log_path(r, other).exists()
+
+
+def test_following_past_a_silent_execution_reads_on_in_the_file_made_later(r):
+    import threading
+
+    path = logs.log_path(r, TID)
+    with logs.open_log(r, TID, "e1", deferred=True, recorded=True) as log:
+        log.end("success")
+    _record(r, TID, "e1")
+    offset = len(logs.recorded_bounds(path))
+    got = []
+    follower = threading.Thread(target=lambda: got.extend(rec for rec, _ in logs.follow_from(path, offset, all_executions=True)))
+    follower.start()
+    time.sleep(0.2)
+    with logs.open_log(r, TID, "e2") as log:
+        log.write("stdout", b"later\n")
+        log.end("success")
+    follower.join(timeout=10)
+    assert [(x["stream"], x.get("bytes")) for x in got] == [("start", None), ("stdout", b"later\n"), ("end", None)]

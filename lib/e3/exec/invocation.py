@@ -217,6 +217,7 @@ def capture(log: Log):
 _tasks: dict[str, Any] = {}
 _functions: dict[tuple[str, tuple[str, ...]], Any] = {}
 _platforms: dict[str, list] = {}
+_platform_lists: dict[tuple[str, ...], list] = {}
 _plans: dict[tuple[str, int], "EastRun | None"] = {}
 COMPILED_KEPT = 4096
 """Compiled functions a worker keeps (the oldest goes first), so a long run's memory stays bounded."""
@@ -315,9 +316,12 @@ def _load_task(repo: "Repository", task_hash: str):
 
 def _platform(packages: tuple[str, ...]) -> list | None:
     """The platform functions of these packages, or None if one is not importable here (then spawn)."""
+    fns = _platform_lists.get(packages)
+    if fns is not None:
+        return fns
     from e3 import east
 
-    fns: list = []
+    fns = []
     for name in packages:
         found = _platforms.get(name)
         if found is None:
@@ -326,6 +330,7 @@ def _platform(packages: tuple[str, ...]) -> list | None:
             except (ImportError, ValueError):
                 return None
         fns.extend(found)
+    _platform_lists[packages] = fns
     return fns
 
 
@@ -335,8 +340,7 @@ def preload(packages: Sequence[str]) -> None:
 
 
 def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
-    from e3 import east
-
+    east = sys.modules.get("e3.east") or _import_east()
     store = repo.objects
     try:
         ir_hash = input_hashes[plan.ir_input]
@@ -373,6 +377,12 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+def _import_east():
+    from e3 import east
+
+    return east
 
 
 def _spawn(

@@ -6,17 +6,21 @@ which also says what each message means. Before its first task it imports the
 East runtime and the named platform packages, then says it is ready. For each
 request it takes the request's token, opens the task's log, runs the execution
 through e3.exec.invocation and answers; with `record` it also writes the
-execution's terminal record, after the answer unless told `record_first`, and
-then the log of a task that printed nothing is written after the answer too. It exits when RFD reaches end of file. Its stdout
-is pointed at its stderr: output a task prints at C level must never mix into
-the pool owner's stdout.
+execution's terminal record, after the answer unless told `record_first`; the
+log of such a task is closed before its record, and one that printed nothing
+makes no log file on its task_id's first execution (e3.storage.logs). It exits
+when RFD reaches end of file. Its stdout is pointed at its stderr: output a
+task prints at C level must never mix into the pool owner's stdout.
 """
 from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timezone
 
+from e3.errors import E3Error
 from e3.exec.pool_protocol import FrameReader, take_token, write_frame
+from e3.storage import records
 
 
 def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
@@ -45,12 +49,17 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
         task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
         log = None
         bounds = bool(req.get("log_start_end", True))
-        # Answered before its record (below): the log is closed after the answer too, so a
-        # task that prints nothing has its log file made while the next task runs.
-        late = req.get("record") is not None and not req.get("record_first")
+        recorded = req.get("record") is not None
+        # Answered before its record (below): the log is closed after the answer too.
+        late = recorded and not req.get("record_first")
         if req.get("log", True):
             try:
-                log = logs.open_log(repo, task_id, req.get("execution_id") if bounds else None, deferred=late)
+                # Recorded here: a task that prints nothing makes no log file on its first run, its
+                # record says all it would hold (e3.storage.logs); the log is closed before the
+                # record is written, and a kill between the two runs the task again.
+                log = logs.open_log(
+                    repo, task_id, req.get("execution_id") if bounds else None, deferred=recorded, recorded=recorded and bounds
+                )
             except OSError as e:  # a full disk: fail this execution, keep the worker
                 message = str(storage_error(e, logs.log_path(repo, task_id)))
                 write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
@@ -91,11 +100,6 @@ def _close_log(log) -> None:
 
 def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
     """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
-    from datetime import datetime, timezone
-
-    from e3.errors import E3Error
-    from e3.storage import records
-
     try:
         started = datetime.fromtimestamp(float(req["record"]), timezone.utc)
         rec = records.terminal(req["execution_id"], inputs, outcome, started)

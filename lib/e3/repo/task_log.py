@@ -14,6 +14,7 @@ from e3.model.paths import parse_dataset_path
 from e3.model.task import load_task
 from e3.repo import workspace
 from e3.storage import identity, records, refs
+from e3.storage import logs
 from e3.storage.logs import follow_from, log_path, read_from
 
 if TYPE_CHECKING:
@@ -28,9 +29,9 @@ def task_log(repo: "Repository", target: str, follow: bool = False) -> Path:
     """
     ws, name = _task_target(target)
     current, newest = task_logs(repo, ws, name)
-    if current is not None and current.exists():
+    if current is not None and logs.exists(current):
         return current
-    if newest is not None and newest.exists():
+    if newest is not None and logs.exists(newest):
         return newest
     if follow and current is not None:
         return current
@@ -93,7 +94,7 @@ def follow_task(
     while True:
         current, _ = task_logs(repo, ws, name)
         run_going = workspace.running_pid(repo, ws) is not None
-        if current is not None and current.exists():
+        if current is not None and logs.exists(current):
             found = read_from(current, all_executions=True).records
             if current not in looked:
                 last = _last_start(found)

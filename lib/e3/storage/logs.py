@@ -7,6 +7,17 @@ appends each record with one `write()` on an O_APPEND descriptor, so a reader
 sees whole records or nothing of them; a crash mid-record leaves a torn tail,
 which readers ignore and the next writer cuts off before appending. Plain
 files and polling keep it simple: a follower sees a record within ~20 ms.
+
+A task that printed nothing, run by a writer whose caller then records the
+execution (`open_log(..., recorded=True)`, e3's warm pool workers), leaves no
+file when its task_id has no log and no recorded execution yet: making one cost
+a new inode per task for two records its execution record already says. Readers
+give such a log as the "start" and "end" records of the task_id's newest
+recorded execution (`recorded_bounds`), byte for byte what the writer would have
+appended but for their times (the record's start and completion). So at most
+that one execution has no records in a file: a writer that makes a task_id's log
+later (the next execution) first writes that execution's records, and a silent
+execution of a task_id already recorded makes the file.
 """
 from __future__ import annotations
 
@@ -44,20 +55,97 @@ def resolve_log(repo: "Repository", name: str, must_exist: bool = True) -> Path:
 
     if HASH_RE.fullmatch(name):
         path = log_path(repo, name)
-        if must_exist and not path.exists():
+        if must_exist and not exists(path):
             raise ExecutionNotFound(f"no log for task_id {name}")
         return path
     if not PREFIX_RE.fullmatch(name):
         raise InvalidHash(f"invalid task_id {name!r} (expected at least 4 lower-case hex digits)")
+    found = set()
     try:
-        found = sorted(n for n in os.listdir(repo.path("logs")) if n.startswith(name) and n.endswith(SUFFIX))
+        found.update(n[: -len(SUFFIX)] for n in os.listdir(repo.path("logs")) if n.startswith(name) and n.endswith(SUFFIX))
     except FileNotFoundError:
-        found = []
+        pass
+    try:  # the logs a silent execution left as its record alone (see the module docstring)
+        found.update(n for n in os.listdir(repo.path("tasks")) if n.startswith(name) and HASH_RE.fullmatch(n) and exists(log_path(repo, n)))
+    except FileNotFoundError:
+        pass
     if not found:
         raise ExecutionNotFound(f"no log for task_id {name}")
     if len(found) > 1:
         raise AmbiguousObject(f"task_id prefix {name} is ambiguous ({len(found)} logs match)")
-    return repo.path("logs", found[0])
+    return log_path(repo, found.pop())
+
+
+def _task_of(path: "str | os.PathLike[str]") -> tuple[str, str] | None:
+    """The repository root and task_id of a log's path (`<root>/logs/<TASK_ID>.eastl`)."""
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    if not name.endswith(SUFFIX):
+        return None
+    return os.path.dirname(os.path.dirname(path)), name[: -len(SUFFIX)]
+
+
+def _newest_record(path: "str | os.PathLike[str]"):
+    """The newest terminal execution record of the log's task_id, or None."""
+    from e3.errors import E3Error
+    from e3.storage import records
+    from e3.storage.repository import Repository
+
+    found = _task_of(path)
+    if found is None:
+        return None
+    repo = Repository(found[0])
+    try:
+        s = records.summary(repo, found[1])
+        if s is None or s.kind not in END_STATUSES:
+            return None
+        rec = records.load(repo, s.record_hash)
+    except (E3Error, OSError, ValueError):
+        return None  # a pointer fsck would report: no log to give
+    return rec if rec.kind in END_STATUSES and rec.completed_at is not None else None
+
+
+def bounds(execution_id: str, started: float, status: str, ended: float) -> bytes:
+    """An execution's "start" and "end" records, as a writer appends them."""
+    return cbor2.dumps({"time": started, "stream": "start", "executionId": execution_id}) + cbor2.dumps(
+        {"time": ended, "stream": "end", "status": status}
+    )
+
+
+def recorded_bounds(path: "str | os.PathLike[str]") -> bytes:
+    """The log a silent execution left as its record alone: the "start" and "end" records of the
+    newest recorded execution of the log's task_id; b"" if it has none (see the module docstring).
+    Meaningful where the log file is missing."""
+    rec = _newest_record(path)
+    if rec is None:
+        return b""
+    return bounds(rec.execution_id, rec.started_at.timestamp(), rec.kind, rec.completed_at.timestamp())
+
+
+def exists(path: "str | os.PathLike[str]") -> bool:
+    """The log has records to read: its file, or a recorded execution that left none."""
+    if os.path.exists(path):
+        return True
+    found = _task_of(path)
+    if found is None:
+        return False
+    from e3.storage import records
+    from e3.storage.repository import Repository
+
+    s = records.summary(Repository(found[0]), found[1])
+    return s is not None and s.kind in END_STATUSES
+
+
+def _read_whole(path: "str | os.PathLike[str]") -> bytes:
+    """A log's bytes: its file's, else a silent execution's records (ExecutionNotFound if neither)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        data = recorded_bounds(path)
+        if not data:
+            raise ExecutionNotFound(f"no log at {path}") from None
+        return data
 
 
 class LogWriter:
@@ -67,24 +155,46 @@ class LogWriter:
     "start" record waits for the first output, and a task that prints nothing has
     its start and end written at `close()`, in one write. Creating the file is
     then off the path from a task's start to its answer (e3.exec.pool_worker
-    answers first, then closes the log).
+    answers first, then closes the log). A `recorded` one may make none at all
+    (see `open_log`).
     """
 
-    def __init__(self, path: str | os.PathLike[str], deferred: bool = False):
+    def __init__(self, path: str | os.PathLike[str], deferred: bool = False, recorded: bool = False, pointer: str | None = None):
         self.path = os.fspath(path)
         self._fd = -1
-        self._pending = b""
+        self._held: list[dict] = []
+        """A deferred writer's start and end records, encoded only if they are written."""
+        self._recorded = recorded
+        self._pointer = pointer
+        self._printed = False
+        self._ended: str | None = None
         if not deferred:
             self._open()
 
-    def _open(self) -> None:
+    def _open(self, create: bool = True) -> bool:
+        """Open the log to append; False if `create` is false and there is no file yet."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644) if create else os.open(self.path, flags)
+            made = create
+        except FileExistsError:
+            self._fd = os.open(self.path, flags)
+            made = False
         except FileNotFoundError:
+            if not create:
+                return False
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if os.fstat(self._fd).st_size:
-            _cut_torn_tail(self._fd, self.path)
+            return self._open()
+        if not made:
+            if os.fstat(self._fd).st_size:
+                _cut_torn_tail(self._fd, self.path)
+            return True
+        # A new file: the task_id's newest recorded execution may be one that printed nothing
+        # and so left no file (see the module docstring); its records come first, as they would have.
+        previous = recorded_bounds(self.path)
+        if previous:
+            self._append(previous)
+        return True
 
     def __enter__(self) -> "LogWriter":
         return self
@@ -93,18 +203,24 @@ class LogWriter:
         self.close()
 
     def record(self, fields: dict, *, hold: bool = False) -> None:
-        data = cbor2.dumps({"time": time.time(), **fields})
+        rec = {"time": time.time(), **fields}
         if self._fd < 0:
             if hold:  # a deferred writer's start or end: kept until output or close()
-                self._pending += data
+                self._held.append(rec)
                 return
             self._open()
-        if self._pending:
-            data, self._pending = self._pending + data, b""
+        data = cbor2.dumps(rec)
+        if self._held:
+            data = self._take_held() + data
         # O_APPEND + one write per record: a concurrent reader never sees half of it.
         self._append(data)
 
+    def _take_held(self) -> bytes:
+        held, self._held = self._held, []
+        return b"".join(cbor2.dumps(rec) for rec in held)
+
     def write(self, stream: str, data: bytes) -> None:
+        self._printed = True
         for i in range(0, len(data), MAX_RECORD_BYTES):
             self.record({"stream": stream, "bytes": bytes(data[i : i + MAX_RECORD_BYTES])})
 
@@ -112,15 +228,33 @@ class LogWriter:
         self.record({"stream": "start", "executionId": execution_id}, hold=True)
 
     def end(self, status: str) -> None:
+        self._ended = status
         self.record({"stream": "end", "status": status}, hold=True)
 
     def make(self) -> None:
         """Make a deferred writer's file now, with what it holds (OSError on a full disk)."""
         if self._fd < 0:
             self._open()
-        if self._pending:
-            pending, self._pending = self._pending, b""
-            self._append(pending)
+        if self._held:
+            self._append(self._take_held())
+
+    def _leaves_no_file(self) -> bool:
+        """A deferred, silent execution whose record will say all its log would: drop its start
+        and end when its task_id has no log and no recorded execution yet (see the module docstring).
+        Safe before the record is written: until then a reader sees no execution, as it sees
+        none before a log's records are appended; a kill in between runs the task again."""
+        if not self._recorded or self._printed or self._fd >= 0 or self._ended not in ("success", "failed", "error"):
+            return False
+        if self._open(create=False):
+            return False  # the file exists: append to it
+        pointer = self._pointer
+        if pointer is None:
+            found = _task_of(self.path)
+            pointer = None if found is None else os.path.join(found[0], "tasks", found[1])
+        if pointer is None or os.path.exists(pointer):
+            return False  # an execution is recorded: its records and this one's go in a file
+        self._held = []
+        return True
 
     def _append(self, data: bytes) -> None:
         n = os.write(self._fd, data)
@@ -130,7 +264,7 @@ class LogWriter:
     def close(self) -> None:
         """Write what a deferred writer holds (OSError on a full disk), and close."""
         try:
-            if self._pending:
+            if self._held and not self._leaves_no_file():
                 self.make()
         finally:
             if self._fd >= 0:
@@ -138,10 +272,16 @@ class LogWriter:
                 self._fd = -1
 
 
-def open_log(repo: "Repository", task_id: str, execution_id: str | None = None, *, deferred: bool = False) -> LogWriter:
+def open_log(
+    repo: "Repository", task_id: str, execution_id: str | None = None, *, deferred: bool = False, recorded: bool = False
+) -> LogWriter:
     """A writer on the task's log; with `execution_id`, a new execution's "start" record first.
-    `deferred`: no file until something is printed or the writer is closed (see LogWriter)."""
-    writer = LogWriter(repo.fspath("logs", check_hash(task_id) + SUFFIX), deferred)
+    `deferred`: no file until something is printed or the writer is closed (see LogWriter).
+    `recorded`: the caller writes this execution's terminal record (under `execution_id`, its
+    kind the status given to `end`) once the writer is closed, or runs the task again if it
+    cannot; a deferred writer then may leave no file (see the module docstring)."""
+    check_hash(task_id)
+    writer = LogWriter(repo.fspath("logs", task_id + SUFFIX), deferred, recorded, repo.fspath("tasks", task_id) if recorded else None)
     if execution_id is not None:
         writer.start(execution_id)
     return writer
@@ -203,12 +343,7 @@ def _cut_torn_tail(fd: int, path: str) -> None:
 
 def read_records(path: str | os.PathLike[str]) -> list[dict]:
     """Every complete record of a log; a torn tail is ignored."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise ExecutionNotFound(f"no log at {path}") from None
-    return _decode_from(data)[0]
+    return _decode_from(_read_whole(path))[0]
 
 
 def last_execution(records: list[dict]) -> list[dict]:
@@ -232,11 +367,7 @@ class ReadFrom:
 def read_from(path: str | os.PathLike[str], offset: int | None = None, *, all_executions: bool = False) -> ReadFrom:
     """The complete records of a log from `offset` (a record boundary a reader was given), else from
     the newest execution's start (every execution's with `all_executions`)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise ExecutionNotFound(f"no log at {path}") from None
+    data = _read_whole(path)
     found = _decode_with_ends(data, offset or 0)
     if offset is None and not all_executions:
         found = _from_last_start(found)
@@ -285,12 +416,16 @@ def follow_from(
             f = open(path, "rb")
             break
         except FileNotFoundError:
+            silent = recorded_bounds(path)
+            if silent:  # an execution that printed nothing, and ended: its records are all there is
+                f = io.BytesIO(silent)
+                break
             if not wait_for_file:
                 raise ExecutionNotFound(f"no log at {path}") from None
             if stop is not None and stop():
                 return
             time.sleep(poll)
-    with f:
+    try:
         base = offset or 0
         if base:
             f.seek(base)
@@ -311,6 +446,14 @@ def follow_from(
                 if stop is not None and stop():
                     return
                 time.sleep(poll)
+                if isinstance(f, io.BytesIO):  # read on, past a silent execution, in the file made later
+                    try:
+                        real = open(path, "rb")
+                    except FileNotFoundError:
+                        continue
+                    real.seek(f.tell())  # the file begins with the same records (see LogWriter._open)
+                    f.close()
+                    f = real
                 continue
             pending += chunk
             new = _decode_with_ends(pending)
@@ -321,3 +464,5 @@ def follow_from(
                 if rec.get("stream") == "end":
                     return
             base += used
+    finally:
+        f.close()

@@ -319,14 +319,19 @@ class ObjectStore:
         core.fsyncMethod=batch. The write is still atomic (tmp + rename).
         """
         obj = hash_bytes(data)
-        if self.stored_whole(obj, len(data)):
+        # Without fsyncs a new object is linked in before asking whether it is stored: most
+        # writes of a run are new, and the link fails when the name exists, which is then
+        # freshened and checked as below. A durable write asks first, to spare the fsync.
+        if durable and self.stored_whole(obj, len(data)):
             return obj
-        target = self.fspath(obj)
+        target = f"{self._objects}{obj[:2]}{os.sep}{obj[2:]}{SUFFIX}"
         try:
             if link_new_file(self._objects, target, data, durable):
                 return obj
         except OSError as e:
             raise storage_error(e, Path(target)) from None
+        if not durable and self.stored_whole(obj, len(data)):
+            return obj
         tmp = self._temp()
         try:
             with tmp:

@@ -102,7 +102,7 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     # memo without decoding the record (and without importing the East runtime).
     summary = " ".join([record_hash, record.kind] + ([record.output_hash] if record.output_hash else []))
     line = f"{summary}\n".encode()
-    if link_new_file(os.path.dirname(path), path, line, durable, 0o666):
+    if link_new_file(repo.fspath("tasks"), path, line, durable, 0o666):
         return record_hash  # the task_id's first record
     tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
