@@ -60,8 +60,8 @@ MAX_UNCOMMITTED = 4096
 
 def uncommitted_limit() -> int:
     """Finished tasks a batch may hold: `MAX_UNCOMMITTED`, or a quarter of this process's open-file
-    limit if that is less (each holds a claim's file open; a run of 100,000 tasks whose commits
-    had grown slow once ran out of files)."""
+    limit if that is less (a task that ran long holds its claim's file open until its batch is
+    committed; a run of 100,000 tasks whose commits had grown slow once ran out of files)."""
     import resource
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
