@@ -340,7 +340,8 @@ def preload(packages: Sequence[str]) -> None:
 
 
 def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
-    east = sys.modules.get("e3.east") or _import_east()
+    from e3 import east
+
     store = repo.objects
     try:
         ir_hash = input_hashes[plan.ir_input]
@@ -377,12 +378,6 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)
-
-
-def _import_east():
-    from e3 import east
-
-    return east
 
 
 def _spawn(

@@ -131,7 +131,7 @@ def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: 
     fd = unnamed_file(directory, os.O_WRONLY, mode)
     if fd is None:
         return False
-    parent = (path[: path.rindex(os.sep)] or os.sep) if os.sep in path else "."  # os.path.dirname costs ~4x
+    parent = os.path.dirname(path)
     try:
         write_exactly(fd, data)
         if durable:

@@ -85,9 +85,8 @@ def _task_of(path: "str | os.PathLike[str]") -> tuple[str, str] | None:
     return os.path.dirname(os.path.dirname(path)), name[: -len(SUFFIX)]
 
 
-def _newest_record(path: "str | os.PathLike[str]"):
-    """The newest terminal execution record of the log's task_id, or None."""
-    from e3.errors import E3Error
+def _ended_summary(path: "str | os.PathLike[str]"):
+    """(repository, summary) of the newest execution record of the log's task_id, if it ended; else None."""
     from e3.storage import records
     from e3.storage.repository import Repository
 
@@ -95,10 +94,20 @@ def _newest_record(path: "str | os.PathLike[str]"):
     if found is None:
         return None
     repo = Repository(found[0])
+    s = records.summary(repo, found[1])
+    return (repo, s) if s is not None and s.kind in END_STATUSES else None
+
+
+def _newest_record(path: "str | os.PathLike[str]"):
+    """The newest terminal execution record of the log's task_id, or None."""
+    from e3.errors import E3Error
+    from e3.storage import records
+
     try:
-        s = records.summary(repo, found[1])
-        if s is None or s.kind not in END_STATUSES:
+        found = _ended_summary(path)
+        if found is None:
             return None
+        repo, s = found
         rec = records.load(repo, s.record_hash)
     except (E3Error, OSError, ValueError):
         return None  # a pointer fsck would report: no log to give
@@ -124,16 +133,7 @@ def recorded_bounds(path: "str | os.PathLike[str]") -> bytes:
 
 def exists(path: "str | os.PathLike[str]") -> bool:
     """The log has records to read: its file, or a recorded execution that left none."""
-    if os.path.exists(path):
-        return True
-    found = _task_of(path)
-    if found is None:
-        return False
-    from e3.storage import records
-    from e3.storage.repository import Repository
-
-    s = records.summary(Repository(found[0]), found[1])
-    return s is not None and s.kind in END_STATUSES
+    return os.path.exists(path) or _ended_summary(path) is not None
 
 
 def _read_whole(path: "str | os.PathLike[str]") -> bytes:
@@ -155,16 +155,16 @@ class LogWriter:
     "start" record waits for the first output, and a task that prints nothing has
     its start and end written at `close()`, in one write. Creating the file is
     then off the path from a task's start to its answer (e3.exec.pool_worker
-    answers first, then closes the log). A `recorded` one may make none at all
-    (see `open_log`).
+    answers first, then closes the log). One given the task_id's record `pointer`
+    (its caller records the execution after `close()`, see `open_log`) may make
+    none at all.
     """
 
-    def __init__(self, path: str | os.PathLike[str], deferred: bool = False, recorded: bool = False, pointer: str | None = None):
+    def __init__(self, path: str | os.PathLike[str], deferred: bool = False, pointer: str | None = None):
         self.path = os.fspath(path)
         self._fd = -1
         self._held: list[dict] = []
         """A deferred writer's start and end records, encoded only if they are written."""
-        self._recorded = recorded
         self._pointer = pointer
         self._printed = False
         self._ended: str | None = None
@@ -243,15 +243,11 @@ class LogWriter:
         and end when its task_id has no log and no recorded execution yet (see the module docstring).
         Safe before the record is written: until then a reader sees no execution, as it sees
         none before a log's records are appended; a kill in between runs the task again."""
-        if not self._recorded or self._printed or self._fd >= 0 or self._ended not in ("success", "failed", "error"):
+        if self._pointer is None or self._printed or self._fd >= 0 or self._ended not in ("success", "failed", "error"):
             return False
         if self._open(create=False):
             return False  # the file exists: append to it
-        pointer = self._pointer
-        if pointer is None:
-            found = _task_of(self.path)
-            pointer = None if found is None else os.path.join(found[0], "tasks", found[1])
-        if pointer is None or os.path.exists(pointer):
+        if os.path.exists(self._pointer):
             return False  # an execution is recorded: its records and this one's go in a file
         self._held = []
         return True
@@ -281,7 +277,7 @@ def open_log(
     kind the status given to `end`) once the writer is closed, or runs the task again if it
     cannot; a deferred writer then may leave no file (see the module docstring)."""
     check_hash(task_id)
-    writer = LogWriter(repo.fspath("logs", task_id + SUFFIX), deferred, recorded, repo.fspath("tasks", task_id) if recorded else None)
+    writer = LogWriter(repo.fspath("logs", task_id + SUFFIX), deferred, repo.fspath("tasks", task_id) if recorded else None)
     if execution_id is not None:
         writer.start(execution_id)
     return writer

@@ -160,6 +160,10 @@ class ObjectStore:
     def fspath(self, obj: str) -> str:
         """`path(obj)` as a str, for loops over many objects."""
         check_hash(obj)
+        return self._name(obj)
+
+    def _name(self, obj: str) -> str:
+        """The file of a hash known to be well formed (one this store just computed)."""
         return f"{self._objects}{obj[:2]}{os.sep}{obj[2:]}{SUFFIX}"
 
     def exists(self, obj: str) -> bool:
@@ -324,7 +328,7 @@ class ObjectStore:
         # freshened and checked as below. A durable write asks first, to spare the fsync.
         if durable and self.stored_whole(obj, len(data)):
             return obj
-        target = f"{self._objects}{obj[:2]}{os.sep}{obj[2:]}{SUFFIX}"
+        target = self._name(obj)
         try:
             if link_new_file(self._objects, target, data, durable):
                 return obj
