@@ -48,6 +48,8 @@ from east.serialization.east_printer import print_east as _print_east
 from east.serialization.json import decode_json_for as _decode_json_for
 from east.serialization.json import encode_json_for as _encode_json_for
 from east.functions import function_ir as _function_ir
+from east.runtime._compiler_eastc import _eastc_call, load_frozen_value as _load_frozen_value
+from east._eastc_bridge import c_type_ptr_to_py_type as _py_type
 from east.types.type_of_type import EastTypeType as _EastTypeType
 from east.types.type_of_type import IRType as _IRType
 
@@ -133,7 +135,10 @@ def _maker(fn: Callable[..., Any]) -> Callable[..., Any]:
 def serially(fn: Callable[..., Any], *args: Any) -> Any:
     """`fn(*args)` with the runtime to itself, on a thread allowed to make values: for a caller that
     uses what the runtime gave it (a compiled function, the values it returns) across several calls."""
-    return _maker(fn)(*args)
+    if _thread.get_ident() in _inline:  # `_maker`'s call, without making a wrapper per call
+        with _LOCK:
+            return fn(*args)
+    return _elsewhere(fn, args, {})
 
 
 def _after_fork() -> None:
@@ -635,35 +640,84 @@ def function_signature(fn: Any) -> tuple[list, Any]:
     return list(handle.get_input_types()), handle.get_output_type()
 
 
-@_maker
-def call_encoded(fn: Any, inputs: list[bytes]) -> tuple[Any, Any]:
-    """Call a compiled function on Beast2-encoded inputs as `east-py run` does; return (value, output type).
+class Runner:
+    """A function compiled from IR, called on Beast2-encoded inputs as `east-py run` calls it.
 
-    Inputs are decoded frozen with the parameter types; a wrong count or type raises ValueError,
-    a runtime failure of the program raises EastError.
+    What every call needs is made once, at compile time: the parameter and output
+    types as the runtime holds them, the output's encoder, and a decoder for each
+    small scalar parameter. Called through `run_encoded`.
     """
-    from east.runtime._compiler_eastc import _eastc_call, load_frozen_value
-    from east.serialization.east_printer import print_type
 
-    handle = fn._eastc_handle
-    types = handle.get_input_types()
-    if len(inputs) != len(types):
-        sig = ", ".join(print_type(t) for t in types)
+    __slots__ = ("fn", "arity", "_compiled", "_in", "_out", "_scalar", "_encode", "_signature")
+
+    def __init__(self, fn: Any) -> None:
+        handle = fn._eastc_handle
+        self.fn = fn  # owns what the pointers below point at
+        self._compiled, self._in, self._out = handle._compiled, handle._input_types, handle._output_type
+        self.arity = len(self._in)
+        out_type = _py_type(self._out)
+        if out_type.type in ("Array", "Set", "Dict"):  # `east-py run -o FILE.beast2` pages collections
+            self._encode = _beast2.encode_beast2_paged_for(out_type)
+        else:
+            self._encode = _beast2.encode_beast2_with_header_for(out_type)
+        self._scalar = [_scalar_codec(_py_type(ptr)) for ptr in self._in]
+        self._signature = handle  # for the message of a wrong input count
+
+
+_SCALARS = ("Integer", "Float", "Boolean", "String", "Null", "DateTime", "Blob")
+_scalar_codecs: dict[str, tuple[Callable, Callable]] = {}
+SCALAR_FAST_LIMIT = 4096
+"""Scalar inputs up to this many bytes are decoded to Python values (see `run_encoded`)."""
+_CANONICAL_HEAD = MAGIC + bytes([CANONICAL_VERSION])
+
+
+def _scalar_codec(t: Any) -> "tuple[Callable, Callable] | None":
+    """(decode, encode) with header for a scalar type (one pair per type, shared), else None."""
+    kind = t.type
+    if kind not in _SCALARS:
+        return None
+    codec = _scalar_codecs.get(kind)
+    if codec is None:
+        codec = _scalar_codecs[kind] = (_beast2.decode_beast2_with_header_for(t), _beast2.encode_beast2_with_header_for(t))
+    return codec
+
+
+@_maker
+def compile_runner(ir: bytes | memoryview, platform: list | tuple = ()) -> Runner:
+    """`compile_function`, ready to be called on encoded inputs many times (`run_encoded`)."""
+    return Runner(compile_function.__wrapped__(ir, platform))
+
+
+@_maker
+def run_encoded(runner: Runner, inputs: list[bytes]) -> bytes:
+    """Call a compiled function on Beast2-encoded inputs as `east-py run` does; return its output's
+    bytes as `east-py run -o FILE.beast2` writes them (collections paged, others with header).
+
+    `east-py run` decodes every input frozen (`load_frozen_value`: a task may not mutate its
+    inputs), which costs the runtime several microseconds even for one integer, and a fan-out's
+    join has thousands. A scalar has nothing to mutate: a small scalar input whose bytes are
+    exactly the canonical encoding of the value they decode to is passed as that Python value,
+    which the call converts to the same runtime value; any other input is decoded frozen.
+    A wrong count or type raises ValueError, a runtime failure of the program raises EastError.
+    """
+    if len(inputs) != runner.arity:
+        from east.serialization.east_printer import print_type
+
+        handle = runner._signature
+        sig = ", ".join(print_type(t) for t in handle.get_input_types())
         raise ValueError(
-            f"Function expects {len(types)} inputs, got {len(inputs)}\n"
+            f"Function expects {runner.arity} inputs, got {len(inputs)}\n"
             f"Signature: ({sig}) -> {print_type(handle.get_output_type())}"
         )
-    args = tuple(load_frozen_value(handle._input_types[i], bytes(data)) for i, data in enumerate(inputs))
-    value = _eastc_call(handle._compiled, handle._input_types, handle._output_type, args)
-    return value, handle.get_output_type()
-
-
-@_door
-def encode_as_runner(value: Any, t: Any) -> bytes:
-    """The bytes `east-py run -o FILE.beast2` writes for `value` (collections paged, others with header).
-
-    Not e3's canonical encoding: a task's output is stored as its runner writes it.
-    """
-    if getattr(t, "type", None) in ("Array", "Set", "Dict"):
-        return _beast2.encode_beast2_paged_for(t)(value)
-    return _beast2.encode_beast2_with_header_for(t)(value)
+    args = []
+    for ptr, codec, data in zip(runner._in, runner._scalar, inputs):
+        if codec is not None and len(data) <= SCALAR_FAST_LIMIT and data.startswith(_CANONICAL_HEAD):
+            try:
+                value = codec[0](data)
+                if codec[1](value) == data:
+                    args.append(value)
+                    continue
+            except Exception:  # noqa: BLE001 - not canonical: the frozen decoder below says what is wrong
+                pass
+        args.append(_load_frozen_value(ptr, bytes(data)))
+    return runner._encode(_eastc_call(runner._compiled, runner._in, runner._out, tuple(args)))

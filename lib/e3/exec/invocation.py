@@ -22,7 +22,6 @@ timeout).
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
 import os
@@ -187,6 +186,9 @@ _install_lock = threading.Lock()
 
 
 def _dispatchers() -> tuple[_Dispatch, _Dispatch]:
+    out, err = sys.stdout, sys.stderr
+    if isinstance(out, _Dispatch) and isinstance(err, _Dispatch):  # installed: no lock to take
+        return out, err
     with _install_lock:
         if not isinstance(sys.stdout, _Dispatch):
             sys.stdout = _Dispatch("stdout", sys.stdout)
@@ -195,17 +197,23 @@ def _dispatchers() -> tuple[_Dispatch, _Dispatch]:
         return sys.stdout, sys.stderr  # type: ignore[return-value]
 
 
-@contextlib.contextmanager
-def capture(log: Log):
-    """Route this thread's Python-level stdout/stderr into `log` (one record per line or flush)."""
-    outs = _dispatchers()
-    for d in outs:
-        d.local.buffer = []
-        d.local.log = log
-    try:
-        yield
-    finally:
+class Capture:
+    """Route this thread's Python-level stdout/stderr into `log` (one record per line or flush)
+    while in the `with` block (a class, not a generator: it is entered once per task)."""
+
+    __slots__ = ("log", "outs")
+
+    def __init__(self, log: Log):
+        self.log = log
+
+    def __enter__(self) -> None:
+        outs = self.outs = _dispatchers()
         for d in outs:
+            d.local.buffer = []
+            d.local.log = self.log
+
+    def __exit__(self, *exc: object) -> None:
+        for d in self.outs:
             d.flush()
             d.local.buffer = None
             d.local.log = None
@@ -347,27 +355,17 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         ir_hash = input_hashes[plan.ir_input]
         inputs = [store.read(input_hashes[i]) for i in plan.arg_inputs]
         key = (ir_hash, plan.packages)
-        fn = _functions.get(key)
-        ir = None if fn is not None else store.read(ir_hash)
+        runner = _functions.get(key)
+        ir = None if runner is not None else store.read(ir_hash)
     except E3Error as e:
         return _error(log, str(e))
-
-    def evaluate() -> bytes:
-        nonlocal fn
-        with capture(log):
-            if fn is None:
-                if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
-                    del _functions[next(iter(_functions))]
-                fn = _functions[key] = east.compile_function(ir, () if east.calls_no_platform(ir) else platform)
-            value, out_type = east.call_encoded(fn, inputs)
-            return east.encode_as_runner(value, out_type)
 
     # From here on, what `east-py run` would report as "Error: ..." with exit 1 is the task's failure.
     try:
         # With the runtime to itself, from compiling to the output's bytes: a Dask worker and
         # `e3-run-task` evaluate in several threads of one process, and the runtime is not safe
         # under threads (e3.east); the GIL ran them one at a time anyway.
-        data = east.serially(evaluate)
+        data = east.serially(_evaluate, key, runner, ir, platform, inputs, log)
     except Exception as e:  # EastError, or what east-py run would also fail on (bad IR, input types)
         text = str(e).rstrip("\n")
         log.write("stderr", f"Error: {text}\n".encode())
@@ -378,6 +376,27 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     except E3Error as e:
         return _error(log, str(e))
     return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+PLATFORM_CHECK_LIMIT = 128
+"""IR up to this many bytes is checked for platform calls before it is compiled (see `_evaluate`)."""
+
+
+def _evaluate(key: tuple, runner: Any, ir: bytes | None, platform: list, inputs: list[bytes], log: Log) -> bytes:
+    """The output bytes of the function `key` names (compiled from `ir` unless `runner` is given)."""
+    from e3 import east
+
+    with Capture(log):
+        if runner is None:
+            if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
+                del _functions[next(iter(_functions))]
+            # East registers every platform function on each compile, which costs more than
+            # compiling a small function; the check that spares it costs more than that
+            # beyond small IR (it prints the IR as text).
+            if len(ir) <= PLATFORM_CHECK_LIMIT and east.calls_no_platform(ir):
+                platform = ()
+            runner = _functions[key] = east.compile_runner(ir, platform)
+        return east.run_encoded(runner, inputs)
 
 
 def _spawn(

@@ -131,16 +131,20 @@ def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: 
     fd = unnamed_file(directory, os.O_WRONLY, mode)
     if fd is None:
         return False
-    parent = os.path.dirname(path)
     try:
-        write_exactly(fd, data)
+        n = os.write(fd, data)
+        if n < len(data):
+            write_exactly(fd, memoryview(data)[n:])
         if durable:
             os.fsync(fd)
-        linked = into_directory(parent, lambda: link_unnamed(fd, path))
+        try:
+            linked = link_unnamed(fd, path)
+        except FileNotFoundError:  # its directory is missing: only then is it looked at
+            linked = into_directory(os.path.dirname(path), lambda: link_unnamed(fd, path))
     finally:
         os.close(fd)
     if linked and durable:
-        sync_dir(parent)
+        sync_dir(os.path.dirname(path))
     return linked
 
 

@@ -254,15 +254,18 @@ class ObjectStore:
     def read(self, obj: str) -> bytes:
         """The object's bytes, once they have hashed to its name."""
         # Plain descriptor calls: a buffered file object costs twice as much for a small object.
+        # A small object is read whole by one read (a regular file gives less only at its end),
+        # without asking its size first.
         fd = self._open_fd(obj)
         try:
-            size = os.fstat(fd).st_size
-            data = os.read(fd, size)
-            while len(data) < size:  # a large object may come in parts
-                more = os.read(fd, size - len(data))
-                if not more:
-                    break
-                data += more
+            data = os.read(fd, _SMALL)
+            if len(data) == _SMALL:
+                size = os.fstat(fd).st_size
+                while len(data) < size:  # a large object may come in parts
+                    more = os.read(fd, size - len(data))
+                    if not more:
+                        break
+                    data += more
         finally:
             os.close(fd)
         _verify(obj, hashlib.sha256(data))
