@@ -1,6 +1,7 @@
 """The runner: command IR evaluation, East tasks in-process (byte-equal to `east-py run`), spawned tasks."""
 from __future__ import annotations
 
+import datetime
 import os
 
 import pytest
@@ -111,6 +112,78 @@ def test_in_process_output_is_byte_equal_to_a_spawned_east_py_run(r, params, out
     cold = invocation.execute(r, th, ins, force_spawn=True)
     assert warm.status == cold.status == "success", (warm, cold)
     assert warm.output_hash == cold.output_hash
+
+
+_UTC = datetime.timezone.utc
+
+
+@pytest.mark.parametrize(
+    "t,values",
+    [
+        (Integer, [0, -(2**63), 2**63 - 1]),
+        (east.FloatType, [-0.0, float("nan"), float("-inf"), 5e-324]),
+        (String, ["", "\u00e9\u0000\U0001F600"]),
+        (east.BooleanType, [True, False]),
+        (east.DateTimeType, [datetime.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=_UTC), datetime.datetime(9999, 12, 31, tzinfo=_UTC)]),
+        (east.BlobType, [b"", b"\0\xff"]),
+        (east.NullType, [None]),
+    ],
+    ids=["integer", "float", "string", "boolean", "datetime", "blob", "null"],
+)
+def test_scalar_inputs_in_any_encoding_give_the_output_east_py_run_gives(r, t, values):
+    """In-process, a small scalar input in the runner's own bytes reaches the function as a Python
+    value (e3.east.run_encoded), one in other bytes (container version 4) through the runtime's
+    frozen decoder, as `east-py run` reads both: the outputs are byte-equal to a spawned run's."""
+    from east.serialization.beast2 import encode_beast2_with_header_for
+
+    n = 2 * len(values)
+
+    def body(b, *params):
+        out = b.let(East.value([], east.ArrayType(t)))
+        for p in params:
+            b.do(out.push_last(p))
+        return out
+
+    inputs = [encode_beast2_with_header_for(t, version=version)(v) for version in (None, 4) for v in values]
+    th, ins = east_task(r.objects, function([t] * n, east.ArrayType(t), body), inputs)
+    warm = invocation.execute(r, th, ins)
+    cold = invocation.execute(r, th, ins, force_spawn=True)
+    assert warm.status == cold.status == "success", (warm, cold)
+    assert warm.output_hash == cold.output_hash
+
+
+def test_a_scalar_input_of_another_type_fails_the_task_as_east_py_run_does(r):
+    th, ins = east_task(r.objects, inc(), [value(1.5, east.FloatType)])
+    log = ListLog()
+    warm = invocation.execute(r, th, ins, log=log)
+    cold = invocation.execute(r, th, ins, force_spawn=True)
+    assert (warm.status, warm.exit_code) == (cold.status, cold.exit_code) == ("failed", 1)
+    assert log.text("stderr").startswith("Error: ")
+
+
+def test_a_function_too_large_to_check_for_platform_calls_is_compiled_with_its_platform(r):
+    """Past PLATFORM_CHECK_LIMIT bytes of IR no check is made: the function gets the platform
+    `east-py run -p` names, so what it prints reaches its log, and one that prints nothing runs too."""
+    from east_py_std import console_log
+
+    def total(b, *xs):
+        s = xs[0]
+        for x in xs[1:]:
+            s = s + x
+        return s
+
+    def noisy(b, *xs):
+        b.let(console_log(East.str("sum")))
+        return total(b, *xs)
+
+    for body, printed in ((total, []), (noisy, [("stdout", b"sum\n")])):
+        fn = function([Integer] * 12, Integer, body)
+        assert len(fn) > invocation.PLATFORM_CHECK_LIMIT
+        th, ins = east_task(r.objects, fn, [value(k, Integer) for k in range(12)])
+        log = ListLog()
+        out = invocation.execute(r, th, ins, log=log)
+        assert out.status == "success" and r.objects.read(out.output_hash) == value(66, Integer)
+        assert log.records == printed
 
 
 def test_a_worker_keeps_a_bounded_number_of_compiled_functions(r, monkeypatch):

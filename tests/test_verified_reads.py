@@ -164,6 +164,27 @@ def test_verified_reader_withholds_the_last_bytes_of_a_damaged_object(tmp_path):
     assert not (tmp_path / "copy").exists()
 
 
+@pytest.mark.parametrize("size", [1, 19, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 300_000])
+def test_a_read_of_any_size_gives_the_whole_object_and_refuses_it_damaged_short_or_long(tmp_path, size):
+    """ObjectStore.read takes a small object in one read without asking its size, a larger one by
+    its size: either way a flipped byte, a lost tail or an added one is CorruptObject, never bytes."""
+    from e3.errors import CorruptObject
+    from e3.storage.repository import create_repository
+
+    repo = create_repository(tmp_path / "r")
+    data = (bytes(range(251)) * (size // 251 + 1))[:size]
+    h = repo.objects.write(data, durable=False)
+    assert repo.objects.read(h) == data
+    path = Path(repo.objects.fspath(h))
+    path.chmod(0o644)
+    flipped = bytearray(data)
+    flipped[-1] ^= 1
+    for damaged in (bytes(flipped), data[:-1], data + b"\0"):
+        path.write_bytes(damaged)
+        with pytest.raises(CorruptObject, match=f"object {h} is corrupt"):
+            repo.objects.read(h)
+
+
 def test_a_server_answers_a_read_of_a_damaged_object_with_an_error_naming_it(ran):
     """Over e3-api-server: the object and dataset routes refuse a damaged value before any byte is sent."""
     from e3_testing.api_server import ApiServer
