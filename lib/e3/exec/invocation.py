@@ -187,7 +187,7 @@ _install_lock = threading.Lock()
 
 def _dispatchers() -> tuple[_Dispatch, _Dispatch]:
     out, err = sys.stdout, sys.stderr
-    if isinstance(out, _Dispatch) and isinstance(err, _Dispatch):  # installed: no lock to take
+    if type(out) is _Dispatch and type(err) is _Dispatch:  # installed: no lock to take (nor an ABC's isinstance)
         return out, err
     with _install_lock:
         if not isinstance(sys.stdout, _Dispatch):
@@ -347,9 +347,21 @@ def preload(packages: Sequence[str]) -> None:
     _platform(tuple(packages))
 
 
-def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
-    from e3 import east
+def _runtime():
+    """e3.east, imported at the first in-process run (plumbing that only spawns never loads it)."""
+    global _east
+    if _east is None:
+        from e3 import east
 
+        _east = east
+    return _east
+
+
+_east = None
+
+
+def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
+    east = _east or _runtime()
     store = repo.objects
     try:
         ir_hash = input_hashes[plan.ir_input]
@@ -384,8 +396,7 @@ PLATFORM_CHECK_LIMIT = 128
 
 def _evaluate(key: tuple, runner: Any, ir: bytes | None, platform: list, inputs: list[bytes], log: Log) -> bytes:
     """The output bytes of the function `key` names (compiled from `ir` unless `runner` is given)."""
-    from e3 import east
-
+    east = _east or _runtime()
     with Capture(log):
         if runner is None:
             if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
