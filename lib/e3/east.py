@@ -591,7 +591,8 @@ def _one_line(e: BaseException) -> str:
 #
 # Running East IR in-process, exactly as `east-py run` does: the same compiler
 # entry point, the same platform lookup, inputs decoded frozen (a task may not
-# mutate its inputs), and the output written with the same encoder, so the
+# mutate its inputs; a small scalar, which nothing can mutate, as a plain value:
+# see `run_encoded`), and the output written with the same encoder, so the
 # output bytes -- and so the output hash -- are the same either way.
 
 
