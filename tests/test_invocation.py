@@ -161,6 +161,15 @@ def test_a_scalar_input_of_another_type_fails_the_task_as_east_py_run_does(r):
     assert log.text("stderr").startswith("Error: ")
 
 
+def test_a_function_given_fewer_inputs_than_it_takes_fails_naming_its_signature(r):
+    th, ins = east_task(r.objects, function([Integer, Integer], Integer, lambda b, x, y: x + y), [value(1, Integer)])
+    log = ListLog()
+    out = invocation.execute(r, th, ins, log=log)
+    assert (out.status, out.exit_code, out.message) == ("failed", 1, "Function expects 2 inputs, got 1")
+    assert "Signature: (" in log.text("stderr")
+    assert invocation.execute(r, th, ins, force_spawn=True).status == "failed"
+
+
 def test_a_function_too_large_to_check_for_platform_calls_is_compiled_with_its_platform(r):
     """Past PLATFORM_CHECK_LIMIT bytes of IR no check is made: the function gets the platform
     `east-py run -p` names, so what it prints reaches its log, and one that prints nothing runs too."""

@@ -649,7 +649,7 @@ class Runner:
     small scalar parameter. Called through `run_encoded`.
     """
 
-    __slots__ = ("fn", "arity", "_compiled", "_in", "_out", "_scalar", "_encode", "_signature")
+    __slots__ = ("fn", "arity", "_compiled", "_in", "_out", "_scalar", "_encode")
 
     def __init__(self, fn: Any) -> None:
         handle = fn._eastc_handle
@@ -662,7 +662,6 @@ class Runner:
         else:
             self._encode = _beast2.encode_beast2_with_header_for(out_type)
         self._scalar = [_scalar_codec(_py_type(ptr)) for ptr in self._in]
-        self._signature = handle  # for the message of a wrong input count
 
 
 _SCALARS = ("Integer", "Float", "Boolean", "String", "Null", "DateTime", "Blob")
@@ -704,7 +703,7 @@ def run_encoded(runner: Runner, inputs: list[bytes]) -> bytes:
     if len(inputs) != runner.arity:
         from east.serialization.east_printer import print_type
 
-        handle = runner._signature
+        handle = runner.fn._eastc_handle
         sig = ", ".join(print_type(t) for t in handle.get_input_types())
         raise ValueError(
             f"Function expects {runner.arity} inputs, got {len(inputs)}\n"
