@@ -36,7 +36,7 @@ except ImportError:  # the `dask` extra; `make test` installs it, and CI must no
         raise
     pytest.skip("dask is not installed (pip install 'e3-py[dask]')", allow_module_level=True)
 
-from e3_testing.crash_harness import recorded_outcomes  # noqa: E402
+from e3_testing.crash_harness import keep_record_objects, recorded_outcomes  # noqa: E402
 from e3_testing.dask_cluster import Cluster, can_hide  # noqa: E402
 from e3_testing.packages import script as _script, spin  # noqa: E402
 
@@ -65,7 +65,9 @@ def _deploy(tmp_path: Path, pkg, name: str = "repo") -> Path:
     zip_path = tmp_path / f"{pkg.name}.zip"
     if not zip_path.exists():
         sdk.export(pkg, zip_path)
-    return workspace_imported(tmp_path / name, zip_path)
+    repo = workspace_imported(tmp_path / name, zip_path)
+    keep_record_objects(repo)  # every record an object as well: what recorded_outcomes reads
+    return repo
 
 
 def _tree(repo: Path) -> list[str]:
@@ -604,6 +606,7 @@ def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_e
     from e3.storage.repository import open_repository
 
     run("e3", "repo", "create", tmp_path / "repo")
+    keep_record_objects(tmp_path / "repo")
     repo = open_repository(tmp_path / "repo")
     th, ins = east_task(repo.objects, function([Integer], Integer, lambda b, a: a), [value(7, Integer)])
     job = Job("t", th, tuple(ins), task_id(th, ins), ("tasks", "t", "output"))
