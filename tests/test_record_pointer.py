@@ -211,3 +211,16 @@ def test_cat_object_does_not_know_an_embedded_record(repo):
     h = records.write(r, task_id("c" * 64, []), _success(r, output="f" * 64))
     res = run("e3-cat-object", "--repo", repo, "-e", h, expect=1)
     assert res.out == "" and res.err == ""
+
+
+def test_a_torn_replacement_left_in_tasks_is_no_damage(repo, e3):
+    """`<TASK_ID>.<pid>.<ns>.tmp`, cut short by a crash before its rename: not a record, not corruption."""
+    r = open_repository(repo)
+    out = _value(r, "out")
+    tid = task_id("r" * 64, [])
+    records.write(r, tid, _success(r, output=out))
+    data = Path(records.pointer_path(r, tid)).read_bytes()
+    Path(records.pointer_path(r, tid) + ".123.456.tmp").write_bytes(data[:-10])
+    assert run("e3-fsck", "--repo", repo).out == ""
+    e3("repo", "gc", repo, "--prune=now")
+    assert r.objects.exists(out)

@@ -146,8 +146,10 @@ class Walker:
             else:
                 if words[1:] != [record.kind] + ([record.output_hash] if record.output_hash else []):
                     problem = f"its line does not match its execution record (a {record.kind})"
-        if problem is not None:  # what it names cannot be known: gc must not prune
-            self._problem("corrupt", RECORD, h, where, problem, path=where)
+        if problem is not None:
+            if not where.endswith(".tmp"):  # what it names cannot be known: gc must not prune
+                self._problem("corrupt", RECORD, h, where, problem, path=where)
+            # A replacement being written, or left torn by a crash: no record yet, and no damage.
             return
         for child, kind in _record_children(record):
             self._mark(child, kind, where)
