@@ -81,6 +81,9 @@ class Walker:
         self.check_objects = check_objects
         self.result = Reachable()
         self._pending: list[tuple[str, str, str]] = []  # (hash, kind, where) of e3 objects to open
+        self._embedded: dict[str, list[str]] = {}
+        """Record hash -> the line words its record implies, for embedded records already opened
+        (a second walk, or two pointers holding one record, decode it once)."""
 
     # ------------------------------------------------------------ roots
 
@@ -138,21 +141,24 @@ class Walker:
 
         self.result.objects.add(h)  # with e3.recordObjects it is also an object, which this keeps
         problem = embedded_problem(h, data)
-        if problem is None:
+        record = None
+        if problem is None and h not in self._embedded:
             try:
                 record = _record(data)
             except E3Error as e:
                 problem = f"its execution record does not decode ({e})"
             else:
-                if words[1:] != [record.kind] + ([record.output_hash] if record.output_hash else []):
-                    problem = f"its line does not match its execution record (a {record.kind})"
+                self._embedded[h] = [record.kind] + ([record.output_hash] if record.output_hash else [])
+        if problem is None and words[1:] != self._embedded[h]:
+            problem = f"its line does not match its execution record (a {self._embedded[h][0]})"
         if problem is not None:
             if not where.endswith(".tmp"):  # what it names cannot be known: gc must not prune
                 self._problem("corrupt", RECORD, h, where, problem, path=where)
             # A replacement being written, or left torn by a crash: no record yet, and no damage.
             return
-        for child, kind in _record_children(record):
-            self._mark(child, kind, where)
+        if record is not None:  # else opened before: what it names is marked
+            for child, kind in _record_children(record):
+                self._mark(child, kind, where)
 
     def _walk_queue(self) -> None:
         top = self.repo.path("queue")
