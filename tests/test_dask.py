@@ -36,7 +36,7 @@ except ImportError:  # the `dask` extra; `make test` installs it, and CI must no
         raise
     pytest.skip("dask is not installed (pip install 'e3-py[dask]')", allow_module_level=True)
 
-from e3_testing.crash_harness import recorded_outcomes  # noqa: E402
+from e3_testing.crash_harness import keep_record_objects, recorded_outcomes  # noqa: E402
 from e3_testing.dask_cluster import Cluster, can_hide  # noqa: E402
 from e3_testing.packages import script as _script, spin  # noqa: E402
 
@@ -61,11 +61,15 @@ def dask_url(cluster) -> str:
     return "dask://" + cluster.address.split("://", 1)[1]
 
 
-def _deploy(tmp_path: Path, pkg, name: str = "repo") -> Path:
+def _deploy(tmp_path: Path, pkg, name: str = "repo", history: bool = False) -> Path:
+    """With `history`, every record is an object as well (e3.recordObjects): what recorded_outcomes reads."""
     zip_path = tmp_path / f"{pkg.name}.zip"
     if not zip_path.exists():
         sdk.export(pkg, zip_path)
-    return workspace_imported(tmp_path / name, zip_path)
+    repo = workspace_imported(tmp_path / name, zip_path)
+    if history:
+        keep_record_objects(repo)
+    return repo
 
 
 def _tree(repo: Path) -> list[str]:
@@ -325,7 +329,7 @@ def _children(pid: int) -> list[int]:
 def test_a_worker_killed_mid_task_has_its_task_run_again_elsewhere_and_completed_once(tmp_path, dask_url, cluster):
     x = sdk.input("x", IntegerType, 1)
     tasks = [sdk.custom_task(f"s{i:02d}", [x], IntegerType, _script(f"echo begin {i}; sleep 1; cp {{in0}} {{out}}")) for i in range(6)]
-    repo = _deploy(tmp_path, sdk.package("sleepy", "1.0.0", *tasks))
+    repo = _deploy(tmp_path, sdk.package("sleepy", "1.0.0", *tasks), history=True)
     start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", dask_url], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=command_env())
     try:
@@ -373,7 +377,7 @@ def test_the_coordinator_killed_mid_run_is_resumed_by_the_next_start(tmp_path, d
             source = prev if i == 0 else prev.output
             prev = sdk.custom_task(f"c{c}-{i}", [source], IntegerType, _script("sleep 0.3; cp {in0} {out}"))
         tasks.append(prev)
-    repo = _deploy(tmp_path, sdk.package("chains", "1.0.0", *tasks))
+    repo = _deploy(tmp_path, sdk.package("chains", "1.0.0", *tasks), history=True)
     start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", dask_url], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=command_env(), start_new_session=True)
     deadline = time.monotonic() + 60
@@ -434,7 +438,7 @@ def test_a_scheduler_lost_mid_run_ends_the_run_in_one_line_and_the_next_start_co
             for i, q in enumerate(quick)
         ]
         last = sdk.custom_task("last", [s.output for s in slow], IntegerType, _script("cp {in0} {out}"))
-        repo = _deploy(tmp_path, sdk.package("lose", "1.0.0", *quick, *slow, last))
+        repo = _deploy(tmp_path, sdk.package("lose", "1.0.0", *quick, *slow, last), history=True)
         start = subprocess.Popen(["e3", "start", str(repo), "dev", "--executor", lost.address], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, env=command_env())
         try:
@@ -604,6 +608,7 @@ def test_an_execution_that_ends_as_it_is_cancelled_keeps_the_one_record_of_its_e
     from e3.storage.repository import open_repository
 
     run("e3", "repo", "create", tmp_path / "repo")
+    keep_record_objects(tmp_path / "repo")
     repo = open_repository(tmp_path / "repo")
     th, ins = east_task(repo.objects, function([Integer], Integer, lambda b, a: a), [value(7, Integer)])
     job = Job("t", th, tuple(ins), task_id(th, ins), ("tasks", "t", "output"))

@@ -40,7 +40,7 @@ def test_fsck_reports_objects_missing_behind_packages_records_and_the_queue(repo
     out = fsck(repo, expect=1).out
     assert f"{keep['cmd_ir']} is missing, named by task {keep['task'][:12]}" in out
     assert f"{keep['rec_out']} is missing, named by tasks/{'a' * 64}" in out  # the pointer names the output too
-    assert f"{keep['rec_in']} is missing, named by execution record {keep['record'][:12]}" in out
+    assert f"{keep['rec_in']} is missing, named by tasks/{'a' * 64}" in out  # its embedded record names it
     assert f"{keep['queue_in']} is missing, named by queue/local/" in out
     assert f"{keep['hist_out']} is missing, named by execution record {keep['hist_record'][:12]}" in out
     assert f"{keep['init']} is missing, named by package {keep['package'][:12]}" in out

@@ -56,9 +56,9 @@ def build_world(repo_dir) -> tuple[dict[str, str], dict[str, str]]:
     refs.update(r, "refs/workspaces/dev", c2, lost, "undo")  # `lost` now only in the reflog
 
     now = records.now()
-    k["record"] = records.write(r, "a" * 64, records.Record("success", "e1", (k["rec_in"],), now, now, k["rec_out"]))
-    hist_rec = records.Record("success", "e0", (k["hist_in"],), now, now, k["hist_out"])
-    k["hist_record"] = r.objects.write(east.encode(hist_rec.to_east(), __import__("e3.model.types").model.types.ExecutionStatusType))
+    # Embedded in its pointer, not an object: its inputs and output are what must be kept.
+    records.write(r, "a" * 64, records.Record("success", "e1", (k["rec_in"],), now, now, k["rec_out"]))
+    k["hist_record"] = records.store(r, records.Record("success", "e0", (k["hist_in"],), now, now, k["hist_out"]))
     refs.update(r, "refs/tasks/dev/t", refs.write_state(r, {("execution",): k["hist_record"]}, None, "ran"))
     queue.enqueue(r, "local", queue.Entry(queue.new_execution_id(), "dev", "u", k["queued_task"], "b" * 64, (k["queue_in"],), ("tasks", "u", "output")))
 

@@ -171,8 +171,8 @@ def test_logs_falls_back_to_the_newest_recorded_execution(dev):
     view = workspace.read(r, "dev")
     ins = tuple(view.datasets[p] for p in [("tasks", "noisy", "function_ir"), ("inputs", "times")])
     rec = records.Record("success", "e1", ins, records.now(), records.now(), output_hash=ins[1])
-    rec_hash = records.write(r, tid, rec)
-    commit = refs.write_state(r, {("execution",): rec_hash}, None, "noisy ran")
+    records.write(r, tid, rec)
+    commit = refs.write_state(r, {("execution",): records.store(r, rec)}, None, "noisy ran")
     refs.update(r, "refs/tasks/dev/noisy", commit)
     from e3.repo import datasets
 

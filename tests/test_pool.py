@@ -112,7 +112,7 @@ def test_worker_writes_the_record_after_answering_when_asked(r, pool):
     record_hash = recorded.result(timeout=60)
     summary = records.summary(r, task_id(th, ins))
     assert summary == records.Summary(record_hash, "success", out.output_hash)
-    rec = records.load(r, record_hash)
+    rec = records.read(r, summary)
     in_ms = started.replace(microsecond=started.microsecond // 1000 * 1000)  # East datetimes count milliseconds
     assert (rec.execution_id, rec.input_hashes, rec.started_at) == ("exec-rec", tuple(ins), in_ms)
 

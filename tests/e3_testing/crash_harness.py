@@ -7,7 +7,9 @@ the work is done, and then checks what a crash must never cause:
 - lost: an execution whose task has no success record at the end;
 - completed twice: an execution with two terminal records (success, failed or
   error) in the object store: its outcome was recorded, and it was run and
-  recorded again. (A log `end` is no measure: a warm pool writes it before its
+  recorded again. A record lives in its task's pointer, replaced by the next;
+  the trials set `e3.recordObjects` (`keep_record_objects`) so that every record
+  is also kept as an object, the history these checks read. (A log `end` is no measure: a warm pool writes it before its
   process records the outcome, and a kill in between rightly runs it again.)
   A record counts once `tasks/<task_id>` names it (e3-run-task(1)): a record
   object that a worker stored just before it was killed, and that its pointer
@@ -98,8 +100,15 @@ def all_done(repo, entries) -> bool:
     return all((s := records.summary(repo, e.task_id)) is not None and s.kind == "success" for e in entries)
 
 
+def keep_record_objects(repo_dir: Path) -> None:
+    """Set `e3.recordObjects` in the repository's config: every record is also stored as an
+    object, so `recorded_outcomes` sees each one, not only the newest per task."""
+    subprocess.run(["git", "--git-dir", str(Path(repo_dir) / ".e3"), "config", "e3.recordObjects", "true"], check=True)
+
+
 def trial(repo_dir: Path, *, tasks: int = 50, workers: int = 3, max_kills: int = 6, seed: int = 0, deadline: float = 120.0) -> Verdict:
     rng = random.Random(seed)
+    keep_record_objects(repo_dir)
     repo = open_repository(repo_dir)
     entries = make_entries(repo, tasks, seed)
     queue.enqueue_many(repo, "local", entries)
@@ -193,6 +202,8 @@ def outcomes_by_hash(repo) -> dict[str, dict[str, str]]:
     global _RECORD_HEADER
     from e3 import east
     from e3.model.types import ExecutionStatusType
+
+    assert records.keeps_objects(repo), "without e3.recordObjects only the newest record of each task is kept (keep_record_objects)"
 
     if _RECORD_HEADER is None:
         # The type header every record shares: the common prefix of records of every kind and of

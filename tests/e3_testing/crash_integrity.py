@@ -185,7 +185,7 @@ def _successes_from(repo, h: str, since, nodes) -> list[str]:  # noqa: ANN001 - 
         s = records.summary(repo, tid)
         if s is None or s.kind != "success" or s.record_hash == h:
             continue
-        rec = records.load(repo, s.record_hash)
+        rec = records.read(repo, s)
         if rec.completed_at is None or rec.completed_at < since:
             continue
         if h in rec.input_hashes or commands.get(tid) == h:

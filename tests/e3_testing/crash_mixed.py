@@ -59,11 +59,13 @@ def expected(x: int) -> int:
 
 def setup(repo_dir: Path, scratch: Path) -> None:
     from e3_testing.commands import workspace_imported
+    from e3_testing.crash_harness import keep_record_objects
 
     zip_path = scratch / "crashy.zip"
     if not zip_path.exists():
         sdk.export(package(), zip_path)
     workspace_imported(repo_dir, zip_path)
+    keep_record_objects(repo_dir)
 
 
 def _spawn(argv: list[str]) -> subprocess.Popen:

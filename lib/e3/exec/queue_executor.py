@@ -476,7 +476,7 @@ class QueueExecutor:
             return Outcome("success", reused)  # this execution or an equal one: the memo holds
         from e3.exec.queue_worker import outcome_of
 
-        rec = records.load(self.repo, s.record_hash)
+        rec = records.read(self.repo, s)
         if rec.execution_id != eid:
             return None  # an older execution's record: ours is not finished
         o = outcome_of(rec)

@@ -21,8 +21,9 @@ worker resumes at the first step not yet done: so every execution's outcome is
 recorded once, and its output written once, whatever dies when. The task itself
 runs at least once: a crash between its end and step 3 runs it again
 (e3-run-task(1) says what that means for a shell task's side effects). Step 3
-is done when `tasks/<task_id>` names the record: a record object stored just
-before a crash, unnamed, is no outcome (gc removes it).
+is done when `tasks/<task_id>` holds the record (it is written there, whole, by
+one rename or link; with `e3.recordObjects`, a record object stored just before
+a crash, unnamed, is no outcome, and gc removes it).
 
 Durability is batched (git's core.fsyncMethod=batch idea): an fsync costs
 5-10 ms on this machine, several per execution when each write is made durable
@@ -97,7 +98,7 @@ def known_outcome(repo: "Repository", entry: "Entry") -> tuple[str, "Outcome"] |
     if s.kind == "success" and reused is None:
         return None  # its output's bytes were lost (a power loss): run it again
     try:
-        rec = records.load(repo, s.record_hash)
+        rec = records.read(repo, s)
     except E3Error:
         return None
     if rec.execution_id != entry.execution_id:
@@ -238,7 +239,7 @@ def _newest_outcome(repo: "Repository", task_id: str) -> tuple[str, str] | None:
     if s is None:
         return None
     try:
-        return s.kind, records.load(repo, s.record_hash).execution_id
+        return s.kind, records.read(repo, s).execution_id
     except E3Error:
         return None
 

@@ -12,7 +12,10 @@ never guessed from user data:
   objects and the values of its dataset refs;
 - the leaf `.workspace` of a workspace commit: a WorkspaceState, naming its package;
 - the leaf `execution` of a task-history commit, and `tasks/*`: an execution
-  record, naming its input and output values;
+  record, naming its input and output values. A pointer embeds its record after
+  its line (e3.storage.records): those bytes are checked against the hash the
+  line gives and opened where they lie, so that hash is not looked for in the
+  store; a pointer written before records were embedded names a record object;
 - `taskHash` of a queue entry: a task object, naming its command IR (its
   `inputHashes` are values).
 
@@ -52,6 +55,8 @@ class Problem(NamedTuple):
     hash: str
     where: str
     detail: str = ""
+    path: str = ""
+    """Where the damage lies when it is not the object's own file (a `tasks/` pointer's embedded record)."""
 
     def __str__(self) -> str:
         extra = f": {self.detail}" if self.detail else ""
@@ -76,6 +81,9 @@ class Walker:
         self.check_objects = check_objects
         self.result = Reachable()
         self._pending: list[tuple[str, str, str]] = []  # (hash, kind, where) of e3 objects to open
+        self._embedded: dict[str, list[str]] = {}
+        """Record hash -> the line words its record implies, for embedded records already opened
+        (a second walk, or two pointers holding one record, decode it once)."""
 
     # ------------------------------------------------------------ roots
 
@@ -110,12 +118,47 @@ class Walker:
         for n in names:
             try:
                 with open(os.path.join(d, n), "rb") as f:
-                    words = f.read(4096).decode("ascii", "replace").split()
+                    data = f.read()
             except (FileNotFoundError, IsADirectoryError):
                 continue
+            line, newline, embedded = data.partition(b"\n")
+            if not newline:
+                continue  # torn (no whole line): readers take it for no record, and it names nothing
+            words = line.decode("ascii", "replace").split()
             hashes = [w for w in words if HASH_RE.fullmatch(w)]
+            where = f"tasks/{n}"
+            if embedded and words and HASH_RE.fullmatch(words[0]):
+                self._open_embedded(words[0], words, embedded, where)
+                for h in hashes[1:]:  # the output, which the line names too
+                    self._mark(h, VALUE, where)
+                continue
             for i, h in enumerate(hashes):  # "<record> <kind> [<output>]": the first hash is the record
-                self._mark(h, RECORD if i == 0 else VALUE, f"tasks/{n}")
+                self._mark(h, RECORD if i == 0 else VALUE, where)
+
+    def _open_embedded(self, h: str, words: list[str], data: bytes, where: str) -> None:
+        """Mark what the record a pointer embeds names, once its bytes are that record."""
+        from e3.storage.records import embedded_problem
+
+        self.result.objects.add(h)  # with e3.recordObjects it is also an object, which this keeps
+        problem = embedded_problem(h, data)
+        record = None
+        if problem is None and h not in self._embedded:
+            try:
+                record = _record(data)
+            except E3Error as e:
+                problem = f"its execution record does not decode ({e})"
+            else:
+                self._embedded[h] = [record.kind] + ([record.output_hash] if record.output_hash else [])
+        if problem is None and words[1:] != self._embedded[h]:
+            problem = f"its line does not match its execution record (a {self._embedded[h][0]})"
+        if problem is not None:
+            if not where.endswith(".tmp"):  # what it names cannot be known: gc must not prune
+                self._problem("corrupt", RECORD, h, where, problem, path=where)
+            # A replacement being written, or left torn by a crash: no record yet, and no damage.
+            return
+        if record is not None:  # else opened before: what it names is marked
+            for child, kind in _record_children(record):
+                self._mark(child, kind, where)
 
     def _walk_queue(self) -> None:
         top = self.repo.path("queue")
@@ -248,8 +291,8 @@ class Walker:
                 else:
                     self._problem("corrupt", kind, h, where, f"names {child!r}, not an object hash")
 
-    def _problem(self, kind: str, what: str, h: str, where: str, detail: str = "") -> None:
-        self.result.problems.append(Problem(kind, what, h, where, detail))
+    def _problem(self, kind: str, what: str, h: str, where: str, detail: str = "", path: str = "") -> None:
+        self.result.problems.append(Problem(kind, what, h, where, detail, path))
 
 
 def _children(kind: str, data: bytes) -> Iterator[tuple[str, str]]:
@@ -273,13 +316,20 @@ def _children(kind: str, data: bytes) -> Iterator[tuple[str, str]]:
         value = _decode(data, "WorkspaceStateType", "workspace state")
         yield str(value["packageHash"]), PACKAGE
     elif kind == RECORD:
-        from e3.storage.records import Record
+        yield from _record_children(_record(data))
 
-        record = Record.from_east(_decode(data, "ExecutionStatusType", "execution record"))
-        for h in record.input_hashes:
-            yield h, VALUE
-        if record.output_hash:
-            yield record.output_hash, VALUE
+
+def _record(data: bytes):  # noqa: ANN202 - an e3.storage.records.Record
+    from e3.storage.records import Record
+
+    return Record.from_east(_decode(data, "ExecutionStatusType", "execution record"))
+
+
+def _record_children(record) -> Iterator[tuple[str, str]]:  # noqa: ANN001 - an e3.storage.records.Record
+    for h in record.input_hashes:
+        yield h, VALUE
+    if record.output_hash:
+        yield record.output_hash, VALUE
 
 
 def _type(name: str):  # noqa: ANN202 - an East type
@@ -354,7 +404,7 @@ def fsck_pass(repo: "Repository", report, list_dangling: bool = False) -> None: 
     walker = Walker(repo, check_objects=True)
     reach = walker.walk()
     for p in reach.problems:
-        report.add(MISSING if p.kind == "missing" else CORRUPT, _object_path(p.what, p.hash), _describe(p))
+        report.add(MISSING if p.kind == "missing" else CORRUPT, p.path or _object_path(p.what, p.hash), _describe(p))
     dangling = 0
     # The object pass has listed the store already (a second listing cost as much as the walk).
     for h in repo.objects if report.listed is None else report.listed:
@@ -375,6 +425,8 @@ def _object_path(what: str, h: str) -> str:
 
 
 def _describe(p: Problem) -> str:
+    if p.path:
+        return p.detail  # the damage is in the file the line names
     what = "object" if p.what == VALUE else p.what
     detail = f" ({p.detail})" if p.detail else ""
     if p.kind == "missing":

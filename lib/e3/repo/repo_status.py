@@ -170,18 +170,18 @@ def _executions(repo: "Repository", st: Status) -> None:
             continue
         kind = s.kind
         if kind == "running":
-            kind = "running" if _alive(repo, s.record_hash) else "dead"
+            kind = "running" if _alive(repo, s) else "dead"
             if kind == "running":
                 st.running.append(task_id)
         st.executions[kind] = st.executions.get(kind, 0) + 1
 
 
-def _alive(repo: "Repository", record_hash: str) -> bool:
+def _alive(repo: "Repository", s) -> bool:  # noqa: ANN001 - an e3.storage.records.Summary
     from e3.storage import records
     from e3.process import Holder
 
     try:
-        r = records.load(repo, record_hash)
+        r = records.read(repo, s)
     except E3Error:
         return False
     if r.pid is None:

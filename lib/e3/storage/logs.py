@@ -108,7 +108,7 @@ def _newest_record(path: "str | os.PathLike[str]"):
         if found is None:
             return None
         repo, s = found
-        rec = records.load(repo, s.record_hash)
+        rec = records.read(repo, s)
     except (E3Error, OSError, ValueError):
         return None  # a pointer fsck would report: no log to give
     return rec if rec.kind in END_STATUSES and rec.completed_at is not None else None

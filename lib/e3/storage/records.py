@@ -1,19 +1,27 @@
 """Execution records: what happened to one task_id, newest first.
 
 A record is an ExecutionStatus value (running / success / failed / error, see
-e3.model.types) stored as an object; `tasks/<TASK_ID>` holds the hash of the
-newest record for that id, replaced atomically. A `running` record carries the
-holder's pid, process start time and boot id so a dead holder is recognised.
+e3.model.types) in Beast2. `tasks/<TASK_ID>` holds the newest record for that id,
+replaced atomically: a line "<record hash> <kind> [<output hash>]" (the hash is
+the SHA-256 of the record's bytes) and then the record's bytes themselves, so an
+execution creates its output and this one file. A pointer written before records
+were embedded is the line alone, its record an object in the store; `store`
+keeps a record as an object for anything else that names it by hash (a
+task-history commit), and `e3.recordObjects` in the repository's config stores
+every record as an object as well (a history of every outcome). A `running`
+record carries the holder's pid, process start time and boot id so a dead
+holder is recognised.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from e3.errors import FormatError
+from e3.errors import CorruptObject, FormatError
 from e3.storage.files import link_new_file, unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
@@ -91,24 +99,58 @@ def pointer_path(repo: "Repository", task_id: str) -> str:
     return repo.fspath("tasks", task_id)
 
 
-def write(repo: "Repository", task_id: str, record: Record, durable: bool = True) -> str:
-    """Store `record` and make it the newest for `task_id`; return its hash."""
+def encode_record(record: Record) -> bytes:
     from e3.east import encode
     from e3.model.types import ExecutionStatusType
 
-    record_hash = repo.objects.write(encode(record.to_east(), ExecutionStatusType), durable=durable)
+    return encode(record.to_east(), ExecutionStatusType)
+
+
+def store(repo: "Repository", record: Record, durable: bool = True) -> str:
+    """Store `record` as an object (for a name other than its pointer, such as a task-history
+    commit's `execution` leaf); return its hash."""
+    return repo.objects.write(encode_record(record), durable=durable)
+
+
+_keeps_objects: dict[str, bool] = {}
+"""Repository root -> its `e3.recordObjects`, read once per process (`write` asks per record)."""
+
+
+def keeps_objects(repo: "Repository") -> bool:
+    """Whether `write` also stores each record as an object (`e3.recordObjects` set true)."""
+    root = repo.fspath()
+    keep = _keeps_objects.get(root)
+    if keep is None:
+        value = repo.config("e3.recordObjects")
+        word = "false" if value is None else value.strip().lower()
+        if word not in _BOOLEAN:
+            raise FormatError(f"bad boolean config value {value!r} for e3.recordObjects in {repo.fspath('config')}")
+        keep = _keeps_objects[root] = _BOOLEAN[word]
+    return keep
+
+
+_BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "": True, "false": False, "no": False, "off": False, "0": False}
+"""git's booleans (a name with no `=` is true)."""
+
+
+def write(repo: "Repository", task_id: str, record: Record, durable: bool = True) -> str:
+    """Make `record` the newest for `task_id`; return its hash."""
+    data = encode_record(record)
+    record_hash = hashlib.sha256(data).hexdigest()
+    if keeps_objects(repo):
+        repo.objects.write(data, durable=durable)
     path = pointer_path(repo, task_id)
-    # The pointer also names the kind and output, so a no-op run can check the
+    # The line also names the kind and output, so a no-op run can check the
     # memo without decoding the record (and without importing the East runtime).
     summary = " ".join([record_hash, record.kind] + ([record.output_hash] if record.output_hash else []))
-    line = f"{summary}\n".encode()
-    if link_new_file(repo.fspath("tasks"), path, line, durable, 0o666):
+    content = f"{summary}\n".encode() + data
+    if link_new_file(repo.fspath("tasks"), path, content, durable, 0o666):
         return record_hash  # the task_id's first record
     tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         try:
-            write_exactly(fd, line)
+            write_exactly(fd, content)
             if durable:
                 os.fsync(fd)
         finally:
@@ -125,10 +167,19 @@ class Summary:
     record_hash: str
     kind: str
     output_hash: str | None
+    task_id: str = field(default="", compare=False, repr=False)
+    embedded: bytes | None = field(default=None, compare=False, repr=False)
+    """The record's bytes as the pointer held them (unverified; `read` checks them), or None
+    for a pointer written before records were embedded."""
+
+
+READ = 4096
+"""Bytes `summary` asks for at once: a whole pointer but for a record with a very long message."""
 
 
 def summary(repo: "Repository", task_id: str) -> Summary | None:
-    """The newest record's hash, kind and output, read from the pointer alone."""
+    """The newest record's hash, kind and output, read from the pointer's first line (the record's
+    bytes that follow are kept for `read`, not decoded)."""
     # Plain descriptor calls: a no-op run reads one pointer per task, and a text-mode file
     # object cost as much again as the read itself.
     try:
@@ -136,16 +187,23 @@ def summary(repo: "Repository", task_id: str) -> Summary | None:
     except FileNotFoundError:
         return None
     try:
-        data = os.read(fd, 512)
+        data = os.read(fd, READ)
+        if len(data) == READ:  # a long record: the rest, in the same open (the pointer may be replaced meanwhile)
+            while more := os.read(fd, 1 << 16):
+                data += more
     finally:
         os.close(fd)
+    end = data.find(b"\n")
+    if end < 0:
+        return None  # torn (no whole line) or foreign: treat as no record
     try:
-        fields = data.decode("ascii").split()
+        fields = data[:end].decode("ascii").split()
     except UnicodeDecodeError:
         return None
     if len(fields) < 2 or fields[1] not in KINDS:
-        return None  # torn or foreign: treat as no record (the object store still has it)
-    return Summary(fields[0], fields[1], fields[2] if len(fields) > 2 else None)
+        return None  # torn or foreign: treat as no record
+    embedded = data[end + 1 :] if len(data) > end + 1 else None
+    return Summary(fields[0], fields[1], fields[2] if len(fields) > 2 else None, task_id, embedded)
 
 
 def reusable_output(repo: "Repository", s: Summary | None) -> str | None:
@@ -167,18 +225,48 @@ def latest_hash(repo: "Repository", task_id: str) -> str | None:
 
 
 def load(repo: "Repository", record_hash: str) -> Record:
+    """The record stored as object `record_hash` (a task-history commit's, or one named by a
+    pointer written before records were embedded)."""
+    return _decoded(repo.objects.read(record_hash), f"object {record_hash}")
+
+
+def _decoded(data: bytes, what: str) -> Record:
     from e3.east import decode, type_equal
     from e3.model.types import ExecutionStatusType
 
-    try:
-        t, value = decode(repo.objects.read(record_hash))
-    except FormatError:
-        raise
+    t, value = decode(data)
     if not type_equal(t, ExecutionStatusType):
-        raise FormatError(f"object {record_hash} is not an execution record")
+        raise FormatError(f"{what} is not an execution record")
     return Record.from_east(value)
 
 
+def read(repo: "Repository", s: Summary) -> Record:
+    """The record `s` names: the bytes its pointer embeds, once they hash to its hash and agree
+    with its line (else CorruptObject, one line naming the pointer); from the object store for
+    a pointer written before records were embedded."""
+    if s.embedded is None:
+        return load(repo, s.record_hash)
+    where = f"tasks/{s.task_id}"
+    problem = embedded_problem(s.record_hash, s.embedded)
+    if problem is not None:
+        raise CorruptObject(f"{where}: {problem}")
+    try:
+        rec = _decoded(s.embedded, f"the record in {where}")
+    except FormatError as e:
+        raise CorruptObject(f"{where}: its execution record does not decode ({e})") from None
+    if rec.kind != s.kind or rec.output_hash != s.output_hash:
+        raise CorruptObject(f"{where}: its line does not match its execution record (a {rec.kind})")
+    return rec
+
+
+def embedded_problem(record_hash: str, data: bytes) -> str | None:
+    """Why a pointer's embedded record bytes are not the record its line names, or None."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != record_hash:
+        return f"its execution record is damaged (its bytes hash to {actual}, not {record_hash})"
+    return None
+
+
 def latest(repo: "Repository", task_id: str) -> Record | None:
-    h = latest_hash(repo, task_id)
-    return None if h is None else load(repo, h)
+    s = summary(repo, task_id)
+    return None if s is None else read(repo, s)
