@@ -24,7 +24,11 @@ cores the task needs.
 `submit(TaskRequest)` returns a Future[Outcome]. A worker runs one execution
 at a time: East tasks in-process, shell tasks spawned by the worker in their
 own process group (the worker reports the group, so the pool can kill it), so
-`size` bounds everything running at once. The worker writes the task's log
+`size` bounds everything running at once. A request may be pipelined
+(`TaskRequest.after`): sent behind the request whose output it takes, on the
+same worker, as soon as that one is sent, so that a chain runs without a
+round trip through the owner between two tasks; `_followers` holds those
+whose predecessor is not sent yet. The worker writes the task's log
 (`start` ... `end`). If a worker dies (segfault, `os._exit`) or does not answer
 within the task's timeout, only that execution fails ('error', with a message
 that says which), its log gets the message and an `end` record, and a fresh

@@ -4,8 +4,9 @@ Started as `python -m e3.exec.pool_worker RFD WFD TFD [PLATFORM...]`: it reads
 requests from RFD and answers on WFD in the frames of e3.exec.pool_protocol,
 which also says what each message means. Before its first task it imports the
 East runtime and the named platform packages, then says it is ready. For each
-request it takes the request's token, opens the task's log, runs the execution
-through e3.exec.invocation and answers; with `record` it also writes the
+request it takes the request's token (a pipelined one, `after`, has none: it
+takes the output of the request before it, or is skipped), opens the task's
+log, runs the execution through e3.exec.invocation and answers; with `record` it also writes the
 execution's terminal record, after the answer unless told `record_first`; the
 log of such a task is closed before its record, and one that printed nothing
 makes no log file on its task_id's first execution (e3.storage.logs). It exits

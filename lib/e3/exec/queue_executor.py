@@ -4,7 +4,8 @@ Each job the scheduler submits gets a queue entry (queue/local/). What this
 process has room to run is handed to the run's executor (e3.exec.executors:
 the local pool of warm workers, or a Dask cluster), and its entry is written
 already claimed only once the execution has run for `CLAIM_AFTER` seconds
-(see `_start_fresh`): most executions of a large run end sooner and never
+(see `_start_fresh`; a job the scheduler pipelines behind a running one goes
+straight to that one's warm worker, `follow`): most executions of a large run end sooner and never
 touch the queue directory. While workers started by hand (`e3-run-task`)
 serve the queue, a window of the rest waits on the queue (written in
 batches), where such a worker may claim an entry first; then this process

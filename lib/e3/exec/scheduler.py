@@ -22,6 +22,10 @@ plus outputs not yet committed) and walks the graph event by event:
   inputs that have since changed is never written.
 - A failed task blocks only its dependents; independent tasks go on (the
   original engine stops everything: we keep going and report at the end).
+- Pipelined: a task waiting on nothing but a running task's output is handed
+  to the runner at once, to run right behind it (`_pipeline`), its task_id
+  and memo check left to the worker; this process settles it as any other
+  once it has taken in the output it waited on (`_resolve`).
 
 Completion of an execution is recorded (output stored, record written) by
 whoever ran it; the claim on its queue entry is released only after its
