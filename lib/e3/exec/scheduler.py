@@ -726,8 +726,13 @@ class Scheduler:
         for job in jobs:
             self.state[job.name].running = None
             self.in_flight -= 1
+        # Pipelined behind a task whose output never came: skipped, as then (first: the settling
+        # of what it followed, below, skips the others through `_settle`).
         for job in jobs:
-            if job.task_id:  # else pipelined behind a task not settled yet: it is skipped, as then
+            if not job.task_id:
+                self._skipped(self.graph.nodes[job.name], self.state[job.name], job)
+        for job in jobs:
+            if job.task_id:
                 self._settle(self.graph.nodes[job.name], CANCELLED, "cancelled", job.task_id)
         self._leads.clear()
         self.ready.clear()
