@@ -530,3 +530,18 @@ def test_a_request_taken_back_takes_back_the_chain_pipelined_behind_it(r, tmp_pa
         assert c.result().output_hash == x
         assert first.result(timeout=60).status == second.result(timeout=60).status == "success"
     assert ran.read_text().split() == ["behind", "b", "c"]  # each once, in order
+
+
+def test_a_pipelined_request_that_times_out_fails_alone_and_what_follows_it_is_skipped(r, tmp_path):
+    x = r.objects.write(value(1, Integer))
+    ran = tmp_path / "ran"
+    with WorkerPool(1, env=worker_env()) as p:
+        a = p.submit(TaskRequest(str(r.root), _marking(r, ran, "a"), [x]))
+        b = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 30; cp "$1" "$2"'), 1), [None], after=a, timeout=1.0))
+        c = p.submit(TaskRequest(str(r.root), _marking(r, ran, "c"), [None], after=b))
+        assert a.result(timeout=60).status == "success"
+        out = b.result(timeout=60)
+        assert out.status == "error" and "timed out after 1s" in out.message
+        assert c.result(timeout=60).status == "skipped"
+        assert p.run(TaskRequest(str(r.root), _marking(r, ran, "after"), [x])).status == "success"
+    assert ran.read_text().split() == ["a", "after"]
