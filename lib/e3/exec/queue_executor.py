@@ -122,6 +122,8 @@ class QueueExecutor:
         """(task, task_id) -> entries of this workspace that earlier runs left pending (see `adopt`)."""
         self._adopted: set[str] = set()
         """Execution ids of those entries taken by a job of this run."""
+        self._adoptable_tasks: set[str] = set()
+        """The tasks of those entries: a job of theirs is not pipelined (`follow`), so that it may take one."""
         self._handed: dict[int, concurrent.futures.Future] = {}
         """id(job) -> its future, for the jobs running in the executor (a job may follow one, `follow`)."""
         self._following = 0
@@ -143,6 +145,7 @@ class QueueExecutor:
 
         for entry in complete_ended(self.repo, RUNNER, entries):
             self._adoptable.setdefault((entry.task, entry.task_id), []).append(entry)
+            self._adoptable_tasks.add(entry.task)
 
     def leftovers(self) -> list[queue.Entry]:
         """The adoptable entries that no job of this run took."""
@@ -194,7 +197,7 @@ class QueueExecutor:
         Its entry is written (claimed) only if it runs long, as `_start_fresh`'s, once the
         scheduler knows its task_id; a kill before then leaves what `_start_fresh` says."""
         fut = self._handed.get(id(lead))
-        if fut is None or fut.done() or not self.pipelines:
+        if fut is None or fut.done() or not self.pipelines or job.name in self._adoptable_tasks:
             return False
         entry = queue.Entry(
             execution_id=queue.new_execution_id(),
