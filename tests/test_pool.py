@@ -405,3 +405,143 @@ def test_a_worker_runs_a_direct_request_without_a_token_and_skips_one_whose_toke
         proc.wait(timeout=30)
         for fd in (resp_r, tok_r, tok_w):
             os.close(fd)
+
+
+# ------------------------------------------------------------ pipelined requests (TaskRequest.after)
+
+
+INC = function([Integer], Integer, lambda b, v: v + 1)
+CMD = east_command()  # made once: its IR differs from one call to the next
+
+
+def _chain(r, p, first: str, n: int, *, memo: bool = True, fn=None, record: bool = False, **kw):
+    """Submit `n` requests, each taking the output of the one before (`after`), the first on `first`;
+    with `record`, each also writes its record (the request's `recorded` future is in `recorded`)."""
+    from concurrent.futures import Future
+
+    from e3.storage import records
+
+    fn = fn or INC
+    th = make_task(r.objects, CMD, 2)
+    fh = r.objects.write(fn)
+    futures: list = []
+    for i in range(n):
+        if record:
+            kw.update(record_started=records.now(), recorded=Future())
+        after = {"after": futures[-1], "memo": memo} if i else {}
+        req = TaskRequest(str(r.root), th, [fh, None] if i else [fh, first], **after, **kw)
+        futures.append(p.submit(req))
+        futures[-1].recorded = req.recorded
+    return th, fh, futures
+
+
+def test_a_pipelined_chain_runs_each_request_on_the_output_of_the_one_before(r, one):
+    x = r.objects.write(value(100, Integer))
+    th, fh, futures = _chain(r, one, x, 6)
+    outs = [f.result(timeout=60) for f in futures]
+    assert [result(r, o) for o in outs] == list(range(101, 107))
+    # Each ran under the task_id of its own inputs, and logged there (the worker computed it).
+    prev = x
+    for o in outs:
+        recs = logs.read_records(logs.log_path(r, task_id(th, [fh, prev])))
+        assert [x["stream"] for x in recs] == ["start", "end"]
+        prev = o.output_hash
+
+
+def test_a_pipelined_request_reuses_a_recorded_success_and_runs_again_without_memo(r, one):
+    from concurrent.futures import Future
+
+    from e3.storage import records
+
+    x = r.objects.write(value(200, Integer))
+    th, fh, futures = _chain(r, one, x, 4, record=True)
+    first = [f.result(timeout=60) for f in futures]
+    assert [o.status for o in first] == ["success"] * 4
+    # The worker wrote each record: the chain run again finds each in the memo.
+    for f in futures:
+        one.wait([f.recorded], None)
+    assert all(f.recorded.result() for f in futures)
+    _, _, again = _chain(r, one, x, 4)
+    assert [f.result(timeout=60).status for f in again] == ["success", "cached", "cached", "cached"]
+    assert [f.result().output_hash for f in again] == [o.output_hash for o in first]
+    _, _, forced = _chain(r, one, x, 4, memo=False)
+    assert [f.result(timeout=60).status for f in forced] == ["success"] * 4
+
+
+def test_a_pipelined_request_behind_a_failure_is_skipped_without_running_and_the_worker_goes_on(r, one):
+    x = r.objects.write(value(300, Integer))
+    th = make_task(r.objects, CMD, 2)
+    inc, bad = r.objects.write(INC), r.objects.write(function([Integer], Integer, lambda b, v: East.error(East.str("no way"))))
+    a = one.submit(TaskRequest(str(r.root), th, [inc, x]))
+    b = one.submit(TaskRequest(str(r.root), th, [bad, None], after=a, memo=True))
+    c = one.submit(TaskRequest(str(r.root), th, [inc, None], after=b, memo=True))
+    d = one.submit(TaskRequest(str(r.root), th, [inc, None], after=c, memo=True))
+    assert result(r, a.result(timeout=60)) == 301
+    assert b.result(timeout=60).status == "failed"
+    assert c.result(timeout=60).status == d.result(timeout=60).status == "skipped"
+    assert result(r, one.run(TaskRequest(str(r.root), th, [inc, x]))) == 301
+
+
+def _marking(r, ran, name: str):
+    """A shell task that says each time it runs, and copies its input."""
+    return make_task(r.objects, bash_command(f'echo {name} >> {ran}; cp "$1" "$2"'), 1)
+
+
+@pytest.mark.parametrize("which", ["running", "pipelined", "shutdown"])
+def test_cancel_stops_what_is_pipelined_behind(r, tmp_path, which):
+    x = r.objects.write(value(1, Integer))
+    ran = tmp_path / "ran"
+    long_run = make_task(r.objects, bash_command(f'echo long >> {ran}; sleep 30; cp "$1" "$2"'), 1)
+    with WorkerPool(1, env=worker_env()) as p:
+        p.run(TaskRequest(str(r.root), *inc_task(r, 1)))  # the worker is ready: what follows is sent at once
+        a = p.submit(TaskRequest(str(r.root), long_run, [x], timeout=60))
+        b = p.submit(TaskRequest(str(r.root), _marking(r, ran, "b"), [None], after=a))
+        c = p.submit(TaskRequest(str(r.root), _marking(r, ran, "c"), [None], after=b))
+        deadline = time.monotonic() + 30
+        while not ran.exists() and time.monotonic() < deadline:
+            p.pump(0.02)
+        if which == "running":
+            assert p.cancel(a)
+            assert [f.result(timeout=10).status for f in (a, b, c)] == ["cancelled", "skipped", "skipped"]
+        elif which == "pipelined":
+            assert p.cancel(b)
+            assert [f.result(timeout=10).status for f in (b, c)] == ["cancelled", "skipped"]
+            assert p.cancel(a)  # it was started again on a new worker
+            assert a.result(timeout=10).status == "cancelled"
+        else:
+            p.shutdown(cancel=True)
+            assert [f.result(timeout=10).status for f in (a, b, c)] == ["cancelled", "skipped", "skipped"]
+    assert "b" not in ran.read_text().split() and "c" not in ran.read_text().split()
+
+
+def test_a_request_taken_back_takes_back_the_chain_pipelined_behind_it(r, tmp_path):
+    x = r.objects.write(value(1, Integer))
+    ran = tmp_path / "ran"
+    with WorkerPool(2, env=worker_env()) as p:
+        warm = [p.submit(TaskRequest(str(r.root), *inc_task(r, 50 + i))) for i in range(2)]
+        assert [result(r, f.result(timeout=60)) for f in warm] == [51, 52]  # both workers ready
+        first = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 3; cp "$1" "$2"'), 1), [x]))
+        second = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 0.3; cp "$1" "$2"'), 1), [x]))
+        behind = p.submit(TaskRequest(str(r.root), _marking(r, ran, "behind"), [x]))  # behind the first
+        b = p.submit(TaskRequest(str(r.root), _marking(r, ran, "b"), [None], after=behind))
+        c = p.submit(TaskRequest(str(r.root), _marking(r, ran, "c"), [None], after=b))
+        assert [f.result(timeout=60).status for f in (behind, b, c)] == ["success"] * 3
+        assert not first.done()  # the chain ran on the second worker once that was free
+        assert c.result().output_hash == x
+        assert first.result(timeout=60).status == second.result(timeout=60).status == "success"
+    assert ran.read_text().split() == ["behind", "b", "c"]  # each once, in order
+
+
+def test_a_pipelined_request_that_times_out_fails_alone_and_what_follows_it_is_skipped(r, tmp_path):
+    x = r.objects.write(value(1, Integer))
+    ran = tmp_path / "ran"
+    with WorkerPool(1, env=worker_env()) as p:
+        a = p.submit(TaskRequest(str(r.root), _marking(r, ran, "a"), [x]))
+        b = p.submit(TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 30; cp "$1" "$2"'), 1), [None], after=a, timeout=1.0))
+        c = p.submit(TaskRequest(str(r.root), _marking(r, ran, "c"), [None], after=b))
+        assert a.result(timeout=60).status == "success"
+        out = b.result(timeout=60)
+        assert out.status == "error" and "timed out after 1s" in out.message
+        assert c.result(timeout=60).status == "skipped"
+        assert p.run(TaskRequest(str(r.root), _marking(r, ran, "after"), [x])).status == "success"
+    assert ran.read_text().split() == ["a", "after"]

@@ -485,3 +485,117 @@ def test_a_batch_is_committed_once_it_holds_its_most_finished_tasks_however_rece
     commits = len(list(workspace.history(open_repository(repo), "dev"))) - before
     assert commits >= 40 // 8
     assert run("e3", "get", repo, "dev.tasks.t39.output").out.strip() == "40"
+
+
+# ------------------------------------------------------------ pipelined chains (e3.exec.scheduler._pipeline)
+
+
+def _chain_package(marker: Path, *, middle: str = "cp {in0} {out}", first=None):
+    """x -> a -> b -> c (a shell task: appends to `marker`, then runs `middle`) -> d -> e."""
+    x = sdk.input("x", IntegerType, 1)
+    a = sdk.task("a", [x], East.function([IntegerType], IntegerType, first or (lambda b, v: v + 1)))
+    b = _add("b", a.output)
+    c = sdk.custom_task("c", [b.output], IntegerType, _script(f"echo c >> '{marker}'; {middle}"))
+    return sdk.package("piped", "1.0.0", _add("e", _add("d", c.output).output))
+
+
+def _run_holding(repo: Path, marker: Path, lines: int, **kw):
+    """Run dev in this process; when a ends, this process holds (as it may while committing)
+    until `marker` has `lines` lines: c, two tasks on, must run meanwhile, without this process
+    (b was handed over before the hold, as always). The summary, and whether c ran while held."""
+    from e3.exec import start
+    from e3.storage.repository import open_repository
+
+    started = start.WorkspaceRun(open_repository(repo), "dev", concurrency=1, **kw)
+    held = {}
+
+    def observer(kind, report):
+        if kind == "end" and report.name == "a":
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (not marker.exists() or len(marker.read_text().split()) < lines):
+                time.sleep(0.02)
+            held["c ran"] = marker.exists() and len(marker.read_text().split()) >= lines
+
+    for _ in started.steps(observer):
+        pass
+    return started.summary, held.get("c ran")
+
+
+def test_a_chain_runs_on_while_start_is_busy_and_gives_the_same_outputs(tmp_path):
+    marker = tmp_path / "c-ran"
+    repo = _deploy(tmp_path, _chain_package(marker))
+    summary, c_ran = _run_holding(repo, marker, 1)
+    assert c_ran  # two tasks on from a ran before this process took in a's answer
+    assert {n: r.state for n, r in summary.reports.items()} == dict.fromkeys("abcde", "ran")
+    assert run("e3", "get", repo, "dev.tasks.e.output").out.strip() == "5"
+    assert set(_states(run("e3", "start", repo, "dev").out).values()) == {"cached"}
+    # --force: every task runs again, pipelined ones too (their worker does not look at the memo)
+    summary, c_ran = _run_holding(repo, marker, 2, force=True)
+    assert c_ran and {r.state for r in summary.reports.values()} == {"ran"}
+    assert marker.read_text().split() == ["c", "c"]
+
+
+def test_a_failure_in_a_pipelined_chain_skips_what_follows_as_a_failure_always_did(tmp_path):
+    marker = tmp_path / "c-ran"
+    repo = _deploy(tmp_path, _chain_package(marker, middle="exit 3"))
+    summary, c_ran = _run_holding(repo, marker, 1)
+    assert c_ran
+    reports = summary.reports
+    assert {n: r.state for n, r in reports.items()} == {"a": "ran", "b": "ran", "c": "failed", "d": "skipped", "e": "skipped"}
+    assert reports["d"].message == "upstream task c failed" and reports["e"].message == "upstream task d did not finish"
+    assert not list((repo / ".e3" / "queue").rglob("*.cbor"))
+    r = run("e3", "start", repo, "dev", expect=1)  # as the command reports it
+    assert _states(r.out) == {"a": "cached", "b": "cached", "c": "failed", "d": "skipped", "e": "skipped"}
+
+
+def test_a_memo_hit_in_the_middle_of_a_pipelined_chain_is_reused_not_run_or_recorded_again(tmp_path):
+    from e3.storage import records
+    from e3.storage.repository import open_repository
+
+    marker = tmp_path / "c-ran"
+    # a gives 0 whatever x is: after x changes, a runs again and b finds its result in the memo
+    repo = _deploy(tmp_path, _chain_package(marker, first=lambda b, v: v - v))
+    assert set(_states(run("e3", "start", repo, "dev").out).values()) == {"ran"}
+    r = open_repository(repo)
+    pointers = {p: p.read_bytes() for p in (repo / ".e3" / "tasks").rglob("*") if p.is_file()}
+    run("e3", "set", repo, "dev.inputs.x", _write_int(tmp_path, 7))
+    summary, _ = _run_holding(repo, marker, 2)
+    assert {n: rep.state for n, rep in summary.reports.items()} == {"a": "ran", **dict.fromkeys("bcde", "cached")}
+    assert marker.read_text().split() == ["c"]  # c ran once, in the first run
+    changed = [p for p in (repo / ".e3" / "tasks").rglob("*") if p.is_file() and pointers.get(p) != p.read_bytes()]
+    assert len(changed) == 1  # a's new task_id alone: the cached tasks' records stand as they were
+    assert records.summary(r, summary.reports["b"].task_id).kind == "success"
+    assert run("e3", "get", repo, "dev.tasks.e.output").out.strip() == "3"
+
+
+def _write_int(tmp_path: Path, n: int) -> Path:
+    p = tmp_path / f"{n}.east"
+    p.write_text(str(n))
+    return p
+
+
+def test_cancel_while_a_chain_is_pipelined_runs_nothing_behind_and_reports_as_before(tmp_path):
+    from e3.exec import start
+    from e3.storage.repository import open_repository
+
+    hold = tmp_path / "hold"
+    hold.touch()
+    x = sdk.input("x", IntegerType, 1)
+    slow = sdk.custom_task("slow", [x], IntegerType, _script(f"while [ -e '{hold}' ]; do sleep 0.05; done; cp {{in0}} {{out}}"))
+    marker = tmp_path / "after-ran"
+    after = sdk.custom_task("after", [slow.output], IntegerType, _script(f"echo after >> '{marker}'; cp {{in0}} {{out}}"))
+    repo = _deploy(tmp_path, sdk.package("held", "1.0.0", _add("last", after.output)))
+    started = start.WorkspaceRun(open_repository(repo), "dev", concurrency=1)
+
+    def observer(kind, report):
+        if kind == "start" and report.name == "slow":
+            started.cancel()
+
+    for _ in started.steps(observer):
+        pass
+    reports = started.summary.reports
+    assert {n: r.state for n, r in reports.items()} == {"slow": "cancelled", "after": "skipped", "last": "skipped"}
+    assert reports["after"].message == "upstream task slow did not finish"
+    assert not marker.exists()
+    hold.unlink()
+    assert _states(run("e3", "start", repo, "dev").out) == {"slow": "ran", "after": "ran", "last": "ran"}

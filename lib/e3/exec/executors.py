@@ -49,7 +49,15 @@ class TaskRequest:
     record_started: datetime | None = None
     """When set, the worker also writes the execution's terminal record (started then), after answering."""
     recorded: "Future[str | None] | None" = field(default=None, compare=False)
-    """Resolved with the record's hash once the worker wrote it, or None if it did not (the caller writes it)."""
+    """Resolved with the record's hash once the worker wrote it, or None if it did not (the caller
+    writes it), or "" for a pipelined request that did not run (`after`: nothing to record)."""
+    after: "Future[Outcome] | None" = field(default=None, compare=False)
+    """Pipelined (the local pool only): the future of the request whose output is the input given as
+    None in `input_hashes`. It runs right behind that one on the same worker, with no round trip
+    through the caller, which leaves `task_id` None; its outcome is 'skipped' (nothing ran) if that
+    one did not succeed, or 'cached' (with the output) when `memo` finds a reusable success."""
+    memo: bool = False
+    """The worker checks the memo (e3.storage.records) before running, as the scheduler would have."""
 
     def frame(self, rid: int) -> dict:
         """The request's map (e3.exec.pool_protocol): keys at the worker's defaults are left out
@@ -77,6 +85,8 @@ class TaskRequest:
             out["command"] = self.command_ir
         if self.record_started is not None:
             out["record"] = self.record_started.timestamp()
+        if self.memo:
+            out["memo"] = True
         return out
 
 

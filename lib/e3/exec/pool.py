@@ -24,7 +24,11 @@ cores the task needs.
 `submit(TaskRequest)` returns a Future[Outcome]. A worker runs one execution
 at a time: East tasks in-process, shell tasks spawned by the worker in their
 own process group (the worker reports the group, so the pool can kill it), so
-`size` bounds everything running at once. The worker writes the task's log
+`size` bounds everything running at once. A request may be pipelined
+(`TaskRequest.after`): sent behind the request whose output it takes, on the
+same worker, as soon as that one is sent, so that a chain runs without a
+round trip through the owner between two tasks; `_followers` holds those
+whose predecessor is not sent yet. The worker writes the task's log
 (`start` ... `end`). If a worker dies (segfault, `os._exit`) or does not answer
 within the task's timeout, only that execution fails ('error', with a message
 that says which), its log gets the message and an `end` record, and a fresh
@@ -94,11 +98,11 @@ class _Worker:
             os.close(resp_w)
         self.buf = b""
 
-    def send(self, message: dict, behind: bool) -> None:
-        """Send a request; one `behind` a running one gets a byte on the token pipe, so that it
-        can be taken back (a request sent to an idle worker, marked `direct`, never is)."""
+    def send(self, message: dict, token: bool) -> None:
+        """Send a request; one with a `token` (sent behind a running one) gets a byte on the token
+        pipe, so that it can be taken back (one sent to an idle worker, marked `direct`, never is)."""
         try:
-            if behind:
+            if token:
                 os.write(self.token_w, b".")
             write_frame(self.req_w, message)
         except BrokenPipeError:
@@ -171,8 +175,10 @@ class _Slot:
         self.deadline: float | None = None
         self.pgid: int | None = None
         """The process group of the task the worker spawned, if it did."""
-        self.queued: tuple[TaskRequest, Future, int] | None = None
-        """A request already sent behind the one running, so the worker goes on without a round trip."""
+        self.queued: deque[tuple[TaskRequest, Future, int]] = deque()
+        """Requests already sent behind the one running, so the worker goes on without a round trip:
+        at most one from the queue, first (it has a token), then those pipelined, each behind the
+        request whose output it takes (`TaskRequest.after`)."""
         self.started = 0.0
         """When the running execution started (monotonic)."""
         self.skipping: int | None = None
@@ -183,6 +189,9 @@ class _Slot:
 
 
 class WorkerPool(Pumped):
+    follows = True
+    """It takes pipelined requests (`TaskRequest.after`)."""
+
     def __init__(
         self,
         size: int,
@@ -198,6 +207,9 @@ class WorkerPool(Pumped):
         self.start_timeout = start_timeout
         self._env = _worker_env(env)
         self._pending: deque[tuple[TaskRequest, Future]] = deque()
+        self._followers: dict[Future, tuple[TaskRequest, Future]] = {}
+        """The future of a request not sent yet (or not yet ended, when taken back) -> the request
+        pipelined behind it (`TaskRequest.after`), sent right behind it on the same worker."""
         self._lock = threading.RLock()
         self._closing = False
         self._rid = 0
@@ -216,7 +228,10 @@ class WorkerPool(Pumped):
             if self._closing:
                 raise RuntimeError("worker pool is shut down")
             future = DrivenFuture(self)
-            self._pending.append((request, future))
+            if request.after is not None:
+                self._follow(request, future)
+            else:
+                self._pending.append((request, future))
             self._dispatch()
             return future
 
@@ -234,10 +249,10 @@ class WorkerPool(Pumped):
                     watched[s.worker.resp_r] = s
                 if s.deadline is not None and (until is None or s.deadline < until):
                     until = s.deadline
-                queued = queued or s.queued is not None
+                queued = queued or _retractable(s)
             if queued and self._idle_worker():  # when to take back a request stuck behind a long run
                 for s in slots:
-                    if s.queued is not None and (until is None or s.started + RETRACT_AFTER < until):
+                    if _retractable(s) and (until is None or s.started + RETRACT_AFTER < until):
                         until = s.started + RETRACT_AFTER
             wait = timeout
             if until is not None:
@@ -260,29 +275,33 @@ class WorkerPool(Pumped):
                     self._expired(slot)
             if self._pending:
                 self._dispatch()
-            if queued or any(s.queued is not None for s in slots):
+            if queued or any(_retractable(s) for s in slots):
                 self._retract(now)
 
     def cancel(self, future: Future) -> bool:
         """Cancel a pending execution, or kill a running one (its outcome becomes 'cancelled')."""
         with self._lock:
             for slot in self._slots:
-                if slot.future is future or slot.queued is not None and slot.queued[1] is future:
+                if slot.future is future or any(q[1] is future for q in slot.queued):
                     self._take_in(slot)  # the group of a task it spawned, or the outcome if it just finished
-            for item in self._pending:
+            held = [item for item in self._pending if item[1] is future]
+            for after, item in list(self._followers.items()):
                 if item[1] is future:
+                    del self._followers[after]
+                    held.append(item)
+            for item in held:
+                if item in self._pending:
                     self._pending.remove(item)
-                    # an outcome, not Future.cancel(): whoever waits sees 'cancelled' wherever it was
-                    if not future.done():  # (one cancelled through the Future itself stays so)
-                        future.set_result(Outcome("cancelled", message="cancelled"))
-                    _not_recorded(item[0])
-                    return True
+                # an outcome, not Future.cancel(): whoever waits sees 'cancelled' wherever it was
+                _not_recorded(item[0])
+                self._end(future, Outcome("cancelled", message="cancelled"))  # (one cancelled through the Future itself stays so)
+                return True
             for slot in self._slots:
                 if slot.future is future and slot.state in (STARTING, RUNNING):
                     self._cancel(slot)
                     return True
-                if slot.queued is not None and slot.queued[1] is future:
-                    self._cancel_behind(slot)
+                if any(q[1] is future for q in slot.queued):
+                    self._cancel_behind(slot, future)
                     return True
             return future.cancel()
 
@@ -296,11 +315,13 @@ class WorkerPool(Pumped):
                 for slot in self._slots:
                     if slot.future is not None and slot.state in (STARTING, RUNNING):
                         self._cancel(slot)  # what was sent behind it comes back to the queue...
-                while self._pending:  # ...which is dropped
-                    request, future = self._pending.popleft()
-                    if not future.done():
-                        future.set_result(Outcome("cancelled", message="cancelled"))
+                while self._pending or self._followers:  # ...which is dropped
+                    if self._pending:
+                        request, future = self._pending.popleft()
+                    else:
+                        request, future = self._followers.pop(next(iter(self._followers)))
                     _not_recorded(request)
+                    self._end(future, Outcome("cancelled", message="cancelled"))
             while self._pending or any(s.state in (RUNNING, RECORDING) or s.request is not None for s in self._slots):
                 self.pump(1.0)
             for slot in self._slots:
@@ -348,6 +369,7 @@ class WorkerPool(Pumped):
             # A request taken back from a worker that died before starting it is running already.
             if not (future.running() or future.set_running_or_notify_cancel()):
                 _not_recorded(request)
+                self._resolved(future)
                 continue
             self._rid += 1
             if behind is not None:
@@ -396,11 +418,14 @@ class WorkerPool(Pumped):
         if not self._idle_worker():
             return
         for slot in self._slots:
-            if slot.queued is not None and slot.state == RUNNING and now - slot.started >= RETRACT_AFTER:
-                if slot.worker.take_back():  # it will skip the request: give it to the free worker
-                    request, future, rid = slot.queued
-                    slot.queued, slot.skipping = None, rid
-                    self._pending.append((request, future))
+            if _retractable(slot) and slot.state == RUNNING and now - slot.started >= RETRACT_AFTER:
+                if slot.worker.take_back():  # it will skip the request, and those pipelined behind it
+                    taken = list(slot.queued)
+                    slot.queued.clear()
+                    slot.skipping = taken[-1][2]
+                    self._pending.append(taken[0][:2])  # for the free worker...
+                    for request, future, _ in taken[1:]:
+                        self._followers[request.after] = (request, future)  # ...and behind it there
                     self._dispatch()
                     if not self._idle_worker():
                         return
@@ -413,22 +438,74 @@ class WorkerPool(Pumped):
         """A busy worker in one of `states` with nothing sent behind its request."""
         for wanted in states:
             for slot in self._slots:
-                if slot.state == wanted and slot.queued is None and slot.skipping is None:
+                if slot.state == wanted and not slot.queued and slot.skipping is None:
                     return slot
         return None
 
     def _send_behind(self, slot: _Slot, request: TaskRequest, future: Future, rid: int) -> None:
         """Send a request to a busy worker, which reads it once done: it never waits on this
         process between tasks, and a write to a pipe nobody sleeps on wakes no one."""
-        slot.queued = (request, future, rid)
+        slot.queued.append((request, future, rid))
         self._write_request(slot, request, rid, record_first=True, behind=True)  # queued: nothing waits on its answer alone
+        self._send_followers(slot, future)
+
+    # ------------------------------------------------------------ pipelined requests
+
+    def _follow(self, request: TaskRequest, future: Future) -> None:
+        """A request that takes the output of `request.after`'s: sent at once behind that one on
+        its worker, if it is sent already, else when it is; run on its output if it ended well."""
+        after = request.after
+        if after.done():
+            self._followers[after] = (request, future)
+            self._resolved(after)
+            return
+        self._followers[after] = (request, future)
+        for slot in self._slots:
+            tail = slot.queued[-1][1] if slot.queued else slot.future if slot.state in (RUNNING, RECORDING) else None
+            if tail is after and slot.worker is not None:
+                self._send_followers(slot, after)
+                return
+
+    def _send_followers(self, slot: _Slot, future: Future) -> None:
+        """`future`'s request was just sent to the slot's worker: send the chain pipelined behind it.
+        Such a request has no token (it is never taken back alone: the worker skips it when the
+        one it follows was taken back) and names the request it follows (`after`)."""
+        while (item := self._followers.pop(future, None)) is not None and slot.worker is not None:
+            request, future = item
+            if not (future.running() or future.set_running_or_notify_cancel()):
+                _not_recorded(request)
+                self._resolved(future)
+                return
+            self._rid += 1
+            after = slot.queued[-1][2] if slot.queued else slot.rid
+            slot.queued.append((request, future, self._rid))
+            self._write_request(slot, request, self._rid, record_first=True, behind=True, after=after)
+
+    def _resolved(self, future: Future) -> None:
+        """`future` ended without its follower (if any) having been sent behind it: that one goes
+        to the queue with the output for its input, or, if there is none, ends 'skipped'."""
+        while (item := self._followers.pop(future, None)) is not None:
+            request, future = item
+            if _fill(request):
+                request.after = None
+                self._pending.appendleft((request, future))
+                return
+            _nothing_recorded(request)
+            if not future.done():
+                future.set_result(Outcome("skipped"))
+
+    def _end(self, future: Future, outcome: Outcome) -> None:
+        """Resolve an execution's future (unless it was cancelled through the Future itself), and
+        settle what was pipelined behind it and not sent yet."""
+        if not future.done():
+            future.set_result(outcome)
+        self._resolved(future)
 
     def _next(self, slot: _Slot) -> None:
         """The execution the worker was sent behind the one that just ended starts now."""
-        if slot.queued is None:
+        if not slot.queued:
             return
-        request, future, rid = slot.queued
-        slot.queued = None
+        request, future, rid = slot.queued.popleft()
         slot.request, slot.future, slot.rid = request, future, rid
         self._began(slot)
 
@@ -446,16 +523,21 @@ class WorkerPool(Pumped):
         # With requests still queued here, a chain's next task is not waiting on this answer:
         # the worker then answers once, with its record, and the owner wakes once per task.
         self._write_request(slot, slot.request, slot.rid, record_first=bool(self._pending), behind=False)
+        self._send_followers(slot, slot.future)
 
-    def _write_request(self, slot: _Slot, request: TaskRequest, rid: int, record_first: bool, behind: bool) -> None:
+    def _write_request(
+        self, slot: _Slot, request: TaskRequest, rid: int, record_first: bool, behind: bool, after: int | None = None
+    ) -> None:
         frame = request.frame(rid)
         if record_first:
             frame["record_first"] = True
         if not behind:
             frame["direct"] = True  # the worker is idle: it starts this at once, nothing takes it back
+        if after is not None:
+            frame["after"] = after
         slot.given += 1
         try:
-            slot.worker.send(frame, behind)
+            slot.worker.send(frame, behind and after is None)
         except WorkerDied:
             self._died(slot)
 
@@ -479,14 +561,16 @@ class WorkerPool(Pumped):
         elif "outcome" in message and slot.state == RUNNING:
             status, output_hash, exit_code, text = message["outcome"]
             request, future = slot.request, slot.future
-            if request.recorded is not None:
+            if request.recorded is not None and status not in NOT_RUN:
                 # Nothing new goes to this worker until it has written the record (only a request
                 # sent behind), so the tasks this outcome releases go to a free worker meanwhile.
                 slot.state, slot.deadline = RECORDING, time.monotonic() + RECORD_TIMEOUT
             else:
                 self._free(slot)
                 self._next(slot)
-            future.set_result(Outcome(status, output_hash, exit_code, text))
+                if status in NOT_RUN:
+                    _nothing_recorded(request)
+            self._end(future, Outcome(status, output_hash, exit_code, text))
         elif "recorded" in message and slot.state == RECORDING:
             recorded = slot.request.recorded
             self._free(slot)
@@ -554,27 +638,28 @@ class WorkerPool(Pumped):
         if slot.state == STARTING:  # never sent: nothing ran, nothing to log
             request, future = slot.request, slot.future
             self._free(slot, recorded=None)
-            future.set_result(Outcome("cancelled", message="cancelled"))
+            self._end(future, Outcome("cancelled", message="cancelled"))
             return
         self._kill_task(slot)
         self._fail(slot, "cancelled", "cancelled")
         self._replace(slot)
 
-    def _cancel_behind(self, slot: _Slot) -> None:
+    def _cancel_behind(self, slot: _Slot, future: Future) -> None:
         """Cancel a request sent behind a running one, before it started (the worker would run
         it next): the worker is killed, and the execution it was running starts again on the
-        next free worker (or, when it had answered, the caller writes its record)."""
-        request, future, _ = slot.queued
-        slot.queued = None
+        next free worker (or, when it had answered, the caller writes its record); the others
+        sent behind go back to the queue, and those pipelined behind the cancelled one are skipped."""
+        (item,) = [q for q in slot.queued if q[1] is future]
+        slot.queued.remove(item)
         self._kill_task(slot)
         if slot.state == RECORDING:  # answered: only its record is lost (the caller writes it)
             self._free(slot, recorded=None)
         elif slot.request is not None:
             self._pending.appendleft((slot.request, slot.future))
             slot.request = slot.future = None
+        _not_recorded(item[0])
+        self._end(future, Outcome("cancelled", message="cancelled"))
         self._replace(slot)
-        _not_recorded(request)
-        future.set_result(Outcome("cancelled", message="cancelled"))
 
     def _kill_task(self, slot: _Slot) -> None:
         slot.worker.kill()
@@ -593,10 +678,16 @@ class WorkerPool(Pumped):
         """The slot's worker is gone; a request sent behind its execution never started: it goes
         back to the front of the queue, for the next free worker."""
         slot.worker, slot.state, slot.deadline, slot.pgid, slot.skipping = None, EMPTY, None, None, None
-        if slot.queued is not None:
-            request, future, _ = slot.queued
-            slot.queued = None
-            self._pending.appendleft((request, future))
+        back = []
+        for request, future, _ in slot.queued:
+            if request.after is None:
+                back.append((request, future))
+            else:  # sent again behind the one it follows, or run on its output, or skipped
+                self._followers[request.after] = (request, future)
+                if request.after.done():
+                    self._resolved(request.after)
+        slot.queued.clear()
+        self._pending.extendleft(reversed(back))
 
     def _free(self, slot: _Slot, **recorded) -> None:
         """The slot's execution is over; with `recorded=...`, resolve its record's future with that."""
@@ -610,10 +701,10 @@ class WorkerPool(Pumped):
     def _fail(self, slot: _Slot, status: str, message: str) -> None:
         """End the slot's execution without the worker's answer: log why, resolve its futures."""
         request, future = slot.request, slot.future
-        if request.log:
+        if request.log and (request.after is None or _fill(request)):  # else it never ran: nothing to log
             self._log_failure(request, status, message)
         self._free(slot, recorded=None)
-        future.set_result(Outcome(status, message=message))
+        self._end(future, Outcome(status, message=message))
 
     def _log_failure(self, request: TaskRequest, status: str, message: str) -> None:
         """The worker could not finish the log: say what happened and close the execution."""
@@ -630,9 +721,36 @@ class WorkerPool(Pumped):
             pass
 
 
+NOT_RUN = ("cached", "skipped")
+"""Outcomes of a pipelined request the worker did not run: nothing to record (see TaskRequest.after)."""
+
+
 def _not_recorded(request: TaskRequest) -> None:
     if request.recorded is not None and not request.recorded.done():
         request.recorded.set_result(None)
+
+
+def _nothing_recorded(request: TaskRequest) -> None:
+    """A pipelined request that did not run: its record future says there is nothing to write."""
+    if request.recorded is not None and not request.recorded.done():
+        request.recorded.set_result("")
+
+
+def _retractable(slot: _Slot) -> bool:
+    """Has the slot a request sent behind from the queue (it has a token: it may be taken back)?"""
+    return bool(slot.queued) and slot.queued[0][0].after is None
+
+
+def _fill(request: TaskRequest) -> bool:
+    """Put the output of the request it follows (ended) in a pipelined request's inputs; False if there is none."""
+    after = request.after
+    if after.cancelled():
+        return False
+    o = after.result()
+    if o.status not in ("success", "cached") or not o.output_hash:
+        return False
+    request.input_hashes = tuple(o.output_hash if h is None else h for h in request.input_hashes)
+    return True
 
 
 def _worker_env(extra: dict[str, str] | None) -> dict[str, str]:

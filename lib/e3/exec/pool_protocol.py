@@ -15,12 +15,21 @@ Worker to pool:
   answer's latency matters less than a wake-up of the owner per frame) it
   writes the record first and sends both frames in one write. None: it could
   not, and the pool owner writes the record.
-- `{"id", "skipped": True}` for a request the pool took back (below).
+- `{"id", "skipped": True}` for a request the pool took back (below), and for
+  one pipelined behind it.
+- `{"id", "outcome": ["cached", output, None, None]}` for a pipelined request
+  with `memo` whose task has a reusable success, and `["skipped", None, None,
+  None]` for one behind a request that did not succeed: neither ran, neither
+  has a record (no "recorded" follows).
 
 Pool to worker: one request map per execution (`id`, `repo`, `task`, `inputs`,
 and what the run needs: `task_id`, `command`, `timeout`, `force_spawn`, `log`,
 `durable`, `record`, ...; see WorkerPool). A key at the worker's default (`log`,
 `log_start_end`, `durable` true; the others false or none) may be left out.
+A pipelined request names with `after` the id of the request sent just before
+it, whose output is its input given as None in `inputs`: the worker runs it on
+that output if that one succeeded (or was cached), computing its task_id
+itself (no `task_id`) and, with `memo`, checking the memo first.
 
 Tokens: the pool writes one byte to the token pipe per request it sends behind a
 running one. Before running such a request the worker takes one byte; a request
@@ -29,7 +38,9 @@ and the worker then skips it. Whoever reads the byte owns the request. A request
 sent to an idle worker (`direct`) has no byte: the worker starts it at once, and
 it is never taken back (nothing is sent while a request taken back is yet to be
 skipped, so the bytes in the pipe always belong to the requests not yet started
-that were sent behind).
+that were sent behind). A pipelined request (`after`) has no byte either: it is
+never taken back alone; the worker skips it when the one it follows was taken
+back or skipped.
 """
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ Started as `python -m e3.exec.pool_worker RFD WFD TFD [PLATFORM...]`: it reads
 requests from RFD and answers on WFD in the frames of e3.exec.pool_protocol,
 which also says what each message means. Before its first task it imports the
 East runtime and the named platform packages, then says it is ready. For each
-request it takes the request's token, opens the task's log, runs the execution
-through e3.exec.invocation and answers; with `record` it also writes the
+request it takes the request's token (a pipelined one, `after`, has none: it
+takes the output of the request before it, or is skipped), opens the task's
+log, runs the execution through e3.exec.invocation and answers; with `record` it also writes the
 execution's terminal record, after the answer unless told `record_first`; the
 log of such a task is closed before its record, and one that printed nothing
 makes no log file on its task_id's first execution (e3.storage.logs). It exits
@@ -33,20 +34,41 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
     repos: dict[str, Repository] = {}
     write_frame(wfd, {"ready": os.getpid()})
     requests = FrameReader(rfd)
+    last: tuple[int, str | None, bool] = (0, None, False)
+    """The last request read: its id, its output if it succeeded (or was cached), and whether it was taken back."""
     while True:
         req = requests.read()
         if req is None:
             return 0
-        if not req.get("direct") and not take_token(tfd):  # the pool took it back for a worker that became free
-            write_frame(wfd, {"id": req["id"], "skipped": True})
-            continue
         rid = req["id"]
+        after = req.get("after")
+        if after is not None:  # pipelined: it follows the request just before it, without a token
+            if last[0] != after or last[2]:  # that one was taken back: so is this one
+                write_frame(wfd, {"id": rid, "skipped": True})
+                last = (rid, None, True)
+                continue
+            if last[1] is None:  # that one did not succeed: this one does not run
+                write_frame(wfd, {"id": rid, "outcome": ["skipped", None, None, None]})
+                last = (rid, None, False)
+                continue
+        elif not req.get("direct") and not take_token(tfd):  # the pool took it back for a worker that became free
+            write_frame(wfd, {"id": rid, "skipped": True})
+            last = (rid, None, True)
+            continue
         root = req["repo"]
         repo = repos.get(root)
         if repo is None:
             repo = repos[root] = Repository(root)
         inputs = list(req["inputs"])
+        if after is not None:
+            inputs = [last[1] if h is None else h for h in inputs]
         task_id = req.get("task_id") or identity.task_id(req["task"], inputs)
+        if req.get("memo"):  # the scheduler did not look: the memo is checked here, as it would have
+            reused = records.reusable_output(repo, records.summary(repo, task_id))
+            if reused is not None:
+                write_frame(wfd, {"id": rid, "outcome": ["cached", reused, None, None]})
+                last = (rid, reused, False)
+                continue
         log = None
         bounds = bool(req.get("log_start_end", True))
         recorded = req.get("record") is not None
@@ -61,6 +83,7 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
                     repo, task_id, req.get("execution_id") if bounds else None, deferred=recorded, recorded=recorded and bounds
                 )
             except OSError as e:  # a full disk: fail this execution, keep the worker
+                last = (rid, None, False)
                 message = str(storage_error(e, logs.log_path(repo, task_id)))
                 write_frame(wfd, {"id": rid, "outcome": ["error", None, None, message]})
                 if req.get("record") is not None:
@@ -77,6 +100,7 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
             _close_log(log)
             raise
         answer = {"id": rid, "outcome": [outcome.status, outcome.output_hash, outcome.exit_code, outcome.message]}
+        last = (rid, outcome.output_hash if outcome.status == "success" else None, False)
         if late:  # answer first: the tasks it releases start on another worker while this one records
             write_frame(wfd, answer)
             _close_log(log)  # before "recorded": the run counts a task done once both are written

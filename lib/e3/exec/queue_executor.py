@@ -4,7 +4,8 @@ Each job the scheduler submits gets a queue entry (queue/local/). What this
 process has room to run is handed to the run's executor (e3.exec.executors:
 the local pool of warm workers, or a Dask cluster), and its entry is written
 already claimed only once the execution has run for `CLAIM_AFTER` seconds
-(see `_start_fresh`): most executions of a large run end sooner and never
+(see `_start_fresh`; a job the scheduler pipelines behind a running one goes
+straight to that one's warm worker, `follow`): most executions of a large run end sooner and never
 touch the queue directory. While workers started by hand (`e3-run-task`)
 serve the queue, a window of the rest waits on the queue (written in
 batches), where such a worker may claim an entry first; then this process
@@ -48,6 +49,8 @@ FOREIGN_POLL = 0.05
 """Seconds between looks at executions claimed by other workers."""
 SERVED_CHECK = 0.25
 """Seconds between looks for workers started by hand (e3.storage.queue.served)."""
+NOT_RUN = ("cached", "skipped")
+"""Outcomes of a job handed over pipelined (`follow`) that the worker did not run."""
 CLAIM_AFTER = 0.1
 """Seconds an execution this process started runs before its claimed entry is written (see `_start_fresh`)."""
 
@@ -119,6 +122,12 @@ class QueueExecutor:
         """(task, task_id) -> entries of this workspace that earlier runs left pending (see `adopt`)."""
         self._adopted: set[str] = set()
         """Execution ids of those entries taken by a job of this run."""
+        self._adoptable_tasks: set[str] = set()
+        """The tasks of those entries: a job of theirs is not pipelined (`follow`), so that it may take one."""
+        self._handed: dict[int, concurrent.futures.Future] = {}
+        """id(job) -> its future, for the jobs running in the executor (a job may follow one, `follow`)."""
+        self._following = 0
+        """Running jobs handed over pipelined (`follow`): they take no room from the others."""
 
     # ------------------------------------------------------------ JobRunner (e3.exec.scheduler)
 
@@ -136,6 +145,7 @@ class QueueExecutor:
 
         for entry in complete_ended(self.repo, RUNNER, entries):
             self._adoptable.setdefault((entry.task, entry.task_id), []).append(entry)
+            self._adoptable_tasks.add(entry.task)
 
     def leftovers(self) -> list[queue.Entry]:
         """The adoptable entries that no job of this run took."""
@@ -174,6 +184,38 @@ class QueueExecutor:
         )
         self._to_enqueue.append((job, entry))
 
+    @property
+    def pipelines(self) -> bool:
+        """Can a job be handed over behind another (`follow`)? The local pool's warm workers can."""
+        return self._pool is None or bool(getattr(self._pool, "follows", False))
+
+    def follow(self, job: Job, lead: Job) -> bool:
+        """Hand `job` over to run right behind `lead`, which is running in the executor, on its
+        output (`Job.after`: the worker computes its task_id and checks the memo; e3.exec.pool);
+        False if `lead` is not in the executor (not yet, or no longer).
+
+        Its entry is written (claimed) only if it runs long, as `_start_fresh`'s, once the
+        scheduler knows its task_id; a kill before then leaves what `_start_fresh` says."""
+        fut = self._handed.get(id(lead))
+        if fut is None or fut.done() or not self.pipelines or job.name in self._adoptable_tasks:
+            return False
+        entry = queue.Entry(
+            execution_id=queue.new_execution_id(),
+            workspace=self.ws,
+            task=job.name,
+            task_hash=job.task_hash,
+            task_id="",  # known once `lead` ends (`_entry`)
+            input_hashes=(),
+            output=job.output,
+            force=self.force,
+        )
+        fut, started, recorded = self._submit(job, entry, after=fut)
+        claim = _LateClaim(entry)
+        self._running[fut] = (job, claim, started, recorded)
+        self._unclaimed[fut] = claim
+        self._following += 1
+        return True
+
     def settle(self) -> None:
         """Hand submitted jobs to the workers first, then see the records of those that finished written."""
         self._dispatch()
@@ -184,8 +226,13 @@ class QueueExecutor:
         to one: a request sent behind a busy worker waits there), handed to a Dask cluster (which
         does not say when a worker starts it), or taken by another worker."""
         out, self._began = self._began, []
+        due = time.monotonic() - CLAIM_AFTER
         for fut, (job, *_) in self._running.items():
             began_at = getattr(fut, "began_at", None)
+            # A pipelined job may be a memo hit the worker answers at once: one that has not
+            # answered after CLAIM_AFTER runs (until then, reported if it ran, when it ends).
+            if job.pipelined and (not job.task_id or began_at is None or began_at > due):
+                continue
             if fut not in self._announced and began_at is not None:
                 self._announced.add(fut)
                 job.started = began_at  # its time counts from here, not from its wait for a worker
@@ -206,14 +253,21 @@ class QueueExecutor:
             for fut in self._pool.wait(list(self._running), wait_for):
                 job, claim, started, recorded = self._running.pop(fut)
                 self._unclaimed.pop(fut, None)  # ended: its entry is never written
+                self._handed.pop(id(job), None)
+                outcome = self._outcome(fut)
+                ran = outcome.status not in NOT_RUN
+                if job.pipelined:
+                    self._following -= 1
                 if fut in self._announced:
                     self._announced.discard(fut)
-                elif getattr(fut, "began_at", None) is not None:
+                elif getattr(fut, "began_at", None) is not None and ran:
                     job.started = fut.began_at
                     self._began.append(job)  # it started and ended between two looks
-                outcome = self._outcome(fut)
-                self._unrecorded.append((job, claim, started, outcome, recorded))
-                self._claims[job.task_id] = claim
+                if ran:
+                    self._unrecorded.append((job, claim, started, outcome, recorded))
+                    self._claims[job.task_id] = claim
+                else:  # pipelined, and the worker did not run it: nothing to record or commit
+                    claim.complete()
                 done.append((job, outcome))
             self._write_late_claims()
         elif self._foreign or self._waiting or self._to_enqueue:
@@ -247,6 +301,8 @@ class QueueExecutor:
             cancelled.append(job)
         self._running.clear()
         self._unclaimed.clear()
+        self._handed.clear()
+        self._following = 0
         self._announced.clear()
         self._began.clear()
         for job, claim, _ in self._known:
@@ -296,7 +352,7 @@ class QueueExecutor:
         queue, a window of the backlog waits there for them; this process follows what they
         take through their records.
         """
-        room = PREFETCH * self.concurrency - len(self._running)
+        room = PREFETCH * self.concurrency - len(self._running) + self._following
         while room > 0 and self._waiting:
             job, entry = self._waiting.popleft()
             claim = queue.claim_entry(self.repo, RUNNER, entry.execution_id)
@@ -389,12 +445,16 @@ class QueueExecutor:
             return
         self._pool.wait(late, 0)
         for fut in late:
-            if not fut.done():
+            job = self._running[fut][0]
+            if not fut.done() and job.task_id:  # (a pipelined job's, once its task_id is known)
                 claim = self._unclaimed.pop(fut)
-                claim.claim = queue.enqueue_claimed(self.repo, RUNNER, claim.entry)
+                claim.claim = queue.enqueue_claimed(self.repo, RUNNER, self._entry(job, claim))
 
-    def _submit(self, job: Job, entry: queue.Entry) -> tuple[concurrent.futures.Future, datetime, concurrent.futures.Future]:
-        """Hand `entry`'s execution to the executor; its future, start time and the future of its record."""
+    def _submit(
+        self, job: Job, entry: queue.Entry, after: concurrent.futures.Future | None = None
+    ) -> tuple[concurrent.futures.Future, datetime, concurrent.futures.Future]:
+        """Hand `entry`'s execution to the executor (`after`: pipelined behind that future's, see
+        `follow`); its future, start time and the future of its record."""
         from e3.exec.pool import TaskRequest
 
         # No `running` record: the claim's flock says who runs it (once the execution has run
@@ -415,8 +475,12 @@ class QueueExecutor:
             command_ir=job.command_ir,
             record_started=started,
             recorded=recorded,
+            after=after,
+            memo=after is not None and job.memo,
         )
-        return self._pool_started().submit(request), started, recorded
+        fut = self._pool_started().submit(request)
+        self._handed[id(job)] = fut
+        return fut, started, recorded
 
     def _pool_started(self) -> "Executor":
         if self._pool is None:
@@ -438,7 +502,17 @@ class QueueExecutor:
     def _record(self, job: Job, claim: "queue.Claim | _LateClaim", started: datetime, outcome: Outcome) -> None:
         from e3.exec.queue_worker import record_outcome
 
-        record_outcome(self.repo, claim.entry, outcome, started, durable=False)
+        if not job.task_id:  # pipelined behind a task that did not succeed: it never ran
+            return
+        record_outcome(self.repo, self._entry(job, claim), outcome, started, durable=False)
+
+    @staticmethod
+    def _entry(job: Job, claim: "queue.Claim | _LateClaim") -> queue.Entry:
+        """The claim's entry, with the task_id and inputs of a pipelined job filled in once known."""
+        entry = claim.entry
+        if not entry.task_id and job.task_id:
+            entry = claim.entry = replace(entry, task_id=job.task_id, input_hashes=job.input_hashes)
+        return entry
 
     def _write_records(self) -> None:
         """Wait for the workers' records of finished jobs; write those a worker could not."""

@@ -22,6 +22,10 @@ plus outputs not yet committed) and walks the graph event by event:
   inputs that have since changed is never written.
 - A failed task blocks only its dependents; independent tasks go on (the
   original engine stops everything: we keep going and report at the end).
+- Pipelined: a task waiting on nothing but a running task's output is handed
+  to the runner at once, to run right behind it (`_pipeline`), its task_id
+  and memo check left to the worker; this process settles it as any other
+  once it has taken in the output it waited on (`_resolve`).
 
 Completion of an execution is recorded (output stored, record written) by
 whoever ran it; the claim on its queue entry is released only after its
@@ -53,6 +57,10 @@ FLUSH_INTERVAL = 0.25
 FLUSH_SHARE = 0.1
 """Most of a run's time spent committing: a commit's cost grows with the dataset tree, so
 the interval grows with it (keeps a 10,000-task run linear, not quadratic)."""
+
+PIPELINE_DEPTH = 16
+"""Most jobs of a chain pipelined ahead of what this process has taken in (see `Scheduler._pipeline`):
+enough for the workers to go on while it commits, few enough for the pipe to a worker."""
 
 MAX_UNCOMMITTED = 4096
 """Most finished tasks a batch holds before it is committed, however recent the last commit."""
@@ -91,6 +99,15 @@ class Job:
     """When it was submitted, until the runner says when a worker began it (time.monotonic)."""
     command_ir: str | None = None
     """The task's command (IR hash), from the plan: the worker need not decode the task object."""
+    after: "Job | None" = None
+    """Pipelined behind this running job, whose output it takes (see `Scheduler._pipeline`): until
+    that one ends here, its `input_hashes` hold None for that output and its `task_id` is ""."""
+    follower: "Job | None" = None
+    """The job pipelined behind this one, if any."""
+    pipelined: bool = False
+    """Handed over before its inputs were known here: the worker checks the memo (unless `memo` is False)."""
+    memo: bool = True
+    """May a recorded success stand for it (False: --force)?"""
 
 
 class JobRunner(Protocol):
@@ -100,6 +117,10 @@ class JobRunner(Protocol):
     worker started since the last call (see `Scheduler._began`)."""
 
     def submit(self, job: Job) -> None: ...
+
+    # It may also have `follow(job, lead) -> bool`: hand over `job` (pipelined, `Job.after`) to run
+    # right behind `lead` where that runs, without waiting for this process (False: not now), and
+    # `pipelines`: whether its executor can (see `Scheduler._pipeline`).
 
     def settle(self) -> None:
         """Start what was submitted, then do the bookkeeping of what finished (records)."""
@@ -212,6 +233,8 @@ class Scheduler:
         self._longest: dict[str, float] | None = None
         self._to_submit: list[Job] = []
         """Jobs evaluated in this drain, handed to the runner together at its end, ordered."""
+        self._leads: list[Job] = []
+        """Running jobs that a waiting task may yet be pipelined behind (`_pipeline`)."""
         self.seconds: dict[str, float] = {}
         """Task name -> seconds its execution in this run took on a worker (ran or failed)."""
         self.blocked: deque[tuple[str, str]] = deque()
@@ -274,6 +297,7 @@ class Scheduler:
         if not hasattr(self.runner, "began"):  # else reported when a worker starts it (_began)
             self.observer("start", TaskReport(node.name, "running", task_id=tid))
         self._to_submit.append(job)
+        self._leads.append(job)
 
     def _produce(self, node: "Node", output_hash: str, job: Job) -> None:
         if self.data.get(node.task.output) != output_hash:
@@ -329,6 +353,60 @@ class Scheduler:
         for job in jobs:
             self.runner.submit(job)
 
+    def _pipeline(self) -> None:
+        """Hand over, behind each running job, the task that waits on nothing but its output, to run
+        right after it on the same worker (which computes its task_id and checks the memo, as
+        `_evaluate` would): a chain then never waits for this process between two tasks. Up to
+        `PIPELINE_DEPTH` jobs of a chain go ahead of what this process has taken in; its tasks
+        are then settled here as they would have been (`_finish_one`)."""
+        follow = getattr(self.runner, "follow", None)
+        if follow is None or not self._leads or not self.runner.pipelines:
+            return
+        leads, self._leads = self._leads, []
+        keep = []
+        nodes, states = self.graph.nodes, self.state
+        while leads:
+            lead = leads.pop()
+            if states[lead.name].running is not lead or lead.follower is not None:
+                continue  # it ended (or runs again on other inputs), or has one already
+            ahead, j = 0, lead
+            while j is not None and j.after is not None:
+                ahead, j = ahead + 1, j.after
+            if ahead >= PIPELINE_DEPTH:
+                keep.append(lead)
+                continue
+            found = self._waiting_on(nodes[lead.name])
+            if found is None:
+                continue
+            node, inputs = found
+            st = states[node.name]
+            forced = node.name in self.force and not st.forced
+            job = Job(node.name, node.task_hash, inputs, "", node.task.output, command_ir=node.task.command_ir,
+                      after=lead, pipelined=True, memo=not forced)
+            if not follow(job, lead):
+                keep.append(lead)  # not handed to a worker yet
+                continue
+            lead.follower = job
+            st.running = job
+            st.forced = node.name in self.force
+            self.in_flight += 1
+            leads.append(job)
+        self._leads.extend(keep)
+
+    def _waiting_on(self, node: "Node") -> "tuple[Node, tuple[str | None, ...]] | None":
+        """The first task downstream of `node` (running) that waits on nothing else, and its inputs
+        with None for `node`'s output."""
+        out, nodes, states, data = node.task.output, self.graph.nodes, self.state, self.data
+        for d in node.downstream:
+            ds = states.get(d)
+            if ds is None or ds.pending_upstream != 1 or ds.settled is not None or ds.running is not None:
+                continue
+            dn = nodes[d]
+            inputs = tuple(None if p == out else data.get(p) for p in dn.task.inputs)
+            if all(h is not None for h, p in zip(inputs, dn.task.inputs) if p != out):
+                return dn, inputs
+        return None
+
     # ------------------------------------------------------------ completion
 
     def _finished(self, job: Job, outcome: Outcome) -> None:
@@ -340,6 +418,14 @@ class Scheduler:
         st = self.state[job.name]
         st.running = None
         self.in_flight -= 1
+        follower = job.follower
+        if follower is not None:
+            job.follower = None
+            self._resolve(follower, job, outcome)
+        if outcome.status == "skipped":  # pipelined behind a task that did not succeed: it never ran
+            self.runner.release([job])
+            self._skipped(node, st, job)
+            return
         seconds = time.monotonic() - job.started
         current = tuple(map(self.data.get, node.task.inputs))
         if outcome.status != "success" or current != job.input_hashes:
@@ -352,7 +438,11 @@ class Scheduler:
             if st.pending_upstream == 0 and st.settled is None:
                 self._evaluate(node)
             return
-        if outcome.status == "success" and outcome.output_hash:
+        if outcome.status == "cached":  # pipelined: the worker found it in the memo, as `_evaluate` would have
+            if self.data.get(node.task.output) != outcome.output_hash:
+                self._produce(node, outcome.output_hash, job)
+            self._settle(node, CACHED, task_id=job.task_id, st=st)
+        elif outcome.status == "success" and outcome.output_hash:
             self._produce(node, outcome.output_hash, job)
             if node.name not in self.pending:
                 self.settled_jobs.append(job)
@@ -361,6 +451,29 @@ class Scheduler:
             self._settle(node, CANCELLED, outcome.message, job.task_id, seconds)
         else:
             self._settle(node, FAILED, outcome.message or outcome.status, job.task_id, seconds)
+
+    def _resolve(self, job: Job, lead: Job, outcome: Outcome) -> None:
+        """The job pipelined behind `lead` takes its output: its inputs and task_id are known now
+        (the worker computed the same; unknown if `lead` did not succeed: then it does not run)."""
+        if outcome.status in ("success", "cached") and outcome.output_hash:
+            job.after = None
+            job.input_hashes = tuple(outcome.output_hash if h is None else h for h in job.input_hashes)
+            job.task_id = make_task_id(job.task_hash, job.input_hashes)
+            if job.memo:
+                self.memo(job.task_id)  # as `_evaluate` would (e3 start's memo index learns what it finds)
+
+    def _skipped(self, node: "Node", st: _State, job: Job) -> None:
+        """A pipelined job did not run, the task it followed having failed: reported as `_settle`
+        reports a task whose upstream did not finish (or evaluated as usual, if that one reran)."""
+        if st.pending_upstream or st.settled is not None:
+            return  # what it followed runs again (an input changed): it is evaluated after that
+        up = job.after.name if job.after is not None else None
+        settled = self.state[up].settled if up in self.state else None
+        if settled in (RAN, CACHED, None):  # not what the worker saw: evaluated as usual
+            self.ready.append(node.name)
+            return
+        why = f"upstream task {up} {'failed' if settled == FAILED else 'did not finish'}"
+        self._settle(node, SKIPPED, why, st=st)
 
     # ------------------------------------------------------------ the workspace
 
@@ -500,8 +613,11 @@ class Scheduler:
             st.settled = None
             self.summary.reports.pop(name, None)
         for name in reopen:
+            # Upstream tasks not settled yet count too (still running, or reopened by an earlier
+            # change): a task reopened alone must not be evaluated before they settle.
             self.state[name].pending_upstream = sum(
-                1 for u in self.graph.nodes[name].upstream if u in reopen and u in self.selected
+                1 for u in self.graph.nodes[name].upstream
+                if u in self.selected and (u in reopen or self.state[u].settled is None)
             )
         self.ready.extend(sorted(reopen, key=lambda n: self.graph.nodes[n].index))
         self._drain()
@@ -532,6 +648,7 @@ class Scheduler:
             self.start()
             if self.in_flight:
                 self.runner.settle()
+                self._pipeline()
                 self.prepare_commit()
             self._announce(self._began())
             yield
@@ -580,6 +697,7 @@ class Scheduler:
                 seen.append((None, job))
                 self._finished(job, outcome)
             self.runner.settle()  # the released tasks start before this process bookkeeps
+            self._pipeline()
         finally:
             self.observer = emit
             began = {id(job): job for job in self._began()}
@@ -604,11 +722,19 @@ class Scheduler:
             self.observer("start", TaskReport(job.name, "running", task_id=job.task_id))
 
     def _cancel(self) -> None:
-        for job in self.runner.cancel():
-            node = self.graph.nodes[job.name]
+        jobs = self.runner.cancel()
+        for job in jobs:
             self.state[job.name].running = None
             self.in_flight -= 1
-            self._settle(node, CANCELLED, "cancelled", job.task_id)
+        # Pipelined behind a task whose output never came: skipped, as then (first: the settling
+        # of what it followed, below, skips the others through `_settle`).
+        for job in jobs:
+            if not job.task_id:
+                self._skipped(self.graph.nodes[job.name], self.state[job.name], job)
+        for job in jobs:
+            if job.task_id:
+                self._settle(self.graph.nodes[job.name], CANCELLED, "cancelled", job.task_id)
+        self._leads.clear()
         self.ready.clear()
         self._drain()  # dependents of cancelled tasks are reported as skipped
         try:
