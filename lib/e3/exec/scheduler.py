@@ -439,6 +439,7 @@ class Scheduler:
                 self._evaluate(node)
             return
         if outcome.status == "cached":  # pipelined: the worker found it in the memo, as `_evaluate` would have
+            self.memo(job.task_id)  # the lookup `_evaluate` would have made: e3 start's memo index keeps the hit
             if self.data.get(node.task.output) != outcome.output_hash:
                 self._produce(node, outcome.output_hash, job)
             self._settle(node, CACHED, task_id=job.task_id, st=st)
@@ -459,8 +460,6 @@ class Scheduler:
             job.after = None
             job.input_hashes = tuple(outcome.output_hash if h is None else h for h in job.input_hashes)
             job.task_id = make_task_id(job.task_hash, job.input_hashes)
-            if job.memo:
-                self.memo(job.task_id)  # as `_evaluate` would (e3 start's memo index learns what it finds)
 
     def _skipped(self, node: "Node", st: _State, job: Job) -> None:
         """A pipelined job did not run, the task it followed having failed: reported as `_settle`

@@ -99,11 +99,18 @@ def pointer_path(repo: "Repository", task_id: str) -> str:
     return repo.fspath("tasks", task_id)
 
 
-def encode_record(record: Record) -> bytes:
-    from e3.east import encode
-    from e3.model.types import ExecutionStatusType
+_encoder = None
+"""The record type's Beast2 encoder, made at the first record (a worker writes one per task)."""
 
-    return encode(record.to_east(), ExecutionStatusType)
+
+def encode_record(record: Record) -> bytes:
+    global _encoder
+    if _encoder is None:
+        from e3.east import encoder_for
+        from e3.model.types import ExecutionStatusType
+
+        _encoder = encoder_for(ExecutionStatusType)
+    return _encoder(record.to_east())
 
 
 def store(repo: "Repository", record: Record, durable: bool = True) -> str:
@@ -217,11 +224,6 @@ def reusable_output(repo: "Repository", s: Summary | None) -> str | None:
     if s is None or s.kind != "success" or not s.output_hash:
         return None
     return s.output_hash if repo.objects.nonempty(s.output_hash) else None
-
-
-def latest_hash(repo: "Repository", task_id: str) -> str | None:
-    s = summary(repo, task_id)
-    return None if s is None else s.record_hash
 
 
 def load(repo: "Repository", record_hash: str) -> Record:
