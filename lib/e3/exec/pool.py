@@ -358,7 +358,7 @@ class WorkerPool(Pumped):
             slot = self._free_slot((IDLE,))
             behind = None if slot is not None else self._slot_to_queue_on((RECORDING,))
             if behind is not None:
-                self._warm_up()
+                self.warm_up()
             if slot is None and behind is None:
                 slot = self._free_slot((STARTING,)) or self._empty_slot()
             if slot is None and behind is None:
@@ -392,7 +392,7 @@ class WorkerPool(Pumped):
                     return slot
         return None
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         """Start one more worker, without a request, unless one is starting already or the pool is full."""
         if any(slot.state == STARTING for slot in self._slots):
             return

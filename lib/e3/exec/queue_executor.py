@@ -482,6 +482,13 @@ class QueueExecutor:
         self._handed[id(job)] = fut
         return fut, started, recorded
 
+    def warm_up(self) -> None:
+        """Have the local pool's first worker load East now, before a job needs it (the run will
+        likely have one); a worker given no task is stopped at the end of the run."""
+        pool = self._pool_started()
+        if hasattr(pool, "warm_up"):
+            pool.warm_up()
+
     def _pool_started(self) -> "Executor":
         if self._pool is None:
             from e3.exec.pool import WorkerPool

@@ -141,6 +141,8 @@ class WorkspaceRun:
             runner = QueueExecutor(
                 repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force, executor=self._executor
             )
+            if self.graph is not None:  # not the no-op run's way (a fixpoint): one will most likely run
+                runner.warm_up()
             from e3.storage import queue
 
             queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
