@@ -427,8 +427,11 @@ class E3(Peer):
         self.e3("workspace", "deploy", str(self.dir), "dev", f"{pkg}@1.0.0")
 
     def argv(self) -> list[str]:
-        # --quiet: the summary only, as the peers run with --quiet / -q
-        return [str(ROOT / "bin" / "e3"), "start", str(self.dir), "dev", "--concurrency", str(self.cores), "--quiet"]
+        # --quiet: the summary only, as the peers run with --quiet / -q. Through this interpreter,
+        # as pip installs bin/e3 (its `#!/usr/bin/env python3` may find a version manager's shim
+        # first, a shell script that costs more than e3's own start-up; the peers' venv scripts
+        # name their interpreter too).
+        return [sys.executable, str(ROOT / "bin" / "e3"), "start", str(self.dir), "dev", "--concurrency", str(self.cores), "--quiet"]
 
     def summary(self) -> dict[str, int]:
         """Counts from the last `N tasks: a ran, b cached, ...` line of e3 start in the log."""
