@@ -119,15 +119,19 @@ def _door(fn: Callable[..., Any]) -> Callable[..., Any]:
     return _named(call, fn)
 
 
+def _made(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """`fn(*args, **kwargs)` under the lock on the main thread or the runtime's thread (see above)."""
+    if _thread.get_ident() in _inline:
+        with _LOCK:
+            return fn(*args, **kwargs)
+    return _elsewhere(fn, args, kwargs)
+
+
 def _maker(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn`, which returns values the runtime made, run under the lock on the main thread or the
-    runtime's thread (see above)."""
+    """`fn`, which returns values the runtime made, run as `_made` runs it."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        if _thread.get_ident() in _inline:
-            with _LOCK:
-                return fn(*args, **kwargs)
-        return _elsewhere(fn, args, kwargs)
+        return _made(fn, args, kwargs)
 
     return _named(call, fn)
 
@@ -135,10 +139,7 @@ def _maker(fn: Callable[..., Any]) -> Callable[..., Any]:
 def serially(fn: Callable[..., Any], *args: Any) -> Any:
     """`fn(*args)` with the runtime to itself, on a thread allowed to make values: for a caller that
     uses what the runtime gave it (a compiled function, the values it returns) across several calls."""
-    if _thread.get_ident() in _inline:  # `_maker`'s call, without making a wrapper per call
-        with _LOCK:
-            return fn(*args)
-    return _elsewhere(fn, args, {})
+    return _made(fn, args, {})
 
 
 def _after_fork() -> None:

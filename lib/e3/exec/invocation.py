@@ -347,21 +347,9 @@ def preload(packages: Sequence[str]) -> None:
     _platform(tuple(packages))
 
 
-def _runtime():
-    """e3.east, imported at the first in-process run (plumbing that only spawns never loads it)."""
-    global _east
-    if _east is None:
-        from e3 import east
-
-        _east = east
-    return _east
-
-
-_east = None
-
-
 def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_hashes: Sequence[str], log: Log, durable: bool) -> Outcome:
-    east = _east or _runtime()
+    from e3 import east
+
     store = repo.objects
     try:
         ir_hash = input_hashes[plan.ir_input]
@@ -396,7 +384,8 @@ PLATFORM_CHECK_LIMIT = 128
 
 def _evaluate(key: tuple, runner: Any, ir: bytes | None, platform: list, inputs: list[bytes], log: Log) -> bytes:
     """The output bytes of the function `key` names (compiled from `ir` unless `runner` is given)."""
-    east = _east or _runtime()
+    from e3 import east
+
     with Capture(log):
         if runner is None:
             if len(_functions) >= COMPILED_KEPT:  # each task of a pipeline is often a function of its own
