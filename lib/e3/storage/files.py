@@ -65,9 +65,11 @@ def read_exactly(fd: int, n: int) -> bytes | None:
 
 def write_exactly(fd: int, data: bytes | memoryview) -> None:
     """All of `data` to a pipe or file descriptor (one write may take only part of it)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    n = os.write(fd, data)  # usually all of it: no view made
+    if n < len(data):
+        view = memoryview(data)[n:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def write_all(sink: BinaryIO, data: memoryview) -> None:
@@ -132,9 +134,7 @@ def link_new_file(directory: str, path: str, data: bytes | memoryview, durable: 
     if fd is None:
         return False
     try:
-        n = os.write(fd, data)
-        if n < len(data):
-            write_exactly(fd, memoryview(data)[n:])
+        write_exactly(fd, data)
         if durable:
             os.fsync(fd)
         try:
