@@ -14,6 +14,10 @@ own per-task path: read inputs, evaluate, encode, hash, write the output object.
 
 Which e3 is measured is the one on PYTHONPATH (so one built copy per side of an A/B).
 CPU is this process's user and system time (os.times) over the timed tasks.
+
+A diagnostic, not one of `make bench`'s goal benchmarks: it has no goal of its own
+(issue 21's are bench/dag.py's) and its baseline is the other checkout, run on
+another copy alternately with this one.
 """
 from __future__ import annotations
 
