@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from e3.errors import CorruptObject, FormatError
+from e3.storage import record_bytes
 from e3.storage.files import link_new_file, unlink_if_present, write_exactly
 
 if TYPE_CHECKING:
@@ -104,6 +105,11 @@ _encoder = None
 
 
 def encode_record(record: Record) -> bytes:
+    """The record's Beast2 bytes, as the East runtime encodes them (e3.storage.record_bytes)."""
+    return record_bytes.encode(record, _runtime_encode)
+
+
+def _runtime_encode(record: Record) -> bytes:
     global _encoder
     if _encoder is None:
         from e3.east import encoder_for
