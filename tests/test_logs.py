@@ -399,6 +399,43 @@ def test_a_recorded_writer_leaves_no_file_only_for_a_silent_first_execution(r):
         ("start", "e1", None), ("end", None, "success"), ("start", "e2", None), ("end", None, "failed")]
 
 
+def test_a_writer_closed_before_its_record_lets_the_record_say_whether_it_is_the_first(r):
+    """close_before_record: a silent execution's file is made by records.write, only when the
+    record it writes replaces one (the pointer's creation tells), before replacing it."""
+    from e3.storage import records
+
+    path = logs.log_path(r, TID)
+
+    def silent(eid: str, status: str) -> records.Record:
+        log = logs.open_log(r, TID, eid, deferred=True, recorded=True)
+        log.end(status)
+        held = log.close_before_record()
+        assert held is not None and not path.exists()
+        rec = records.Record(status, eid, (), records.now(), records.now(), output_hash="cd" * 32 if status == "success" else None,
+                             exit_code=1 if status == "failed" else None)
+        seen = []
+
+        def make():
+            seen.append(records.summary(r, TID))  # the record it replaces is still the newest
+            held()
+
+        records.write(r, TID, rec, before_replace=make)
+        return seen
+
+    assert silent("e1", "success") == [] and not path.exists()
+    first = logs.recorded_bounds(path)
+    seen = silent("e2", "failed")
+    assert len(seen) == 1 and seen[0].kind == "success"
+    assert path.read_bytes().startswith(first)
+    assert [(x["stream"], x.get("executionId"), x.get("status")) for x in logs.read_records(path)] == [
+        ("start", "e1", None), ("end", None, "success"), ("start", "e2", None), ("end", None, "failed")]
+    # A log file there already: appended at close, nothing waits for the record.
+    log = logs.open_log(r, TID, "e3", deferred=True, recorded=True)
+    log.end("success")
+    assert log.close_before_record() is None
+    assert [x.get("executionId") for x in logs.read_records(path) if x["stream"] == "start"] == ["e1", "e2", "e3"]
+
+
 def test_a_recorded_writer_that_printed_or_was_cancelled_makes_its_file(r):
     with logs.open_log(r, TID, "e1", deferred=True, recorded=True) as log:
         log.write("stdout", b"said\n")

@@ -9,7 +9,9 @@ takes the output of the request before it, or is skipped), opens the task's
 log, runs the execution through e3.exec.invocation and answers; with `record` it also writes the
 execution's terminal record, after the answer unless told `record_first`; the
 log of such a task is closed before its record, and one that printed nothing
-makes no log file on its task_id's first execution (e3.storage.logs). It exits
+makes no log file on its task_id's first execution (e3.storage.logs): whether
+it is the first, the record's own creation tells (its pointer is made only if
+there is none), and the log's file is made before a record is replaced. It exits
 when RFD reaches end of file. Its stdout is pointed at its stderr: output a
 task prints at C level must never mix into the pool owner's stdout.
 """
@@ -103,32 +105,49 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
         last = (rid, outcome.output_hash if outcome.status == "success" else None, False)
         if late:  # answer first: the tasks it releases start on another worker while this one records
             write_frame(wfd, answer)
-            _close_log(log)  # before "recorded": the run counts a task done once both are written
-            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
+            # The log before "recorded": the run counts a task done once both are written.
+            held = _close_log(log, recorded)
+            write_frame(wfd, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome, held)})
             continue
-        _close_log(log)
+        held = _close_log(log, recorded)
         if req.get("record") is None:
             write_frame(wfd, answer)
         else:  # the pool has other work queued: no one waits on this answer alone
-            write_frame(wfd, answer, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome)})
+            write_frame(wfd, answer, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome, held)})
 
 
-def _close_log(log) -> None:
+def _close_log(log, recorded: bool = False):
+    """Close the log; for an execution recorded next, the function that makes a silent one's
+    file if the task_id has a record already (LogWriter.close_before_record), or None."""
     if log is None:
-        return
+        return None
     try:
+        if recorded:
+            held = log.close_before_record()
+            return None if held is None else lambda: _quietly(held)
         log.close()
     except OSError:
         pass  # the outcome stands; a full disk may refuse the log's last records
+    return None
 
 
-def _record(repo, req: dict, task_id: str, inputs: list[str], outcome) -> str | None:
-    """Write the execution's terminal record; None if it could not be (the pool owner writes it then)."""
+def _quietly(make) -> None:
+    try:
+        make()
+    except OSError:
+        pass  # as in _close_log
+
+
+def _record(repo, req: dict, task_id: str, inputs: list[str], outcome, held=None) -> str | None:
+    """Write the execution's terminal record; None if it could not be (the pool owner writes it then).
+    `held` makes a silent execution's log file before a record it replaces (see _close_log)."""
     try:
         started = datetime.fromtimestamp(float(req["record"]), timezone.utc)
         rec = records.terminal(req["execution_id"], inputs, outcome, started)
-        return records.write(repo, task_id, rec, durable=bool(req.get("durable", True)))
+        return records.write(repo, task_id, rec, durable=bool(req.get("durable", True)), before_replace=held)
     except (E3Error, OSError, ValueError, TypeError, KeyError):
+        if held is not None:  # the pool owner records it: the log has its file, as it would have had
+            held()
         return None
 
 

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import cbor2
 
@@ -238,12 +238,17 @@ class LogWriter:
         if self._held:
             self._append(self._take_held())
 
+    def _silent(self) -> bool:
+        """A deferred execution, recorded by its caller, that printed nothing and ended: its
+        record will say all its log would."""
+        return self._pointer is not None and not self._printed and self._fd < 0 and self._ended in ("success", "failed", "error")
+
     def _leaves_no_file(self) -> bool:
-        """A deferred, silent execution whose record will say all its log would: drop its start
-        and end when its task_id has no log and no recorded execution yet (see the module docstring).
-        Safe before the record is written: until then a reader sees no execution, as it sees
-        none before a log's records are appended; a kill in between runs the task again."""
-        if self._pointer is None or self._printed or self._fd >= 0 or self._ended not in ("success", "failed", "error"):
+        """A silent execution drops its start and end when its task_id has no log and no recorded
+        execution yet (see the module docstring). Safe before the record is written: until then a
+        reader sees no execution, as it sees none before a log's records are appended; a kill in
+        between runs the task again."""
+        if not self._silent():
             return False
         if self._open(create=False):
             return False  # the file exists: append to it
@@ -251,6 +256,29 @@ class LogWriter:
             return False  # an execution is recorded: its records and this one's go in a file
         self._held = []
         return True
+
+    def close_before_record(self) -> "Callable[[], None] | None":
+        """`close`, for a caller that writes the execution's record next with e3.storage.records.write.
+
+        A silent execution whose task_id has no log file yet does not look for a recorded
+        execution here: its start and end wait, and the function returned makes the file with
+        them (OSError on a full disk). The caller gives it to `records.write` as
+        `before_replace`, called only when the task_id has a record already, before the new one
+        replaces it: whether there is one is then answered by the pointer's own creation, which
+        fails if it exists. If the record is not written the caller makes the file itself.
+        None when nothing waits."""
+        if self._held and self._silent() and not self._open(create=False):
+            return self._make_and_close
+        self.close()
+        return None
+
+    def _make_and_close(self) -> None:
+        try:
+            self.make()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
     def _append(self, data: bytes) -> None:
         n = os.write(self._fd, data)

@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from e3.errors import CorruptObject, FormatError
 from e3.storage import record_bytes
@@ -146,8 +146,10 @@ _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "": True, "false":
 """git's booleans (a name with no `=` is true)."""
 
 
-def write(repo: "Repository", task_id: str, record: Record, durable: bool = True) -> str:
-    """Make `record` the newest for `task_id`; return its hash."""
+def write(repo: "Repository", task_id: str, record: Record, durable: bool = True, before_replace: Callable[[], None] | None = None) -> str:
+    """Make `record` the newest for `task_id`; return its hash. `before_replace()` is called when
+    `task_id` has a record already, before `record` replaces it (and where the file system makes
+    no unnamed files, whether or not it has one)."""
     data = encode_record(record)
     record_hash = hashlib.sha256(data).hexdigest()
     if keeps_objects(repo):
@@ -159,6 +161,8 @@ def write(repo: "Repository", task_id: str, record: Record, durable: bool = True
     content = f"{summary}\n".encode() + data
     if link_new_file(repo.fspath("tasks"), path, content, durable, 0o666):
         return record_hash  # the task_id's first record
+    if before_replace is not None:
+        before_replace()
     tmp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
