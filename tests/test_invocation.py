@@ -326,3 +326,19 @@ def test_only_a_function_that_provably_calls_no_platform_function_compiles_witho
     assert not e3east.calls_no_platform(function([AS], AS, lambda b, a: a.map(lambda b2, x: East.str(x, "!"))))
     assert not e3east.calls_no_platform(b"not beast2")
 
+
+
+def test_an_input_missing_from_its_repository_is_an_error_though_another_had_it(r, tmp_path, _created):
+    """A worker keeps small values it read or wrote lately (a chain's next input, a fan-out's
+    shared one); an object stored in one repository is never taken for another's."""
+    from e3_testing.commands import copy_repository
+
+    th, ins = east_task(r.objects, inc(), [value(41, Integer)])
+    first = invocation.execute(r, th, ins)
+    assert first.status == "success"
+    assert invocation.execute(r, th, [ins[0], first.output_hash]).status == "success"  # the chain's next
+    assert any(key[1] == first.output_hash for key in invocation._values)
+    other = open_repository(copy_repository(_created, tmp_path / "other"))
+    th3, ins3 = east_task(other.objects, inc(), [value(0, Integer)])
+    out = invocation.execute(other, th3, [ins3[0], first.output_hash])
+    assert out.status == "error" and "not found" in out.message

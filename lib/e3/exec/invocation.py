@@ -351,9 +351,10 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     from e3 import east
 
     store = repo.objects
+    root = store.root
     try:
         ir_hash = input_hashes[plan.ir_input]
-        inputs = [store.read(input_hashes[i]) for i in plan.arg_inputs]
+        inputs = [_read_value(store, root, input_hashes[i]) for i in plan.arg_inputs]
         key = (ir_hash, plan.packages)
         runner = _functions.get(key)
         ir = None if runner is not None else store.read(ir_hash)
@@ -375,7 +376,31 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         output_hash = store.write(data, durable=durable)
     except E3Error as e:
         return _error(log, str(e))
+    _keep_value(root, output_hash, data)
     return Outcome("success", output_hash=output_hash, exit_code=0)
+
+
+_values: dict[tuple[object, str], bytes] = {}
+"""Small values a worker read or wrote lately, by repository and hash: a fan-out's leaves share
+their input, and a chain's next task reads the output just written. An object's bytes never
+change, and these were hashed to their name when read (or named by their hash when written)."""
+VALUES_KEPT = 256
+VALUE_KEPT_BYTES = 4096
+
+
+def _read_value(store, root: object, obj: str) -> bytes:
+    data = _values.get((root, obj))
+    if data is None:
+        data = store.read(obj)
+        _keep_value(root, obj, data)
+    return data
+
+
+def _keep_value(root: object, obj: str, data: bytes) -> None:
+    if len(data) <= VALUE_KEPT_BYTES:
+        if len(_values) >= VALUES_KEPT:
+            del _values[next(iter(_values))]
+        _values[(root, obj)] = data
 
 
 PLATFORM_CHECK_LIMIT = 128
