@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from e3.errors import CorruptObject, E3Error, ObjectNotFound
+from e3.storage.objects import ObjectStore
 
 if TYPE_CHECKING:
     from e3.storage.repository import Repository
@@ -351,7 +352,7 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
     from e3 import east
 
     store = repo.objects
-    root = store.root
+    root = store.root if type(store) is ObjectStore else None  # values are kept for the repository's own store
     try:
         ir_hash = input_hashes[plan.ir_input]
         inputs = [_read_value(store, root, input_hashes[i]) for i in plan.arg_inputs]
@@ -373,22 +374,29 @@ def _run_in_process(repo: "Repository", plan: EastRun, platform: list, input_has
         first = text.splitlines()[0] if text else type(e).__name__
         return Outcome("failed", exit_code=1, message=first)
     try:
-        output_hash = store.write(data, durable=durable)
+        if root is None:
+            output_hash = store.write(data, durable=durable)
+        else:
+            output_hash, made = store.put(data, durable=durable)
+            if made:  # not a name already there: a damaged object must still be found by its next reader
+                _keep_value(root, output_hash, data)
     except E3Error as e:
         return _error(log, str(e))
-    _keep_value(root, output_hash, data)
     return Outcome("success", output_hash=output_hash, exit_code=0)
 
 
 _values: dict[tuple[object, str], bytes] = {}
 """Small values a worker read or wrote lately, by repository and hash: a fan-out's leaves share
 their input, and a chain's next task reads the output just written. An object's bytes never
-change, and these were hashed to their name when read (or named by their hash when written)."""
+change, and these were hashed to their name when read, or made its file when written (an
+output whose name was there already is not kept: its file's bytes are unverified)."""
 VALUES_KEPT = 256
 VALUE_KEPT_BYTES = 4096
 
 
 def _read_value(store, root: object, obj: str) -> bytes:
+    if root is None:
+        return store.read(obj)
     data = _values.get((root, obj))
     if data is None:
         data = store.read(obj)

@@ -325,20 +325,25 @@ class ObjectStore:
         anything durable (a ref, a record) names the object, like git's
         core.fsyncMethod=batch. The write is still atomic (tmp + rename).
         """
+        return self.put(data, durable)[0]
+
+    def put(self, data: bytes | memoryview, durable: bool = True) -> tuple[str, bool]:
+        """`write`, also saying whether this call made the object's file from `data` (False when
+        the name was there already: its bytes are then only as good as a verified read says)."""
         obj = hash_bytes(data)
         # Without fsyncs a new object is linked in before asking whether it is stored: most
         # writes of a run are new, and the link fails when the name exists, which is then
         # freshened and checked as below. A durable write asks first, to spare the fsync.
         if durable and self.stored_whole(obj, len(data)):
-            return obj
+            return obj, False
         target = self._name(obj)
         try:
             if link_new_file(self._objects, target, data, durable):
-                return obj
+                return obj, True
         except OSError as e:
             raise storage_error(e, Path(target)) from None
         if not durable and self.stored_whole(obj, len(data)):
-            return obj
+            return obj, False
         tmp = self._temp()
         try:
             with tmp:
@@ -349,7 +354,7 @@ class ObjectStore:
         except BaseException:
             unlink_if_present(tmp.name)
             raise
-        return obj
+        return obj, False
 
     def write_stream(
         self,

@@ -22,10 +22,10 @@ or refuses it as it always did.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from e3.storage.records import Record
+Record = Any
+"""An e3.storage.records.Record (not imported: that module imports this one)."""
 
 _TAGS = {"error": b"\x00", "failed": b"\x01", "running": b"\x02", "success": b"\x03"}
 """Each kind's index among the variant's cases (sorted by name)."""
@@ -89,7 +89,7 @@ class _Unsupported(Exception):
     """A field the template does not write: the runtime encodes the record."""
 
 
-def value_bytes(r: "Record") -> bytes:
+def value_bytes(r: Record) -> bytes:
     """The record's value (its case and fields) as the runtime encodes it; _Unsupported if not written here."""
     tag = _TAGS.get(r.kind)
     if tag is None or type(r.input_hashes) not in (tuple, list):
@@ -111,9 +111,9 @@ def value_bytes(r: "Record") -> bytes:
     return b"".join(parts)
 
 
-def encode(r: "Record", runtime: Callable[["Record"], bytes]) -> bytes:
+def encode(r: Record, runtime: Callable[[Record], bytes]) -> bytes:
     """The record's Beast2 bytes: from the template, or from `runtime(r)` where the template does not apply."""
-    head = _head if _checked else _check(runtime)
+    head = _head if _checked else _check(runtime, type(r))
     if head is None:
         return runtime(r)
     try:
@@ -124,31 +124,29 @@ def encode(r: "Record", runtime: Callable[["Record"], bytes]) -> bytes:
     return b"".join((head, size, size, value))
 
 
-def _samples() -> list["Record"]:
+def _samples(make: type) -> list[Record]:
     """A record of every kind, with the fields that vary most: non-ASCII and empty text, several
     inputs and none, negative and multi-byte integers, times before and after the epoch."""
-    from e3.storage.records import Record
-
     t0 = datetime(2026, 1, 2, 3, 4, 5, 678901, timezone.utc)
     t1 = t0 + timedelta(days=400, microseconds=1500)
     old = datetime(1969, 12, 31, 23, 59, 59, 998500, timezone.utc)
     h = "ab" * 32
     return [
-        Record("success", "e" * 32, (h, "cd" * 32), t0, t1, output_hash="ef" * 32),
-        Record("success", "x", (), old, t0, output_hash=h),
-        Record("failed", "é" * 40, (h,), t0, t1, exit_code=-300),
-        Record("failed", "f", (h,) * 130, t0, t1, exit_code=137),
-        Record("error", "g", (h,), old, t1, message="déjà \u2603 " * 50),
-        Record("error", "g", (), t0, t1, message=""),
-        Record("running", "r", (h,), t0, pid=4194304, pid_start_time=123456789012, boot_id="b0-" * 12),
+        make("success", "e" * 32, (h, "cd" * 32), t0, t1, output_hash="ef" * 32),
+        make("success", "x", (), old, t0, output_hash=h),
+        make("failed", "é" * 40, (h,), t0, t1, exit_code=-300),
+        make("failed", "f", (h,) * 130, t0, t1, exit_code=137),
+        make("error", "g", (h,), old, t1, message="déjà \u2603 " * 50),
+        make("error", "g", (), t0, t1, message=""),
+        make("running", "r", (h,), t0, pid=4194304, pid_start_time=123456789012, boot_id="b0-" * 12),
     ]
 
 
-def _check(runtime: Callable[["Record"], bytes]) -> bytes | None:
+def _check(runtime: Callable[[Record], bytes], record_class: type) -> bytes | None:
     """The header the runtime writes for this type, if the template matches the runtime on every sample."""
     global _head, _checked
     head = None
-    for r in _samples():
+    for r in _samples(record_class):
         data = runtime(r)
         value = value_bytes(r)
         size = _varint(len(value))
