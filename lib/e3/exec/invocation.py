@@ -407,7 +407,10 @@ def _read_value(store, root: object, obj: str) -> bytes:
 def _keep_value(root: object, obj: str, data: bytes) -> None:
     if len(data) <= VALUE_KEPT_BYTES:
         if len(_values) >= VALUES_KEPT:
-            del _values[next(iter(_values))]
+            try:
+                del _values[next(iter(_values))]
+            except (RuntimeError, KeyError, StopIteration):  # another thread's task changed it meanwhile
+                pass
         _values[(root, obj)] = data
 
 
