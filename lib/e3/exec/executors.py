@@ -99,6 +99,9 @@ class Executor(Protocol):
 
     def submit(self, request: "TaskRequest") -> "Future[Outcome]": ...
 
+    def submit_all(self, requests: "Sequence[TaskRequest]") -> "list[Future[Outcome]]":
+        """`submit` each, in order (an executor may hand them over together)."""
+
     def wait(self, futures: Sequence[Future], timeout: float | None) -> list[Future]:
         """Work until one of `futures` is done or `timeout` seconds pass; return the done ones."""
 
@@ -114,6 +117,10 @@ class Pumped:
 
     def submit(self, request: "TaskRequest") -> "Future[Outcome]":
         raise NotImplementedError
+
+    def submit_all(self, requests: "Sequence[TaskRequest]") -> "list[Future[Outcome]]":
+        """`submit` each, in order."""
+        return [self.submit(request) for request in requests]
 
     def pump(self, timeout: float | None) -> None:
         raise NotImplementedError

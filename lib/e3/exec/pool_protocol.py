@@ -34,7 +34,8 @@ itself (no `task_id`) and, with `memo`, checking the memo first.
 Tokens: the pool writes one byte to the token pipe per request it sends behind a
 running one. Before running such a request the worker takes one byte; a request
 sent behind a long run can be taken back by the pool reading that byte first,
-and the worker then skips it. Whoever reads the byte owns the request. A request
+and the worker then skips it; reading n bytes takes back the last n requests
+sent with one (the worker runs those before them). Whoever reads the byte owns the request. A request
 sent to an idle worker (`direct`) has no byte: the worker starts it at once, and
 it is never taken back (nothing is sent while a request taken back is yet to be
 skipped, so the bytes in the pipe always belong to the requests not yet started
@@ -117,3 +118,12 @@ def take_token(tfd: int) -> bool:
         return os.read(tfd, 1) != b""
     except BlockingIOError:
         return False
+
+
+def take_tokens(tfd: int, most: int) -> int:
+    """Take up to `most` bytes from the non-blocking token pipe (the pool, to take back the last
+    requests sent behind); how many there were."""
+    try:
+        return len(os.read(tfd, most)) if most > 0 else 0
+    except BlockingIOError:
+        return 0
