@@ -70,7 +70,7 @@ RECORD_TIMEOUT = 60.0
 RETRACT_AFTER = 0.02
 """Seconds a request may wait behind a running one while another worker is free, before it is
 taken back for that worker (a request is sent behind another only when no worker is free)."""
-GATHER = 0.001
+GATHER = 0.002
 """Seconds `pump` lets answers gather before it takes them in, while every worker has at least
 half of `behind` requests queued behind its running one: none can run out of work meanwhile, and
 the owner then wakes once for several answers, not once for each."""
@@ -405,14 +405,7 @@ class WorkerPool(Pumped):
 
     def _give_out(self) -> None:
         while self._pending:
-            slot = self._free_slot((IDLE,))
-            behind = None if slot is not None else self._slot_to_queue_on((RECORDING,))
-            if behind is not None:
-                self.warm_up()
-            if slot is None and behind is None:
-                slot = self._free_slot((STARTING,)) or self._empty_slot()
-            if slot is None and behind is None:
-                behind = self._slot_to_queue_on((RUNNING,), self.behind)
+            slot, behind = self._place()
             if slot is None and behind is None:
                 return
             request, future = self._pending.popleft()
@@ -434,13 +427,36 @@ class WorkerPool(Pumped):
             if slot.state == IDLE:
                 self._send(slot)
 
-    def _free_slot(self, states: tuple[str, ...]) -> _Slot | None:
-        """A started worker in one of `states` with nothing to do."""
-        for wanted in states:
-            for slot in self._slots:
-                if slot.state == wanted and slot.request is None and slot.skipping is None:
-                    return slot
-        return None
+    def _place(self) -> tuple[_Slot | None, _Slot | None]:
+        """Where the next request goes, in one look at the slots: (a slot to run it, None) for an
+        idle worker, one still starting or a new one; (None, a slot to send it behind) for a
+        worker only recording, or else one running with fewer than `behind` requests queued (the
+        fewest); (None, None) if nowhere yet."""
+        recording = starting = empty = running = None
+        most = self.behind
+        for slot in self._slots:
+            state = slot.state
+            if state == RUNNING:
+                n = len(slot.queued)
+                if n < most and slot.skipping is None and (running is None or n < len(running.queued)):
+                    running = slot
+            elif state == IDLE:
+                if slot.request is None and slot.skipping is None:
+                    return slot, None
+            elif state == RECORDING:
+                if recording is None and not slot.queued and slot.skipping is None:
+                    recording = slot
+            elif state == STARTING:
+                if starting is None and slot.request is None and slot.skipping is None:
+                    starting = slot
+            elif empty is None and slot.request is None:  # EMPTY
+                empty = slot
+        if recording is not None:
+            self.warm_up()  # a second worker starts loading East, for the next request
+            return None, recording
+        if starting is not None or empty is not None:
+            return starting or empty, None
+        return None, running
 
     def warm_up(self) -> None:
         """Start one more worker, without a request, unless one is starting already or the pool is full."""
@@ -496,19 +512,6 @@ class WorkerPool(Pumped):
     def _idle_worker(self) -> bool:
         """Is a started worker waiting for work that nothing here waits for?"""
         return not self._pending and any(s.state == IDLE and s.request is None and s.skipping is None for s in self._slots)
-
-    def _slot_to_queue_on(self, states: tuple[str, ...], most: int = 1) -> _Slot | None:
-        """A busy worker in one of `states` with fewer than `most` requests sent behind its own
-        (the one with fewest)."""
-        found = None
-        for wanted in states:
-            for slot in self._slots:
-                if slot.state == wanted and len(slot.queued) < most and slot.skipping is None:
-                    if found is None or len(slot.queued) < len(found.queued):
-                        found = slot
-            if found is not None:
-                return found
-        return None
 
     def _send_behind(self, slot: _Slot, request: TaskRequest, future: Future, rid: int) -> None:
         """Send a request to a busy worker, which reads it once done: it never waits on this
@@ -646,11 +649,17 @@ class WorkerPool(Pumped):
                 if status in NOT_RUN:
                     _nothing_recorded(request)
             self._end(future, Outcome(status, output_hash, exit_code, text))
+            if "recorded" in message and slot.state == RECORDING and slot.rid == message["id"]:
+                self._recorded(slot, message["recorded"])  # written first, said in the same frame
         elif "recorded" in message and slot.state == RECORDING:
-            recorded = slot.request.recorded
-            self._free(slot)
-            self._next(slot)
-            recorded.set_result(message["recorded"])
+            self._recorded(slot, message["recorded"])
+
+    def _recorded(self, slot: _Slot, record: str | None) -> None:
+        """The worker wrote (or could not write: None) the record of the slot's execution."""
+        recorded = slot.request.recorded
+        self._free(slot)
+        self._next(slot)
+        recorded.set_result(record)
 
     def _take_in(self, slot: _Slot) -> None:
         """Act on what the slot's worker has already said, without waiting."""

@@ -13,8 +13,9 @@ Worker to pool:
   after answering, while the pool owner goes on with the tasks the outcome
   released; with `record_first` (the pool has other requests queued, so the
   answer's latency matters less than a wake-up of the owner per frame) it
-  writes the record first and sends both frames in one write. None: it could
-  not, and the pool owner writes the record.
+  writes the record first and answers with one frame holding both
+  (`{"id", "outcome", "recorded"}`). None: it could not, and the pool owner
+  writes the record.
 - `{"id", "skipped": True}` for a request the pool took back (below), and for
   one pipelined behind it.
 - `{"id", "outcome": ["cached", output, None, None]}` for a pipelined request

@@ -44,7 +44,7 @@ RUNNER = queue.DEFAULT_RUNNER
 PREFETCH = 2
 """Executions handed to each warm worker at a time (the one it runs, the others sent behind it),
 so none idles while this process bookkeeps."""
-SHORT_PREFETCH = 8
+SHORT_PREFETCH = 12
 """...while executions are short (`SHORT`): then this process also takes in several answers per
 wake (e3.exec.pool.GATHER), and a request queued behind another waits little."""
 SHORT = 0.02
