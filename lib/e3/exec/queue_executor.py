@@ -485,14 +485,14 @@ class QueueExecutor:
         """The requests that hand these executions (job, execution id) to the executor (`after`:
         pipelined behind that future's, see `follow`), each with its start time and the future of
         its record."""
-        from e3.exec.executors import TaskRequest
+        from e3.exec.executors import DrivenFuture, TaskRequest
 
         # No `running` record: the claim's flock says who runs it (once the execution has run
         # long enough to get one) and dies with its holder, and replacing the record pointer
         # twice per task would double its cost.
         started = records.now()
         now = time.monotonic()
-        root, timeout, spawn, Future = str(self.repo.root), self.timeout, self.spawn, concurrent.futures.Future
+        root, timeout, spawn, pool = str(self.repo.root), self.timeout, self.spawn, self._pool_started()
         out = []
         for job, execution_id in jobs:
             job.started = now
@@ -507,7 +507,7 @@ class QueueExecutor:
                 durable=False,
                 command_ir=job.command_ir,
                 record_started=started,
-                recorded=Future(),
+                recorded=DrivenFuture(pool),
                 after=after,
                 memo=after is not None and job.memo,
             ))
