@@ -639,6 +639,12 @@ class WorkerPool(Pumped):
         elif "outcome" in message and slot.state == RUNNING:
             status, output_hash, exit_code, text = message["outcome"]
             request, future = slot.request, slot.future
+            if "recorded" in message and request.recorded is not None:  # recorded first, said in the same frame
+                self._free(slot)
+                self._next(slot)
+                self._end(future, Outcome(status, output_hash, exit_code, text))
+                request.recorded.set_result(message["recorded"])
+                return
             if request.recorded is not None and status not in NOT_RUN:
                 # Nothing new goes to this worker until it has written the record (only a request
                 # sent behind), so the tasks this outcome releases go to a free worker meanwhile.
@@ -649,17 +655,11 @@ class WorkerPool(Pumped):
                 if status in NOT_RUN:
                     _nothing_recorded(request)
             self._end(future, Outcome(status, output_hash, exit_code, text))
-            if "recorded" in message and slot.state == RECORDING and slot.rid == message["id"]:
-                self._recorded(slot, message["recorded"])  # written first, said in the same frame
         elif "recorded" in message and slot.state == RECORDING:
-            self._recorded(slot, message["recorded"])
-
-    def _recorded(self, slot: _Slot, record: str | None) -> None:
-        """The worker wrote (or could not write: None) the record of the slot's execution."""
-        recorded = slot.request.recorded
-        self._free(slot)
-        self._next(slot)
-        recorded.set_result(record)
+            recorded = slot.request.recorded
+            self._free(slot)
+            self._next(slot)
+            recorded.set_result(message["recorded"])
 
     def _take_in(self, slot: _Slot) -> None:
         """Act on what the slot's worker has already said, without waiting."""
