@@ -37,7 +37,7 @@ from e3.exec.scheduler import Job, uncommitted_limit
 from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
-    from e3.exec.executors import Executor
+    from e3.exec.executors import Executor, TaskRequest
     from e3.storage.repository import Repository
 
 RUNNER = queue.DEFAULT_RUNNER
@@ -156,8 +156,9 @@ class QueueExecutor:
         self._following = 0
         """Running jobs handed over pipelined (`follow`): they take no room from the others."""
         self._ran = SHORT
+        """The executions' recent average run time, in seconds (a moving average): are they short?"""
         self._uncommitted_limit = uncommitted_limit()
-        """The executions' recent average run time, in seconds (a moving average)."""
+        """Finished executions the scheduler lets a batch hold before it commits (see `wait`)."""
 
     # ------------------------------------------------------------ JobRunner (e3.exec.scheduler)
 
@@ -423,8 +424,9 @@ class QueueExecutor:
         self._starting = None
 
     def _start_fresh(self, jobs: list[Job]) -> None:
-        """Run new jobs, each under an entry which is written on the queue already claimed (it was never anyone
-        else's) only if the execution is still running `CLAIM_AFTER` seconds after it began.
+        """Run new jobs, each under an entry which is written on the queue already claimed (it was
+        never anyone else's) only if the execution is still running `CLAIM_AFTER` seconds after it
+        began.
 
         No one needs the entry of an execution this process runs before then. Its claim says
         the execution is live to readers (`e3 workspace status`, `e3 repo status`, `e3-enqueue`,
