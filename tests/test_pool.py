@@ -545,3 +545,26 @@ def test_a_pipelined_request_that_times_out_fails_alone_and_what_follows_it_is_s
         assert c.result(timeout=60).status == "skipped"
         assert p.run(TaskRequest(str(r.root), _marking(r, ran, "after"), [x])).status == "success"
     assert ran.read_text().split() == ["a", "after"]
+
+
+def test_requests_queued_several_deep_behind_a_long_run_are_all_taken_back_when_another_worker_is_free(r, tmp_path):
+    """With `behind`, several requests (and a chain pipelined behind one) wait behind a running
+    one; once another worker is free, those behind a long run are all taken back and run there."""
+    x = r.objects.write(value(1, Integer))
+    ran = tmp_path / "ran"
+    with WorkerPool(2, env=worker_env(), behind=3) as p:
+        warm = p.submit_all([TaskRequest(str(r.root), *inc_task(r, 60 + i)) for i in range(2)])
+        assert [result(r, f.result(timeout=60)) for f in warm] == [61, 62]  # both workers ready
+        first, second = p.submit_all([
+            TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 4; cp "$1" "$2"'), 1), [x]),
+            TaskRequest(str(r.root), make_task(r.objects, bash_command('sleep 0.3; cp "$1" "$2"'), 1), [x]),
+        ])
+        # No worker free: sent behind the two running ones, the fewest behind each, in one write per worker.
+        behind = p.submit_all([TaskRequest(str(r.root), _marking(r, ran, f"b{i}"), [x]) for i in range(4)])
+        c = p.submit(TaskRequest(str(r.root), _marking(r, ran, "c"), [None], after=behind[2]))  # behind b2, on the first
+        assert [f.result(timeout=60).status for f in [*behind, c]] == ["success"] * 5
+        assert not first.done()  # all ran on the second worker once that was free, not after the first
+        assert c.result().output_hash == x
+        assert first.result(timeout=60).status == second.result(timeout=60).status == "success"
+    assert sorted(ran.read_text().split()) == ["b0", "b1", "b2", "b3", "c"]  # each once
+    assert ran.read_text().split().index("c") > ran.read_text().split().index("b2")

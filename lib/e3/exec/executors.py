@@ -14,9 +14,10 @@ Which one a run uses is e3.exec.executor_choice's to say.
 """
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, _base
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, Sequence
@@ -99,6 +100,9 @@ class Executor(Protocol):
 
     def submit(self, request: "TaskRequest") -> "Future[Outcome]": ...
 
+    def submit_all(self, requests: "Sequence[TaskRequest]") -> "list[Future[Outcome]]":
+        """`submit` each, in order (an executor may hand them over together)."""
+
     def wait(self, futures: Sequence[Future], timeout: float | None) -> list[Future]:
         """Work until one of `futures` is done or `timeout` seconds pass; return the done ones."""
 
@@ -114,6 +118,10 @@ class Pumped:
 
     def submit(self, request: "TaskRequest") -> "Future[Outcome]":
         raise NotImplementedError
+
+    def submit_all(self, requests: "Sequence[TaskRequest]") -> "list[Future[Outcome]]":
+        """`submit` each, in order."""
+        return [self.submit(request) for request in requests]
 
     def pump(self, timeout: float | None) -> None:
         raise NotImplementedError
@@ -139,19 +147,51 @@ class Pumped:
                 return [f for f in futures if f.done()]
 
 
+_ENDED = frozenset((_base.CANCELLED, _base.CANCELLED_AND_NOTIFIED, _base.FINISHED))
+_SHARED = threading.Condition()
+"""The lock of every DrivenFuture: none is ever waited on through it (see DrivenFuture)."""
+
+
 class DrivenFuture(Future):
     """A Future whose `result()` drives its executor until the answer is in (executors have no
-    threads that would resolve it meanwhile: whoever waits does the work)."""
+    threads that would resolve it meanwhile: whoever waits does the work).
+
+    Made and looked at once or more per execution, so made cheap: as `result()` and `exception()`
+    never wait on the Future's condition (they drive the executor, then look), all share one
+    lock, and `done()` and the result of a finished one are read without taking it (a state
+    once ended never changes, and is set after the result)."""
 
     def __init__(self, executor: "Executor"):
-        super().__init__()
+        # Future.__init__, but with the shared lock, not a Condition of its own.
+        self._condition = _SHARED
+        self._state = _base.PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
         self._executor = executor
         self.began_at: float | None = None
         """When the execution started (monotonic), once the executor knows: the local pool sets it
         when a worker starts it, not when it is handed over (a request sent behind a busy worker
         waits there); Dask's, which is not told, when it is handed to the cluster."""
 
+    def done(self) -> bool:
+        return self._state in _ENDED
+
+    def set_result(self, result) -> None:
+        # Future.set_result, less the notify of a condition no one waits on.
+        with self._condition:
+            if self._state in _ENDED:
+                raise _base.InvalidStateError(f"{self._state}: {self!r}")
+            self._result = result
+            self._state = _base.FINISHED
+            for waiter in self._waiters:
+                waiter.add_result(self)
+        self._invoke_callbacks()
+
     def result(self, timeout: float | None = None):
+        if self._state == _base.FINISHED and self._exception is None:
+            return self._result
         if not self.done():
             self._executor.wait([self], timeout)
         return super().result(timeout=0 if not self.done() else None)

@@ -18,8 +18,11 @@ an idle worker, else behind one that is only writing its last record (free
 within milliseconds; a second worker then starts loading East, so that the
 next request of a chain runs while this one records), else to a worker still
 starting, else to a new worker while fewer than `size` run, else behind a
-running one. A run of one large task loads East once, not `size` times on the
-cores the task needs.
+running one (up to `behind` requests deep, the fewest behind each). A run of one
+large task loads East once, not `size` times on the cores the task needs. What
+one `_dispatch` gives a worker goes in one write; while every worker has work
+queued behind its running request, `pump` lets answers gather a moment
+(`GATHER`) and takes several in per wake.
 
 `submit(TaskRequest)` returns a Future[Outcome]. A worker runs one execution
 at a time: East tasks in-process, shell tasks spawned by the worker in their
@@ -55,7 +58,7 @@ from typing import Sequence
 
 from e3.exec.executors import DrivenFuture, Pumped, TaskRequest
 from e3.exec.invocation import KILL_GRACE, Outcome, kill_group
-from e3.exec.pool_protocol import split_frames, take_token, write_frame
+from e3.exec.pool_protocol import split_frames, take_tokens, write_frame
 
 DEFAULT_PLATFORMS = ("east-py-std",)
 START_TIMEOUT = 60.0
@@ -67,6 +70,10 @@ RECORD_TIMEOUT = 60.0
 RETRACT_AFTER = 0.02
 """Seconds a request may wait behind a running one while another worker is free, before it is
 taken back for that worker (a request is sent behind another only when no worker is free)."""
+GATHER = 0.002
+"""Seconds `pump` lets answers gather before it takes them in, while every worker has at least
+half of `behind` requests queued behind its running one: none can run out of work meanwhile, and
+the owner then wakes once for several answers, not once for each."""
 
 
 
@@ -98,19 +105,21 @@ class _Worker:
             os.close(resp_w)
         self.buf = b""
 
-    def send(self, message: dict, token: bool) -> None:
-        """Send a request; one with a `token` (sent behind a running one) gets a byte on the token
-        pipe, so that it can be taken back (one sent to an idle worker, marked `direct`, never is)."""
+    def send(self, messages: list[dict], tokens: int) -> None:
+        """Send requests in one write; those with a token (sent behind a running one) get a byte
+        each on the token pipe, written first, so that they can be taken back (one sent to an idle
+        worker, marked `direct`, never is)."""
         try:
-            if token:
-                os.write(self.token_w, b".")
-            write_frame(self.req_w, message)
+            if tokens:
+                os.write(self.token_w, b"." * tokens)
+            write_frame(self.req_w, *messages)
         except BrokenPipeError:
             raise WorkerDied() from None
 
-    def take_back(self) -> bool:
-        """Take back the last request sent, if the worker has not started it (its byte is still there)."""
-        return take_token(self.token_r)
+    def take_back(self, most: int) -> int:
+        """Take back up to `most` of the last requests sent with a token, those the worker has not
+        started (their bytes are still there); how many."""
+        return take_tokens(self.token_r, most)
 
     def read(self) -> list[dict]:
         """The frames that arrived (the pipe is readable); WorkerDied at end of file."""
@@ -177,8 +186,8 @@ class _Slot:
         """The process group of the task the worker spawned, if it did."""
         self.queued: deque[tuple[TaskRequest, Future, int]] = deque()
         """Requests already sent behind the one running, so the worker goes on without a round trip:
-        at most one from the queue, first (it has a token), then those pipelined, each behind the
-        request whose output it takes (`TaskRequest.after`)."""
+        from the queue (each has a token; at most `WorkerPool.behind` of all those queued), and
+        those pipelined, each right behind the request whose output it takes (`TaskRequest.after`)."""
         self.started = 0.0
         """When the running execution started (monotonic)."""
         self.skipping: int | None = None
@@ -199,7 +208,10 @@ class WorkerPool(Pumped):
         preload: Sequence[str] = DEFAULT_PLATFORMS,
         start_timeout: float = START_TIMEOUT,
         env: dict[str, str] | None = None,
+        behind: int = 1,
     ):
+        """`behind`: requests from the queue sent behind a running one, at most, per worker (so
+        that it goes on while the owner is busy); those beyond wait here for the next free worker."""
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.size = size
@@ -210,6 +222,9 @@ class WorkerPool(Pumped):
         self._followers: dict[Future, tuple[TaskRequest, Future]] = {}
         """The future of a request not sent yet (or not yet ended, when taken back) -> the request
         pipelined behind it (`TaskRequest.after`), sent right behind it on the same worker."""
+        self.behind = behind
+        self._held: dict[_Worker, tuple[_Slot, list[dict], int]] | None = None
+        """While `_dispatch` gives requests out: each worker's frames and tokens, sent in one write at its end."""
         self._lock = threading.RLock()
         self._closing = False
         self._rid = 0
@@ -235,6 +250,22 @@ class WorkerPool(Pumped):
             self._dispatch()
             return future
 
+    def submit_all(self, requests: Sequence[TaskRequest]) -> "list[Future[Outcome]]":
+        """`submit` each; what goes to one worker goes in one write."""
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("worker pool is shut down")
+            futures = []
+            for request in requests:
+                future = DrivenFuture(self)
+                if request.after is not None:
+                    self._follow(request, future)
+                else:
+                    self._pending.append((request, future))
+                futures.append(future)
+            self._dispatch()
+            return futures
+
     def pump(self, timeout: float | None) -> None:
         """Wait up to `timeout` seconds for the workers; act on every answer, death and deadline."""
         with self._lock:
@@ -259,6 +290,8 @@ class WorkerPool(Pumped):
                 left = max(0.0, until - time.monotonic())
                 wait = left if wait is None else min(wait, left)
             if watched:
+                if self._gathering() and (wait is None or wait > 0):
+                    time.sleep(GATHER if wait is None else min(wait, GATHER))
                 readable, _, _ = select.select(list(watched), [], [], wait)
             else:
                 readable = []
@@ -353,16 +386,26 @@ class WorkerPool(Pumped):
 
     def _dispatch(self) -> None:
         """Give pending requests out: to an idle worker, then behind one that is only recording,
-        then to one still starting, then to a new worker, then behind a running one."""
+        then to one still starting, then to a new worker, then behind a running one. What goes
+        to one worker goes in one write, at the end."""
+        if self._held is not None:
+            self._give_out()
+            return
+        self._held = {}
+        try:
+            self._give_out()
+        finally:
+            held, self._held = self._held, None
+            for worker, (slot, frames, tokens) in held.items():
+                if slot.worker is worker:
+                    try:
+                        worker.send(frames, tokens)
+                    except WorkerDied:
+                        self._died(slot)
+
+    def _give_out(self) -> None:
         while self._pending:
-            slot = self._free_slot((IDLE,))
-            behind = None if slot is not None else self._slot_to_queue_on((RECORDING,))
-            if behind is not None:
-                self.warm_up()
-            if slot is None and behind is None:
-                slot = self._free_slot((STARTING,)) or self._empty_slot()
-            if slot is None and behind is None:
-                behind = self._slot_to_queue_on((RUNNING,))
+            slot, behind = self._place()
             if slot is None and behind is None:
                 return
             request, future = self._pending.popleft()
@@ -384,13 +427,36 @@ class WorkerPool(Pumped):
             if slot.state == IDLE:
                 self._send(slot)
 
-    def _free_slot(self, states: tuple[str, ...]) -> _Slot | None:
-        """A started worker in one of `states` with nothing to do."""
-        for wanted in states:
-            for slot in self._slots:
-                if slot.state == wanted and slot.request is None and slot.skipping is None:
-                    return slot
-        return None
+    def _place(self) -> tuple[_Slot | None, _Slot | None]:
+        """Where the next request goes, in one look at the slots: (a slot to run it, None) for an
+        idle worker, one still starting or a new one; (None, a slot to send it behind) for a
+        worker only recording, or else one running with fewer than `behind` requests queued (the
+        fewest); (None, None) if nowhere yet."""
+        recording = starting = empty = running = None
+        most = self.behind
+        for slot in self._slots:
+            state = slot.state
+            if state == RUNNING:
+                n = len(slot.queued)
+                if n < most and slot.skipping is None and (running is None or n < len(running.queued)):
+                    running = slot
+            elif state == IDLE:
+                if slot.request is None and slot.skipping is None:
+                    return slot, None
+            elif state == RECORDING:
+                if recording is None and not slot.queued and slot.skipping is None:
+                    recording = slot
+            elif state == STARTING:
+                if starting is None and slot.request is None and slot.skipping is None:
+                    starting = slot
+            elif empty is None and slot.request is None:  # EMPTY
+                empty = slot
+        if recording is not None:
+            self.warm_up()  # a second worker starts loading East, for the next request
+            return None, recording
+        if starting is not None or empty is not None:
+            return starting or empty, None
+        return None, running
 
     def warm_up(self) -> None:
         """Start one more worker, without a request, unless one is starting already or the pool is full."""
@@ -414,33 +480,38 @@ class WorkerPool(Pumped):
             return sum(1 for slot in self._slots if slot.worker is not None)
 
     def _retract(self, now: float) -> None:
-        """A worker is free and nothing waits here: take back a request stuck behind a long run."""
+        """A worker is free and nothing waits here: take back the requests stuck behind a long run."""
         if not self._idle_worker():
             return
         for slot in self._slots:
-            if _retractable(slot) and slot.state == RUNNING and now - slot.started >= RETRACT_AFTER:
-                if slot.worker.take_back():  # it will skip the request, and those pipelined behind it
-                    taken = list(slot.queued)
-                    slot.queued.clear()
+            if (_retractable(slot) and slot.state == RUNNING and slot.skipping is None
+                    and now - slot.started >= RETRACT_AFTER):
+                # The bytes read are the last ones written: the worker skips the last requests
+                # sent with a token (and those pipelined behind them), and runs those before.
+                tokened = [i for i, q in enumerate(slot.queued) if q[0].after is None]
+                got = slot.worker.take_back(len(tokened))
+                if got:
+                    taken = list(slot.queued)[tokened[-got]:]
+                    for _ in taken:
+                        slot.queued.pop()
                     slot.skipping = taken[-1][2]
-                    self._pending.append(taken[0][:2])  # for the free worker...
-                    for request, future, _ in taken[1:]:
-                        self._followers[request.after] = (request, future)  # ...and behind it there
+                    for request, future, _ in taken:
+                        if request.after is None:
+                            self._pending.append((request, future))  # for the free worker...
+                        else:
+                            self._followers[request.after] = (request, future)  # ...and behind it there
                     self._dispatch()
                     if not self._idle_worker():
                         return
 
+    def _gathering(self) -> bool:
+        """May answers wait a little (`GATHER`)? Every worker is busy with requests queued behind."""
+        least = self.behind // 2
+        return least > 0 and all(s.state in (RUNNING, RECORDING) and len(s.queued) >= least for s in self._slots)
+
     def _idle_worker(self) -> bool:
         """Is a started worker waiting for work that nothing here waits for?"""
         return not self._pending and any(s.state == IDLE and s.request is None and s.skipping is None for s in self._slots)
-
-    def _slot_to_queue_on(self, states: tuple[str, ...]) -> _Slot | None:
-        """A busy worker in one of `states` with nothing sent behind its request."""
-        for wanted in states:
-            for slot in self._slots:
-                if slot.state == wanted and not slot.queued and slot.skipping is None:
-                    return slot
-        return None
 
     def _send_behind(self, slot: _Slot, request: TaskRequest, future: Future, rid: int) -> None:
         """Send a request to a busy worker, which reads it once done: it never waits on this
@@ -536,8 +607,15 @@ class WorkerPool(Pumped):
         if after is not None:
             frame["after"] = after
         slot.given += 1
+        token = behind and after is None
+        if self._held is not None:
+            worker = slot.worker
+            _, frames, tokens = self._held.get(worker) or (slot, [], 0)
+            frames.append(frame)
+            self._held[worker] = (slot, frames, tokens + token)
+            return
         try:
-            slot.worker.send(frame, behind and after is None)
+            slot.worker.send([frame], int(token))
         except WorkerDied:
             self._died(slot)
 
@@ -561,6 +639,12 @@ class WorkerPool(Pumped):
         elif "outcome" in message and slot.state == RUNNING:
             status, output_hash, exit_code, text = message["outcome"]
             request, future = slot.request, slot.future
+            if "recorded" in message and request.recorded is not None:  # recorded first, said in the same frame
+                self._free(slot)
+                self._next(slot)
+                self._end(future, Outcome(status, output_hash, exit_code, text))
+                request.recorded.set_result(message["recorded"])
+                return
             if request.recorded is not None and status not in NOT_RUN:
                 # Nothing new goes to this worker until it has written the record (only a request
                 # sent behind), so the tasks this outcome releases go to a free worker meanwhile.
@@ -738,7 +822,7 @@ def _nothing_recorded(request: TaskRequest) -> None:
 
 def _retractable(slot: _Slot) -> bool:
     """Has the slot a request sent behind from the queue (it has a token: it may be taken back)?"""
-    return bool(slot.queued) and slot.queued[0][0].after is None
+    return any(q[0].after is None for q in slot.queued)
 
 
 def _fill(request: TaskRequest) -> bool:

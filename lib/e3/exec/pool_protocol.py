@@ -13,8 +13,9 @@ Worker to pool:
   after answering, while the pool owner goes on with the tasks the outcome
   released; with `record_first` (the pool has other requests queued, so the
   answer's latency matters less than a wake-up of the owner per frame) it
-  writes the record first and sends both frames in one write. None: it could
-  not, and the pool owner writes the record.
+  writes the record first and answers with one frame holding both
+  (`{"id", "outcome", "recorded"}`). None: it could not, and the pool owner
+  writes the record.
 - `{"id", "skipped": True}` for a request the pool took back (below), and for
   one pipelined behind it.
 - `{"id", "outcome": ["cached", output, None, None]}` for a pipelined request
@@ -34,7 +35,8 @@ itself (no `task_id`) and, with `memo`, checking the memo first.
 Tokens: the pool writes one byte to the token pipe per request it sends behind a
 running one. Before running such a request the worker takes one byte; a request
 sent behind a long run can be taken back by the pool reading that byte first,
-and the worker then skips it. Whoever reads the byte owns the request. A request
+and the worker then skips it; reading n bytes takes back the last n requests
+sent with one (the worker runs those before them). Whoever reads the byte owns the request. A request
 sent to an idle worker (`direct`) has no byte: the worker starts it at once, and
 it is never taken back (nothing is sent while a request taken back is yet to be
 skipped, so the bytes in the pipe always belong to the requests not yet started
@@ -117,3 +119,12 @@ def take_token(tfd: int) -> bool:
         return os.read(tfd, 1) != b""
     except BlockingIOError:
         return False
+
+
+def take_tokens(tfd: int, most: int) -> int:
+    """Take up to `most` bytes from the non-blocking token pipe (the pool, to take back the last
+    requests sent behind); how many there were."""
+    try:
+        return len(os.read(tfd, most)) if most > 0 else 0
+    except BlockingIOError:
+        return 0

@@ -113,7 +113,8 @@ def serve(rfd: int, wfd: int, tfd: int, preload: list[str]) -> int:
         if req.get("record") is None:
             write_frame(wfd, answer)
         else:  # the pool has other work queued: no one waits on this answer alone
-            write_frame(wfd, answer, {"id": rid, "recorded": _record(repo, req, task_id, inputs, outcome, held)})
+            answer["recorded"] = _record(repo, req, task_id, inputs, outcome, held)
+            write_frame(wfd, answer)
 
 
 def _close_log(log, recorded: bool = False):

@@ -33,16 +33,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Iterable
 
 from e3.storage import queue, records
-from e3.exec.scheduler import Job
+from e3.exec.scheduler import Job, uncommitted_limit
 from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
-    from e3.exec.executors import Executor
+    from e3.exec.executors import Executor, TaskRequest
     from e3.storage.repository import Repository
 
 RUNNER = queue.DEFAULT_RUNNER
 PREFETCH = 2
-"""Executions handed to each warm worker ahead of time, so none idles while this process bookkeeps."""
+"""Executions handed to each warm worker at a time (the one it runs, the others sent behind it),
+so none idles while this process bookkeeps."""
+SHORT_PREFETCH = 12
+"""...while executions are short (`SHORT`): then this process also takes in several answers per
+wake (e3.exec.pool.GATHER), and a request queued behind another waits little."""
+SHORT = 0.02
+"""Seconds under which the executions' recent average run time counts as short."""
 SHARED = 4
 """Further executions per warm worker left on the queue for workers started by hand."""
 FOREIGN_POLL = 0.05
@@ -57,13 +63,34 @@ CLAIM_AFTER = 0.1
 
 class _LateClaim:
     """The claim of an execution handed to this process's executor, written only if it runs long
-    (`QueueExecutor._write_late_claims`); until then completing or releasing it does nothing."""
+    (`QueueExecutor._write_late_claims`); until then completing or releasing it does nothing.
+    Its entry is made only when needed (most executions end first)."""
 
-    __slots__ = ("entry", "claim")
+    __slots__ = ("job", "execution_id", "workspace", "force", "claim")
 
-    def __init__(self, entry: queue.Entry) -> None:
-        self.entry = entry
+    def __init__(self, job: Job, execution_id: str, workspace: str, force: bool) -> None:
+        self.job = job
+        self.execution_id = execution_id
+        self.workspace = workspace
+        self.force = force
         self.claim: queue.Claim | None = None
+
+    @property
+    def entry(self) -> queue.Entry:
+        """The execution's entry; a pipelined job's task_id and inputs are known once the job it follows ended."""
+        job = self.job
+        return queue.Entry(
+            execution_id=self.execution_id,
+            workspace=self.workspace,
+            task=job.name,
+            task_hash=job.task_hash,
+            task_id=job.task_id,
+            input_hashes=job.input_hashes if job.task_id else (),
+            output=job.output,
+            # The scheduler already checked the memo; a worker that finds this entry after a
+            # crash of this process checks it again and reuses what finished meanwhile.
+            force=self.force,
+        )
 
     def complete(self) -> None:
         if self.claim is not None:
@@ -95,8 +122,8 @@ class QueueExecutor:
         self.timeout = timeout
         self.spawn = spawn
         self._pool: "Executor | None" = executor
-        self._to_enqueue: deque[tuple[Job, queue.Entry]] = deque()
-        """Submitted by the scheduler, not yet on the queue."""
+        self._to_enqueue: deque[Job] = deque()
+        """Submitted by the scheduler, not yet on the queue (their entries are made when they go)."""
         self._waiting: deque[tuple[Job, queue.Entry]] = deque()
         """Enqueued, not yet claimed by this process."""
         self._running: dict[concurrent.futures.Future, tuple[Job, "queue.Claim | _LateClaim", datetime, concurrent.futures.Future]] = {}
@@ -128,6 +155,10 @@ class QueueExecutor:
         """id(job) -> its future, for the jobs running in the executor (a job may follow one, `follow`)."""
         self._following = 0
         """Running jobs handed over pipelined (`follow`): they take no room from the others."""
+        self._ran = SHORT
+        """The executions' recent average run time, in seconds (a moving average): are they short?"""
+        self._uncommitted_limit = uncommitted_limit()
+        """Finished executions the scheduler lets a batch hold before it commits (see `wait`)."""
 
     # ------------------------------------------------------------ JobRunner (e3.exec.scheduler)
 
@@ -170,19 +201,7 @@ class QueueExecutor:
                 self._adopted.add(entry.execution_id)
                 self._waiting.append((job, entry))
                 return
-        entry = queue.Entry(
-            execution_id=queue.new_execution_id(),
-            workspace=self.ws,
-            task=job.name,
-            task_hash=job.task_hash,
-            task_id=job.task_id,
-            input_hashes=job.input_hashes,
-            output=job.output,
-            # The scheduler already checked the memo; a worker that finds this entry after a
-            # crash of this process checks it again and reuses what finished meanwhile.
-            force=self.force,
-        )
-        self._to_enqueue.append((job, entry))
+        self._to_enqueue.append(job)
 
     @property
     def pipelines(self) -> bool:
@@ -199,19 +218,11 @@ class QueueExecutor:
         fut = self._handed.get(id(lead))
         if fut is None or fut.done() or not self.pipelines or job.name in self._adoptable_tasks:
             return False
-        entry = queue.Entry(
-            execution_id=queue.new_execution_id(),
-            workspace=self.ws,
-            task=job.name,
-            task_hash=job.task_hash,
-            task_id="",  # known once `lead` ends (`_entry`)
-            input_hashes=(),
-            output=job.output,
-            force=self.force,
-        )
-        fut, started, recorded = self._submit(job, entry, after=fut)
-        claim = _LateClaim(entry)
-        self._running[fut] = (job, claim, started, recorded)
+        claim = _LateClaim(job, queue.new_execution_id(), self.ws, self.force)  # its task_id: once `lead` ends
+        (request,) = self._requests([(job, claim.execution_id)], after=fut)
+        (fut,) = self._pool_started().submit_all([request])
+        self._handed[id(job)] = fut
+        self._running[fut] = (job, claim, request.record_started, request.recorded)
         self._unclaimed[fut] = claim
         self._following += 1
         return True
@@ -250,25 +261,35 @@ class QueueExecutor:
             wait_for = 0 if done else FOREIGN_POLL if self._foreign else timeout
             if wait_for and self._unclaimed:
                 wait_for = min(wait_for, self._next_late_claim(wait_for))
-            for fut in self._pool.wait(list(self._running), wait_for):
+            finished = self._pool.wait(list(self._running), wait_for)
+            # Each outcome taken in holds its claim until the scheduler commits its output, which
+            # it does once a batch holds its most: no more are taken in at once than that leaves
+            # room for (the rest at the next call, at once), or a few.
+            finished = finished[: max(PREFETCH * self.concurrency, self._uncommitted_limit - len(self._claims))]
+            now, ran = time.monotonic(), self._ran
+            for fut in finished:
                 job, claim, started, recorded = self._running.pop(fut)
+                began_at = getattr(fut, "began_at", None)
+                if began_at is not None:
+                    ran += (now - began_at - ran) / 8
                 self._unclaimed.pop(fut, None)  # ended: its entry is never written
                 self._handed.pop(id(job), None)
                 outcome = self._outcome(fut)
-                ran = outcome.status not in NOT_RUN
+                run = outcome.status not in NOT_RUN
                 if job.pipelined:
                     self._following -= 1
                 if fut in self._announced:
                     self._announced.discard(fut)
-                elif getattr(fut, "began_at", None) is not None and ran:
-                    job.started = fut.began_at
+                elif began_at is not None and run:
+                    job.started = began_at
                     self._began.append(job)  # it started and ended between two looks
-                if ran:
+                if run:
                     self._unrecorded.append((job, claim, started, outcome, recorded))
                     self._claims[job.task_id] = claim
                 else:  # pipelined, and the worker did not run it: nothing to record or commit
                     claim.complete()
                 done.append((job, outcome))
+            self._ran = ran
             self._write_late_claims()
         elif self._foreign or self._waiting or self._to_enqueue:
             time.sleep(min(timeout, FOREIGN_POLL))
@@ -314,7 +335,8 @@ class QueueExecutor:
             self._starting = None
             claim.complete()
             cancelled.append(job)
-        for job, entry in list(self._to_enqueue) + list(self._waiting):
+        cancelled.extend(self._to_enqueue)
+        for job, entry in self._waiting:
             cancelled.append(job)
         self._to_enqueue.clear()
         for job, entry in self._waiting:
@@ -352,7 +374,8 @@ class QueueExecutor:
         queue, a window of the backlog waits there for them; this process follows what they
         take through their records.
         """
-        room = PREFETCH * self.concurrency - len(self._running) + self._following
+        prefetch = SHORT_PREFETCH if self._ran < SHORT else PREFETCH
+        room = prefetch * self.concurrency - len(self._running) + self._following
         while room > 0 and self._waiting:
             job, entry = self._waiting.popleft()
             claim = queue.claim_entry(self.repo, RUNNER, entry.execution_id)
@@ -362,17 +385,17 @@ class QueueExecutor:
             else:
                 self._start(job, claim)
                 room -= 1
-        while room > 0 and self._to_enqueue:
-            self._start_fresh(*self._to_enqueue.popleft())
-            room -= 1
+        if room > 0 and self._to_enqueue:
+            self._start_fresh([self._to_enqueue.popleft() for _ in range(min(room, len(self._to_enqueue)))])
         visible = SHARED * self.concurrency if self._to_enqueue and self._hand_started_workers() else 0
         if self._to_enqueue and len(self._waiting) < visible:
             # Only a window of the backlog is on the queue at a time: enough for workers
             # started by hand to take some, few enough that the queue directory stays small.
             n = visible - len(self._waiting)
             batch = [self._to_enqueue.popleft() for _ in range(min(n, len(self._to_enqueue)))]
-            queue.enqueue_many(self.repo, RUNNER, [entry for _, entry in batch], durable=False)
-            self._waiting.extend(batch)
+            entries = [_LateClaim(job, queue.new_execution_id(), self.ws, self.force).entry for job in batch]
+            queue.enqueue_many(self.repo, RUNNER, entries, durable=False)
+            self._waiting.extend(zip(batch, entries))
 
     def _hand_started_workers(self) -> bool:
         """Is a worker started by hand serving the queue? Without one, the backlog stays here
@@ -394,13 +417,16 @@ class QueueExecutor:
         if known is not None:
             self._known.append((job, claim, known[1]))
         else:
-            fut, started, recorded = self._submit(job, claim.entry)
-            self._running[fut] = (job, claim, started, recorded)
+            (request,) = self._requests([(job, claim.entry.execution_id)])
+            (fut,) = self._pool_started().submit_all([request])
+            self._handed[id(job)] = fut
+            self._running[fut] = (job, claim, request.record_started, request.recorded)
         self._starting = None
 
-    def _start_fresh(self, job: Job, entry: queue.Entry) -> None:
-        """Run a new entry, which is written on the queue already claimed (it was never anyone
-        else's) only if the execution is still running `CLAIM_AFTER` seconds after it began.
+    def _start_fresh(self, jobs: list[Job]) -> None:
+        """Run new jobs, each under an entry which is written on the queue already claimed (it was
+        never anyone else's) only if the execution is still running `CLAIM_AFTER` seconds after it
+        began.
 
         No one needs the entry of an execution this process runs before then. Its claim says
         the execution is live to readers (`e3 workspace status`, `e3 repo status`, `e3-enqueue`,
@@ -415,10 +441,15 @@ class QueueExecutor:
         record), under a new execution id, as it would the adopted entry. So in a run of many
         short tasks the queue costs no file per task; a long one still shows as claimed.
         tests/test_start.py kills a run holding a task that has no entry yet."""
-        fut, started, recorded = self._submit(job, entry)
-        claim = _LateClaim(entry)
-        self._running[fut] = (job, claim, started, recorded)
-        self._unclaimed[fut] = claim
+        claims = [_LateClaim(job, queue.new_execution_id(), self.ws, self.force) for job in jobs]
+        requests = self._requests([(c.job, c.execution_id) for c in claims])
+        futures = self._pool_started().submit_all(requests)  # together: one write per worker
+        running, unclaimed, handed = self._running, self._unclaimed, self._handed
+        for fut, claim, request in zip(futures, claims, requests):
+            job = claim.job
+            handed[id(job)] = fut
+            running[fut] = (job, claim, request.record_started, request.recorded)
+            unclaimed[fut] = claim
 
     def _next_late_claim(self, longest: float) -> float:
         """Seconds until the next running execution's claimed entry is due (at most `longest`)."""
@@ -448,39 +479,41 @@ class QueueExecutor:
             job = self._running[fut][0]
             if not fut.done() and job.task_id:  # (a pipelined job's, once its task_id is known)
                 claim = self._unclaimed.pop(fut)
-                claim.claim = queue.enqueue_claimed(self.repo, RUNNER, self._entry(job, claim))
+                claim.claim = queue.enqueue_claimed(self.repo, RUNNER, claim.entry)
 
-    def _submit(
-        self, job: Job, entry: queue.Entry, after: concurrent.futures.Future | None = None
-    ) -> tuple[concurrent.futures.Future, datetime, concurrent.futures.Future]:
-        """Hand `entry`'s execution to the executor (`after`: pipelined behind that future's, see
-        `follow`); its future, start time and the future of its record."""
-        from e3.exec.pool import TaskRequest
+    def _requests(
+        self, jobs: list[tuple[Job, str]], after: concurrent.futures.Future | None = None
+    ) -> list["TaskRequest"]:
+        """The requests that hand these executions (job, execution id) to the executor (`after`:
+        pipelined behind that future's, see `follow`), each with its start time and the future of
+        its record."""
+        from e3.exec.executors import DrivenFuture, TaskRequest
 
         # No `running` record: the claim's flock says who runs it (once the execution has run
         # long enough to get one) and dies with its holder, and replacing the record pointer
         # twice per task would double its cost.
         started = records.now()
-        job.started = time.monotonic()
-        recorded: concurrent.futures.Future = concurrent.futures.Future()
-        request = TaskRequest(
-            repo=str(self.repo.root),
-            task_hash=job.task_hash,
-            input_hashes=job.input_hashes,
-            task_id=job.task_id,
-            execution_id=entry.execution_id,
-            timeout=self.timeout,
-            force_spawn=self.spawn,
-            durable=False,
-            command_ir=job.command_ir,
-            record_started=started,
-            recorded=recorded,
-            after=after,
-            memo=after is not None and job.memo,
-        )
-        fut = self._pool_started().submit(request)
-        self._handed[id(job)] = fut
-        return fut, started, recorded
+        now = time.monotonic()
+        root, timeout, spawn, pool = str(self.repo.root), self.timeout, self.spawn, self._pool_started()
+        out = []
+        for job, execution_id in jobs:
+            job.started = now
+            out.append(TaskRequest(
+                repo=root,
+                task_hash=job.task_hash,
+                input_hashes=job.input_hashes,
+                task_id=job.task_id,
+                execution_id=execution_id,
+                timeout=timeout,
+                force_spawn=spawn,
+                durable=False,
+                command_ir=job.command_ir,
+                record_started=started,
+                recorded=DrivenFuture(pool),
+                after=after,
+                memo=after is not None and job.memo,
+            ))
+        return out
 
     def warm_up(self) -> None:
         """Have the local pool's first worker load East now, before a job needs it (the run will
@@ -493,7 +526,7 @@ class QueueExecutor:
         if self._pool is None:
             from e3.exec.pool import WorkerPool
 
-            self._pool = WorkerPool(self.concurrency)
+            self._pool = WorkerPool(self.concurrency, behind=SHORT_PREFETCH - 1)
         return self._pool
 
     @staticmethod
@@ -511,15 +544,7 @@ class QueueExecutor:
 
         if not job.task_id:  # pipelined behind a task that did not succeed: it never ran
             return
-        record_outcome(self.repo, self._entry(job, claim), outcome, started, durable=False)
-
-    @staticmethod
-    def _entry(job: Job, claim: "queue.Claim | _LateClaim") -> queue.Entry:
-        """The claim's entry, with the task_id and inputs of a pipelined job filled in once known."""
-        entry = claim.entry
-        if not entry.task_id and job.task_id:
-            entry = claim.entry = replace(entry, task_id=job.task_id, input_hashes=job.input_hashes)
-        return entry
+        record_outcome(self.repo, claim.entry, outcome, started, durable=False)
 
     def _write_records(self) -> None:
         """Wait for the workers' records of finished jobs; write those a worker could not."""
