@@ -24,6 +24,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from e3 import varint
+
 Record = Any
 """An e3.storage.records.Record (not imported: that module imports this one)."""
 
@@ -37,29 +39,9 @@ _checked = False
 
 
 def _varint(n: int) -> bytes:
-    if n < 0x80:
+    if n < 0x80:  # lengths, tags and counts: most are one byte
         return bytes((n,))
-    if n < 0x4000:
-        return bytes((n & 0x7F | 0x80, n >> 7))
-    # Times are the long ones, and a run's share their high bits: those bytes are kept.
-    global _high
-    high = n >> 14
-    if high != _high[0]:
-        _high = (high, _slow_varint(high))
-    return bytes((n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80)) + _high[1]
-
-
-_high = (0, b"")
-"""The last value of `n >> 14` a long varint had, and its varint."""
-
-
-def _slow_varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return varint.encode(n)
 
 
 def _integer(n: object) -> bytes:
