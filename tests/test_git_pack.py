@@ -230,6 +230,21 @@ def test_pack_records_decode_and_large_objects_are_compressed(tmp_path):
     assert zlib.decompress(data[12 + 1 : 12 + 1 + len(zlib.compress(b"small\n", 0))]) == b"small\n"
 
 
+def test_a_large_tree_is_stored_not_deflated_and_git_reads_it(tmp_path):
+    """A run's every commit writes its workspace's `tasks` tree whole: deflating it cost each commit
+    time in proportion to the number of tasks, for a quarter of its size."""
+    entries = {f"t{i:05d}".encode(): (git_objects.BLOB_MODE, git_pack.object_id(git_pack.BLOB, b"%d" % i)) for i in range(1000)}  # one stored block
+    tree = git_objects.tree_bytes(entries)
+    oid = git_pack.object_id(git_pack.TREE, tree)
+    name = git_pack.write_pack(str(tmp_path), [(git_pack.TREE, oid, tree)])
+    data = (tmp_path / f"{name}.pack").read_bytes()
+    assert tree in data  # stored as is
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "g")], check=True)
+    subprocess.run(["git", "--git-dir", str(tmp_path / "g"), "index-pack", "--stdin"], input=data, capture_output=True, check=True)
+    shown = subprocess.run(["git", "--git-dir", str(tmp_path / "g"), "cat-file", "tree", oid.hex()], capture_output=True, check=True).stdout
+    assert shown == tree
+
+
 def test_index_has_large_offsets_past_two_gigabytes():
     entries = [(b"\x01" * 20, 5, 12), (b"\x02" * 20, 6, 0x90000000)]
     idx = git_pack.index_bytes(entries, b"\0" * 20)

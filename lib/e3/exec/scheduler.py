@@ -501,6 +501,8 @@ class Scheduler:
         self._collect(wait=self._uncommitted() >= self.max_uncommitted)
         if self._syncing is not None:
             return
+        if time.monotonic() - self.last_flush < self.flush_interval and self._uncommitted() < self.max_uncommitted:
+            return  # called for the full batch just committed: what finished since waits for its turn
         self.last_flush = time.monotonic()
         self._release_settled()
         taken = self._take_batch()
