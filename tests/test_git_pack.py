@@ -470,3 +470,18 @@ def test_merging_packs_holds_no_pack_in_memory(tmp_path):
     assert int(grew) < 16 << 20, f"merging {total >> 20} MB of packs raised the peak by {int(grew) >> 20} MB"
     assert git_pack.object_count(str(tmp_path), new) == len(oids)
     assert git_pack.verify_pack(str(tmp_path), new) is None
+
+
+def test_merging_many_small_objects_holds_little_per_object(tmp_path):
+    """A workspace's commits write two small objects per task: a merge of a large run's packs reads
+    hundreds of thousands. What it holds per object is a few dozen bytes, not a tuple or more each."""
+    per, count = 12_000, 20
+    for k in range(count):
+        blobs = [b"%d-%d\n" % (k, i) for i in range(per)]
+        git_pack.write_pack(str(tmp_path), [(git_pack.BLOB, git_pack.object_id(git_pack.BLOB, d), d) for d in blobs], durable=False)
+    out = subprocess.run([sys.executable, "-c", _MERGE_PEAK, str(LIB), str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    new, grew = out.stdout.split()
+    assert git_pack.object_count(str(tmp_path), new) == per * count
+    assert git_pack.verify_pack(str(tmp_path), new) is None
+    assert int(grew) / (per * count) < 350, f"merging {per * count} objects raised the peak by {int(grew) >> 20} MB"
