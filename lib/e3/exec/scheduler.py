@@ -347,9 +347,11 @@ class Scheduler:
         jobs, self._to_submit = self._to_submit, []
         if len(jobs) > 1 and self.run_times is not None:
             if self._longest is None:
-                self._longest = longest_paths(self.graph, self.run_times())
+                times = self.run_times()  # none known (a first run): every path is 0, the graph's order stands
+                self._longest = longest_paths(self.graph, times) if times else {}
             longest = self._longest
-            jobs.sort(key=lambda job: -longest.get(job.name, 0.0))  # stable: ties keep the graph's order
+            if longest:
+                jobs.sort(key=lambda job: -longest.get(job.name, 0.0))  # stable: ties keep the graph's order
         for job in jobs:
             self.runner.submit(job)
 
