@@ -191,6 +191,9 @@ class WorkspaceRun:
                 yield from scheduler.steps()
             finally:  # a cancelled or failed run's times are as good as any
                 run_times.save(repo, ws, scheduler.seconds, self.graph.nodes)
+            # Nothing runs any more: the workers go now, not after the bookkeeping below (which
+            # reads every task's pointer again after a large run), holding their memory meanwhile.
+            runner.close()
             memo.save()
             if not self._cancel.is_set():
                 summary = scheduler.summary
