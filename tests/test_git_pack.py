@@ -187,6 +187,21 @@ def test_changes_on_a_packed_tree_keep_the_other_entries(repo):
     assert ("t0003",) not in {(e.name,) for e in g[pygit2.Oid(hex=view.commit)].tree["tasks"].peel(pygit2.Tree)}
 
 
+def test_a_commit_on_one_this_process_wrote_reads_neither_its_parent_nor_its_root_tree(repo):
+    """A run's commits each build on the last: looking for that commit and its small root tree
+    passed every pack (it is in the newest, looked at last) and gave each an index of all its ids."""
+    r = open_repository(repo)
+    workspace.create(r, "dev")
+    head = refs.read(r, workspace.ref_name("dev"))
+    for k in range(4):
+        head = workspace.write_commit(r, head, outputs(40, 40 * k), f"batch {k}")
+    assert len(packs(repo)) == 4
+    before = r.git_odb._lookups
+    head = workspace.write_commit(r, head, outputs(40, 160), "batch 4")
+    assert r.git_odb._lookups == before
+    assert refs.read_state(r, head) == outputs(200)
+
+
 def test_a_new_pack_is_found_by_a_repository_opened_before_it_in_this_and_other_processes(repo, e3):
     r = open_repository(repo)
     workspace.create(r, "dev")
