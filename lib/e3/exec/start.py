@@ -187,6 +187,8 @@ class WorkspaceRun:
                 run_times=lambda: run_times.load(repo, ws),
             )
             self.summary = scheduler.summary
+            del datasets  # the writer and the scheduler keep copies: this one would last the run for nothing
+            self._snap = None
             try:
                 yield from scheduler.steps()
             finally:  # a cancelled or failed run's times are as good as any
