@@ -187,6 +187,21 @@ def test_changes_on_a_packed_tree_keep_the_other_entries(repo):
     assert ("t0003",) not in {(e.name,) for e in g[pygit2.Oid(hex=view.commit)].tree["tasks"].peel(pygit2.Tree)}
 
 
+def test_a_commit_on_one_this_process_wrote_reads_neither_its_parent_nor_its_root_tree(repo):
+    """A run's commits each build on the last: looking for that commit and its small root tree
+    passed every pack (it is in the newest, looked at last) and gave each an index of all its ids."""
+    r = open_repository(repo)
+    workspace.create(r, "dev")
+    head = refs.read(r, workspace.ref_name("dev"))
+    for k in range(4):
+        head = workspace.write_commit(r, head, outputs(40, 40 * k), f"batch {k}")
+    assert len(packs(repo)) == 4
+    before = r.git_odb._lookups
+    head = workspace.write_commit(r, head, outputs(40, 160), "batch 4")
+    assert r.git_odb._lookups == before
+    assert refs.read_state(r, head) == outputs(200)
+
+
 def test_a_new_pack_is_found_by_a_repository_opened_before_it_in_this_and_other_processes(repo, e3):
     r = open_repository(repo)
     workspace.create(r, "dev")
@@ -228,6 +243,21 @@ def test_pack_records_decode_and_large_objects_are_compressed(tmp_path):
     assert (tmp_path / f"{name}.idx").read_bytes() == next((tmp_path / "g" / "objects" / "pack").glob("*.idx")).read_bytes()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tmp_")] == []
     assert zlib.decompress(data[12 + 1 : 12 + 1 + len(zlib.compress(b"small\n", 0))]) == b"small\n"
+
+
+def test_a_large_tree_is_stored_not_deflated_and_git_reads_it(tmp_path):
+    """A run's every commit writes its workspace's `tasks` tree whole: deflating it cost each commit
+    time in proportion to the number of tasks, for a quarter of its size."""
+    entries = {f"t{i:05d}".encode(): (git_objects.BLOB_MODE, git_pack.object_id(git_pack.BLOB, b"%d" % i)) for i in range(1000)}  # one stored block
+    tree = git_objects.tree_bytes(entries)
+    oid = git_pack.object_id(git_pack.TREE, tree)
+    name = git_pack.write_pack(str(tmp_path), [(git_pack.TREE, oid, tree)])
+    data = (tmp_path / f"{name}.pack").read_bytes()
+    assert tree in data  # stored as is
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "g")], check=True)
+    subprocess.run(["git", "--git-dir", str(tmp_path / "g"), "index-pack", "--stdin"], input=data, capture_output=True, check=True)
+    shown = subprocess.run(["git", "--git-dir", str(tmp_path / "g"), "cat-file", "tree", oid.hex()], capture_output=True, check=True).stdout
+    assert shown == tree
 
 
 def test_index_has_large_offsets_past_two_gigabytes():
@@ -455,3 +485,18 @@ def test_merging_packs_holds_no_pack_in_memory(tmp_path):
     assert int(grew) < 16 << 20, f"merging {total >> 20} MB of packs raised the peak by {int(grew) >> 20} MB"
     assert git_pack.object_count(str(tmp_path), new) == len(oids)
     assert git_pack.verify_pack(str(tmp_path), new) is None
+
+
+def test_merging_many_small_objects_holds_little_per_object(tmp_path):
+    """A workspace's commits write two small objects per task: a merge of a large run's packs reads
+    hundreds of thousands. What it holds per object is a few dozen bytes, not a tuple or more each."""
+    per, count = 12_000, 20
+    for k in range(count):
+        blobs = [b"%d-%d\n" % (k, i) for i in range(per)]
+        git_pack.write_pack(str(tmp_path), [(git_pack.BLOB, git_pack.object_id(git_pack.BLOB, d), d) for d in blobs], durable=False)
+    out = subprocess.run([sys.executable, "-c", _MERGE_PEAK, str(LIB), str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    new, grew = out.stdout.split()
+    assert git_pack.object_count(str(tmp_path), new) == per * count
+    assert git_pack.verify_pack(str(tmp_path), new) is None
+    assert int(grew) / (per * count) < 350, f"merging {per * count} objects raised the peak by {int(grew) >> 20} MB"

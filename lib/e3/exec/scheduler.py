@@ -11,9 +11,9 @@ plus outputs not yet committed) and walks the graph event by event:
 - A finished task's output enters the in-memory tree and releases its
   dependents; outputs reach the workspace in batches (one commit per flush,
   at most every `FLUSH_INTERVAL` seconds, less often when commits get
-  expensive, and at the end; the batch is made durable on a thread of its
-  own while the tasks go on, one at a time, except the last), so history stays
-  readable and the cost stays linear in the number of tasks. A batch never
+  expensive, and at the end; the batch is made durable and committed on a
+  thread of its own while the tasks go on, one at a time, except the last), so
+  history stays readable and the cost stays linear in the number of tasks. A batch never
   holds more than `uncommitted_limit()` finished tasks, whatever the time:
   each holds its queue entry's claim, an open file, until its commit.
 - Reactive, like the original engine: a flush re-reads the workspace. If an
@@ -214,7 +214,8 @@ class Scheduler:
         self.read_workspace = read_workspace
         self.commit_outputs = commit_outputs
         """Commits `fn(the workspace's datasets)`'s changes: the new commit, and the workspace's
-        datasets if another writer had moved it (None: this run's tree is the workspace's)."""
+        datasets if another writer had moved it (None: this run's tree is the workspace's).
+        Called on the background thread (`flush_behind`) or this one, one call at a time."""
         self.make_durable = make_durable
         """Makes the outputs and records written so far durable (a sync of the object store):
         called before their batch is committed, on a thread of its own while tasks go on."""
@@ -347,9 +348,11 @@ class Scheduler:
         jobs, self._to_submit = self._to_submit, []
         if len(jobs) > 1 and self.run_times is not None:
             if self._longest is None:
-                self._longest = longest_paths(self.graph, self.run_times())
+                times = self.run_times()  # none known (a first run): every path is 0, the graph's order stands
+                self._longest = longest_paths(self.graph, times) if times else {}
             longest = self._longest
-            jobs.sort(key=lambda job: -longest.get(job.name, 0.0))  # stable: ties keep the graph's order
+            if longest:
+                jobs.sort(key=lambda job: -longest.get(job.name, 0.0))  # stable: ties keep the graph's order
         for job in jobs:
             self.runner.submit(job)
 
@@ -494,13 +497,16 @@ class Scheduler:
             self.flush_interval = max(FLUSH_INTERVAL, (time.monotonic() - began) / FLUSH_SHARE)
 
     def flush_behind(self) -> None:
-        """`flush`, with the batch's outputs and records made durable in the background while the
-        tasks go on (a sync of the file system: in a large run, seconds of waiting on the disk
-        that would stop a chain of tasks); its commit follows here once that is done
-        (`_collect`). One batch at a time: what finishes meanwhile waits for the next."""
+        """`flush`, with the batch's outputs and records made durable, then committed, in the
+        background while the tasks go on (a sync of the file system, then the git objects of a
+        tree that has an entry per task: in a large run, seconds of waiting that would stop
+        every worker); it is taken in here once done (`_collect`). One batch at a time: what
+        finishes meanwhile waits for the next."""
         self._collect(wait=self._uncommitted() >= self.max_uncommitted)
         if self._syncing is not None:
             return
+        if time.monotonic() - self.last_flush < self.flush_interval and self._uncommitted() < self.max_uncommitted:
+            return  # called for the full batch just committed: what finished since waits for its turn
         self.last_flush = time.monotonic()
         self._release_settled()
         taken = self._take_batch()
@@ -511,25 +517,31 @@ class Scheduler:
             import concurrent.futures
 
             self._syncer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="e3-sync")
-        self._syncing = (taken, self._syncer.submit(self.make_durable))
+        self._syncing = (taken, self._syncer.submit(self._durable_commit, taken))
+
+    def _durable_commit(self, taken: tuple[dict[str, tuple[Job, str]], list[str]]) -> tuple[str, dict[TreePath, str] | None, float]:
+        """On the background thread: the batch made durable, then committed (`_commit_batch`).
+        Nothing else commits meanwhile: `flush` and `_notice_others` wait for it (`_collect`)."""
+        self.make_durable()
+        return self._commit_batch(*taken)
 
     def _collect(self, wait: bool) -> None:
-        """Commit the batch made durable in the background, once that is done (`wait`: wait for
-        it); an error of either is raised here."""
+        """Take in the batch committed in the background, once that is done (`wait`: wait for
+        it): its claims go, the workspace's tree is taken in; an error of either step is raised here."""
         if self._syncing is None:
             return
         taken, fut = self._syncing
         if not wait and not fut.done():
             return
         self._syncing = None
-        fut.result()
-        commit, data, took = self._commit_batch(*taken)
+        commit, data, took = fut.result()
         self.flush_interval = max(FLUSH_INTERVAL, took / FLUSH_SHARE)
         self._apply(*taken, commit, data)
 
     def _abandon_sync(self) -> None:
-        """The run ends: no thread of it outlives it. A batch still being made durable is left
-        uncommitted, its claims held, as after a crash."""
+        """The run ends: no thread of it outlives it. A batch still being made durable or committed
+        is left so, its claims held, as after a crash (committed or not, its tasks' records say
+        they ran: the next run reuses them)."""
         self._syncing = None
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)

@@ -187,10 +187,15 @@ class WorkspaceRun:
                 run_times=lambda: run_times.load(repo, ws),
             )
             self.summary = scheduler.summary
+            del datasets  # the writer and the scheduler keep copies: this one would last the run for nothing
+            self._snap = None
             try:
                 yield from scheduler.steps()
             finally:  # a cancelled or failed run's times are as good as any
                 run_times.save(repo, ws, scheduler.seconds, self.graph.nodes)
+            # Nothing runs any more: the workers go now, not after the bookkeeping below (which
+            # reads every task's pointer again after a large run), holding their memory meanwhile.
+            runner.close()
             memo.save()
             if not self._cancel.is_set():
                 summary = scheduler.summary

@@ -50,6 +50,11 @@ _TREE_CACHE_ENTRIES = 400_000
 version of the workspace's `tasks` tree, and 64 versions of a 100,000-entry tree held ~1 GB;
 the next commit needs only the newest."""
 _cached_entries = 0
+_commit_trees: dict[tuple[str, bytes], bytes] = {}
+"""(repository root, commit id) -> its tree's id, for commits written here: the next commit builds on
+its parent's tree without looking for the parent in every pack (it is in the newest, looked at last,
+and each pack passed on the way is given an index of all its ids, e3.storage.git_odb)."""
+_COMMITS_KEPT = 16
 
 
 def tree_bytes(entries: Mapping[bytes, tuple[int, bytes]]) -> bytes:
@@ -269,7 +274,8 @@ class NewObjects:
 
     def commit_tree(self, commit: str) -> bytes:
         """The raw tree id of a stored commit."""
-        return commit_tree_id(self.repo, commit)
+        found = _commit_trees.get((self._cache_root, bytes.fromhex(commit)))
+        return found if found is not None else commit_tree_id(self.repo, commit)
 
     def build_tree(self, leaves: Mapping[tuple[str, ...], str]) -> bytes:
         """A whole tree of leaves (path -> object hash, each stored as a blob `<hash>\\n`); return its id."""
@@ -314,7 +320,21 @@ class NewObjects:
                 # Loose objects are written without fsync: one syncfs makes them durable before
                 # a ref names them, or a power loss could leave a ref to a commit that is gone.
                 self.repo.objects.sync()
+        self._remember_commits()
         self.objects.clear()
+
+    def _remember_commits(self) -> None:
+        """Keep each stored commit's tree id, and its tree however small (see `_commit_trees`)."""
+        for oid, (kind, data) in self.objects.items():
+            if kind != COMMIT or not data.startswith(b"tree "):
+                continue
+            tree = bytes.fromhex(data[5:45].decode("ascii"))
+            while len(_commit_trees) >= _COMMITS_KEPT:
+                del _commit_trees[next(iter(_commit_trees))]
+            _commit_trees[(self._cache_root, oid)] = tree
+            new = self.objects.get(tree)
+            if new is not None and new[0] == TREE:
+                _remember(self._cache_root, tree, TreeLayout.of_bytes(new[1]))
 
 
 def _remember(root: str, oid: bytes, layout: TreeLayout) -> None:

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+from bisect import bisect_right
 import mmap
 import os
 import struct
+import sys
 import zlib
+from array import array
 from typing import Callable, Sequence
 
 from e3.storage.files import unlink_if_present, write_exactly
@@ -45,7 +48,10 @@ COMPRESSION = 1
 """zlib level for larger objects: git's core.looseCompression default."""
 STORE_BELOW = 512
 """Objects smaller than this are stored in zlib's uncompressed form: a blob of one hex hash or a tree of raw
-ids barely shrinks, and deflate costs 3x more than storing (about 5 against 1.7 us an object)."""
+ids barely shrinks, and deflate costs 3x more than storing (about 5 against 1.7 us an object). Trees
+are stored so whatever their size: a workspace's `tasks` tree, one entry (a name and a raw id) per
+task, shrinks by a quarter, and each commit of a run writes it whole again, so deflating it made
+every commit cost time in proportion to the number of tasks."""
 
 _IDX_MAGIC = b"\377tOc"
 
@@ -80,36 +86,75 @@ class PackError(Exception):
 
 
 def _record(kind: int, data: bytes) -> bytes:
-    return _record_header(kind, len(data)) + zlib.compress(data, 0 if len(data) < STORE_BELOW else COMPRESSION)
+    return _record_header(kind, len(data)) + zlib.compress(data, 0 if kind == TREE or len(data) < STORE_BELOW else COMPRESSION)
 
 
 def index_bytes(entries: list[tuple[bytes, int, int]], pack_checksum: bytes) -> bytes:
     """A version 2 index of a pack's (id, crc32, offset) entries."""
-    entries = sorted(entries)
-    fanout = [0] * 256
-    for oid, _, _ in entries:
-        fanout[oid[0]] += 1
-    total = 0
-    for i in range(256):
-        total += fanout[i]
-        fanout[i] = total
-    small, large = [], []
-    for _, _, offset in entries:
+    return _index_of(_Entries.of(entries), pack_checksum)
+
+
+class _Entries:
+    """(id, crc32, offset) of many records, in three flat arrays: a merge of 300,000 objects held them
+    as a tuple each, several times over, which cost more memory than the rest of a large run."""
+
+    __slots__ = ("oids", "crcs", "offsets")
+
+    def __init__(self) -> None:
+        self.oids = bytearray()
+        self.crcs = array("I")
+        self.offsets = array("Q")
+
+    @classmethod
+    def of(cls, entries: Sequence[tuple[bytes, int, int]]) -> "_Entries":
+        out = cls()
+        for oid, crc, offset in entries:
+            out.add(oid, crc, offset)
+        return out
+
+    def add(self, oid: bytes, crc: int, offset: int) -> None:
+        self.oids += oid
+        self.crcs.append(crc)
+        self.offsets.append(offset)
+
+    def __len__(self) -> int:
+        return len(self.crcs)
+
+
+def _big_endian(a: array) -> bytes:
+    if sys.byteorder == "little":
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def _index_of(entries: _Entries, pack_checksum: bytes) -> bytes:
+    n = len(entries)
+    ids = memoryview(entries.oids)
+    order = sorted(range(n), key=lambda i: ids[20 * i : 20 * i + 20].tobytes())
+    oids = bytearray(20 * n)
+    for j, i in enumerate(order):
+        oids[20 * j : 20 * j + 20] = ids[20 * i : 20 * i + 20]
+    firsts = bytes(oids[0::20])
+    fanout = [bisect_right(firsts, b) for b in range(256)]
+    crcs = array("I", (entries.crcs[i] for i in order))
+    small, large = array("I"), array("Q")
+    for i in order:
+        offset = entries.offsets[i]
         if offset < 0x80000000:
             small.append(offset)
         else:  # past 2 GiB: the 4-byte slot points into a table of 8-byte offsets
             small.append(0x80000000 | len(large))
             large.append(offset)
-    n = len(entries)
     body = b"".join(
         [
             _IDX_MAGIC,
             struct.pack(">I", 2),
             struct.pack(">256I", *fanout),
-            b"".join(oid for oid, _, _ in entries),
-            struct.pack(f">{n}I", *(crc for _, crc, _ in entries)),
-            struct.pack(f">{n}I", *small),
-            struct.pack(f">{len(large)}Q", *large),
+            bytes(oids),
+            _big_endian(crcs),
+            _big_endian(small),
+            _big_endian(large),
             pack_checksum,
         ]
     )
@@ -135,7 +180,7 @@ def _publish(pack_dir: str, count: int, fill: Callable[["_PackWriter"], None], d
         checksum, entries = out.finish(durable)
         if len(entries) != count:
             raise ValueError(f"a pack of {count} records was given {len(entries)}")
-        tmp_idx = _write_tmp(pack_dir, TMP_IDX_PREFIX, index_bytes(entries, checksum), durable)
+        tmp_idx = _write_tmp(pack_dir, TMP_IDX_PREFIX, _index_of(entries, checksum), durable)
     except BaseException:
         out.discard()
         raise
@@ -164,22 +209,22 @@ class _PackWriter:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._offset = 0
-        self._entries: list[tuple[bytes, int, int]] = []
+        self._entries = _Entries()
         self.write(b"PACK" + struct.pack(">II", 2, count))
 
     def begin(self, oid: bytes, crc: int) -> None:
         """Start a record of object `oid` whose bytes, `write` next, have the CRC-32 `crc`."""
-        self._entries.append((oid, crc, self._offset))
+        self._entries.add(oid, crc, self._offset)
 
     def extend(self, records: Sequence[tuple[bytes, bytes]]) -> None:
         """Append records held whole ((raw id, record bytes)), as one write."""
         offset = self._offset
         for oid, record in records:
-            self._entries.append((oid, zlib.crc32(record), offset))
+            self._entries.add(oid, zlib.crc32(record), offset)
             offset += len(record)
         self.write(b"".join(record for _, record in records))
 
-    def finish(self, durable: bool) -> tuple[bytes, list[tuple[bytes, int, int]]]:
+    def finish(self, durable: bool) -> tuple[bytes, _Entries]:
         """Write the trailer and close the file (fsynced first if `durable`); return the pack's checksum
         and (id, crc32, offset) of each record, for its index."""
         self._flush()
@@ -252,10 +297,15 @@ def index_entries(idx: "bytes | mmap.mmap", name: str = "index") -> list[tuple[b
     base = _IDX_HEADER
     oids = [idx[at : at + 20] for at in range(base, base + 20 * n, 20)]
     crcs = struct.unpack_from(f">{n}I", idx, base + 20 * n)
+    return list(zip(oids, crcs, _index_offsets(idx, n)))
+
+
+def _index_offsets(idx: "bytes | mmap.mmap", n: int) -> list[int]:
+    """The offset of each of the `n` objects an index lists, in id order."""
+    base = _IDX_HEADER
     small = struct.unpack_from(f">{n}I", idx, base + 24 * n)
     large = base + 28 * n
-    offsets = [o if not o & 0x80000000 else struct.unpack_from(">Q", idx, large + 8 * (o & 0x7FFFFFFF))[0] for o in small]
-    return list(zip(oids, crcs, offsets))
+    return [o if not o & 0x80000000 else struct.unpack_from(">Q", idx, large + 8 * (o & 0x7FFFFFFF))[0] for o in small]
 
 
 def index_offset(idx: "bytes | mmap.mmap", count: int, oid: bytes) -> int | None:
@@ -304,21 +354,18 @@ def merge_packs(pack_dir: str, names: Sequence[str], durable: bool = True) -> tu
                 continue
         while len(sources) >= 2:
             seen: set[bytes] = set()
-            plan = []
+            count = 0
             for source in sources:
-                for kind, oid, crc, offset, end in source.records:
-                    if oid not in seen:  # the first pack's copy of an object that several hold
-                        seen.add(oid)
-                        plan.append((kind, source, oid, crc, offset, end))
+                count += source.keep_new(seen)  # the first pack's copy of an object that several hold
             del seen
-            plan.sort(key=lambda record: record[0])  # commits first, then trees, then blobs, as git orders them
 
-            def fill(out: _PackWriter, plan: list = plan) -> None:
-                for _, source, oid, crc, offset, end in plan:
-                    source.copy(out, oid, crc, offset, end)
+            def fill(out: _PackWriter) -> None:
+                for kind in (COMMIT, TREE, BLOB):  # commits first, then trees, then blobs, as git orders them
+                    for source in sources:
+                        source.copy_kept(out, kind)
 
             try:
-                return _publish(pack_dir, len(plan), fill, durable), [source.name for source in sources]
+                return _publish(pack_dir, count, fill, durable), [source.name for source in sources]
             except _Damaged as e:
                 sources.remove(e.source)
                 e.source.close()
@@ -344,33 +391,52 @@ class _Damaged(Exception):
 class _Source:
     """One pack being merged, open, with its checksum checked and each record's type read (no deltas).
 
-    `records` lists (type, raw id, crc32, offset, end) of each record, in the
-    order of the pack. Each record's CRC-32 is checked as `copy` copies it.
+    Its records, in the order of the pack: `kinds` (a type a byte), `oids` (20 bytes each), `crcs`,
+    `starts` (each record ends where the next starts, the last at the trailer), in flat arrays (a
+    merge may read hundreds of thousands). Each record's CRC-32 is checked as it is copied.
     """
 
     def __init__(self, pack_dir: str, name: str) -> None:
         self.name = name
-        entries = sorted(read_index(os.path.join(pack_dir, name + ".idx")), key=lambda e: e[2])
+        self.keep = bytearray()
+        """Per record: 1 if the merge copies it (`keep_new`)."""
+        with open(os.path.join(pack_dir, name + ".idx"), "rb") as f:
+            idx = f.read()
+        n = index_count(idx, name + ".idx")
+        ids = memoryview(idx)[_IDX_HEADER : _IDX_HEADER + 20 * n]
+        crcs = struct.unpack_from(f">{n}I", idx, _IDX_HEADER + 20 * n)
+        offsets = array("Q", _index_offsets(idx, n))
+        order = sorted(range(n), key=offsets.__getitem__)
+        oids = bytearray(20 * n)
+        for j, i in enumerate(order):
+            oids[20 * j : 20 * j + 20] = ids[20 * i : 20 * i + 20]
+        del ids
+        self.oids = bytes(oids)
+        del oids
+        self.crcs = array("I", (crcs[i] for i in order))
+        self.starts = array("Q", (offsets[i] for i in order))
+        del crcs, offsets, order, idx
         self._file = open(os.path.join(pack_dir, name + ".pack"), "rb", buffering=_READ_BUFFER)
         try:
-            self.records = self._scan(entries)
+            self.kinds = self._scan()
         except BaseException:
             self._file.close()
             raise
 
-    def _scan(self, entries: list[tuple[bytes, int, int]]) -> list[tuple[int, bytes, int, int, int]]:
-        f, name = self._file, self.name
+    def _scan(self) -> bytes:
+        f, name, starts = self._file, self.name, self.starts
         size = os.fstat(f.fileno()).st_size
         head = f.read(12)
-        if head[:8] != b"PACK\0\0\0\2" or len(head) < 12 or struct.unpack_from(">I", head, 8)[0] != len(entries):
+        if head[:8] != b"PACK\0\0\0\2" or len(head) < 12 or struct.unpack_from(">I", head, 8)[0] != len(starts):
             raise PackError(f"{name}.pack does not match its index")
-        starts = [offset for _, _, offset in entries]
-        ends = starts[1:] + [size - 20]
         # The records fill the pack from its header to its trailer, one after another.
-        if starts and starts[0] != 12 or any(end <= start for start, end in zip(starts, ends)) or size < 32:
+        if starts and starts[0] != 12 or any(starts[i] >= starts[i + 1] for i in range(len(starts) - 1)) or size < 32:
             raise PackError(f"{name}.pack does not match its index")
+        if starts and starts[-1] >= size - 20:
+            raise PackError(f"{name}.pack does not match its index")
+        self._end = size - 20
         sha = hashlib.sha1(head)
-        kinds = []
+        kinds = bytearray()
         at, i = 12, 0
         while at < size - 20:  # in chunks: a record's type is the top bits of its first byte
             chunk = f.read(min(size - 20 - at, _CHUNK))
@@ -384,9 +450,30 @@ class _Source:
             at = upto
         if sha.digest() != f.read(20):
             raise PackError(f"{name}.pack is damaged (checksum)")
-        if any(kind not in TYPE_NAMES for kind in kinds):
+        if any(kind not in TYPE_NAMES for kind in set(kinds)):
             raise PackError(f"{name}.pack holds deltas")
-        return [(kind, oid, crc, start, end) for kind, (oid, crc, start), end in zip(kinds, entries, ends)]
+        return bytes(kinds)
+
+    def keep_new(self, seen: set[bytes]) -> int:
+        """Mark the records whose ids are not in `seen` (and add them to it); return how many."""
+        oids = self.oids
+        keep = self.keep = bytearray(len(self.starts))
+        kept = 0
+        for i in range(len(keep)):
+            oid = oids[20 * i : 20 * i + 20]
+            if oid not in seen:
+                seen.add(oid)
+                keep[i] = 1
+                kept += 1
+        return kept
+
+    def copy_kept(self, out: _PackWriter, kind: int) -> None:
+        """Copy the records of type `kind` that `keep_new` marked, in the pack's order."""
+        kinds, keep, oids, crcs, starts = self.kinds, self.keep, self.oids, self.crcs, self.starts
+        last = len(starts) - 1
+        for i in range(len(starts)):
+            if keep[i] and kinds[i] == kind:
+                self.copy(out, oids[20 * i : 20 * i + 20], crcs[i], starts[i], starts[i + 1] if i < last else self._end)
 
     def copy(self, out: _PackWriter, oid: bytes, crc: int, offset: int, end: int) -> None:
         """Write the record at `offset`..`end` to `out`, _CHUNK bytes at most at a time; _Damaged if its bytes
