@@ -524,9 +524,7 @@ class QueueExecutor:
 
     def _pool_started(self) -> "Executor":
         if self._pool is None:
-            from e3.exec.pool import WorkerPool
-
-            self._pool = WorkerPool(self.concurrency, behind=SHORT_PREFETCH - 1)
+            self._pool = local_pool(self.concurrency)
         return self._pool
 
     @staticmethod
@@ -587,3 +585,11 @@ class QueueExecutor:
             return None  # an older execution's record: ours is not finished
         o = outcome_of(rec)
         return o if o.status == "success" else replace(o, message=f"{o.message} (in another worker)")
+
+
+def local_pool(concurrency: int) -> "Executor":
+    """The local pool of `concurrency` warm workers a QueueExecutor runs its executions on when
+    given no executor (its workers start when first needed, or at `warm_up`)."""
+    from e3.exec.pool import WorkerPool
+
+    return WorkerPool(concurrency, behind=SHORT_PREFETCH - 1)

@@ -82,15 +82,22 @@ class WorkspaceRun:
             self.graph = None
             self.selected: set[str] | None = None
             self.forced: bool | set[str] = False
-            if snap is not None:
-                self._plan(snap, task, upstream, force)
-            else:
-                self.package_hash = self._fixpoint.package_hash
             from e3.exec.executor_choice import open_executor
 
             # A cluster that cannot run the tasks is an error now, before anything runs.
             self._executor, self.concurrency = open_executor(repo, executor, concurrency)
+            if snap is not None:
+                if self._executor is None:  # the local pool: one worker loads East while the graph is read
+                    from e3.exec.queue_executor import local_pool
+
+                    self._executor = local_pool(self.concurrency)
+                    self._executor.warm_up()
+                self._plan(snap, task, upstream, force)
+            else:
+                self.package_hash = self._fixpoint.package_hash
         except BaseException:
+            if self._executor is not None:
+                self._executor.shutdown(cancel=True)
             lock.release()
             raise
 
@@ -141,8 +148,6 @@ class WorkspaceRun:
             runner = QueueExecutor(
                 repo, ws, concurrency=self.concurrency, timeout=self.timeout, spawn=self.spawn, force=self.force, executor=self._executor
             )
-            if self.graph is not None:  # not the no-op run's way (a fixpoint): one will most likely run
-                runner.warm_up()
             from e3.storage import queue
 
             queue.requeue_dead(repo)  # claims left by a run that was killed go back to the queue
