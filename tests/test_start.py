@@ -599,3 +599,40 @@ def test_cancel_while_a_chain_is_pipelined_runs_nothing_behind_and_reports_as_be
     assert not marker.exists()
     hold.unlink()
     assert _states(run("e3", "start", repo, "dev").out) == {"slow": "ran", "after": "ran", "last": "ran"}
+
+
+def test_a_run_whose_plan_fails_leaves_no_worker_behind(tmp_path):
+    """The local pool's first worker starts while the task graph is read: a package that turns
+    out damaged is one clear error, and that worker does not outlive it (a server lives on)."""
+    from e3.errors import E3Error
+    from e3.exec.start import WorkspaceRun
+    from e3.repo import workspace
+    from e3.storage.repository import open_repository
+
+    repo = _deploy(tmp_path, _diamond())
+    package = workspace.read_snapshot(open_repository(repo), "dev").package_hash
+    path = repo / ".e3" / "objects" / package[:2] / f"{package[2:]}.beast2"
+    os.chmod(path, 0o644)
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    for cached in (repo / ".e3" / "cache").rglob("*"):  # the plan deploy made: read again, from the package
+        if cached.is_file():
+            cached.unlink()
+
+    def workers() -> list[int]:
+        pids = []
+        for pid in os.listdir("/proc"):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"e3.exec.pool_worker" in cmdline and " Z " not in stat:
+                pids.append(int(pid))
+        return pids
+
+    assert workers() == []
+    for _ in range(2):  # the second: the workspace was released, not "already running"
+        with pytest.raises(E3Error, match=package[:12]):
+            WorkspaceRun(open_repository(repo), "dev")
+        assert workers() == []
