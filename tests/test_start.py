@@ -609,7 +609,9 @@ def test_a_run_whose_plan_fails_leaves_no_worker_behind(tmp_path):
     from e3.repo import workspace
     from e3.storage.repository import open_repository
 
-    repo = _deploy(tmp_path, _diamond())
+    # A package no other test deploys: a process keeps the graphs it built, by package hash.
+    x = sdk.input("x", IntegerType, 1)
+    repo = _deploy(tmp_path, sdk.package("plan-fails", "1.0.0", _add("a", x, 7)))
     package = workspace.read_snapshot(open_repository(repo), "dev").package_hash
     path = repo / ".e3" / "objects" / package[:2] / f"{package[2:]}.beast2"
     os.chmod(path, 0o644)
