@@ -239,16 +239,7 @@ class WorkerPool(Pumped):
     # ------------------------------------------------------------ the caller's side
 
     def submit(self, request: TaskRequest) -> "Future[Outcome]":
-        with self._lock:
-            if self._closing:
-                raise RuntimeError("worker pool is shut down")
-            future = DrivenFuture(self)
-            if request.after is not None:
-                self._follow(request, future)
-            else:
-                self._pending.append((request, future))
-            self._dispatch()
-            return future
+        return self.submit_all([request])[0]
 
     def submit_all(self, requests: Sequence[TaskRequest]) -> "list[Future[Outcome]]":
         """`submit` each; what goes to one worker goes in one write."""

@@ -37,7 +37,7 @@ from e3.exec.scheduler import Job, uncommitted_limit
 from e3.exec.invocation import Outcome
 
 if TYPE_CHECKING:
-    from e3.exec.executors import Executor, TaskRequest
+    from e3.exec.executors import Executor
     from e3.storage.repository import Repository
 
 RUNNER = queue.DEFAULT_RUNNER
@@ -78,19 +78,7 @@ class _LateClaim:
     @property
     def entry(self) -> queue.Entry:
         """The execution's entry; a pipelined job's task_id and inputs are known once the job it follows ended."""
-        job = self.job
-        return queue.Entry(
-            execution_id=self.execution_id,
-            workspace=self.workspace,
-            task=job.name,
-            task_hash=job.task_hash,
-            task_id=job.task_id,
-            input_hashes=job.input_hashes if job.task_id else (),
-            output=job.output,
-            # The scheduler already checked the memo; a worker that finds this entry after a
-            # crash of this process checks it again and reuses what finished meanwhile.
-            force=self.force,
-        )
+        return _entry(self.job, self.execution_id, self.workspace, self.force)
 
     def complete(self) -> None:
         if self.claim is not None:
@@ -219,10 +207,7 @@ class QueueExecutor:
         if fut is None or fut.done() or not self.pipelines or job.name in self._adoptable_tasks:
             return False
         claim = _LateClaim(job, queue.new_execution_id(), self.ws, self.force)  # its task_id: once `lead` ends
-        (request,) = self._requests([(job, claim.execution_id)], after=fut)
-        (fut,) = self._pool_started().submit_all([request])
-        self._handed[id(job)] = fut
-        self._running[fut] = (job, claim, request.record_started, request.recorded)
+        (fut,) = self._hand_over([(job, claim, claim.execution_id)], after=fut)
         self._unclaimed[fut] = claim
         self._following += 1
         return True
@@ -393,7 +378,7 @@ class QueueExecutor:
             # started by hand to take some, few enough that the queue directory stays small.
             n = visible - len(self._waiting)
             batch = [self._to_enqueue.popleft() for _ in range(min(n, len(self._to_enqueue)))]
-            entries = [_LateClaim(job, queue.new_execution_id(), self.ws, self.force).entry for job in batch]
+            entries = [_entry(job, queue.new_execution_id(), self.ws, self.force) for job in batch]
             queue.enqueue_many(self.repo, RUNNER, entries, durable=False)
             self._waiting.extend(zip(batch, entries))
 
@@ -417,10 +402,7 @@ class QueueExecutor:
         if known is not None:
             self._known.append((job, claim, known[1]))
         else:
-            (request,) = self._requests([(job, claim.entry.execution_id)])
-            (fut,) = self._pool_started().submit_all([request])
-            self._handed[id(job)] = fut
-            self._running[fut] = (job, claim, request.record_started, request.recorded)
+            self._hand_over([(job, claim, claim.entry.execution_id)])
         self._starting = None
 
     def _start_fresh(self, jobs: list[Job]) -> None:
@@ -442,13 +424,9 @@ class QueueExecutor:
         short tasks the queue costs no file per task; a long one still shows as claimed.
         tests/test_start.py kills a run holding a task that has no entry yet."""
         claims = [_LateClaim(job, queue.new_execution_id(), self.ws, self.force) for job in jobs]
-        requests = self._requests([(c.job, c.execution_id) for c in claims])
-        futures = self._pool_started().submit_all(requests)  # together: one write per worker
-        running, unclaimed, handed = self._running, self._unclaimed, self._handed
-        for fut, claim, request in zip(futures, claims, requests):
-            job = claim.job
-            handed[id(job)] = fut
-            running[fut] = (job, claim, request.record_started, request.recorded)
+        futures = self._hand_over([(c.job, c, c.execution_id) for c in claims])
+        unclaimed = self._unclaimed
+        for fut, claim in zip(futures, claims):
             unclaimed[fut] = claim
 
     def _next_late_claim(self, longest: float) -> float:
@@ -481,12 +459,12 @@ class QueueExecutor:
                 claim = self._unclaimed.pop(fut)
                 claim.claim = queue.enqueue_claimed(self.repo, RUNNER, claim.entry)
 
-    def _requests(
-        self, jobs: list[tuple[Job, str]], after: concurrent.futures.Future | None = None
-    ) -> list["TaskRequest"]:
-        """The requests that hand these executions (job, execution id) to the executor (`after`:
-        pipelined behind that future's, see `follow`), each with its start time and the future of
-        its record."""
+    def _hand_over(
+        self, executions: list[tuple[Job, "queue.Claim | _LateClaim", str]], after: concurrent.futures.Future | None = None
+    ) -> list[concurrent.futures.Future]:
+        """Hand these executions (job, its claim, execution id) to the executor together (one write
+        per worker; `after`: pipelined behind that future's, see `follow`); they are running from
+        here on, each with its start time and the future of its record. Their futures."""
         from e3.exec.executors import DrivenFuture, TaskRequest
 
         # No `running` record: the claim's flock says who runs it (once the execution has run
@@ -495,10 +473,10 @@ class QueueExecutor:
         started = records.now()
         now = time.monotonic()
         root, timeout, spawn, pool = str(self.repo.root), self.timeout, self.spawn, self._pool_started()
-        out = []
-        for job, execution_id in jobs:
+        requests = []
+        for job, _, execution_id in executions:
             job.started = now
-            out.append(TaskRequest(
+            requests.append(TaskRequest(
                 repo=root,
                 task_hash=job.task_hash,
                 input_hashes=job.input_hashes,
@@ -513,7 +491,12 @@ class QueueExecutor:
                 after=after,
                 memo=after is not None and job.memo,
             ))
-        return out
+        futures = pool.submit_all(requests)
+        handed, running = self._handed, self._running
+        for fut, (job, claim, _), request in zip(futures, executions, requests):
+            handed[id(job)] = fut
+            running[fut] = (job, claim, started, request.recorded)
+        return futures
 
     def warm_up(self) -> None:
         """Have the local pool's first worker load East now, before a job needs it (the run will
@@ -593,3 +576,19 @@ def local_pool(concurrency: int) -> "Executor":
     from e3.exec.pool import WorkerPool
 
     return WorkerPool(concurrency, behind=SHORT_PREFETCH - 1)
+
+
+def _entry(job: Job, execution_id: str, workspace: str, force: bool) -> queue.Entry:
+    """A job's queue entry (a pipelined job's task_id and inputs once the job it follows ended)."""
+    return queue.Entry(
+        execution_id=execution_id,
+        workspace=workspace,
+        task=job.name,
+        task_hash=job.task_hash,
+        task_id=job.task_id,
+        input_hashes=job.input_hashes if job.task_id else (),
+        output=job.output,
+        # The scheduler already checked the memo; a worker that finds this entry after a
+        # crash of this process checks it again and reuses what finished meanwhile.
+        force=force,
+    )
