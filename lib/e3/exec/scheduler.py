@@ -496,6 +496,10 @@ class Scheduler:
         finally:
             self.flush_interval = max(FLUSH_INTERVAL, (time.monotonic() - began) / FLUSH_SHARE)
 
+    def _flush_due(self) -> bool:
+        """Is a batch due: the flush interval passed, or the batch holds its most?"""
+        return time.monotonic() - self.last_flush >= self.flush_interval or self._uncommitted() >= self.max_uncommitted
+
     def flush_behind(self) -> None:
         """`flush`, with the batch's outputs and records made durable, then committed, in the
         background while the tasks go on (a sync of the file system, then the git objects of a
@@ -505,7 +509,7 @@ class Scheduler:
         self._collect(wait=self._uncommitted() >= self.max_uncommitted)
         if self._syncing is not None:
             return
-        if time.monotonic() - self.last_flush < self.flush_interval and self._uncommitted() < self.max_uncommitted:
+        if not self._flush_due():
             return  # called for the full batch just committed: what finished since waits for its turn
         self.last_flush = time.monotonic()
         self._release_settled()
@@ -672,8 +676,7 @@ class Scheduler:
                     done = self.runner.wait(timeout=FLUSH_INTERVAL / 2)
                     self._finish_all(done)
                     self._collect(wait=False)
-                    if (time.monotonic() - self.last_flush >= self.flush_interval
-                            or self._uncommitted() >= self.max_uncommitted):
+                    if self._flush_due():
                         self.flush_behind()
                     yield
                 if interrupted.is_set():
