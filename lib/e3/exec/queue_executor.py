@@ -222,6 +222,11 @@ class QueueExecutor:
         to one: a request sent behind a busy worker waits there), handed to a Dask cluster (which
         does not say when a worker starts it), or taken by another worker."""
         out, self._began = self._began, []
+        if any(fut.done() for fut in self._running):
+            # An end not taken in yet (`wait` takes in a few at a time, and driving the workers
+            # meanwhile ends more) is told first, so the events never show more tasks running than
+            # there are places: the starts behind it are told at the next look.
+            return out
         due = time.monotonic() - CLAIM_AFTER
         for fut, (job, *_) in self._running.items():
             began_at = getattr(fut, "began_at", None)
